@@ -1,0 +1,121 @@
+"""The ``mfsync`` command: parse, build a ``Node``, run a mode, map the outcome to an exit code.
+
+Exit codes: 0 success; 1 the work failed or was cut short; 2 usage or configuration error (one
+line on stderr, then a hint); 130 after Ctrl-C (143 after SIGTERM), once everything has shut
+down cleanly.
+"""
+
+import argparse
+import asyncio
+import contextlib
+import logging
+import signal
+import sys
+from collections.abc import Coroutine
+from typing import Any
+
+from mfsync.cli.modes import ModeError, run_fetch, run_list_hosts, run_share
+from mfsync.cli.parser import UsageError, build_parser
+from mfsync.cli.setup import Settings, load_settings
+from mfsync.crypto.keys import IdentityError
+from mfsync.store.identity_file import load_or_create_identity
+
+__all__ = ["EXIT_FAILURE", "EXIT_INTERRUPTED", "EXIT_OK", "EXIT_USAGE", "main"]
+
+EXIT_OK = 0
+EXIT_FAILURE = 1
+EXIT_USAGE = 2
+EXIT_INTERRUPTED = 130
+EXIT_TERMINATED = 143
+
+log = logging.getLogger("mfsync")
+
+
+def _setup_logging(verbosity: int) -> None:
+    level = logging.WARNING if verbosity == 0 else logging.INFO if verbosity == 1 else logging.DEBUG
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter(
+        "mfsync: %(message)s" if verbosity < 2 else "%(asctime)s %(name)s %(levelname)s %(message)s"
+    ))
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(level)
+    if verbosity < 3:
+        logging.getLogger("asyncio").setLevel(logging.WARNING)
+
+
+def _usage_error(message: str) -> int:
+    sys.stderr.write(f"mfsync: error: {message}\n")
+    sys.stderr.write("Try 'mfsync --help' for more information.\n")
+    return EXIT_USAGE
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the command line; returns the exit code."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    _setup_logging(getattr(args, "verbose", 0) or 0)
+    try:
+        settings = load_settings(args)
+        if args.public_key:
+            identity, _ = load_or_create_identity(settings.key_path)
+            print(identity.public_key_text)
+            return EXIT_OK
+        if not args.list_hosts and args.mode is None:
+            parser.print_usage(sys.stderr)
+            return _usage_error("choose a mode (share, fetch) or an action (--list-hosts)")
+        return _run(_dispatch(args, settings), settings.wait_until)
+    except (UsageError, IdentityError) as exc:
+        return _usage_error(str(exc))
+    except ModeError as exc:
+        sys.stderr.write(f"mfsync: error: {exc}\n")
+        return EXIT_FAILURE
+
+
+def _dispatch(args: argparse.Namespace, settings: Settings) -> Coroutine[Any, Any, int]:
+    if args.list_hosts:
+        return run_list_hosts(settings)
+    if args.mode == "share":
+        return run_share(settings, args.dir)
+    if args.mode == "fetch":
+        return run_fetch(settings, long=args.long, as_json=args.json, follow=args.follow)
+    raise UsageError(f"unknown mode {args.mode!r}")
+
+
+def _run(work: Coroutine[Any, Any, int], wait_until: float | None) -> int:
+    """Run ``work`` on a fresh loop; Ctrl-C/SIGTERM and ``-w`` cancel it and let it clean up."""
+    received: list[int] = []
+
+    async def guarded() -> int:
+        loop = asyncio.get_running_loop()
+        task = asyncio.current_task()
+        assert task is not None
+
+        def on_signal(signum: int) -> None:
+            received.append(signum)
+            task.cancel()
+
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(signum, on_signal, signum)
+        inner = asyncio.ensure_future(work)
+        try:
+            done, _ = await asyncio.wait({inner}, timeout=wait_until)
+            if inner in done:
+                return inner.result()
+            log.info("stopping: -w %g s reached", wait_until)
+            inner.cancel()
+            try:
+                result = await inner
+            except asyncio.CancelledError:
+                return EXIT_OK
+            return result
+        except asyncio.CancelledError:
+            inner.cancel()
+            with contextlib.suppress(asyncio.CancelledError, ModeError):
+                await inner
+            return EXIT_INTERRUPTED if received[-1:] != [signal.SIGTERM] else EXIT_TERMINATED
+
+    try:
+        return asyncio.run(guarded())
+    except KeyboardInterrupt:
+        return EXIT_INTERRUPTED

@@ -1,0 +1,57 @@
+"""How the command line prints files and hosts: plain, ``--long`` and ``--json``."""
+
+import json
+
+from mfsync.crypto.keys import format_key
+from mfsync.engine.status import PeerSnapshot, PeerState, RemoteFile
+from mfsync.net.addresses import format_host_port
+
+__all__ = ["host_line", "json_line", "long_line"]
+
+
+def long_line(f: RemoteFile) -> str:
+    """``SIZE  HOSTS  CONTENT-ID(12)  PATH``."""
+    return f"{f.size:>12}  {len(f.hosts):>5}  {f.content_id.hex()[:12]}  {f.path}"
+
+
+def json_line(f: RemoteFile) -> str:
+    """One JSON object: path, size, content_id (hex), hosts (their public keys)."""
+    return json.dumps(
+        {
+            "path": f.path,
+            "size": f.size,
+            "content_id": f.content_id.hex(),
+            "hosts": sorted({format_key(h.key) for h in f.hosts}),
+        },
+        ensure_ascii=False,
+    )
+
+
+_NOTES = {
+    PeerState.ANNOUNCED: "not verified yet",
+    PeerState.REFUSED: "refused us",
+    PeerState.UNREACHABLE: "unreachable",
+    PeerState.UNTRUSTED: "",
+    PeerState.CONNECTED: "",
+}
+
+
+def host_line(peer: PeerSnapshot, name: str) -> str:
+    """``KEY  ADDRESS:PORT  NAME  FILES  trusted|untrusted  [NOTE]``.
+
+    KEY is the key the host proved in a handshake; a key only announced (never proven) is
+    marked with a trailing ``?``.
+    """
+    if peer.key is not None:
+        key = format_key(peer.key)
+    elif peer.announced_key is not None:
+        key = format_key(peer.announced_key) + "?"
+    else:
+        key = "?" * 64
+    files = "-" if peer.files is None else str(peer.files)
+    trust = "trusted" if peer.trusted else "untrusted"
+    note = _NOTES[peer.state]
+    if peer.state is PeerState.UNREACHABLE and peer.error:
+        note = f"unreachable: {peer.error}"
+    line = f"{key}  {format_host_port(peer.address, peer.port)}  {name or '-'}  {files}  {trust}"
+    return f"{line}  ({note})" if note else line

@@ -1,0 +1,143 @@
+"""The command line's grammar: modes, options, and their checks.
+
+Options that take values are never greedy (one value each, repeatable, commas allowed where a
+list makes sense), so they cannot swallow a mode's arguments. The shared options are accepted
+both before and after the mode (``mfsync -v share DIR`` and ``mfsync share DIR -v``); their
+defaults are filled in later from the config file, so that the command line wins over the file
+and the file over built-in defaults.
+"""
+
+import argparse
+import sys
+from typing import NoReturn
+
+from mfsync import __version__
+from mfsync.net.addresses import parse_host_port
+from mfsync.net.discovery import check_group
+
+__all__ = ["DEFAULT_WINDOW", "UsageError", "build_parser"]
+
+#: Seconds that fetch and --list-hosts listen before they answer.
+DEFAULT_WINDOW = 3.0
+
+EPILOG = """\
+modes:
+  share DIR           serve the files in DIR to the network
+  fetch               list every file the network offers
+
+examples:
+  mfsync share ~/Public
+  mfsync fetch --long
+  mfsync --list-hosts
+  mfsync --public-key
+
+Discovery uses UDP multicast 239.255.0.1:30001, transfers TCP port 8000.
+"""
+
+
+class UsageError(Exception):
+    """A command line that cannot be run; the message is shown with a usage hint."""
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:
+        sys.stderr.write(f"{self.prog}: error: {message}\n")
+        sys.stderr.write(f"Try '{self.prog} --help' for more information.\n")
+        raise SystemExit(2)
+
+
+def _port(text: str) -> int:
+    if not text.isdigit() or not 0 < int(text) < 65536:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a port number (1 to 65535)")
+    return int(text)
+
+
+def _ttl(text: str) -> int:
+    if not text.isdigit() or not 0 <= int(text) <= 255:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a TTL (0 to 255)")
+    return int(text)
+
+
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
+    if not 0 < value < 10**9:
+        raise argparse.ArgumentTypeError(f"{text!r} must be a positive number of seconds")
+    return value
+
+
+def _group(text: str) -> str:
+    try:
+        return check_group(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def _peer(text: str) -> tuple[str, int | None]:
+    try:
+        return parse_host_port(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def _common_options() -> "_Parser":
+    # default=SUPPRESS: a value given before the mode must survive the subparser's defaults.
+    common = _Parser(add_help=False, argument_default=argparse.SUPPRESS)
+    g = common.add_argument_group("common options")
+    g.add_argument("-v", "--verbose", action="count", help="more log output (-vv for debug)")
+    g.add_argument("-w", "--wait-until", type=_seconds, metavar="SECONDS",
+                   help="stop after SECONDS, whatever the mode")
+    g.add_argument("--config", metavar="PATH",
+                   help="configuration file (default ~/.mfsync/config.json)")
+    g.add_argument("--key-file", metavar="PATH", help="identity key (default ~/.mfsync/key.bin)")
+    g.add_argument("--trusted-keys", action="append", metavar="KEY[,KEY...]",
+                   help="also trust these public keys (repeatable)")
+    g.add_argument("--peer", action="append", type=_peer, metavar="HOST[:PORT]",
+                   help="reach this host directly, without multicast (repeatable)")
+    g.add_argument("--port", type=_port, help="TCP port for transfers (default 8000)")
+    g.add_argument("--multicast-address", type=_group, metavar="GROUP",
+                   help="multicast group for discovery (default 239.255.0.1)")
+    g.add_argument("--multicast-port", type=_port, metavar="PORT",
+                   help="UDP port for discovery (default 30001)")
+    g.add_argument("--interface", action="append", metavar="NAME|ADDRESS",
+                   help="use only this interface for discovery (repeatable)")
+    g.add_argument("--ttl", type=_ttl, help="multicast TTL (default 1: the local network)")
+    g.add_argument("--name", help="name announced to others (default: the host name)")
+    g.add_argument("--window", type=_seconds, metavar="SECONDS",
+                   help="how long fetch and --list-hosts listen for hosts (default 3)")
+    return common
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The complete parser with every mode."""
+    common = _common_options()
+    parser = _Parser(
+        prog="mfsync", parents=[common], epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        description="Share and synchronise files on your network without typing an address.",
+    )
+    actions = parser.add_argument_group("actions")
+    actions.add_argument("--version", action="version", version=f"mfsync {__version__}")
+    actions.add_argument("--public-key", action="store_true", default=False,
+                         help="print this host's public key and exit")
+    actions.add_argument("--list-hosts", action="store_true", default=False,
+                         help="list the hosts on the network and exit")
+    modes = parser.add_subparsers(dest="mode", metavar="MODE")
+
+    share = modes.add_parser("share", parents=[common], help="serve the files in DIR",
+                             description="Serve the files in DIR to the network.")
+    share.add_argument("dir", metavar="DIR", help="folder to share")
+
+    fetch = modes.add_parser(
+        "fetch", parents=[common], help="list every file the network offers",
+        description="List every file the network offers, one path per line, as it is found.",
+    )
+    fetch.add_argument("--long", action="store_true", default=False,
+                       help="SIZE  HOSTS  CONTENT-ID  PATH, one line per distinct content")
+    fetch.add_argument("--json", action="store_true", default=False,
+                       help="one JSON object per line: path, size, content_id, hosts")
+    fetch.add_argument("--follow", action="store_true", default=False,
+                       help="keep listening and print files as they appear")
+    return parser

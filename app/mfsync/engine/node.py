@@ -1,0 +1,452 @@
+"""The engine: one mfsync host on the network, headless, on plain asyncio.
+
+How it works: a ``Node`` owns the identity, the trust list, the share set (when sharing), the TCP
+server and the discovery service. Announcements of sharing hosts create or refresh entries in the
+peers table, keyed by endpoint (address and TCP port); a new endpoint, a restart (new instance
+id) or a new share-set generation marks the entry dirty, and a dirty entry's index is fetched
+over the secure channel, at a rate limited per address. Static peers (``--peer`` and remembered
+hosts) are polled instead. Announced peers expire after missing ``EXPIRY_BEATS`` of their beats.
+Every change publishes a new immutable ``NodeStatus`` to the observers.
+"""
+
+import asyncio
+import contextlib
+import logging
+import os
+import socket
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from mfsync.crypto.keys import Identity, short_key
+from mfsync.engine.status import HostRef, NodeStatus, PeerSnapshot, PeerState, RemoteFile
+from mfsync.net.channel import (
+    HANDSHAKE_TIMEOUT,
+    ChannelError,
+    NotTrusted,
+    PeerRefused,
+    SecureChannel,
+    open_channel,
+)
+from mfsync.net.client import request_index
+from mfsync.net.discovery import (
+    DEFAULT_BEAT,
+    DEFAULT_GROUP,
+    DEFAULT_TTL,
+    DEFAULT_UDP_PORT,
+    EXPIRY_BEATS,
+    DiscoveryService,
+)
+from mfsync.net.ratelimit import RateLimiter
+from mfsync.net.server import DEFAULT_TCP_PORT, Server
+from mfsync.net.sockets import choose_interfaces, list_interfaces
+from mfsync.protocol.announce import Announcement, Flags, Kind
+from mfsync.protocol.messages import (
+    ErrorCode,
+    ErrorMessage,
+    Hello,
+    IndexEntry,
+    IndexRequest,
+    Message,
+    chunk_index,
+)
+from mfsync.protocol.names import InvalidName, check_wire_path
+from mfsync.store.known_hosts import KnownHosts
+from mfsync.store.shareset import ShareSet
+
+__all__ = ["MAX_PEERS", "Node", "NodeOptions", "StatusObserver"]
+
+log = logging.getLogger("mfsync.engine")
+
+#: Peers beyond this many are ignored, so spoofed announcements cannot grow the table forever.
+MAX_PEERS = 1024
+#: Index fetches triggered by announcements: a burst of 4 per address, then one a second.
+FETCH_RATE = 1.0
+FETCH_BURST = 4
+#: Static peers are polled this often; unreachable ones back off to the longer interval.
+STATIC_POLL = DEFAULT_BEAT
+STATIC_RETRY = 30.0
+#: How often the share set is rescanned when nothing else tells us of changes.
+RESCAN_INTERVAL = 30.0
+_TICK = 0.25
+CAPABILITIES = ("index",)
+
+StatusObserver = Callable[[NodeStatus], None]
+
+
+@dataclass(frozen=True)
+class NodeOptions:
+    """Everything a node needs to know at start; the CLI and the GUI build one."""
+
+    identity: Identity
+    trusted_keys: frozenset[bytes] = frozenset()
+    key_names: dict[bytes, str] = field(default_factory=dict)
+    share_dir: Path | None = None
+    wants: bool = False
+    name: str = ""
+    tcp_port: int = DEFAULT_TCP_PORT
+    tcp_port_explicit: bool = False
+    listen_host: str | None = None
+    group: str = DEFAULT_GROUP
+    udp_port: int = DEFAULT_UDP_PORT
+    interfaces: tuple[str, ...] = ()
+    ttl: int = DEFAULT_TTL
+    beat: float = DEFAULT_BEAT
+    discovery: bool = True
+    static_peers: tuple[tuple[str, int | None], ...] = ()
+    known_hosts_path: Path | None = None
+    handshake_timeout: float = HANDSHAKE_TIMEOUT
+    rescan_interval: float = RESCAN_INTERVAL
+
+
+@dataclass
+class _Peer:
+    address: str
+    port: int
+    static: bool = False
+    remembered: bool = False  #: only from known_hosts: not worth showing until it answers
+    name: str = ""
+    announced_key: bytes | None = None
+    instance_id: bytes | None = None
+    announced_generation: int | None = None
+    fetched_generation: int | None = None
+    beat_ms: int = 0
+    last_seen: float = 0.0
+    next_poll: float = 0.0
+    key: bytes | None = None
+    state: PeerState = PeerState.ANNOUNCED
+    files: dict[str, IndexEntry] | None = None
+    error: str = ""
+    dirty: bool = True
+    fetching: bool = False
+    bad_names: set[str] = field(default_factory=set)
+
+
+class Node:
+    """One mfsync host: serves its share set, discovers peers and collects their indexes."""
+
+    def __init__(self, options: NodeOptions) -> None:
+        self.options = options
+        self.identity = options.identity
+        self.instance_id = os.urandom(8)
+        self.share: ShareSet | None = ShareSet(options.share_dir) if options.share_dir else None
+        self.server: Server | None = None
+        self.discovery: DiscoveryService | None = None
+        self.known_hosts = KnownHosts(options.known_hosts_path)
+        self._peers: dict[tuple[str, int], _Peer] = {}
+        self._limiter = RateLimiter(FETCH_RATE, FETCH_BURST)
+        self._observers: list[StatusObserver] = []
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._fetches: set[asyncio.Task[None]] = set()
+        self._publish_handle: asyncio.Handle | None = None
+        self._status = NodeStatus()
+        self._hello = Hello(capabilities=CAPABILITIES, name=options.name or socket.gethostname())
+        self._started = False
+
+    # -- public face ----------------------------------------------------------------------
+
+    @property
+    def status(self) -> NodeStatus:
+        """The latest snapshot."""
+        return self._status
+
+    @property
+    def name(self) -> str:
+        """The name this host announces."""
+        return self._hello.name
+
+    def subscribe(self, observer: StatusObserver) -> Callable[[], None]:
+        """Call ``observer`` with every new snapshot; returns a function that unsubscribes."""
+        self._observers.append(observer)
+        return lambda: self._observers.remove(observer) if observer in self._observers else None
+
+    def is_trusted(self, key: bytes) -> bool:
+        """Whether ``key`` may talk to us (and we to it): always, when the trust list is empty."""
+        return not self.options.trusted_keys or key in self.options.trusted_keys
+
+    async def start(self) -> None:
+        """Scan the share set, listen, start discovery and begin contacting peers."""
+        opts = self.options
+        if self.share is not None:
+            await self.share.rescan()
+            self.server = Server(
+                self.identity, hello=self._hello, authorize=self._authorize_client,
+                handler=self._handle_request, port=opts.tcp_port,
+                port_explicit=opts.tcp_port_explicit, host=opts.listen_host,
+                handshake_timeout=opts.handshake_timeout,
+            )
+            await self.server.start()
+        for host, port in opts.static_peers:
+            await self._add_static(host, port or DEFAULT_TCP_PORT)
+        for host, port in self.known_hosts.addresses():
+            await self._add_static(host, port, remembered=True)
+        if opts.discovery:
+            await self._start_discovery()
+        self._started = True
+        self._spawn(self._maintain())
+        self._status = self._snapshot()  # so that callers see the started state right away
+        self._changed()
+
+    async def stop(self) -> None:
+        """Stop everything; safe to call more than once."""
+        for task in list(self._tasks) + list(self._fetches):
+            task.cancel()
+        for task in list(self._tasks) + list(self._fetches):
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        if self.discovery is not None:
+            await self.discovery.stop()
+        if self.server is not None:
+            await self.server.stop()
+        if self._publish_handle is not None:
+            self._publish_handle.cancel()
+
+    async def settle(self, timeout: float) -> None:
+        """Wait (at most ``timeout`` s) until no index fetch is under way."""
+        deadline = time.monotonic() + timeout
+        while self._fetches and time.monotonic() < deadline:
+            await asyncio.wait(set(self._fetches), timeout=deadline - time.monotonic())
+
+    async def rescan(self) -> None:
+        """Rescan the share set now, announcing a change at once."""
+        if self.share is not None and await self.share.rescan():
+            if self.discovery is not None:
+                self.discovery.update(generation=self.share.generation)
+            self._changed()
+
+    # -- discovery ------------------------------------------------------------------------
+
+    async def _start_discovery(self) -> None:
+        opts = self.options
+        flags = Flags.NONE
+        if self.server is not None:
+            flags |= Flags.SHARES
+        if opts.wants:
+            flags |= Flags.WANTS
+        announcement = Announcement(
+            kind=Kind.ANNOUNCE, flags=flags, instance_id=self.instance_id,
+            public_key=self.identity.public_key,
+            tcp_port=self.server.port if self.server is not None else 0,
+            beat_ms=0, generation=self.share.generation if self.share else 0, name=self.name,
+        )
+        interfaces = choose_interfaces(opts.interfaces, list_interfaces())
+        if not interfaces:
+            raise OSError("no network interface with an IPv4 address for discovery")
+        self.discovery = DiscoveryService(
+            announcement=announcement, interfaces=interfaces,
+            on_announcement=self._on_announcement, group=opts.group, port=opts.udp_port,
+            ttl=opts.ttl, beat=opts.beat,
+        )
+        try:
+            await self.discovery.start()
+        except OSError as exc:
+            self.discovery = None
+            if not self._peers:
+                raise OSError(f"multicast discovery failed: {exc}") from exc
+            log.warning("multicast discovery failed (%s); using --peer addresses only", exc)
+
+    def _on_announcement(self, msg: Announcement, addr: tuple[str, int]) -> None:
+        if not msg.flags & Flags.SHARES:
+            return  # a host that only downloads has nothing for us to fetch
+        endpoint = (addr[0], msg.tcp_port)
+        peer = self._peers.get(endpoint)
+        if peer is None:
+            if len(self._peers) >= MAX_PEERS:
+                log.debug("peer table full; ignoring %s:%d", *endpoint)
+                return
+            peer = self._peers[endpoint] = _Peer(addr[0], msg.tcp_port)
+            log.info("discovered %s at %s:%d (announced key %s)", msg.name or "a host",
+                     addr[0], msg.tcp_port, short_key(msg.public_key))
+        if peer.instance_id != msg.instance_id or peer.announced_generation != msg.generation:
+            peer.dirty = True
+        peer.instance_id = msg.instance_id
+        peer.announced_key = msg.public_key
+        peer.announced_generation = msg.generation
+        peer.name = msg.name or peer.name
+        peer.beat_ms = msg.beat_ms
+        peer.last_seen = time.monotonic()
+        if peer.state is PeerState.UNREACHABLE and not peer.fetching:
+            peer.dirty = True  # it announces again, so try again
+        if peer.dirty:
+            self._maybe_fetch(peer)
+        self._changed()
+
+    # -- peers ----------------------------------------------------------------------------
+
+    async def _add_static(self, host: str, port: int, *, remembered: bool = False) -> None:
+        try:
+            infos = await asyncio.get_running_loop().getaddrinfo(
+                host, port, family=socket.AF_INET, type=socket.SOCK_STREAM
+            )
+            address = str(infos[0][4][0])
+        except (OSError, IndexError) as exc:
+            log.warning("cannot resolve peer %s: %s", host, exc)
+            return
+        endpoint = (address, port)
+        if endpoint not in self._peers:
+            self._peers[endpoint] = _Peer(address, port, static=True, remembered=remembered)
+        peer = self._peers[endpoint]
+        peer.static = True
+        peer.remembered = peer.remembered and remembered
+
+    def _maybe_fetch(self, peer: _Peer) -> None:
+        if peer.fetching or (not self._started and not peer.static):
+            return
+        if not self._limiter.allow(peer.address):
+            return  # the maintenance tick retries dirty peers
+        peer.fetching = True
+        peer.dirty = False
+        task = asyncio.get_running_loop().create_task(self._fetch(peer))
+        self._fetches.add(task)
+        task.add_done_callback(self._fetches.discard)
+
+    async def _fetch(self, peer: _Peer) -> None:
+        channel: SecureChannel | None = None
+
+        def authorize(key: bytes) -> bool:
+            peer.key = key
+            return self.is_trusted(key)
+
+        try:
+            channel = await open_channel(
+                peer.address, peer.port, self.identity, hello=self._hello, authorize=authorize,
+                timeout=self.options.handshake_timeout,
+            )
+            if channel.peer_hello is not None and channel.peer_hello.name:
+                peer.name = channel.peer_hello.name
+            generation, entries = await request_index(channel)
+            peer.files = self._accept_entries(peer, entries)
+            peer.fetched_generation = generation
+            peer.state = PeerState.CONNECTED
+            peer.error = ""
+            self.known_hosts.remember(channel.remote_key, peer.address, peer.port)
+            log.info("%s:%d (%s, key %s): %d files", peer.address, peer.port, peer.name,
+                     short_key(channel.remote_key), len(peer.files))
+        except NotTrusted as exc:
+            self._fail(peer, PeerState.UNTRUSTED, str(exc))
+        except PeerRefused as exc:
+            refused = exc.code is ErrorCode.NOT_TRUSTED
+            state = PeerState.REFUSED if refused else PeerState.UNREACHABLE
+            self._fail(peer, state, exc.text or exc.code.name)
+        except ChannelError as exc:
+            self._fail(peer, PeerState.UNREACHABLE, str(exc))
+        finally:
+            if channel is not None:
+                await channel.close()
+            peer.fetching = False
+            peer.next_poll = time.monotonic() + (
+                STATIC_RETRY if peer.state is PeerState.UNREACHABLE else STATIC_POLL
+            )
+            self._changed()
+
+    def _fail(self, peer: _Peer, state: PeerState, reason: str) -> None:
+        level = logging.DEBUG if peer.static and state is PeerState.UNREACHABLE else logging.INFO
+        if (peer.state, peer.error) != (state, reason):
+            log.log(level, "%s:%d: %s", peer.address, peer.port, reason)
+        peer.state = state
+        peer.error = reason
+        peer.files = None
+
+    def _accept_entries(self, peer: _Peer, entries: list[IndexEntry]) -> dict[str, IndexEntry]:
+        files: dict[str, IndexEntry] = {}
+        for entry in entries:
+            try:
+                check_wire_path(entry.path)
+            except InvalidName as exc:
+                if entry.path not in peer.bad_names:
+                    peer.bad_names.add(entry.path)
+                    log.warning("%s:%d offers a file with a refused name %r: %s",
+                                peer.address, peer.port, entry.path, exc)
+                continue
+            files[entry.path] = entry
+        return files
+
+    async def _maintain(self) -> None:
+        last_rescan = time.monotonic()
+        while True:
+            await asyncio.sleep(_TICK)
+            now = time.monotonic()
+            for endpoint, peer in list(self._peers.items()):
+                if not peer.static and peer.beat_ms and now - peer.last_seen > (
+                    EXPIRY_BEATS * peer.beat_ms / 1000.0
+                ):
+                    log.info("%s:%d (%s) is gone", peer.address, peer.port, peer.name)
+                    del self._peers[endpoint]
+                    self._changed()
+                    continue
+                if peer.static and now >= peer.next_poll and not peer.fetching:
+                    peer.dirty = True
+                if peer.dirty:
+                    self._maybe_fetch(peer)
+            if self.share is not None and now - last_rescan >= self.options.rescan_interval:
+                last_rescan = now
+                await self.rescan()
+
+    # -- serving --------------------------------------------------------------------------
+
+    def _authorize_client(self, key: bytes) -> bool:
+        if self.is_trusted(key):
+            return True
+        log.info("refused a client with untrusted key %s", short_key(key))
+        return False
+
+    async def _handle_request(self, channel: SecureChannel, message: Message) -> None:
+        if isinstance(message, IndexRequest) and self.share is not None:
+            for chunk in chunk_index(self.share.entries(), self.share.generation):
+                await channel.send(chunk)
+        elif isinstance(message, ErrorMessage):
+            log.info("peer %s reports: %s", channel.peer_address[0], message.text)
+        else:
+            await channel.send(
+                ErrorMessage(ErrorCode.BAD_REQUEST, f"unsupported request {type(message).__name__}")
+            )
+
+    # -- status ---------------------------------------------------------------------------
+
+    def _spawn(self, coro: "asyncio._CoroutineLike[None]") -> None:
+        task = asyncio.get_running_loop().create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    def _changed(self) -> None:
+        if self._publish_handle is None:
+            self._publish_handle = asyncio.get_running_loop().call_soon(self._publish)
+
+    def _publish(self) -> None:
+        self._publish_handle = None
+        self._status = self._snapshot()
+        for observer in list(self._observers):
+            try:
+                observer(self._status)
+            except Exception:
+                log.exception("status observer failed")
+
+    def _snapshot(self) -> NodeStatus:
+        peers = []
+        grouped: dict[tuple[str, bytes], tuple[IndexEntry, list[HostRef]]] = {}
+        for peer in sorted(self._peers.values(), key=lambda p: (p.address, p.port)):
+            if peer.remembered and peer.key is None:
+                continue
+            key = peer.key or peer.announced_key
+            peers.append(PeerSnapshot(
+                address=peer.address, port=peer.port, name=peer.name,
+                announced_key=peer.announced_key, key=peer.key, state=peer.state,
+                files=len(peer.files) if peer.files is not None else None,
+                trusted=key is not None and key in self.options.trusted_keys,
+                error=peer.error, static=peer.static,
+            ))
+            if peer.state is PeerState.CONNECTED and peer.files is not None and peer.key:
+                ref = HostRef(peer.key, peer.address, peer.port)
+                for entry in peer.files.values():
+                    slot = grouped.setdefault((entry.path, entry.content_id), (entry, []))
+                    slot[1].append(ref)
+        files = tuple(
+            RemoteFile(e.path, e.size, e.mtime_ns, e.content_id, tuple(hosts))
+            for (_, _), (e, hosts) in sorted(grouped.items())
+        )
+        return NodeStatus(
+            peers=tuple(peers), files=files,
+            local_files=len(self.share.files) if self.share else 0,
+            tcp_port=self.server.port if self.server else None,
+        )

@@ -1,0 +1,213 @@
+"""The secure channel on asyncio streams: drives a sans-IO ``Session`` with timeouts.
+
+``open_channel`` (client) and ``accept_channel`` (server) run the handshake, ask ``authorize``
+about the key the peer proved, exchange hellos and return a ``SecureChannel`` whose ``send`` and
+``receive`` carry typed messages. Every read has a deadline; anything the peer gets wrong ends
+in a ``ChannelError`` that says what.
+"""
+
+import asyncio
+import logging
+import os
+from collections.abc import Callable
+
+from mfsync.crypto.keys import Identity, short_key
+from mfsync.protocol.errors import RemoteProtocolError
+from mfsync.protocol.messages import ErrorCode, ErrorMessage, Hello, Message
+from mfsync.protocol.session import (
+    ConnectionClosed,
+    HandshakeComplete,
+    NeedData,
+    PeerHello,
+    Role,
+    Session,
+)
+
+__all__ = [
+    "HANDSHAKE_TIMEOUT",
+    "READ_CHUNK",
+    "REQUEST_TIMEOUT",
+    "ChannelClosed",
+    "ChannelError",
+    "NotTrusted",
+    "PeerRefused",
+    "SecureChannel",
+    "accept_channel",
+    "open_channel",
+]
+
+log = logging.getLogger("mfsync.net")
+
+#: The whole handshake and hello exchange must finish within this many seconds.
+HANDSHAKE_TIMEOUT = 10.0
+#: Longest wait for the next message once the channel is open.
+REQUEST_TIMEOUT = 60.0
+READ_CHUNK = 256 * 1024
+
+Authorize = Callable[[bytes], bool]
+
+
+class ChannelError(Exception):
+    """The channel failed: the peer misbehaved, refused us, went silent or went away."""
+
+
+class ChannelClosed(ChannelError):
+    """The peer closed the connection."""
+
+
+class NotTrusted(ChannelError):
+    """The peer's proven key is not on our trust list."""
+
+
+class PeerRefused(ChannelError):
+    """The peer answered with an error message."""
+
+    def __init__(self, message: ErrorMessage) -> None:
+        super().__init__(f"peer refused: {message.text or message.code.name}")
+        self.code = message.code
+        self.text = message.text
+
+
+class SecureChannel:
+    """An open, authenticated, encrypted connection carrying typed messages."""
+
+    def __init__(
+        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, session: Session,
+    ) -> None:
+        self._reader = reader
+        self._writer = writer
+        self._session = session
+        self.peer_hello: Hello | None = None
+        peer = writer.get_extra_info("peername")
+        self.peer_address: tuple[str, int] = (str(peer[0]), int(peer[1])) if peer else ("?", 0)
+
+    @property
+    def remote_key(self) -> bytes:
+        """The 32-byte public key the peer proved in the handshake."""
+        assert self._session.remote_key is not None
+        return self._session.remote_key
+
+    @property
+    def version(self) -> int:
+        """The protocol version both sides speak."""
+        assert self._session.version is not None
+        return self._session.version
+
+    async def send(self, message: Message) -> None:
+        """Encrypt and send ``message``, waiting while the peer's window is full."""
+        self._session.send(message)
+        self._writer.write(self._session.data_to_send())
+        await self._writer.drain()
+
+    async def receive(self, timeout: float = REQUEST_TIMEOUT) -> Message:
+        """The next message, within ``timeout`` seconds; ``ChannelError`` otherwise.
+
+        An ``ErrorMessage`` from the peer is returned like any other message.
+        """
+        async with asyncio.timeout(timeout):
+            event = await self._next_event()
+        if isinstance(event, ConnectionClosed):
+            raise ChannelClosed("peer closed the connection")
+        if isinstance(event, HandshakeComplete | PeerHello):
+            raise ChannelError(f"unexpected {type(event).__name__}")
+        return event
+
+    async def _next_event(self) -> HandshakeComplete | PeerHello | ConnectionClosed | Message:
+        while True:
+            try:
+                event = self._session.next_event()
+            except RemoteProtocolError as exc:
+                raise ChannelError(str(exc)) from None
+            if not isinstance(event, NeedData):
+                return event
+            await self._flush()  # a handshake reply may be waiting to go out before we read
+            try:
+                data = await self._reader.read(READ_CHUNK)
+            except (ConnectionError, OSError) as exc:
+                raise ChannelClosed(f"connection lost: {exc}") from None
+            self._session.receive_data(data)
+
+    async def _flush(self) -> None:
+        data = self._session.data_to_send()
+        if data:
+            self._writer.write(data)
+            await self._writer.drain()
+
+    async def close(self) -> None:
+        """Close the connection; never raises."""
+        try:
+            self._writer.close()
+            await asyncio.wait_for(self._writer.wait_closed(), 2.0)
+        except (OSError, TimeoutError, ConnectionError):
+            pass
+
+    async def _handshake(self, authorize: Authorize, hello: Hello) -> None:
+        try:
+            while True:
+                await self._flush()
+                event = await self._next_event()
+                if isinstance(event, ConnectionClosed):
+                    raise ChannelClosed("peer closed the connection during the handshake")
+                if isinstance(event, HandshakeComplete):
+                    if not authorize(event.remote_key):
+                        await self._refuse(ErrorCode.NOT_TRUSTED, "your key is not trusted here")
+                        raise NotTrusted(f"key {short_key(event.remote_key)} is not trusted")
+                    self._session.send(hello)
+                elif isinstance(event, PeerHello):
+                    self.peer_hello = event.hello
+                    await self._flush()
+                    return
+                elif isinstance(event, ErrorMessage):
+                    raise PeerRefused(event)
+                else:
+                    raise ChannelError(f"{type(event).__name__} before hello")
+        except (ConnectionError, OSError) as exc:
+            raise ChannelClosed(f"connection lost during the handshake: {exc}") from None
+
+    async def _refuse(self, code: ErrorCode, text: str) -> None:
+        try:
+            self._session.send(ErrorMessage(code, text))
+            await asyncio.wait_for(self._flush(), 2.0)
+        except (OSError, TimeoutError, ConnectionError):
+            pass
+
+
+async def _establish(  # noqa: PLR0917 - private helper of the two public openers
+    reader: asyncio.StreamReader, writer: asyncio.StreamWriter, role: Role,
+    identity: Identity, hello: Hello, authorize: Authorize, timeout: float,
+) -> SecureChannel:
+    channel = SecureChannel(reader, writer, Session(role, identity.private_key))
+    try:
+        async with asyncio.timeout(timeout):
+            await channel._handshake(authorize, hello)
+    except TimeoutError:
+        await channel.close()
+        raise ChannelError(f"handshake not completed within {timeout:g} s") from None
+    except BaseException:
+        await channel.close()
+        raise
+    return channel
+
+
+async def open_channel(
+    host: str, port: int, identity: Identity, *, hello: Hello, authorize: Authorize,
+    timeout: float = HANDSHAKE_TIMEOUT,
+) -> SecureChannel:
+    """Connect to ``host:port`` and run the client side of the handshake."""
+    try:
+        async with asyncio.timeout(timeout):
+            reader, writer = await asyncio.open_connection(host, port, limit=READ_CHUNK)
+    except TimeoutError:
+        raise ChannelError(f"no answer from {host}:{port} within {timeout:g} s") from None
+    except OSError as exc:
+        reason = os.strerror(exc.errno) if exc.errno else str(exc)
+        raise ChannelError(f"cannot connect to {host}:{port}: {reason}") from None
+    return await _establish(reader, writer, Role.CLIENT, identity, hello, authorize, timeout)
+
+
+async def accept_channel(
+    reader: asyncio.StreamReader, writer: asyncio.StreamWriter, identity: Identity, *,
+    hello: Hello, authorize: Authorize, timeout: float = HANDSHAKE_TIMEOUT,
+) -> SecureChannel:
+    """Run the server side of the handshake on an accepted connection."""
+    return await _establish(reader, writer, Role.SERVER, identity, hello, authorize, timeout)

@@ -1,0 +1,156 @@
+"""The TCP server: accepts connections, runs the handshake, checks trust, dispatches requests.
+
+A connection that fails the handshake (garbage, truncation, silence, an oversized length, an
+untrusted key) is dropped with one logged reason; the server keeps serving everyone else. The
+number of connections at once is capped, so a flood of idle sockets cannot exhaust us.
+"""
+
+import asyncio
+import contextlib
+import errno
+import logging
+import socket
+from collections.abc import Awaitable, Callable
+
+from mfsync.crypto.keys import Identity, short_key
+from mfsync.net.channel import (
+    HANDSHAKE_TIMEOUT,
+    REQUEST_TIMEOUT,
+    Authorize,
+    ChannelClosed,
+    ChannelError,
+    SecureChannel,
+    accept_channel,
+)
+from mfsync.protocol.messages import Hello, Message
+
+__all__ = [
+    "DEFAULT_TCP_PORT",
+    "MAX_CONNECTIONS",
+    "PortInUse",
+    "RequestHandler",
+    "Server",
+]
+
+log = logging.getLogger("mfsync.net")
+
+DEFAULT_TCP_PORT = 8000
+MAX_CONNECTIONS = 64
+
+RequestHandler = Callable[[SecureChannel, Message], Awaitable[None]]
+
+
+class PortInUse(OSError):
+    """The TCP port the user asked for is taken."""
+
+
+class Server:
+    """Serves mfsync requests on one TCP port, on all addresses."""
+
+    def __init__(
+        self, identity: Identity, *, hello: Hello, authorize: Authorize, handler: RequestHandler,
+        port: int = DEFAULT_TCP_PORT, port_explicit: bool = False, host: str | None = None,
+        handshake_timeout: float = HANDSHAKE_TIMEOUT, request_timeout: float = REQUEST_TIMEOUT,
+    ) -> None:
+        self._identity = identity
+        self._hello = hello
+        self._authorize = authorize
+        self._handler = handler
+        self._port = port
+        self._port_explicit = port_explicit
+        self._host = host
+        self._handshake_timeout = handshake_timeout
+        self._request_timeout = request_timeout
+        self._server: asyncio.Server | None = None
+        self._connections: set[asyncio.Task[None]] = set()
+        self.dropped = 0
+
+    @property
+    def port(self) -> int:
+        """The port actually listened on."""
+        assert self._server is not None
+        return int(self._server.sockets[0].getsockname()[1])
+
+    async def start(self) -> None:
+        """Listen; a taken default port falls back to a free one, a taken explicit port raises."""
+        try:
+            self._server = await self._listen(self._port)
+        except OSError as exc:
+            if exc.errno != errno.EADDRINUSE:
+                raise
+            if self._port_explicit:
+                raise PortInUse(
+                    errno.EADDRINUSE, f"TCP port {self._port} is already in use"
+                ) from None
+            log.info("TCP port %d is taken; using a free port instead", self._port)
+            self._server = await self._listen(0)
+        log.info("serving on TCP port %d", self.port)
+
+    async def _listen(self, port: int) -> asyncio.Server:
+        return await asyncio.start_server(
+            self._on_connection, host=self._host, port=port, family=socket.AF_INET,
+            reuse_address=True, limit=256 * 1024,
+        )
+
+    async def stop(self) -> None:
+        """Stop listening and end every open connection."""
+        if self._server is not None:
+            self._server.close()
+        for task in list(self._connections):
+            task.cancel()
+        for task in list(self._connections):
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        if self._server is not None:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._server.wait_closed(), 2.0)
+
+    async def _on_connection(
+        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
+    ) -> None:
+        task = asyncio.current_task()
+        assert task is not None
+        peer = writer.get_extra_info("peername") or ("?", 0)
+        if len(self._connections) >= MAX_CONNECTIONS:
+            log.warning("dropped a connection from %s: %d connections open", peer[0],
+                        MAX_CONNECTIONS)
+            self.dropped += 1
+            writer.close()
+            return
+        self._connections.add(task)
+        try:
+            await self._serve(reader, writer, peer)
+        except asyncio.CancelledError:
+            writer.close()  # stop() cancelled us: the server is going away
+        except Exception:
+            log.exception("error while serving %s", peer[0])
+            writer.close()
+        finally:
+            self._connections.discard(task)
+
+    async def _serve(
+        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, peer: tuple[str, int]
+    ) -> None:
+        try:
+            channel = await accept_channel(
+                reader, writer, self._identity, hello=self._hello, authorize=self._authorize,
+                timeout=self._handshake_timeout,
+            )
+        except ChannelError as exc:
+            self.dropped += 1
+            log.info("dropped a connection from %s:%d: %s", peer[0], peer[1], exc)
+            return
+        log.debug("connection from %s:%d, key %s", peer[0], peer[1],
+                  short_key(channel.remote_key))
+        try:
+            while True:
+                message = await channel.receive(timeout=self._request_timeout)
+                await self._handler(channel, message)
+        except ChannelClosed:
+            pass
+        except ChannelError as exc:
+            log.info("closed the connection from %s:%d: %s", peer[0], peer[1], exc)
+        except (ConnectionError, OSError) as exc:
+            log.info("connection from %s:%d lost: %s", peer[0], peer[1], exc)
+        finally:
+            await channel.close()

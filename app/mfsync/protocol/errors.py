@@ -1,0 +1,20 @@
+"""Errors of the wire protocol, split by whose fault they are (as h11 does).
+
+``RemoteProtocolError`` means the peer sent something we refuse: drop it, log the reason, go on
+serving others. ``LocalProtocolError`` means our own code asked for something the protocol does
+not allow: a bug on our side, never caused by input.
+"""
+
+__all__ = ["LocalProtocolError", "ProtocolError", "RemoteProtocolError"]
+
+
+class ProtocolError(Exception):
+    """Base class of every protocol error."""
+
+
+class RemoteProtocolError(ProtocolError):
+    """The peer sent malformed, oversized, out-of-order or forged data."""
+
+
+class LocalProtocolError(ProtocolError):
+    """We tried to send or do something the protocol forbids (a bug on our side)."""

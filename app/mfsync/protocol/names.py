@@ -1,0 +1,57 @@
+"""Which relative paths may cross the wire, and the one check every received name goes through.
+
+Names from peers are untrusted. A valid wire path is relative, POSIX-separated, NFC-normalised
+UTF-8, at most ``MAX_PATH_BYTES`` long, and none of its components is empty, ``.``, ``..``, has a
+NUL, a control character or a backslash, looks like a drive letter, ends in a dot or space, or is
+a name Windows reserves (so a file shared from Linux can be written on any host).
+"""
+
+import re
+import unicodedata
+
+__all__ = ["MAX_COMPONENT_BYTES", "MAX_PATH_BYTES", "InvalidName", "check_wire_path"]
+
+MAX_PATH_BYTES = 4096
+MAX_COMPONENT_BYTES = 255
+_WINDOWS_RESERVED = re.compile(
+    r"^(CON|PRN|AUX|NUL|COM[0-9¹²³]|LPT[0-9¹²³]|CONIN\$|CONOUT\$)(\..*)?$", re.IGNORECASE
+)
+_FORBIDDEN_CHARS = frozenset('\\<>:"|?*')
+
+
+class InvalidName(ValueError):
+    """A path that must not be used as a shared file's name; the message says why."""
+
+
+def check_wire_path(path: str) -> str:
+    """Return ``path`` when it is a valid wire path, else raise ``InvalidName`` with the reason."""
+    if not path:
+        raise InvalidName("empty name")
+    if len(path.encode("utf-8", "surrogatepass")) > MAX_PATH_BYTES:
+        raise InvalidName(f"name longer than {MAX_PATH_BYTES} bytes")
+    if unicodedata.normalize("NFC", path) != path:
+        raise InvalidName("name is not NFC-normalised")
+    if path.startswith("/"):
+        raise InvalidName("absolute path")
+    for part in path.split("/"):
+        _check_component(part)
+    return path
+
+
+def _check_component(part: str) -> None:
+    if part in ("", ".", ".."):
+        raise InvalidName(f"path component {part!r} is not allowed")
+    if len(part.encode("utf-8", "surrogatepass")) > MAX_COMPONENT_BYTES:
+        raise InvalidName(f"path component longer than {MAX_COMPONENT_BYTES} bytes")
+    for ch in part:
+        code = ord(ch)
+        if code < 0x20 or code == 0x7F or 0x80 <= code < 0xA0:
+            raise InvalidName("control character in name")
+        if 0xD800 <= code <= 0xDFFF:
+            raise InvalidName("name is not valid UTF-8")
+        if ch in _FORBIDDEN_CHARS:
+            raise InvalidName(f"character {ch!r} is not allowed in names")
+    if part[-1] in ". ":
+        raise InvalidName("path component ends in a dot or space")
+    if _WINDOWS_RESERVED.match(part):
+        raise InvalidName(f"{part!r} is a reserved device name on Windows")

@@ -261,6 +261,7 @@ class Node:
         if peer.instance_id != msg.instance_id or peer.announced_generation != msg.generation:
             peer.dirty = True
         peer.instance_id = msg.instance_id
+        peer.remembered = False
         peer.announced_key = msg.public_key
         peer.announced_generation = msg.generation
         peer.name = msg.name or peer.name

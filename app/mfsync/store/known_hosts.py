@@ -1,7 +1,7 @@
 """Hosts reached once, remembered so that they are tried directly at the next start.
 
-``~/.mfsync/known_hosts.json`` maps a public key's text form to the last ``host:port`` where a
-handshake with that key succeeded. It is a hint like an announcement: the handshake still proves
+``~/.mfsync/known_hosts.json`` maps a public key's text form to the last ``{"host", "port"}``
+where a handshake with that key succeeded. It is a hint like an announcement: the handshake still proves
 who answers there.
 """
 
@@ -10,7 +10,6 @@ import logging
 from pathlib import Path
 
 from mfsync.crypto.keys import format_key, parse_key
-from mfsync.net.addresses import format_host_port, parse_host_port
 from mfsync.store.files import atomic_write
 
 __all__ = ["MAX_KNOWN_HOSTS", "KnownHosts"]
@@ -35,12 +34,13 @@ class KnownHosts:
             if not isinstance(data, dict):
                 raise ValueError("not a JSON object")
             for key_text, address in data.items():
-                host, port = parse_host_port(str(address))
-                if port is not None:
-                    self._hosts[parse_key(key_text)] = (host, port)
+                host, port = address["host"], address["port"]
+                if not isinstance(host, str) or not isinstance(port, int) or not 0 < port < 65536:
+                    raise ValueError(f"bad address for {key_text}")
+                self._hosts[parse_key(key_text)] = (host, port)
         except FileNotFoundError:
             return
-        except (OSError, ValueError) as exc:
+        except (OSError, ValueError, KeyError, TypeError) as exc:
             log.warning("ignoring %s: %s", path, exc)
 
     def addresses(self) -> list[tuple[str, int]]:
@@ -57,7 +57,7 @@ class KnownHosts:
             del self._hosts[next(iter(self._hosts))]
         if self._path is None:
             return
-        data = {format_key(k): format_host_port(h, p) for k, (h, p) in self._hosts.items()}
+        data = {format_key(k): {"host": h, "port": p} for k, (h, p) in self._hosts.items()}
         try:
             atomic_write(self._path, json.dumps(data, indent=2).encode() + b"\n")
         except OSError as exc:

@@ -1,0 +1,71 @@
+"""Several nodes in one process, on real sockets, with discovery pinned to the loopback interface.
+
+Multicast here never leaves the machine: every node sends with IP_MULTICAST_IF 127.0.0.1 and TTL
+0, joins the group on 127.0.0.1 only, listens for TCP on 127.0.0.1 only, and each test gets its
+own UDP port so that tests (and other runs) do not hear each other.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import socket
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+from mfsync.crypto.keys import Identity
+from mfsync.engine.node import Node, NodeOptions
+
+GROUP = "239.255.0.1"
+
+
+def _free_udp_port() -> int:
+    for _ in range(100):
+        port = random.randint(40000, 60000)
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+            try:
+                probe.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    raise RuntimeError("no free UDP port")
+
+
+@pytest.fixture
+def udp_port() -> int:
+    """A discovery port of this test's own."""
+    return _free_udp_port()
+
+
+NodeFactory = Callable[..., Any]
+
+
+@pytest.fixture
+async def make_node(udp_port: int) -> AsyncIterator[NodeFactory]:
+    """Start nodes on loopback; every node is stopped at teardown."""
+    nodes: list[Node] = []
+
+    async def make(start: bool = True, **overrides: Any) -> Node:
+        options: dict[str, Any] = {
+            "identity": Identity.generate(),
+            "interfaces": ("127.0.0.1",),
+            "ttl": 0,
+            "group": GROUP,
+            "udp_port": udp_port,
+            "tcp_port": 0,
+            "listen_host": "127.0.0.1",
+            "beat": 0.5,
+            "handshake_timeout": 3.0,
+        }
+        options.update(overrides)
+        node = Node(NodeOptions(**options))
+        nodes.append(node)
+        if start:
+            await node.start()
+        return node
+
+    yield make
+    for node in reversed(nodes):
+        await node.stop()

@@ -7,14 +7,13 @@ own UDP port so that tests (and other runs) do not hear each other.
 
 from __future__ import annotations
 
-import asyncio
 import random
 import socket
 from collections.abc import AsyncIterator, Callable
-from pathlib import Path
 from typing import Any
 
 import pytest
+
 from mfsync.crypto.keys import Identity
 from mfsync.engine.node import Node, NodeOptions
 

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 from loopback import make_tree, wait_for
+
 from mfsync.crypto.keys import Identity
 from mfsync.engine.status import PeerState
 from mfsync.net.channel import ChannelError, NotTrusted, PeerRefused, open_channel
@@ -75,7 +76,7 @@ async def test_nodes_with_trust_lists(make_node, tmp_path: Path) -> None:
 
 
 async def _hostile(port: int, payload: bytes, *, close: bool = True) -> asyncio.StreamWriter:
-    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    _, writer = await asyncio.open_connection("127.0.0.1", port)
     with contextlib.suppress(ConnectionError):  # the server may hang up on us mid-write
         writer.write(payload)
         await writer.drain()

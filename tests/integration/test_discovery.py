@@ -4,11 +4,16 @@ from __future__ import annotations
 
 import asyncio
 import os
+import socket
 from pathlib import Path
 
+from conftest import GROUP
 from loopback import make_tree, multicast_sender, wait_for
+
+import mfsync.engine.node as node_module
 from mfsync.crypto.keys import Identity
 from mfsync.engine.status import PeerState
+from mfsync.net.server import PortInUse
 from mfsync.protocol.announce import (
     MAX_DATAGRAM,
     Announcement,
@@ -16,8 +21,6 @@ from mfsync.protocol.announce import (
     Kind,
     encode_announcement,
 )
-
-from conftest import GROUP
 
 
 def _paths(node) -> set[str]:
@@ -95,8 +98,6 @@ async def test_bad_datagrams_are_dropped_and_counted(make_node, tmp_path: Path,
 
 async def test_announcement_flood_is_rate_limited(make_node, tmp_path: Path, udp_port: int,
                                                    monkeypatch) -> None:
-    import mfsync.engine.node as node_module
-
     attempts: list[tuple[str, int]] = []
     real_open = node_module.open_channel
 
@@ -130,10 +131,6 @@ async def test_static_peer_without_multicast_is_remembered(make_node, tmp_path: 
 
 
 async def test_port_fallback_and_explicit_port_in_use(make_node, tmp_path: Path) -> None:
-    import socket
-
-    from mfsync.net.server import PortInUse
-
     share = make_tree(tmp_path / "a", {"one": b"1"})
     with socket.socket() as holder:
         holder.bind(("127.0.0.1", 0))

@@ -70,6 +70,8 @@ STATIC_RETRY = 30.0
 #: How often the share set is rescanned when nothing else tells us of changes.
 RESCAN_INTERVAL = 30.0
 _TICK = 0.25
+#: A peer's announced beat counts as at least this long when we decide it is gone.
+MIN_PEER_BEAT = 0.2
 CAPABILITIES = ("index",)
 
 StatusObserver = Callable[[NodeStatus], None]
@@ -369,9 +371,8 @@ class Node:
             await asyncio.sleep(_TICK)
             now = time.monotonic()
             for endpoint, peer in list(self._peers.items()):
-                if not peer.static and peer.beat_ms and now - peer.last_seen > (
-                    EXPIRY_BEATS * peer.beat_ms / 1000.0
-                ):
+                beat = max(peer.beat_ms / 1000.0, MIN_PEER_BEAT)  # 0 must not mean "forever"
+                if not peer.static and now - peer.last_seen > EXPIRY_BEATS * beat:
                     log.info("%s:%d (%s) is gone", peer.address, peer.port, peer.name)
                     del self._peers[endpoint]
                     self._changed()

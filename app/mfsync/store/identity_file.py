@@ -31,8 +31,9 @@ def load_or_create_identity(path: Path) -> tuple[Identity, bool]:
         raise IdentityError(f"key file {path} is a directory") from None
     except OSError as exc:
         raise IdentityError(f"cannot read key file {path}: {exc.strerror or exc}") from None
+    identity = identity_from_der(data, str(path))
     warn_if_exposed(path, "key file", stat.S_IRWXG | stat.S_IRWXO)
-    return identity_from_der(data, str(path)), False
+    return identity, False
 
 
 def _create(path: Path) -> tuple[Identity, bool]:

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import re
-from collections import Counter
 from pathlib import Path
 
 import pytest
@@ -44,12 +43,14 @@ def test_fetch_lists_the_union_of_two_sharers(lan_factory, tmp_path: Path) -> No
     assert (share_a.file_count, share_a.port) == (len(FILES_A), 8000), share_a.describe()
     assert (share_b.file_count, share_b.port) == (len(FILES_B), 8000), share_b.describe()
 
-    plain, long, as_json, hosts = run_concurrently([
-        (c, ["fetch"]),
-        (c, ["fetch", "--long", "--window", "4"]),
-        (c, ["fetch", "--json", "--window", "4"]),
-        (c, ["--list-hosts", "--window", "4"]),
-    ])
+    plain, long, as_json, hosts = run_concurrently(
+        [
+            (c, ["fetch"]),
+            (c, ["fetch", "--long", "--window", "4"]),
+            (c, ["fetch", "--json", "--window", "4"]),
+            (c, ["--list-hosts", "--window", "4"]),
+        ]
+    )
     for result in (plain, long, as_json, hosts):
         assert result.returncode == 0, result
 
@@ -91,22 +92,68 @@ def test_fetch_lists_the_union_of_two_sharers(lan_factory, tmp_path: Path) -> No
     assert [r[2] for r in rows if r[0] == "common/same.bin"] == [2]
 
     # --list-hosts: both sharers with their proven keys, addresses, names and file counts
-    assert sorted(hosts.stdout.splitlines()) == sorted([
-        f"{key_a}  {a.address}:8000  alpha  {len(FILES_A)}  untrusted",
-        f"{key_b}  {b.address}:8000  beta  {len(FILES_B)}  untrusted",
-    ]), hosts
+    assert sorted(hosts.stdout.splitlines()) == sorted(
+        [
+            f"{key_a}  {a.address}:8000  alpha  {len(FILES_A)}  untrusted",
+            f"{key_b}  {b.address}:8000  beta  {len(FILES_B)}  untrusted",
+        ]
+    ), hosts
     assert share_a.alive() and share_b.alive()
 
 
-def test_plain_fetch_prints_paths_as_nfc_utf8(lan_factory, tmp_path: Path) -> None:
-    """A name stored decomposed (NFD) on disk is offered and printed composed (NFC)."""
-    import unicodedata
+def test_peer_reaches_a_host_without_multicast_and_is_remembered(
+    lan_factory, tmp_path: Path
+) -> None:
+    lan = lan_factory(2)
+    a, b = cli_hosts(lan, tmp_path)
+    key_b = b.public_key()
+    b.share(make_tree(tmp_path / "share-b", FILES_B), "--name", "beta")
+    for h in lan.hosts:
+        h.drop_multicast()
 
-    a, b = cli_hosts(lan_factory(2), tmp_path)
-    nfd = unicodedata.normalize("NFD", "Müsli/ä.txt")
-    assert nfd != "Müsli/ä.txt"
-    a.share(make_tree(tmp_path / "share", {nfd: b"x"}))
-    result = b.mfsync("fetch")
-    assert result.returncode == 0, result
-    assert Counter(result.stdout.splitlines()) == Counter(["Müsli/ä.txt"]), result
+    # without --peer: nothing, and a hint that names --peer
+    blind = a.mfsync("fetch")
+    assert (blind.returncode, blind.stdout) == (0, ""), blind
+    assert "--peer" in blind.stderr, blind
+    assert not (a.state_dir / "known_hosts.json").exists()
 
+    # with --peer ADDRESS (default port 8000)
+    direct = a.mfsync("fetch", "--peer", b.address)
+    assert direct.returncode == 0, direct
+    assert sorted(direct.stdout.splitlines()) == sorted(FILES_B), direct
+    known = json.loads((a.state_dir / "known_hosts.json").read_text(encoding="utf-8"))
+    # (the entry's exact shape is the store's business: it names host 1's key and address)
+    assert list(known) == [key_b], known
+    assert b.address in json.dumps(known[key_b]) and "8000" in json.dumps(known[key_b]), known
+
+    # the host reached once is tried again by a plain fetch
+    again = a.mfsync("fetch")
+    assert again.returncode == 0, again
+    assert sorted(again.stdout.splitlines()) == sorted(FILES_B), again
+    hosts = a.mfsync("--list-hosts")
+    assert hosts.stdout.splitlines() == [
+        f"{key_b}  {b.address}:8000  beta  {len(FILES_B)}  untrusted"
+    ], hosts
+
+
+def test_a_host_that_stops_announcing_expires(lan_factory, tmp_path: Path) -> None:
+    a, b, c = cli_hosts(lan_factory(3), tmp_path)
+    key_a = a.public_key()
+    watcher = c.start("fetch", "--follow", "-v")
+    share = a.share(make_tree(tmp_path / "share-a", FILES_A), "--name", "alpha", "-w", "6")
+
+    seen = b.mfsync("--list-hosts", "--window", "2")
+    assert seen.stdout.splitlines() == [
+        f"{key_a}  {a.address}:8000  alpha  {len(FILES_A)}  untrusted"
+    ], seen
+    assert watcher.stdout.wait_line(re.compile("^Müsli/ä[.]txt$"), 10), watcher.describe()
+
+    assert share.wait(timeout=15) == 0, share.describe()
+    gone = re.compile(rf"{re.escape(a.address)}:8000 \(alpha\) is gone")
+    absent = b.mfsync("--list-hosts", "--window", "2")  # a fresh process never heard of it
+    assert (absent.returncode, absent.stdout) == (0, ""), absent
+    assert watcher.stderr.wait_line(gone, 25), watcher.describe()
+    assert watcher.alive(), watcher.describe()
+    assert sorted(watcher.stdout.snapshot()) == sorted(FILES_A), watcher.describe()
+    watcher.interrupt()
+    assert watcher.wait(timeout=10) == 130, watcher.describe()

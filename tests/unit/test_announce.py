@@ -127,7 +127,7 @@ _names = st.text(
     name=_names,
 )
 def test_round_trip_property(
-    kind: Kind, flags: Flags, instance_id: bytes, public_key: bytes, tcp_port: int,
+    *, kind: Kind, flags: Flags, instance_id: bytes, public_key: bytes, tcp_port: int,
     beat_ms: int, generation: int, name: str,
 ) -> None:
     msg = Announcement(kind, flags, instance_id, public_key, tcp_port, beat_ms, generation, name)
@@ -203,11 +203,25 @@ def test_shares_flag_with_port_zero_is_rejected() -> None:
     assert decode_announcement(encode_announcement(_sample(flags=Flags.WANTS, tcp_port=0)))
 
 
-@pytest.mark.parametrize("bad", ["\x00", "\n", "\x1b[31m", "\x7f", "a\tb"])
+@pytest.mark.parametrize(
+    "bad", ["\x00", "\n", "\x1b[31m", "\x7f", "a\tb", "\x9b31m", "x\x85", "\x80", "\x9f"]
+)
 def test_control_characters_in_name_are_rejected(bad: str) -> None:
-    data = encode_announcement(_sample(name=bad))
+    raw = bad.encode("utf-8")
+    # Our encoder never sends them, so forge the datagram: header, then length and raw name.
+    data = encode_announcement(_sample(name=""))[:-1] + bytes([len(raw)]) + raw
     with pytest.raises(RemoteProtocolError, match="control characters"):
         decode_announcement(data)
+
+
+def test_encoder_replaces_control_characters_in_our_own_name() -> None:
+    decoded = decode_announcement(encode_announcement(_sample(name="a\x1b[31m\x9bb")))
+    assert decoded.name == "a?[31m?b"
+
+
+def test_non_ascii_printable_names_are_accepted() -> None:
+    for name in ("\xa0nbsp", "Grüße", "日本", "\U0001f600"):
+        assert decode_announcement(encode_announcement(_sample(name=name))).name == name
 
 
 def test_name_length_beyond_cap_is_rejected() -> None:

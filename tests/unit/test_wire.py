@@ -205,7 +205,7 @@ def test_writer_methods_chain_and_getvalue_repeats() -> None:
     long_text=st.text(max_size=300),
 )
 def test_round_trip_property(
-    a: int, b: int, c: int, d: int, e: int, blob: bytes, text: str, long_text: str
+    *, a: int, b: int, c: int, d: int, e: int, blob: bytes, text: str, long_text: str
 ) -> None:
     data = (
         Writer().u8(a).u16(b).u32(c).u64(d).i64(e).blob16(blob, 300).blob32(blob, 300)

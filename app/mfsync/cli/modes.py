@@ -2,6 +2,7 @@
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 import sys
 from collections.abc import AsyncIterator
@@ -68,7 +69,9 @@ async def run_share(settings: Settings, directory: str) -> int:
     except ShareSetError as exc:
         raise UsageError(str(exc)) from None
     async with running_node(settings.node_options(share_dir=root)) as node:
-        trust = settings.config.describe_trust() if settings.trusted_keys else (
+        # the trust list in force is the config's plus --trusted-keys, not the config's alone
+        in_force = dataclasses.replace(settings.config, trusted_keys=settings.trusted_keys)
+        trust = in_force.describe_trust() if settings.trusted_keys else (
             "anyone on the network may fetch"
         )
         print(

@@ -47,13 +47,13 @@ class _Parser(argparse.ArgumentParser):
 
 
 def _port(text: str) -> int:
-    if not text.isdigit() or not 0 < int(text) < 65536:
+    if not (text.isascii() and text.isdigit()) or not 0 < int(text) < 65536:
         raise argparse.ArgumentTypeError(f"{text!r} is not a port number (1 to 65535)")
     return int(text)
 
 
 def _ttl(text: str) -> int:
-    if not text.isdigit() or not 0 <= int(text) <= 255:
+    if not (text.isascii() and text.isdigit()) or not 0 <= int(text) <= 255:
         raise argparse.ArgumentTypeError(f"{text!r} is not a TTL (0 to 255)")
     return int(text)
 

@@ -47,8 +47,8 @@ def parse_key(text: str) -> bytes:
             f"a public key is {KEY_TEXT_LENGTH} hex characters, got {len(cleaned)}: {cleaned!r}"
         )
     try:
-        return binascii.unhexlify(cleaned)
-    except binascii.Error:
+        return binascii.unhexlify(cleaned.encode("ascii"))
+    except (binascii.Error, UnicodeEncodeError):
         raise ValueError(f"a public key is hex characters only: {cleaned!r}") from None
 
 

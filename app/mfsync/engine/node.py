@@ -332,8 +332,8 @@ class Node:
             refused = exc.code is ErrorCode.NOT_TRUSTED
             state = PeerState.REFUSED if refused else PeerState.UNREACHABLE
             self._fail(peer, state, exc.text or exc.code.name)
-        except ChannelError as exc:
-            self._fail(peer, PeerState.UNREACHABLE, str(exc))
+        except (ChannelError, OSError) as exc:
+            self._fail(peer, PeerState.UNREACHABLE, str(exc) or type(exc).__name__)
         finally:
             if channel is not None:
                 await channel.close()

@@ -25,7 +25,7 @@ def parse_host_port(text: str) -> tuple[str, int | None]:
         raise ValueError(f"malformed address {text!r}")
     if port_text is None:
         return host, None
-    if not port_text.isdigit() or not 0 < int(port_text) < 65536:
+    if not (port_text.isascii() and port_text.isdigit()) or not 0 < int(port_text) < 65536:
         raise ValueError(f"bad port in {text!r}: a port is a number from 1 to 65535")
     return host, int(port_text)
 

@@ -7,6 +7,7 @@ in a ``ChannelError`` that says what.
 """
 
 import asyncio
+import contextlib
 import logging
 import os
 from collections.abc import Callable
@@ -93,19 +94,22 @@ class SecureChannel:
         assert self._session.version is not None
         return self._session.version
 
-    async def send(self, message: Message) -> None:
-        """Encrypt and send ``message``, waiting while the peer's window is full."""
+    async def send(self, message: Message, timeout: float = REQUEST_TIMEOUT) -> None:
+        """Encrypt and send ``message``, waiting (at most ``timeout`` s) while the peer's window
+        is full; ``ChannelError`` when the peer stops reading or goes away."""
         self._session.send(message)
-        self._writer.write(self._session.data_to_send())
-        await self._writer.drain()
+        await self._flush(timeout)
 
     async def receive(self, timeout: float = REQUEST_TIMEOUT) -> Message:
         """The next message, within ``timeout`` seconds; ``ChannelError`` otherwise.
 
         An ``ErrorMessage`` from the peer is returned like any other message.
         """
-        async with asyncio.timeout(timeout):
-            event = await self._next_event()
+        try:
+            async with asyncio.timeout(timeout):
+                event = await self._next_event()
+        except TimeoutError:
+            raise ChannelError(f"no message from the peer within {timeout:g} s") from None
         if isinstance(event, ConnectionClosed):
             raise ChannelClosed("peer closed the connection")
         if isinstance(event, HandshakeComplete | PeerHello):
@@ -117,6 +121,9 @@ class SecureChannel:
             try:
                 event = self._session.next_event()
             except RemoteProtocolError as exc:
+                # The session may have queued a last word (UNSUPPORTED_VERSION): try to send it.
+                with contextlib.suppress(ChannelError, TimeoutError):
+                    await asyncio.wait_for(self._flush(), 2.0)
                 raise ChannelError(str(exc)) from None
             if not isinstance(event, NeedData):
                 return event
@@ -127,11 +134,18 @@ class SecureChannel:
                 raise ChannelClosed(f"connection lost: {exc}") from None
             self._session.receive_data(data)
 
-    async def _flush(self) -> None:
+    async def _flush(self, timeout: float = REQUEST_TIMEOUT) -> None:
         data = self._session.data_to_send()
-        if data:
-            self._writer.write(data)
-            await self._writer.drain()
+        if not data:
+            return
+        try:
+            async with asyncio.timeout(timeout):
+                self._writer.write(data)
+                await self._writer.drain()
+        except TimeoutError:
+            raise ChannelError(f"the peer read nothing for {timeout:g} s") from None
+        except (ConnectionError, OSError) as exc:
+            raise ChannelClosed(f"connection lost: {exc}") from None
 
     async def close(self) -> None:
         """Close the connection; never raises."""
@@ -165,11 +179,9 @@ class SecureChannel:
             raise ChannelClosed(f"connection lost during the handshake: {exc}") from None
 
     async def _refuse(self, code: ErrorCode, text: str) -> None:
-        try:
-            self._session.send(ErrorMessage(code, text))
-            await asyncio.wait_for(self._flush(), 2.0)
-        except (OSError, TimeoutError, ConnectionError):
-            pass
+        self._session.send(ErrorMessage(code, text))
+        with contextlib.suppress(ChannelError):
+            await self._flush(2.0)
 
 
 async def _establish(  # noqa: PLR0917 - private helper of the two public openers

@@ -36,6 +36,8 @@ log = logging.getLogger("mfsync.net")
 
 DEFAULT_TCP_PORT = 8000
 MAX_CONNECTIONS = 64
+#: One address may hold at most this many of them, so one host cannot take every slot.
+MAX_CONNECTIONS_PER_ADDRESS = 16
 
 RequestHandler = Callable[[SecureChannel, Message], Awaitable[None]]
 
@@ -63,6 +65,7 @@ class Server:
         self._request_timeout = request_timeout
         self._server: asyncio.Server | None = None
         self._connections: set[asyncio.Task[None]] = set()
+        self._per_address: dict[str, int] = {}
         self.dropped = 0
 
     @property
@@ -111,13 +114,15 @@ class Server:
         task = asyncio.current_task()
         assert task is not None
         peer = writer.get_extra_info("peername") or ("?", 0)
-        if len(self._connections) >= MAX_CONNECTIONS:
-            log.warning("dropped a connection from %s: %d connections open", peer[0],
-                        MAX_CONNECTIONS)
+        address = str(peer[0])
+        if (len(self._connections) >= MAX_CONNECTIONS
+                or self._per_address.get(address, 0) >= MAX_CONNECTIONS_PER_ADDRESS):
+            log.warning("dropped a connection from %s: too many connections open", address)
             self.dropped += 1
             writer.close()
             return
         self._connections.add(task)
+        self._per_address[address] = self._per_address.get(address, 0) + 1
         try:
             await self._serve(reader, writer, peer)
         except asyncio.CancelledError:
@@ -127,6 +132,9 @@ class Server:
             writer.close()
         finally:
             self._connections.discard(task)
+            left = self._per_address.pop(address) - 1
+            if left:
+                self._per_address[address] = left
 
     async def _serve(
         self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, peer: tuple[str, int]

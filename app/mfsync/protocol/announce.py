@@ -14,6 +14,7 @@ import enum
 from dataclasses import dataclass
 
 from mfsync.protocol.errors import RemoteProtocolError
+from mfsync.protocol.names import clean_label, has_control
 from mfsync.protocol.wire import Reader, Writer
 
 __all__ = [
@@ -81,7 +82,7 @@ class Announcement:
 
 def encode_announcement(msg: Announcement) -> bytes:
     """Encode ``msg``; a host name longer than 63 UTF-8 bytes is cut on a character boundary."""
-    name = msg.name.encode("utf-8")[:MAX_NAME_BYTES].decode("utf-8", "ignore")
+    name = clean_label(msg.name, MAX_NAME_BYTES)
     return (
         Writer()
         .raw(ANNOUNCE_MAGIC)
@@ -128,6 +129,6 @@ def decode_announcement(data: bytes) -> Announcement:
     name = r.text8(MAX_NAME_BYTES)
     if flags & Flags.SHARES and tcp_port == 0:
         raise RemoteProtocolError("a sharing host announced TCP port 0")
-    if any(ord(c) < 0x20 or ord(c) == 0x7F for c in name):
+    if has_control(name):
         raise RemoteProtocolError("control characters in the host name")
     return Announcement(kind, flags, instance_id, public_key, tcp_port, beat_ms, generation, name)

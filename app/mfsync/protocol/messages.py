@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from typing import ClassVar
 
 from mfsync.protocol.errors import LocalProtocolError, RemoteProtocolError
-from mfsync.protocol.names import MAX_PATH_BYTES
+from mfsync.protocol.names import MAX_PATH_BYTES, clean_label, has_control
 from mfsync.protocol.wire import Reader, Writer
 
 __all__ = [
@@ -39,6 +39,7 @@ PROTOCOL_VERSIONS: tuple[int, ...] = (1,)
 MAX_MESSAGE_SIZE = 1 << 20
 CONTENT_ID_SIZE = 32
 MAX_CAPABILITIES = 32
+MAX_VERSIONS = 16
 MAX_CAPABILITY_BYTES = 32
 MAX_HOST_NAME_BYTES = 63
 MAX_ERROR_TEXT = 1024
@@ -78,20 +79,21 @@ class Hello:
 
     def encode_body(self, w: Writer) -> None:
         """Write the body (everything after the tag)."""
+        if not 1 <= len(self.versions) <= MAX_VERSIONS or len(self.capabilities) > MAX_CAPABILITIES:
+            raise LocalProtocolError("hello needs 1 to 16 versions and at most 32 capabilities")
         w.u8(len(self.versions))
         for version in self.versions:
             w.u16(version)
         w.u8(len(self.capabilities))
         for cap in self.capabilities:
             w.text8(cap, MAX_CAPABILITY_BYTES)
-        w.text8(self.name.encode("utf-8")[:MAX_HOST_NAME_BYTES].decode("utf-8", "ignore"),
-                MAX_HOST_NAME_BYTES)
+        w.text8(clean_label(self.name, MAX_HOST_NAME_BYTES), MAX_HOST_NAME_BYTES)
 
     @classmethod
     def decode_body(cls, r: Reader) -> "Hello":
         """Read the body."""
         count = r.u8()
-        if not 1 <= count <= 16:
+        if not 1 <= count <= MAX_VERSIONS:
             raise RemoteProtocolError("hello must list 1 to 16 versions")
         versions = tuple(r.u16() for _ in range(count))
         n_caps = r.u8()
@@ -99,7 +101,7 @@ class Hello:
             raise RemoteProtocolError("too many capabilities")
         caps = tuple(r.text8(MAX_CAPABILITY_BYTES) for _ in range(n_caps))
         name = r.text8(MAX_HOST_NAME_BYTES)
-        if any(ord(c) < 0x20 or ord(c) == 0x7F for c in name):
+        if has_control(name):
             raise RemoteProtocolError("control characters in the host name")
         return cls(versions, caps, name)
 
@@ -158,6 +160,8 @@ class IndexChunk:
 
     def encode_body(self, w: Writer) -> None:
         """Write the body."""
+        if len(self.entries) > MAX_INDEX_ENTRIES:
+            raise LocalProtocolError(f"more than {MAX_INDEX_ENTRIES} entries in one chunk")
         w.u64(self.generation).u8(1 if self.last else 0).u32(len(self.entries))
         for e in self.entries:
             w.text16(e.path, MAX_PATH_BYTES).u64(e.size).i64(e.mtime_ns).raw(e.content_id)
@@ -189,7 +193,7 @@ class ErrorMessage:
 
     def encode_body(self, w: Writer) -> None:
         """Write the body."""
-        text = self.text.encode("utf-8")[:MAX_ERROR_TEXT].decode("utf-8", "ignore")
+        text = clean_label(self.text, MAX_ERROR_TEXT)
         w.u16(self.code).text16(text, MAX_ERROR_TEXT)
 
     @classmethod
@@ -199,7 +203,7 @@ class ErrorMessage:
         known = raw_code in ErrorCode._value2member_map_
         code = ErrorCode(raw_code) if known else ErrorCode.INTERNAL
         text = r.text16(MAX_ERROR_TEXT)
-        return cls(code, "".join(c if c.isprintable() else "?" for c in text))
+        return cls(code, clean_label(text, MAX_ERROR_TEXT, strict=True))
 
 
 Message = Hello | IndexRequest | IndexChunk | ErrorMessage

@@ -9,7 +9,15 @@ a name Windows reserves (so a file shared from Linux can be written on any host)
 import re
 import unicodedata
 
-__all__ = ["MAX_COMPONENT_BYTES", "MAX_PATH_BYTES", "InvalidName", "check_wire_path"]
+__all__ = [
+    "MAX_COMPONENT_BYTES",
+    "MAX_PATH_BYTES",
+    "InvalidName",
+    "check_wire_path",
+    "clean_label",
+    "has_control",
+    "is_control",
+]
 
 MAX_PATH_BYTES = 4096
 MAX_COMPONENT_BYTES = 255
@@ -17,6 +25,29 @@ _WINDOWS_RESERVED = re.compile(
     r"^(CON|PRN|AUX|NUL|COM[0-9¹²³]|LPT[0-9¹²³]|CONIN\$|CONOUT\$)(\..*)?$", re.IGNORECASE
 )
 _FORBIDDEN_CHARS = frozenset('\\<>:"|?*')
+
+
+def is_control(ch: str) -> bool:
+    """C0 controls, DEL and C1 controls: characters that must never reach a terminal from a peer."""
+    code = ord(ch)
+    return code < 0x20 or 0x7F <= code < 0xA0
+
+
+def has_control(text: str) -> bool:
+    """Whether ``text`` contains any control character."""
+    return any(is_control(ch) for ch in text)
+
+
+def clean_label(text: str, max_bytes: int, *, strict: bool = False) -> str:
+    """``text`` with control characters replaced by ``?`` (with ``strict``, every non-printable
+    character: bidi overrides, zero-width and unassigned ones too), cut to ``max_bytes`` of UTF-8
+    on a character boundary: host names and error texts as we send them, and error texts from
+    peers as we show them."""
+    cleaned = "".join(
+        "?" if (is_control(ch) or (strict and ch != " " and not ch.isprintable())) else ch
+        for ch in text
+    )
+    return cleaned.encode("utf-8", "replace")[:max_bytes].decode("utf-8", "ignore")
 
 
 class InvalidName(ValueError):
@@ -45,7 +76,7 @@ def _check_component(part: str) -> None:
         raise InvalidName(f"path component longer than {MAX_COMPONENT_BYTES} bytes")
     for ch in part:
         code = ord(ch)
-        if code < 0x20 or code == 0x7F or 0x80 <= code < 0xA0:
+        if is_control(ch):
             raise InvalidName("control character in name")
         if 0xD800 <= code <= 0xDFFF:
             raise InvalidName("name is not valid UTF-8")

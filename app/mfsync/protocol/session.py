@@ -23,6 +23,7 @@ from mfsync.protocol.errors import LocalProtocolError, RemoteProtocolError
 from mfsync.protocol.messages import (
     MAX_MESSAGE_SIZE,
     PROTOCOL_VERSIONS,
+    ErrorCode,
     ErrorMessage,
     Hello,
     Message,
@@ -219,6 +220,8 @@ class Session:
             self._hello_received = True
             common = set(message.versions) & set(PROTOCOL_VERSIONS)
             if not common:
+                self.send(ErrorMessage(ErrorCode.UNSUPPORTED_VERSION,
+                                       f"this host speaks versions {list(PROTOCOL_VERSIONS)}"))
                 raise RemoteProtocolError(
                     f"no common protocol version (peer speaks {list(message.versions)})"
                 )

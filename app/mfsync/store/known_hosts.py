@@ -1,8 +1,8 @@
 """Hosts reached once, remembered so that they are tried directly at the next start.
 
 ``~/.mfsync/known_hosts.json`` maps a public key's text form to the last ``{"host", "port"}``
-where a handshake with that key succeeded. It is a hint like an announcement: the handshake still proves
-who answers there.
+where a handshake with that key succeeded. It is a hint like an announcement: the handshake
+still proves who answers there.
 """
 
 import json

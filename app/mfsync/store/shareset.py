@@ -1,9 +1,10 @@
 """The share set: the files of a shared folder, with their hashes, as an index to serve.
 
 A scan walks the folder without following symlinks, skips built-in junk and names that may not
-cross the wire (each skip logged once), and hashes only files whose (size, mtime, inode) changed
-since the last scan. Each change of the set bumps ``generation``, which the discovery datagram
-carries so that peers know to fetch the index again.
+cross the wire (each skip logged once), names files by their NFC form (macOS stores names
+decomposed; two files that collide once normalised keep only the first), and hashes only files
+whose (size, mtime, inode) changed since the last scan. Each change of the set bumps
+``generation``, which the discovery datagram carries so that peers fetch the index again.
 """
 
 import asyncio
@@ -11,6 +12,7 @@ import fnmatch
 import logging
 import os
 import stat
+import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -37,7 +39,8 @@ class ShareSetError(Exception):
 class LocalFile:
     """One shared file and its hashes; ``key`` is what the hash cache is checked against."""
 
-    path: str
+    path: str  #: the name on the wire (NFC)
+    disk_path: str  #: the name on disk, relative to the root (may be NFD, as macOS writes it)
     size: int
     mtime_ns: int
     inode: int
@@ -140,14 +143,21 @@ class ShareSet:
             return
         if not stat.S_ISREG(st.st_mode):
             return
+        name = unicodedata.normalize("NFC", rel)
         try:
-            check_wire_path(rel)
+            check_wire_path(name)
         except InvalidName as exc:
             self._warn_once(rel, "not sharing %r: %s", rel, exc)
             return
-        old = previous.get(rel)
-        if old and (old.size, old.mtime_ns, old.inode) == (st.st_size, st.st_mtime_ns, st.st_ino):
-            found[rel] = old
+        if name in found:
+            self._warn_once(rel, "not sharing %r: another file has the same name once normalised "
+                            "(%r)", rel, found[name].disk_path)
+            return
+        old = previous.get(name)
+        if old and (old.disk_path, old.size, old.mtime_ns, old.inode) == (
+            rel, st.st_size, st.st_mtime_ns, st.st_ino
+        ):
+            found[name] = old
             return
         try:
             hashes = hash_file(full)
@@ -157,7 +167,7 @@ class ShareSet:
         except OSError as exc:
             self._warn_once(rel, "cannot read %s: %s", rel, exc.strerror)
             return
-        found[rel] = LocalFile(rel, hashes.size, st.st_mtime_ns, st.st_ino, hashes)
+        found[name] = LocalFile(name, rel, hashes.size, st.st_mtime_ns, st.st_ino, hashes)
 
     def _warn_once(self, key: str, fmt: str, *args: object) -> None:
         if key not in self._warned:

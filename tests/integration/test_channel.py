@@ -13,9 +13,15 @@ from loopback import make_tree, wait_for
 
 from mfsync.crypto.keys import Identity
 from mfsync.engine.status import PeerState
-from mfsync.net.channel import ChannelError, NotTrusted, PeerRefused, open_channel
+from mfsync.net.channel import (
+    ChannelError,
+    NotTrusted,
+    PeerRefused,
+    accept_channel,
+    open_channel,
+)
 from mfsync.net.client import request_index
-from mfsync.protocol.messages import ErrorCode, Hello
+from mfsync.protocol.messages import ErrorCode, ErrorMessage, Hello
 from mfsync.protocol.session import PREFACE
 
 
@@ -117,3 +123,39 @@ async def test_forged_record_after_handshake_is_refused(make_node, tmp_path: Pat
     await channel.close()
     _, entries = await _fetch(a.server.port)
     assert [e.path for e in entries] == ["x"]
+
+
+async def test_a_peer_without_a_common_version_is_told_why(make_node, tmp_path: Path) -> None:
+    a = await make_node(share_dir=make_tree(tmp_path / "a", {"x": b"1"}), discovery=False)
+    channel = await open_channel("127.0.0.1", a.server.port, Identity.generate(),
+                                 hello=Hello(versions=(99,)), authorize=_trust_all, timeout=5)
+    try:
+        answer = await channel.receive(timeout=5)
+        assert isinstance(answer, ErrorMessage)
+        assert answer.code is ErrorCode.UNSUPPORTED_VERSION
+        assert "[1]" in answer.text
+    finally:
+        await channel.close()
+
+
+async def test_a_silent_server_is_a_channel_error_not_a_crash(tmp_path: Path) -> None:
+    """A server that completes the handshake and then says nothing: the client gives up cleanly."""
+    server_id = Identity.generate()
+
+    async def mute(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        channel = await accept_channel(reader, writer, server_id, hello=Hello(),
+                                       authorize=_trust_all, timeout=5)
+        await asyncio.sleep(30)
+        await channel.close()
+
+    server = await asyncio.start_server(mute, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    try:
+        channel = await open_channel("127.0.0.1", port, Identity.generate(), hello=Hello(),
+                                     authorize=_trust_all, timeout=5)
+        assert channel.remote_key == server_id.public_key
+        with pytest.raises(ChannelError, match=r"within 0\.5 s"):
+            await channel.receive(timeout=0.5)
+        await channel.close()
+    finally:
+        server.close()

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import re
+import unicodedata
 from pathlib import Path
 
 import pytest
@@ -157,3 +158,16 @@ def test_a_host_that_stops_announcing_expires(lan_factory, tmp_path: Path) -> No
     assert sorted(watcher.stdout.snapshot()) == sorted(FILES_A), watcher.describe()
     watcher.interrupt()
     assert watcher.wait(timeout=10) == 130, watcher.describe()
+
+
+def test_a_name_stored_decomposed_is_offered_composed(lan_factory, tmp_path: Path) -> None:
+    """A file named in NFD on disk (as macOS writes names) is listed once, in NFC."""
+    a, b = cli_hosts(lan_factory(2), tmp_path)
+    nfc = "Müsli/ä.txt"
+    nfd = unicodedata.normalize("NFD", nfc)
+    assert nfd != nfc
+    share = a.share(make_tree(tmp_path / "share", {nfd: b"x", "plain.txt": b"y"}))
+    assert share.file_count == 2, share.describe()
+    result = b.mfsync("fetch")
+    assert result.returncode == 0, result
+    assert sorted(result.stdout.splitlines()) == sorted([nfc, "plain.txt"]), result

@@ -117,3 +117,14 @@ def test_sigint_and_time_limits(lan_factory, tmp_path: Path) -> None:
     assert "Traceback" not in share.stderr.text + timed.stderr.text
     for h in (a, b):
         assert os.path.exists(h.state_dir / "key.bin")
+
+
+def test_concurrent_first_starts_agree_on_one_identity(lan_factory, tmp_path: Path) -> None:
+    """Processes that start at once in a fresh HOME never read a half-written key.bin."""
+    [host] = lan_factory(1).hosts
+    for round_ in range(10):  # the race is narrow: several rounds catch it most of the time
+        fresh = CliHost(host, tmp_path / f"fresh-{round_}")
+        results = run_concurrently([(fresh, ["--public-key"])] * 8)
+        assert [r.returncode for r in results] == [0] * 8, results
+        assert len({r.stdout for r in results}) == 1, results
+        assert [p.name for p in fresh.state_dir.iterdir()] == ["key.bin"]  # no temporary left

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from mfsync.crypto.keys import Identity, short_key
+from mfsync.engine.serve import FileServer
 from mfsync.engine.status import HostRef, NodeStatus, PeerSnapshot, PeerState, RemoteFile
 from mfsync.net.channel import (
     HANDSHAKE_TIMEOUT,
@@ -43,8 +44,10 @@ from mfsync.net.server import DEFAULT_TCP_PORT, Server
 from mfsync.net.sockets import choose_interfaces, list_interfaces
 from mfsync.protocol.announce import Announcement, Flags, Kind
 from mfsync.protocol.messages import (
+    BlocksRequest,
     ErrorCode,
     ErrorMessage,
+    GetRequest,
     Hello,
     IndexEntry,
     IndexRequest,
@@ -133,6 +136,10 @@ class Node:
         self.identity = options.identity
         self.instance_id = os.urandom(8)
         self.share: ShareSet | None = ShareSet(options.share_dir) if options.share_dir else None
+        self._files = FileServer(self.share, self._rescan_soon) if self.share else None
+        self._rescan_task: asyncio.Task[None] | None = None
+        self._changed_event = asyncio.Event()
+        self._files_by_path: dict[str, list[RemoteFile]] | None = None
         self.server: Server | None = None
         self.discovery: DiscoveryService | None = None
         self.known_hosts = KnownHosts(options.known_hosts_path)
@@ -209,6 +216,41 @@ class Node:
         deadline = time.monotonic() + timeout
         while self._fetches and time.monotonic() < deadline:
             await asyncio.wait(set(self._fetches), timeout=deadline - time.monotonic())
+
+    def files_for(self, path: str) -> list[RemoteFile]:
+        """Every distinct content of ``path`` on the network, as of the latest snapshot."""
+        if self._files_by_path is None:
+            by_path: dict[str, list[RemoteFile]] = {}
+            for remote in self._status.files:
+                by_path.setdefault(remote.path, []).append(remote)
+            self._files_by_path = by_path
+        return self._files_by_path.get(path, [])
+
+    async def wait_for_change(self, timeout: float) -> None:
+        """Return at the next status change, or after ``timeout`` seconds."""
+        self._changed_event.clear()
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._changed_event.wait(), timeout)
+
+    async def connect(self, host: HostRef) -> SecureChannel:
+        """Open a channel to ``host``, insisting that it proves the key it was seen with."""
+        def authorize(key: bytes) -> bool:
+            return key == host.key and self.is_trusted(key)
+
+        return await open_channel(host.address, host.port, self.identity, hello=self._hello,
+                                  authorize=authorize, timeout=self.options.handshake_timeout)
+
+    def refresh(self, host: HostRef) -> None:
+        """Fetch ``host``'s index again soon (say, after it answered CHANGED)."""
+        peer = self._peers.get((host.address, host.port))
+        if peer is not None:
+            peer.dirty = True
+
+    def _rescan_soon(self) -> None:
+        if self._rescan_task is None or self._rescan_task.done():
+            self._rescan_task = asyncio.get_running_loop().create_task(self.rescan())
+            self._tasks.add(self._rescan_task)
+            self._rescan_task.add_done_callback(self._tasks.discard)
 
     async def rescan(self) -> None:
         """Rescan the share set now, announcing a change at once."""
@@ -397,6 +439,10 @@ class Node:
         if isinstance(message, IndexRequest) and self.share is not None:
             for chunk in chunk_index(self.share.entries(), self.share.generation):
                 await channel.send(chunk)
+        elif isinstance(message, BlocksRequest) and self._files is not None:
+            await self._files.send_blocks(channel, message)
+        elif isinstance(message, GetRequest) and self._files is not None:
+            await self._files.send_range(channel, message)
         elif isinstance(message, ErrorMessage):
             log.info("peer %s reports: %s", channel.peer_address[0], message.text)
         else:
@@ -418,6 +464,8 @@ class Node:
     def _publish(self) -> None:
         self._publish_handle = None
         self._status = self._snapshot()
+        self._files_by_path = None
+        self._changed_event.set()
         for observer in list(self._observers):
             try:
                 observer(self._status)

@@ -1,9 +1,23 @@
-"""Client-side requests over an open ``SecureChannel``."""
+"""Client-side requests over an open ``SecureChannel``: index, block hashes, byte ranges."""
+
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
 
 from mfsync.net.channel import ChannelError, PeerRefused, SecureChannel
-from mfsync.protocol.messages import ErrorMessage, IndexChunk, IndexEntry, IndexRequest
+from mfsync.protocol.content import block_size_for, content_id_of
+from mfsync.protocol.messages import (
+    BlockList,
+    BlocksRequest,
+    Data,
+    End,
+    ErrorMessage,
+    GetRequest,
+    IndexChunk,
+    IndexEntry,
+    IndexRequest,
+)
 
-__all__ = ["MAX_REMOTE_INDEX", "request_index"]
+__all__ = ["MAX_REMOTE_INDEX", "BlockInfo", "request_blocks", "request_index", "stream_range"]
 
 #: We stop reading a peer's index past this many entries (memory is ours to protect).
 MAX_REMOTE_INDEX = 1_000_000
@@ -24,3 +38,66 @@ async def request_index(channel: SecureChannel, since: int = 0) -> tuple[int, li
             raise ChannelError(f"index larger than {MAX_REMOTE_INDEX} entries")
         if message.last:
             return message.generation, entries
+
+
+@dataclass(frozen=True, slots=True)
+class BlockInfo:
+    """A file's block hashes, proven to belong to its content id."""
+
+    size: int
+    block_size: int
+    hashes: tuple[bytes, ...]
+
+
+async def request_blocks(
+    channel: SecureChannel, path: str, content_id: bytes, size: int
+) -> BlockInfo:
+    """Fetch the block hashes of ``path`` and check that they hash to ``content_id``.
+
+    That check is what lets every block be verified as it arrives: hashes that did not come from
+    the content we asked for cannot produce its content id.
+    """
+    await channel.send(BlocksRequest(path, content_id))
+    expected_block = block_size_for(size)
+    blocks = -(-size // expected_block)
+    hashes: list[bytes] = []
+    while True:
+        message = await channel.receive()
+        if isinstance(message, ErrorMessage):
+            raise PeerRefused(message)
+        if not isinstance(message, BlockList):
+            raise ChannelError(f"expected block hashes, got {type(message).__name__}")
+        if (message.content_id != content_id or message.size != size
+                or message.block_size != expected_block or message.first != len(hashes)
+                or len(hashes) + len(message.hashes) > blocks):
+            raise ChannelError(f"block list for {path!r} does not fit the file")
+        hashes.extend(message.hashes)
+        if message.last:
+            break
+    if len(hashes) != blocks or content_id_of(size, expected_block, hashes) != content_id:
+        raise ChannelError(f"block hashes for {path!r} do not match its content id")
+    return BlockInfo(size, expected_block, tuple(hashes))
+
+
+async def stream_range(
+    channel: SecureChannel, path: str, content_id: bytes, offset: int, length: int
+) -> AsyncIterator[Data]:
+    """Request ``length`` bytes from ``offset`` and yield the Data messages, in order."""
+    await channel.send(GetRequest(path, content_id, offset, length))
+    position = offset
+    end = offset + length
+    while True:
+        message = await channel.receive()
+        if isinstance(message, Data):
+            if message.offset != position or position + len(message.payload) > end:
+                raise ChannelError(f"data for {path!r} out of order or beyond the request")
+            position += len(message.payload)
+            yield message
+        elif isinstance(message, End):
+            if message.offset != end or position != end:
+                raise ChannelError(f"transfer of {path!r} ended at {position}, not {end}")
+            return
+        elif isinstance(message, ErrorMessage):
+            raise PeerRefused(message)
+        else:
+            raise ChannelError(f"unexpected {type(message).__name__} during a transfer")

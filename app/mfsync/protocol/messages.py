@@ -12,17 +12,25 @@ from typing import ClassVar
 
 from mfsync.protocol.errors import LocalProtocolError, RemoteProtocolError
 from mfsync.protocol.names import MAX_PATH_BYTES, clean_label, has_control
+from mfsync.protocol.version import EMPTY_VERSION, MAX_VERSION_ENTRIES, VersionVector
 from mfsync.protocol.wire import Reader, Writer
 
 __all__ = [
     "CONTENT_ID_SIZE",
     "MAX_CAPABILITIES",
+    "MAX_DATA",
     "MAX_ERROR_TEXT",
+    "MAX_HASHES_PER_MESSAGE",
     "MAX_INDEX_ENTRIES",
     "MAX_MESSAGE_SIZE",
     "PROTOCOL_VERSIONS",
+    "BlockList",
+    "BlocksRequest",
+    "Data",
+    "End",
     "ErrorCode",
     "ErrorMessage",
+    "GetRequest",
     "Hello",
     "IndexChunk",
     "IndexEntry",
@@ -44,8 +52,14 @@ MAX_CAPABILITY_BYTES = 32
 MAX_HOST_NAME_BYTES = 63
 MAX_ERROR_TEXT = 1024
 MAX_INDEX_ENTRIES = 16384
-#: path length u16, size u64, mtime i64, content id.
-_MIN_ENTRY_SIZE = 2 + 8 + 8 + CONTENT_ID_SIZE
+#: Largest payload of one Data message.
+MAX_DATA = 256 * 1024
+#: Block hashes per BlockList message.
+MAX_HASHES_PER_MESSAGE = 16384
+HASH_SIZE = 32
+_VERSION_ITEM_SIZE = 32 + 8
+#: path length u16, size u64, mtime i64, content id, version count u16.
+_MIN_ENTRY_SIZE = 2 + 8 + 8 + CONTENT_ID_SIZE + 2
 
 
 class Tag(enum.IntEnum):
@@ -54,6 +68,11 @@ class Tag(enum.IntEnum):
     HELLO = 0x01
     INDEX_REQUEST = 0x02
     INDEX_CHUNK = 0x03
+    BLOCKS_REQUEST = 0x04
+    BLOCK_LIST = 0x05
+    GET = 0x06
+    DATA = 0x07
+    END = 0x08
     ERROR = 0x7F
 
 
@@ -66,6 +85,7 @@ class ErrorCode(enum.IntEnum):
     NOT_FOUND = 4
     BUSY = 5
     INTERNAL = 6
+    CHANGED = 7  #: the file is no longer the content asked for
 
 
 @dataclass(frozen=True, slots=True)
@@ -131,6 +151,7 @@ class IndexEntry:
     size: int
     mtime_ns: int
     content_id: bytes
+    version: VersionVector = EMPTY_VERSION
 
     def __post_init__(self) -> None:
         if len(self.content_id) != CONTENT_ID_SIZE:
@@ -141,7 +162,8 @@ class IndexEntry:
     @property
     def wire_size(self) -> int:
         """Bytes this entry takes in an ``IndexChunk``."""
-        return _MIN_ENTRY_SIZE + len(self.path.encode("utf-8"))
+        return (_MIN_ENTRY_SIZE + len(self.path.encode("utf-8"))
+                + _VERSION_ITEM_SIZE * len(self.version.counters))
 
 
 @dataclass(frozen=True, slots=True)
@@ -165,6 +187,7 @@ class IndexChunk:
         w.u64(self.generation).u8(1 if self.last else 0).u32(len(self.entries))
         for e in self.entries:
             w.text16(e.path, MAX_PATH_BYTES).u64(e.size).i64(e.mtime_ns).raw(e.content_id)
+            _write_version(w, e.version)
 
     @classmethod
     def decode_body(cls, r: Reader) -> "IndexChunk":
@@ -179,8 +202,142 @@ class IndexChunk:
             path = r.text16(MAX_PATH_BYTES)
             size = r.u64()
             mtime_ns = r.i64()
-            entries.append(IndexEntry(path, size, mtime_ns, r.raw(CONTENT_ID_SIZE)))
+            content_id = r.raw(CONTENT_ID_SIZE)
+            entries.append(IndexEntry(path, size, mtime_ns, content_id, _read_version(r)))
         return cls(generation, tuple(entries), bool(flags))
+
+
+def _write_version(w: Writer, version: VersionVector) -> None:
+    if len(version.counters) > MAX_VERSION_ENTRIES:
+        raise LocalProtocolError("version vector too long")
+    w.u16(len(version.counters))
+    for key, counter in version.counters:
+        w.raw(key).u64(counter)
+
+
+def _read_version(r: Reader) -> VersionVector:
+    count = r.u16()
+    if count > MAX_VERSION_ENTRIES:
+        raise RemoteProtocolError(f"version vector of {count} entries")
+    items = [(r.raw(32), r.u64()) for _ in range(count)]
+    if any(counter == 0 for _, counter in items) or len({k for k, _ in items}) != count:
+        raise RemoteProtocolError("malformed version vector")
+    return VersionVector.of(items)
+
+
+@dataclass(frozen=True, slots=True)
+class BlocksRequest:
+    """Ask for the block hashes of ``path`` at content ``content_id``."""
+
+    TAG: ClassVar[Tag] = Tag.BLOCKS_REQUEST
+    path: str
+    content_id: bytes
+
+    def encode_body(self, w: Writer) -> None:
+        """Write the body."""
+        w.text16(self.path, MAX_PATH_BYTES).raw(self.content_id)
+
+    @classmethod
+    def decode_body(cls, r: Reader) -> "BlocksRequest":
+        """Read the body."""
+        return cls(r.text16(MAX_PATH_BYTES), r.raw(CONTENT_ID_SIZE))
+
+
+@dataclass(frozen=True, slots=True)
+class BlockList:
+    """Part of a file's block hashes, from block ``first`` on; ``last`` ends the list."""
+
+    TAG: ClassVar[Tag] = Tag.BLOCK_LIST
+    content_id: bytes
+    size: int
+    block_size: int
+    first: int
+    hashes: tuple[bytes, ...]
+    last: bool
+
+    def encode_body(self, w: Writer) -> None:
+        """Write the body."""
+        if len(self.hashes) > MAX_HASHES_PER_MESSAGE:
+            raise LocalProtocolError("too many hashes in one message")
+        w.raw(self.content_id).u64(self.size).u32(self.block_size).u32(self.first)
+        w.u8(1 if self.last else 0).u32(len(self.hashes))
+        for h in self.hashes:
+            w.raw(h)
+
+    @classmethod
+    def decode_body(cls, r: Reader) -> "BlockList":
+        """Read the body."""
+        content_id = r.raw(CONTENT_ID_SIZE)
+        size = r.u64()
+        block_size = r.u32()
+        first = r.u32()
+        flags = r.u8()
+        if flags > 1:
+            raise RemoteProtocolError("unknown block list flags")
+        count = r.count(MAX_HASHES_PER_MESSAGE, HASH_SIZE)
+        if block_size == 0 or block_size & (block_size - 1):
+            raise RemoteProtocolError(f"block size {block_size} is not a power of two")
+        hashes = tuple(r.raw(HASH_SIZE) for _ in range(count))
+        return cls(content_id, size, block_size, first, hashes, bool(flags))
+
+
+@dataclass(frozen=True, slots=True)
+class GetRequest:
+    """Ask for ``length`` bytes of ``path`` (content ``content_id``) from ``offset`` on.
+
+    The server answers with Data messages covering the range in order, then ``End``; or an
+    ``ErrorMessage`` (NOT_FOUND, CHANGED, BAD_REQUEST) instead.
+    """
+
+    TAG: ClassVar[Tag] = Tag.GET
+    path: str
+    content_id: bytes
+    offset: int
+    length: int
+
+    def encode_body(self, w: Writer) -> None:
+        """Write the body."""
+        w.text16(self.path, MAX_PATH_BYTES).raw(self.content_id).u64(self.offset).u64(self.length)
+
+    @classmethod
+    def decode_body(cls, r: Reader) -> "GetRequest":
+        """Read the body."""
+        return cls(r.text16(MAX_PATH_BYTES), r.raw(CONTENT_ID_SIZE), r.u64(), r.u64())
+
+
+@dataclass(frozen=True, slots=True)
+class Data:
+    """Bytes of a file at ``offset``."""
+
+    TAG: ClassVar[Tag] = Tag.DATA
+    offset: int
+    payload: bytes
+
+    def encode_body(self, w: Writer) -> None:
+        """Write the body."""
+        w.u64(self.offset).blob32(self.payload, MAX_DATA)
+
+    @classmethod
+    def decode_body(cls, r: Reader) -> "Data":
+        """Read the body."""
+        return cls(r.u64(), r.blob32(MAX_DATA))
+
+
+@dataclass(frozen=True, slots=True)
+class End:
+    """The range of a ``GetRequest`` is complete, up to ``offset``."""
+
+    TAG: ClassVar[Tag] = Tag.END
+    offset: int
+
+    def encode_body(self, w: Writer) -> None:
+        """Write the body."""
+        w.u64(self.offset)
+
+    @classmethod
+    def decode_body(cls, r: Reader) -> "End":
+        """Read the body."""
+        return cls(r.u64())
 
 
 @dataclass(frozen=True, slots=True)
@@ -206,11 +363,14 @@ class ErrorMessage:
         return cls(code, clean_label(text, MAX_ERROR_TEXT, strict=True))
 
 
-Message = Hello | IndexRequest | IndexChunk | ErrorMessage
-
-_DECODERS: dict[int, type[Hello] | type[IndexRequest] | type[IndexChunk] | type[ErrorMessage]] = {
-    cls.TAG: cls for cls in (Hello, IndexRequest, IndexChunk, ErrorMessage)
-}
+Message = (
+    Hello | IndexRequest | IndexChunk | BlocksRequest | BlockList | GetRequest | Data | End
+    | ErrorMessage
+)
+_MESSAGE_CLASSES: tuple[type[Message], ...] = (
+    Hello, IndexRequest, IndexChunk, BlocksRequest, BlockList, GetRequest, Data, End, ErrorMessage,
+)
+_DECODERS: dict[int, type[Message]] = {cls.TAG: cls for cls in _MESSAGE_CLASSES}
 
 
 def encode_message(msg: Message) -> bytes:

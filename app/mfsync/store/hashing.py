@@ -1,16 +1,16 @@
-"""Block hashes and content ids: each byte of a file is hashed once.
-
-A file is cut into blocks whose size depends only on the file's size (so every host cuts the
-same content the same way); each block gets a SHA-256; the content id is a SHA-256 over a label,
-the file size, the block size and the block hashes. Block hashes let a download verify (and
-resume) block by block, and the content id names the whole content in one value.
-"""
+"""Hashing local files into block hashes and a content id (``mfsync.protocol.content``)."""
 
 import hashlib
 import os
-import struct
 from dataclasses import dataclass
 from pathlib import Path
+
+from mfsync.protocol.content import (
+    MAX_BLOCK_SIZE,
+    MIN_BLOCK_SIZE,
+    block_size_for,
+    content_id_of,
+)
 
 __all__ = [
     "MAX_BLOCK_SIZE",
@@ -22,29 +22,7 @@ __all__ = [
     "hash_file",
 ]
 
-MIN_BLOCK_SIZE = 128 * 1024
-MAX_BLOCK_SIZE = 16 * 1024 * 1024
-#: Block sizes grow (by powers of two) until a file has at most this many blocks.
-TARGET_BLOCKS = 2000
-_CONTENT_LABEL = b"mfsync content id v1\x00"
 _READ_SIZE = 1024 * 1024
-
-
-def block_size_for(size: int) -> int:
-    """The block size for a file of ``size`` bytes (128 KiB to 16 MiB, a power of two)."""
-    block = MIN_BLOCK_SIZE
-    while block < MAX_BLOCK_SIZE and size > block * TARGET_BLOCKS:
-        block *= 2
-    return block
-
-
-def content_id_of(size: int, block_size: int, block_hashes: list[bytes]) -> bytes:
-    """The content id of a file with these block hashes."""
-    h = hashlib.sha256(_CONTENT_LABEL)
-    h.update(struct.pack(">QI", size, block_size))
-    for block_hash in block_hashes:
-        h.update(block_hash)
-    return h.digest()
 
 
 @dataclass(frozen=True, slots=True)

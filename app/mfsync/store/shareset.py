@@ -85,6 +85,10 @@ class ShareSet:
         """The current files by relative path (a copy)."""
         return dict(self._files)
 
+    def get(self, path: str) -> LocalFile | None:
+        """The shared file with wire name ``path``, if any."""
+        return self._files.get(path)
+
     def entries(self) -> list[IndexEntry]:
         """The index, sorted by path."""
         return [self._files[p].to_entry() for p in sorted(self._files)]

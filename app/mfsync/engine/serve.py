@@ -1,0 +1,125 @@
+"""Serving file contents: block lists and byte ranges from the share set, in constant memory.
+
+A request names a path and the content id the client expects. A file that is gone answers
+NOT_FOUND; one whose content is no longer that id answers CHANGED (and asks for a rescan); a
+range outside the file answers BAD_REQUEST. Data is read off the event loop in pieces and sent
+with back-pressure, so memory stays flat whatever the file size. A file that changes while it is
+being sent is noticed by comparing its size and modification time before and after, and the
+transfer ends with CHANGED instead of End; the client also verifies every block by its hash.
+"""
+
+import asyncio
+import logging
+import os
+from collections.abc import Callable
+from pathlib import Path
+
+from mfsync.net.channel import SecureChannel
+from mfsync.protocol.messages import (
+    MAX_DATA,
+    MAX_HASHES_PER_MESSAGE,
+    BlockList,
+    BlocksRequest,
+    Data,
+    End,
+    ErrorCode,
+    ErrorMessage,
+    GetRequest,
+)
+from mfsync.store.shareset import LocalFile, ShareSet
+
+__all__ = ["READ_SIZE", "FileServer"]
+
+log = logging.getLogger("mfsync.serve")
+
+#: Bytes read from disk per step (several Data messages).
+READ_SIZE = 1024 * 1024
+
+
+class FileServer:
+    """Answers BlocksRequest and GetRequest from one share set."""
+
+    def __init__(self, share: ShareSet, on_changed: Callable[[], None]) -> None:
+        self._share = share
+        self._on_changed = on_changed
+
+    def _lookup(self, path: str, content_id: bytes) -> LocalFile | ErrorMessage:
+        local = self._share.get(path)
+        if local is None:
+            return ErrorMessage(ErrorCode.NOT_FOUND, f"{path!r} is not shared here")
+        if local.hashes.content_id != content_id:
+            return ErrorMessage(ErrorCode.CHANGED, f"{path!r} has changed")
+        return local
+
+    async def send_blocks(self, channel: SecureChannel, request: BlocksRequest) -> None:
+        """Answer a block-list request."""
+        local = self._lookup(request.path, request.content_id)
+        if isinstance(local, ErrorMessage):
+            await channel.send(local)
+            return
+        hashes = local.hashes.block_hashes
+        first = 0
+        while True:
+            part = hashes[first : first + MAX_HASHES_PER_MESSAGE]
+            last = first + len(part) >= len(hashes)
+            await channel.send(BlockList(local.hashes.content_id, local.size,
+                                         local.hashes.block_size, first, part, last))
+            if last:
+                return
+            first += len(part)
+
+    async def send_range(self, channel: SecureChannel, request: GetRequest) -> None:
+        """Answer a data request: Data messages for the range, then End (or an error)."""
+        local = self._lookup(request.path, request.content_id)
+        if isinstance(local, ErrorMessage):
+            await channel.send(local)
+            return
+        if request.offset > local.size or request.length > local.size - request.offset:
+            await channel.send(ErrorMessage(
+                ErrorCode.BAD_REQUEST,
+                f"range {request.offset}+{request.length} is outside {request.path!r} "
+                f"({local.size} bytes)",
+            ))
+            return
+        path = self._share.root / local.disk_path
+        loop = asyncio.get_running_loop()
+        try:
+            fd = await loop.run_in_executor(None, _open_unchanged, path, local)
+        except OSError as exc:
+            log.info("cannot serve %s: %s", local.path, exc)
+            self._on_changed()
+            await channel.send(ErrorMessage(ErrorCode.CHANGED, f"{request.path!r} has changed"))
+            return
+        try:
+            position = request.offset
+            end = request.offset + request.length
+            while position < end:
+                chunk = await loop.run_in_executor(
+                    None, os.pread, fd, min(READ_SIZE, end - position), position
+                )
+                if not chunk:
+                    break  # the file shrank under us
+                for start in range(0, len(chunk), MAX_DATA):
+                    await channel.send(Data(position + start, chunk[start : start + MAX_DATA]))
+                position += len(chunk)
+            changed = position != end or not _unchanged(os.fstat(fd), local)
+        finally:
+            os.close(fd)
+        if changed:
+            log.info("%s changed while it was being sent", local.path)
+            self._on_changed()
+            await channel.send(ErrorMessage(ErrorCode.CHANGED, f"{request.path!r} has changed"))
+            return
+        await channel.send(End(end))
+
+
+def _unchanged(st: os.stat_result, local: LocalFile) -> bool:
+    return (st.st_size, st.st_mtime_ns) == (local.size, local.mtime_ns)
+
+
+def _open_unchanged(path: Path, local: LocalFile) -> int:
+    fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0))
+    if not _unchanged(os.fstat(fd), local):
+        os.close(fd)
+        raise OSError(f"{local.path} changed since it was indexed")
+    return fd

@@ -1,0 +1,421 @@
+"""Downloads: verified, resumable, from whichever host offers the content.
+
+How it works: a ``Downloader`` runs a few workers over a queue of ``DownloadJob``s. For each job
+it picks a host that offers the wanted content (from the node's latest snapshot), fetches the
+block hashes (which must hash to the content id, so they can be trusted), reuses whatever a
+partial file from an earlier run already holds, then streams the missing ranges, checking every
+block against its hash before writing it. A host that sends a corrupt block is reported and never
+asked again for this file; a host that goes away is skipped for a moment while another one is
+tried; with no host left the job waits for one to come back. When every block is verified the
+partial is renamed over the target in one step. Local problems (unsafe names, a full disk) fail
+the job with a clear message and keep the partial for a later resume.
+"""
+
+import asyncio
+import contextlib
+import logging
+import os
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import ParamSpec, TypeVar
+
+from mfsync.crypto.keys import short_key
+from mfsync.engine.node import Node
+from mfsync.engine.status import HostRef, RemoteFile
+from mfsync.engine.transfer_status import TransferSnapshot, TransfersStatus, TransferState
+from mfsync.net.addresses import format_host_port
+from mfsync.net.channel import ChannelError, PeerRefused, SecureChannel
+from mfsync.net.client import request_blocks, stream_range
+from mfsync.protocol.messages import ErrorCode
+from mfsync.store.conflicts import conflict_name
+from mfsync.store.hashing import FileChanged, hash_file
+from mfsync.store.partial import PartialFile
+from mfsync.store.safe_paths import UnsafePath, prepare_parent, target_for
+from mfsync.store.space import InsufficientSpace, check_free_space
+
+__all__ = [
+    "DEFAULT_CONCURRENCY",
+    "SOURCE_WAIT",
+    "DownloadJob",
+    "DownloadResult",
+    "Downloader",
+]
+
+log = logging.getLogger("mfsync.transfer")
+_P = ParamSpec("_P")
+_T = TypeVar("_T")
+
+DEFAULT_CONCURRENCY = 3
+#: How long a job waits for some host to offer its content before it fails.
+SOURCE_WAIT = 120.0
+#: A host that failed (vanished, answered CHANGED) is not asked again for this long.
+SOURCE_COOLDOWN = 2.0
+#: Largest byte range asked for in one request.
+MAX_RANGE = 64 * 1024 * 1024
+_PUBLISH_INTERVAL = 0.1
+
+
+@dataclass(frozen=True)
+class DownloadJob:
+    """One file to fetch into ``root``.
+
+    ``content_id`` pins a content (None: the best one offered for the path). ``store_as`` names
+    the wire path to write (a conflict copy's name, say) when it differs from ``path``.
+    ``replace`` allows replacing an existing local file (sync decided so); ``expect_local`` is
+    the (size, mtime_ns, inode) that file had then: if it changed meanwhile, ours is kept and
+    theirs is stored under the conflict name instead.
+    """
+
+    path: str
+    root: Path
+    content_id: bytes | None = None
+    store_as: str | None = None
+    replace: bool = False
+    expect_local: tuple[int, int, int] | None = None
+
+    @property
+    def key(self) -> tuple[Path, str]:
+        """What identifies the job: where it writes."""
+        return (self.root, self.store_as or self.path)
+
+
+@dataclass(frozen=True)
+class DownloadResult:
+    """What became of a job."""
+
+    job: DownloadJob
+    state: TransferState
+    remote: RemoteFile | None = None
+    stored_as: str = ""  #: the wire path written (may be a conflict copy's name)
+    local_path: Path | None = None
+    error: str = ""
+
+
+class BadBlock(Exception):
+    """A host sent a block whose hash does not match."""
+
+
+class JobFailed(Exception):
+    """A job cannot succeed (unsafe name, no space, disk error); the message says why."""
+
+
+@dataclass
+class _Record:
+    path: str
+    size: int = 0
+    done: int = 0
+    fetched: int = 0
+    state: TransferState = TransferState.QUEUED
+    source: str = ""
+    error: str = ""
+    started_at: float | None = None
+
+    def snapshot(self) -> TransferSnapshot:
+        return TransferSnapshot(self.path, self.size, self.done, self.fetched, self.state,
+                                self.source, self.error, self.started_at)
+
+
+DoneCallback = Callable[[DownloadResult], None]
+StatusCallback = Callable[[TransfersStatus], None]
+
+
+class Downloader:
+    """Fetches queued files with ``concurrency`` workers over the node's channels."""
+
+    def __init__(
+        self, node: Node, *, concurrency: int = DEFAULT_CONCURRENCY,
+        source_wait: float = SOURCE_WAIT, on_done: DoneCallback | None = None,
+    ) -> None:
+        self._node = node
+        self._concurrency = max(1, concurrency)
+        self._source_wait = source_wait
+        self._on_done = on_done
+        self._queue: asyncio.Queue[DownloadJob] = asyncio.Queue()
+        self._records: dict[tuple[Path, str], _Record] = {}
+        self._results: list[DownloadResult] = []
+        self._observers: list[StatusCallback] = []
+        self._workers: list[asyncio.Task[None]] = []
+        self._publish_handle: asyncio.TimerHandle | None = None
+        self._last_publish = 0.0
+
+    # -- public face ----------------------------------------------------------------------
+
+    @property
+    def results(self) -> list[DownloadResult]:
+        """Results of the finished jobs, in order of completion."""
+        return list(self._results)
+
+    @property
+    def status(self) -> TransfersStatus:
+        """A snapshot of every job of this downloader."""
+        return TransfersStatus(tuple(r.snapshot() for r in self._records.values()))
+
+    def subscribe(self, observer: StatusCallback) -> None:
+        """Call ``observer`` with a new status after changes (at most ten times a second)."""
+        self._observers.append(observer)
+
+    def add(self, job: DownloadJob) -> bool:
+        """Queue ``job`` unless the same target is already queued or running."""
+        record = self._records.get(job.key)
+        if record is not None and record.state not in (TransferState.DONE,
+                                                       TransferState.FAILED,
+                                                       TransferState.SKIPPED):
+            return False
+        self._records[job.key] = _Record(job.store_as or job.path)
+        self._queue.put_nowait(job)
+        self._ensure_workers()
+        self._publish()
+        return True
+
+    def busy(self, root: Path, path: str) -> bool:
+        """Whether a job writing ``path`` under ``root`` is queued or running."""
+        record = self._records.get((root, path))
+        return record is not None and record.state not in (
+            TransferState.DONE, TransferState.FAILED, TransferState.SKIPPED)
+
+    async def join(self) -> None:
+        """Wait until every queued job has finished."""
+        await self._queue.join()
+        self._publish(force=True)
+
+    async def stop(self) -> None:
+        """Stop the workers; partial files stay for a later resume."""
+        for worker in self._workers:
+            worker.cancel()
+        for worker in self._workers:
+            with contextlib.suppress(asyncio.CancelledError):
+                await worker
+        self._workers.clear()
+        if self._publish_handle is not None:
+            self._publish_handle.cancel()
+
+    # -- workers ----------------------------------------------------------------------------
+
+    def _ensure_workers(self) -> None:
+        if self._workers:
+            return
+        loop = asyncio.get_running_loop()
+        self._workers = [loop.create_task(self._work()) for _ in range(self._concurrency)]
+
+    async def _work(self) -> None:
+        while True:
+            job = await self._queue.get()
+            try:
+                result = await self._run_job(job)
+            except asyncio.CancelledError:
+                self._queue.task_done()
+                raise
+            except Exception as exc:  # a bug must not kill the worker and hang join()
+                log.exception("download of %s failed unexpectedly", job.path)
+                result = DownloadResult(job, TransferState.FAILED, error=str(exc))
+                self._set(job, state=TransferState.FAILED, error=str(exc))
+            self._results.append(result)
+            self._queue.task_done()
+            if self._on_done is not None:
+                try:
+                    self._on_done(result)
+                except Exception:
+                    log.exception("download callback failed")
+
+    async def _run_job(self, job: DownloadJob) -> DownloadResult:
+        bad: set[tuple[str, int]] = set()
+        cooldown: dict[tuple[str, int], float] = {}
+        waiting_since: float | None = None
+        while True:
+            remote = self._choose(job)
+            now = time.monotonic()
+            hosts = [h for h in remote.hosts if (h.address, h.port) not in bad
+                     and cooldown.get((h.address, h.port), 0.0) <= now] if remote else []
+            if remote is None or not hosts:
+                waiting_since = waiting_since or now
+                if now - waiting_since > self._source_wait:
+                    reason = ("every host offering it sent corrupt data" if remote and bad
+                              else "no host offers it any more")
+                    log.warning("giving up on %s: %s", job.path, reason)
+                    self._set(job, state=TransferState.FAILED, error=reason)
+                    return DownloadResult(job, TransferState.FAILED, remote, error=reason)
+                self._set(job, state=TransferState.WAITING, source="")
+                await self._node.wait_for_change(1.0)
+                continue
+            waiting_since = None
+            host = hosts[0]
+            endpoint = (host.address, host.port)
+            try:
+                return await self._fetch(job, remote, host)
+            except BadBlock as exc:
+                bad.add(endpoint)
+                log.warning("%s (key %s) sent corrupt data for %s (%s); not using it again "
+                            "for this file", format_host_port(*endpoint), short_key(host.key),
+                            job.path, exc)
+            except PeerRefused as exc:
+                cooldown[endpoint] = now + SOURCE_COOLDOWN
+                if exc.code in (ErrorCode.CHANGED, ErrorCode.NOT_FOUND):
+                    self._node.refresh(host)
+                log.info("%s refused %s: %s", format_host_port(*endpoint), job.path, exc.text)
+            except ChannelError as exc:
+                cooldown[endpoint] = now + SOURCE_COOLDOWN
+                log.info("lost %s while fetching %s: %s", format_host_port(*endpoint),
+                         job.path, exc)
+            except JobFailed as exc:
+                log.error("cannot download %s: %s", job.path, exc)
+                self._set(job, state=TransferState.FAILED, error=str(exc))
+                return DownloadResult(job, TransferState.FAILED, remote, error=str(exc))
+
+    def _choose(self, job: DownloadJob) -> RemoteFile | None:
+        offers = self._node.files_for(job.path)
+        if job.content_id is not None:
+            offers = [f for f in offers if f.content_id == job.content_id]
+        if not offers:
+            return None
+        # Several contents under one name (get without sync): the newest, then the most offered.
+        return max(offers, key=lambda f: (f.mtime_ns, len(f.hosts), f.content_id))
+
+    # -- one attempt from one host ----------------------------------------------------------
+
+    async def _fetch(self, job: DownloadJob, remote: RemoteFile, host: HostRef) -> DownloadResult:
+        stored = job.store_as or job.path
+        target = _local(target_for, job.root, stored)
+        if not job.replace and await asyncio.to_thread(os.path.lexists, target):
+            if await asyncio.to_thread(_same_content, target, remote):
+                self._set(job, state=TransferState.SKIPPED, size=remote.size, done=remote.size)
+                return DownloadResult(job, TransferState.SKIPPED, remote, stored, target)
+            stored = conflict_name(stored, remote.mtime_ns, host.key)
+            log.warning("%s exists here with other content: keeping ours, storing theirs as %s",
+                        target, stored)
+            target = _local(target_for, job.root, stored)
+            if await asyncio.to_thread(_same_content, target, remote):
+                self._set(job, state=TransferState.SKIPPED, size=remote.size, done=remote.size)
+                return DownloadResult(job, TransferState.SKIPPED, remote, stored, target)
+        source = format_host_port(host.address, host.port)
+        self._set(job, state=TransferState.VERIFYING, size=remote.size, source=source)
+        channel = await self._node.connect(host)
+        try:
+            info = await request_blocks(channel, remote.path, remote.content_id, remote.size)
+            partial = PartialFile(target, remote.size, info.block_size, info.hashes)
+            await asyncio.to_thread(_local, _prepare, job.root, partial)
+            try:
+                await self._receive(job, remote, channel, partial)
+                final = target
+                if job.replace and job.expect_local is not None and not await asyncio.to_thread(
+                    _still, target, job.expect_local
+                ):
+                    stored = conflict_name(stored, remote.mtime_ns, host.key)
+                    final = _local(target_for, job.root, stored)
+                    log.warning("%s changed here during the download: keeping it, storing the "
+                                "other version as %s", target, stored)
+                await asyncio.to_thread(_local, partial.finalize, remote.mtime_ns, final)
+            finally:
+                partial.close()
+        finally:
+            await channel.close()
+        self._set(job, state=TransferState.DONE, done=remote.size)
+        log.info("downloaded %s (%d bytes) from %s", stored, remote.size, source)
+        return DownloadResult(job, TransferState.DONE, remote, stored, final)
+
+    async def _receive(self, job: DownloadJob, remote: RemoteFile, channel: SecureChannel,
+                       partial: PartialFile) -> None:
+        record = self._records[job.key]
+        had = await asyncio.to_thread(_local, partial.open)
+        needed = remote.size - min(had, remote.size)
+        await asyncio.to_thread(_local, check_free_space, partial.path.parent, needed)
+        have = await asyncio.to_thread(_local, partial.verify_existing)
+        record.done = sum(partial.block_range(i)[1] for i, ok in enumerate(have) if ok)
+        record.started_at = record.started_at or time.monotonic()
+        self._set(job, state=TransferState.DOWNLOADING)
+        for first, last in _missing_runs(have, partial.block_size):
+            offset = partial.block_range(first)[0]
+            end = sum(partial.block_range(last))
+            buf = bytearray()
+            index = first
+            async for data in stream_range(channel, remote.path, remote.content_id, offset,
+                                           end - offset):
+                buf += data.payload
+                record.fetched += len(data.payload)
+                while index <= last and len(buf) >= partial.block_range(index)[1]:
+                    length = partial.block_range(index)[1]
+                    block = bytes(buf[:length])
+                    del buf[:length]
+                    if not await asyncio.to_thread(_local, partial.accept_block, index, block):
+                        raise BadBlock(f"block {index}")
+                    record.done += length
+                    index += 1
+                    self._publish()
+
+    # -- status ---------------------------------------------------------------------------
+
+    def _set(self, job: DownloadJob, **changes: object) -> None:
+        record = self._records[job.key]
+        for name, value in changes.items():
+            setattr(record, name, value)
+        self._publish(force=True)
+
+    def _publish(self, force: bool = False) -> None:
+        if self._publish_handle is not None:
+            if not force:
+                return
+            self._publish_handle.cancel()
+        now = time.monotonic()
+        delay = 0.0 if force else max(0.0, self._last_publish + _PUBLISH_INTERVAL - now)
+        self._publish_handle = asyncio.get_running_loop().call_later(delay, self._deliver)
+
+    def _deliver(self) -> None:
+        self._publish_handle = None
+        self._last_publish = time.monotonic()
+        status = self.status
+        for observer in list(self._observers):
+            try:
+                observer(status)
+            except Exception:
+                log.exception("transfer observer failed")
+
+
+def _local(func: Callable[_P, _T], *args: _P.args, **kwargs: _P.kwargs) -> _T:
+    """Run a local file operation; its OSError fails the job (with a clear message)."""
+    try:
+        return func(*args, **kwargs)
+    except UnsafePath as exc:
+        raise JobFailed(str(exc)) from None
+    except InsufficientSpace as exc:
+        raise JobFailed(str(exc)) from None
+    except OSError as exc:
+        where = f" ({exc.filename})" if exc.filename else ""
+        raise JobFailed(f"{exc.strerror or exc}{where}") from None
+
+
+def _prepare(root: Path, partial: PartialFile) -> None:
+    prepare_parent(root, partial.target)
+
+
+def _same_content(path: Path, remote: RemoteFile) -> bool:
+    try:
+        if not path.is_file() or path.is_symlink() or path.stat().st_size != remote.size:
+            return False
+        return hash_file(path).content_id == remote.content_id
+    except (OSError, FileChanged):
+        return False
+
+
+def _still(path: Path, expect: tuple[int, int, int]) -> bool:
+    try:
+        st = os.lstat(path)
+    except FileNotFoundError:
+        return True  # gone: nothing of the user's to lose
+    return (st.st_size, st.st_mtime_ns, st.st_ino) == expect
+
+
+def _missing_runs(have: list[bool], block_size: int) -> list[tuple[int, int]]:
+    """Contiguous runs of missing blocks, each at most MAX_RANGE bytes long."""
+    per_run = max(1, MAX_RANGE // block_size)
+    runs: list[tuple[int, int]] = []
+    index = 0
+    while index < len(have):
+        if have[index]:
+            index += 1
+            continue
+        start = index
+        while index < len(have) and not have[index] and index - start < per_run:
+            index += 1
+        runs.append((start, index - 1))
+    return runs

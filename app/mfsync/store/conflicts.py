@@ -1,0 +1,31 @@
+"""Conflict copies: the recognisable, deterministic names a losing version is kept under.
+
+``report.pdf`` becomes ``report.sync-conflict-20261126-101500-ab12cd.pdf``: the time is the
+losing version's modification time (UTC) and the six hex digits start the key of the host that
+made it, so every host names the same conflict the same way and copies do not multiply.
+"""
+
+import datetime
+import posixpath
+
+__all__ = ["CONFLICT_MARKER", "conflict_name", "is_conflict_name"]
+
+CONFLICT_MARKER = ".sync-conflict-"
+
+
+def conflict_name(path: str, mtime_ns: int, key: bytes) -> str:
+    """The conflict copy's wire path for ``path`` at version (``mtime_ns``, made by ``key``)."""
+    folder, name = posixpath.split(path)
+    stamp = datetime.datetime.fromtimestamp(mtime_ns / 1e9, tz=datetime.UTC).strftime(
+        "%Y%m%d-%H%M%S"
+    )
+    tag = f"{CONFLICT_MARKER}{stamp}-{key.hex()[:6]}"
+    stem, dot, ext = name.rpartition(".")
+    # No extension, or a dotfile such as ".bashrc": the tag goes at the end.
+    new_name = name + tag if not dot or not stem else f"{stem}{tag}.{ext}"
+    return posixpath.join(folder, new_name) if folder else new_name
+
+
+def is_conflict_name(path: str) -> bool:
+    """Whether ``path`` is a conflict copy's name."""
+    return CONFLICT_MARKER in posixpath.basename(path)

@@ -1,0 +1,65 @@
+"""Mapping untrusted wire paths to local paths that can only ever be inside the destination.
+
+Every name is checked by ``check_wire_path`` first (no ``..``, no absolute paths, no drive
+letters, ...). Then every existing component below the destination must be a real directory,
+never a symlink, so a hostile or careless tree cannot redirect a write outside the destination.
+"""
+
+import os
+import stat
+from pathlib import Path
+
+from mfsync.protocol.names import InvalidName, check_wire_path
+
+__all__ = ["PARTIAL_SUFFIX", "UnsafePath", "partial_path_for", "prepare_parent", "target_for"]
+
+#: Partial downloads are hidden files beside their target: ``.NAME.mfsync-part``.
+PARTIAL_SUFFIX = ".mfsync-part"
+
+
+class UnsafePath(Exception):
+    """A wire path that must not be written here; the message says why."""
+
+
+def target_for(root: Path, wire_path: str) -> Path:
+    """The local path of ``wire_path`` under ``root``; ``UnsafePath`` if it cannot be used."""
+    try:
+        check_wire_path(wire_path)
+    except InvalidName as exc:
+        raise UnsafePath(f"refused name {wire_path!r}: {exc}") from None
+    target = root.joinpath(*wire_path.split("/"))
+    current = root
+    for part in wire_path.split("/")[:-1]:
+        current = current / part
+        try:
+            st = os.lstat(current)
+        except FileNotFoundError:
+            break  # the rest will be created by prepare_parent
+        if stat.S_ISLNK(st.st_mode):
+            raise UnsafePath(f"{wire_path!r}: {current} is a symlink; not writing through it")
+        if not stat.S_ISDIR(st.st_mode):
+            raise UnsafePath(f"{wire_path!r}: {current} is not a folder")
+    try:
+        if stat.S_ISLNK(os.lstat(target).st_mode):
+            raise UnsafePath(f"{wire_path!r}: {target} is a symlink; not replacing it")
+    except FileNotFoundError:
+        pass
+    return target
+
+
+def prepare_parent(root: Path, target: Path) -> None:
+    """Create the folders above ``target`` (inside ``root``), refusing symlinks on the way."""
+    rel = target.parent.relative_to(root)
+    current = root
+    for part in rel.parts:
+        current = current / part
+        try:
+            os.mkdir(current)
+        except FileExistsError:
+            if stat.S_ISLNK(os.lstat(current).st_mode) or not current.is_dir():
+                raise UnsafePath(f"{current} is not a real folder") from None
+
+
+def partial_path_for(target: Path) -> Path:
+    """Where the partial download of ``target`` lives."""
+    return target.with_name(f".{target.name}{PARTIAL_SUFFIX}")

@@ -10,15 +10,18 @@ from pathlib import Path
 
 from mfsync.cli.output import host_line, json_line, long_line
 from mfsync.cli.parser import UsageError
+from mfsync.cli.progress import ProgressDisplay, should_enable
 from mfsync.cli.setup import Settings
 from mfsync.crypto.keys import short_key
 from mfsync.engine.node import Node, NodeOptions
 from mfsync.engine.status import NodeStatus, RemoteFile
+from mfsync.engine.transfer_status import TransferState
+from mfsync.engine.transfers import Downloader, DownloadJob
 from mfsync.net.server import PortInUse
 from mfsync.net.sockets import InterfaceError
 from mfsync.store.shareset import ShareSet, ShareSetError
 
-__all__ = ["ModeError", "run_fetch", "run_list_hosts", "run_share"]
+__all__ = ["ModeError", "run_fetch", "run_get", "run_list_hosts", "run_share"]
 
 log = logging.getLogger("mfsync.cli")
 
@@ -130,3 +133,96 @@ async def run_list_hosts(settings: Settings) -> int:
         _no_hosts_hint(settings, status)
     sys.stdout.flush()
     return 0
+
+
+def _wanted(path: str, names: list[str]) -> str | None:
+    """The name that asks for ``path`` (exact, or a folder prefix ending in /), if any."""
+    for name in names:
+        if path == name or (name.endswith("/") and path.startswith(name)):
+            return name
+    return None
+
+
+class _DisplayLog(logging.Handler):
+    """Routes log lines above the progress bars instead of through them."""
+
+    def __init__(self, display: ProgressDisplay) -> None:
+        super().__init__()
+        self._display = display
+        self.setFormatter(logging.Formatter("mfsync: %(message)s"))
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self._display.message(self.format(record))
+
+
+async def run_get(settings: Settings, names: list[str], dest: str, *, concurrency: int,
+                  follow: bool, verbose: int) -> int:
+    """Download the named files (or everything) into DEST; 0 when all arrived verified."""
+    root = Path(dest).expanduser()
+    if root.exists() and not root.is_dir():
+        raise UsageError(f"{dest} is not a folder")
+    for name in names:
+        if name.startswith("/") or name in ("", "/"):
+            raise UsageError(f"{name!r}: name files by their path on the network, as fetch shows")
+    try:
+        root.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ModeError(f"cannot create {dest}: {exc.strerror or exc}") from None
+    root = root.resolve()
+    display = ProgressDisplay(sys.stderr, enabled=should_enable(sys.stderr, verbose))
+    handler = _DisplayLog(display)
+    root_logger = logging.getLogger()
+    saved = root_logger.handlers[:]
+    root_logger.handlers[:] = [handler]
+    matched: set[str] = set()
+    queued: set[str] = set()
+    cut_short = False
+    try:
+        async with running_node(settings.node_options(wants=True)) as node:
+            downloader = Downloader(node, concurrency=concurrency)
+            downloader.subscribe(display.update)
+
+            def enqueue() -> None:
+                for remote in node.status.files:
+                    name = _wanted(remote.path, names) if names else ""
+                    if name is None or remote.path in queued:
+                        continue
+                    matched.add(name)
+                    queued.add(remote.path)
+                    downloader.add(DownloadJob(remote.path, root))
+
+            loop = asyncio.get_running_loop()
+            deadline = loop.time() + settings.window
+            exact = [n for n in names if not n.endswith("/")]
+            try:
+                while follow or loop.time() < deadline:
+                    enqueue()
+                    if names and not follow and len(exact) == len(names) and matched >= set(
+                        names
+                    ):
+                        break  # every named file is known: no need to wait out the window
+                    await node.wait_for_change(max(0.05, min(1.0, deadline - loop.time())))
+                enqueue()
+                await downloader.join()
+            except asyncio.CancelledError:
+                # -w (or a signal) cut us short: report what was done, then exit 1 below.
+                cut_short = True
+            finally:
+                await downloader.stop()
+                display.close(downloader.status)
+            results = downloader.results
+    finally:
+        root_logger.handlers[:] = saved
+    missing = [n for n in names if n not in matched]
+    for name in missing:
+        sys.stderr.write(f"mfsync: error: {name!r} is not offered on the network\n")
+    if not names and not queued:
+        _no_hosts_hint(settings, node.status)
+    failed = [r for r in results if r.state is TransferState.FAILED]
+    for result in failed:
+        sys.stderr.write(f"mfsync: error: {result.job.path}: {result.error}\n")
+    unfinished = len(queued) - len(results)
+    if cut_short and unfinished:
+        sys.stderr.write(f"mfsync: error: stopped with {unfinished} file(s) not complete; "
+                         "run the same command again to resume\n")
+    return 1 if missing or failed or (cut_short and unfinished) else 0

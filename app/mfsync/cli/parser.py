@@ -24,10 +24,12 @@ EPILOG = """\
 modes:
   share DIR           serve the files in DIR to the network
   fetch               list every file the network offers
+  get [NAME ...] DEST download files (or everything) into DEST
 
 examples:
   mfsync share ~/Public
   mfsync fetch --long
+  mfsync get photos/ ~/Downloads
   mfsync --list-hosts
   mfsync --public-key
 
@@ -140,4 +142,23 @@ def build_parser() -> argparse.ArgumentParser:
                        help="one JSON object per line: path, size, content_id, hosts")
     fetch.add_argument("--follow", action="store_true", default=False,
                        help="keep listening and print files as they appear")
+
+    get = modes.add_parser(
+        "get", parents=[common], help="download files into DEST",
+        description="Download the named files (exact paths, or folders ending in '/') into "
+        "DEST, or everything offered when no names are given. Verified block by block; an "
+        "interrupted download resumes where it stopped.",
+    )
+    get.add_argument("args", nargs="+", metavar="[NAME ...] DEST",
+                     help="files or folders (ending in /) to fetch, then the destination folder")
+    get.add_argument("--concurrent-downloads", type=_count, default=3, metavar="N",
+                     help="files downloaded at once (default 3)")
+    get.add_argument("--follow", action="store_true", default=False,
+                     help="keep running and fetch new files as they appear")
     return parser
+
+
+def _count(text: str) -> int:
+    if not (text.isascii() and text.isdigit()) or not 1 <= int(text) <= 64:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number from 1 to 64")
+    return int(text)

@@ -43,7 +43,7 @@ class Settings:
             share_dir=share_dir, wants=wants, name=self.name, tcp_port=self.port,
             tcp_port_explicit=self.port_explicit, group=self.group, udp_port=self.udp_port,
             interfaces=self.interfaces, ttl=self.ttl, static_peers=self.peers,
-            known_hosts_path=locations.known_hosts_path(),
+            known_hosts_path=locations.known_hosts_path(), state_dir=locations.state_dir(),
         )
 
 

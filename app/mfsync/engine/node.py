@@ -55,8 +55,10 @@ from mfsync.protocol.messages import (
     chunk_index,
 )
 from mfsync.protocol.names import InvalidName, check_wire_path
+from mfsync.store.index_db import IndexDB
 from mfsync.store.known_hosts import KnownHosts
 from mfsync.store.shareset import ShareSet
+from mfsync.watch.watcher import FolderWatcher
 
 __all__ = ["MAX_PEERS", "Node", "NodeOptions", "StatusObserver"]
 
@@ -72,6 +74,9 @@ STATIC_POLL = DEFAULT_BEAT
 STATIC_RETRY = 30.0
 #: How often the share set is rescanned when nothing else tells us of changes.
 RESCAN_INTERVAL = 30.0
+#: A file modified less than this long ago may still be being written: it is offered once it
+#: has been quiet that long, so nobody downloads it half done.
+SETTLE_AGE = 0.3
 _TICK = 0.25
 #: A peer's announced beat counts as at least this long when we decide it is gone.
 MIN_PEER_BEAT = 0.2
@@ -103,6 +108,10 @@ class NodeOptions:
     known_hosts_path: Path | None = None
     handshake_timeout: float = HANDSHAKE_TIMEOUT
     rescan_interval: float = RESCAN_INTERVAL
+    #: Where the share set's index database lives (None: keep it in memory only).
+    state_dir: Path | None = None
+    #: Watch the shared folder for changes (else only the periodic rescan notices them).
+    watch: bool = True
 
 
 @dataclass
@@ -135,9 +144,16 @@ class Node:
         self.options = options
         self.identity = options.identity
         self.instance_id = os.urandom(8)
-        self.share: ShareSet | None = ShareSet(options.share_dir) if options.share_dir else None
+        self.share: ShareSet | None = None
+        self._watcher: FolderWatcher | None = None
+        if options.share_dir is not None:
+            db = (IndexDB(IndexDB.path_for(options.state_dir, options.share_dir))
+                  if options.state_dir is not None else None)
+            self.share = ShareSet(options.share_dir, db=db, local_key=self.identity.public_key,
+                                  settle_age=SETTLE_AGE)
         self._files = FileServer(self.share, self._rescan_soon) if self.share else None
         self._rescan_task: asyncio.Task[None] | None = None
+        self._rescan_again = False
         self._changed_event = asyncio.Event()
         self._files_by_path: dict[str, list[RemoteFile]] | None = None
         self.server: Server | None = None
@@ -179,6 +195,10 @@ class Node:
         opts = self.options
         if self.share is not None:
             await self.share.rescan()
+            if opts.watch:
+                self._watcher = FolderWatcher(self.share.root, lambda _paths: self._rescan_soon(),
+                                              loop=asyncio.get_running_loop())
+                self._watcher.start()
             self.server = Server(
                 self.identity, hello=self._hello, authorize=self._authorize_client,
                 handler=self._handle_request, port=opts.tcp_port,
@@ -199,6 +219,8 @@ class Node:
 
     async def stop(self) -> None:
         """Stop everything; safe to call more than once."""
+        if self._watcher is not None:
+            await asyncio.to_thread(self._watcher.stop)
         for task in list(self._tasks) + list(self._fetches):
             task.cancel()
         for task in list(self._tasks) + list(self._fetches):
@@ -210,6 +232,8 @@ class Node:
             await self.server.stop()
         if self._publish_handle is not None:
             self._publish_handle.cancel()
+        if self.share is not None:
+            self.share.close()
 
     async def settle(self, timeout: float) -> None:
         """Wait (at most ``timeout`` s) until no index fetch is under way."""
@@ -247,17 +271,35 @@ class Node:
             peer.dirty = True
 
     def _rescan_soon(self) -> None:
-        if self._rescan_task is None or self._rescan_task.done():
-            self._rescan_task = asyncio.get_running_loop().create_task(self.rescan())
-            self._tasks.add(self._rescan_task)
-            self._rescan_task.add_done_callback(self._tasks.discard)
+        if self._rescan_task is not None and not self._rescan_task.done():
+            self._rescan_again = True  # a change during a scan: scan once more after it
+            return
+        self._rescan_task = asyncio.get_running_loop().create_task(self._rescan_until_quiet())
+        self._tasks.add(self._rescan_task)
+        self._rescan_task.add_done_callback(self._tasks.discard)
+
+    async def _rescan_until_quiet(self) -> None:
+        while True:
+            self._rescan_again = False
+            await self.rescan()
+            if not self._rescan_again:
+                return
 
     async def rescan(self) -> None:
         """Rescan the share set now, announcing a change at once."""
-        if self.share is not None and await self.share.rescan():
-            if self.discovery is not None:
-                self.discovery.update(generation=self.share.generation)
-            self._changed()
+        if self.share is None:
+            return
+        if await self.share.rescan():
+            self.share_changed()
+        if self.share.unsettled:
+            # Something was modified a moment ago: look again once it has been quiet.
+            asyncio.get_running_loop().call_later(SETTLE_AGE, self._rescan_soon)
+
+    def share_changed(self) -> None:
+        """The share set changed (scan, download, version merge): announce it at once."""
+        if self.share is not None and self.discovery is not None:
+            self.discovery.update(generation=self.share.generation)
+        self._changed()
 
     # -- discovery ------------------------------------------------------------------------
 

@@ -16,7 +16,9 @@ CONFLICT_MARKER = ".sync-conflict-"
 def conflict_name(path: str, mtime_ns: int, key: bytes) -> str:
     """The conflict copy's wire path for ``path`` at version (``mtime_ns``, made by ``key``)."""
     folder, name = posixpath.split(path)
-    stamp = datetime.datetime.fromtimestamp(mtime_ns / 1e9, tz=datetime.UTC).strftime(
+    # Whole seconds by integer division: a float (and fromtimestamp's rounding to microseconds)
+    # would turn 10:15:00.9999999 into 10:15:01.
+    stamp = datetime.datetime.fromtimestamp(mtime_ns // 1_000_000_000, tz=datetime.UTC).strftime(
         "%Y%m%d-%H%M%S"
     )
     tag = f"{CONFLICT_MARKER}{stamp}-{key.hex()[:6]}"

@@ -71,7 +71,7 @@ _UPSERT = (
     " block_hashes, content_id, version, deleted) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 )
 
-_Row = tuple[str, str, int, int, int | str, int, bytes, bytes, bytes, int]
+_Row = tuple[str, str, int, int, int | bytes, int, bytes, bytes, bytes, int]
 
 
 @dataclass(frozen=True, slots=True)
@@ -111,7 +111,9 @@ class IndexDB:
     def path_for(state_dir: Path, folder: Path) -> Path:
         """Where the index of ``folder`` lives: named by a hash of its resolved path, so any
         folder name (and any later rename of the state directory) is a safe file name."""
-        digest = hashlib.sha256(str(folder.resolve()).encode()).hexdigest()[:16]
+        # surrogateescape: a name that is not valid UTF-8 (POSIX bytes) still hashes.
+        name = str(folder.resolve()).encode("utf-8", "surrogateescape")
+        digest = hashlib.sha256(name).hexdigest()[:16]
         return state_dir / "folders" / f"{digest}.sqlite"
 
     @property
@@ -306,13 +308,6 @@ class IndexDB:
         while target.exists():  # two in one second: keep both
             n += 1
             target = self._path.with_name(f"{self._path.name}.corrupt-{stamp}-{n}")
-        log.warning(
-            "index %s is unusable (%s); moved aside to %s, starting a fresh index"
-            " (files will be rehashed)",
-            self._path,
-            reason,
-            target.name,
-        )
         try:
             os.replace(self._path, target)
             # A leftover WAL would be replayed into the fresh database: move it with its db,
@@ -323,6 +318,13 @@ class IndexDB:
                     os.replace(side, target.with_name(target.name + suffix))
         except OSError as exc:
             raise IndexDBError(f"cannot move unusable index {self._path} aside: {exc}") from exc
+        log.warning(
+            "index %s is unusable (%s); moved aside to %s and starting a fresh one"
+            " (files will be rehashed; remembered deletions are forgotten)",
+            self._path,
+            reason,
+            target.name,
+        )
 
 
 class _Unusable(Exception):
@@ -378,10 +380,13 @@ def _encode_record(record: FileRecord) -> _Row:
         raise ValueError(f"{record.path!r}: block hashes must be {HASH_SIZE} bytes each")
     if len(record.content_id) != HASH_SIZE:
         raise ValueError(f"{record.path!r}: content id must be {HASH_SIZE} bytes")
-    # Windows file ids can pass 2**63 (and ReFS ids 2**64): store those as text, losslessly.
-    inode: int | str = (
-        record.inode if _INT64_MIN <= record.inode <= _INT64_MAX else str(record.inode)
-    )
+    # Windows file ids can pass 2**63 (and ReFS ids 2**64): store those as a BLOB, which
+    # SQLite never converts (text in an INTEGER column would turn into a lossy REAL).
+    inode: int | bytes = record.inode
+    if not _INT64_MIN <= record.inode <= _INT64_MAX:
+        if record.inode < 0:
+            raise ValueError(f"{record.path!r}: inode {record.inode} is out of range")
+        inode = record.inode.to_bytes((record.inode.bit_length() + 7) // 8, "big")
     return (
         record.path,
         record.disk_path,
@@ -423,8 +428,8 @@ def _decode_row(row: tuple[object, ...], versions: dict[bytes, VersionVector]) -
         and isinstance(deleted, int)
     ):
         return None
-    if isinstance(inode, str) and inode.isdigit():
-        inode = int(inode)
+    if isinstance(inode, bytes):
+        inode = int.from_bytes(inode, "big")
     if not isinstance(inode, int):
         return None
     if not (

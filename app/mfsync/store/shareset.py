@@ -1,34 +1,37 @@
-"""The share set: the files of a shared folder, with their hashes, as an index to serve.
+"""The share set: the files of a shared folder, with their hashes and versions, as an index.
 
-A scan walks the folder without following symlinks, skips built-in junk and names that may not
-cross the wire (each skip logged once), names files by their NFC form (macOS stores names
-decomposed; two files that collide once normalised keep only the first), and hashes only files
-whose (size, mtime, inode) changed since the last scan. Each change of the set bumps
-``generation``, which the discovery datagram carries so that peers fetch the index again.
+A scan walks the folder without following symlinks, skips built-in junk, what the folder's
+``.mfsyncignore`` names (store/ignore.py) and names that may not cross the wire (each skip logged
+once), names files by their NFC form (macOS stores names decomposed; two files that collide once
+normalised keep only the first), and hashes only files whose (size, mtime, inode) changed since
+the last scan or since the index database last saw them, so a restart does not rehash.
+
+Versions: a file new to us gets our counter 1; a file whose content changed gets its version
+bumped by us; a file that disappeared leaves a tombstone (its version, marked deleted) so that
+sync does not fetch it again. Files that arrive by download are ``adopt``ed with the version they
+came with. Each change of the set bumps ``generation``, which the discovery datagram carries so
+that peers fetch the index again.
 """
 
 import asyncio
-import fnmatch
 import logging
 import os
 import stat
+import time
 import unicodedata
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from mfsync.protocol.messages import IndexEntry
 from mfsync.protocol.names import InvalidName, check_wire_path
+from mfsync.protocol.version import EMPTY_VERSION, VersionVector
 from mfsync.store.hashing import FileChanged, FileHashes, hash_file
+from mfsync.store.ignore import IgnoreRules
+from mfsync.store.index_db import FileRecord, IndexDB
 
-__all__ = ["BUILTIN_IGNORES", "LocalFile", "ShareSet", "ShareSetError"]
+__all__ = ["LocalFile", "ShareSet", "ShareSetError"]
 
 log = logging.getLogger("mfsync.store")
-
-#: Never shared: our own partial downloads, OS litter and editor swap files.
-BUILTIN_IGNORES = (
-    ".*.mfsync-part", "*.mfsync-part", ".DS_Store", "Thumbs.db", "desktop.ini",
-    ".*.swp", "*~", ".#*", ".mfsync", ".mfsyncignore",
-)
 
 
 class ShareSetError(Exception):
@@ -37,7 +40,7 @@ class ShareSetError(Exception):
 
 @dataclass(frozen=True, slots=True)
 class LocalFile:
-    """One shared file and its hashes; ``key`` is what the hash cache is checked against."""
+    """One shared file, its hashes and its version."""
 
     path: str  #: the name on the wire (NFC)
     disk_path: str  #: the name on disk, relative to the root (may be NFD, as macOS writes it)
@@ -45,25 +48,48 @@ class LocalFile:
     mtime_ns: int
     inode: int
     hashes: FileHashes
+    version: VersionVector
 
     def to_entry(self) -> IndexEntry:
         """The index entry peers see."""
-        return IndexEntry(self.path, self.size, self.mtime_ns, self.hashes.content_id)
+        return IndexEntry(self.path, self.size, self.mtime_ns, self.hashes.content_id,
+                          self.version)
+
+    def to_record(self) -> FileRecord:
+        """The row the index database keeps."""
+        return FileRecord(self.path, self.disk_path, self.size, self.mtime_ns, self.inode,
+                          self.hashes.block_size, self.hashes.block_hashes,
+                          self.hashes.content_id, self.version)
+
+    @property
+    def stat_key(self) -> tuple[int, int, int]:
+        """(size, mtime_ns, inode): what tells that the file on disk is still this one."""
+        return (self.size, self.mtime_ns, self.inode)
 
 
-def _ignored(name: str) -> bool:
-    return any(fnmatch.fnmatchcase(name, pattern) for pattern in BUILTIN_IGNORES)
+def _from_record(record: FileRecord) -> LocalFile:
+    hashes = FileHashes(record.size, record.block_size, record.block_hashes, record.content_id)
+    return LocalFile(record.path, record.disk_path, record.size, record.mtime_ns, record.inode,
+                     hashes, record.version)
 
 
 class ShareSet:
-    """The files under one shared folder."""
+    """The files under one shared folder, kept in step with the disk and the index database."""
 
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path, *, db: IndexDB | None = None, local_key: bytes = bytes(32),
+                 settle_age: float = 0.0) -> None:
         self.root = root
         self.generation = 0
+        self.local_key = local_key
+        #: Set by a scan that skipped files modified too recently; the caller rescans later.
+        self.unsettled = False
+        self._db = db
+        self._settle_age = settle_age
         self._files: dict[str, LocalFile] = {}
+        self._records: dict[str, FileRecord] | None = None
         self._warned: set[str] = set()
         self._lock = asyncio.Lock()
+        self._ignore = IgnoreRules.load(root)
 
     @staticmethod
     def check_root(root: Path) -> Path:
@@ -82,33 +108,123 @@ class ShareSet:
 
     @property
     def files(self) -> dict[str, LocalFile]:
-        """The current files by relative path (a copy)."""
+        """The current files by wire name (a copy)."""
         return dict(self._files)
 
     def get(self, path: str) -> LocalFile | None:
         """The shared file with wire name ``path``, if any."""
         return self._files.get(path)
 
+    def record(self, path: str) -> FileRecord | None:
+        """What the index remembers of ``path``, tombstones included."""
+        return (self._records or {}).get(path)
+
     def entries(self) -> list[IndexEntry]:
         """The index, sorted by path."""
         return [self._files[p].to_entry() for p in sorted(self._files)]
 
+    def close(self) -> None:
+        """Close the index database."""
+        if self._db is not None:
+            self._db.close()
+
     async def rescan(self) -> bool:
         """Bring the set up to date with the folder; returns whether anything changed."""
         async with self._lock:
-            previous = self._files
-            found = await asyncio.to_thread(self._scan, previous)
-            if found.keys() == previous.keys() and all(
-                found[p] is previous[p] for p in found
-            ):
+            if self._records is None:
+                self._records = await asyncio.to_thread(self._db.load_all) if self._db else {}
+                self._files = {p: _from_record(r) for p, r in self._records.items()
+                               if not r.deleted}
+            self.unsettled = False
+            found, present = await asyncio.to_thread(self._scan, self._files)
+            updates = self._apply_versions(found, present)
+            if not updates and found.keys() == self._files.keys() and self.generation:
                 return False
+            await self._save(updates)
             self._files = found
             self.generation += 1
             log.info("share set: %d files (generation %d)", len(found), self.generation)
             return True
 
-    def _scan(self, previous: dict[str, LocalFile]) -> dict[str, LocalFile]:
+    async def adopt(self, path: str, hashes: FileHashes, version: VersionVector) -> None:
+        """Take a file that a download just put at ``path`` into the set, with its version."""
+        async with self._lock:
+            full = self.root.joinpath(*path.split("/"))
+            st = await asyncio.to_thread(os.stat, full)
+            local = LocalFile(path, path, st.st_size, st.st_mtime_ns, st.st_ino, hashes, version)
+            await self._save([local.to_record()])
+            self._files[path] = local
+            self.generation += 1
+
+    async def set_version(self, path: str, version: VersionVector) -> None:
+        """Record that our copy of ``path`` now has ``version`` (same content)."""
+        async with self._lock:
+            local = self._files.get(path)
+            if local is None or local.version == version:
+                return
+            local = replace(local, version=version)
+            await self._save([local.to_record()])
+            self._files[path] = local
+            self.generation += 1
+
+    async def move_aside(self, path: str, new_path: str) -> None:
+        """Rename our copy of ``path`` to ``new_path`` (a conflict copy), which becomes a new
+        file of ours; ``path`` is left free for the winning version."""
+        async with self._lock:
+            local = self._files.get(path)
+            if local is None:
+                return
+            source = self.root / local.disk_path
+            target = self.root.joinpath(*new_path.split("/"))
+            if await asyncio.to_thread(os.path.lexists, target):
+                raise FileExistsError(f"{target} already exists")
+            await asyncio.to_thread(os.rename, source, target)
+            st = await asyncio.to_thread(os.stat, target)
+            moved = LocalFile(new_path, new_path, st.st_size, st.st_mtime_ns, st.st_ino,
+                              local.hashes, EMPTY_VERSION.bump(self.local_key))
+            await self._save([moved.to_record()], remove=[path])
+            del self._files[path]
+            self._files[new_path] = moved
+            self.generation += 1
+
+    async def _save(self, records: list[FileRecord], remove: list[str] | None = None) -> None:
+        assert self._records is not None
+        for record in records:
+            self._records[record.path] = record
+        for path in remove or ():
+            self._records.pop(path, None)
+        if self._db is not None and (records or remove):
+            await asyncio.to_thread(self._db.put_many, records)
+            if remove:
+                await asyncio.to_thread(self._db.remove_many, remove)
+
+    def _apply_versions(self, found: dict[str, LocalFile], present: set[str]) -> list[FileRecord]:
+        assert self._records is not None
+        updates: list[FileRecord] = []
+        for path, scanned in found.items():
+            local = scanned
+            old = self._records.get(path)
+            if old is not None and not old.deleted and old.content_id == local.hashes.content_id:
+                version = old.version
+            elif old is not None:
+                version = old.version.bump(self.local_key)  # changed here, or re-created
+            else:
+                version = EMPTY_VERSION.bump(self.local_key)
+            if local.version != version:
+                local = found[path] = replace(local, version=version)
+            record = local.to_record()
+            if record != old:
+                updates.append(record)
+        for path, old in self._records.items():
+            if path not in found and path not in present and not old.deleted:
+                updates.append(replace(old, deleted=True))
+                log.info("%s was deleted here; it will not be fetched again by itself", path)
+        return updates
+
+    def _scan(self, previous: dict[str, LocalFile]) -> tuple[dict[str, LocalFile], set[str]]:
+        self._ignore.reload_if_changed()
         found: dict[str, LocalFile] = {}
+        present: set[str] = set()
         stack = [self.root]
         while stack:
             folder = stack.pop()
@@ -118,17 +234,22 @@ class ShareSet:
                 self._warn_once(str(folder), "cannot read folder %s: %s", folder, exc.strerror)
                 continue
             for entry in entries:
-                self._visit(entry, stack, previous, found)
-        return found
+                self._visit(entry, stack, previous, found, present)
+        return found, present
 
     def _visit(
         self, entry: "os.DirEntry[str]", stack: list[Path], previous: dict[str, LocalFile],
-        found: dict[str, LocalFile],
+        found: dict[str, LocalFile], present: set[str],
     ) -> None:
-        if _ignored(entry.name):
-            return
         full = Path(entry.path)
         rel = full.relative_to(self.root).as_posix()
+        try:
+            is_dir = entry.is_dir(follow_symlinks=False)
+        except OSError:
+            is_dir = False  # the stat below reports why
+        # Decided before descending, so an ignored directory is never walked.
+        if self._ignore.is_ignored(rel, is_dir):
+            return
         try:
             if entry.is_symlink():
                 log.debug("not following symlink %s", rel)
@@ -157,6 +278,13 @@ class ShareSet:
             self._warn_once(rel, "not sharing %r: another file has the same name once normalised "
                             "(%r)", rel, found[name].disk_path)
             return
+        present.add(name)
+        # The first scan takes everything (a start must show the folder as it is); later ones
+        # leave out what was modified a moment ago, as it may still be being written.
+        if (self.generation and self._settle_age
+                and time.time() - st.st_mtime_ns / 1e9 < self._settle_age):
+            self.unsettled = True  # maybe still being written: look again once it is quiet
+            return
         old = previous.get(name)
         if old and (old.disk_path, old.size, old.mtime_ns, old.inode) == (
             rel, st.st_size, st.st_mtime_ns, st.st_ino
@@ -171,7 +299,8 @@ class ShareSet:
         except OSError as exc:
             self._warn_once(rel, "cannot read %s: %s", rel, exc.strerror)
             return
-        found[name] = LocalFile(name, rel, hashes.size, st.st_mtime_ns, st.st_ino, hashes)
+        found[name] = LocalFile(name, rel, hashes.size, st.st_mtime_ns, st.st_ino, hashes,
+                                EMPTY_VERSION)
 
     def _warn_once(self, key: str, fmt: str, *args: object) -> None:
         if key not in self._warned:

@@ -1,0 +1,305 @@
+"""Watch a shared folder and tell the event loop, in batches, where something changed.
+
+How it works, after Syncthing's ``lib/watchaggregator``: events are triggers for rescans, not a
+record of what happened. A watchdog observer runs in its own threads; its handler turns each
+event into relative POSIX paths, drops the ones that are ours (partial downloads, the ``.mfsync``
+folder), puts them in an inbox and wakes the loop with ``call_soon_threadsafe`` only when the
+inbox was empty, so a storm of events costs one wake-up per loop turn rather than one per event.
+On the loop the paths gather in a pending set. It is handed to ``on_change`` once nothing has
+happened for ``settle`` seconds, or ``max_delay`` after its first path, whichever comes first:
+a file written without pause is still looked at. Past ``collapse_threshold`` paths the set is
+collapsed to parent folders, deepest first, down to ``{""}``: rescan everything.
+
+A path in a batch names a file or a folder to look at again (a folder means all below it); the
+path may no longer exist. The watcher is a shortcut, not a guarantee: the kernel may drop events
+when its queue overflows, and watchdog skips subfolders it could not watch (the inotify limit)
+without saying so. So keep a slow periodic rescan even while ``available`` is true.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import errno
+import logging
+import os
+import threading
+from collections.abc import Callable, Iterable
+from pathlib import Path
+
+from watchdog.events import (
+    EVENT_TYPE_MODIFIED,
+    EVENT_TYPE_MOVED,
+    DirCreatedEvent,
+    DirDeletedEvent,
+    DirMovedEvent,
+    FileAttribEvent,
+    FileClosedEvent,
+    FileCreatedEvent,
+    FileDeletedEvent,
+    FileModifiedEvent,
+    FileMovedEvent,
+    FileSystemEvent,
+    FileSystemEventHandler,
+)
+from watchdog.observers import Observer
+from watchdog.observers.api import BaseObserver
+
+from mfsync.store.ignore import PARTIAL_SUFFIX, STATE_DIR
+
+__all__ = ["FolderWatcher"]
+
+log = logging.getLogger("mfsync.watch")
+
+#: The events that can change what we share. Opening, reading and closing without writing are
+#: left out at the source (the inotify mask): our own hashing reads every file, and each read
+#: would otherwise wake us and trigger the next rescan. A folder's own "modified" is left out as
+#: well: it only repeats the event of the entry that was added or removed in it. Attribute
+#: changes stay in because the index carries the mtime (``touch``, ``cp -p``).
+_EVENT_FILTER: list[type[FileSystemEvent]] = [
+    FileCreatedEvent, DirCreatedEvent, FileModifiedEvent, FileAttribEvent, FileClosedEvent,
+    FileDeletedEvent, DirDeletedEvent, FileMovedEvent, DirMovedEvent,
+]
+_WANTED = tuple(_EVENT_FILTER)
+
+#: How long stop() waits for watchdog's threads before giving up on them (they are daemons).
+_JOIN_TIMEOUT = 5.0
+
+#: Below this, a timer that fired early is treated as on time (the loop's clock resolution).
+_TIMER_SLACK = 0.001
+
+_INOTIFY_WATCHES_FIX = (
+    "the inotify watch limit is reached; raise it with `sudo sysctl "
+    "fs.inotify.max_user_watches=524288` (and make it permanent with a file in /etc/sysctl.d/, "
+    "e.g. `echo fs.inotify.max_user_watches=524288 | sudo tee /etc/sysctl.d/90-mfsync.conf`)"
+)
+_INOTIFY_INSTANCES_FIX = (
+    "the inotify instance limit (or the open-file limit) is reached; raise it with `sudo sysctl "
+    "fs.inotify.max_user_instances=512` (and make it permanent with a file in /etc/sysctl.d/, "
+    "e.g. `echo fs.inotify.max_user_instances=512 | sudo tee /etc/sysctl.d/90-mfsync.conf`)"
+)
+
+
+class FolderWatcher:
+    """Reports, in batches on the event loop, the relative paths under ``root`` that changed.
+
+    ``on_change`` runs on ``loop`` with a non-empty frozenset of relative POSIX paths (``""``
+    meaning the whole folder) and must not block. Call :meth:`start` and :meth:`stop` from the
+    loop's thread. If the folder cannot be watched, :meth:`start` logs one warning and leaves
+    ``available`` false: rely on periodic rescans then.
+    """
+
+    def __init__(
+        self,
+        root: Path,
+        on_change: Callable[[frozenset[str]], None],
+        *,
+        loop: asyncio.AbstractEventLoop,
+        settle: float = 0.2,
+        max_delay: float = 2.0,
+        collapse_threshold: int = 512,
+        observer_factory: Callable[[], BaseObserver] = Observer,
+    ) -> None:
+        """Prepare to watch ``root``; nothing happens until :meth:`start`."""
+        if settle < 0 or max_delay <= 0:
+            raise ValueError("settle must be >= 0 and max_delay > 0")
+        if collapse_threshold < 1:
+            raise ValueError("collapse_threshold must be at least 1")
+        self.root = root
+        #: Whether events are being delivered (true between a successful start and stop).
+        self.available = False
+        self._on_change = on_change
+        self._loop = loop
+        self._settle = settle
+        self._max_delay = max_delay
+        self._collapse_threshold = collapse_threshold
+        self._observer_factory = observer_factory
+        self._root_str = os.fspath(root)
+        # Event paths start with the path exactly as scheduled; the prefix cuts it off. join()
+        # with "" gives one trailing separator, also for "/".
+        self._prefix = os.path.join(self._root_str, "")
+        self._observer: BaseObserver | None = None
+        self._started = False
+        self._stopped = False
+        # Filled on the observer's thread, emptied on the loop's.
+        self._inbox: list[str] = []
+        self._inbox_lock = threading.Lock()
+        # Loop side only.
+        self._pending: set[str] = set()
+        self._first_at = 0.0
+        self._last_at = 0.0
+        self._timer: asyncio.TimerHandle | None = None
+
+    def start(self) -> None:
+        """Start watching. Failure to watch is logged (once) and leaves ``available`` false."""
+        if self._started:
+            raise RuntimeError("a FolderWatcher can be started once")
+        self._started = True
+        observer: BaseObserver | None = None
+        try:
+            # The inotify observer opens its inotify instance when it is made, and adds the
+            # watches (the whole tree) when it starts: both can hit a limit.
+            observer = self._observer_factory()
+            observer.schedule(_Handler(self._from_observer), self._root_str, recursive=True,
+                              event_filter=_EVENT_FILTER)
+            observer.start()
+        except OSError as exc:
+            _discard(observer)
+            if exc.errno == errno.ENOSPC:
+                reason = _INOTIFY_WATCHES_FIX
+            elif exc.errno == errno.EMFILE:
+                reason = _INOTIFY_INSTANCES_FIX
+            else:
+                reason = exc.strerror or str(exc)
+            log.warning("cannot watch %s for changes: %s; mfsync falls back to periodic rescans",
+                        self.root, reason)
+            return
+        except Exception:
+            # Watching is an optimisation: whatever goes wrong in it must not stop sharing.
+            _discard(observer)
+            log.warning("cannot watch %s for changes; mfsync falls back to periodic rescans",
+                        self.root, exc_info=True)
+            return
+        self._observer = observer
+        self.available = True
+        log.debug("watching %s", self.root)
+
+    def stop(self) -> None:
+        """Stop watching and wait for watchdog's threads to end. Safe to call more than once."""
+        self._stopped = True
+        self.available = False
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        self._pending.clear()
+        observer, self._observer = self._observer, None
+        if observer is None:
+            return
+        observer.stop()
+        observer.join(_JOIN_TIMEOUT)
+        if observer.is_alive():
+            log.warning("the watcher of %s did not stop within %.0f s", self.root, _JOIN_TIMEOUT)
+
+    # The observer's thread.
+
+    def _from_observer(self, event: FileSystemEvent) -> None:
+        if not isinstance(event, _WANTED):
+            return  # an observer that ignored the filter (see _EVENT_FILTER)
+        if event.is_directory and event.event_type == EVENT_TYPE_MODIFIED:
+            return
+        ends = [event.src_path]
+        if event.event_type == EVENT_TYPE_MOVED:
+            ends.append(event.dest_path)
+        paths = [rel for rel in map(self._relative, ends) if rel is not None and not _ours(rel)]
+        if not paths:
+            return
+        with self._inbox_lock:
+            wake = not self._inbox
+            self._inbox.extend(paths)
+        if wake:
+            # A closed loop means we are shutting down and nobody is listening.
+            with contextlib.suppress(RuntimeError):
+                self._loop.call_soon_threadsafe(self._drain)
+
+    def _relative(self, path: bytes | str) -> str | None:
+        full = os.fsdecode(path)
+        if full == self._root_str:
+            return ""
+        if not full.startswith(self._prefix):
+            return None  # an end of a move that lies outside the folder
+        rel = full[len(self._prefix):]
+        return rel.replace(os.sep, "/") if os.sep != "/" else rel
+
+    # The loop's thread.
+
+    def _drain(self) -> None:
+        with self._inbox_lock:
+            paths, self._inbox = self._inbox, []
+        if self._stopped or not paths:
+            return
+        now = self._loop.time()
+        if not self._pending:
+            self._first_at = now
+        self._pending.update(paths)
+        self._last_at = now
+        # One timer per batch, moved on only when it fires: re-arming it on every event would
+        # fill the loop's heap with cancelled timers during a storm.
+        if self._timer is None:
+            self._timer = self._loop.call_at(self._due(), self._on_timer)
+
+    def _due(self) -> float:
+        return min(self._last_at + self._settle, self._first_at + self._max_delay)
+
+    def _on_timer(self) -> None:
+        self._timer = None
+        if self._stopped or not self._pending:
+            return
+        due = self._due()
+        if due - self._loop.time() > _TIMER_SLACK:
+            self._timer = self._loop.call_at(due, self._on_timer)
+            return
+        paths, self._pending = self._pending, set()
+        batch = _collapse(paths, self._collapse_threshold)
+        try:
+            self._on_change(batch)
+        except Exception:
+            log.exception("the change handler failed for %d paths under %s",
+                          len(batch), self.root)
+
+
+class _Handler(FileSystemEventHandler):
+    """Passes every event to one function (on watchdog's thread)."""
+
+    def __init__(self, callback: Callable[[FileSystemEvent], None]) -> None:
+        super().__init__()
+        self._callback = callback
+
+    def on_any_event(self, event: FileSystemEvent) -> None:
+        """Forward the event."""
+        self._callback(event)
+
+
+def _ours(rel: str) -> bool:
+    """Paths that only we write and nobody shares: partial downloads and our folder."""
+    names = rel.split("/")
+    return names[-1].endswith(PARTIAL_SUFFIX) or STATE_DIR in names
+
+
+def _collapse(paths: set[str], limit: int) -> frozenset[str]:
+    """At most ``limit`` paths covering ``paths``: deepest paths replaced by their parents."""
+    if "" in paths:
+        return frozenset({""})
+    current = paths
+    while len(current) > limit:
+        depth = max(path.count("/") for path in current)
+        if depth == 0:
+            return frozenset({""})
+        current = _drop_covered(
+            path.rpartition("/")[0] if path.count("/") == depth else path for path in current
+        )
+    return frozenset(current)
+
+
+def _drop_covered(paths: Iterable[str]) -> set[str]:
+    """The paths without those that lie below another one of them."""
+    unique = set(paths)
+    kept = set()
+    for path in unique:
+        parent = path.rpartition("/")[0]
+        while parent and parent not in unique:
+            parent = parent.rpartition("/")[0]
+        if not parent:
+            kept.add(path)
+    return kept
+
+
+def _discard(observer: BaseObserver | None) -> None:
+    """Release what a half-started observer holds (the inotify thread and descriptor)."""
+    if observer is None:
+        return
+    try:
+        observer.stop()
+        if observer.is_alive():
+            observer.join(_JOIN_TIMEOUT)
+    except Exception:
+        log.debug("cleaning up a failed watcher", exc_info=True)

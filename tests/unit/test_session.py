@@ -8,9 +8,16 @@ import mfsync.protocol.session as session_module
 from mfsync.crypto.keys import Identity
 from mfsync.protocol.errors import LocalProtocolError, RemoteProtocolError
 from mfsync.protocol.messages import (
+    MAX_DATA,
+    MAX_HASHES_PER_MESSAGE,
     MAX_MESSAGE_SIZE,
+    BlockList,
+    BlocksRequest,
+    Data,
+    End,
     ErrorCode,
     ErrorMessage,
+    GetRequest,
     Hello,
     IndexChunk,
     IndexEntry,
@@ -30,6 +37,7 @@ from mfsync.protocol.session import (
     Session,
     SessionEvent,
 )
+from mfsync.protocol.version import VersionVector
 
 
 def _events(session: Session) -> list[SessionEvent]:
@@ -120,6 +128,36 @@ def test_messages_after_hello_both_ways() -> None:
     p.client.send(ErrorMessage(ErrorCode.BUSY, "later"))
     assert _pump(p.client, p.server) == [IndexRequest(7), ErrorMessage(ErrorCode.BUSY, "later")]
     chunk = IndexChunk(3, (IndexEntry("a/b.txt", 5, 6, b"\x01" * 32),), last=True)
+    p.server.send(chunk)
+    assert _pump(p.server, p.client) == [chunk]
+
+
+def test_transfer_messages_after_hello_both_ways() -> None:
+    p = Pair()
+    p.open()
+    cid = b"\x03" * 32
+    requests = [BlocksRequest("d/f.bin", cid), GetRequest("d/f.bin", cid, 0, 2 * MAX_DATA)]
+    for message in requests:
+        p.client.send(message)
+    assert _pump(p.client, p.server) == requests
+    replies = [
+        BlockList(cid, 2 * MAX_DATA, 128 * 1024, 0, (b"\x04" * 32,) * MAX_HASHES_PER_MESSAGE,
+                  last=True),
+        Data(0, b"\x05" * MAX_DATA),
+        Data(MAX_DATA, b"\x06" * MAX_DATA),
+        End(2 * MAX_DATA),
+        ErrorMessage(ErrorCode.CHANGED, "changed"),
+    ]
+    for message in replies:
+        p.server.send(message)
+    assert _pump(p.server, p.client, one_byte=False) == replies
+
+
+def test_index_entries_with_versions_pass() -> None:
+    p = Pair()
+    p.open()
+    version = VersionVector.of({b"\x07" * 32: 4, b"\x08" * 32: 1})
+    chunk = IndexChunk(2, (IndexEntry("v.txt", 1, 2, b"\x09" * 32, version),), last=True)
     p.server.send(chunk)
     assert _pump(p.server, p.client) == [chunk]
 

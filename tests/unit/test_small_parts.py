@@ -14,15 +14,16 @@ import mfsync.store.shareset as shareset_module
 from mfsync.net.addresses import format_host_port, parse_host_port
 from mfsync.net.ratelimit import RateLimiter
 from mfsync.net.sockets import Interface, InterfaceError, choose_interfaces
-from mfsync.store.hashing import (
+from mfsync.protocol import content
+from mfsync.protocol.content import (
     MAX_BLOCK_SIZE,
     MIN_BLOCK_SIZE,
     TARGET_BLOCKS,
-    FileHashes,
     block_size_for,
     content_id_of,
-    hash_file,
 )
+from mfsync.store import hashing
+from mfsync.store.hashing import FileHashes, hash_file
 from mfsync.store.shareset import ShareSet, ShareSetError
 
 FAST = settings(max_examples=200, deadline=None)
@@ -195,6 +196,12 @@ def test_choose_default_falls_back_to_loopback() -> None:
 # -- hashing -----------------------------------------------------------------------------------
 
 
+def test_hashing_re_exports_the_content_functions() -> None:
+    for name in ("MAX_BLOCK_SIZE", "MIN_BLOCK_SIZE", "block_size_for", "content_id_of"):
+        assert name in hashing.__all__
+        assert getattr(hashing, name) is getattr(content, name)
+
+
 def test_block_size_boundaries() -> None:
     assert MIN_BLOCK_SIZE == 128 * 1024
     assert block_size_for(0) == MIN_BLOCK_SIZE
@@ -324,11 +331,17 @@ async def test_scans_nested_files(root: Path) -> None:
     assert by_path["a.txt"].mtime_ns == (root / "a.txt").stat().st_mtime_ns
 
 
-async def test_empty_folder_is_unchanged(root: Path) -> None:
+async def test_empty_folder_publishes_generation_1_once_then_is_unchanged(root: Path) -> None:
+    # The first scan always publishes (generation 1), even of an empty folder, so that an index
+    # loaded from the database is announced too; later scans without changes do not.
     shares = ShareSet(root)
+    assert shares.generation == 0
+    assert await shares.rescan() is True
+    assert shares.entries() == []
+    assert shares.generation == 1
     assert await shares.rescan() is False
     assert shares.entries() == []
-    assert shares.generation == 0
+    assert shares.generation == 1
 
 
 async def test_skips_symlinks(root: Path, tmp_path: Path) -> None:

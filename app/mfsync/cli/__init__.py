@@ -14,7 +14,14 @@ import sys
 from collections.abc import Coroutine
 from typing import Any
 
-from mfsync.cli.modes import ModeError, run_fetch, run_get, run_list_hosts, run_share
+from mfsync.cli.modes import (
+    ModeError,
+    run_fetch,
+    run_get,
+    run_list_hosts,
+    run_share,
+    run_sync,
+)
 from mfsync.cli.parser import UsageError, build_parser
 from mfsync.cli.setup import Settings, load_settings
 from mfsync.crypto.keys import IdentityError
@@ -63,7 +70,7 @@ def main(argv: list[str] | None = None) -> int:
             return EXIT_OK
         if not args.list_hosts and args.mode is None:
             parser.print_usage(sys.stderr)
-            return _usage_error("choose a mode (share, fetch, get) or an action (--list-hosts)")
+            return _usage_error("choose a mode (share, fetch, get, sync) or an action (--list-hosts)")
         return _run(_dispatch(args, settings), settings.wait_until)
     except (UsageError, IdentityError) as exc:
         return _usage_error(str(exc))
@@ -83,6 +90,9 @@ def _dispatch(args: argparse.Namespace, settings: Settings) -> Coroutine[Any, An
         *names, dest = args.args
         return run_get(settings, names, dest, concurrency=args.concurrent_downloads,
                        follow=args.follow, verbose=getattr(args, "verbose", 0) or 0)
+    if args.mode == "sync":
+        return run_sync(settings, args.dir, concurrency=args.concurrent_downloads,
+                        verbose=getattr(args, "verbose", 0) or 0)
     raise UsageError(f"unknown mode {args.mode!r}")
 
 

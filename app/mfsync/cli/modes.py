@@ -15,13 +15,14 @@ from mfsync.cli.setup import Settings
 from mfsync.crypto.keys import short_key
 from mfsync.engine.node import Node, NodeOptions
 from mfsync.engine.status import NodeStatus, RemoteFile
+from mfsync.engine.sync import Syncer
 from mfsync.engine.transfer_status import TransferState
 from mfsync.engine.transfers import Downloader, DownloadJob
 from mfsync.net.server import PortInUse
 from mfsync.net.sockets import InterfaceError
 from mfsync.store.shareset import ShareSet, ShareSetError
 
-__all__ = ["ModeError", "run_fetch", "run_get", "run_list_hosts", "run_share"]
+__all__ = ["ModeError", "run_fetch", "run_get", "run_list_hosts", "run_share", "run_sync"]
 
 log = logging.getLogger("mfsync.cli")
 
@@ -226,3 +227,36 @@ async def run_get(settings: Settings, names: list[str], dest: str, *, concurrenc
         sys.stderr.write(f"mfsync: error: stopped with {unfinished} file(s) not complete; "
                          "run the same command again to resume\n")
     return 1 if missing or failed or (cut_short and unfinished) else 0
+
+
+async def run_sync(settings: Settings, directory: str, *, concurrency: int, verbose: int) -> int:
+    """Share DIR and fetch into it whatever other hosts offer, until interrupted."""
+    try:
+        root = ShareSet.check_root(Path(directory))
+    except ShareSetError as exc:
+        raise UsageError(str(exc)) from None
+    if not settings.trusted_keys:
+        log.warning("no trusted keys: anyone on this network can add files to %s "
+                    "(see --trusted-keys)", root)
+    display = ProgressDisplay(sys.stderr, enabled=should_enable(sys.stderr, verbose))
+    root_logger = logging.getLogger()
+    saved = root_logger.handlers[:]
+    root_logger.handlers[:] = [_DisplayLog(display)]
+    try:
+        async with running_node(settings.node_options(share_dir=root, wants=True)) as node:
+            syncer = Syncer(node, concurrency=concurrency)
+            syncer.downloader.subscribe(display.update)
+            display.message(
+                f"Syncing {node.status.local_files} files in {root} as {node.name!r} on TCP port "
+                f"{node.status.tcp_port} (key {short_key(node.identity.public_key)}…). "
+                "Press Ctrl-C to stop."
+            )
+            syncer.start()
+            try:
+                await asyncio.Event().wait()
+            finally:
+                await syncer.stop()
+                display.close(syncer.downloader.status)
+    finally:
+        root_logger.handlers[:] = saved
+    return 0

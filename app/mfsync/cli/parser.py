@@ -25,6 +25,7 @@ modes:
   share DIR           serve the files in DIR to the network
   fetch               list every file the network offers
   get [NAME ...] DEST download files (or everything) into DEST
+  sync DIR            share DIR and fetch what the others offer into it
 
 examples:
   mfsync share ~/Public
@@ -142,6 +143,16 @@ def build_parser() -> argparse.ArgumentParser:
                        help="one JSON object per line: path, size, content_id, hosts")
     fetch.add_argument("--follow", action="store_true", default=False,
                        help="keep listening and print files as they appear")
+
+    sync = modes.add_parser(
+        "sync", parents=[common], help="share DIR and fetch what others offer into it",
+        description="Share DIR and fetch into it every file other hosts offer, so files spread "
+        "to every host. Changed files replace older versions everywhere; concurrent changes are "
+        "kept as name.sync-conflict-DATE-TIME-KEY.ext; deletions do not spread.",
+    )
+    sync.add_argument("dir", metavar="DIR", help="folder to synchronise")
+    sync.add_argument("--concurrent-downloads", type=_count, default=3, metavar="N",
+                      help="files downloaded at once (default 3)")
 
     get = modes.add_parser(
         "get", parents=[common], help="download files into DEST",

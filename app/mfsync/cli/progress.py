@@ -295,8 +295,8 @@ class ProgressDisplay:
     thread (the event loop's).
 
     ``clock`` must be the clock of the snapshots' ``started_at`` (``time.monotonic``). With
-    ``width`` None the terminal's size is read at every redraw, so that a resized window does
-    not wrap lines and break the cursor arithmetic.
+    ``width`` None the terminal's size is read at every redraw, so that frames keep fitting a
+    resized window (a wrapped line would throw the cursor arithmetic off).
     """
 
     def __init__(
@@ -416,8 +416,11 @@ class ProgressDisplay:
         return text if self._encodable(text) else self._reencode(text)
 
     def _reencode(self, text: str) -> str:
-        assert self._encoding is not None  # only called when _encodable() said no
-        return text.encode(self._encoding, "replace").decode(self._encoding)
+        encoding = self._encoding or "ascii"
+        try:
+            return text.encode(encoding, "replace").decode(encoding)
+        except LookupError:  # an encoding Python does not know: be conservative
+            return text.encode("ascii", "replace").decode("ascii")
 
     def _write(self, text: str) -> None:
         self._stream.write(text)

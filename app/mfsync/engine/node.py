@@ -55,6 +55,7 @@ from mfsync.protocol.messages import (
     chunk_index,
 )
 from mfsync.protocol.names import InvalidName, check_wire_path
+from mfsync.protocol.version import VersionVector
 from mfsync.store.index_db import IndexDB
 from mfsync.store.known_hosts import KnownHosts
 from mfsync.store.shareset import ShareSet
@@ -516,7 +517,7 @@ class Node:
 
     def _snapshot(self) -> NodeStatus:
         peers = []
-        grouped: dict[tuple[str, bytes], tuple[IndexEntry, list[HostRef]]] = {}
+        grouped: dict[tuple[str, bytes], tuple[IndexEntry, list[HostRef], VersionVector]] = {}
         for peer in sorted(self._peers.values(), key=lambda p: (p.address, p.port)):
             if peer.remembered and peer.key is None:
                 continue
@@ -531,11 +532,16 @@ class Node:
             if peer.state is PeerState.CONNECTED and peer.files is not None and peer.key:
                 ref = HostRef(peer.key, peer.address, peer.port)
                 for entry in peer.files.values():
-                    slot = grouped.setdefault((entry.path, entry.content_id), (entry, []))
-                    slot[1].append(ref)
+                    slot = grouped.get((entry.path, entry.content_id))
+                    if slot is None:
+                        grouped[(entry.path, entry.content_id)] = (entry, [ref], entry.version)
+                    else:
+                        slot[1].append(ref)
+                        grouped[(entry.path, entry.content_id)] = (
+                            slot[0], slot[1], slot[2].merge(entry.version))
         files = tuple(
-            RemoteFile(e.path, e.size, e.mtime_ns, e.content_id, tuple(hosts))
-            for (_, _), (e, hosts) in sorted(grouped.items())
+            RemoteFile(e.path, e.size, e.mtime_ns, e.content_id, tuple(hosts), version)
+            for (_, _), (e, hosts, version) in sorted(grouped.items())
         )
         return NodeStatus(
             peers=tuple(peers), files=files,

@@ -7,6 +7,8 @@ previous one, or hand it to another thread: nothing in it ever changes.
 import enum
 from dataclasses import dataclass
 
+from mfsync.protocol.version import EMPTY_VERSION, VersionVector
+
 __all__ = ["HostRef", "NodeStatus", "PeerSnapshot", "PeerState", "RemoteFile"]
 
 
@@ -54,6 +56,8 @@ class RemoteFile:
     mtime_ns: int
     content_id: bytes
     hosts: tuple[HostRef, ...]
+    #: The merge of the versions the hosts announce for this content.
+    version: VersionVector = EMPTY_VERSION
 
 
 @dataclass(frozen=True, slots=True)

@@ -13,10 +13,11 @@ the job with a clear message and keep the partial for a later resume.
 
 import asyncio
 import contextlib
+import inspect
 import logging
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import ParamSpec, TypeVar
@@ -30,7 +31,7 @@ from mfsync.net.channel import ChannelError, PeerRefused, SecureChannel
 from mfsync.net.client import request_blocks, stream_range
 from mfsync.protocol.messages import ErrorCode
 from mfsync.store.conflicts import conflict_name
-from mfsync.store.hashing import FileChanged, hash_file
+from mfsync.store.hashing import FileChanged, FileHashes, hash_file
 from mfsync.store.partial import PartialFile
 from mfsync.store.safe_paths import UnsafePath, prepare_parent, target_for
 from mfsync.store.space import InsufficientSpace, check_free_space
@@ -55,6 +56,9 @@ SOURCE_COOLDOWN = 2.0
 #: Largest byte range asked for in one request.
 MAX_RANGE = 64 * 1024 * 1024
 _PUBLISH_INTERVAL = 0.1
+#: While anything is active, a status is published at least this often.
+TICK = 0.5
+_ACTIVE = (TransferState.VERIFYING, TransferState.DOWNLOADING, TransferState.WAITING)
 
 
 @dataclass(frozen=True)
@@ -91,6 +95,7 @@ class DownloadResult:
     stored_as: str = ""  #: the wire path written (may be a conflict copy's name)
     local_path: Path | None = None
     error: str = ""
+    hashes: FileHashes | None = None  #: of the file now at ``local_path``
 
 
 class BadBlock(Exception):
@@ -117,7 +122,7 @@ class _Record:
                                 self.source, self.error, self.started_at)
 
 
-DoneCallback = Callable[[DownloadResult], None]
+DoneCallback = Callable[[DownloadResult], Awaitable[None] | None]
 StatusCallback = Callable[[TransfersStatus], None]
 
 
@@ -198,6 +203,14 @@ class Downloader:
             return
         loop = asyncio.get_running_loop()
         self._workers = [loop.create_task(self._work()) for _ in range(self._concurrency)]
+        self._workers.append(loop.create_task(self._tick()))
+
+    async def _tick(self) -> None:
+        # A stalled transfer publishes nothing by itself; this keeps speeds and ETAs honest.
+        while True:
+            await asyncio.sleep(TICK)
+            if any(r.state in _ACTIVE for r in self._records.values()):
+                self._publish()
 
     async def _work(self) -> None:
         while True:
@@ -212,12 +225,17 @@ class Downloader:
                 result = DownloadResult(job, TransferState.FAILED, error=str(exc))
                 self._set(job, state=TransferState.FAILED, error=str(exc))
             self._results.append(result)
-            self._queue.task_done()
             if self._on_done is not None:
                 try:
-                    self._on_done(result)
+                    outcome = self._on_done(result)
+                    if inspect.isawaitable(outcome):
+                        await outcome
+                except asyncio.CancelledError:
+                    self._queue.task_done()
+                    raise
                 except Exception:
                     log.exception("download callback failed")
+            self._queue.task_done()
 
     async def _run_job(self, job: DownloadJob) -> DownloadResult:
         bad: set[tuple[str, int]] = set()
@@ -267,6 +285,11 @@ class Downloader:
         offers = self._node.files_for(job.path)
         if job.content_id is not None:
             offers = [f for f in offers if f.content_id == job.content_id]
+            if job.store_as and not offers:
+                # The same content may be offered under the name we store it as (a conflict
+                # copy that another host has already made): it is the same bytes.
+                offers = [f for f in self._node.files_for(job.store_as)
+                          if f.content_id == job.content_id]
         if not offers:
             return None
         # Several contents under one name (get without sync): the newest, then the most offered.
@@ -278,16 +301,20 @@ class Downloader:
         stored = job.store_as or job.path
         target = _local(target_for, job.root, stored)
         if not job.replace and await asyncio.to_thread(os.path.lexists, target):
-            if await asyncio.to_thread(_same_content, target, remote):
+            same = await asyncio.to_thread(_same_content, target, remote)
+            if same is not None:
                 self._set(job, state=TransferState.SKIPPED, size=remote.size, done=remote.size)
-                return DownloadResult(job, TransferState.SKIPPED, remote, stored, target)
+                return DownloadResult(job, TransferState.SKIPPED, remote, stored, target,
+                                      hashes=same)
             stored = conflict_name(stored, remote.mtime_ns, host.key)
             log.warning("%s exists here with other content: keeping ours, storing theirs as %s",
                         target, stored)
             target = _local(target_for, job.root, stored)
-            if await asyncio.to_thread(_same_content, target, remote):
+            same = await asyncio.to_thread(_same_content, target, remote)
+            if same is not None:
                 self._set(job, state=TransferState.SKIPPED, size=remote.size, done=remote.size)
-                return DownloadResult(job, TransferState.SKIPPED, remote, stored, target)
+                return DownloadResult(job, TransferState.SKIPPED, remote, stored, target,
+                                      hashes=same)
         source = format_host_port(host.address, host.port)
         self._set(job, state=TransferState.VERIFYING, size=remote.size, source=source)
         channel = await self._node.connect(host)
@@ -312,7 +339,8 @@ class Downloader:
             await channel.close()
         self._set(job, state=TransferState.DONE, done=remote.size)
         log.info("downloaded %s (%d bytes) from %s", stored, remote.size, source)
-        return DownloadResult(job, TransferState.DONE, remote, stored, final)
+        hashes = FileHashes(remote.size, info.block_size, info.hashes, remote.content_id)
+        return DownloadResult(job, TransferState.DONE, remote, stored, final, hashes=hashes)
 
     async def _receive(self, job: DownloadJob, remote: RemoteFile, channel: SecureChannel,
                        partial: PartialFile) -> None:
@@ -388,13 +416,15 @@ def _prepare(root: Path, partial: PartialFile) -> None:
     prepare_parent(root, partial.target)
 
 
-def _same_content(path: Path, remote: RemoteFile) -> bool:
+def _same_content(path: Path, remote: RemoteFile) -> FileHashes | None:
+    """The hashes of the file at ``path`` if it already holds ``remote``'s content."""
     try:
         if not path.is_file() or path.is_symlink() or path.stat().st_size != remote.size:
-            return False
-        return hash_file(path).content_id == remote.content_id
+            return None
+        hashes = hash_file(path)
     except (OSError, FileChanged):
-        return False
+        return None
+    return hashes if hashes.content_id == remote.content_id else None
 
 
 def _still(path: Path, expect: tuple[int, int, int]) -> bool:

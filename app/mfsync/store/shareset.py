@@ -279,13 +279,15 @@ class ShareSet:
                             "(%r)", rel, found[name].disk_path)
             return
         present.add(name)
+        old = previous.get(name)
         # The first scan takes everything (a start must show the folder as it is); later ones
         # leave out what was modified a moment ago, as it may still be being written.
         if (self.generation and self._settle_age
                 and time.time() - st.st_mtime_ns / 1e9 < self._settle_age):
             self.unsettled = True  # maybe still being written: look again once it is quiet
+            if old is not None:
+                found[name] = old  # keep offering what we had until the new content settles
             return
-        old = previous.get(name)
         if old and (old.disk_path, old.size, old.mtime_ns, old.inode) == (
             rel, st.st_size, st.st_mtime_ns, st.st_ino
         ):
@@ -295,6 +297,9 @@ class ShareSet:
             hashes = hash_file(full)
         except FileChanged as exc:
             log.debug("%s; will retry", exc)
+            self.unsettled = True
+            if old is not None:
+                found[name] = old
             return
         except OSError as exc:
             self._warn_once(rel, "cannot read %s: %s", rel, exc.strerror)

@@ -24,6 +24,7 @@ import errno
 import logging
 import os
 import threading
+import warnings
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
@@ -50,6 +51,14 @@ from mfsync.store.ignore import PARTIAL_SUFFIX, STATE_DIR
 __all__ = ["FolderWatcher"]
 
 log = logging.getLogger("mfsync.watch")
+
+# watchdog warns when a folder made with its parents (mkdir -p, cp -r, unzip) is watched twice
+# while it catches up; the second watch simply replaces the first. Left alone, Python prints that
+# RuntimeWarning, a screenful of internals, on the user's terminal.
+warnings.filterwarnings(
+    "ignore", message=r"Callback with id '\d+' already exists", category=RuntimeWarning,
+    module=r"watchdog\.",
+)
 
 #: The events that can change what we share. Opening, reading and closing without writing are
 #: left out at the source (the inotify mask): our own hashing reads every file, and each read

@@ -1,0 +1,222 @@
+"""The sync policy: what ``sync DIR`` downloads, replaces, keeps and sets aside.
+
+How it works: after every change of the network's files (and of our own), each path offered by
+others is compared with what our share set holds, by version vector:
+
+- not here at all: download it (then share it, so files spread host to host);
+- deleted here (a tombstone): leave it, unless someone changed it after our deletion;
+- same content: nothing moves; differing versions are merged;
+- theirs descends from ours: download theirs, verify, then replace ours in one rename;
+- ours descends from theirs: keep ours (they will take it from us);
+- neither (a conflict): the winner is the version with the newer modification time, then the
+  higher key of the host that made it. The loser is kept as
+  ``name.sync-conflict-YYYYMMDD-HHMMSS-xxxxxx.ext`` (named from the loser, so every host picks
+  the same name) and synced like any file; the winner takes the name, with the merged version.
+  Nothing is replaced before the loser is safe: if ours loses, ours is renamed first; if ours
+  wins, theirs is first downloaded under the conflict name, and only then is our version merged.
+"""
+
+import asyncio
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from mfsync.engine.node import Node
+from mfsync.engine.status import NodeStatus, RemoteFile
+from mfsync.engine.transfer_status import TransferState
+from mfsync.engine.transfers import (
+    DEFAULT_CONCURRENCY,
+    Downloader,
+    DownloadJob,
+    DownloadResult,
+)
+from mfsync.protocol.version import EMPTY_VERSION, Order, VersionVector
+from mfsync.store.conflicts import conflict_name
+from mfsync.store.shareset import LocalFile, ShareSet
+
+__all__ = ["EVALUATE_DELAY", "Syncer", "choose_offer", "winner"]
+
+log = logging.getLogger("mfsync.sync")
+
+#: Changes are gathered for this long before the policy runs over them.
+EVALUATE_DELAY = 0.2
+#: A sync download waits this long for a source before it gives up (the policy will queue it
+#: again when a host offers the file), so that jobs for vanished hosts do not hold every worker.
+SYNC_SOURCE_WAIT = 30.0
+
+
+@dataclass(frozen=True)
+class _After:
+    """What to record once a download completes: the version the stored file gets, and a
+    version to merge into another path (the winner) once the loser is safe."""
+
+    version: VersionVector
+    merge_path: str | None = None
+    merge_version: VersionVector | None = None
+
+
+def _writer(version: VersionVector) -> bytes:
+    return version.last_writer() or b""
+
+
+def winner(a_mtime: int, a_version: VersionVector, b_mtime: int,
+           b_version: VersionVector) -> bool:
+    """Whether version A wins a conflict against B: newer mtime, then the higher writer key."""
+    return (a_mtime, _writer(a_version)) > (b_mtime, _writer(b_version))
+
+
+def choose_offer(offers: list[RemoteFile]) -> RemoteFile:
+    """The offer that sync should consider: one that no other offer descends from, and among
+    those the conflict winner."""
+    best = offers[0]
+    for offer in offers[1:]:
+        order = offer.version.compare(best.version)
+        if order is Order.NEWER or (order is Order.CONCURRENT and winner(
+            offer.mtime_ns, offer.version, best.mtime_ns, best.version
+        )):
+            best = offer
+    return best
+
+
+class Syncer:
+    """Applies the sync policy to one node's share set, through a downloader."""
+
+    def __init__(self, node: Node, *, concurrency: int = DEFAULT_CONCURRENCY,
+                 source_wait: float = SYNC_SOURCE_WAIT) -> None:
+        assert node.share is not None, "sync needs a shared folder"
+        self._node = node
+        self._share: ShareSet = node.share
+        self.downloader = self._downloader = Downloader(
+            node, concurrency=concurrency, source_wait=source_wait, on_done=self.on_done
+        )
+        self._after: dict[tuple[object, str], _After] = {}
+        #: job key -> the name whose evaluation queued it; those names wait for their job.
+        self._pending: dict[tuple[object, str], str] = {}
+        self._handle: asyncio.TimerHandle | None = None
+        self._running = False
+        self._again = False
+        self._unsubscribe: Callable[[], None] | None = None
+
+    def start(self) -> None:
+        """Evaluate now and after every change."""
+        self._unsubscribe = self._node.subscribe(lambda _status: self.schedule())
+        self.schedule()
+
+    async def stop(self) -> None:
+        """Stop reacting to changes and stop the downloads (partials stay for later)."""
+        if self._unsubscribe is not None:
+            self._unsubscribe()
+        if self._handle is not None:
+            self._handle.cancel()
+        await self._downloader.stop()
+
+    def schedule(self) -> None:
+        """Run the policy soon (changes arriving meanwhile are handled in the same run)."""
+        if self._handle is None:
+            self._handle = asyncio.get_running_loop().call_later(EVALUATE_DELAY, self._kick)
+
+    def _kick(self) -> None:
+        self._handle = None
+        if self._running:
+            self._again = True
+            return
+        task = asyncio.get_running_loop().create_task(self._evaluate_all())
+        task.add_done_callback(lambda _t: None)
+
+    async def _evaluate_all(self) -> None:
+        self._running = True
+        try:
+            while True:
+                self._again = False
+                await self._evaluate(self._node.status)
+                if not self._again:
+                    return
+        except Exception:
+            log.exception("sync evaluation failed")
+        finally:
+            self._running = False
+
+    async def _evaluate(self, status: NodeStatus) -> None:
+        by_path: dict[str, list[RemoteFile]] = {}
+        for remote in status.files:
+            if remote.hosts:
+                by_path.setdefault(remote.path, []).append(remote)
+        for path, offers in by_path.items():
+            if path in self._pending.values():
+                continue  # a download for this name (or its conflict copy) is under way
+            await self._consider(path, choose_offer(offers))
+
+    async def _consider(self, path: str, theirs: RemoteFile) -> None:
+        ours = self._share.get(path)
+        record = self._share.record(path)
+        if ours is None:
+            if record is not None and record.deleted:
+                if theirs.version.compare(record.version) is not Order.NEWER:
+                    return  # deleted here, and nobody changed it since: leave it deleted
+                log.info("%s was deleted here but changed elsewhere since: fetching it", path)
+            self._download(path, theirs, _After(theirs.version))
+            return
+        if ours.hashes.content_id == theirs.content_id:
+            merged = ours.version.merge(theirs.version)
+            if merged != ours.version:
+                await self._share.set_version(path, merged)
+                self._node.share_changed()
+            return
+        order = theirs.version.compare(ours.version)
+        if order is Order.NEWER:
+            log.info("%s changed on another host: fetching the new version", path)
+            self._download(path, theirs, _After(theirs.version), replace_ours=ours)
+        elif order is Order.CONCURRENT:
+            await self._conflict(path, ours, theirs)
+
+    async def _conflict(self, path: str, ours: LocalFile, theirs: RemoteFile) -> None:
+        merged = ours.version.merge(theirs.version)
+        if winner(theirs.mtime_ns, theirs.version, ours.mtime_ns, ours.version):
+            loser = conflict_name(path, ours.mtime_ns, _writer(ours.version))
+            log.warning("conflict on %s: the other version wins; ours is kept as %s", path, loser)
+            try:
+                await self._share.move_aside(path, loser)
+            except OSError as exc:
+                log.error("cannot set %s aside as %s: %s", path, loser, exc)
+                return
+            self._node.share_changed()
+            self._download(path, theirs, _After(merged))
+        else:
+            loser = conflict_name(path, theirs.mtime_ns, _writer(theirs.version))
+            if self._share.get(loser) is not None:
+                await self._share.set_version(path, merged)  # the loser is safe already
+                self._node.share_changed()
+                return
+            log.warning("conflict on %s: our version wins; theirs is kept as %s", path, loser)
+            self._download(path, theirs, _After(EMPTY_VERSION.bump(self._share.local_key),
+                                                merge_path=path, merge_version=merged),
+                           store_as=loser)
+
+    def _download(self, path: str, theirs: RemoteFile, after: _After, *,
+                  replace_ours: LocalFile | None = None, store_as: str | None = None) -> None:
+        job = DownloadJob(
+            path, self._share.root, content_id=theirs.content_id, store_as=store_as,
+            replace=replace_ours is not None,
+            expect_local=replace_ours.stat_key if replace_ours is not None else None,
+        )
+        if self._downloader.add(job):
+            self._after[job.key] = after
+            self._pending[job.key] = path
+
+    async def on_done(self, result: DownloadResult) -> None:
+        """Record a finished download in the share set (and so announce it)."""
+        after = self._after.pop(result.job.key, None)
+        self._pending.pop(result.job.key, None)
+        if after is None or result.state not in (TransferState.DONE, TransferState.SKIPPED):
+            self.schedule()
+            return
+        if result.remote is not None and result.hashes is not None and result.stored_as:
+            version = after.version
+            if result.stored_as != (result.job.store_as or result.job.path):
+                version = EMPTY_VERSION.bump(self._share.local_key)  # kept as a conflict copy
+            await self._share.adopt(result.stored_as, result.hashes, version)
+        if after.merge_path is not None and after.merge_version is not None:
+            await self._share.set_version(after.merge_path, after.merge_version)
+        self._node.share_changed()
+        self.schedule()
+

@@ -1,0 +1,294 @@
+"""FolderWatcher on real files with the real watchdog observer and a real asyncio loop.
+
+Waits are generous ("seen within 5 s"); nothing here asserts how fast a batch comes, only that
+it comes, what it holds, and how many there are.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import errno
+import logging
+import threading
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+from watchdog.observers.api import BaseObserver
+
+from mfsync.watch.watcher import FolderWatcher, _collapse
+
+WAIT = 5.0
+
+# watcher.py silences watchdog's harmless "watched twice" RuntimeWarning (mkdir -p) when it is
+# imported, but pytest drops filters set while it collects, so say it again for the tests.
+pytestmark = pytest.mark.filterwarnings(
+    r"ignore:Callback with id '\d+' already exists:RuntimeWarning"
+)
+
+
+class Recorder:
+    """Collects the batches a watcher delivers."""
+
+    def __init__(self) -> None:
+        self.calls: list[frozenset[str]] = []
+        self._changed = asyncio.Event()
+
+    def __call__(self, paths: frozenset[str]) -> None:
+        assert threading.current_thread() is threading.main_thread()  # on the loop's thread
+        self.calls.append(paths)
+        self._changed.set()
+
+    @property
+    def seen(self) -> set[str]:
+        return set().union(*self.calls)
+
+    async def wait_for(self, predicate: Callable[[Recorder], bool], timeout: float = WAIT) -> None:
+        async with asyncio.timeout(timeout):
+            while not predicate(self):
+                self._changed.clear()
+                await self._changed.wait()
+
+    async def wait_seen(self, *paths: str) -> None:
+        try:
+            await self.wait_for(lambda r: set(paths) <= r.seen)
+        except TimeoutError:
+            pytest.fail(f"not reported within {WAIT} s: {sorted(set(paths) - self.seen)}")
+
+
+WatcherFactory = Callable[..., tuple[FolderWatcher, Recorder]]
+
+
+@pytest.fixture
+def root(tmp_path: Path) -> Path:
+    folder = tmp_path / "share"
+    folder.mkdir()
+    return folder
+
+
+@pytest.fixture
+async def make_watcher(root: Path) -> AsyncIterator[WatcherFactory]:
+    """Started watchers on ``root``; all are stopped, and their threads checked gone, at the end."""
+    threads_before = set(threading.enumerate())
+    made: list[FolderWatcher] = []
+
+    def make(**options: Any) -> tuple[FolderWatcher, Recorder]:
+        recorder = Recorder()
+        watcher = FolderWatcher(root, recorder, loop=asyncio.get_running_loop(), **options)
+        made.append(watcher)
+        watcher.start()
+        return watcher, recorder
+
+    yield make
+    for watcher in made:
+        watcher.stop()
+    assert set(threading.enumerate()) <= threads_before
+
+
+async def test_a_created_file_is_reported(root: Path, make_watcher: WatcherFactory) -> None:
+    watcher, seen = make_watcher()
+    assert watcher.available
+    (root / "hello.txt").write_bytes(b"hi")
+    await seen.wait_seen("hello.txt")
+    assert all(paths for paths in seen.calls)
+
+
+async def test_files_in_new_folders_are_reported(root: Path, make_watcher: WatcherFactory) -> None:
+    _, seen = make_watcher()
+    (root / "a" / "b").mkdir(parents=True)
+    (root / "a" / "b" / "deep.txt").write_bytes(b"d")
+    await seen.wait_seen("a", "a/b/deep.txt")
+
+
+async def test_a_burst_arrives_in_few_batches(root: Path, make_watcher: WatcherFactory) -> None:
+    _, seen = make_watcher()
+    names = [f"burst-{i:02}.txt" for i in range(50)]
+    for name in names:
+        (root / name).write_bytes(name.encode())
+    await seen.wait_seen(*names)
+    await asyncio.sleep(0.5)  # let stragglers (close events) come in, to count them too
+    assert len(seen.calls) <= 5, [len(c) for c in seen.calls]
+    assert seen.seen == set(names)
+
+
+async def test_a_modified_file_is_reported(root: Path, make_watcher: WatcherFactory) -> None:
+    (root / "old.txt").write_bytes(b"1")
+    _, seen = make_watcher()
+    with (root / "old.txt").open("ab") as file:
+        file.write(b"2")
+    await seen.wait_seen("old.txt")
+
+
+async def test_a_deleted_file_is_reported(root: Path, make_watcher: WatcherFactory) -> None:
+    (root / "sub").mkdir()
+    (root / "sub" / "gone.txt").write_bytes(b"1")
+    _, seen = make_watcher()
+    (root / "sub" / "gone.txt").unlink()
+    await seen.wait_seen("sub/gone.txt")
+
+
+async def test_a_rename_reports_both_names(root: Path, make_watcher: WatcherFactory) -> None:
+    (root / "before.txt").write_bytes(b"1")
+    (root / "dir").mkdir()
+    _, seen = make_watcher()
+    (root / "before.txt").rename(root / "dir" / "after.txt")
+    await seen.wait_seen("before.txt", "dir/after.txt")
+
+
+async def test_a_file_written_without_pause_is_reported_while_written(
+    root: Path, make_watcher: WatcherFactory
+) -> None:
+    # settle is longer than the pauses between writes, so only max_delay can deliver a batch
+    # before the writer stops.
+    _, seen = make_watcher(settle=2.0, max_delay=0.5)
+    reported_while_writing = False
+    with (root / "slow.bin").open("ab") as file:
+        for _ in range(15):  # 3 s
+            file.write(b"x" * 100)
+            file.flush()
+            await asyncio.sleep(0.2)
+            reported_while_writing = reported_while_writing or "slow.bin" in seen.seen
+    assert reported_while_writing, "batching starved a file that is written continuously"
+
+
+async def test_many_paths_collapse_to_their_folder(
+    root: Path, tmp_path: Path, make_watcher: WatcherFactory
+) -> None:
+    staging = tmp_path / "staging" / "many"
+    staging.mkdir(parents=True)
+    for i in range(30):
+        (staging / f"f{i}.txt").write_bytes(b"x")
+    _, seen = make_watcher(collapse_threshold=10, settle=0.5)
+    staging.rename(root / "many")  # one move in: the folder and its 30 files at once
+    await seen.wait_seen("many")
+    assert frozenset({"many"}) in seen.calls
+    assert all(len(paths) <= 10 for paths in seen.calls)
+
+
+async def test_too_many_top_level_paths_mean_rescan_everything(
+    root: Path, make_watcher: WatcherFactory
+) -> None:
+    _, seen = make_watcher(collapse_threshold=10, settle=0.5)
+    for i in range(40):
+        (root / f"top-{i}.txt").write_bytes(b"x")
+    await seen.wait_seen("")
+    assert frozenset({""}) in seen.calls
+    assert all(len(paths) <= 10 for paths in seen.calls)
+
+
+def test_collapse_goes_up_deepest_first() -> None:
+    paths = {"a/b/c/1", "a/b/c/2", "a/b/c/3", "a/x", "d/e"}
+    assert _collapse(paths, 5) == frozenset(paths)
+    assert _collapse(paths, 4) == {"a/b/c", "a/x", "d/e"}
+    assert _collapse(paths, 2) == {"a", "d"}
+    assert _collapse(paths, 1) == {""}
+    assert _collapse({"x", "", "y/z"}, 10) == {""}
+    # A folder already pending covers what lies below it.
+    assert _collapse({"a", "a/b/c", "a/b/d", "e"}, 2) == {"a", "e"}
+
+
+async def test_partial_files_and_our_folder_are_not_reported(
+    root: Path, make_watcher: WatcherFactory
+) -> None:
+    _, seen = make_watcher()
+    (root / "movie.mkv.mfsync-part").write_bytes(b"x")
+    (root / ".song.mp3.mfsync-part").write_bytes(b"x")
+    (root / ".mfsync" / "sub").mkdir(parents=True)
+    (root / ".mfsync" / "state.db").write_bytes(b"x")
+    (root / ".mfsync" / "sub" / "more").write_bytes(b"x")
+    (root / "nested" / ".mfsync").mkdir(parents=True)
+    (root / "nested" / ".mfsync" / "x").write_bytes(b"x")
+    # A finished download is renamed from its partial file: the new name counts.
+    (root / ".doc.txt.mfsync-part").write_bytes(b"doc")
+    (root / ".doc.txt.mfsync-part").rename(root / "doc.txt")
+    (root / "marker.txt").write_bytes(b"m")
+    await seen.wait_seen("doc.txt", "marker.txt", "nested")
+    await asyncio.sleep(0.5)
+    leaked = {p for p in seen.seen if "mfsync-part" in p or ".mfsync" in p.split("/")}
+    assert leaked == set()
+
+
+@pytest.mark.parametrize(("code", "fix"), [
+    (errno.ENOSPC, "fs.inotify.max_user_watches=524288"),
+    (errno.EMFILE, "fs.inotify.max_user_instances"),
+])
+async def test_an_inotify_limit_is_explained_once(
+    root: Path, caplog: pytest.LogCaptureFixture, code: int, fix: str
+) -> None:
+    def failing_observer() -> BaseObserver:
+        raise OSError(code, "inotify limit reached")
+
+    seen = Recorder()
+    watcher = FolderWatcher(root, seen, loop=asyncio.get_running_loop(),
+                            observer_factory=failing_observer)
+    with caplog.at_level(logging.WARNING, logger="mfsync.watch"):
+        watcher.start()
+    warnings = [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING]
+    assert len(warnings) == 1, warnings
+    assert fix in warnings[0]
+    assert "/etc/sysctl.d/" in warnings[0]
+    assert "periodic rescans" in warnings[0]
+    assert watcher.available is False
+    watcher.stop()
+    watcher.stop()
+
+
+async def test_a_folder_that_cannot_be_watched_falls_back(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    threads_before = set(threading.enumerate())
+    watcher = FolderWatcher(tmp_path / "missing", Recorder(), loop=asyncio.get_running_loop())
+    with caplog.at_level(logging.WARNING, logger="mfsync.watch"):
+        watcher.start()
+    assert watcher.available is False
+    assert "periodic rescans" in caplog.text
+    watcher.stop()
+    # The half-started observer's threads were cleaned up.
+    assert set(threading.enumerate()) <= threads_before
+
+
+async def test_stop_is_idempotent_and_leaves_no_thread(root: Path) -> None:
+    threads_before = set(threading.enumerate())
+    seen = Recorder()
+    watcher = FolderWatcher(root, seen, loop=asyncio.get_running_loop())
+    watcher.start()
+    assert watcher.available
+    assert set(threading.enumerate()) - threads_before  # watchdog's threads are running
+    watcher.stop()
+    watcher.stop()
+    assert watcher.available is False
+    assert set(threading.enumerate()) <= threads_before
+    # Nothing is delivered after stop.
+    (root / "late.txt").write_bytes(b"x")
+    await asyncio.sleep(0.5)
+    assert seen.calls == []
+
+
+async def test_a_failing_handler_does_not_stop_the_watcher(
+    root: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    calls: list[frozenset[str]] = []
+    got_second = asyncio.Event()
+
+    def handler(paths: frozenset[str]) -> None:
+        calls.append(paths)
+        if len(calls) == 1:
+            raise RuntimeError("boom")
+        if "second.txt" in paths:
+            got_second.set()
+
+    watcher = FolderWatcher(root, handler, loop=asyncio.get_running_loop())
+    watcher.start()
+    try:
+        with caplog.at_level(logging.ERROR, logger="mfsync.watch"):
+            (root / "first.txt").write_bytes(b"1")
+            async with asyncio.timeout(WAIT):
+                while not calls:
+                    await asyncio.sleep(0.05)
+            (root / "second.txt").write_bytes(b"2")
+            async with asyncio.timeout(WAIT):
+                await got_second.wait()
+        assert "change handler failed" in caplog.text
+    finally:
+        watcher.stop()

@@ -3,6 +3,7 @@ safe paths, partial files, free-space checks, missing runs and block sizes."""
 
 import calendar
 import hashlib
+import itertools
 import os
 import shutil
 from pathlib import Path
@@ -37,14 +38,15 @@ MIB = 1024 * 1024
 KEY = bytes.fromhex("ab12cd34") + b"\x00" * 28
 
 
-def _ns(year: int, month: int, day: int, hour: int, minute: int, second: int) -> int:
-    return calendar.timegm((year, month, day, hour, minute, second, 0, 0, 0)) * 1_000_000_000
+def _ns(date: tuple[int, int, int], time: tuple[int, int, int]) -> int:
+    """Nanoseconds since the epoch of a UTC date and time."""
+    return calendar.timegm((*date, *time, 0, 0, 0)) * 1_000_000_000
 
 
 # -- conflict names ------------------------------------------------------------------------------
 
 STAMP = "20261126-101500"
-MTIME = _ns(2026, 11, 26, 10, 15, 0)
+MTIME = _ns((2026, 11, 26), (10, 15, 0))
 
 
 def test_conflict_name_keeps_the_extension() -> None:
@@ -63,13 +65,13 @@ def test_conflict_name_without_extension_gets_the_tag_at_the_end(name: str) -> N
 
 def test_conflict_name_uses_utc_and_the_first_six_hex_digits_of_the_key() -> None:
     other_key = bytes.fromhex("0f00ff") + b"\xee" * 29
-    mtime = _ns(2001, 2, 3, 4, 5, 6) + 123_456_789
+    mtime = _ns((2001, 2, 3), (4, 5, 6)) + 123_456_789
     assert conflict_name("a.b", mtime, other_key) == "a.sync-conflict-20010203-040506-0f00ff.b"
 
 
 def test_conflict_name_cuts_to_whole_seconds_without_rounding_up() -> None:
     # The last nanosecond of a second is still that second (a float would round it up).
-    last = _ns(2023, 11, 14, 22, 13, 20) + 999_999_999
+    last = _ns((2023, 11, 14), (22, 13, 20)) + 999_999_999
     assert conflict_name("f.txt", last, KEY) == "f.sync-conflict-20231114-221320-ab12cd.txt"
     assert conflict_name("f.txt", -1, KEY) == "f.sync-conflict-19691231-235959-ab12cd.txt"
 
@@ -227,7 +229,7 @@ def _disk_bytes(path: Path) -> int:
 
 
 SOURCE = os.urandom(4 * MIN_BLOCK_SIZE + 12345)  # five blocks, the last one short
-SOURCE_MTIME = _ns(2024, 5, 6, 7, 8, 9) + 123_456_789
+SOURCE_MTIME = _ns((2024, 5, 6), (7, 8, 9)) + 123_456_789
 
 
 def test_partial_blocks_and_ranges(root: Path) -> None:
@@ -629,14 +631,15 @@ def test_missing_runs_property(have: list[bool], block_size: int) -> None:
     per_run = max(1, MAX_RANGE // block_size)
     runs = _missing_runs(have, block_size)
     covered = [i for first, last in runs for i in range(first, last + 1)]
-    assert covered == [i for i, ok in enumerate(have) if not ok]  # each missing block once, in order
+    # Each missing block exactly once, in order.
+    assert covered == [i for i, ok in enumerate(have) if not ok]
     for first, last in runs:
         assert first <= last
         assert last - first + 1 <= per_run
         assert (last - first + 1) * block_size <= max(MAX_RANGE, block_size)
         # Maximal: a run stops only at a present block, the end, or the size cap.
         assert last + 1 == len(have) or have[last + 1] or last - first + 1 == per_run
-    for (_, last), (first, _) in zip(runs, runs[1:], strict=False):
+    for (_, last), (first, _) in itertools.pairwise(runs):
         assert first > last
 
 

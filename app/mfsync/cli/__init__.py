@@ -70,7 +70,9 @@ def main(argv: list[str] | None = None) -> int:
             return EXIT_OK
         if not args.list_hosts and args.mode is None:
             parser.print_usage(sys.stderr)
-            return _usage_error("choose a mode (share, fetch, get, sync) or an action (--list-hosts)")
+            return _usage_error(
+                "choose a mode (share, fetch, get, sync) or an action (--list-hosts)"
+            )
         return _run(_dispatch(args, settings), settings.wait_until)
     except (UsageError, IdentityError) as exc:
         return _usage_error(str(exc))

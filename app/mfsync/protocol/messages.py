@@ -207,12 +207,18 @@ class IndexChunk:
         return cls(generation, tuple(entries), bool(flags))
 
 
+def _check_size(name: str, value: bytes, size: int) -> bytes:
+    if len(value) != size:
+        raise LocalProtocolError(f"{name} must be {size} bytes, not {len(value)}")
+    return value
+
+
 def _write_version(w: Writer, version: VersionVector) -> None:
     if len(version.counters) > MAX_VERSION_ENTRIES:
         raise LocalProtocolError("version vector too long")
     w.u16(len(version.counters))
     for key, counter in version.counters:
-        w.raw(key).u64(counter)
+        w.raw(_check_size("a version key", key, 32)).u64(counter)
 
 
 def _read_version(r: Reader) -> VersionVector:
@@ -235,7 +241,8 @@ class BlocksRequest:
 
     def encode_body(self, w: Writer) -> None:
         """Write the body."""
-        w.text16(self.path, MAX_PATH_BYTES).raw(self.content_id)
+        w.text16(self.path, MAX_PATH_BYTES).raw(
+            _check_size("content_id", self.content_id, CONTENT_ID_SIZE))
 
     @classmethod
     def decode_body(cls, r: Reader) -> "BlocksRequest":
@@ -259,10 +266,13 @@ class BlockList:
         """Write the body."""
         if len(self.hashes) > MAX_HASHES_PER_MESSAGE:
             raise LocalProtocolError("too many hashes in one message")
-        w.raw(self.content_id).u64(self.size).u32(self.block_size).u32(self.first)
+        if self.block_size <= 0 or self.block_size & (self.block_size - 1):
+            raise LocalProtocolError("block size must be a power of two")
+        w.raw(_check_size("content_id", self.content_id, CONTENT_ID_SIZE)).u64(self.size)
+        w.u32(self.block_size).u32(self.first)
         w.u8(1 if self.last else 0).u32(len(self.hashes))
         for h in self.hashes:
-            w.raw(h)
+            w.raw(_check_size("a block hash", h, HASH_SIZE))
 
     @classmethod
     def decode_body(cls, r: Reader) -> "BlockList":
@@ -297,7 +307,9 @@ class GetRequest:
 
     def encode_body(self, w: Writer) -> None:
         """Write the body."""
-        w.text16(self.path, MAX_PATH_BYTES).raw(self.content_id).u64(self.offset).u64(self.length)
+        w.text16(self.path, MAX_PATH_BYTES).raw(
+            _check_size("content_id", self.content_id, CONTENT_ID_SIZE))
+        w.u64(self.offset).u64(self.length)
 
     @classmethod
     def decode_body(cls, r: Reader) -> "GetRequest":

@@ -8,6 +8,8 @@ made it, so every host names the same conflict the same way and copies do not mu
 import datetime
 import posixpath
 
+from mfsync.protocol.names import MAX_COMPONENT_BYTES
+
 __all__ = ["CONFLICT_MARKER", "conflict_name", "is_conflict_name"]
 
 CONFLICT_MARKER = ".sync-conflict-"
@@ -23,8 +25,14 @@ def conflict_name(path: str, mtime_ns: int, key: bytes) -> str:
     )
     tag = f"{CONFLICT_MARKER}{stamp}-{key.hex()[:6]}"
     stem, dot, ext = name.rpartition(".")
-    # No extension, or a dotfile such as ".bashrc": the tag goes at the end.
-    new_name = name + tag if not dot or not stem else f"{stem}{tag}.{ext}"
+    if not dot or not stem:  # no extension, or a dotfile such as ".bashrc": tag at the end
+        stem, ext = name, ""
+    suffix = f"{tag}.{ext}" if ext else tag
+    # A long name loses the end of its stem (never the tag or extension), so the copy's name
+    # still fits one path component; cut on a character boundary.
+    room = MAX_COMPONENT_BYTES - len(suffix.encode("utf-8"))
+    stem = stem.encode("utf-8")[: max(room, 1)].decode("utf-8", "ignore") or "_"
+    new_name = stem + suffix
     return posixpath.join(folder, new_name) if folder else new_name
 
 

@@ -343,7 +343,7 @@ def _raw_send(session: Session, plaintext: bytes) -> None:
     cipher = session._send
     assert cipher is not None
     ciphertext = cipher.encrypt(plaintext)
-    session._out += struct.pack(">I", len(ciphertext)) + ciphertext
+    session._out.append(struct.pack(">I", len(ciphertext)) + ciphertext)
 
 
 def test_message_other_than_hello_before_hello_is_refused() -> None:

@@ -130,7 +130,7 @@ class CipherState:
         self._n += 1
         return ciphertext
 
-    def decrypt(self, ciphertext: bytes, ad: bytes = b"") -> bytes:
+    def decrypt(self, ciphertext: bytes | memoryview, ad: bytes = b"") -> bytes:
         """Check and decrypt ``ciphertext`` bound to ``ad``; without a key return it as is.
 
         Raises NoiseError on a bad tag (including input shorter than a tag) or an exhausted
@@ -138,7 +138,7 @@ class CipherState:
         stream does not desynchronise the receiver from the honest sender.
         """
         if self._aead is None:
-            return ciphertext
+            return bytes(ciphertext)
         if self._n >= MAX_NONCE:
             raise NoiseError("nonce exhausted: this session must be rekeyed or restarted")
         try:

@@ -33,7 +33,7 @@ __all__ = ["READ_SIZE", "FileServer"]
 log = logging.getLogger("mfsync.serve")
 
 #: Bytes read from disk per step (several Data messages).
-READ_SIZE = 1024 * 1024
+READ_SIZE = 4 * 1024 * 1024
 
 
 class FileServer:
@@ -93,15 +93,29 @@ class FileServer:
         try:
             position = request.offset
             end = request.offset + request.length
-            while position < end:
-                chunk = await loop.run_in_executor(
-                    None, os.pread, fd, min(READ_SIZE, end - position), position
-                )
-                if not chunk:
+
+            # Two buffers, used in turn: the next piece is read into one while the other goes
+            # out (encoding copies it, so a buffer is free again once its piece is sent).
+            buffers = [bytearray(READ_SIZE), bytearray(READ_SIZE)]
+
+            def read_at(where: int, turn: int) -> asyncio.Future[int]:
+                view = memoryview(buffers[turn % 2])[: min(READ_SIZE, end - where)]
+                return loop.run_in_executor(None, os.preadv, fd, [view], where)
+
+            turn = 0
+            pending = read_at(position, turn) if position < end else None
+            while pending is not None:
+                got = await pending
+                pending = None
+                if not got:
                     break  # the file shrank under us
-                for start in range(0, len(chunk), MAX_DATA):
-                    await channel.send(Data(position + start, chunk[start : start + MAX_DATA]))
-                position += len(chunk)
+                if position + got < end:
+                    pending = read_at(position + got, turn + 1)
+                view = memoryview(buffers[turn % 2])[:got]
+                for start in range(0, got, MAX_DATA):
+                    await channel.send(Data(position + start, view[start : start + MAX_DATA]))
+                position += got
+                turn += 1
             changed = position != end or not _unchanged(os.fstat(fd), local)
         finally:
             os.close(fd)

@@ -55,6 +55,8 @@ SOURCE_WAIT = 120.0
 SOURCE_COOLDOWN = 2.0
 #: Largest byte range asked for in one request.
 MAX_RANGE = 64 * 1024 * 1024
+#: Received blocks being verified and written at once, per download.
+MAX_INFLIGHT_BLOCKS = 4
 _PUBLISH_INTERVAL = 0.1
 #: While anything is active, a status is published at least this often.
 TICK = 0.5
@@ -352,24 +354,39 @@ class Downloader:
         record.done = sum(partial.block_range(i)[1] for i, ok in enumerate(have) if ok)
         record.started_at = record.started_at or time.monotonic()
         self._set(job, state=TransferState.DOWNLOADING)
-        for first, last in _missing_runs(have, partial.block_size):
-            offset = partial.block_range(first)[0]
-            end = sum(partial.block_range(last))
-            buf = bytearray()
-            index = first
-            async for data in stream_range(channel, remote.path, remote.content_id, offset,
-                                           end - offset):
-                buf += data.payload
-                record.fetched += len(data.payload)
-                while index <= last and len(buf) >= partial.block_range(index)[1]:
-                    length = partial.block_range(index)[1]
-                    block = bytes(buf[:length])
-                    del buf[:length]
-                    if not await asyncio.to_thread(_local, partial.accept_block, index, block):
-                        raise BadBlock(f"block {index}")
-                    record.done += length
-                    index += 1
-                    self._publish()
+
+        def written(length: int) -> None:
+            record.done += length
+            self._publish()
+
+        sink = _BlockSink(partial, written)
+        try:
+            for first, last in _missing_runs(have, partial.block_size):
+                offset = partial.block_range(first)[0]
+                end = sum(partial.block_range(last))
+                buf = bytearray()
+                index = first
+                async for data in stream_range(channel, remote.path, remote.content_id, offset,
+                                               end - offset):
+                    payload = data.payload
+                    record.fetched += len(payload)
+                    pos = 0
+                    while pos < len(payload):
+                        length = partial.block_range(index)[1]
+                        take = min(length - len(buf), len(payload) - pos)
+                        if not buf and take == length:
+                            block: bytes | memoryview = memoryview(payload)[pos : pos + length]
+                        else:
+                            buf += memoryview(payload)[pos : pos + take]
+                            if len(buf) < length:
+                                break
+                            block, buf = bytes(buf), bytearray()
+                        pos += take
+                        await sink.put(index, block)
+                        index += 1
+            await sink.drain()
+        finally:
+            await sink.abandon()
 
     # -- status ---------------------------------------------------------------------------
 
@@ -397,6 +414,43 @@ class Downloader:
                 observer(status)
             except Exception:
                 log.exception("transfer observer failed")
+
+
+class _BlockSink:
+    """Verifies and writes received blocks in worker threads while the network keeps reading,
+    with a bounded number in flight (so memory stays bounded and the pipe stays full)."""
+
+    def __init__(self, partial: PartialFile, written: Callable[[int], None]) -> None:
+        self._partial = partial
+        self._written = written
+        self._inflight: dict[asyncio.Future[bool], tuple[int, int]] = {}
+
+    async def put(self, index: int, block: bytes | memoryview) -> None:
+        """Hand over block ``index``; waits while too many blocks are in flight."""
+        while len(self._inflight) >= MAX_INFLIGHT_BLOCKS:
+            await self._reap(asyncio.FIRST_COMPLETED)
+        loop = asyncio.get_running_loop()
+        future = loop.run_in_executor(None, _local, self._partial.accept_block, index, block)
+        self._inflight[future] = (index, len(block))
+
+    async def drain(self) -> None:
+        """Wait for every block in flight; ``BadBlock`` if one did not match its hash."""
+        while self._inflight:
+            await self._reap(asyncio.ALL_COMPLETED)
+
+    async def abandon(self) -> None:
+        """Let blocks in flight finish (their threads cannot be stopped), ignoring outcomes."""
+        if self._inflight:
+            await asyncio.wait(list(self._inflight))
+            self._inflight.clear()
+
+    async def _reap(self, when: str) -> None:
+        done, _ = await asyncio.wait(list(self._inflight), return_when=when)
+        for future in done:
+            index, length = self._inflight.pop(future)
+            if not future.result():
+                raise BadBlock(f"block {index}")
+            self._written(length)
 
 
 def _local(func: Callable[_P, _T], *args: _P.args, **kwargs: _P.kwargs) -> _T:

@@ -43,7 +43,7 @@ log = logging.getLogger("mfsync.net")
 HANDSHAKE_TIMEOUT = 10.0
 #: Longest wait for the next message once the channel is open.
 REQUEST_TIMEOUT = 60.0
-READ_CHUNK = 256 * 1024
+READ_CHUNK = 1024 * 1024
 
 Authorize = Callable[[bytes], bool]
 

@@ -44,7 +44,7 @@ __all__ = [
 #: Protocol versions this build speaks, newest last.
 PROTOCOL_VERSIONS: tuple[int, ...] = (1,)
 #: Largest plaintext of one record (type tag included).
-MAX_MESSAGE_SIZE = 1 << 20
+MAX_MESSAGE_SIZE = (1 << 20) + 1024
 CONTENT_ID_SIZE = 32
 MAX_CAPABILITIES = 32
 MAX_VERSIONS = 16
@@ -53,7 +53,7 @@ MAX_HOST_NAME_BYTES = 63
 MAX_ERROR_TEXT = 1024
 MAX_INDEX_ENTRIES = 16384
 #: Largest payload of one Data message.
-MAX_DATA = 256 * 1024
+MAX_DATA = 1 << 20
 #: Block hashes per BlockList message.
 MAX_HASHES_PER_MESSAGE = 16384
 HASH_SIZE = 32
@@ -323,7 +323,7 @@ class Data:
 
     TAG: ClassVar[Tag] = Tag.DATA
     offset: int
-    payload: bytes
+    payload: bytes | memoryview
 
     def encode_body(self, w: Writer) -> None:
         """Write the body."""
@@ -332,7 +332,8 @@ class Data:
     @classmethod
     def decode_body(cls, r: Reader) -> "Data":
         """Read the body."""
-        return cls(r.u64(), r.blob32(MAX_DATA))
+        # A view into the decrypted record: file data is not copied once more.
+        return cls(r.u64(), r.view32(MAX_DATA))
 
 
 @dataclass(frozen=True, slots=True)

@@ -119,7 +119,7 @@ class Session:
         )
         self._state = _State.PREFACE
         self._in = bytearray()
-        self._out = bytearray()
+        self._out: list[bytes] = []  # joined once in data_to_send: no copy per append
         self._send: CipherState | None = None
         self._recv: CipherState | None = None
         self._eof = False
@@ -129,7 +129,7 @@ class Session:
         self.remote_key: bytes | None = None
         self.version: int | None = None
         if role is Role.CLIENT:
-            self._out += PREFACE
+            self._out.append(PREFACE)
             self._write_handshake()
 
     @property
@@ -174,7 +174,7 @@ class Session:
                 raise RemoteProtocolError(f"peer speaks mfsync framing version {version}")
             self._state = _State.HANDSHAKE
             if self.role is Role.SERVER:
-                self._out += PREFACE  # the server's preface goes before its first handshake reply
+                self._out.append(PREFACE)  # the server's preface goes before its handshake reply
         if self._state is _State.HANDSHAKE:
             return self._handshake_step()
         return self._record_step()
@@ -210,10 +210,13 @@ class Session:
             raise RemoteProtocolError(f"record of {length} bytes is too short")
         if len(self._in) < 4 + length:
             return self._need_data()
-        ciphertext = bytes(self._in[4 : 4 + length])
-        del self._in[: 4 + length]
         assert self._recv is not None
-        message = decode_message(self._recv.decrypt(ciphertext))
+        # Decrypt straight out of the receive buffer (no copy of the ciphertext); the view
+        # must be released before the buffer shrinks.
+        with memoryview(self._in) as view:
+            plaintext = self._recv.decrypt(view[4 : 4 + length])
+        del self._in[: 4 + length]
+        message = decode_message(plaintext)
         if isinstance(message, Hello):
             if self._hello_received:
                 raise RemoteProtocolError("second hello")
@@ -247,7 +250,7 @@ class Session:
 
     def _write_handshake(self) -> None:
         message = self._hs.write_message()
-        self._out += _U16.pack(len(message)) + message
+        self._out += (_U16.pack(len(message)), message)
 
     def send(self, message: Message) -> None:
         """Queue ``message`` for the peer; drain it with ``data_to_send``."""
@@ -260,10 +263,10 @@ class Session:
                 raise LocalProtocolError("hello already sent")
             self._hello_sent = True
         ciphertext = self._send.encrypt(encode_message(message))
-        self._out += _U32.pack(len(ciphertext)) + ciphertext
+        self._out += (_U32.pack(len(ciphertext)), ciphertext)
 
     def data_to_send(self) -> bytes:
         """Everything queued for the peer since the last call."""
-        data = bytes(self._out)
+        data = b"".join(self._out)
         self._out.clear()
         return data

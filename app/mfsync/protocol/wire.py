@@ -70,6 +70,13 @@ class Reader:
             raise RemoteProtocolError(f"field of {n} bytes exceeds the cap of {cap}")
         return self.raw(n)
 
+    def view32(self, cap: int) -> memoryview:
+        """Like ``blob32``, but a view into the buffer instead of a copy."""
+        n = self.u32()
+        if n > cap:
+            raise RemoteProtocolError(f"field of {n} bytes exceeds the cap of {cap}")
+        return self._take(n)
+
     def blob32(self, cap: int) -> bytes:
         """Read a u32-length-prefixed byte string of at most ``cap`` bytes."""
         n = self.u32()
@@ -116,7 +123,7 @@ class Writer:
     __slots__ = ("_parts",)
 
     def __init__(self) -> None:
-        self._parts: list[bytes] = []
+        self._parts: list[bytes | memoryview] = []
 
     def u8(self, value: int) -> "Writer":
         """Append an unsigned byte."""
@@ -143,9 +150,9 @@ class Writer:
         self._parts.append(_I64.pack(value))
         return self
 
-    def raw(self, data: bytes) -> "Writer":
-        """Append bytes as they are."""
-        self._parts.append(bytes(data))
+    def raw(self, data: bytes | memoryview) -> "Writer":
+        """Append bytes as they are (a memoryview is not copied until ``getvalue``)."""
+        self._parts.append(data)
         return self
 
     def blob16(self, data: bytes, cap: int) -> "Writer":
@@ -153,7 +160,7 @@ class Writer:
         _check_cap(len(data), cap)
         return self.u16(len(data)).raw(data)
 
-    def blob32(self, data: bytes, cap: int) -> "Writer":
+    def blob32(self, data: bytes | memoryview, cap: int) -> "Writer":
         """Append a u32-length-prefixed byte string."""
         _check_cap(len(data), cap)
         return self.u32(len(data)).raw(data)

@@ -32,7 +32,12 @@ from mfsync.protocol.messages import (
     encode_message,
 )
 from mfsync.protocol.names import MAX_PATH_BYTES
-from mfsync.protocol.version import EMPTY_VERSION, MAX_VERSION_ENTRIES, VersionVector
+from mfsync.protocol.version import (
+    EMPTY_VERSION,
+    MAX_COUNTER,
+    MAX_VERSION_ENTRIES,
+    VersionVector,
+)
 
 FAST = settings(max_examples=200, deadline=None)
 
@@ -43,7 +48,7 @@ H1 = b"\x11" * 32
 H2 = b"\x22" * 32
 #: Version count u16 of an entry with an empty version vector.
 NO_VERSION = b"\x00\x00"
-VERSION = VersionVector.of({KEY_B: 3, KEY_A: 2**64 - 1})
+VERSION = VersionVector.of({KEY_B: 3, KEY_A: MAX_COUNTER})
 
 
 def _entry(
@@ -103,7 +108,7 @@ def test_known_layout_of_an_entry_with_a_version() -> None:
     chunk = encode_message(IndexChunk(1, (_entry("p", 3, 4, version=VERSION),), last=False))
     assert chunk == (
         b"\x03" + struct.pack(">QBI", 1, 0, 1) + b"\x00\x01p" + struct.pack(">Qq", 3, 4) + CID
-        + b"\x00\x02" + KEY_A + b"\xff" * 8 + KEY_B + struct.pack(">Q", 3)
+        + b"\x00\x02" + KEY_A + struct.pack(">Q", MAX_COUNTER) + KEY_B + struct.pack(">Q", 3)
     )
 
 
@@ -152,7 +157,7 @@ _paths = st.text(alphabet=st.characters(exclude_categories=("Cs",)), min_size=0,
 _u32 = st.integers(0, 2**32 - 1)
 _u64 = st.integers(0, 2**64 - 1)
 _ids = st.binary(min_size=32, max_size=32)
-_versions = st.dictionaries(_ids, st.integers(1, 2**64 - 1), max_size=6).map(VersionVector.of)
+_versions = st.dictionaries(_ids, st.integers(1, MAX_COUNTER), max_size=6).map(VersionVector.of)
 _entries = st.builds(
     IndexEntry,
     path=_paths,
@@ -601,7 +606,7 @@ def _pairs(*items: tuple[bytes, int]) -> bytes:
 
 
 def test_version_vector_is_decoded() -> None:
-    decoded = decode_message(_versioned_chunk(_pairs((KEY_A, 2**64 - 1), (KEY_B, 3))))
+    decoded = decode_message(_versioned_chunk(_pairs((KEY_A, MAX_COUNTER), (KEY_B, 3))))
     assert decoded == IndexChunk(0, (_entry("p", 1, 1, version=VERSION),), last=True)
 
 
@@ -634,10 +639,10 @@ def test_version_vector_with_a_duplicate_key_is_rejected() -> None:
 
 
 def test_version_vector_out_of_key_order_is_accepted_and_made_canonical() -> None:
-    decoded = decode_message(_versioned_chunk(_pairs((KEY_B, 3), (KEY_A, 2**64 - 1))))
+    decoded = decode_message(_versioned_chunk(_pairs((KEY_B, 3), (KEY_A, MAX_COUNTER))))
     assert isinstance(decoded, IndexChunk)
     assert decoded.entries[0].version == VERSION
-    assert decoded.entries[0].version.counters == ((KEY_A, 2**64 - 1), (KEY_B, 3))
+    assert decoded.entries[0].version.counters == ((KEY_A, MAX_COUNTER), (KEY_B, 3))
 
 
 def test_version_vector_count_beyond_the_buffer_is_rejected() -> None:
@@ -653,3 +658,9 @@ def test_a_missing_version_count_is_rejected() -> None:
         decode_message(_versioned_chunk(b""))
     with pytest.raises(RemoteProtocolError, match="truncated"):
         decode_message(_versioned_chunk(b"\x00"))
+
+
+def test_version_counter_beyond_the_cap_is_refused() -> None:
+    # A counter near 2**64 would overflow the next bump; such vectors are refused on arrival.
+    with pytest.raises(RemoteProtocolError, match="version vector"):
+        decode_message(_versioned_chunk(_pairs((KEY_A, MAX_COUNTER + 1))))

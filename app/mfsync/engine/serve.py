@@ -1,7 +1,8 @@
 """Serving file contents: block lists and byte ranges from the share set, in constant memory.
 
 A request names a path and the content id the client expects. A file that is gone answers
-NOT_FOUND; one whose content is no longer that id answers CHANGED (and asks for a rescan); a
+NOT_FOUND; one whose content is no longer that id answers CHANGED (and, when the file on disk no
+longer matches our index, asks for a rescan); a
 range outside the file answers BAD_REQUEST. Data is read off the event loop in pieces and sent
 with back-pressure, so memory stays flat whatever the file size. A file that changes while it is
 being sent is noticed by comparing its size and modification time before and after, and the
@@ -100,7 +101,7 @@ class FileServer:
 
             def read_at(where: int, turn: int) -> asyncio.Future[int]:
                 view = memoryview(buffers[turn % 2])[: min(READ_SIZE, end - where)]
-                return loop.run_in_executor(None, os.preadv, fd, [view], where)
+                return loop.run_in_executor(None, _read_into, fd, view, where)
 
             turn = 0
             pending = read_at(position, turn) if position < end else None
@@ -125,6 +126,14 @@ class FileServer:
             await channel.send(ErrorMessage(ErrorCode.CHANGED, f"{request.path!r} has changed"))
             return
         await channel.send(End(end))
+
+
+def _read_into(fd: int, view: memoryview, offset: int) -> int:
+    if hasattr(os, "preadv"):
+        return os.preadv(fd, [view], offset)
+    data = os.pread(fd, len(view), offset)  # Windows has no preadv
+    view[: len(data)] = data
+    return len(data)
 
 
 def _unchanged(st: os.stat_result, local: LocalFile) -> bool:

@@ -141,6 +141,7 @@ class Downloader:
         self._on_done = on_done
         self._queue: asyncio.Queue[DownloadJob] = asyncio.Queue()
         self._records: dict[tuple[Path, str], _Record] = {}
+        self._name_locks: dict[tuple[Path, str], asyncio.Lock] = {}
         self._results: list[DownloadResult] = []
         self._observers: list[StatusCallback] = []
         self._workers: list[asyncio.Task[None]] = []
@@ -240,6 +241,12 @@ class Downloader:
             self._queue.task_done()
 
     async def _run_job(self, job: DownloadJob) -> DownloadResult:
+        try:  # a name that can never be written here fails now, not after waiting for a host
+            _local(target_for, job.root, job.store_as or job.path)
+        except JobFailed as exc:
+            log.error("cannot download %s: %s", job.path, exc)
+            self._set(job, state=TransferState.FAILED, error=str(exc))
+            return DownloadResult(job, TransferState.FAILED, error=str(exc))
         bad: set[tuple[str, int]] = set()
         cooldown: dict[tuple[str, int], float] = {}
         waiting_since: float | None = None
@@ -300,6 +307,16 @@ class Downloader:
     # -- one attempt from one host ----------------------------------------------------------
 
     async def _fetch(self, job: DownloadJob, remote: RemoteFile, host: HostRef) -> DownloadResult:
+        # Names that differ only in case are one file on a case-insensitive file system: never
+        # let two of them write (or share a partial file) at the same time.
+        lock = self._name_locks.setdefault(
+            (job.root, (job.store_as or job.path).casefold()), asyncio.Lock()
+        )
+        async with lock:
+            return await self._fetch_locked(job, remote, host)
+
+    async def _fetch_locked(self, job: DownloadJob, remote: RemoteFile,
+                            host: HostRef) -> DownloadResult:
         stored = job.store_as or job.path
         target = _local(target_for, job.root, stored)
         if not job.replace and await asyncio.to_thread(os.path.lexists, target):
@@ -323,6 +340,11 @@ class Downloader:
         try:
             info = await request_blocks(channel, remote.path, remote.content_id, remote.size)
             partial = PartialFile(target, remote.size, info.block_size, info.hashes)
+            # Before anything is created: opening a partial extends it to the full size (and
+            # file systems without sparse files, FAT say, allocate all of it right then).
+            had = await asyncio.to_thread(_local, _existing_size, partial.path)
+            await asyncio.to_thread(_local, check_free_space, partial.path.parent,
+                                    remote.size - min(had, remote.size))
             await asyncio.to_thread(_local, _prepare, job.root, partial)
             try:
                 await self._receive(job, remote, channel, partial)
@@ -347,9 +369,7 @@ class Downloader:
     async def _receive(self, job: DownloadJob, remote: RemoteFile, channel: SecureChannel,
                        partial: PartialFile) -> None:
         record = self._records[job.key]
-        had = await asyncio.to_thread(_local, partial.open)
-        needed = remote.size - min(had, remote.size)
-        await asyncio.to_thread(_local, check_free_space, partial.path.parent, needed)
+        await asyncio.to_thread(_local, partial.open)
         have = await asyncio.to_thread(_local, partial.verify_existing)
         record.done = sum(partial.block_range(i)[1] for i, ok in enumerate(have) if ok)
         record.started_at = record.started_at or time.monotonic()
@@ -464,6 +484,16 @@ def _local(func: Callable[_P, _T], *args: _P.args, **kwargs: _P.kwargs) -> _T:
     except OSError as exc:
         where = f" ({exc.filename})" if exc.filename else ""
         raise JobFailed(f"{exc.strerror or exc}{where}") from None
+
+
+def _existing_size(path: Path) -> int:
+    """The bytes a partial from an earlier run really holds on disk (it is sparse: its size is
+    the whole file's), 0 if there is none."""
+    try:
+        st = os.lstat(path)
+    except (FileNotFoundError, NotADirectoryError):
+        return 0
+    return min(st.st_size, st.st_blocks * 512) if hasattr(st, "st_blocks") else st.st_size
 
 
 def _prepare(root: Path, partial: PartialFile) -> None:

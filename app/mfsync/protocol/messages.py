@@ -12,7 +12,12 @@ from typing import ClassVar
 
 from mfsync.protocol.errors import LocalProtocolError, RemoteProtocolError
 from mfsync.protocol.names import MAX_PATH_BYTES, clean_label, has_control
-from mfsync.protocol.version import EMPTY_VERSION, MAX_VERSION_ENTRIES, VersionVector
+from mfsync.protocol.version import (
+    EMPTY_VERSION,
+    MAX_COUNTER,
+    MAX_VERSION_ENTRIES,
+    VersionVector,
+)
 from mfsync.protocol.wire import Reader, Writer
 
 __all__ = [
@@ -226,7 +231,8 @@ def _read_version(r: Reader) -> VersionVector:
     if count > MAX_VERSION_ENTRIES:
         raise RemoteProtocolError(f"version vector of {count} entries")
     items = [(r.raw(32), r.u64()) for _ in range(count)]
-    if any(counter == 0 for _, counter in items) or len({k for k, _ in items}) != count:
+    if (any(not 0 < counter <= MAX_COUNTER for _, counter in items)
+            or len({k for k, _ in items}) != count):
         raise RemoteProtocolError("malformed version vector")
     return VersionVector.of(items)
 

@@ -9,10 +9,12 @@ import enum
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
-__all__ = ["EMPTY_VERSION", "MAX_VERSION_ENTRIES", "Order", "VersionVector"]
+__all__ = ["EMPTY_VERSION", "MAX_COUNTER", "MAX_VERSION_ENTRIES", "Order", "VersionVector"]
 
 #: A vector naming more hosts than this is refused on the wire.
 MAX_VERSION_ENTRIES = 256
+#: Counters above this are refused on the wire, so a bump can never overflow the u64 field.
+MAX_COUNTER = 2**62
 
 
 class Order(enum.Enum):

@@ -13,6 +13,8 @@ from mfsync.protocol.names import MAX_COMPONENT_BYTES
 __all__ = ["CONFLICT_MARKER", "conflict_name", "is_conflict_name"]
 
 CONFLICT_MARKER = ".sync-conflict-"
+#: A longer "extension" is treated as part of the name, so the tag always fits.
+MAX_EXTENSION_BYTES = 32
 
 
 def conflict_name(path: str, mtime_ns: int, key: bytes) -> str:
@@ -25,8 +27,8 @@ def conflict_name(path: str, mtime_ns: int, key: bytes) -> str:
     )
     tag = f"{CONFLICT_MARKER}{stamp}-{key.hex()[:6]}"
     stem, dot, ext = name.rpartition(".")
-    if not dot or not stem:  # no extension, or a dotfile such as ".bashrc": tag at the end
-        stem, ext = name, ""
+    if not dot or not stem or len(ext.encode("utf-8")) > MAX_EXTENSION_BYTES:
+        stem, ext = name, ""  # no (usable) extension, or a dotfile such as ".bashrc": tag last
     suffix = f"{tag}.{ext}" if ext else tag
     # A long name loses the end of its stem (never the tag or extension), so the copy's name
     # still fits one path component; cut on a character boundary.

@@ -5,11 +5,12 @@ letters, ...). Then every existing component below the destination must be a rea
 never a symlink, so a hostile or careless tree cannot redirect a write outside the destination.
 """
 
+import hashlib
 import os
 import stat
 from pathlib import Path
 
-from mfsync.protocol.names import InvalidName, check_wire_path
+from mfsync.protocol.names import MAX_COMPONENT_BYTES, InvalidName, check_wire_path
 
 __all__ = ["PARTIAL_SUFFIX", "UnsafePath", "partial_path_for", "prepare_parent", "target_for"]
 
@@ -61,5 +62,10 @@ def prepare_parent(root: Path, target: Path) -> None:
 
 
 def partial_path_for(target: Path) -> Path:
-    """Where the partial download of ``target`` lives."""
-    return target.with_name(f".{target.name}{PARTIAL_SUFFIX}")
+    """Where the partial download of ``target`` lives: ``.NAME.mfsync-part`` beside it, or, for
+    a name so long that this would not fit one path component, a name made from its hash."""
+    name = f".{target.name}{PARTIAL_SUFFIX}"
+    if len(name.encode("utf-8", "surrogateescape")) > MAX_COMPONENT_BYTES:
+        digest = hashlib.sha256(target.name.encode("utf-8", "surrogateescape")).hexdigest()[:32]
+        name = f".{digest}{PARTIAL_SUFFIX}"
+    return target.with_name(name)

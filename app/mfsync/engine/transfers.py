@@ -55,6 +55,8 @@ SOURCE_WAIT = 120.0
 SOURCE_COOLDOWN = 2.0
 #: Largest byte range asked for in one request.
 MAX_RANGE = 64 * 1024 * 1024
+#: A host that sent this many corrupt blocks for a file is not asked for it again.
+MAX_STRIKES = 2
 #: Received blocks being verified and written at once, per download.
 MAX_INFLIGHT_BLOCKS = 4
 _PUBLISH_INTERVAL = 0.1
@@ -248,6 +250,7 @@ class Downloader:
             self._set(job, state=TransferState.FAILED, error=str(exc))
             return DownloadResult(job, TransferState.FAILED, error=str(exc))
         bad: set[tuple[str, int]] = set()
+        strikes: dict[tuple[str, int], int] = {}
         cooldown: dict[tuple[str, int], float] = {}
         waiting_since: float | None = None
         while True:
@@ -272,10 +275,16 @@ class Downloader:
             try:
                 return await self._fetch(job, remote, host)
             except BadBlock as exc:
-                bad.add(endpoint)
-                log.warning("%s (key %s) sent corrupt data for %s (%s); not using it again "
-                            "for this file", format_host_port(*endpoint), short_key(host.key),
-                            job.path, exc)
+                strikes[endpoint] = strikes.get(endpoint, 0) + 1
+                if strikes[endpoint] >= MAX_STRIKES:
+                    bad.add(endpoint)
+                    verdict = "not using it again for this file"
+                else:
+                    cooldown[endpoint] = now + SOURCE_COOLDOWN
+                    verdict = "fetching the block again, from another host if one has it"
+                log.warning("%s (key %s) sent corrupt data for %s (%s); %s",
+                            format_host_port(*endpoint), short_key(host.key), job.path, exc,
+                            verdict)
             except PeerRefused as exc:
                 cooldown[endpoint] = now + SOURCE_COOLDOWN
                 if exc.code in (ErrorCode.CHANGED, ErrorCode.NOT_FOUND):

@@ -131,7 +131,7 @@ def test_reload_after_the_file_changes(tmp_path: Path) -> None:
     assert rules.is_ignored(".DS_Store", is_dir=False)
 
 
-def test_a_broken_file_warns_and_falls_back_to_the_builtins(
+def test_a_file_with_bad_bytes_warns_and_keeps_its_valid_lines(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     _write_rules(tmp_path, b"*.log\n\xff\xfe caf\xe9\n")
@@ -141,7 +141,8 @@ def test_a_broken_file_warns_and_falls_back_to_the_builtins(
     assert len(warnings) == 1
     assert "not valid UTF-8" in warnings[0]
     assert IGNORE_FILE in warnings[0]
-    assert not rules.is_ignored("a.log", is_dir=False)
+    # An editor saving one Latin-1 character must not make everything excluded shared again.
+    assert rules.is_ignored("a.log", is_dir=False)
     assert rules.is_ignored("x.mfsync-part", is_dir=False)
 
     # Warned once, not on every scan.
@@ -151,8 +152,17 @@ def test_a_broken_file_warns_and_falls_back_to_the_builtins(
     assert caplog.records == []
 
     # Once fixed, the rules apply.
-    _write_rules(tmp_path, "*.log\n")
+    _write_rules(tmp_path, "*.log\n*.tmp\n")
     assert rules.reload_if_changed() is True
+    assert rules.is_ignored("a.tmp", is_dir=False)
+
+
+def test_a_file_that_becomes_unreadable_keeps_the_rules_in_effect(tmp_path: Path) -> None:
+    _write_rules(tmp_path, "*.log\n")
+    rules = IgnoreRules.load(tmp_path)
+    (tmp_path / IGNORE_FILE).unlink()
+    (tmp_path / IGNORE_FILE).mkdir()  # now unreadable as a file
+    assert rules.reload_if_changed() is False
     assert rules.is_ignored("a.log", is_dir=False)
 
 

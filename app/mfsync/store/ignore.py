@@ -127,28 +127,36 @@ class IgnoreRules:
         if signature == self._signature:
             return False
         self._signature = signature
-        lines = self._read(path) if signature is not None and signature[0] >= 0 else []
+        if signature is None:
+            return self._set_lines([])
+        lines = self._read(path) if signature[0] >= 0 else None
+        if lines is None:
+            # Keep what was in effect: a file that is unreadable for a moment (an editor saving
+            # it, say) must not suddenly share everything it excluded.
+            return False
         return self._set_lines(lines)
 
-    def _read(self, path: Path) -> list[str]:
+    def _read(self, path: Path) -> list[str] | None:
+        """The file's lines, or None when it cannot be used (the rules in effect then stay)."""
         try:
             with path.open("rb") as file:
                 data = file.read(MAX_IGNORE_FILE_BYTES + 1)
         except OSError as exc:
-            log.warning("cannot read %s: %s; only the built-in ignores apply",
-                        path, exc.strerror or exc)
-            return []
+            log.warning("cannot read %s: %s; the rules in effect stay (at first: only the "
+                        "built-in ignores)", path, exc.strerror or exc)
+            return None
         if len(data) > MAX_IGNORE_FILE_BYTES:
-            log.warning("%s is larger than %d bytes; only the built-in ignores apply",
-                        path, MAX_IGNORE_FILE_BYTES)
-            return []
+            log.warning("%s is larger than %d bytes; the rules in effect stay (at first: only "
+                        "the built-in ignores)", path, MAX_IGNORE_FILE_BYTES)
+            return None
         try:
             # utf-8-sig: git skips a byte order mark at the start, and so do we.
             text = data.decode("utf-8-sig")
         except UnicodeDecodeError as exc:
-            log.warning("%s is not valid UTF-8 (byte %d); only the built-in ignores apply",
+            # Every valid line still applies; a line with a bad byte matches nothing it meant.
+            log.warning("%s is not valid UTF-8 (byte %d); its other lines still apply",
                         path, exc.start)
-            return []
+            text = data.decode("utf-8-sig", "replace")
         return text.splitlines()
 
     def _set_lines(self, lines: Iterable[str]) -> bool:

@@ -240,3 +240,51 @@ def run_concurrently(
     with ThreadPoolExecutor(max_workers=max(1, len(jobs))) as pool:
         futures = [pool.submit(h.mfsync, *args, timeout=timeout) for h, args in jobs]
         return [f.result() for f in futures]
+
+
+# -- helpers for the transfer and sync tests ---------------------------------------------------
+
+
+def read_tree(root: Path) -> dict[str, bytes]:
+    """Every file under ``root``, hidden ones included: relative POSIX path -> content."""
+    tree: dict[str, bytes] = {}
+    for folder, _dirs, names in os.walk(root):
+        for name in names:
+            path = Path(folder) / name
+            tree[path.relative_to(root).as_posix()] = path.read_bytes()
+    return tree
+
+
+def kill_now(running: Running) -> int:
+    """SIGKILL the process group of ``running`` at once (no clean shutdown); returns its code.
+
+    Only while the leader is unreaped, so the group id is still the one the harness created.
+    """
+    import signal  # noqa: PLC0415 - kept local: this block is appended to the module
+
+    if running.proc.poll() is None:
+        os.killpg(running.proc.pid, signal.SIGKILL)
+    return running.wait(10)
+
+
+def tx_bytes(host: CliHost) -> int:
+    """Bytes sent so far by ``host``'s LAN interface (read inside its own namespace)."""
+    path = f"/sys/class/net/{host.host.interface}/statistics/tx_bytes"
+    result = host.host.run(["cat", path], text=True, timeout=10)
+    assert result.returncode == 0, result
+    return int(result.stdout)
+
+
+def limit_egress(host: CliHost, rate: str | None) -> None:
+    """Cap what ``host`` sends on its LAN interface (a ``tbf`` qdisc, e.g. ``"400mbit"``), or
+    with None remove the cap. Configured from inside the host's namespace, on its own veth."""
+    import shutil  # noqa: PLC0415 - kept local: this block is appended to the module
+
+    tc = shutil.which("tc") or "/usr/sbin/tc"
+    dev = ["dev", host.host.interface, "root"]
+    if rate is None:
+        argv = [tc, "qdisc", "del", *dev]
+    else:
+        argv = [tc, "qdisc", "replace", *dev, *f"tbf rate {rate} burst 1mb latency 100ms".split()]
+    result = host.host.run(argv, text=True, timeout=10)
+    assert result.returncode == 0, result

@@ -216,7 +216,9 @@ async def run_get(settings: Settings, names: list[str], dest: str, *, concurrenc
         root_logger.handlers[:] = saved
     missing = [n for n in names if n not in matched]
     for name in missing:
-        sys.stderr.write(f"mfsync: error: {name!r} is not offered on the network\n")
+        why = "was not found before the time limit (-w)" if cut_short else (
+            "is not offered on the network")
+        sys.stderr.write(f"mfsync: error: {name!r} {why}\n")
     if not names and not queued:
         _no_hosts_hint(settings, node.status)
     failed = [r for r in results if r.state is TransferState.FAILED]

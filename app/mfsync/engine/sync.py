@@ -144,6 +144,8 @@ class Syncer:
         for path, offers in by_path.items():
             if path in self._pending.values():
                 continue  # a download for this name (or its conflict copy) is under way
+            if self._share.ignores(path):
+                continue  # left out of this folder by its ignore rules: not fetched either
             await self._consider(path, choose_offer(offers))
 
     async def _consider(self, path: str, theirs: RemoteFile) -> None:

@@ -119,6 +119,11 @@ class ShareSet:
         """What the index remembers of ``path``, tombstones included."""
         return (self._records or {}).get(path)
 
+    def ignores(self, path: str) -> bool:
+        """Whether the ignore rules (built-in and ``.mfsyncignore``, as of the last scan) leave
+        ``path`` out of this folder: such a file is neither offered nor fetched by sync."""
+        return self._ignore.is_ignored(path, is_dir=False)
+
     def entries(self) -> list[IndexEntry]:
         """The index, sorted by path."""
         return [self._files[p].to_entry() for p in sorted(self._files)]

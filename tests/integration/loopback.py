@@ -33,3 +33,9 @@ def multicast_sender() -> socket.socket:
     sock.setsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_TTL, 0)
     sock.setsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_LOOP, 1)
     return sock
+
+
+def read_tree(root: Path) -> dict[str, bytes]:
+    """Every file under ``root`` (relative POSIX path -> content), hidden ones included."""
+    return {p.relative_to(root).as_posix(): p.read_bytes()
+            for p in sorted(root.rglob("*")) if p.is_file()}

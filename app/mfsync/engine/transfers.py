@@ -4,11 +4,12 @@ How it works: a ``Downloader`` runs a few workers over a queue of ``DownloadJob`
 it picks a host that offers the wanted content (from the node's latest snapshot), fetches the
 block hashes (which must hash to the content id, so they can be trusted), reuses whatever a
 partial file from an earlier run already holds, then streams the missing ranges, checking every
-block against its hash before writing it. A host that sends a corrupt block is reported and never
-asked again for this file; a host that goes away is skipped for a moment while another one is
-tried; with no host left the job waits for one to come back. When every block is verified the
-partial is renamed over the target in one step. Local problems (unsafe names, a full disk) fail
-the job with a clear message and keep the partial for a later resume.
+block against its hash before writing it. A host that sends a corrupt block is reported and the
+block is fetched again (from another host when one offers it); after ``MAX_STRIKES`` corrupt
+blocks it is not asked again for this file. A host that goes away is skipped for a moment while
+another one is tried; with no host left the job waits for one to come back. When every block is
+verified the partial is renamed over the target in one step. Local problems (unsafe names, a full
+disk) fail the job with a clear message and keep the partial for a later resume.
 """
 
 import asyncio
@@ -258,6 +259,12 @@ class Downloader:
             now = time.monotonic()
             hosts = [h for h in remote.hosts if (h.address, h.port) not in bad
                      and cooldown.get((h.address, h.port), 0.0) <= now] if remote else []
+            if remote is None and job.content_id is not None and self._node.files_for(job.path):
+                # The name is offered, but with other content now: the version this job was
+                # for is gone. Fail at once so the caller can decide afresh.
+                reason = "superseded: the file changed on the network"
+                self._set(job, state=TransferState.FAILED, error=reason)
+                return DownloadResult(job, TransferState.FAILED, error=reason)
             if remote is None or not hosts:
                 waiting_since = waiting_since or now
                 if now - waiting_since > self._source_wait:

@@ -155,7 +155,15 @@ class ShareSet:
         """Take a file that a download just put at ``path`` into the set, with its version."""
         async with self._lock:
             full = self.root.joinpath(*path.split("/"))
-            st = await asyncio.to_thread(os.stat, full)
+            try:
+                st = await asyncio.to_thread(os.stat, full)
+            except FileNotFoundError:
+                # Deleted in the moment since it arrived: remember that, so it is not fetched
+                # again by itself.
+                record = FileRecord(path, path, hashes.size, 0, 0, hashes.block_size,
+                                    hashes.block_hashes, hashes.content_id, version, deleted=True)
+                await self._save([record])
+                return
             local = LocalFile(path, path, st.st_size, st.st_mtime_ns, st.st_ino, hashes, version)
             await self._save([local.to_record()])
             self._files[path] = local

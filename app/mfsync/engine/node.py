@@ -78,6 +78,8 @@ RESCAN_INTERVAL = 30.0
 #: A file modified less than this long ago may still be being written: it is offered once it
 #: has been quiet that long, so nobody downloads it half done.
 SETTLE_AGE = 0.3
+#: stop() waits at most this long for its tasks to end.
+STOP_TIMEOUT = 5.0
 _TICK = 0.25
 #: A peer's announced beat counts as at least this long when we decide it is gone.
 MIN_PEER_BEAT = 0.2
@@ -155,6 +157,7 @@ class Node:
         self._files = FileServer(self.share, self._rescan_soon) if self.share else None
         self._rescan_task: asyncio.Task[None] | None = None
         self._rescan_again = False
+        self._stopping = False
         self._changed_event = asyncio.Event()
         self._files_by_path: dict[str, list[RemoteFile]] | None = None
         self.server: Server | None = None
@@ -219,14 +222,20 @@ class Node:
         self._changed()
 
     async def stop(self) -> None:
-        """Stop everything; safe to call more than once."""
+        """Stop everything; safe to call more than once, and bounded in time."""
+        self._stopping = True
         if self._watcher is not None:
             await asyncio.to_thread(self._watcher.stop)
-        for task in list(self._tasks) + list(self._fetches):
+        tasks = list(self._tasks) + list(self._fetches)
+        for task in tasks:
             task.cancel()
-        for task in list(self._tasks) + list(self._fetches):
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        if tasks:
+            done, pending = await asyncio.wait(tasks, timeout=STOP_TIMEOUT)
+            for task in pending:
+                log.warning("a task did not stop within %g s: %r", STOP_TIMEOUT, task)
+            for task in done:
+                if not task.cancelled() and task.exception() is not None:
+                    log.debug("task ended with %r", task.exception())
         if self.discovery is not None:
             await self.discovery.stop()
         if self.server is not None:
@@ -272,6 +281,8 @@ class Node:
             peer.dirty = True
 
     def _rescan_soon(self) -> None:
+        if self._stopping:
+            return
         if self._rescan_task is not None and not self._rescan_task.done():
             self._rescan_again = True  # a change during a scan: scan once more after it
             return

@@ -310,7 +310,7 @@ mtime = time.time_ns() - 10**9
 
 def describe(data):
     bs = block_size_for(len(data))
-    hashes = tuple(hashlib.sha256(data[i:i + bs]).digest() for i in range(0, len(data), bs))
+    hashes = tuple(blake3.blake3(data[i:i + bs]).digest() for i in range(0, len(data), bs))
     return bs, hashes, content_id_of(len(data), bs, hashes)
 
 described = {name: describe(data) for name, data in files.items()}

@@ -8,7 +8,6 @@ of ``net.server.Server`` and the protocol messages, so they can say whatever the
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import logging
 import os
 import shutil
@@ -18,6 +17,7 @@ from collections.abc import Callable
 from pathlib import Path
 from types import SimpleNamespace
 
+import blake3
 import pytest
 from loopback import make_tree, read_tree, wait_for
 
@@ -126,7 +126,7 @@ def slow_blocks(monkeypatch):
 def _hashes(data: bytes) -> tuple[int, tuple[bytes, ...], bytes]:
     size = len(data)
     block = block_size_for(size)
-    hashes = tuple(hashlib.sha256(data[i : i + block]).digest() for i in range(0, size, block))
+    hashes = tuple(blake3.blake3(data[i : i + block]).digest() for i in range(0, size, block))
     return block, hashes, content_id_of(size, block, hashes)
 
 
@@ -509,7 +509,7 @@ HOSTILE_NAMES = ("../escape", "/abs", "a/../../b", "C:x", "CON", "a\\b", "x\x1by
 async def test_hostile_names_in_an_index(make_node, downloaders, fake_sharer, tmp_path: Path,
                                          caplog) -> None:
     caplog.set_level(logging.INFO)
-    bogus = tuple(IndexEntry(name, 5, time.time_ns(), hashlib.sha256(name.encode()).digest())
+    bogus = tuple(IndexEntry(name, 5, time.time_ns(), blake3.blake3(name.encode()).digest())
                   for name in HOSTILE_NAMES)
     hostile = await fake_sharer({"good.txt": b"good\n"}, extra_entries=bogus)
     fetcher = await _fetcher(make_node, static_peers=(("127.0.0.1", hostile.port),),

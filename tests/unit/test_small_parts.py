@@ -1,11 +1,11 @@
 """Tests for small modules: rate limiter, addresses, interface choice, hashing, share set."""
 
-import hashlib
 import logging
 import os
 import struct
 from pathlib import Path
 
+import blake3
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -229,8 +229,8 @@ def test_block_size_property(size: int) -> None:
 
 def _manual(data: bytes) -> FileHashes:
     block = block_size_for(len(data))
-    hashes = [hashlib.sha256(data[i : i + block]).digest() for i in range(0, len(data), block)]
-    h = hashlib.sha256(b"mfsync content id v1\x00" + struct.pack(">QI", len(data), block))
+    hashes = [blake3.blake3(data[i : i + block]).digest() for i in range(0, len(data), block)]
+    h = blake3.blake3(b"mfsync content id v1\x00" + struct.pack(">QI", len(data), block))
     for digest in hashes:
         h.update(digest)
     return FileHashes(len(data), block, tuple(hashes), h.digest())
@@ -258,11 +258,11 @@ def test_empty_file_has_zero_blocks_and_a_stable_content_id(tmp_path: Path) -> N
     assert a.block_hashes == ()
     assert a.size == 0
     assert a == b
-    expected = hashlib.sha256(
+    expected = blake3.blake3(
         b"mfsync content id v1\x00" + struct.pack(">QI", 0, MIN_BLOCK_SIZE)
     ).digest()
     assert a.content_id == expected
-    assert a.content_id != hashlib.sha256(b"").digest()
+    assert a.content_id != blake3.blake3(b"").digest()
 
 
 def test_one_block_file(tmp_path: Path) -> None:
@@ -271,7 +271,7 @@ def test_one_block_file(tmp_path: Path) -> None:
     got = hash_file(path)
     assert got.size == 12
     assert got.block_size == MIN_BLOCK_SIZE
-    assert got.block_hashes == (hashlib.sha256(b"hello world\n").digest(),)
+    assert got.block_hashes == (blake3.blake3(b"hello world\n").digest(),)
 
 
 def test_content_id_differs_when_one_byte_changes(tmp_path: Path) -> None:

@@ -2,12 +2,12 @@
 safe paths, partial files, free-space checks, missing runs and block sizes."""
 
 import calendar
-import hashlib
 import itertools
 import os
 import shutil
 from pathlib import Path
 
+import blake3
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -211,7 +211,7 @@ def test_partial_path_for_is_a_hidden_file_beside_the_target(root: Path) -> None
 
 
 def _hashes(data: bytes, block_size: int) -> tuple[bytes, ...]:
-    return tuple(hashlib.sha256(data[i : i + block_size]).digest()
+    return tuple(blake3.blake3(data[i : i + block_size]).digest()
                  for i in range(0, len(data), block_size))
 
 
@@ -449,7 +449,7 @@ ZERO_SIZE = 64 * MIB
 
 def _zero_partial(target: Path) -> PartialFile:
     block = block_size_for(ZERO_SIZE)
-    zero = hashlib.sha256(bytes(block)).digest()
+    zero = blake3.blake3(bytes(block)).digest()
     return PartialFile(target, ZERO_SIZE, block, (zero,) * (ZERO_SIZE // block))
 
 
@@ -506,9 +506,9 @@ def test_a_3_gib_sparse_file_is_not_written_in_full(root: Path) -> None:
     first = os.urandom(block)
     last_length = size - (count - 1) * block
     last = os.urandom(last_length)
-    filler = hashlib.sha256(b"not zeros").digest()  # blocks never sent in this test
-    hashes = (hashlib.sha256(first).digest(),) + (filler,) * (count - 2) + (
-        hashlib.sha256(last).digest(),)
+    filler = blake3.blake3(b"not zeros").digest()  # blocks never sent in this test
+    hashes = (blake3.blake3(first).digest(),) + (filler,) * (count - 2) + (
+        blake3.blake3(last).digest(),)
     target = root / "big.img"
     partial_path_for(target).write_bytes(first)  # an earlier run got the first block
     partial = PartialFile(target, size, block, hashes)

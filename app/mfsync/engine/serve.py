@@ -91,6 +91,7 @@ class FileServer:
             self._on_changed()
             await channel.send(ErrorMessage(ErrorCode.CHANGED, f"{request.path!r} has changed"))
             return
+        pending: asyncio.Future[int] | None = None
         try:
             position = request.offset
             end = request.offset + request.length
@@ -119,13 +120,24 @@ class FileServer:
                 turn += 1
             changed = position != end or not _unchanged(os.fstat(fd), local)
         finally:
-            os.close(fd)
+            if pending is not None and not pending.done():
+                # A read ahead is still running in a worker thread: close the descriptor only
+                # once it has finished, so its number cannot be reused by another file meanwhile.
+                pending.add_done_callback(lambda future: _close_after(future, fd))
+            else:
+                os.close(fd)
         if changed:
             log.info("%s changed while it was being sent", local.path)
             self._on_changed()
             await channel.send(ErrorMessage(ErrorCode.CHANGED, f"{request.path!r} has changed"))
             return
         await channel.send(End(end))
+
+
+def _close_after(future: "asyncio.Future[int]", fd: int) -> None:
+    if not future.cancelled():
+        future.exception()  # retrieved: a failed read ahead is of no interest any more
+    os.close(fd)
 
 
 def _read_into(fd: int, view: memoryview, offset: int) -> int:

@@ -1,6 +1,5 @@
 """Hashing local files into block hashes and a content id (``mfsync.protocol.content``)."""
 
-import hashlib
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -8,6 +7,7 @@ from pathlib import Path
 from mfsync.protocol.content import (
     MAX_BLOCK_SIZE,
     MIN_BLOCK_SIZE,
+    block_hasher,
     block_size_for,
     content_id_of,
 )
@@ -53,7 +53,7 @@ def hash_file(path: Path) -> FileHashes:
         buf = bytearray(min(block_size, _READ_SIZE))
         view = memoryview(buf)
         while True:
-            h = hashlib.sha256()
+            h = block_hasher()
             got = 0
             while got < block_size:
                 n = handle.readinto(view[: min(len(buf), block_size - got)])

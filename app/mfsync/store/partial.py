@@ -11,10 +11,11 @@ replaces a good file.
 Every method here blocks: the engine calls them off the event loop.
 """
 
-import hashlib
 import os
+import threading
 from pathlib import Path
 
+from mfsync.protocol.content import block_hash
 from mfsync.store.safe_paths import partial_path_for
 
 __all__ = ["PartialFile"]
@@ -32,6 +33,7 @@ class PartialFile:
         self._fd: int | None = None
         self._written_until = 0  # bytes below this may hold old data; above it are holes
         self._zero_hashes: dict[int, bytes] = {}
+        self._write_lock = threading.Lock()
 
     @property
     def blocks(self) -> int:
@@ -68,7 +70,7 @@ class PartialFile:
     def block_matches(self, index: int, data: bytes | bytearray | memoryview) -> bool:
         """Whether ``data`` is block ``index``'s content."""
         _, length = self.block_range(index)
-        return len(data) == length and hashlib.sha256(data).digest() == self.hashes[index]
+        return len(data) == length and block_hash(data) == self.hashes[index]
 
     def write_block(self, index: int, data: bytes | bytearray | memoryview) -> None:
         """Write a verified block."""
@@ -83,17 +85,22 @@ class PartialFile:
             offset += written
 
     def accept_block(self, index: int, data: bytes | bytearray | memoryview) -> bool:
-        """Verify block ``index`` and write it if it is right; returns whether it was."""
+        """Verify block ``index`` and write it if it is right; returns whether it was.
+
+        Safe to call from several threads at once: blocks are hashed in parallel, but written
+        one at a time (concurrent writers to one file only contend in the kernel).
+        """
         if not self.block_matches(index, data):
             return False
-        self.write_block(index, data)
+        with self._write_lock:
+            self.write_block(index, data)
         return True
 
     def _is_zero_block(self, index: int, length: int) -> bool:
         # The verified hash tells whether the block is all zeros without scanning its bytes.
         zero = self._zero_hashes.get(length)
         if zero is None:
-            zero = self._zero_hashes[length] = hashlib.sha256(bytes(length)).digest()
+            zero = self._zero_hashes[length] = block_hash(bytes(length))
         return self.hashes[index] == zero
 
     def finalize(self, mtime_ns: int, final: Path | None = None) -> Path:

@@ -291,7 +291,8 @@ HOSTILE_NAMES = [
 # beside two good ones, and which would serve any of them if asked. It prints every request.
 # It does not announce itself: the client reaches it with --peer.
 HOSTILE_SHARER = r"""
-import asyncio, hashlib, json, sys, time
+import asyncio, json, sys, time
+import blake3
 from mfsync.crypto.keys import Identity
 from mfsync.net.server import Server
 from mfsync.protocol.content import block_size_for, content_id_of

@@ -89,8 +89,7 @@ def _dispatch(args: argparse.Namespace, settings: Settings) -> Coroutine[Any, An
     if args.mode == "fetch":
         return run_fetch(settings, long=args.long, as_json=args.json, follow=args.follow)
     if args.mode == "get":
-        *names, dest = args.args
-        return run_get(settings, names, dest, concurrency=args.concurrent_downloads,
+        return run_get(settings, args.names, args.dest, concurrency=args.concurrent_downloads,
                        follow=args.follow, verbose=getattr(args, "verbose", 0) or 0)
     if args.mode == "sync":
         return run_sync(settings, args.dir, concurrency=args.concurrent_downloads,

@@ -12,6 +12,7 @@ import sys
 from typing import NoReturn
 
 from mfsync import __version__
+from mfsync.engine.transfers import DEFAULT_CONCURRENCY
 from mfsync.net.addresses import parse_host_port
 from mfsync.net.discovery import check_group
 
@@ -151,8 +152,7 @@ def build_parser() -> argparse.ArgumentParser:
         "kept as name.sync-conflict-DATE-TIME-KEY.ext; deletions do not spread.",
     )
     sync.add_argument("dir", metavar="DIR", help="folder to synchronise")
-    sync.add_argument("--concurrent-downloads", type=_count, default=3, metavar="N",
-                      help="files downloaded at once (default 3)")
+    _add_download_options(sync)
 
     get = modes.add_parser(
         "get", parents=[common], help="download files into DEST",
@@ -160,13 +160,18 @@ def build_parser() -> argparse.ArgumentParser:
         "DEST, or everything offered when no names are given. Verified block by block; an "
         "interrupted download resumes where it stopped.",
     )
-    get.add_argument("args", nargs="+", metavar="[NAME ...] DEST",
-                     help="files or folders (ending in /) to fetch, then the destination folder")
-    get.add_argument("--concurrent-downloads", type=_count, default=3, metavar="N",
-                     help="files downloaded at once (default 3)")
+    get.add_argument("names", nargs="*", metavar="NAME",
+                     help="files or folders (ending in /) to fetch; none: everything")
+    get.add_argument("dest", metavar="DEST", help="the destination folder")
+    _add_download_options(get)
     get.add_argument("--follow", action="store_true", default=False,
                      help="keep running and fetch new files as they appear")
     return parser
+
+
+def _add_download_options(mode: argparse.ArgumentParser) -> None:
+    mode.add_argument("--concurrent-downloads", type=_count, default=DEFAULT_CONCURRENCY,
+                      metavar="N", help=f"files downloaded at once (default {DEFAULT_CONCURRENCY})")
 
 
 def _count(text: str) -> int:

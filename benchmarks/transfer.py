@@ -481,8 +481,8 @@ def fmt_rate(size: int, seconds: float) -> str:
     return f"{size / MIB / seconds:8.0f}"
 
 
-def throughput_part(bench: Bench, size: int, runs: int,
-                    order: str) -> tuple[list[Run], list[Run]]:
+def throughput_part(bench: Bench, size: int, runs: int, order: str, *,
+                    pause: float = 0.0) -> tuple[list[Run], list[Run]]:
     src_dir = bench.tmp / "share1"
     src_dir.mkdir()
     src = src_dir / FILE_NAME
@@ -501,6 +501,10 @@ def throughput_part(bench: Bench, size: int, runs: int,
     else:
         steps = [(kind, n) for kind in ("raw", "mfsync") for n in range(1, runs + 1)]
     for kind, n in steps:
+        # The same quiet pause before every run: on a VM that hands freed memory back to its
+        # host, a run that starts right after another's output was deleted reuses its pages
+        # cheaply, and one that starts later pays to fault them back. Both methods alike.
+        time.sleep(pause)
         if kind == "raw":
             raw.append(bench.run_raw(n, src, digest))
         else:
@@ -609,7 +613,8 @@ def print_rss(size: int, share_track: RssTrack, get_track: RssTrack, run: Run,
     return ok
 
 
-def run_benchmark(size: int, rss_size: int, runs: int, skip_rss: bool, order: str) -> int:
+def run_benchmark(size: int, rss_size: int, runs: int, skip_rss: bool, order: str, *,
+                  pause: float = 0.0) -> int:
     started = time.monotonic()
     load_start = os.getloadavg()
     base = Path(tempfile.gettempdir())
@@ -625,7 +630,7 @@ def run_benchmark(size: int, rss_size: int, runs: int, skip_rss: bool, order: st
             print(f"temp dir {tmp_name} ({free / 2**30:.0f} GiB free); discovery on "
                   f"127.0.0.1 UDP {bench.udp_port}, TTL 0", flush=True)
             bench.warm()
-            raw, mf = throughput_part(bench, size, runs, order)
+            raw, mf = throughput_part(bench, size, runs, order, pause=pause)
             rss = None if skip_rss else rss_part(bench, rss_size)
         except BenchError as exc:
             print(f"transfer benchmark: FAILED: {exc}", file=sys.stderr)
@@ -649,6 +654,9 @@ def main(argv: list[str] | None = None) -> int:
                         help="file size for the memory run (default 2048)")
     parser.add_argument("--runs", type=int, default=3, help="runs of each method (default 3)")
     parser.add_argument("--skip-rss", action="store_true", help="skip the memory run")
+    parser.add_argument("--pause", type=float, default=3.0, metavar="SECONDS",
+                        help="quiet pause before every run, the same for both methods "
+                        "(default 3)")
     parser.add_argument("--order", choices=("alternate", "blocked"), default="alternate",
                         help="alternate raw / mfsync runs (default), or all raw runs first")
     parser.add_argument("--raw-recv", metavar="DEST", help=argparse.SUPPRESS)
@@ -661,7 +669,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.runs < 1 or args.size_mib < 1 or args.rss_size_mib < 1:
         parser.error("--runs, --size-mib and --rss-size-mib must be at least 1")
     return run_benchmark(args.size_mib * MIB, args.rss_size_mib * MIB, args.runs, args.skip_rss,
-                         args.order)
+                         args.order, pause=args.pause)
 
 
 if __name__ == "__main__":

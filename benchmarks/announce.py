@@ -47,8 +47,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
-ROOT = Path(__file__).resolve().parent.parent
-E2E_DIR = ROOT / "tests" / "e2e"
+from _common import E2E_DIR, BenchError, cpu_seconds, fmt_ms, percentile, tail
 
 TARGET_S = 1.0
 RUNS = 20
@@ -63,10 +62,6 @@ SEEN_TIMEOUT = 10.0
 RUN_GAP = 1.0
 READY_TIMEOUT = 30.0
 SEED = "seed.txt"
-
-
-class BenchError(Exception):
-    """mfsync failed, or did something wrong: the measurement cannot be trusted."""
 
 
 class Follower:
@@ -121,32 +116,6 @@ class Variant:
     what: str
     latencies: list[float] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
-
-
-def tail(path: Path, lines: int = 15) -> str:
-    try:
-        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
-    except OSError:
-        return "(no output)"
-
-
-def percentile(values: list[float], q: float) -> float:
-    """Nearest-rank percentile (values may contain inf)."""
-    ordered = sorted(values)
-    return ordered[max(0, math.ceil(q * len(ordered)) - 1)]
-
-
-def fmt_ms(seconds: float) -> str:
-    return "   miss" if math.isinf(seconds) else f"{seconds * 1000:7.0f}"
-
-
-def cpu_seconds(pid: int) -> float | None:
-    try:
-        text = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return None
-    fields = text[text.rindex(")") + 2 :].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def check_is_mfsync(pid: int) -> None:

@@ -43,8 +43,7 @@ import time
 from pathlib import Path
 from typing import IO, Any
 
-ROOT = Path(__file__).resolve().parent.parent
-E2E_DIR = ROOT / "tests" / "e2e"
+from _common import E2E_DIR, fmt_ms, percentile, tail
 
 TARGET_S = 1.0
 RUNS = 20
@@ -128,23 +127,6 @@ def _first_line_time(stream: IO[bytes], out: list[float]) -> None:
             out.append(time.time())
 
 
-def _percentile(values: list[float], q: float) -> float:
-    """Nearest-rank percentile of ``values`` (which may contain inf)."""
-    ordered = sorted(values)
-    return ordered[max(0, math.ceil(q * len(ordered)) - 1)]
-
-
-def _fmt(seconds: float) -> str:
-    return "   miss" if math.isinf(seconds) else f"{seconds * 1000:7.0f}"
-
-
-def _tail(path: Path, lines: int = 15) -> str:
-    try:
-        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
-    except OSError:
-        return "(no output)"
-
-
 def run_benchmark(runs: int, reuse_home: bool) -> int:
     sys.path.insert(0, str(E2E_DIR))
     from netns import Lan, netns_available  # noqa: PLC0415
@@ -223,7 +205,7 @@ def run_benchmark(runs: int, reuse_home: bool) -> int:
                         return False
                     kind = ev.get("event")
                     if kind == "eof":
-                        raise RuntimeError("the observer exited:\n" + _tail(observer_log))
+                        raise RuntimeError("the observer exited:\n" + tail(observer_log))
                     if kind == "ready" and port is None:
                         return True
                     if kind == "listed":
@@ -234,7 +216,7 @@ def run_benchmark(runs: int, reuse_home: bool) -> int:
                         return True
 
             if not pump(time.monotonic() + OBSERVER_READY_TIMEOUT):
-                print("discovery benchmark: the observer did not start:\n" + _tail(observer_log),
+                print("discovery benchmark: the observer did not start:\n" + tail(observer_log),
                       file=sys.stderr)
                 return 1
 
@@ -262,7 +244,7 @@ def run_benchmark(runs: int, reuse_home: bool) -> int:
                 code = h0.terminate(share, grace=5.0)
                 if not ok:
                     print(f"run {i + 1}: host not listed within {LIST_TIMEOUT:g} s; share log:\n"
-                          + _tail(share_log), file=sys.stderr)
+                          + tail(share_log), file=sys.stderr)
                 rows.append((port, latency, ready, code))
                 pump(time.monotonic() + RUN_GAP)
             pump(time.monotonic() + 0.1)
@@ -280,28 +262,28 @@ def run_benchmark(runs: int, reuse_home: bool) -> int:
     print(f"{'run':>4} {'port':>5} {'latency ms':>11} {'minus base':>11} {'share up ms':>12} "
           f"{'exit':>5}")
     for n, (port, latency, ready, code) in enumerate(rows, 1):
-        print(f"{n:>4} {port:>5} {_fmt(latency):>11} {_fmt(latency - base):>11} "
-              f"{_fmt(ready):>12} {code!s:>5}")
+        print(f"{n:>4} {port:>5} {fmt_ms(latency):>11} {fmt_ms(latency - base):>11} "
+              f"{fmt_ms(ready):>12} {code!s:>5}")
     print()
     misses = sum(1 for x in latencies if math.isinf(x))
     med = statistics.median(latencies)
     print(f"{'':<34}{'raw':>10}{'minus baseline':>16}")
     for label, value in (
         ("median", med),
-        ("p90", _percentile(latencies, 0.9)),
+        ("p90", percentile(latencies, 0.9)),
         ("min", min(latencies)),
         ("max", max(latencies)),
     ):
-        print(f"{label:<34}{_fmt(value):>8} ms{_fmt(value - base):>13} ms")
+        print(f"{label:<34}{fmt_ms(value):>8} ms{fmt_ms(value - base):>13} ms")
     print(f"{'runs / misses':<34}{runs:>10} / {misses}")
-    print(f"{'baseline: mfsync --version (med 5)':<34}{_fmt(base):>8} ms")
-    print(f"{'  (python -c pass, med 5)':<34}{_fmt(statistics.median(bare)):>8} ms")
+    print(f"{'baseline: mfsync --version (med 5)':<34}{fmt_ms(base):>8} ms")
+    print(f"{'  (python -c pass, med 5)':<34}{fmt_ms(statistics.median(bare)):>8} ms")
     readies = [r[2] for r in rows]
-    print(f"{'share printed its banner (median)':<34}{_fmt(statistics.median(readies)):>8} ms")
+    print(f"{'share printed its banner (median)':<34}{fmt_ms(statistics.median(readies)):>8} ms")
     expiry = [gone[p] - stopped_at[p] for p in gone if p in stopped_at]
     if expiry:
         print(f"{'gone after SIGTERM (median, n=' + str(len(expiry)) + ')':<34}"
-              f"{_fmt(statistics.median(expiry)):>8} ms  (3 missed 5 s beats)")
+              f"{fmt_ms(statistics.median(expiry)):>8} ms  (3 missed 5 s beats)")
     print()
     verdict = "PASS" if med < TARGET_S else "FAIL"
     print(f"target < {TARGET_S:g} s (median of {runs} runs, raw): {verdict}")

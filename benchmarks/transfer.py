@@ -77,6 +77,8 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from _common import BenchError, cpu_seconds, tail
+
 MIB = 1024 * 1024
 CHUNK = MIB
 FLOOR = 0.35
@@ -139,10 +141,6 @@ def raw_send_main(port: int, src: str) -> int:
 # -- helpers of the driver -------------------------------------------------------------------------
 
 
-class BenchError(Exception):
-    """A copy is wrong or a process failed: the benchmark's result cannot be trusted."""
-
-
 def make_random_file(path: Path, size: int) -> str:
     """Write ``size`` random bytes to ``path``; returns their SHA-256 (hex)."""
     h = hashlib.sha256()
@@ -171,16 +169,6 @@ def free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
-
-
-def cpu_seconds(pid: int) -> float | None:
-    """utime + stime of a running process, from /proc/PID/stat."""
-    try:
-        text = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return None
-    fields = text[text.rindex(")") + 2 :].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def reap(proc: subprocess.Popen[bytes], timeout: float) -> tuple[float, int, float, float]:
@@ -294,13 +282,6 @@ def check_not_wrapper(pid: int) -> None:
         raise BenchError(f"cannot read the command line of pid {pid}: {exc}") from None
     if b"-m" not in argv or b"mfsync" not in argv:
         raise BenchError(f"pid {pid} is not `python -m mfsync`: {argv!r}")
-
-
-def tail(path: Path, lines: int = 15) -> str:
-    try:
-        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
-    except OSError:
-        return "(no output)"
 
 
 def mb(n: float) -> str:

@@ -1,0 +1,44 @@
+"""Helpers the benchmark scripts share: paths, failures, percentiles, process statistics."""
+
+import math
+import os
+from pathlib import Path
+
+__all__ = ["E2E_DIR", "ROOT", "BenchError", "cpu_seconds", "fmt_ms", "percentile", "tail"]
+
+ROOT = Path(__file__).resolve().parent.parent
+#: Where the network-namespace harness (netns.py) lives.
+E2E_DIR = ROOT / "tests" / "e2e"
+
+
+class BenchError(Exception):
+    """mfsync failed or did something wrong: the measurement cannot be trusted."""
+
+
+def tail(path: Path, lines: int = 15) -> str:
+    """The last ``lines`` lines of a log file, for error messages."""
+    try:
+        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+    except OSError:
+        return "(no output)"
+
+
+def percentile(values: list[float], q: float) -> float:
+    """Nearest-rank percentile of ``values`` (which may contain inf)."""
+    ordered = sorted(values)
+    return ordered[max(0, math.ceil(q * len(ordered)) - 1)]
+
+
+def fmt_ms(seconds: float) -> str:
+    """Seconds as right-aligned milliseconds, or "miss" for inf."""
+    return "   miss" if math.isinf(seconds) else f"{seconds * 1000:7.0f}"
+
+
+def cpu_seconds(pid: int) -> float | None:
+    """utime + stime of a running process, from /proc/PID/stat."""
+    try:
+        text = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    fields = text[text.rindex(")") + 2 :].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")

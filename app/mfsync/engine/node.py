@@ -419,7 +419,8 @@ class Node:
             peer.fetched_generation = generation
             peer.state = PeerState.CONNECTED
             peer.error = ""
-            self.known_hosts.remember(channel.remote_key, peer.address, peer.port)
+            if self.known_hosts.remember(channel.remote_key, peer.address, peer.port):
+                await asyncio.to_thread(self.known_hosts.save)
             log.info("%s:%d (%s, key %s): %d files", peer.address, peer.port, peer.name,
                      short_key(channel.remote_key), len(peer.files))
         except NotTrusted as exc:
@@ -556,6 +557,6 @@ class Node:
         )
         return NodeStatus(
             peers=tuple(peers), files=files,
-            local_files=len(self.share.files) if self.share else 0,
+            local_files=self.share.count if self.share else 0,
             tcp_port=self.server.port if self.server else None,
         )

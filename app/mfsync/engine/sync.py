@@ -141,8 +141,9 @@ class Syncer:
         for remote in status.files:
             if remote.hosts:
                 by_path.setdefault(remote.path, []).append(remote)
+        pending = set(self._pending.values())
         for path, offers in by_path.items():
-            if path in self._pending.values():
+            if path in pending:
                 continue  # a download for this name (or its conflict copy) is under way
             if self._share.ignores(path):
                 continue  # left out of this folder by its ignore rules: not fetched either

@@ -47,17 +47,23 @@ class KnownHosts:
         """Remembered addresses, most recent last."""
         return list(self._hosts.values())
 
-    def remember(self, key: bytes, host: str, port: int) -> None:
-        """Record that ``key`` answered at ``host:port``."""
+    def remember(self, key: bytes, host: str, port: int) -> bool:
+        """Record (in memory) that ``key`` answered at ``host:port``; returns whether that was
+        news, so the caller knows to ``save``."""
         if self._hosts.get(key) == (host, port):
-            return
+            return False
         self._hosts.pop(key, None)
         self._hosts[key] = (host, port)
         while len(self._hosts) > MAX_KNOWN_HOSTS:
             del self._hosts[next(iter(self._hosts))]
+        return True
+
+    def save(self) -> None:
+        """Write the file (blocking: the engine calls it off the event loop); a failure is
+        logged, never raised."""
         if self._path is None:
             return
-        data = {format_key(k): {"host": h, "port": p} for k, (h, p) in self._hosts.items()}
+        data = {format_key(k): {"host": h, "port": p} for k, (h, p) in list(self._hosts.items())}
         try:
             atomic_write(self._path, json.dumps(data, indent=2).encode() + b"\n")
         except OSError as exc:

@@ -111,6 +111,11 @@ class ShareSet:
         """The current files by wire name (a copy)."""
         return dict(self._files)
 
+    @property
+    def count(self) -> int:
+        """How many files are shared (without copying the set, as ``files`` does)."""
+        return len(self._files)
+
     def get(self, path: str) -> LocalFile | None:
         """The shared file with wire name ``path``, if any."""
         return self._files.get(path)

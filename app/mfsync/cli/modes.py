@@ -132,7 +132,6 @@ async def run_list_hosts(settings: Settings) -> int:
             name = settings.config.name_of(key) if key else ""
             print(host_line(peer, name or peer.name), flush=True)
         _no_hosts_hint(settings, status)
-    sys.stdout.flush()
     return 0
 
 

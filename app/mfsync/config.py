@@ -2,33 +2,73 @@
 
 The file is a JSON object. ``trustedKeys`` (a list of public keys) is the trust list as mfsync 0.2
 reads it; ``keyNames`` maps keys to names people recognise. The other settings mirror command
-line options of the same meaning; the command line wins over the file, the file over defaults,
-and the command line never writes the file. Unknown keys are kept and warned about, so a file
-written by a newer mfsync still loads.
+line options of the same meaning, or belong to the desktop app; the command line wins over the
+file, the file over defaults, and the command line never writes the file. Unknown keys are kept
+and warned about, so a file written by a newer mfsync still loads.
+
+Each ``Setting`` carries what a user interface needs to build an editor for it (``label``,
+``kind``, ``limits``) and how to turn the loaded value back into JSON (``dump``), so the settings
+dialog and ``save_config`` are generated from the one table below.
 """
 
 import json
 import logging
 import stat
-from collections.abc import Callable
+import threading
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from mfsync.crypto.keys import format_key, parse_key
-from mfsync.net.addresses import parse_host_port
+from mfsync.engine.transfers import DEFAULT_CONCURRENCY
+from mfsync.net.addresses import format_host_port, parse_host_port
 from mfsync.net.discovery import DEFAULT_GROUP, DEFAULT_TTL, DEFAULT_UDP_PORT, check_group
 from mfsync.net.server import DEFAULT_TCP_PORT
-from mfsync.store.files import warn_if_exposed
+from mfsync.store.files import atomic_write, warn_if_exposed
 
-__all__ = ["SETTINGS", "Config", "ConfigError", "Setting", "load_config"]
+__all__ = [
+    "FOLDER_MODES",
+    "KINDS",
+    "MAX_CONCURRENT_DOWNLOADS",
+    "SETTINGS",
+    "Config",
+    "ConfigError",
+    "FolderConfig",
+    "Setting",
+    "load_config",
+    "save_config",
+    "setting",
+    "to_json_value",
+]
 
 log = logging.getLogger("mfsync.config")
+
+#: What a folder in ``folders`` does: serve its files, or serve them and fetch others' into it.
+FOLDER_MODES = ("share", "sync")
+#: The most downloads the app runs at once (the command line allows more, for benchmarks).
+MAX_CONCURRENT_DOWNLOADS = 16
+
+#: Widget kinds a settings dialog builds from ``Setting.kind``:
+#: ``bool`` check box; ``int`` spin box within ``Setting.limits``; ``port`` 1..65535;
+#: ``text`` line edit; ``path`` folder chooser (empty means the default); ``list`` one string
+#: per line; ``internal`` edited elsewhere (trust dialog, folder list), not in the dialog.
+KINDS = ("bool", "int", "port", "text", "path", "list", "internal")
 
 
 class ConfigError(Exception):
     """The configuration cannot be used; the message names the file and the problem."""
 
+
+@dataclass(frozen=True)
+class FolderConfig:
+    """A folder the app shares, or syncs (``mode`` is one of ``FOLDER_MODES``)."""
+
+    path: Path
+    mode: str = "share"
+
+
+# -- parsers: JSON value -> loaded value; ValueError says what is wrong -----------------------
 
 def _keys(value: Any) -> frozenset[bytes]:
     if not isinstance(value, list) or not all(isinstance(k, str) for k in value):
@@ -54,9 +94,17 @@ def _port(value: Any) -> int:
     return value
 
 
-def _ttl(value: Any) -> int:
-    if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value <= 255:
-        raise ValueError("must be a whole number from 0 to 255")
+def _whole(low: int, high: int) -> Callable[[Any], int]:
+    def parse(value: Any) -> int:
+        if not isinstance(value, int) or isinstance(value, bool) or not low <= value <= high:
+            raise ValueError(f"must be a whole number from {low} to {high}")
+        return value
+    return parse
+
+
+def _bool(value: Any) -> bool:
+    if not isinstance(value, bool):
+        raise ValueError("must be true or false")
     return value
 
 
@@ -76,31 +124,150 @@ def _group(value: Any) -> str:
     return check_group(_text(value))
 
 
+def _folder_path(value: Any) -> Path:
+    if not isinstance(value, str) or not value.strip():
+        raise ValueError("must be a folder path")
+    path = Path(value).expanduser()
+    if not path.is_absolute():
+        # relative to what? The app and the command line start in different directories
+        raise ValueError(f"{value!r} is not an absolute path")
+    return path
+
+
+def _download_folder(value: Any) -> str:
+    text = _text(value)
+    if text:
+        _folder_path(text)
+    return text
+
+
+def _folders(value: Any) -> tuple[FolderConfig, ...]:
+    if not isinstance(value, list) or not all(isinstance(f, dict) for f in value):
+        raise ValueError('must be a list of {"path": ..., "mode": "share" or "sync"} objects')
+    folders: list[FolderConfig] = []
+    for number, entry in enumerate(value, 1):
+        try:
+            path = _folder_path(entry.get("path"))
+        except ValueError as exc:
+            raise ValueError(f"entry {number}: path {exc}") from None
+        mode = entry.get("mode", "share")
+        if mode not in FOLDER_MODES:
+            raise ValueError(f'entry {number}: mode must be "share" or "sync", not {mode!r}')
+        for extra in sorted(set(entry) - {"path", "mode"}):
+            log.warning("folders entry %d: unknown field %r is ignored", number, extra)
+        if any(f.path == path for f in folders):
+            raise ValueError(f"entry {number}: {path} is listed twice")
+        folders.append(FolderConfig(path, mode))
+    synced = [str(f.path) for f in folders if f.mode == "sync"]
+    if len(synced) > 1:
+        raise ValueError(f"only one folder may have mode \"sync\"; found {len(synced)}: "
+                         + ", ".join(synced))
+    return tuple(folders)
+
+
+# -- dumpers: loaded value -> JSON value ------------------------------------------------------
+
+def _same(value: Any) -> Any:
+    return value
+
+
+def _dump_keys(value: frozenset[bytes]) -> list[str]:
+    return sorted(format_key(k) for k in value)
+
+
+def _dump_key_names(value: Mapping[bytes, str]) -> dict[str, str]:
+    return {format_key(k): value[k] for k in sorted(value)}
+
+
+def _dump_peers(value: tuple[tuple[str, int | None], ...]) -> list[str]:
+    return [(f"[{h}]" if ":" in h else h) if p is None else format_host_port(h, p)
+            for h, p in value]
+
+
+def _dump_texts(value: tuple[str, ...]) -> list[str]:
+    return list(value)
+
+
+def _dump_folders(value: tuple[FolderConfig, ...]) -> list[dict[str, str]]:
+    return [{"path": str(f.path), "mode": f.mode} for f in value]
+
+
 @dataclass(frozen=True)
 class Setting:
-    """One configuration setting: its JSON key, attribute, parser, default and help text."""
+    """One configuration setting, declared once: its JSON key, ``Config`` attribute, parser
+    (JSON value -> loaded value), default, help text, the ``label`` and widget ``kind`` (one of
+    ``KINDS``) a user interface shows, the inclusive ``limits`` of an ``int``, and ``dump``
+    (loaded value -> JSON value)."""
 
     key: str
     attr: str
     parse: Callable[[Any], Any]
     default: Any
     help: str
+    label: str
+    kind: str
+    limits: tuple[int, int] | None = None
+    dump: Callable[[Any], Any] = _same
 
 
 SETTINGS: tuple[Setting, ...] = (
     Setting("trustedKeys", "trusted_keys", _keys, frozenset(),
-            "public keys allowed to connect; empty means anyone"),
-    Setting("keyNames", "key_names", _key_names, {}, "names shown for keys"),
-    Setting("peers", "peers", _peers, (), "HOST[:PORT] to reach directly where multicast fails"),
-    Setting("name", "name", _text, "", "host name announced to others (default: the hostname)"),
-    Setting("port", "port", _port, DEFAULT_TCP_PORT, "TCP port for transfers"),
+            "public keys allowed to connect; empty means anyone",
+            "Trusted keys", "internal", dump=_dump_keys),
+    Setting("keyNames", "key_names", _key_names, {}, "names shown for keys",
+            "Key names", "internal", dump=_dump_key_names),
+    Setting("peers", "peers", _peers, (), "HOST[:PORT] to reach directly where multicast fails",
+            "Hosts to reach directly", "list", dump=_dump_peers),
+    Setting("name", "name", _text, "", "host name announced to others (default: the hostname)",
+            "Name of this computer", "text"),
+    Setting("port", "port", _port, DEFAULT_TCP_PORT, "TCP port for transfers",
+            "Transfer port", "port", (1, 65535)),
     Setting("multicastAddress", "multicast_address", _group, DEFAULT_GROUP,
-            "multicast group for discovery"),
-    Setting("multicastPort", "multicast_port", _port, DEFAULT_UDP_PORT, "UDP port for discovery"),
+            "multicast group for discovery", "Discovery group", "text"),
+    Setting("multicastPort", "multicast_port", _port, DEFAULT_UDP_PORT, "UDP port for discovery",
+            "Discovery port", "port", (1, 65535)),
     Setting("interfaces", "interfaces", _texts, (),
-            "interface names or IPv4 addresses to use (default: all multicast-capable ones)"),
-    Setting("ttl", "ttl", _ttl, DEFAULT_TTL, "multicast TTL (1 keeps discovery on the local link)"),
+            "interface names or IPv4 addresses to use (default: all multicast-capable ones)",
+            "Network interfaces", "list", dump=_dump_texts),
+    Setting("ttl", "ttl", _whole(0, 255), DEFAULT_TTL,
+            "multicast TTL (1 keeps discovery on the local link)", "Multicast TTL", "int",
+            (0, 255)),
+    Setting("downloadFolder", "download_folder", _download_folder, "",
+            "where downloads go (empty: Downloads/mfsync in your home folder)",
+            "Download folder", "path"),
+    Setting("folders", "folders", _folders, (),
+            'folders to share: [{"path": ..., "mode": "share" or "sync"}]; at most one syncs',
+            "Shared folders", "internal", dump=_dump_folders),
+    Setting("concurrentDownloads", "concurrent_downloads", _whole(1, MAX_CONCURRENT_DOWNLOADS),
+            DEFAULT_CONCURRENCY, "how many files are downloaded at the same time",
+            "Downloads at once", "int", (1, MAX_CONCURRENT_DOWNLOADS)),
+    Setting("notifyDownloads", "notify_downloads", _bool, True,
+            "show a notification when downloads finish", "Notify when downloads finish", "bool"),
+    Setting("notifyFailures", "notify_failures", _bool, True,
+            "show a notification when a download fails", "Notify when a download fails",
+            "bool"),
+    Setting("notifyRefused", "notify_refused", _bool, True,
+            "show a notification when an untrusted computer is refused",
+            "Notify when an untrusted computer is refused", "bool"),
+    Setting("autostart", "autostart", _bool, False, "start the app when you log in",
+            "Start when I log in", "bool"),
+    Setting("pauseOnBattery", "pause_on_battery", _bool, False,
+            "pause transfers and announce less often while on battery power",
+            "Pause on battery power", "bool"),
 )
+
+_BY_KEY = {s.key: s for s in SETTINGS}
+
+
+def setting(key: str) -> Setting:
+    """The setting with JSON key ``key``; ``KeyError`` if there is none."""
+    return _BY_KEY[key]
+
+
+def to_json_value(key: str, value: Any) -> Any:
+    """Turn a loaded value of setting ``key`` (as ``Config`` holds it) back into the JSON value
+    ``config.json`` holds, for ``save_config``; ``KeyError`` for an unknown key."""
+    return _BY_KEY[key].dump(value)
 
 
 @dataclass(frozen=True)
@@ -116,6 +283,14 @@ class Config:
     multicast_port: int = DEFAULT_UDP_PORT
     interfaces: tuple[str, ...] = ()
     ttl: int = DEFAULT_TTL
+    download_folder: str = ""
+    folders: tuple[FolderConfig, ...] = ()
+    concurrent_downloads: int = DEFAULT_CONCURRENCY
+    notify_downloads: bool = True
+    notify_failures: bool = True
+    notify_refused: bool = True
+    autostart: bool = False
+    pause_on_battery: bool = False
     path: Path | None = None
     explicit: frozenset[str] = frozenset()
 
@@ -133,12 +308,60 @@ class Config:
 
 def load_config(path: Path, *, explicit: bool) -> Config:
     """Load ``path``; a missing file gives the defaults unless it was named explicitly."""
+    data = _read(path, missing_ok=not explicit)
+    if data is None:
+        return Config()
+    values = _parse(path, data)
+    known = set(_BY_KEY)
+    for unknown in sorted(set(data) - known):
+        log.warning("config file %s: unknown setting %r is ignored", path, unknown)
+    return Config(**values, path=path, explicit=frozenset(set(data) & known))
+
+
+#: One writer at a time within this process, so two saves (say the trust dialog and the
+#: settings dialog) cannot each miss the other's change. Across processes the last one wins.
+_save_lock = threading.Lock()
+
+
+def save_config(path: Path, updates: Mapping[str, Any]) -> Config:
+    """Set the JSON keys in ``updates`` (values as ``config.json`` holds them, see
+    ``to_json_value``; ``None`` removes a key, so its default applies) and keep every other key
+    of the file, unknown ones too. The result is checked with the same parsers as
+    ``load_config``; if anything is wrong ``ConfigError`` is raised and nothing is written. The
+    file is replaced atomically with mode 0600 (its folder is created with mode 0700). Returns
+    the configuration as loaded back from the file."""
+    for key in updates:
+        if key not in _BY_KEY:
+            raise ConfigError(f"config file {path}: no setting called {key!r}")
+    with _save_lock:
+        # a broken file is refused rather than replaced: it may hold what the user typed
+        data = _read(path, missing_ok=True) or {}
+        for key, value in updates.items():
+            if value is None:
+                data.pop(key, None)
+            else:
+                data[key] = value
+        _parse(path, data)
+        try:
+            text = json.dumps(data, indent=2, ensure_ascii=False, allow_nan=False) + "\n"
+        except (TypeError, ValueError) as exc:
+            raise ConfigError(f"config file {path}: cannot be written as JSON: {exc}") from None
+        try:
+            path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+            atomic_write(path, text.encode("utf-8"), mode=0o600)
+        except OSError as exc:
+            raise ConfigError(f"cannot write config file {path}: {exc}") from None
+        log.info("config file %s: saved %s", path, ", ".join(sorted(updates)))
+        return load_config(path, explicit=True)
+
+
+def _read(path: Path, *, missing_ok: bool) -> dict[str, Any] | None:
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
-        if explicit:
-            raise ConfigError(f"config file {path} does not exist") from None
-        return Config()
+        if missing_ok:
+            return None
+        raise ConfigError(f"config file {path} does not exist") from None
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError(f"cannot read config file {path}: {exc}") from None
     warn_if_exposed(path, "config file", stat.S_IRWXG | stat.S_IRWXO)
@@ -150,15 +373,16 @@ def load_config(path: Path, *, explicit: bool) -> Config:
         ) from None
     if not isinstance(data, dict):
         raise ConfigError(f"config file {path}: the top level must be a JSON object")
+    return data
+
+
+def _parse(path: Path, data: Mapping[str, Any]) -> dict[str, Any]:
     values: dict[str, Any] = {}
-    known = {s.key for s in SETTINGS}
-    for setting in SETTINGS:
-        if setting.key not in data:
+    for item in SETTINGS:
+        if item.key not in data:
             continue
         try:
-            values[setting.attr] = setting.parse(data[setting.key])
+            values[item.attr] = item.parse(data[item.key])
         except ValueError as exc:
-            raise ConfigError(f"config file {path}: {setting.key!r} {exc}") from None
-    for unknown in sorted(set(data) - known):
-        log.warning("config file %s: unknown setting %r is ignored", path, unknown)
-    return Config(**values, path=path, explicit=frozenset(set(data) & known))
+            raise ConfigError(f"config file {path}: {item.key!r} {exc}") from None
+    return values

@@ -24,7 +24,8 @@ from mfsync.cli.modes import (
 )
 from mfsync.cli.parser import UsageError, build_parser
 from mfsync.cli.setup import Settings, load_settings
-from mfsync.crypto.keys import IdentityError
+from mfsync.crypto.keys import IdentityError, parse_key
+from mfsync.crypto.verify import verification_code
 from mfsync.store.identity_file import load_or_create_identity
 
 __all__ = ["EXIT_FAILURE", "EXIT_INTERRUPTED", "EXIT_OK", "EXIT_USAGE", "main"]
@@ -68,6 +69,8 @@ def main(argv: list[str] | None = None) -> int:
             identity, _ = load_or_create_identity(settings.key_path)
             print(identity.public_key_text)
             return EXIT_OK
+        if args.verify is not None:
+            return _verify(args.verify, settings)
         if not args.list_hosts and args.mode is None:
             parser.print_usage(sys.stderr)
             return _usage_error(
@@ -79,6 +82,19 @@ def main(argv: list[str] | None = None) -> int:
     except ModeError as exc:
         sys.stderr.write(f"mfsync: error: {exc}\n")
         return EXIT_FAILURE
+
+
+def _verify(text: str, settings: Settings) -> int:
+    try:
+        other = parse_key(text)
+    except ValueError as exc:
+        raise UsageError(f"--verify: {exc}") from None
+    identity, _ = load_or_create_identity(settings.key_path)
+    print(f"Verification code: {verification_code(identity.public_key, other)}")
+    print("Compare it with the code the other host shows for this host's key "
+          f"(mfsync --verify {identity.public_key_text} there): if the codes differ, the key is "
+          "not the one that host holds; do not trust it.")
+    return EXIT_OK
 
 
 def _dispatch(args: argparse.Namespace, settings: Settings) -> Coroutine[Any, Any, int]:

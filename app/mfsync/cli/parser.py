@@ -34,6 +34,7 @@ examples:
   mfsync get photos/ ~/Downloads
   mfsync --list-hosts
   mfsync --public-key
+  mfsync --verify KEY
 
 Discovery uses UDP multicast 239.255.0.1:30001, transfers TCP port 8000.
 """
@@ -128,6 +129,9 @@ def build_parser() -> argparse.ArgumentParser:
                          help="print this host's public key and exit")
     actions.add_argument("--list-hosts", action="store_true", default=False,
                          help="list the hosts on the network and exit")
+    actions.add_argument("--verify", metavar="KEY", default=None,
+                         help="print the verification code for this host and KEY (the other "
+                         "host's public key), to compare with the code shown there, and exit")
     modes = parser.add_subparsers(dest="mode", metavar="MODE")
 
     share = modes.add_parser("share", parents=[common], help="serve the files in DIR",

@@ -60,12 +60,17 @@ _EPSILON = 1e-9
 
 _CLEAR_LINE = "\x1b[K"
 _CLEAR_BELOW = "\x1b[J"
+# Paused files are not finished: they count in the total and its estimate (they will resume).
 _PENDING = frozenset({
     TransferState.QUEUED,
     TransferState.VERIFYING,
     TransferState.DOWNLOADING,
     TransferState.WAITING,
+    TransferState.PAUSED,
 })
+# Files that are not part of the work: skipped ones were never fetched, cancelled ones never
+# will be; counting them would keep the total below 100%.
+_NOT_COUNTED = frozenset({TransferState.SKIPPED, TransferState.CANCELLED})
 
 
 def _cursor_up(n: int) -> str:
@@ -366,7 +371,8 @@ class ProgressDisplay:
         self._closed = True
 
     def summary(self, status: TransfersStatus, now: float | None = None) -> str:
-        """``12 files, 1.2 GiB in 8.4 s (146 MiB/s)``, then skipped, failed and unfinished counts.
+        """``12 files, 1.2 GiB in 8.4 s (146 MiB/s)``, then how many were skipped,
+        failed, cancelled, paused or not finished.
 
         The time runs from the first transfer's start (or from this display's creation); the
         speed counts bytes received, so a resumed file's old part does not inflate it.
@@ -389,10 +395,14 @@ class ProgressDisplay:
         if fetched > 0 and elapsed > 0:
             text += f" ({format_speed(fetched / elapsed)})"
         skipped = sum(1 for t in transfers if t.state is TransferState.SKIPPED)
-        unfinished = sum(1 for t in transfers if t.state in _PENDING)
+        cancelled = sum(1 for t in transfers if t.state is TransferState.CANCELLED)
+        paused = len(status.paused)
+        unfinished = sum(1 for t in transfers if t.state in _PENDING) - paused
         for count, what in (
             (skipped, "skipped"),
             (len(status.failed), "failed"),
+            (cancelled, "cancelled"),
+            (paused, "paused"),
             (unfinished, "not finished"),
         ):
             if count:
@@ -522,9 +532,7 @@ class ProgressDisplay:
         return _head(f"{fields}  {path}" if path else fields, cols)
 
     def _total_line(self, status: TransfersStatus, cols: int, bar_width: int) -> str:
-        # Skipped files are not part of the work: counting them would keep the total below
-        # 100% (or finish files that were never fetched).
-        counted = [t for t in status.transfers if t.state is not TransferState.SKIPPED]
+        counted = [t for t in status.transfers if t.state not in _NOT_COUNTED]
         size = sum(t.size for t in counted)
         done = sum(t.done for t in counted)
         pending = [t for t in counted if t.state in _PENDING]
@@ -534,6 +542,9 @@ class ProgressDisplay:
         failed = len(status.failed)
         if failed:
             label += f", {failed} failed"
+        paused = len(status.paused)
+        if paused:
+            label += f", {paused} paused"
         fields = self._fields(
             _fraction(done, size, not pending),
             done,

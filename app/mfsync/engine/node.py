@@ -1,16 +1,26 @@
 """The engine: one mfsync host on the network, headless, on plain asyncio.
 
-How it works: a ``Node`` owns the identity, the trust list, the share set (when sharing), the TCP
-server and the discovery service. Announcements of sharing hosts create or refresh entries in the
-peers table, keyed by endpoint (address and TCP port); a new endpoint, a restart (new instance
+How it works: a ``Node`` owns the identity, the trust list, its shared folders (share sets, each
+with a watcher; they can be added and removed while it runs), the TCP server and the discovery
+service. Announcements of sharing hosts create or refresh entries in the peers table, keyed by
+endpoint (address and TCP port); a new endpoint, a restart (new instance
 id) or a new share-set generation marks the entry dirty, and a dirty entry's index is fetched
 over the secure channel, at a rate limited per address. Static peers (``--peer`` and remembered
 hosts) are polled instead. Announced peers expire after missing ``EXPIRY_BEATS`` of their beats.
 Every change publishes a new immutable ``NodeStatus`` to the observers.
+
+What we offer is the union of the shared folders (see ``FileServer``). The announced generation
+is the sum of the folders' generations plus a count of other changes (a folder added, removed,
+gone unreadable or back; the trust list changed; a removed folder's generation is added to that
+count, so the sum never goes back): it changes whenever what a peer may fetch from us does, and
+peers then fetch our index again. Trust changes apply at once: channels (ours and our server's)
+to keys no longer trusted are dropped, and every peer is looked at again.
 """
 
 import asyncio
+import collections
 import contextlib
+import dataclasses
 import logging
 import os
 import socket
@@ -21,7 +31,15 @@ from pathlib import Path
 
 from mfsync.crypto.keys import Identity, short_key
 from mfsync.engine.serve import FileServer
-from mfsync.engine.status import HostRef, NodeStatus, PeerSnapshot, PeerState, RemoteFile
+from mfsync.engine.status import (
+    FolderSnapshot,
+    HostRef,
+    NodeStatus,
+    PeerSnapshot,
+    PeerState,
+    Refusal,
+    RemoteFile,
+)
 from mfsync.net.channel import (
     HANDSHAKE_TIMEOUT,
     ChannelError,
@@ -37,6 +55,7 @@ from mfsync.net.discovery import (
     DEFAULT_TTL,
     DEFAULT_UDP_PORT,
     EXPIRY_BEATS,
+    MAX_BEAT,
     DiscoveryService,
 )
 from mfsync.net.ratelimit import RateLimiter
@@ -56,12 +75,12 @@ from mfsync.protocol.messages import (
 )
 from mfsync.protocol.names import InvalidName, check_wire_path
 from mfsync.protocol.version import VersionVector
-from mfsync.store.index_db import IndexDB
+from mfsync.store.index_db import IndexDB, IndexDBError
 from mfsync.store.known_hosts import KnownHosts
-from mfsync.store.shareset import ShareSet
+from mfsync.store.shareset import ShareSet, ShareSetError
 from mfsync.watch.watcher import FolderWatcher
 
-__all__ = ["MAX_PEERS", "Node", "NodeOptions", "StatusObserver"]
+__all__ = ["MAX_PEERS", "MAX_REFUSALS", "Node", "NodeOptions", "StatusObserver"]
 
 log = logging.getLogger("mfsync.engine")
 
@@ -83,6 +102,8 @@ STOP_TIMEOUT = 5.0
 _TICK = 0.25
 #: A peer's announced beat counts as at least this long when we decide it is gone.
 MIN_PEER_BEAT = 0.2
+#: The status keeps this many of the latest refusals.
+MAX_REFUSALS = 20
 CAPABILITIES = ("index",)
 
 StatusObserver = Callable[[NodeStatus], None]
@@ -96,6 +117,11 @@ class NodeOptions:
     trusted_keys: frozenset[bytes] = frozenset()
     key_names: dict[bytes, str] = field(default_factory=dict)
     share_dir: Path | None = None
+    #: More folders to share, after ``share_dir``; a path in two is offered from the first.
+    share_dirs: tuple[Path, ...] = ()
+    #: Run the server and announce that we share: None when any folder is shared; True even
+    #: with none yet (folders may be added while the node runs).
+    serve: bool | None = None
     wants: bool = False
     name: str = ""
     tcp_port: int = DEFAULT_TCP_PORT
@@ -113,7 +139,7 @@ class NodeOptions:
     rescan_interval: float = RESCAN_INTERVAL
     #: Where the share set's index database lives (None: keep it in memory only).
     state_dir: Path | None = None
-    #: Watch the shared folder for changes (else only the periodic rescan notices them).
+    #: Watch the shared folders for changes (else only the periodic rescan notices them).
     watch: bool = True
 
 
@@ -147,16 +173,23 @@ class Node:
         self.options = options
         self.identity = options.identity
         self.instance_id = os.urandom(8)
-        self.share: ShareSet | None = None
-        self._watcher: FolderWatcher | None = None
-        if options.share_dir is not None:
-            db = (IndexDB(IndexDB.path_for(options.state_dir, options.share_dir))
-                  if options.state_dir is not None else None)
-            self.share = ShareSet(options.share_dir, db=db, local_key=self.identity.public_key,
-                                  settle_age=SETTLE_AGE)
-        self._files = FileServer(self.share, self._rescan_soon) if self.share else None
+        self._shares: list[ShareSet] = []
+        for folder in (options.share_dir, *options.share_dirs):
+            if folder is not None and all(s.root != folder for s in self._shares):
+                self._shares.append(self._make_share(folder))
+        self._watchers: dict[ShareSet, FolderWatcher] = {}
+        self._share_locks: dict[ShareSet, asyncio.Lock] = {}
+        self._scanning: set[ShareSet] = set()
+        self._scanned: set[ShareSet] = set()
+        self._share_errors: dict[ShareSet, str] = {}
+        #: Added to the folders' generations in what we announce (see the module's docstring).
+        self._generation_base = 0
+        # A folder that cannot be scanned (gone, unmounted) is not offered: its files could
+        # not be served.
+        self._files = FileServer(
+            lambda: [s for s in self._shares if s not in self._share_errors], self._rescan_soon)
         self._rescan_task: asyncio.Task[None] | None = None
-        self._rescan_again = False
+        self._rescan_wanted: set[ShareSet] = set()
         self._stopping = False
         self._changed_event = asyncio.Event()
         self._files_by_path: dict[str, list[RemoteFile]] | None = None
@@ -169,6 +202,13 @@ class Node:
         self._tasks: set[asyncio.Task[None]] = set()
         self._fetches: set[asyncio.Task[None]] = set()
         self._publish_handle: asyncio.Handle | None = None
+        #: Open channels we opened (index fetches, ``connect``); the server tracks its own.
+        self._channels: set[SecureChannel] = set()
+        self._refusals: collections.deque[Refusal] = collections.deque(maxlen=MAX_REFUSALS)
+        self._refusal_seq = 0
+        #: (key, inbound) refused since the trust list last changed: recorded once, not on
+        #: every retry or poll.
+        self._refused: set[tuple[bytes, bool]] = set()
         self._status = NodeStatus()
         self._hello = Hello(capabilities=CAPABILITIES, name=options.name or socket.gethostname())
         self._started = False
@@ -185,6 +225,21 @@ class Node:
         """The name this host announces."""
         return self._hello.name
 
+    @property
+    def share(self) -> ShareSet | None:
+        """The first shared folder's share set, if any (what single-folder callers use)."""
+        return self._shares[0] if self._shares else None
+
+    @property
+    def shares(self) -> tuple[ShareSet, ...]:
+        """Every shared folder's share set, in order of precedence."""
+        return tuple(self._shares)
+
+    @property
+    def generation(self) -> int:
+        """What we announce as our share-set generation: it changes whenever our offer does."""
+        return sum(share.generation for share in self._shares) + self._generation_base
+
     def subscribe(self, observer: StatusObserver) -> Callable[[], None]:
         """Call ``observer`` with every new snapshot; returns a function that unsubscribes."""
         self._observers.append(observer)
@@ -195,21 +250,13 @@ class Node:
         return not self.options.trusted_keys or key in self.options.trusted_keys
 
     async def start(self) -> None:
-        """Scan the share set, listen, start discovery and begin contacting peers."""
+        """Scan the shared folders, listen, start discovery and begin contacting peers."""
         opts = self.options
-        if self.share is not None:
-            await self.share.rescan()
-            if opts.watch:
-                self._watcher = FolderWatcher(self.share.root, lambda _paths: self._rescan_soon(),
-                                              loop=asyncio.get_running_loop())
-                self._watcher.start()
-            self.server = Server(
-                self.identity, hello=self._hello, authorize=self._authorize_client,
-                handler=self._handle_request, port=opts.tcp_port,
-                port_explicit=opts.tcp_port_explicit, host=opts.listen_host,
-                handshake_timeout=opts.handshake_timeout,
-            )
-            await self.server.start()
+        for share in list(self._shares):
+            await self._scan(share)
+            self._watch(share)
+        if opts.serve or (opts.serve is None and self._shares):
+            await self._start_server()
         for host, port in opts.static_peers:
             await self._add_static(host, port or DEFAULT_TCP_PORT)
         for host, port in self.known_hosts.addresses():
@@ -224,8 +271,10 @@ class Node:
     async def stop(self) -> None:
         """Stop everything; safe to call more than once, and bounded in time."""
         self._stopping = True
-        if self._watcher is not None:
-            await asyncio.to_thread(self._watcher.stop)
+        watchers = list(self._watchers.values())
+        self._watchers.clear()
+        for watcher in watchers:
+            await asyncio.to_thread(watcher.stop)
         tasks = list(self._tasks) + list(self._fetches)
         for task in tasks:
             task.cancel()
@@ -242,8 +291,8 @@ class Node:
             await self.server.stop()
         if self._publish_handle is not None:
             self._publish_handle.cancel()
-        if self.share is not None:
-            self.share.close()
+        for share in self._shares:
+            share.close()
 
     async def settle(self, timeout: float) -> None:
         """Wait (at most ``timeout`` s) until no index fetch is under way."""
@@ -271,8 +320,10 @@ class Node:
         def authorize(key: bytes) -> bool:
             return key == host.key and self.is_trusted(key)
 
-        return await open_channel(host.address, host.port, self.identity, hello=self._hello,
-                                  authorize=authorize, timeout=self.options.handshake_timeout)
+        channel = await open_channel(host.address, host.port, self.identity, hello=self._hello,
+                                     authorize=authorize, timeout=self.options.handshake_timeout)
+        self._track(channel)
+        return channel
 
     def refresh(self, host: HostRef) -> None:
         """Fetch ``host``'s index again soon (say, after it answered CHANGED)."""
@@ -280,37 +331,194 @@ class Node:
         if peer is not None:
             peer.dirty = True
 
-    def _rescan_soon(self) -> None:
+    def set_trust(self, trusted_keys: frozenset[bytes],
+                  key_names: dict[bytes, str] | None = None) -> None:
+        """Replace the trust list (and, unless None, the key names), effective at once.
+
+        Open channels, ours and our clients', to keys that are no longer trusted are dropped;
+        every peer is looked at again (so hosts become untrusted, or connected again, and their
+        files leave or join the status); and a new generation is announced, so that peers ask
+        again too and learn whether we still serve them.
+        """
+        if key_names is None:
+            self.options = dataclasses.replace(self.options, trusted_keys=frozenset(trusted_keys))
+        else:
+            self.options = dataclasses.replace(self.options, trusted_keys=frozenset(trusted_keys),
+                                               key_names=dict(key_names))
+        channels = set(self._channels) | (self.server.channels if self.server else frozenset())
+        for channel in channels:
+            if not channel.closed and not self.is_trusted(channel.remote_key):
+                log.info("dropping the connection with %s (key %s): no longer trusted",
+                         channel.peer_address[0], short_key(channel.remote_key))
+                channel.abort()
+        self._refused.clear()  # a refusal under the new list is news again
+        for peer in self._peers.values():
+            if peer.key is not None and not self.is_trusted(peer.key):
+                self._fail(peer, PeerState.UNTRUSTED, f"key {short_key(peer.key)} is not trusted")
+            peer.dirty = True
+        self._generation_base += 1
+        self.share_changed()
+
+    def set_beat(self, seconds: float) -> None:
+        """Announce ourselves every ``seconds`` from now on (say, less often on battery).
+
+        At most ``MAX_BEAT`` (what the datagram can carry); peers are told at once.
+        """
+        if not seconds > 0:
+            raise ValueError(f"a beat is a positive number of seconds, not {seconds!r}")
+        beat = min(seconds, MAX_BEAT)
+        self.options = dataclasses.replace(self.options, beat=beat)
+        if self.discovery is not None:
+            self.discovery.set_beat(beat)
+
+    async def add_share(self, path: Path) -> ShareSet:
+        """Share the folder ``path`` too (it is scanned before this returns; while it is, the
+        status shows it as scanning). Returns its share set; the same one if it is shared
+        already. ``ShareSetError`` if it cannot be shared."""
+        root = await asyncio.to_thread(ShareSet.check_root, path)
+        for share in self._shares:
+            if share.root == root:
+                return share
+        try:
+            share = await asyncio.to_thread(self._make_share, root)
+        except IndexDBError as exc:
+            raise ShareSetError(f"cannot share {root}: {exc}") from None
+        self._shares.append(share)
+        self._generation_base += 1
+        log.info("sharing %s too", root)
+        self._changed()
+        if self._started:
+            if self.server is None and self.options.serve is not False:
+                await self._start_server()
+            await self._scan(share)
+            self._watch(share)
+            self.share_changed()
+        return share
+
+    async def remove_share(self, path: Path) -> bool:
+        """Stop sharing the folder ``path`` (its files stay where they are); returns whether it
+        was shared. Peers see its files go with our next index."""
+        share = next((s for s in self._shares if s.root == path), None)
+        if share is None:
+            resolved = await asyncio.to_thread(path.expanduser().resolve)
+            share = next((s for s in self._shares if s.root == resolved), None)
+        if share is None:
+            return False
+        async with self._share_lock(share):  # not in the middle of a scan of it
+            self._shares.remove(share)
+            self._generation_base += share.generation + 1  # so the sum still grows
+            watcher = self._watchers.pop(share, None)
+            self._scanning.discard(share)
+            self._scanned.discard(share)
+            self._share_errors.pop(share, None)
+            self._rescan_wanted.discard(share)
+        self._share_locks.pop(share, None)
+        if watcher is not None:
+            await asyncio.to_thread(watcher.stop)
+        share.close()
+        log.info("no longer sharing %s", share.root)
+        self.share_changed()
+        return True
+
+    def _make_share(self, folder: Path) -> ShareSet:
+        state_dir = self.options.state_dir
+        db = IndexDB(IndexDB.path_for(state_dir, folder)) if state_dir is not None else None
+        return ShareSet(folder, db=db, local_key=self.identity.public_key, settle_age=SETTLE_AGE)
+
+    def _share_lock(self, share: ShareSet) -> asyncio.Lock:
+        return self._share_locks.setdefault(share, asyncio.Lock())
+
+    def _watch(self, share: ShareSet) -> None:
+        if not self.options.watch or share in self._watchers or self._stopping:
+            return
+        watcher = FolderWatcher(share.root, lambda _paths: self._rescan_soon(share),
+                                loop=asyncio.get_running_loop())
+        watcher.start()
+        self._watchers[share] = watcher
+
+    async def _start_server(self) -> None:
+        opts = self.options
+        server = Server(
+            self.identity, hello=self._hello, authorize=self._authorize_client,
+            handler=self._handle_request, port=opts.tcp_port,
+            port_explicit=opts.tcp_port_explicit, host=opts.listen_host,
+            handshake_timeout=opts.handshake_timeout, on_refused=self._refused_client,
+        )
+        await server.start()
+        self.server = server
+        if self.discovery is not None:  # we shared nothing so far: say that we do now
+            self.discovery.update(flags=self.discovery.announcement.flags | Flags.SHARES,
+                                  tcp_port=server.port)
+
+    def _rescan_soon(self, share: ShareSet | None = None) -> None:
         if self._stopping:
             return
+        self._rescan_wanted.update(self._shares if share is None else (share,))
         if self._rescan_task is not None and not self._rescan_task.done():
-            self._rescan_again = True  # a change during a scan: scan once more after it
-            return
+            return  # the scan under way takes it on next (a change during a scan: scan again)
         self._rescan_task = asyncio.get_running_loop().create_task(self._rescan_until_quiet())
         self._tasks.add(self._rescan_task)
         self._rescan_task.add_done_callback(self._tasks.discard)
 
     async def _rescan_until_quiet(self) -> None:
-        while True:
-            self._rescan_again = False
-            await self.rescan()
-            if not self._rescan_again:
-                return
+        while self._rescan_wanted:
+            wanted = [share for share in self._shares if share in self._rescan_wanted]
+            self._rescan_wanted.clear()
+            await self._rescan(wanted)
 
     async def rescan(self) -> None:
-        """Rescan the share set now, announcing a change at once."""
-        if self.share is None:
-            return
-        if await self.share.rescan():
+        """Rescan every shared folder now, announcing a change at once."""
+        await self._rescan(list(self._shares))
+
+    async def _rescan(self, shares: list[ShareSet]) -> None:
+        changed = False
+        for share in shares:
+            changed = await self._scan(share) or changed
+            if share.unsettled:
+                # Something was modified a moment ago: look again once it has been quiet.
+                asyncio.get_running_loop().call_later(SETTLE_AGE, self._rescan_soon, share)
+        if changed:
             self.share_changed()
-        if self.share.unsettled:
-            # Something was modified a moment ago: look again once it has been quiet.
-            asyncio.get_running_loop().call_later(SETTLE_AGE, self._rescan_soon)
+
+    async def _scan(self, share: ShareSet) -> bool:
+        """Rescan one folder; returns whether what it offers changed. A folder that is gone or
+        unreadable is not scanned (which would mark every file deleted): it is reported in the
+        status and offers nothing until a scan succeeds again."""
+        async with self._share_lock(share):
+            if share not in self._shares:
+                return False  # removed meanwhile
+            first = share not in self._scanned
+            self._scanning.add(share)
+            if first:
+                self._changed()  # a first scan may take long: show it
+            try:
+                await asyncio.to_thread(ShareSet.check_root, share.root)
+                changed = await share.rescan()
+            except (ShareSetError, IndexDBError, OSError) as exc:
+                error = str(exc)
+                offered = share not in self._share_errors
+                if self._share_errors.get(share) != error:
+                    log.warning("cannot scan %s: %s; not offering its files", share.root, error)
+                    self._share_errors[share] = error
+                    self._changed()
+                if offered:
+                    self._generation_base += 1  # its files leave the offer
+                return offered
+            finally:
+                self._scanning.discard(share)
+                self._scanned.add(share)
+                if first:
+                    self._changed()
+            if self._share_errors.pop(share, None) is not None:
+                log.info("%s can be scanned again", share.root)
+                self._generation_base += 1  # its files are offered again
+                return True
+            return changed
 
     def share_changed(self) -> None:
-        """The share set changed (scan, download, version merge): announce it at once."""
-        if self.share is not None and self.discovery is not None:
-            self.discovery.update(generation=self.share.generation)
+        """What we share changed (scan, download, version merge): announce it at once."""
+        if self.discovery is not None:
+            self.discovery.update(generation=self.generation)
         self._changed()
 
     # -- discovery ------------------------------------------------------------------------
@@ -326,7 +534,7 @@ class Node:
             kind=Kind.ANNOUNCE, flags=flags, instance_id=self.instance_id,
             public_key=self.identity.public_key,
             tcp_port=self.server.port if self.server is not None else 0,
-            beat_ms=0, generation=self.share.generation if self.share else 0, name=self.name,
+            beat_ms=0, generation=self.generation, name=self.name,
         )
         interfaces = choose_interfaces(opts.interfaces, list_interfaces())
         if not interfaces:
@@ -412,6 +620,7 @@ class Node:
                 peer.address, peer.port, self.identity, hello=self._hello, authorize=authorize,
                 timeout=self.options.handshake_timeout,
             )
+            self._track(channel)
             if channel.peer_hello is not None and channel.peer_hello.name:
                 peer.name = channel.peer_hello.name
             generation, entries = await request_index(channel)
@@ -419,6 +628,7 @@ class Node:
             peer.fetched_generation = generation
             peer.state = PeerState.CONNECTED
             peer.error = ""
+            self._refused.discard((channel.remote_key, False))
             if self.known_hosts.remember(channel.remote_key, peer.address, peer.port):
                 await asyncio.to_thread(self.known_hosts.save)
             log.info("%s:%d (%s, key %s): %d files", peer.address, peer.port, peer.name,
@@ -444,6 +654,8 @@ class Node:
         level = logging.DEBUG if peer.static and state is PeerState.UNREACHABLE else logging.INFO
         if (peer.state, peer.error) != (state, reason):
             log.log(level, "%s:%d: %s", peer.address, peer.port, reason)
+        if state is PeerState.UNTRUSTED and peer.key is not None:
+            self._record_refusal(peer.key, peer.address, peer.name, inbound=False)
         peer.state = state
         peer.error = reason
         peer.files = None
@@ -478,25 +690,45 @@ class Node:
                     peer.dirty = True
                 if peer.dirty:
                     self._maybe_fetch(peer)
-            if self.share is not None and now - last_rescan >= self.options.rescan_interval:
+            if self._shares and now - last_rescan >= self.options.rescan_interval:
                 last_rescan = now
-                await self.rescan()
+                self._rescan_soon()  # in its own task: a long scan must not stall the peers
 
     # -- serving --------------------------------------------------------------------------
 
     def _authorize_client(self, key: bytes) -> bool:
         if self.is_trusted(key):
+            self._refused.discard((key, True))
             return True
         log.info("refused a client with untrusted key %s", short_key(key))
         return False
 
+    def _refused_client(self, key: bytes, address: tuple[str, int]) -> None:
+        # The client is refused before it sends its hello: name it as it announced itself.
+        name = next((p.name for p in self._peers.values()
+                     if key in (p.key, p.announced_key) and p.name), "")
+        self._record_refusal(key, address[0], name or self.options.key_names.get(key, ""),
+                             inbound=True)
+
+    def _record_refusal(self, key: bytes, address: str, name: str, *, inbound: bool) -> None:
+        if (key, inbound) in self._refused:
+            return
+        self._refused.add((key, inbound))
+        self._refusal_seq += 1
+        self._refusals.append(Refusal(self._refusal_seq, key, address, name, inbound))
+        self._changed()
+
+    def _track(self, channel: SecureChannel) -> None:
+        self._channels.add(channel)
+        channel.when_closed(self._channels.discard)
+
     async def _handle_request(self, channel: SecureChannel, message: Message) -> None:
-        if isinstance(message, IndexRequest) and self.share is not None:
-            for chunk in chunk_index(self.share.entries(), self.share.generation):
+        if isinstance(message, IndexRequest):
+            for chunk in chunk_index(self._files.entries(), self.generation):
                 await channel.send(chunk)
-        elif isinstance(message, BlocksRequest) and self._files is not None:
+        elif isinstance(message, BlocksRequest):
             await self._files.send_blocks(channel, message)
-        elif isinstance(message, GetRequest) and self._files is not None:
+        elif isinstance(message, GetRequest):
             await self._files.send_range(channel, message)
         elif isinstance(message, ErrorMessage):
             log.info("peer %s reports: %s", channel.peer_address[0], message.text)
@@ -555,8 +787,13 @@ class Node:
             RemoteFile(e.path, e.size, e.mtime_ns, e.content_id, tuple(hosts), version)
             for (_, _), (e, hosts, version) in sorted(grouped.items())
         )
+        folders = tuple(
+            FolderSnapshot(share.root, share.count, share in self._scanning,
+                           self._share_errors.get(share, ""))
+            for share in self._shares
+        )
         return NodeStatus(
-            peers=tuple(peers), files=files,
-            local_files=self.share.count if self.share else 0,
+            peers=tuple(peers), files=files, local_files=self._files.count(),
             tcp_port=self.server.port if self.server else None,
+            refusals=tuple(self._refusals), folders=folders,
         )

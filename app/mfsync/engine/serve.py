@@ -7,12 +7,16 @@ range outside the file answers BAD_REQUEST. Data is read off the event loop in p
 with back-pressure, so memory stays flat whatever the file size. A file that changes while it is
 being sent is noticed by comparing its size and modification time before and after, and the
 transfer ends with CHANGED instead of End; the client also verifies every block by its hash.
+
+With several shared folders, what we offer is their union: a path present in more than one is
+offered (and served) from the earliest folder that has it, so the index and the file contents
+always agree.
 """
 
 import asyncio
 import logging
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from mfsync.net.channel import SecureChannel
@@ -26,6 +30,7 @@ from mfsync.protocol.messages import (
     ErrorCode,
     ErrorMessage,
     GetRequest,
+    IndexEntry,
 )
 from mfsync.store.shareset import LocalFile, ShareSet
 
@@ -38,26 +43,67 @@ READ_SIZE = 4 * 1024 * 1024
 
 
 class FileServer:
-    """Answers BlocksRequest and GetRequest from one share set."""
+    """Answers index, BlocksRequest and GetRequest from the share sets ``shares()`` returns
+    (in order of precedence)."""
 
-    def __init__(self, share: ShareSet, on_changed: Callable[[], None]) -> None:
-        self._share = share
+    def __init__(self, shares: Callable[[], Sequence[ShareSet]],
+                 on_changed: Callable[[], None]) -> None:
+        self._shares = shares
         self._on_changed = on_changed
+        self._shadowed: set[str] = set()  # paths offered by several folders, logged once
+        self._count_key: tuple[tuple[int, int], ...] = ()
+        self._count = 0
 
-    def _lookup(self, path: str, content_id: bytes) -> LocalFile | ErrorMessage:
-        local = self._share.get(path)
-        if local is None:
+    def find(self, path: str) -> tuple[ShareSet, LocalFile] | None:
+        """The folder that offers ``path`` (the earliest that has it) and its file there."""
+        for share in self._shares():
+            local = share.get(path)
+            if local is not None:
+                return share, local
+        return None
+
+    def entries(self) -> list[IndexEntry]:
+        """The index of every folder together, sorted by path."""
+        shares = self._shares()
+        if len(shares) == 1:
+            return shares[0].entries()
+        union: dict[str, IndexEntry] = {}
+        for share in shares:
+            for entry in share.entries():
+                if entry.path not in union:
+                    union[entry.path] = entry
+                elif entry.path not in self._shadowed:
+                    self._shadowed.add(entry.path)
+                    log.debug("%s is in more than one shared folder; offering it from the "
+                              "first, not from %s", entry.path, share.root)
+        return [union[path] for path in sorted(union)]
+
+    def count(self) -> int:
+        """How many files are offered (without building the index, unless folders changed)."""
+        shares = self._shares()
+        if len(shares) <= 1:
+            return shares[0].count if shares else 0
+        key = tuple((id(share), share.generation) for share in shares)
+        if key != self._count_key:
+            self._count_key = key
+            self._count = len(set().union(*(share.files for share in shares)))
+        return self._count
+
+    def _lookup(self, path: str, content_id: bytes) -> tuple[ShareSet, LocalFile] | ErrorMessage:
+        found = self.find(path)
+        if found is None:
             return ErrorMessage(ErrorCode.NOT_FOUND, f"{path!r} is not shared here")
-        if local.hashes.content_id != content_id:
+        if found[1].hashes.content_id != content_id:
             return ErrorMessage(ErrorCode.CHANGED, f"{path!r} has changed")
-        return local
+        return found
 
     async def send_blocks(self, channel: SecureChannel, request: BlocksRequest) -> None:
         """Answer a block-list request."""
-        local = self._lookup(request.path, request.content_id)
-        if isinstance(local, ErrorMessage):
-            await channel.send(local)
+        found = self._lookup(request.path, request.content_id)
+        if isinstance(found, ErrorMessage):
+            await channel.send(found)
             return
+        local = found[1]
         hashes = local.hashes.block_hashes
         first = 0
         while True:
@@ -71,10 +117,11 @@ class FileServer:
 
     async def send_range(self, channel: SecureChannel, request: GetRequest) -> None:
         """Answer a data request: Data messages for the range, then End (or an error)."""
-        local = self._lookup(request.path, request.content_id)
-        if isinstance(local, ErrorMessage):
-            await channel.send(local)
+        found = self._lookup(request.path, request.content_id)
+        if isinstance(found, ErrorMessage):
+            await channel.send(found)
             return
+        share, local = found
         if request.offset > local.size or request.length > local.size - request.offset:
             await channel.send(ErrorMessage(
                 ErrorCode.BAD_REQUEST,
@@ -82,7 +129,7 @@ class FileServer:
                 f"({local.size} bytes)",
             ))
             return
-        path = self._share.root / local.disk_path
+        path = share.root / local.disk_path
         loop = asyncio.get_running_loop()
         try:
             fd = await loop.run_in_executor(None, _open_unchanged, path, local)

@@ -6,10 +6,19 @@ previous one, or hand it to another thread: nothing in it ever changes.
 
 import enum
 from dataclasses import dataclass
+from pathlib import Path
 
 from mfsync.protocol.version import EMPTY_VERSION, VersionVector
 
-__all__ = ["HostRef", "NodeStatus", "PeerSnapshot", "PeerState", "RemoteFile"]
+__all__ = [
+    "FolderSnapshot",
+    "HostRef",
+    "NodeStatus",
+    "PeerSnapshot",
+    "PeerState",
+    "Refusal",
+    "RemoteFile",
+]
 
 
 class PeerState(enum.Enum):
@@ -61,10 +70,42 @@ class RemoteFile:
 
 
 @dataclass(frozen=True, slots=True)
+class Refusal:
+    """A host refused because its key is not on our trust list.
+
+    ``seq`` grows by one with every refusal recorded, so comparing the largest ``seq`` of two
+    snapshots tells which refusals are new. ``inbound``: it connected to us and we refused it;
+    otherwise we connected to it and refused to go on once it had proven its key.
+    """
+
+    seq: int
+    key: bytes
+    address: str
+    name: str  #: what it announced or we call it; may be empty
+    inbound: bool
+
+
+@dataclass(frozen=True, slots=True)
+class FolderSnapshot:
+    """One of our shared folders."""
+
+    path: Path  #: the folder, as ``Node.add_share`` resolved it (``ShareSet.root``)
+    files: int  #: files it offers
+    #: A scan is under way (always shown for its first one; short rescans may pass unseen).
+    scanning: bool
+    error: str = ""  #: why it cannot be scanned now (gone, unreadable); empty when fine
+
+
+@dataclass(frozen=True, slots=True)
 class NodeStatus:
     """Everything an observer may want, at one moment."""
 
     peers: tuple[PeerSnapshot, ...] = ()
     files: tuple[RemoteFile, ...] = ()
+    #: Files we offer: the union of every shared folder (a path in two counts once).
     local_files: int = 0
     tcp_port: int | None = None
+    #: The latest refusals (at most ``MAX_REFUSALS``), oldest first.
+    refusals: tuple[Refusal, ...] = ()
+    #: Our shared folders, in the order they are looked up in.
+    folders: tuple[FolderSnapshot, ...] = ()

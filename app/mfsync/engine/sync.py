@@ -14,6 +14,9 @@ others is compared with what our share set holds, by version vector:
   the same name) and synced like any file; the winner takes the name, with the merged version.
   Nothing is replaced before the loser is safe: if ours loses, ours is renamed first; if ours
   wins, theirs is first downloaded under the conflict name, and only then is our version merged.
+
+A download the user cancels is not queued again by the policy while the network offers that same
+content under that name; once the content changes (or ``forget_cancelled``), it is fair game.
 """
 
 import asyncio
@@ -79,19 +82,25 @@ def choose_offer(offers: list[RemoteFile]) -> RemoteFile:
 
 
 class Syncer:
-    """Applies the sync policy to one node's share set, through a downloader."""
+    """Applies the sync policy to one of a node's share sets (``share``, by default the node's
+    first), through a downloader of its own."""
 
-    def __init__(self, node: Node, *, concurrency: int = DEFAULT_CONCURRENCY,
+    def __init__(self, node: Node, *, share: ShareSet | None = None,
+                 concurrency: int = DEFAULT_CONCURRENCY,
                  source_wait: float = SYNC_SOURCE_WAIT) -> None:
-        assert node.share is not None, "sync needs a shared folder"
+        share = share if share is not None else node.share
+        assert share is not None, "sync needs a shared folder"
         self._node = node
-        self._share: ShareSet = node.share
+        self._share: ShareSet = share
         self.downloader = self._downloader = Downloader(
             node, concurrency=concurrency, source_wait=source_wait, on_done=self.on_done
         )
         self._after: dict[tuple[object, str], _After] = {}
         #: job key -> the name whose evaluation queued it; those names wait for their job.
         self._pending: dict[tuple[object, str], str] = {}
+        #: name -> the content id of a download of it the user cancelled: not queued again
+        #: while that is what the network offers under the name.
+        self._cancelled: dict[str, bytes] = {}
         self._handle: asyncio.TimerHandle | None = None
         self._running = False
         self._again = False
@@ -109,6 +118,20 @@ class Syncer:
         if self._handle is not None:
             self._handle.cancel()
         await self._downloader.stop()
+
+    @property
+    def share(self) -> ShareSet:
+        """The share set this syncer fills."""
+        return self._share
+
+    def forget_cancelled(self, path: str | None = None) -> None:
+        """Let the policy fetch ``path`` (None: every name) again although the user cancelled
+        its download."""
+        if path is None:
+            self._cancelled.clear()
+        else:
+            self._cancelled.pop(path, None)
+        self.schedule()
 
     def schedule(self) -> None:
         """Run the policy soon (changes arriving meanwhile are handled in the same run)."""
@@ -147,7 +170,13 @@ class Syncer:
                 continue  # a download for this name (or its conflict copy) is under way
             if self._share.ignores(path):
                 continue  # left out of this folder by its ignore rules: not fetched either
-            await self._consider(path, choose_offer(offers))
+            offer = choose_offer(offers)
+            cancelled = self._cancelled.get(path)
+            if cancelled is not None:
+                if cancelled == offer.content_id:
+                    continue  # the user cancelled this very download
+                del self._cancelled[path]  # it changed since: the policy decides afresh
+            await self._consider(path, offer)
 
     async def _consider(self, path: str, theirs: RemoteFile) -> None:
         ours = self._share.get(path)
@@ -209,7 +238,11 @@ class Syncer:
     async def on_done(self, result: DownloadResult) -> None:
         """Record a finished download in the share set (and so announce it)."""
         after = self._after.pop(result.job.key, None)
-        self._pending.pop(result.job.key, None)
+        path = self._pending.pop(result.job.key, None)
+        if result.state is TransferState.CANCELLED and path is not None:
+            if result.job.content_id is not None:
+                self._cancelled[path] = result.job.content_id
+            log.info("%s: download cancelled; not fetching this version again by itself", path)
         if after is None or result.state not in (TransferState.DONE, TransferState.SKIPPED):
             self.schedule()
             return

@@ -7,8 +7,9 @@ it ever changes.
 
 import enum
 from dataclasses import dataclass
+from pathlib import Path
 
-__all__ = ["TransferSnapshot", "TransferState", "TransfersStatus"]
+__all__ = ["FINISHED_STATES", "TransferSnapshot", "TransferState", "TransfersStatus"]
 
 
 class TransferState(enum.Enum):
@@ -21,9 +22,15 @@ class TransferState(enum.Enum):
     DONE = "done"  #: complete and verified
     FAILED = "failed"  #: given up; ``error`` says why
     SKIPPED = "skipped"  #: not fetched (for instance already present)
+    PAUSED = "paused"  #: stopped by the user; its partial file stays, resume continues it
+    CANCELLED = "cancelled"  #: stopped by the user; its partial file was removed
 
 
 _ACTIVE = frozenset({TransferState.VERIFYING, TransferState.DOWNLOADING, TransferState.WAITING})
+#: States a job ends in: the downloader may take the same file again after one of these.
+FINISHED_STATES = frozenset({TransferState.DONE, TransferState.FAILED, TransferState.SKIPPED,
+                             TransferState.CANCELLED})
+_NO_KEY: tuple[Path, str] = (Path(), "")
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,6 +47,10 @@ class TransferSnapshot:
     source: str = ""  #: ``host:port`` or a name
     error: str = ""
     started_at: float | None = None  #: ``time.monotonic()`` when the transfer started
+    #: The job's key, ``(root, wire path written)``: what ``Downloader.pause``/``cancel`` take.
+    key: tuple[Path, str] = _NO_KEY
+    #: Where the file is (or will be) stored; a conflict copy's name once one is chosen.
+    target: Path = Path()
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,8 +76,13 @@ class TransfersStatus:
 
     @property
     def active(self) -> tuple[TransferSnapshot, ...]:
-        """Transfers verifying, downloading or waiting for a source (queued ones excluded)."""
+        """Transfers verifying, downloading or waiting for a source (not queued or paused)."""
         return tuple(t for t in self.transfers if t.state in _ACTIVE)
+
+    @property
+    def paused(self) -> tuple[TransferSnapshot, ...]:
+        """Transfers that are ``PAUSED``."""
+        return tuple(t for t in self.transfers if t.state is TransferState.PAUSED)
 
     @property
     def finished(self) -> int:

@@ -10,9 +10,16 @@ blocks it is not asked again for this file. A host that goes away is skipped for
 another one is tried; with no host left the job waits for one to come back. When every block is
 verified the partial is renamed over the target in one step. Local problems (unsafe names, a full
 disk) fail the job with a clear message and keep the partial for a later resume.
+
+Control: each job runs in a task of its own inside a worker, so that ``pause`` and ``cancel`` can
+stop it at its next await without stopping the worker. A paused job leaves the queue (and its
+worker) and keeps its partial file; ``resume`` queues it again and the usual resume logic
+continues from the last verified block. A cancelled job loses its partial file and ends in
+``CANCELLED``, reported to ``on_done`` like any other outcome.
 """
 
 import asyncio
+import collections
 import contextlib
 import inspect
 import logging
@@ -26,7 +33,12 @@ from typing import ParamSpec, TypeVar
 from mfsync.crypto.keys import short_key
 from mfsync.engine.node import Node
 from mfsync.engine.status import HostRef, RemoteFile
-from mfsync.engine.transfer_status import TransferSnapshot, TransfersStatus, TransferState
+from mfsync.engine.transfer_status import (
+    FINISHED_STATES,
+    TransferSnapshot,
+    TransfersStatus,
+    TransferState,
+)
 from mfsync.net.addresses import format_host_port
 from mfsync.net.channel import ChannelError, PeerRefused, SecureChannel
 from mfsync.net.client import request_blocks, stream_range
@@ -34,7 +46,7 @@ from mfsync.protocol.messages import ErrorCode
 from mfsync.store.conflicts import conflict_name
 from mfsync.store.hashing import FileChanged, FileHashes, hash_file
 from mfsync.store.partial import PartialFile
-from mfsync.store.safe_paths import UnsafePath, prepare_parent, target_for
+from mfsync.store.safe_paths import UnsafePath, partial_path_for, prepare_parent, target_for
 from mfsync.store.space import InsufficientSpace, check_free_space
 
 __all__ = [
@@ -43,6 +55,7 @@ __all__ = [
     "DownloadJob",
     "DownloadResult",
     "Downloader",
+    "JobKey",
 ]
 
 log = logging.getLogger("mfsync.transfer")
@@ -64,6 +77,8 @@ _PUBLISH_INTERVAL = 0.1
 #: While anything is active, a status is published at least this often.
 TICK = 0.5
 _ACTIVE = (TransferState.VERIFYING, TransferState.DOWNLOADING, TransferState.WAITING)
+#: What identifies a job: the folder it writes into and the wire path it writes.
+JobKey = tuple[Path, str]
 
 
 @dataclass(frozen=True)
@@ -85,9 +100,15 @@ class DownloadJob:
     expect_local: tuple[int, int, int] | None = None
 
     @property
-    def key(self) -> tuple[Path, str]:
+    def key(self) -> JobKey:
         """What identifies the job: where it writes."""
         return (self.root, self.store_as or self.path)
+
+    @property
+    def default_target(self) -> Path:
+        """The local path the job writes unless it must store a conflict copy instead (not
+        checked for safety: for display, and to find the job's partial file)."""
+        return self.root.joinpath(*(self.store_as or self.path).split("/"))
 
 
 @dataclass(frozen=True)
@@ -114,6 +135,8 @@ class JobFailed(Exception):
 @dataclass
 class _Record:
     path: str
+    key: JobKey
+    target: Path
     size: int = 0
     done: int = 0
     fetched: int = 0
@@ -124,7 +147,7 @@ class _Record:
 
     def snapshot(self) -> TransferSnapshot:
         return TransferSnapshot(self.path, self.size, self.done, self.fetched, self.state,
-                                self.source, self.error, self.started_at)
+                                self.source, self.error, self.started_at, self.key, self.target)
 
 
 DoneCallback = Callable[[DownloadResult], Awaitable[None] | None]
@@ -142,9 +165,22 @@ class Downloader:
         self._concurrency = max(1, concurrency)
         self._source_wait = source_wait
         self._on_done = on_done
-        self._queue: asyncio.Queue[DownloadJob] = asyncio.Queue()
-        self._records: dict[tuple[Path, str], _Record] = {}
-        self._name_locks: dict[tuple[Path, str], asyncio.Lock] = {}
+        self._records: dict[JobKey, _Record] = {}
+        #: Every job not finished yet: queued, running or paused.
+        self._jobs: dict[JobKey, DownloadJob] = {}
+        self._waiting: collections.deque[JobKey] = collections.deque()
+        self._running: dict[JobKey, asyncio.Task[DownloadResult]] = {}
+        #: What pause/resume/cancel asked of a running job whose task is still winding down:
+        #: PAUSED, CANCELLED, or QUEUED (paused, then resumed before it had stopped).
+        self._interrupt: dict[JobKey, TransferState] = {}
+        self._paused_all = False
+        self._wake = asyncio.Event()
+        #: Jobs taken by a worker (or being cancelled) whose on_done has not returned yet.
+        self._in_work = 0
+        self._idle = asyncio.Event()
+        self._idle.set()
+        self._cleanups: set[asyncio.Task[None]] = set()
+        self._name_locks: dict[JobKey, asyncio.Lock] = {}
         self._results: list[DownloadResult] = []
         self._observers: list[StatusCallback] = []
         self._workers: list[asyncio.Task[None]] = []
@@ -167,40 +203,172 @@ class Downloader:
         """Call ``observer`` with a new status after changes (at most ten times a second)."""
         self._observers.append(observer)
 
+    @property
+    def paused(self) -> bool:
+        """Whether everything is paused (``pause()``): jobs added meanwhile start paused."""
+        return self._paused_all
+
     def add(self, job: DownloadJob) -> bool:
-        """Queue ``job`` unless the same target is already queued or running."""
+        """Queue ``job`` unless the same target is already queued, running or paused.
+
+        While everything is paused the job is taken, but waits in ``PAUSED`` until ``resume``.
+        """
         record = self._records.get(job.key)
-        if record is not None and record.state not in (TransferState.DONE,
-                                                       TransferState.FAILED,
-                                                       TransferState.SKIPPED):
-            return False
-        self._records[job.key] = _Record(job.store_as or job.path)
-        self._queue.put_nowait(job)
+        if job.key in self._jobs or (record is not None and record.state not in FINISHED_STATES):
+            return False  # (a job in _jobs may be finished but not yet through its clean-up)
+        record = self._records[job.key] = _Record(job.store_as or job.path, job.key,
+                                                   job.default_target)
+        self._jobs[job.key] = job
+        if self._paused_all:
+            record.state = TransferState.PAUSED
+        else:
+            self._enqueue(job.key)
         self._ensure_workers()
         self._publish()
         return True
 
     def busy(self, root: Path, path: str) -> bool:
-        """Whether a job writing ``path`` under ``root`` is queued or running."""
+        """Whether a job writing ``path`` under ``root`` is queued, running or paused."""
         record = self._records.get((root, path))
-        return record is not None and record.state not in (
-            TransferState.DONE, TransferState.FAILED, TransferState.SKIPPED)
+        return record is not None and record.state not in FINISHED_STATES
+
+    def pause(self, key: JobKey | None = None) -> bool:
+        """Pause the job with ``key``, or (None) every job and the ones added later.
+
+        A running job stops at once and frees its worker; its partial file stays, so ``resume``
+        continues where it stopped. Returns whether anything was paused.
+        """
+        if key is not None:
+            changed = self._pause_one(key)
+        else:
+            changed = not self._paused_all
+            self._paused_all = True
+            for each in list(self._jobs):
+                changed = self._pause_one(each) or changed
+        if changed:
+            self._publish(force=True)
+        return changed
+
+    def resume(self, key: JobKey | None = None) -> bool:
+        """Queue the paused job with ``key`` again, or (None) every paused job, and let jobs
+        added later start at once. Returns whether anything was resumed."""
+        if key is not None:
+            keys = [key]
+            changed = False
+        else:
+            keys = list(self._jobs)
+            changed = self._paused_all
+            self._paused_all = False
+        for each in keys:
+            changed = self._resume_one(each) or changed
+        if changed:
+            self._publish(force=True)
+        return changed
+
+    def cancel(self, key: JobKey) -> bool:
+        """Stop the job with ``key`` for good and delete its partial file.
+
+        The job ends in ``CANCELLED`` and ``on_done`` hears of it like of any outcome; ``add``
+        may queue the same file again later. Returns whether there was such a job.
+        """
+        job = self._jobs.get(key)
+        record = self._records.get(key)
+        if job is None or record is None or record.state is TransferState.CANCELLED:
+            return False  # no such job, or it is being cancelled already
+        task = self._running.get(key)
+        if task is not None:
+            if task.done():
+                return False  # it has just finished
+            self._interrupt[key] = TransferState.CANCELLED
+            task.cancel()  # the worker cleans up once the task has stopped
+        else:
+            with contextlib.suppress(ValueError):
+                self._waiting.remove(key)
+            # The job stays in _jobs until its partial is gone, so that add() cannot start it
+            # again meanwhile (and lose the new partial to the clean-up).
+            self._in_work += 1  # join() waits for on_done, as for any finished job
+            self._update_idle()
+            cleanup = asyncio.get_running_loop().create_task(self._cancelled(job, record.target))
+            self._cleanups.add(cleanup)
+            cleanup.add_done_callback(self._cleanups.discard)
+        record.state = TransferState.CANCELLED
+        record.source = record.error = ""
+        self._publish(force=True)
+        return True
 
     async def join(self) -> None:
-        """Wait until every queued job has finished."""
-        await self._queue.join()
+        """Wait until no job is queued or running: every job has finished or is paused.
+
+        Paused jobs do not count, or a ``get`` whose files the user paused would never end.
+        """
+        await self._idle.wait()
         self._publish(force=True)
 
     async def stop(self) -> None:
         """Stop the workers; partial files stay for a later resume."""
-        for worker in self._workers:
-            worker.cancel()
-        for worker in self._workers:
+        for task in list(self._workers) + list(self._cleanups):
+            task.cancel()
+        for task in list(self._workers) + list(self._cleanups):
             with contextlib.suppress(asyncio.CancelledError):
-                await worker
+                await task
         self._workers.clear()
         if self._publish_handle is not None:
             self._publish_handle.cancel()
+
+    # -- control ----------------------------------------------------------------------------
+
+    def _enqueue(self, key: JobKey) -> None:
+        self._records[key].state = TransferState.QUEUED
+        self._waiting.append(key)
+        self._wake.set()
+        self._update_idle()
+
+    def _pause_one(self, key: JobKey) -> bool:
+        record = self._records.get(key)
+        if key not in self._jobs or record is None or record.state is TransferState.CANCELLED:
+            return False
+        task = self._running.get(key)
+        if task is not None:
+            if task.done() or self._interrupt.get(key) is TransferState.PAUSED:
+                return False  # it has just finished, or is being paused already
+            self._interrupt[key] = TransferState.PAUSED
+            task.cancel()  # the worker parks the job once the task has stopped
+        elif record.state is TransferState.PAUSED:
+            return False
+        else:
+            with contextlib.suppress(ValueError):
+                self._waiting.remove(key)
+            self._update_idle()
+        record.state = TransferState.PAUSED
+        record.source = ""
+        return True
+
+    def _resume_one(self, key: JobKey) -> bool:
+        record = self._records.get(key)
+        if key not in self._jobs or record is None or record.state is not TransferState.PAUSED:
+            return False
+        if key in self._running:
+            # Still winding down after its pause: queue it once it has stopped.
+            self._interrupt[key] = TransferState.QUEUED
+            record.state = TransferState.QUEUED
+        else:
+            self._enqueue(key)
+        return True
+
+    def _update_idle(self) -> None:
+        if self._waiting or self._in_work:
+            self._idle.clear()
+        else:
+            self._idle.set()
+
+    async def _cancelled(self, job: DownloadJob, target: Path) -> None:
+        try:
+            await asyncio.to_thread(_discard_partials, job, target)
+            await self._finish(DownloadResult(job, TransferState.CANCELLED,
+                                              error="cancelled"))
+        finally:
+            self._in_work -= 1
+            self._update_idle()
 
     # -- workers ----------------------------------------------------------------------------
 
@@ -220,28 +388,72 @@ class Downloader:
 
     async def _work(self) -> None:
         while True:
-            job = await self._queue.get()
+            while not self._waiting:
+                self._wake.clear()
+                await self._wake.wait()
+            key = self._waiting.popleft()
+            self._in_work += 1
             try:
-                result = await self._run_job(job)
-            except asyncio.CancelledError:
-                self._queue.task_done()
-                raise
-            except Exception as exc:  # a bug must not kill the worker and hang join()
-                log.exception("download of %s failed unexpectedly", job.path)
-                result = DownloadResult(job, TransferState.FAILED, error=str(exc))
-                self._set(job, state=TransferState.FAILED, error=str(exc))
-            self._results.append(result)
-            if self._on_done is not None:
-                try:
-                    outcome = self._on_done(result)
-                    if inspect.isawaitable(outcome):
-                        await outcome
-                except asyncio.CancelledError:
-                    self._queue.task_done()
-                    raise
-                except Exception:
-                    log.exception("download callback failed")
-            self._queue.task_done()
+                await self._run(self._jobs[key])
+            finally:
+                self._in_work -= 1
+                self._update_idle()
+
+    async def _run(self, job: DownloadJob) -> None:
+        task = asyncio.get_running_loop().create_task(self._run_job(job))
+        self._running[job.key] = task
+        result: DownloadResult | None
+        try:
+            result = await task
+            self._interrupt.pop(job.key, None)  # it finished before it could be stopped
+        except asyncio.CancelledError:
+            worker = asyncio.current_task()
+            if worker is not None and worker.cancelling():
+                raise  # stop(): the worker itself is going away
+            result = await self._interrupted(job)
+        except Exception as exc:  # a bug must not kill the worker and hang join()
+            log.exception("download of %s failed unexpectedly", job.path)
+            result = DownloadResult(job, TransferState.FAILED, error=str(exc))
+            self._set(job, state=TransferState.FAILED, error=str(exc))
+        finally:
+            if self._running.get(job.key) is task:
+                del self._running[job.key]
+        if result is not None:
+            await self._finish(result)
+
+    async def _interrupted(self, job: DownloadJob) -> DownloadResult | None:
+        """A job's task was stopped by pause or cancel: park, requeue or clean up the job."""
+        wanted = self._interrupt.pop(job.key, None)
+        if wanted is TransferState.PAUSED:
+            log.info("paused %s", job.path)
+            self._publish(force=True)
+            return None
+        if wanted is TransferState.QUEUED:
+            self._enqueue(job.key)
+            self._publish(force=True)
+            return None
+        if wanted is not TransferState.CANCELLED:
+            # Nobody here asked for it: do not let the job vanish without an outcome.
+            self._set(job, state=TransferState.FAILED, error="interrupted")
+            return DownloadResult(job, TransferState.FAILED, error="interrupted")
+        target = self._records[job.key].target
+        await asyncio.to_thread(_discard_partials, job, target)
+        log.info("cancelled %s", job.path)
+        return DownloadResult(job, TransferState.CANCELLED, error="cancelled")
+
+    async def _finish(self, result: DownloadResult) -> None:
+        job = result.job
+        if self._jobs.get(job.key) is job:
+            del self._jobs[job.key]
+        self._results.append(result)
+        self._publish(force=True)
+        if self._on_done is not None:
+            try:
+                outcome = self._on_done(result)
+                if inspect.isawaitable(outcome):
+                    await outcome
+            except Exception:
+                log.exception("download callback failed")
 
     async def _run_job(self, job: DownloadJob) -> DownloadResult:
         try:  # a name that can never be written here fails now, not after waiting for a host
@@ -294,7 +506,9 @@ class Downloader:
                             verdict)
             except PeerRefused as exc:
                 cooldown[endpoint] = now + SOURCE_COOLDOWN
-                if exc.code in (ErrorCode.CHANGED, ErrorCode.NOT_FOUND):
+                if exc.code in (ErrorCode.CHANGED, ErrorCode.NOT_FOUND, ErrorCode.NOT_TRUSTED):
+                    # Its index (or its trust in us) changed: look again, so that what it no
+                    # longer offers us leaves the status and this job waits for another host.
                     self._node.refresh(host)
                 log.info("%s refused %s: %s", format_host_port(*endpoint), job.path, exc.text)
             except ChannelError as exc:
@@ -345,6 +559,7 @@ class Downloader:
             log.warning("%s exists here with other content: keeping ours, storing theirs as %s",
                         target, stored)
             target = _local(target_for, job.root, stored)
+            self._records[job.key].target = target
             same = await asyncio.to_thread(_same_content, target, remote)
             if same is not None:
                 self._set(job, state=TransferState.SKIPPED, size=remote.size, done=remote.size)
@@ -370,6 +585,7 @@ class Downloader:
                 ):
                     stored = conflict_name(stored, remote.mtime_ns, host.key)
                     final = _local(target_for, job.root, stored)
+                    self._records[job.key].target = final
                     log.warning("%s changed here during the download: keeping it, storing the "
                                 "other version as %s", target, stored)
                 await asyncio.to_thread(_local, partial.finalize, remote.mtime_ns, final)
@@ -500,6 +716,23 @@ def _local(func: Callable[_P, _T], *args: _P.args, **kwargs: _P.kwargs) -> _T:
     except OSError as exc:
         where = f" ({exc.filename})" if exc.filename else ""
         raise JobFailed(f"{exc.strerror or exc}{where}") from None
+
+
+def _discard_partials(job: DownloadJob, target: Path) -> None:
+    """Delete the partial files a cancelled job may have left: beside its usual target and
+    beside ``target``, where it last wrote (a conflict copy's name, say)."""
+    targets: set[Path] = set()
+    # Checked like any target, so that nothing is deleted through a symlinked folder; a name
+    # that can never be written here has no partial file either.
+    with contextlib.suppress(JobFailed):
+        targets.add(_local(target_for, job.root, job.store_as or job.path))
+    if target != job.default_target:
+        targets.add(target)  # came from target_for when the job chose it
+    for where in targets:
+        try:
+            partial_path_for(where).unlink(missing_ok=True)
+        except OSError as exc:
+            log.warning("cannot remove the partial download of %s: %s", where, exc)
 
 
 def _existing_size(path: Path) -> int:

@@ -57,7 +57,11 @@ class ChannelClosed(ChannelError):
 
 
 class NotTrusted(ChannelError):
-    """The peer's proven key is not on our trust list."""
+    """The peer's proven key is not on our trust list; ``key`` is that key."""
+
+    def __init__(self, text: str, key: bytes = b"") -> None:
+        super().__init__(text)
+        self.key = key
 
 
 class PeerRefused(ChannelError):
@@ -78,6 +82,8 @@ class SecureChannel:
         self._reader = reader
         self._writer = writer
         self._session = session
+        self._closed = False
+        self._close_callbacks: list[Callable[[SecureChannel], None]] = []
         self.peer_hello: Hello | None = None
         peer = writer.get_extra_info("peername")
         self.peer_address: tuple[str, int] = (str(peer[0]), int(peer[1])) if peer else ("?", 0)
@@ -147,13 +153,46 @@ class SecureChannel:
         except (ConnectionError, OSError) as exc:
             raise ChannelClosed(f"connection lost: {exc}") from None
 
+    @property
+    def closed(self) -> bool:
+        """Whether ``close`` or ``abort`` was called."""
+        return self._closed
+
+    def when_closed(self, callback: "Callable[[SecureChannel], None]") -> None:
+        """Call ``callback(self)`` once the channel is closed or aborted (at once if it is)."""
+        if self._closed:
+            callback(self)
+        else:
+            self._close_callbacks.append(callback)
+
+    def abort(self) -> None:
+        """Drop the connection at once, discarding anything not yet sent; never raises.
+
+        For revoking a peer's access: unlike ``close``, nothing queued reaches it any more,
+        and whoever is reading or writing on the channel gets a ``ChannelError``.
+        """
+        self._writer.transport.abort()
+        self._mark_closed()
+
     async def close(self) -> None:
         """Close the connection; never raises."""
+        self._mark_closed()
         try:
             self._writer.close()
             await asyncio.wait_for(self._writer.wait_closed(), 2.0)
         except (OSError, TimeoutError, ConnectionError):
             pass
+
+    def _mark_closed(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        callbacks, self._close_callbacks = self._close_callbacks, []
+        for callback in callbacks:
+            try:
+                callback(self)
+            except Exception:
+                log.exception("channel close callback failed")
 
     async def _handshake(self, authorize: Authorize, hello: Hello) -> None:
         try:
@@ -165,7 +204,8 @@ class SecureChannel:
                 if isinstance(event, HandshakeComplete):
                     if not authorize(event.remote_key):
                         await self._refuse(ErrorCode.NOT_TRUSTED, "your key is not trusted here")
-                        raise NotTrusted(f"key {short_key(event.remote_key)} is not trusted")
+                        raise NotTrusted(f"key {short_key(event.remote_key)} is not trusted",
+                                         event.remote_key)
                     self._session.send(hello)
                 elif isinstance(event, PeerHello):
                     self.peer_hello = event.hello

@@ -37,6 +37,7 @@ __all__ = [
     "DEFAULT_TTL",
     "DEFAULT_UDP_PORT",
     "EXPIRY_BEATS",
+    "MAX_BEAT",
     "DiscoveryService",
     "DiscoveryStats",
     "check_group",
@@ -50,6 +51,8 @@ DEFAULT_UDP_PORT = 30001
 DEFAULT_TTL = 1
 #: Seconds between our announcements.
 DEFAULT_BEAT = 5.0
+#: The longest beat the datagram can carry (milliseconds in 16 bits).
+MAX_BEAT = 0xFFFF / 1000
 #: A peer that missed this many of its own announced beats is gone.
 EXPIRY_BEATS = 3
 #: Repeat the start-up query once after this delay, in case the first datagram was lost.
@@ -124,6 +127,7 @@ class DiscoveryService:
         self._answer_handle: asyncio.TimerHandle | None = None
         self._last_answer = 0.0
         self._stopped = False
+        self._beat_changed = asyncio.Event()
 
     @property
     def announcement(self) -> Announcement:
@@ -185,6 +189,27 @@ class DiscoveryService:
             if self._send_sockets and not self._stopped:
                 self.send(Kind.ANNOUNCE)
 
+    @property
+    def beat(self) -> float:
+        """Seconds between our announcements."""
+        return self._beat
+
+    def set_beat(self, beat: float) -> None:
+        """Announce every ``beat`` seconds from now on (0 < beat <= ``MAX_BEAT``).
+
+        The new beat is announced at once: peers judge when we are gone by the beat we announce,
+        so a slower beat that they learnt of only later would make them drop us meanwhile.
+        """
+        if not 0 < beat <= MAX_BEAT:
+            raise ValueError(f"a beat is more than 0 and at most {MAX_BEAT:g} s, not {beat!r}")
+        if beat == self._beat:
+            return
+        self._beat = beat
+        self._announcement = replace(self._announcement, beat_ms=min(int(beat * 1000), 0xFFFF))
+        self._beat_changed.set()  # the sleep under way was for the old beat
+        if self._send_sockets and not self._stopped and self.sends_beats:
+            self.send(Kind.ANNOUNCE)
+
     def query(self) -> None:
         """Ask every host to announce itself now."""
         self.send(Kind.QUERY)
@@ -205,7 +230,11 @@ class DiscoveryService:
         await asyncio.sleep(REQUERY_DELAY)
         self.query()
         while True:
-            await asyncio.sleep(self._beat * random.uniform(0.9, 1.0))  # noqa: S311 - jitter only
+            self._beat_changed.clear()
+            delay = self._beat * random.uniform(0.9, 1.0)  # noqa: S311 - jitter only
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._beat_changed.wait(), delay)
+                continue  # set_beat has just announced: the next beat is a new beat away
             if self.sends_beats:
                 self.send(Kind.ANNOUNCE)
 

@@ -19,6 +19,7 @@ from mfsync.net.channel import (
     Authorize,
     ChannelClosed,
     ChannelError,
+    NotTrusted,
     SecureChannel,
     accept_channel,
 )
@@ -28,6 +29,7 @@ __all__ = [
     "DEFAULT_TCP_PORT",
     "MAX_CONNECTIONS",
     "PortInUse",
+    "RefusalHandler",
     "RequestHandler",
     "Server",
 ]
@@ -40,6 +42,8 @@ MAX_CONNECTIONS = 64
 MAX_CONNECTIONS_PER_ADDRESS = 16
 
 RequestHandler = Callable[[SecureChannel, Message], Awaitable[None]]
+#: Told of every client refused because ``authorize`` said no: its key and (address, port).
+RefusalHandler = Callable[[bytes, tuple[str, int]], None]
 
 
 class PortInUse(OSError):
@@ -53,6 +57,7 @@ class Server:
         self, identity: Identity, *, hello: Hello, authorize: Authorize, handler: RequestHandler,
         port: int = DEFAULT_TCP_PORT, port_explicit: bool = False, host: str | None = None,
         handshake_timeout: float = HANDSHAKE_TIMEOUT, request_timeout: float = REQUEST_TIMEOUT,
+        on_refused: RefusalHandler | None = None,
     ) -> None:
         self._identity = identity
         self._hello = hello
@@ -64,9 +69,16 @@ class Server:
         self._handshake_timeout = handshake_timeout
         self._request_timeout = request_timeout
         self._server: asyncio.Server | None = None
+        self._on_refused = on_refused
         self._connections: set[asyncio.Task[None]] = set()
+        self._channels: set[SecureChannel] = set()
         self._per_address: dict[str, int] = {}
         self.dropped = 0
+
+    @property
+    def channels(self) -> frozenset[SecureChannel]:
+        """The connections past their handshake that are open now."""
+        return frozenset(self._channels)
 
     @property
     def port(self) -> int:
@@ -147,7 +159,15 @@ class Server:
         except ChannelError as exc:
             self.dropped += 1
             log.info("dropped a connection from %s:%d: %s", peer[0], peer[1], exc)
+            if isinstance(exc, NotTrusted) and self._on_refused is not None:
+                try:
+                    self._on_refused(exc.key, peer)
+                except Exception:
+                    log.exception("refusal callback failed")
             return
+        # Tracked so that the owner can drop the clients it stops trusting (see channels).
+        self._channels.add(channel)
+        channel.when_closed(self._channels.discard)
         log.debug("connection from %s:%d, key %s", peer[0], peer[1],
                   short_key(channel.remote_key))
         try:

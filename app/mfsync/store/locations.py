@@ -1,8 +1,16 @@
-"""Where mfsync keeps its own files: one place that knows every path under ``~/.mfsync``."""
+"""Where mfsync keeps its own files: one place that knows every path under ``~/.mfsync``, and
+where downloads go by default."""
 
+import os
+import shlex
 from pathlib import Path
 
-__all__ = ["config_path", "key_path", "known_hosts_path", "state_dir"]
+__all__ = ["config_path", "download_dir", "key_path", "known_hosts_path", "state_dir"]
+
+#: The folder created inside the user's download folder.
+DOWNLOAD_SUBDIR = "mfsync"
+#: Used when the user has no download folder at all.
+FALLBACK_DOWNLOAD_DIR = "mfsync-downloads"
 
 
 def state_dir() -> Path:
@@ -23,3 +31,42 @@ def key_path() -> Path:
 def known_hosts_path() -> Path:
     """Addresses of hosts reached once, tried again at the next start."""
     return state_dir() / "known_hosts.json"
+
+
+def download_dir() -> Path:
+    """The default download folder: ``mfsync`` inside the user's download folder (the
+    ``XDG_DOWNLOAD_DIR`` of the environment or of ``user-dirs.dirs``, else ``~/Downloads``) when
+    that exists, else ``~/mfsync-downloads``. Nothing is created here."""
+    home = Path.home()
+    for candidate in (_xdg_download_dir(home), home / "Downloads"):
+        if candidate is not None and candidate.is_dir():
+            return candidate / DOWNLOAD_SUBDIR
+    return home / FALLBACK_DOWNLOAD_DIR
+
+
+def _xdg_download_dir(home: Path) -> Path | None:
+    # Desktops with a translated folder name ("Téléchargements") record it in user-dirs.dirs;
+    # the environment variable, where a session exports it, wins.
+    value = os.environ.get("XDG_DOWNLOAD_DIR") or _user_dirs_entry(home, "XDG_DOWNLOAD_DIR")
+    if not value:
+        return None
+    path = Path(os.path.expandvars(value.replace("$HOME", str(home)))).expanduser()
+    # A relative value is meaningless (and $HOME itself means "not configured", per xdg-user-dirs).
+    return path if path.is_absolute() and path != home else None
+
+
+def _user_dirs_entry(home: Path, name: str) -> str | None:
+    config_home = os.environ.get("XDG_CONFIG_HOME") or str(home / ".config")
+    try:
+        text = (Path(config_home) / "user-dirs.dirs").read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError):
+        return None
+    for line in text.splitlines():
+        key, sep, value = line.strip().partition("=")
+        if sep and key == name:
+            try:
+                parts = shlex.split(value)  # the file is shell syntax: "$HOME/Downloads"
+            except ValueError:
+                return None
+            return parts[0] if len(parts) == 1 else None
+    return None

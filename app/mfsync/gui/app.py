@@ -1,0 +1,257 @@
+"""``mfsync-gui``: the desktop app, a QApplication on a qasync loop over the same engine as the CLI.
+
+How it works: ``main`` makes sure only one instance runs (a second start asks the first to show
+its window and exits), creates the QApplication and a qasync event loop, and runs
+``DesktopApp.run`` on it. ``DesktopApp`` starts the ``Service`` (the engine), then the window,
+the tray icon, notifications and the power monitor, and wires their signals to the service.
+Quit stops the engine cleanly before the loop ends. Everything the machine may lack (a tray, a
+notification daemon, a battery, an autostart mechanism) is injected, so tests can check what
+would be shown or written.
+"""
+
+import argparse
+import asyncio
+import logging
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from PySide6.QtCore import QObject, QTimer, QUrl
+from PySide6.QtWidgets import QApplication, QMessageBox, QSystemTrayIcon
+
+from mfsync import __version__
+from mfsync.config import Config, ConfigError, load_config
+from mfsync.crypto.keys import IdentityError, parse_key
+from mfsync.gui.autostart import Autostart, autostart_for
+from mfsync.gui.bridge import EngineBridge
+from mfsync.gui.icons import icon
+from mfsync.gui.main_window import FolderChooser, MainWindow
+from mfsync.gui.notify import NotificationSink, Notifier
+from mfsync.gui.power import PowerMonitor, PowerSource, psutil_source
+from mfsync.gui.settings_dialog import SettingsDialog
+from mfsync.gui.single_instance import SingleInstance, instance_name
+from mfsync.gui.tray import Tray, TrayNotificationSink
+from mfsync.gui.trust_dialog import TrustDialog
+from mfsync.net.server import PortInUse
+from mfsync.service import Service, node_options_for
+from mfsync.store import locations
+from mfsync.store.identity_file import load_or_create_identity
+
+__all__ = ["DesktopApp", "main"]
+
+log = logging.getLogger("mfsync.gui")
+
+#: The power source is asked this often (a change of power is not urgent).
+POWER_POLL_MS = 30_000
+#: Batched notifications are checked this often.
+NOTIFY_POLL_MS = 500
+SHOW_MESSAGE = b"mfsync-gui 1 show\n"
+
+
+class DesktopApp(QObject):
+    """The running desktop app: engine, window, tray, notifications and power handling."""
+
+    def __init__(
+        self, service: Service, *, hidden: bool = False, tray_available: bool | None = None,
+        sink: NotificationSink | None = None, power_source: PowerSource | None = None,
+        autostart: Autostart | None = None, open_url: Callable[[QUrl], object] | None = None,
+        choose_folder: FolderChooser | None = None,
+    ) -> None:
+        super().__init__()
+        self.service = service
+        self.hidden = hidden
+        self.tray_available = (QSystemTrayIcon.isSystemTrayAvailable()
+                               if tray_available is None else tray_available)
+        self.autostart = autostart or autostart_for()
+        self._open_url = open_url
+        self._choose_folder = choose_folder
+        self._sink = sink
+        self._power_source = power_source or psutil_source
+        self._quit = asyncio.Event()
+        self.window: MainWindow | None = None
+        self.tray: Tray | None = None
+        self.notifier: Notifier | None = None
+        self.bridge: EngineBridge | None = None
+        self.power: PowerMonitor | None = None
+        self.dialog: Any = None
+        self._timers: list[QTimer] = []
+        self._told_about_tray = False
+
+    async def start(self) -> None:
+        """Start the engine, then show the user interface."""
+        await self.service.start()
+        self.window = MainWindow(self.service, tray_available=self.tray_available,
+                                 choose_folder=self._choose_folder, open_url=self._open_url)
+        self.window.setWindowIcon(icon("mfsync"))
+        self.tray = Tray(open_url=self._open_url)
+        sink = self._sink or TrayNotificationSink(self.tray, self.show_window)
+        self.notifier = Notifier(sink)
+        self._apply_notification_settings()
+        self.bridge = EngineBridge(self.service, self.notifier)
+        self.bridge.statusChanged.connect(self.window.update_status)
+        self.bridge.statusChanged.connect(self.tray.update_status)
+        self.bridge.downloadFinished.connect(self.tray.add_recent)
+        self.window.quitRequested.connect(self.quit)
+        self.window.hiddenToTray.connect(self._hidden_to_tray)
+        self.window.settingsRequested.connect(self.open_settings)
+        self.window.trustRequested.connect(self.open_trust)
+        self.tray.openRequested.connect(self.show_window)
+        self.tray.pauseToggled.connect(self.window.toggle_pause)
+        self.tray.quitRequested.connect(self.quit)
+        self.power = PowerMonitor(self._power_source, self.service.set_on_battery)
+        self._every(NOTIFY_POLL_MS, self.notifier.flush)
+        self._every(POWER_POLL_MS, self.power.poll)
+        self.power.poll()
+        if self.tray_available:
+            self.tray.show()
+        else:
+            self.window.show_no_tray_hint()
+        if not self.hidden or not self.tray_available:
+            self.show_window()
+
+    async def run(self) -> int:
+        """Start, run until Quit, stop the engine; the exit code."""
+        await self.start()
+        await self._quit.wait()
+        await self.stop()
+        return 0
+
+    async def stop(self) -> None:
+        """Close the user interface and stop the engine."""
+        for timer in self._timers:
+            timer.stop()
+        if self.bridge is not None:
+            self.bridge.close()
+        if self.tray is not None:
+            self.tray.hide()
+        if self.window is not None:
+            self.window.tray_available = False  # a close now must not hide to the tray
+            self.window.hide()
+        await self.service.stop()
+
+    def quit(self) -> None:
+        """Quit the application (after the engine has stopped)."""
+        self._quit.set()
+
+    def show_window(self) -> None:
+        """Show and raise the main window."""
+        if self.window is not None:
+            self.window.show_and_raise()
+
+    def _hidden_to_tray(self) -> None:
+        if self._told_about_tray or self.tray is None:
+            return
+        self._told_about_tray = True
+        self.tray.icon.showMessage(
+            "mfsync is still running", "It keeps sharing from the tray. Quit it from the tray "
+            "icon's menu.", QSystemTrayIcon.MessageIcon.Information, 5000)
+
+    def on_message(self, message: bytes) -> None:
+        """A second start asked us to show the window."""
+        log.info("another start of mfsync-gui: showing the window")
+        self.show_window()
+
+    def open_settings(self) -> SettingsDialog:
+        """Open the settings dialog (not modal: the engine keeps running under it)."""
+        dialog = SettingsDialog(self.service, self.autostart, self.window)
+        dialog.accepted.connect(self._apply_notification_settings)
+        dialog.show()
+        self.dialog = dialog
+        return dialog
+
+    def open_trust(self, key: bytes | None = None) -> TrustDialog:
+        """Open the trusted-keys dialog, at the verification of ``key`` when given."""
+        dialog = TrustDialog(self.service, self.window)
+        if key is not None:
+            dialog.verify_key(key)
+        dialog.show()
+        self.dialog = dialog
+        return dialog
+
+    def _apply_notification_settings(self) -> None:
+        if self.notifier is None:
+            return
+        config: Config = self.service.config
+        self.notifier.enabled.update({
+            "download": config.notify_downloads, "failure": config.notify_failures,
+            "refused": config.notify_refused,
+        })
+
+    def _every(self, interval_ms: int, callback: Callable[[], object]) -> None:
+        timer = QTimer(self)
+        timer.setInterval(interval_ms)
+        timer.timeout.connect(callback)
+        timer.start()
+        self._timers.append(timer)
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="mfsync-gui", description=(
+        "The mfsync desktop app: share folders, see the network's files, get notified."))
+    parser.add_argument("--hidden", action="store_true",
+                        help="start in the tray without a window (a window shows when no tray "
+                             "exists)")
+    parser.add_argument("--config", metavar="FILE",
+                        help="config file (default ~/.mfsync/config.json)")
+    parser.add_argument("--trusted-keys", action="append", default=[], metavar="KEY[,KEY…]",
+                        help="trust these keys too for this run (not saved)")
+    parser.add_argument("-v", "--verbose", action="count", default=0, help="log more")
+    parser.add_argument("--version", action="version", version=f"mfsync-gui {__version__}")
+    return parser
+
+
+def _fail(message: str) -> int:
+    sys.stderr.write(f"mfsync-gui: error: {message}\n")
+    if QApplication.instance() is not None:
+        QMessageBox.critical(None, "mfsync", message)
+    return 2
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the desktop app; the exit code."""
+    args = _parser().parse_args(argv)
+    logging.basicConfig(
+        level=logging.WARNING if not args.verbose else logging.INFO if args.verbose == 1
+        else logging.DEBUG, format="mfsync-gui: %(name)s: %(message)s")
+    config_path = Path(args.config).expanduser() if args.config else locations.config_path()
+    app = QApplication.instance() or QApplication(sys.argv[:1])
+    assert isinstance(app, QApplication)
+    app.setApplicationName("mfsync")
+    app.setApplicationVersion(__version__)
+    app.setDesktopFileName("mfsync")
+    app.setQuitOnLastWindowClosed(False)  # the tray keeps the app alive; Quit ends it
+    app.setWindowIcon(icon("mfsync"))
+    single = SingleInstance(instance_name(config_path.parent))
+    if single.try_send(SHOW_MESSAGE):
+        print("mfsync-gui is already running: its window was raised.")
+        return 0
+    try:
+        config = load_config(config_path, explicit=args.config is not None)
+        extra = frozenset(parse_key(k) for value in args.trusted_keys
+                          for k in value.split(",") if k.strip())
+        identity, _ = load_or_create_identity(locations.key_path())
+    except (ConfigError, IdentityError, ValueError) as exc:
+        return _fail(str(exc))
+    options = node_options_for(config, identity)
+    options = options.__class__(**{**options.__dict__, "trusted_keys": extra})
+    service = Service(options, config, config_path=config_path)
+    desktop = DesktopApp(service, hidden=args.hidden)
+    single.listen(desktop.on_message)
+    import qasync  # noqa: PLC0415 - only the app needs it, and it needs the QApplication
+
+    loop = qasync.QEventLoop(app)
+    asyncio.set_event_loop(loop)
+    try:
+        with loop:
+            return loop.run_until_complete(desktop.run())
+    except PortInUse as exc:
+        return _fail(f"{exc.strerror}; choose another port in Settings")
+    except OSError as exc:
+        return _fail(f"cannot start networking: {exc}")
+    finally:
+        single.close()
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,85 @@
+"""The one place where engine snapshots become Qt signals and notification events.
+
+The engine calls its observers on the event loop, which under qasync is the GUI thread, so a
+snapshot can be emitted as a signal directly. Events for notifications (files arrived, a
+transfer failed, a host was refused) are derived by comparing each snapshot with the previous
+one, so the engine needs no second channel for them.
+"""
+
+import logging
+from collections.abc import Hashable
+from dataclasses import dataclass
+
+from PySide6.QtCore import QObject, Signal
+
+from mfsync.crypto.keys import format_key
+from mfsync.engine.transfer_status import TransferSnapshot, TransferState
+from mfsync.gui.notify import Notifier
+from mfsync.service import Service, ServiceStatus
+
+__all__ = ["EngineBridge", "Finished", "derive_events"]
+
+log = logging.getLogger("mfsync.gui")
+
+
+@dataclass(frozen=True)
+class Finished:
+    """A transfer that reached DONE or FAILED since the previous snapshot."""
+
+    transfer: TransferSnapshot
+
+
+def _finished(status: ServiceStatus) -> dict[Hashable, TransferSnapshot]:
+    return {t.key: t for t in status.transfers.transfers
+            if t.state in (TransferState.DONE, TransferState.FAILED)}
+
+
+def derive_events(previous: ServiceStatus | None, current: ServiceStatus,
+                  notifier: Notifier) -> list[TransferSnapshot]:
+    """Tell ``notifier`` what happened between two snapshots; returns new finished downloads."""
+    before = _finished(previous) if previous is not None else {}
+    done: list[TransferSnapshot] = []
+    for key, transfer in _finished(current).items():
+        old = before.get(key)
+        if old is not None and old.state is transfer.state:
+            continue
+        if transfer.state is TransferState.DONE:
+            done.append(transfer)
+            notifier.downloaded(transfer.path, transfer.target,
+                                current.host_label(transfer.source) or "another host")
+        else:
+            notifier.failed(transfer.path, transfer.error or "failed")
+    last_seq = max((r.seq for r in previous.node.refusals), default=-1) if previous else -1
+    for refusal in current.node.refusals:
+        if refusal.seq > last_seq and previous is not None:
+            host = refusal.name or refusal.address
+            notifier.refused(host, format_key(refusal.key))
+    return done
+
+
+class EngineBridge(QObject):
+    """Re-emits the service's snapshots as ``statusChanged`` and feeds the notifier."""
+
+    statusChanged = Signal(object)  # noqa: N815 - Qt signal naming
+    #: A download finished (the TransferSnapshot), for the tray's recent list.
+    downloadFinished = Signal(object)  # noqa: N815 - Qt signal naming
+
+    def __init__(self, service: Service, notifier: Notifier) -> None:
+        super().__init__()
+        self.service = service
+        self.notifier = notifier
+        self._previous: ServiceStatus | None = None
+        self._unsubscribe = service.subscribe(self._on_status)
+
+    def _on_status(self, status: ServiceStatus) -> None:
+        try:
+            for transfer in derive_events(self._previous, status, self.notifier):
+                self.downloadFinished.emit(transfer)
+        except Exception:
+            log.exception("cannot derive notifications")
+        self._previous = status
+        self.statusChanged.emit(status)
+
+    def close(self) -> None:
+        """Stop listening to the service."""
+        self._unsubscribe()

@@ -1,0 +1,361 @@
+"""Table models for the main window, fed from ``ServiceStatus`` snapshots.
+
+How it works: each model turns a snapshot into rows keyed by something stable (a folder's path,
+a file's path and content, a transfer's target, a host's endpoint). ``KeyedTableModel.set_rows``
+then changes the model in place and moves persistent indexes along by key, so a selection or the
+current row survives the updates that arrive several times a second during transfers.
+"""
+
+import time
+from collections.abc import Callable, Hashable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from PySide6.QtCore import QAbstractTableModel, QModelIndex, QPersistentModelIndex, Qt
+
+from mfsync.crypto.keys import format_key, short_key
+from mfsync.engine.status import PeerState, RemoteFile
+from mfsync.engine.transfer_status import TransferSnapshot, TransferState
+from mfsync.service import FolderMode, ServiceStatus
+
+__all__ = [
+    "PROGRESS_ROLE",
+    "FileState",
+    "FoldersModel",
+    "HostsModel",
+    "KeyedTableModel",
+    "NetworkModel",
+    "TransfersModel",
+    "human_duration",
+    "human_size",
+]
+
+#: A fraction from 0 to 1 for the progress column (None: no bar).
+PROGRESS_ROLE = Qt.ItemDataRole.UserRole + 2
+#: A value to sort by, where the text does not sort well (sizes, times).
+SORT_ROLE = Qt.ItemDataRole.UserRole + 3
+
+Index = QModelIndex | QPersistentModelIndex
+
+
+def human_size(size: float) -> str:
+    """``1.5 MB`` and the like (powers of 1000, as file managers show)."""
+    for unit in ("B", "kB", "MB", "GB", "TB"):
+        if abs(size) < 1000 or unit == "TB":
+            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
+        size /= 1000
+    return f"{size:.1f} TB"  # pragma: no cover - the loop returns
+
+
+def human_duration(seconds: float) -> str:
+    """``42 s``, ``3 min 5 s``, ``2 h 10 min``."""
+    seconds = max(0, round(seconds))
+    if seconds < 60:
+        return f"{seconds} s"
+    if seconds < 3600:
+        return f"{seconds // 60} min {seconds % 60} s"
+    return f"{seconds // 3600} h {seconds % 3600 // 60} min"
+
+
+@dataclass(frozen=True)
+class Row:
+    """One table row: its key, the texts of its cells, and optional per-cell extras."""
+
+    key: Hashable
+    cells: tuple[str, ...]
+    sort: tuple[Any, ...] = ()
+    progress: float | None = None
+    tooltip: str = ""
+
+
+class KeyedTableModel(QAbstractTableModel):
+    """A read-only table whose rows are replaced wholesale but tracked by key."""
+
+    HEADERS: tuple[str, ...] = ()
+    #: The column whose cell carries ``PROGRESS_ROLE``.
+    PROGRESS_COLUMN = -1
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._rows: list[Row] = []
+
+    # -- Qt interface -------------------------------------------------------------------
+
+    def rowCount(self, parent: Index = QModelIndex()) -> int:  # noqa: B008, N802 - Qt API
+        """Rows under the (invisible) root."""
+        return 0 if parent.isValid() else len(self._rows)
+
+    def columnCount(self, parent: Index = QModelIndex()) -> int:  # noqa: B008, N802 - Qt API
+        """One column per header."""
+        return 0 if parent.isValid() else len(self.HEADERS)
+
+    def headerData(self, section: int, orientation: Qt.Orientation,  # noqa: N802 - Qt API
+                   role: int = Qt.ItemDataRole.DisplayRole) -> Any:
+        """Column titles."""
+        if orientation == Qt.Orientation.Horizontal and role == Qt.ItemDataRole.DisplayRole:
+            return self.HEADERS[section]
+        return None
+
+    def data(self, index: Index, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
+        """A cell's text, key, progress, sort value or tooltip."""
+        if not index.isValid() or index.row() >= len(self._rows):
+            return None
+        row = self._rows[index.row()]
+        column = index.column()
+        if role == Qt.ItemDataRole.DisplayRole:
+            return row.cells[column]
+        if role == PROGRESS_ROLE and column == self.PROGRESS_COLUMN:
+            return row.progress
+        if role == SORT_ROLE:
+            return row.sort[column] if column < len(row.sort) else row.cells[column].lower()
+        if role == Qt.ItemDataRole.ToolTipRole and row.tooltip:
+            return row.tooltip
+        return None
+
+    # -- updates --------------------------------------------------------------------------
+
+    def key_at(self, row: int) -> Hashable:
+        """The key of row ``row``."""
+        return self._rows[row].key
+
+    def keys(self) -> list[Hashable]:
+        """Every row's key, in order."""
+        return [r.key for r in self._rows]
+
+    def row_of(self, key: Hashable) -> int:
+        """The row holding ``key``, or -1."""
+        for number, row in enumerate(self._rows):
+            if row.key == key:
+                return number
+        return -1
+
+    def set_rows(self, rows: Sequence[Row]) -> None:
+        """Replace the rows; unchanged keys keep their selection and current index."""
+        old_keys = [r.key for r in self._rows]
+        new_keys = [r.key for r in rows]
+        if old_keys == new_keys:
+            changed = [n for n, (a, b) in enumerate(zip(self._rows, rows, strict=True)) if a != b]
+            self._rows = list(rows)
+            if changed:
+                self.dataChanged.emit(self.index(min(changed), 0),
+                                      self.index(max(changed), self.columnCount() - 1))
+            return
+        self.layoutAboutToBeChanged.emit()
+        position = {key: n for n, key in enumerate(new_keys)}
+        persistent = self.persistentIndexList()
+        moved = []
+        for index in persistent:
+            key = old_keys[index.row()] if index.row() < len(old_keys) else None
+            new_row = position.get(key, -1) if key is not None else -1
+            moved.append(self.index(new_row, index.column()) if new_row >= 0 else QModelIndex())
+        self._rows = list(rows)
+        self.changePersistentIndexList(persistent, moved)
+        self.layoutChanged.emit()
+
+    def update(self, status: ServiceStatus) -> None:
+        """Rebuild the rows from a snapshot."""
+        raise NotImplementedError
+
+
+class FoldersModel(KeyedTableModel):
+    """The shared folders: path, mode, files, state."""
+
+    HEADERS = ("Folder", "Mode", "Files", "State")
+
+    def update(self, status: ServiceStatus) -> None:
+        """Rows from the configured folders and what the node reports of each."""
+        live = {f.path: f for f in status.node.folders}
+        rows = []
+        for folder in status.folders:
+            info = live.get(folder.path)
+            if info is None:
+                state, files = "starting", ""
+            elif info.error:
+                state, files = f"error: {info.error}", str(info.files)
+            else:
+                state = "scanning" if info.scanning else "up to date"
+                files = str(info.files)
+            mode = "sync" if folder.mode == FolderMode.SYNC else "share only"
+            rows.append(Row(folder.path, (str(folder.path), mode, files, state),
+                            sort=(str(folder.path).lower(), mode, int(files or 0), state),
+                            tooltip=str(folder.path)))
+        self.set_rows(rows)
+
+
+class FileState:
+    """Where a file on the network stands relative to us."""
+
+    REMOTE = "remote"
+    LOCAL = "local"
+    DOWNLOADING = "downloading"
+    CONFLICT = "conflict"
+
+
+class NetworkModel(KeyedTableModel):
+    """Every file the network offers: name, size, hosts, state."""
+
+    HEADERS = ("Name", "Size", "Hosts", "State")
+
+    def __init__(self, local_content_id: Callable[[str], bytes | None]) -> None:
+        super().__init__()
+        self._local = local_content_id
+
+    def update(self, status: ServiceStatus) -> None:
+        """Rows from the network's files, with each one's state here."""
+        active = {t.path for t in status.transfers.transfers
+                  if t.state in (TransferState.QUEUED, TransferState.VERIFYING,
+                                 TransferState.DOWNLOADING, TransferState.WAITING,
+                                 TransferState.PAUSED)}
+        names = {p.key: p.name for p in status.node.peers if p.key is not None}
+        rows = []
+        for remote in status.node.files:
+            state = self._state(remote, active)
+            hosts = ", ".join(sorted({status.name_of(h.key) or names.get(h.key, "")
+                                      or h.address for h in remote.hosts}))
+            rows.append(Row(
+                (remote.path, remote.content_id),
+                (remote.path, human_size(remote.size), hosts, state),
+                sort=(remote.path.lower(), remote.size, hosts, state),
+                tooltip=(f"{remote.path}\n{remote.size:,} bytes\n"
+                         f"content {remote.content_id.hex()[:16]}"),
+            ))
+        self.set_rows(rows)
+
+    def _state(self, remote: RemoteFile, active: set[str]) -> str:
+        if remote.path in active:
+            return FileState.DOWNLOADING
+        local = self._local(remote.path)
+        if local is None:
+            return FileState.REMOTE
+        return FileState.LOCAL if local == remote.content_id else FileState.CONFLICT
+
+    def remote_path(self, row: int) -> str:
+        """The network path of row ``row``."""
+        key = self.key_at(row)
+        assert isinstance(key, tuple)
+        return str(key[0])
+
+
+class TransfersModel(KeyedTableModel):
+    """Downloads: name, progress, speed, time left, source, state."""
+
+    HEADERS = ("Name", "Progress", "Speed", "Time left", "From", "State")
+    PROGRESS_COLUMN = 1
+    #: Weight of the newest sample in the smoothed speed.
+    SMOOTHING = 0.3
+
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+        super().__init__()
+        self._clock = clock
+        self._last: dict[Hashable, tuple[float, int]] = {}
+        self._speed: dict[Hashable, float] = {}
+        self._snapshots: dict[Hashable, TransferSnapshot] = {}
+
+    def snapshot(self, key: Hashable) -> TransferSnapshot | None:
+        """The latest snapshot of the transfer with ``key``."""
+        return self._snapshots.get(key)
+
+    def speed_of(self, key: Hashable) -> float:
+        """The smoothed speed of a transfer in bytes per second."""
+        return self._speed.get(key, 0.0)
+
+    def update(self, status: ServiceStatus) -> None:
+        """Rows from the transfers, with speeds measured between snapshots."""
+        now = self._clock()
+        rows = []
+        self._snapshots = {}
+        for transfer in status.transfers.transfers:
+            key = transfer.key
+            self._snapshots[key] = transfer
+            speed = self._measure(key, transfer, now)
+            fraction = transfer.done / transfer.size if transfer.size else (
+                1.0 if transfer.state is TransferState.DONE else 0.0)
+            running = transfer.state is TransferState.DOWNLOADING
+            left = (transfer.size - transfer.done) / speed if running and speed > 0 else None
+            state = transfer.state.value + (f": {transfer.error}" if transfer.error else "")
+            rows.append(Row(
+                key,
+                (transfer.path, f"{fraction:.0%}", f"{human_size(speed)}/s" if running else "",
+                 human_duration(left) if left is not None else "",
+                 status.host_label(transfer.source) if transfer.source else "", state),
+                sort=(transfer.path.lower(), fraction, speed, left or 0.0, transfer.source,
+                      transfer.state.value),
+                progress=fraction, tooltip=f"{transfer.path}\n→ {transfer.target}",
+            ))
+        self._last = {k: v for k, v in self._last.items() if k in self._snapshots}
+        self.set_rows(rows)
+
+    def _measure(self, key: Hashable, transfer: TransferSnapshot, now: float) -> float:
+        previous = self._last.get(key)
+        self._last[key] = (now, transfer.fetched)
+        if transfer.state is not TransferState.DOWNLOADING:
+            self._speed.pop(key, None)
+            return 0.0
+        if previous is None or now <= previous[0]:
+            return self._speed.get(key, 0.0)
+        sample = max(0, transfer.fetched - previous[1]) / (now - previous[0])
+        speed = self._speed.get(key)
+        speed = sample if speed is None else speed + self.SMOOTHING * (sample - speed)
+        self._speed[key] = speed
+        return speed
+
+    def target_of(self, key: Hashable) -> Path | None:
+        """Where a transfer's file is (or will be) stored."""
+        snapshot = self._snapshots.get(key)
+        return snapshot.target if snapshot is not None else None
+
+
+class HostsModel(KeyedTableModel):
+    """Hosts seen: name, address, short key, trust, last seen, files offered."""
+
+    HEADERS = ("Name", "Address", "Key", "Trust", "Last seen", "Files")
+
+    def __init__(self, clock: Callable[[], float] = time.time) -> None:
+        super().__init__()
+        self._clock = clock
+        self._seen: dict[Hashable, float] = {}
+
+    def update(self, status: ServiceStatus) -> None:
+        """Rows from the peers in the snapshot."""
+        now = self._clock()
+        rows = []
+        anyone = not status.trusted_keys
+        for peer in status.node.peers:
+            endpoint = (peer.address, peer.port)
+            key = peer.key or peer.announced_key
+            if (peer.state in (PeerState.CONNECTED, PeerState.ANNOUNCED)
+                    or endpoint not in self._seen):
+                self._seen[endpoint] = now
+            name = (status.name_of(key) if key else "") or peer.name or peer.address
+            if key is None:
+                trust = "unknown"
+            elif peer.state is PeerState.REFUSED:
+                trust = "refuses us"
+            elif key in status.trusted_keys:
+                trust = "trusted" if peer.key else "trusted (not yet proven)"
+            else:
+                trust = "anyone may connect" if anyone else "untrusted"
+            ago = now - self._seen[endpoint]
+            seen = "now" if ago < 5 else f"{human_duration(ago)} ago"
+            files = "" if peer.files is None else str(peer.files)
+            tooltip = (f"{format_key(key)}\n" if key else "") + (
+                f"{peer.state.value}" + (f": {peer.error}" if peer.error else ""))
+            rows.append(Row(
+                endpoint,
+                (name, f"{peer.address}:{peer.port}", short_key(key) if key else "", trust, seen,
+                 files),
+                sort=(name.lower(), f"{peer.address}:{peer.port:05d}",
+                      short_key(key) if key else "",
+                      trust, -self._seen[endpoint], peer.files or 0),
+                tooltip=tooltip,
+            ))
+        self.set_rows(rows)
+
+    def peer_key(self, row: int, status: ServiceStatus) -> bytes | None:
+        """The (proven, else announced) key of row ``row``'s host."""
+        endpoint = self.key_at(row)
+        for peer in status.node.peers:
+            if (peer.address, peer.port) == endpoint:
+                return peer.key or peer.announced_key
+        return None

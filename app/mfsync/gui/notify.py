@@ -1,0 +1,217 @@
+"""What the user is told about: finished downloads, failures and refused computers, batched.
+
+How it works: the app reports each event (``downloaded``, ``failed``, ``refused``); events of one
+kind collect in a batch that is shown when no new event of that kind came for ``window``
+seconds, or at the latest ``max_delay`` after its first one, so a sync of 500 files gives one
+notification ("500 files from laptop-anna"), not 500. The notifier keeps no timer: the app asks
+``pending_until()`` when to call ``flush()`` next, and tests pass a fake clock. An untrusted
+computer that keeps knocking is shown once per ``quiet`` period. Names come from peers, so
+control and format characters (a bidi override can disguise ``gpj.exe`` as ``exe.jpg``) are
+replaced before anything is shown. No Qt here.
+"""
+
+import logging
+import os
+import time
+import unicodedata
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path, PurePosixPath
+from typing import Any, Protocol
+
+__all__ = [
+    "DOWNLOAD",
+    "FAILURE",
+    "KINDS",
+    "REFUSED",
+    "NotificationSink",
+    "Notifier",
+    "enabled_from_config",
+]
+
+log = logging.getLogger("mfsync.gui")
+
+DOWNLOAD = "download"
+FAILURE = "failure"
+REFUSED = "refused"
+#: Every kind of notification, in the order a flush shows them.
+KINDS = (DOWNLOAD, FAILURE, REFUSED)
+#: Seconds without a new event of a kind before its batch is shown.
+DEFAULT_WINDOW = 2.0
+#: A batch waits at most this many windows, however steadily events keep coming.
+MAX_DELAY_WINDOWS = 5
+#: Seconds during which the same refused key is not shown again.
+REFUSED_QUIET = 600.0
+#: Longest name shown (a file or host name); longer ones are shortened in the middle.
+MAX_NAME = 60
+
+
+class NotificationSink(Protocol):
+    """Shows one notification: the tray balloon, a desktop notification, a test's list.
+
+    ``kind`` is one of ``KINDS``; ``target`` is a file or folder to open when the notification
+    is clicked, or None to open the window. Texts are plain text (a sink that hands them to a
+    service which reads markup escapes them)."""
+
+    def show(self, title: str, text: str, kind: str, target: str | None) -> None:
+        """Show the notification now."""
+
+
+@dataclass
+class _Batch:
+    first: float
+    last: float
+    #: the batch's events by what identifies them (a later event for the same key replaces one)
+    items: dict[Any, tuple[str, ...]] = field(default_factory=dict)
+
+
+class Notifier:
+    """Turns engine events into batched notifications on ``sink``."""
+
+    def __init__(
+        self,
+        sink: NotificationSink,
+        clock: Callable[[], float] = time.monotonic,
+        window: float = DEFAULT_WINDOW,
+        *,
+        max_delay: float | None = None,
+        quiet: float = REFUSED_QUIET,
+    ) -> None:
+        self.sink = sink
+        self.clock = clock
+        self.window = window
+        self.max_delay = max_delay if max_delay is not None else window * MAX_DELAY_WINDOWS
+        self.quiet = quiet
+        #: Which kinds are shown; events of a switched-off kind are dropped.
+        self.enabled: dict[str, bool] = dict.fromkeys(KINDS, True)
+        self._batches: dict[str, _Batch] = {}
+        self._refused_at: dict[str, float] = {}
+
+    # -- events ---------------------------------------------------------------------------------
+
+    def downloaded(self, path: str, target: Path, host_name: str) -> None:
+        """The network file ``path`` was saved as the local file ``target``, from ``host_name``."""
+        self._add(DOWNLOAD, str(target), (path, str(target), host_name))
+
+    def failed(self, path: str, error: str) -> None:
+        """Downloading the network file ``path`` failed with ``error`` (a message for people)."""
+        self._add(FAILURE, path, (path, error))
+
+    def refused(self, host: str, key_text: str) -> None:
+        """A computer (``host``: its name or address) with the untrusted key ``key_text`` was
+        refused."""
+        now = self.clock()
+        last = self._refused_at.get(key_text)
+        if last is not None and now - last < self.quiet:
+            return
+        if self._add(REFUSED, key_text, (host, key_text), now):
+            self._refused_at[key_text] = now
+
+    # -- showing --------------------------------------------------------------------------------
+
+    def pending_until(self) -> float | None:
+        """When (on the clock) the next batch is due, or None if nothing waits."""
+        return min((self._due(b) for b in self._batches.values()), default=None)
+
+    def flush(self, now: float | None = None) -> int:
+        """Show every batch that is due at ``now`` (default: the clock; ``math.inf`` shows all,
+        say at quit). Returns how many notifications were shown."""
+        if now is None:
+            now = self.clock()
+        shown = 0
+        for kind in KINDS:
+            batch = self._batches.get(kind)
+            if batch is None or self._due(batch) > now:
+                continue
+            del self._batches[kind]
+            if not self.enabled.get(kind, True):
+                continue
+            title, text, target = _FORMATS[kind](list(batch.items.values()))
+            log.debug("notification (%s): %s: %s", kind, title, text)
+            self.sink.show(title, text, kind, target)
+            shown += 1
+        return shown
+
+    def _add(self, kind: str, key: Any, item: tuple[str, ...], now: float | None = None) -> bool:
+        if not self.enabled.get(kind, True):
+            return False
+        if now is None:
+            now = self.clock()
+        batch = self._batches.get(kind)
+        if batch is None:
+            batch = self._batches[kind] = _Batch(first=now, last=now)
+        batch.last = now
+        batch.items.pop(key, None)  # the latest event for a key counts, in arrival order
+        batch.items[key] = item
+        return True
+
+    def _due(self, batch: _Batch) -> float:
+        return min(batch.last + self.window, batch.first + self.max_delay)
+
+
+def enabled_from_config(config: Any) -> dict[str, bool]:
+    """The notifier's ``enabled`` switches from a ``mfsync.config.Config``."""
+    return {
+        DOWNLOAD: bool(config.notify_downloads),
+        FAILURE: bool(config.notify_failures),
+        REFUSED: bool(config.notify_refused),
+    }
+
+
+# -- texts -----------------------------------------------------------------------------------------
+
+def _downloads(items: list[tuple[str, ...]]) -> tuple[str, str, str | None]:
+    hosts = _names(host or "another computer" for _path, _target, host in items)
+    if len(items) == 1:
+        path, target, _host = items[0]
+        return "Download finished", f"{_plain(PurePosixPath(path).name)} from {hosts}", target
+    folder = _common_folder(target for _path, target, _host in items)
+    return "Downloads finished", f"{len(items)} files from {hosts}", folder
+
+
+def _failures(items: list[tuple[str, ...]]) -> tuple[str, str, str | None]:
+    path, error = items[-1]
+    text = f"{_plain(PurePosixPath(path).name)}: {_plain(error, 200)}"
+    if len(items) == 1:
+        return "Download failed", text, None
+    return f"{len(items)} downloads failed", f"{text} (and {len(items) - 1} more)", None
+
+
+def _refusals(items: list[tuple[str, ...]]) -> tuple[str, str, str | None]:
+    if len(items) == 1:
+        host, key_text = items[0]
+        key = key_text if len(key_text) <= 16 else key_text[:12] + "…"
+        return ("Refused an untrusted computer",
+                f"{_plain(host)} (key {_plain(key)}) is not in your trusted keys", None)
+    hosts = _names(host for host, _key in items)
+    return (f"Refused {len(items)} untrusted computers",
+            f"{hosts} are not in your trusted keys", None)
+
+
+_FORMATS = {DOWNLOAD: _downloads, FAILURE: _failures, REFUSED: _refusals}
+
+
+def _names(names: Iterable[str]) -> str:
+    unique = list(dict.fromkeys(_plain(n) for n in names))
+    if len(unique) <= 2:
+        return " and ".join(unique)
+    return f"{unique[0]}, {unique[1]} and {len(unique) - 2} more"
+
+
+def _common_folder(targets: Iterable[str]) -> str | None:
+    try:
+        return os.path.commonpath([os.path.dirname(t) for t in targets]) or None
+    except ValueError:  # different drives, or relative and absolute mixed
+        return None
+
+
+def _plain(text: str, limit: int = MAX_NAME) -> str:
+    # the same rule as the command line's progress output: no control, format or separator
+    # characters and no lone surrogates from peers' names
+    text = "".join(
+        "?" if unicodedata.category(c) in ("Cc", "Cf", "Cs", "Zl", "Zp") else c for c in text
+    )
+    if len(text) > limit:
+        half = (limit - 1) // 2
+        text = text[:half] + "…" + text[-(limit - 1 - half):]
+    return text

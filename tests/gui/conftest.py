@@ -1,0 +1,45 @@
+"""GUI tests run headless: Qt draws offscreen unless the environment chose a platform."""
+
+import os
+
+# before anything imports Qt: the platform plugin is picked when the QApplication is made
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+
+import asyncio
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+
+import pytest
+import qasync
+from harness import Rig, free_udp_port
+from PySide6.QtWidgets import QApplication
+
+
+def _qt_loop() -> asyncio.AbstractEventLoop:
+    app = QApplication.instance() or QApplication([])
+    assert isinstance(app, QApplication)
+    # as in the app: closing the last window (a dialog, say) must not stop the loop
+    app.setQuitOnLastWindowClosed(False)
+    return qasync.QEventLoop(app)
+
+
+def pytest_asyncio_loop_factories(config: pytest.Config, item: pytest.Item
+                                  ) -> dict[str, Callable[[], asyncio.AbstractEventLoop]]:
+    """Async tests here run on a qasync loop, as the app does: Qt events and asyncio together."""
+    return {"qasync": _qt_loop}
+
+
+@pytest.fixture
+async def rig(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, qapp: QApplication
+              ) -> AsyncIterator[Rig]:
+    """The desktop app and headless nodes, under a temporary HOME, on loopback only."""
+    home = tmp_path / "home"
+    home.mkdir()
+    monkeypatch.setenv("HOME", str(home))
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(home / ".config"))
+    monkeypatch.delenv("XDG_DOWNLOAD_DIR", raising=False)
+    setup = Rig(home, free_udp_port())
+    try:
+        yield setup
+    finally:
+        await setup.close()

@@ -283,6 +283,12 @@ class Service:
         """Cancel one transfer and discard what it had received."""
         self._downloader_for(key).cancel(key)
 
+    def clear_finished(self) -> int:
+        """Take finished transfers off the list; how many were."""
+        cleared = sum(d.clear_finished() for d in self._downloaders())
+        self._changed()
+        return cleared
+
     # -- pause ----------------------------------------------------------------------------
 
     def set_paused(self, paused: bool) -> None:

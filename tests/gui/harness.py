@@ -118,6 +118,9 @@ class Rig:
         self.autostart = FakeAutostart()
         self.opened: list[str] = []
         self.chosen: list[Path | None] = []
+        #: Answers to yes/no questions, in order (True when none is left); the questions asked.
+        self.answers: list[bool] = []
+        self.questions: list[str] = []
         self.nodes: list[Node] = []
         self.app: DesktopApp | None = None
 
@@ -125,6 +128,11 @@ class Rig:
         """Record a file or folder the app would open."""
         self.opened.append(url.toLocalFile())
         return True
+
+    def confirm(self, title: str, _text: str) -> bool:
+        """Answer a yes/no question with the next prepared answer."""
+        self.questions.append(title)
+        return self.answers.pop(0) if self.answers else True
 
     def choose_folder(self, _title: str) -> Path | None:
         """Answer a folder dialog with the next prepared answer."""
@@ -139,6 +147,7 @@ class Rig:
         self.app = DesktopApp(
             service, hidden=hidden, tray_available=tray, sink=self.sink, power_source=self.power,
             autostart=self.autostart, open_url=self.open_url, choose_folder=self.choose_folder,
+            confirm=self.confirm,
         )
         await self.app.start()
         return self.app

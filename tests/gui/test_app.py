@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 from pathlib import Path
@@ -189,6 +190,11 @@ async def test_transfers_pause_resume_and_cancel(rig: Rig, tmp_path):
     _select_rows(view, [rows["one.bin"]])
     window.open_transfer_button.click()
     assert rig.opened[-1] == str(dest.resolve() / "one.bin")
+    await wait_for(lambda: all(t.state in (TransferState.DONE, TransferState.CANCELLED)
+                               for t in service.status.transfers.transfers), what="both finished")
+    await asyncio.sleep(0.2)  # the worker lets go of the finished job
+    window.clear_button.click()
+    await wait_for(lambda: window.transfers_model.rowCount() == 0, what="an empty list")
 
 
 async def test_untrusted_host_is_refused_and_notified(rig: Rig, tmp_path):
@@ -306,7 +312,11 @@ async def test_sync_folder_mode_switch(rig: Rig, tmp_path):
     await app.service.add_folder(b)
     await wait_for(lambda: window.folders_model.rowCount() == 2, what="two folders")
     _select_rows(window.folders_view, [0])
+    rig.answers.append(False)  # "anyone could add files: sync anyway?" no
     window.sync_button.click()
+    assert rig.questions == ["Sync with everyone?"]
+    assert app.service.status.folders[0].mode == FolderMode.SHARE
+    window.sync_button.click()  # yes (the default answer)
     await wait_for(lambda: app.service.status.folders[0].mode == FolderMode.SYNC, what="sync")
     assert _config(rig)["folders"][0]["mode"] == "sync"
     # only one folder may sync: the second switch is refused with a clear error

@@ -71,6 +71,8 @@ def main(argv: list[str] | None = None) -> int:
             return EXIT_OK
         if args.verify is not None:
             return _verify(args.verify, settings)
+        if args.mode == "gui":
+            return _gui(args)
         if not args.list_hosts and args.mode is None:
             parser.print_usage(sys.stderr)
             return _usage_error(
@@ -82,6 +84,30 @@ def main(argv: list[str] | None = None) -> int:
     except ModeError as exc:
         sys.stderr.write(f"mfsync: error: {exc}\n")
         return EXIT_FAILURE
+
+
+#: Options of the command line that the desktop app takes from its config file instead.
+_NOT_FOR_GUI = ("wait_until", "peer", "port", "multicast_address", "multicast_port", "interface",
+                "ttl", "name", "window")
+
+
+def _gui(args: argparse.Namespace) -> int:
+    given = [name for name in _NOT_FOR_GUI if getattr(args, name, None) is not None]
+    if given:
+        option = "--" + given[0].replace("_", "-")
+        raise UsageError(f"{option} does not apply to the desktop app: set it in its Settings "
+                         "(they are saved in config.json)")
+    from mfsync.gui.app import main as gui_main  # noqa: PLC0415 - Qt loads only for the GUI
+
+    argv = ["--hidden"] if args.hidden else []
+    if getattr(args, "config", None):
+        argv += ["--config", args.config]
+    if getattr(args, "key_file", None):
+        argv += ["--key-file", args.key_file]
+    for keys in getattr(args, "trusted_keys", None) or []:
+        argv += ["--trusted-keys", keys]
+    argv += ["-v"] * (getattr(args, "verbose", 0) or 0)
+    return gui_main(argv)
 
 
 def _verify(text: str, settings: Settings) -> int:

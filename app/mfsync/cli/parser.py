@@ -27,6 +27,7 @@ modes:
   fetch               list every file the network offers
   get [NAME ...] DEST download files (or everything) into DEST
   sync DIR            share DIR and fetch what the others offer into it
+  gui                 the desktop app (also mfsync-gui)
 
 examples:
   mfsync share ~/Public
@@ -170,6 +171,14 @@ def build_parser() -> argparse.ArgumentParser:
     _add_download_options(get)
     get.add_argument("--follow", action="store_true", default=False,
                      help="keep running and fetch new files as they appear")
+
+    gui = modes.add_parser(
+        "gui", parents=[common], help="start the desktop app (as mfsync-gui does)",
+        description="Start the desktop app: a window and a tray icon over the same engine. "
+        "Network settings come from the config file (the app's Settings dialog edits it).",
+    )
+    gui.add_argument("--hidden", action="store_true", default=False,
+                     help="start in the tray without a window")
     return parser
 
 

@@ -232,6 +232,16 @@ class Downloader:
         record = self._records.get((root, path))
         return record is not None and record.state not in FINISHED_STATES
 
+    def clear_finished(self) -> int:
+        """Forget finished transfers (done, failed, skipped, cancelled); how many were."""
+        finished = [k for k, r in self._records.items()
+                    if r.state in FINISHED_STATES and k not in self._jobs]
+        for key in finished:
+            del self._records[key]
+        if finished:
+            self._publish(force=True)
+        return len(finished)
+
     def pause(self, key: JobKey | None = None) -> bool:
         """Pause the job with ``key``, or (None) every job and the ones added later.
 

@@ -12,6 +12,7 @@ would be shown or written.
 import argparse
 import asyncio
 import logging
+import signal
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -26,7 +27,7 @@ from mfsync.crypto.keys import IdentityError, parse_key
 from mfsync.gui.autostart import Autostart, autostart_for
 from mfsync.gui.bridge import EngineBridge
 from mfsync.gui.icons import icon
-from mfsync.gui.main_window import FolderChooser, MainWindow
+from mfsync.gui.main_window import Confirm, FolderChooser, MainWindow
 from mfsync.gui.notify import NotificationSink, Notifier
 from mfsync.gui.power import PowerMonitor, PowerSource, psutil_source
 from mfsync.gui.settings_dialog import SettingsDialog
@@ -56,7 +57,7 @@ class DesktopApp(QObject):
         self, service: Service, *, hidden: bool = False, tray_available: bool | None = None,
         sink: NotificationSink | None = None, power_source: PowerSource | None = None,
         autostart: Autostart | None = None, open_url: Callable[[QUrl], object] | None = None,
-        choose_folder: FolderChooser | None = None,
+        choose_folder: FolderChooser | None = None, confirm: Confirm | None = None,
     ) -> None:
         super().__init__()
         self.service = service
@@ -66,6 +67,7 @@ class DesktopApp(QObject):
         self.autostart = autostart or autostart_for()
         self._open_url = open_url
         self._choose_folder = choose_folder
+        self._confirm = confirm
         self._sink = sink
         self._power_source = power_source or psutil_source
         self._quit = asyncio.Event()
@@ -82,7 +84,8 @@ class DesktopApp(QObject):
         """Start the engine, then show the user interface."""
         await self.service.start()
         self.window = MainWindow(self.service, tray_available=self.tray_available,
-                                 choose_folder=self._choose_folder, open_url=self._open_url)
+                                 choose_folder=self._choose_folder, open_url=self._open_url,
+                                 confirm=self._confirm)
         self.window.setWindowIcon(icon("mfsync"))
         self.tray = Tray(open_url=self._open_url)
         sink = self._sink or TrayNotificationSink(self.tray, self.show_window)
@@ -194,6 +197,8 @@ def _parser() -> argparse.ArgumentParser:
                              "exists)")
     parser.add_argument("--config", metavar="FILE",
                         help="config file (default ~/.mfsync/config.json)")
+    parser.add_argument("--key-file", metavar="PATH",
+                        help="identity key (default ~/.mfsync/key.bin)")
     parser.add_argument("--trusted-keys", action="append", default=[], metavar="KEY[,KEY…]",
                         help="trust these keys too for this run (not saved)")
     parser.add_argument("-v", "--verbose", action="count", default=0, help="log more")
@@ -206,6 +211,16 @@ def _fail(message: str) -> int:
     if QApplication.instance() is not None:
         QMessageBox.critical(None, "mfsync", message)
     return 2
+
+
+def _quit_on_signals(loop: asyncio.AbstractEventLoop, desktop: DesktopApp) -> None:
+    """SIGTERM (logout, ``kill``, a service manager) and SIGINT (Ctrl+C) quit as the menu does:
+    the engine stops before the loop ends, so the exit is clean and the exit code 0."""
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        try:
+            loop.add_signal_handler(signum, desktop.quit)
+        except (NotImplementedError, RuntimeError, ValueError):  # Windows has no such handlers
+            log.debug("cannot handle signal %s on this loop", signum)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -230,7 +245,8 @@ def main(argv: list[str] | None = None) -> int:
         config = load_config(config_path, explicit=args.config is not None)
         extra = frozenset(parse_key(k) for value in args.trusted_keys
                           for k in value.split(",") if k.strip())
-        identity, _ = load_or_create_identity(locations.key_path())
+        key_path = Path(args.key_file).expanduser() if args.key_file else locations.key_path()
+        identity, _ = load_or_create_identity(key_path)
     except (ConfigError, IdentityError, ValueError) as exc:
         return _fail(str(exc))
     options = node_options_for(config, identity)
@@ -242,9 +258,11 @@ def main(argv: list[str] | None = None) -> int:
 
     loop = qasync.QEventLoop(app)
     asyncio.set_event_loop(loop)
+    _quit_on_signals(loop, desktop)
     try:
         with loop:
-            return loop.run_until_complete(desktop.run())
+            code: int = loop.run_until_complete(desktop.run())
+            return code
     except PortInUse as exc:
         return _fail(f"{exc.strerror}; choose another port in Settings")
     except OSError as exc:

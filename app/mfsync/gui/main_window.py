@@ -11,7 +11,15 @@ from collections.abc import Callable, Coroutine
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import QModelIndex, QPoint, QSortFilterProxyModel, Qt, QUrl, Signal
+from PySide6.QtCore import (
+    QModelIndex,
+    QPersistentModelIndex,
+    QPoint,
+    QSortFilterProxyModel,
+    Qt,
+    QUrl,
+    Signal,
+)
 from PySide6.QtGui import (
     QAction,
     QCloseEvent,
@@ -30,6 +38,7 @@ from PySide6.QtWidgets import (
     QLineEdit,
     QMainWindow,
     QMenu,
+    QMessageBox,
     QPushButton,
     QStyle,
     QStyledItemDelegate,
@@ -60,6 +69,8 @@ __all__ = ["MainWindow"]
 log = logging.getLogger("mfsync.gui")
 
 FolderChooser = Callable[[str], Path | None]
+#: Asks a yes/no question (title, text); True for yes.
+Confirm = Callable[[str, str], bool]
 UrlOpener = Callable[[QUrl], object]
 
 
@@ -67,21 +78,21 @@ class ProgressDelegate(QStyledItemDelegate):
     """Draws ``PROGRESS_ROLE`` as a progress bar."""
 
     def paint(self, painter: Any, option: QStyleOptionViewItem,
-              index: QModelIndex) -> None:
+              index: QModelIndex | QPersistentModelIndex) -> None:
         """A bar with the percentage on it, else the plain cell."""
         fraction = index.data(PROGRESS_ROLE)
         if fraction is None:
             super().paint(painter, option, index)
             return
         bar = QStyleOptionProgressBar()
-        bar.rect = option.rect.adjusted(2, 3, -2, -3)  # type: ignore[attr-defined]
+        bar.rect = option.rect.adjusted(2, 3, -2, -3)
         bar.minimum = 0
         bar.maximum = 1000
         bar.progress = int(fraction * 1000)
         bar.text = index.data(Qt.ItemDataRole.DisplayRole)
         bar.textVisible = True
-        bar.state = option.state  # type: ignore[attr-defined]
-        widget = option.widget  # type: ignore[attr-defined]
+        bar.state = option.state
+        widget = option.widget
         style = widget.style() if widget is not None else QGuiApplication.instance().style()
         style.drawControl(QStyle.ControlElement.CE_ProgressBar, bar, painter, widget)
 
@@ -130,12 +141,13 @@ class MainWindow(QMainWindow):
 
     def __init__(self, service: Service, *, tray_available: bool,
                  choose_folder: FolderChooser | None = None,
-                 open_url: UrlOpener | None = None) -> None:
+                 open_url: UrlOpener | None = None, confirm: Confirm | None = None) -> None:
         super().__init__()
         self.service = service
         self.tray_available = tray_available
         self.choose_folder: FolderChooser = choose_folder or self._ask_folder
         self.open_url: UrlOpener = open_url or QDesktopServices.openUrl
+        self.confirm: Confirm = confirm or self._ask_yes_no
         self._tasks: set[asyncio.Task[Any]] = set()
         self._status: ServiceStatus = service.status
         self.setWindowTitle("mfsync")
@@ -239,6 +251,8 @@ class MainWindow(QMainWindow):
             lambda: self._each_transfer(self.service.cancel_transfer))
         self.open_transfer_button = QPushButton("Open")
         self.open_transfer_button.clicked.connect(self.open_selected_transfer)
+        self.clear_button = QPushButton("Clear finished")
+        self.clear_button.clicked.connect(self.service.clear_finished)
         self.pause_all_button = QPushButton("Pause all")
         self.pause_all_button.clicked.connect(self.toggle_pause)
         buttons = QHBoxLayout()
@@ -246,6 +260,7 @@ class MainWindow(QMainWindow):
                        self.open_transfer_button):
             buttons.addWidget(button)
         buttons.addStretch()
+        buttons.addWidget(self.clear_button)
         buttons.addWidget(self.pause_all_button)
         return self._page(None, self.transfers_view, buttons)
 
@@ -402,6 +417,12 @@ class MainWindow(QMainWindow):
         if folder is None or mode is None:
             return
         new = FolderMode.SHARE if mode == FolderMode.SYNC else FolderMode.SYNC
+        if new == FolderMode.SYNC and not self._status.trusted_keys and not self.confirm(
+            "Sync with everyone?",
+            f"No trusted keys are set, so any computer on this network can add files to "
+            f"{folder}.\n\nSync it anyway? (Trusted keys… limits sync to hosts you know.)",
+        ):
+            return
         self.run(self.service.set_folder_mode(folder, new))
 
     def open_selected_folder(self) -> None:
@@ -412,7 +433,7 @@ class MainWindow(QMainWindow):
 
     def _selected_folder(self) -> Path | None:
         keys = self._selected_keys(self.folders_view, self.folders_proxy)
-        return keys[0] if keys else None  # type: ignore[return-value]
+        return keys[0] if keys else None
 
     # -- network --------------------------------------------------------------------------
 
@@ -541,6 +562,10 @@ class MainWindow(QMainWindow):
 
         task.add_done_callback(done)
         return task
+
+    def _ask_yes_no(self, title: str, text: str) -> bool:
+        answer = QMessageBox.question(self, title, text)
+        return answer == QMessageBox.StandardButton.Yes
 
     def _ask_folder(self, title: str) -> Path | None:
         chosen = QFileDialog.getExistingDirectory(self, title, str(Path.home()))

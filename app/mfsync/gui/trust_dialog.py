@@ -238,7 +238,7 @@ class TrustDialog(QDialog):
         self.add_button.clicked.connect(self.add_pasted)
         self.key_edit.returnPressed.connect(self.add_pasted)
         self.name_edit.returnPressed.connect(self.add_pasted)
-        self.key_edit.textChanged.connect(lambda _t: self.add_error_label.hide())
+        self.key_edit.textChanged.connect(self._hide_add_error)
         row.addWidget(self.key_edit, stretch=3)
         row.addWidget(self.name_edit, stretch=1)
         row.addWidget(self.add_button)
@@ -305,6 +305,9 @@ class TrustDialog(QDialog):
         self.warning_label.hide()
         self._refresh()
         return True
+
+    def _hide_add_error(self, _text: str = "") -> None:
+        self.add_error_label.hide()
 
     def add_pasted(self) -> bool:
         """Add the key in the paste field; a malformed key shows the parser's message instead."""

@@ -179,6 +179,11 @@ class Service:
                 return local.hashes.content_id
         return None
 
+    def local_version(self) -> tuple[tuple[Path, int], ...]:
+        """Changes whenever ``local_content_id`` may answer differently: a folder was added or
+        removed, or what one holds changed (every change bumps its share set's generation)."""
+        return tuple((share.root, share.generation) for share in self.node.shares)
+
     def verification_code(self, key: bytes) -> str:
         """The code both sides of a pair of hosts see, to compare aloud before trusting."""
         return verification_code(self.node.identity.public_key, key)

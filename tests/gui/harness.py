@@ -8,10 +8,21 @@ machine. HOME is a temporary folder, so the identity, config and autostart files
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import ctypes
+import json
+import os
 import random
+import re
+import select
+import shutil
+import signal
 import socket
+import subprocess
+import sys
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -167,3 +178,246 @@ class Rig:
                 self.app.window.deleteLater()
         for node in reversed(self.nodes):
             await node.stop()
+
+
+# -- the real app on a real (virtual) X display -----------------------------------------------
+#
+# The smoke test and scripts/screenshots.py run the app as a user sees it: on an Xvfb server (an
+# X display without a screen, on a Unix socket only: -nolisten tcp) with trayer as the tray host.
+
+
+def free_tcp_port() -> int:
+    """A TCP port nothing on 127.0.0.1 uses now (a high one: the kernel's ephemeral range)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def write_loopback_config(home: Path, udp_port: int, tcp_port: int, **settings: Any) -> Path:
+    """``~/.mfsync/config.json`` under ``home`` that pins a real ``mfsync-gui`` to loopback:
+    discovery on 127.0.0.1 only with TTL 0 on the test's own UDP port. (The app has no setting
+    for its TCP listen address, so it listens on every interface, on ``tcp_port``: with
+    discovery pinned to loopback no other host learns of it.) ``settings`` go in too."""
+    data: dict[str, Any] = {
+        "interfaces": ["127.0.0.1"], "ttl": 0, "multicastAddress": GROUP,
+        "multicastPort": udp_port, "port": tcp_port, **settings,
+    }
+    path = home / ".mfsync" / "config.json"
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    path.write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
+    path.chmod(0o600)
+    return path
+
+
+#: Programs the X display helpers run, and the Debian package of each (scripts/system-deps.sh).
+X_TOOLS = {"Xvfb": "xvfb", "trayer": "trayer", "xwininfo": "x11-utils", "import": "imagemagick"}
+
+
+def missing_x_tools(*names: str) -> list[str]:
+    """Those of ``names`` (keys of ``X_TOOLS``) not on PATH, as "program (package)"."""
+    return [f"{name} ({X_TOOLS.get(name, name)})" for name in names if shutil.which(name) is None]
+
+
+@dataclass(frozen=True)
+class XWindow:
+    """One window of ``xwininfo -root -tree``: its id, title, WM_CLASS, size, absolute position,
+    parent and depth below the root (1 for a top-level window)."""
+
+    id: int
+    name: str
+    wm_class: tuple[str, ...]
+    width: int
+    height: int
+    x: int
+    y: int
+    parent: int | None
+    depth: int
+
+
+_TREE_LINE = re.compile(
+    r'^(?P<indent>\s*)(?P<id>0x[0-9a-f]+) (?:"(?P<name>.*)"|\(has no name\)): '
+    r"\((?P<cls>[^)]*)\)\s+(?P<w>\d+)x(?P<h>\d+)[+-]-?\d+[+-]-?\d+\s+"
+    r"\+(?P<x>-?\d+)\+(?P<y>-?\d+)")
+
+
+def parse_window_tree(text: str) -> list[XWindow]:
+    """The windows below the root in the output of ``xwininfo -root -tree``."""
+    windows: list[XWindow] = []
+    stack: list[tuple[int, int]] = []  # (indent, id) of the ancestors of the next line
+    for line in text.splitlines():
+        match = _TREE_LINE.match(line)
+        if match is None:
+            continue
+        indent = len(match["indent"])
+        while stack and stack[-1][0] >= indent:
+            stack.pop()
+        window_id = int(match["id"], 16)
+        windows.append(XWindow(
+            window_id, match["name"] or "", tuple(re.findall(r'"([^"]*)"', match["cls"])),
+            int(match["w"]), int(match["h"]), int(match["x"]), int(match["y"]),
+            stack[-1][1] if stack else None, len(stack) + 1))
+        stack.append((indent, window_id))
+    return windows
+
+
+class XDisplay:
+    """An Xvfb server on a free display number, and trayer on it as the tray host when asked.
+
+    Use as a context manager, or call ``close``: it ends the processes it started, and only them.
+    """
+
+    def __init__(self, size: tuple[int, int] = (1280, 800), log_dir: Path | None = None) -> None:
+        self.size = size
+        self.log_dir = log_dir
+        self.display = ""
+        self._xvfb: subprocess.Popen[bytes] | None = None
+        self._tray: subprocess.Popen[bytes] | None = None
+
+    def __enter__(self) -> XDisplay:
+        self.start()
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.close()
+
+    def env(self, base: dict[str, str] | None = None) -> dict[str, str]:
+        """An environment for X clients of this display: Qt on X11, and no session bus (so Qt
+        uses the X11 tray protocol that trayer speaks, not a desktop's D-Bus tray)."""
+        env = dict(os.environ if base is None else base)
+        for name in ("WAYLAND_DISPLAY", "DBUS_SESSION_BUS_ADDRESS", "XAUTHORITY"):
+            env.pop(name, None)
+        env.update(DISPLAY=self.display, QT_QPA_PLATFORM="xcb", XDG_SESSION_TYPE="x11")
+        return env
+
+    def start(self, timeout: float = 30.0) -> None:
+        """Start Xvfb; it picks a free display number and tells it on a pipe (-displayfd)."""
+        read_end, write_end = os.pipe()
+        try:
+            width, height = self.size
+            with self._log("xvfb") as log:
+                self._xvfb = subprocess.Popen(
+                    ["Xvfb", "-displayfd", str(write_end), "-screen", "0",
+                     f"{width}x{height}x24", "-nolisten", "tcp", "-noreset"],
+                    pass_fds=(write_end,), stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                    stderr=log, preexec_fn=_die_with_parent)
+            os.close(write_end)
+            write_end = -1
+            number = b""
+            deadline = time.monotonic() + timeout
+            while not number.endswith(b"\n"):
+                left = deadline - time.monotonic()
+                if left <= 0 or not select.select([read_end], [], [], left)[0]:
+                    raise RuntimeError(f"Xvfb told no display number within {timeout} s")
+                chunk = os.read(read_end, 16)
+                if not chunk:
+                    raise RuntimeError(f"Xvfb exited with {self._xvfb.wait()}")
+                number += chunk
+        finally:
+            os.close(read_end)
+            if write_end >= 0:
+                os.close(write_end)
+        self.display = f":{int(number)}"
+
+    def start_tray(self, timeout: float = 30.0) -> None:
+        """Start trayer (a small panel at the top right) and wait until it manages the tray."""
+        with self._log("trayer") as log:
+            self._tray = subprocess.Popen(
+                ["trayer", "--edge", "top", "--align", "right", "--widthtype", "request",
+                 "--height", "24", "--transparent", "false"],
+                env=self.env(), stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=log,
+                preexec_fn=_die_with_parent)
+        # the panel, and the invisible window (GTK puts those at -100,-100) that owns the
+        # tray selection
+        self.wait(lambda: self.tray_panel() is not None and any(
+            w.name == "trayer" and (w.x, w.y) == (-100, -100) for w in self.windows()),
+            timeout, "trayer's panel")
+        time.sleep(0.5)
+
+    def stop_tray(self) -> None:
+        """End trayer: from now on the display has no tray."""
+        _end(self._tray)
+        self._tray = None
+
+    def close(self) -> None:
+        """End trayer and Xvfb."""
+        self.stop_tray()
+        _end(self._xvfb)
+        self._xvfb = None
+
+    def windows(self) -> list[XWindow]:
+        """Every window on the display."""
+        out = subprocess.run(["xwininfo", "-root", "-tree"], env=self.env(), capture_output=True,
+                             text=True, timeout=30, check=True).stdout
+        return parse_window_tree(out)
+
+    def tray_panel(self) -> XWindow | None:
+        """trayer's panel window, if it is up."""
+        return next((w for w in self.windows() if w.wm_class == ("panel", "trayer")), None)
+
+    def tray_icons(self) -> list[XWindow]:
+        """The windows embedded in trayer's panel (one per tray icon)."""
+        windows = self.windows()
+        panel = next((w for w in windows if w.wm_class == ("panel", "trayer")), None)
+        if panel is None:
+            return []
+        by_id = {w.id: w for w in windows}
+
+        def inside_panel(window: XWindow) -> bool:
+            parent = window.parent
+            while parent is not None:
+                if parent == panel.id:
+                    return True
+                parent = by_id[parent].parent if parent in by_id else None
+            return False
+
+        return [w for w in windows if w.wm_class and inside_panel(w)]
+
+    def viewable(self, window: XWindow) -> bool:
+        """Whether ``window`` is mapped and all its ancestors are (it can be seen)."""
+        out = subprocess.run(["xwininfo", "-id", hex(window.id)], env=self.env(),
+                             capture_output=True, text=True, timeout=30, check=False).stdout
+        return "Map State: IsViewable" in out
+
+    def screenshot(self, path: Path, rect: tuple[int, int, int, int] | None = None) -> None:
+        """Save the screen, or the part ``(x, y, width, height)`` of it, as a PNG file."""
+        crop = [] if rect is None else ["-crop", "{2}x{3}+{0}+{1}".format(*rect), "+repage"]
+        subprocess.run(["import", "-display", self.display, "-window", "root", *crop, str(path)],
+                       env=self.env(), check=True, timeout=60, stdin=subprocess.DEVNULL,
+                       capture_output=True)
+
+    @staticmethod
+    def wait(condition: Callable[[], Any], timeout: float, what: str) -> Any:
+        """Poll ``condition`` (blocking) until it is true; an AssertionError on timeout."""
+        deadline = time.monotonic() + timeout
+        while True:
+            value = condition()
+            if value:
+                return value
+            if time.monotonic() > deadline:
+                raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+            time.sleep(0.1)
+
+    def _log(self, name: str) -> contextlib.AbstractContextManager[Any]:
+        # the child keeps its own copy of the file: ours is closed once it has started
+        if self.log_dir is None:
+            return contextlib.nullcontext(subprocess.DEVNULL)
+        return (self.log_dir / f"{name}.log").open("ab")
+
+
+def _die_with_parent() -> None:
+    # In the child, before exec: on Linux, get SIGTERM when the parent dies, so a test or
+    # script that crashes leaves no X server behind (PR_SET_PDEATHSIG).
+    if sys.platform.startswith("linux"):
+        with contextlib.suppress(OSError, AttributeError):
+            ctypes.CDLL(None).prctl(1, signal.SIGTERM)
+
+
+def _end(process: subprocess.Popen[bytes] | None) -> None:
+    if process is None or process.poll() is not None:
+        return
+    process.terminate()
+    try:
+        process.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait(timeout=10)

@@ -91,7 +91,9 @@ class ProgressDelegate(QStyledItemDelegate):
         bar.progress = int(fraction * 1000)
         bar.text = index.data(Qt.ItemDataRole.DisplayRole)
         bar.textVisible = True
-        bar.state = option.state
+        # Qt 6 reads the orientation from the state: without State_Horizontal the style
+        # draws a vertical bar, a sliver at the bottom of the cell
+        bar.state = option.state | QStyle.StateFlag.State_Horizontal
         widget = option.widget
         style = widget.style() if widget is not None else QGuiApplication.instance().style()
         style.drawControl(QStyle.ControlElement.CE_ProgressBar, bar, painter, widget)
@@ -109,8 +111,12 @@ class ClickableLabel(QLabel):
         super().mousePressEvent(event)
 
 
-def _table(model: KeyedTableModel, *, filterable: bool = False) -> tuple[QTableView,
-                                                                          QSortFilterProxyModel]:
+#: Padding around a cell's text, in pixels, when a column is sized from a sample value.
+CELL_PADDING = 20
+
+
+def _table(model: KeyedTableModel, *, filterable: bool = False,
+           samples: tuple[str, ...] = ()) -> tuple[QTableView, QSortFilterProxyModel]:
     proxy = QSortFilterProxyModel()
     proxy.setSourceModel(model)
     proxy.setSortRole(SORT_ROLE)
@@ -124,8 +130,18 @@ def _table(model: KeyedTableModel, *, filterable: bool = False) -> tuple[QTableV
     view.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
     view.setAlternatingRowColors(True)
     view.verticalHeader().setVisible(False)
-    view.horizontalHeader().setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
-    view.horizontalHeader().setStretchLastSection(False)
+    header = view.horizontalHeader()
+    header.setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
+    header.setStretchLastSection(False)
+    # The first column takes the room left; the others start wide enough for a typical value
+    # (``samples``, from the second column on) and their title. Sized once, not to contents:
+    # measuring thousands of rows on every update would stall the window.
+    for column, sample in enumerate(samples, start=1):
+        if sample:
+            title = str(model.headerData(column, Qt.Orientation.Horizontal))
+            view.setColumnWidth(column, CELL_PADDING + max(
+                view.fontMetrics().horizontalAdvance(sample),
+                header.fontMetrics().horizontalAdvance(title) + CELL_PADDING))
     return view, proxy
 
 
@@ -155,7 +171,7 @@ class MainWindow(QMainWindow):
         self.resize(900, 560)
 
         self.folders_model = FoldersModel()
-        self.network_model = NetworkModel(service.local_content_id)
+        self.network_model = NetworkModel(service.local_content_id, service.local_version)
         self.transfers_model = TransfersModel()
         self.hosts_model = HostsModel()
 
@@ -185,7 +201,8 @@ class MainWindow(QMainWindow):
     # -- tabs -----------------------------------------------------------------------------
 
     def _folders_tab(self) -> QWidget:
-        self.folders_view, self.folders_proxy = _table(self.folders_model)
+        self.folders_view, self.folders_proxy = _table(
+            self.folders_model, samples=("share only", "99999", "up to date"))
         self.folders_view.doubleClicked.connect(lambda _i: self.open_selected_folder())
         self.folders_hint = QLabel(
             "Drop folders here from your file manager to share them, or press Add folder.")
@@ -211,7 +228,9 @@ class MainWindow(QMainWindow):
         return self._page(self.folders_hint, self.folders_view, buttons)
 
     def _network_tab(self) -> QWidget:
-        self.network_view, self.network_proxy = _table(self.network_model, filterable=True)
+        self.network_view, self.network_proxy = _table(
+            self.network_model, filterable=True,
+            samples=("999.9 MB", "desktop-anna, laptop-ben", "downloading"))
         self.network_view.setSelectionMode(QAbstractItemView.SelectionMode.ExtendedSelection)
         self.network_view.doubleClicked.connect(lambda _i: self.download_selected())
         self.network_view.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
@@ -233,7 +252,9 @@ class MainWindow(QMainWindow):
         return self._page(self.search, self.network_view, buttons)
 
     def _transfers_tab(self) -> QWidget:
-        self.transfers_view, _ = _table(self.transfers_model)
+        self.transfers_view, _ = _table(
+            self.transfers_model,
+            samples=("", "999.9 MB/s", "59 min 59 s", "desktop-anna", "downloading"))
         self.transfers_view.setItemDelegateForColumn(TransfersModel.PROGRESS_COLUMN,
                                                      ProgressDelegate(self.transfers_view))
         header = self.transfers_view.horizontalHeader()
@@ -265,7 +286,9 @@ class MainWindow(QMainWindow):
         return self._page(None, self.transfers_view, buttons)
 
     def _hosts_tab(self) -> QWidget:
-        self.hosts_view, _ = _table(self.hosts_model)
+        self.hosts_view, _ = _table(
+            self.hosts_model, samples=("192.168.100.100:65535", "0123456789AB",
+                                       "trusted (not yet proven)", "59 min 59 s ago", "99999"))
         self.verify_button = QPushButton("Verify and trust…")
         self.verify_button.clicked.connect(self.verify_selected_host)
         self.trust_button = QPushButton("Trusted keys…")

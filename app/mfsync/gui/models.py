@@ -3,7 +3,9 @@
 How it works: each model turns a snapshot into rows keyed by something stable (a folder's path,
 a file's path and content, a transfer's target, a host's endpoint). ``KeyedTableModel.set_rows``
 then changes the model in place and moves persistent indexes along by key, so a selection or the
-current row survives the updates that arrive several times a second during transfers.
+current row survives the updates that arrive several times a second during transfers. The
+network's files can number tens of thousands and rarely change while those updates arrive, so
+``NetworkModel`` rebuilds only the rows whose inputs changed (see there).
 """
 
 import time
@@ -18,6 +20,11 @@ from mfsync.crypto.keys import format_key, short_key
 from mfsync.engine.status import PeerState, RemoteFile
 from mfsync.engine.transfer_status import TransferSnapshot, TransferState
 from mfsync.service import FolderMode, ServiceStatus
+
+#: Transfer states in which the network table shows a file as being downloaded.
+_DOWNLOADING_STATES = frozenset({TransferState.QUEUED, TransferState.VERIFYING,
+                                 TransferState.DOWNLOADING, TransferState.WAITING,
+                                 TransferState.PAUSED})
 
 __all__ = [
     "PROGRESS_ROLE",
@@ -58,7 +65,7 @@ def human_duration(seconds: float) -> str:
     return f"{seconds // 3600} h {seconds % 3600 // 60} min"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Row:
     """One table row: its key, the texts of its cells, and optional per-cell extras."""
 
@@ -135,7 +142,8 @@ class KeyedTableModel(QAbstractTableModel):
         old_keys = [r.key for r in self._rows]
         new_keys = [r.key for r in rows]
         if old_keys == new_keys:
-            changed = [n for n, (a, b) in enumerate(zip(self._rows, rows, strict=True)) if a != b]
+            changed = [n for n, (a, b) in enumerate(zip(self._rows, rows, strict=True))
+                       if a is not b and a != b]
             self._rows = list(rows)
             if changed:
                 self.dataChanged.emit(self.index(min(changed), 0),
@@ -152,6 +160,17 @@ class KeyedTableModel(QAbstractTableModel):
         self._rows = list(rows)
         self.changePersistentIndexList(persistent, moved)
         self.layoutChanged.emit()
+
+    def replace_rows(self, changes: dict[int, Row]) -> None:
+        """Put ``changes`` (row number: new row, with the same key) in place; one
+        ``dataChanged`` per row, so that a proxy looks at those rows only."""
+        last = self.columnCount() - 1
+        for number, row in sorted(changes.items()):
+            assert row.key == self._rows[number].key
+            if row == self._rows[number]:
+                continue
+            self._rows[number] = row
+            self.dataChanged.emit(self.index(number, 0), self.index(number, last))
 
     def update(self, status: ServiceStatus) -> None:
         """Rebuild the rows from a snapshot."""
@@ -193,36 +212,112 @@ class FileState:
 
 
 class NetworkModel(KeyedTableModel):
-    """Every file the network offers: name, size, hosts, state."""
+    """Every file the network offers: name, size, hosts, state.
+
+    A row depends on the file (``status.node.files``), on whether a transfer of its path is
+    under way, on what our folders hold (``local_content_id``) and on the names of its hosts.
+    Snapshots come several times a second during a transfer, nearly always with the same files,
+    so ``update`` compares those inputs with the previous snapshot's: with nothing changed it
+    does nothing, when only transfers started or ended it rebuilds the rows of their paths, and
+    otherwise it rebuilds the table but reuses every row whose file and state are unchanged.
+    ``local_version`` must change whenever ``local_content_id`` may answer differently; without
+    it every update asks ``local_content_id`` about every file again.
+    """
 
     HEADERS = ("Name", "Size", "Hosts", "State")
 
-    def __init__(self, local_content_id: Callable[[str], bytes | None]) -> None:
+    def __init__(self, local_content_id: Callable[[str], bytes | None],
+                 local_version: Callable[[], Hashable] | None = None) -> None:
         super().__init__()
         self._local = local_content_id
+        self._local_version = local_version
+        # What the current rows were built from; _files is None before the first update.
+        self._files: tuple[RemoteFile, ...] | None = None
+        self._active: frozenset[str] = frozenset()
+        self._labels: Hashable = None
+        self._local_seen: Hashable = None
+        # Beside self._rows, the file and state each row shows; the number of the row of each
+        # key and the numbers of the rows of each path (one per distinct content). Flat lists
+        # and ints: with many files, objects per row would make every garbage collection longer.
+        self._remotes: list[RemoteFile] = []
+        self._states: list[str] = []
+        self._numbers: dict[Hashable, int] = {}
+        self._path_rows: dict[str, int | tuple[int, ...]] = {}
 
     def update(self, status: ServiceStatus) -> None:
         """Rows from the network's files, with each one's state here."""
-        active = {t.path for t in status.transfers.transfers
-                  if t.state in (TransferState.QUEUED, TransferState.VERIFYING,
-                                 TransferState.DOWNLOADING, TransferState.WAITING,
-                                 TransferState.PAUSED)}
+        active = frozenset(t.path for t in status.transfers.transfers
+                           if t.state in _DOWNLOADING_STATES)
         names = {p.key: p.name for p in status.node.peers if p.key is not None}
-        rows = []
-        for remote in status.node.files:
+        labels = (status.key_names, tuple(sorted(names.items())))
+        local = self._local_version() if self._local_version is not None else None
+        files = status.node.files
+        if (self._files is not None and local is not None and local == self._local_seen
+                and labels == self._labels and (files is self._files or files == self._files)):
+            self._files = files  # equal: the next snapshot is likely to hold this very tuple
+            if active != self._active:
+                self._patch(active)
+            return
+        self._rebuild(files, active, labels=labels, names=names,
+                      configured=dict(status.key_names), local=local)
+
+    def _rebuild(self, files: tuple[RemoteFile, ...], active: frozenset[str], *,
+                 labels: Hashable, names: dict[bytes, str], configured: dict[bytes, str],
+                 local: Hashable) -> None:
+        previous = self._numbers if labels == self._labels else {}
+        old_rows, old_remotes, old_states = self._rows, self._remotes, self._states
+        numbers: dict[Hashable, int] = {}
+        path_rows: dict[str, int | tuple[int, ...]] = {}
+        rows: list[Row] = []
+        states: list[str] = []
+        for number, remote in enumerate(files):
+            key = (remote.path, remote.content_id)
             state = self._state(remote, active)
-            hosts = ", ".join(sorted({status.name_of(h.key) or names.get(h.key, "")
-                                      or h.address for h in remote.hosts}))
-            rows.append(Row(
-                (remote.path, remote.content_id),
-                (remote.path, human_size(remote.size), hosts, state),
-                sort=(remote.path.lower(), remote.size, hosts, state),
-                tooltip=(f"{remote.path}\n{remote.size:,} bytes\n"
-                         f"content {remote.content_id.hex()[:16]}"),
-            ))
+            old = previous.get(key)
+            if (old is not None and old_states[old] == state
+                    and (old_remotes[old] is remote or old_remotes[old] == remote)):
+                row = old_rows[old]
+            else:
+                hosts = ", ".join(sorted({configured.get(h.key) or names.get(h.key, "")
+                                          or h.address for h in remote.hosts}))
+                row = self._row(remote, state, hosts)
+            numbers[key] = number
+            same_path = path_rows.get(remote.path)
+            path_rows[remote.path] = number if same_path is None else (
+                (same_path, number) if isinstance(same_path, int) else (*same_path, number))
+            rows.append(row)
+            states.append(state)
+        self._files, self._active, self._labels, self._local_seen = files, active, labels, local
+        self._remotes, self._states = list(files), states
+        self._numbers, self._path_rows = numbers, path_rows
         self.set_rows(rows)
 
-    def _state(self, remote: RemoteFile, active: set[str]) -> str:
+    def _patch(self, active: frozenset[str]) -> None:
+        """Only the paths being downloaded changed: rebuild the rows of those paths."""
+        changed = active ^ self._active
+        self._active = active
+        changes: dict[int, Row] = {}
+        for path in changed:
+            numbers = self._path_rows.get(path, ())
+            for number in (numbers,) if isinstance(numbers, int) else numbers:
+                remote = self._remotes[number]
+                state = self._state(remote, active)
+                if state != self._states[number]:
+                    self._states[number] = state
+                    changes[number] = self._row(remote, state, self._rows[number].cells[2])
+        self.replace_rows(changes)
+
+    @staticmethod
+    def _row(remote: RemoteFile, state: str, hosts: str) -> Row:
+        return Row(
+            (remote.path, remote.content_id),
+            (remote.path, human_size(remote.size), hosts, state),
+            sort=(remote.path.lower(), remote.size, hosts, state),
+            tooltip=(f"{remote.path}\n{remote.size:,} bytes\n"
+                     f"content {remote.content_id.hex()[:16]}"),
+        )
+
+    def _state(self, remote: RemoteFile, active: frozenset[str]) -> str:
         if remote.path in active:
             return FileState.DOWNLOADING
         local = self._local(remote.path)

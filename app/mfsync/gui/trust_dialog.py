@@ -60,6 +60,8 @@ ERROR_STYLE = "color: #c62828;"
 WARNING_STYLE = "color: #b26a00;"
 #: The verification code is read aloud and compared by eye: make it big.
 CODE_POINT_SIZE = 28
+#: The verification dialog's least width, in pixels.
+VERIFY_MIN_WIDTH = 640
 NAME_COLUMN, KEY_COLUMN = 0, 1
 #: Keys are kept on the key cell, so the name column can be edited and sorted freely.
 KEY_ROLE = Qt.ItemDataRole.UserRole
@@ -88,6 +90,8 @@ class VerifyDialog(QDialog):
         self.name = name
         label = name or address or short_key(key)
         self.setWindowTitle(f"Verify {label}")
+        # wide enough for a key on one line: the labels wrap, and would make it tall and narrow
+        self.setMinimumWidth(VERIFY_MIN_WIDTH)
         layout = QVBoxLayout(self)
 
         self.code_label = QLabel(service.verification_code(key))
@@ -101,7 +105,7 @@ class VerifyDialog(QDialog):
         own = format_key(service.status.own_key)
         self.instruction_label = QLabel(
             f"Compare this code with the one shown on {html.escape(label)}'s screen "
-            f"(mfsync: Hosts → Verify, or <code>mfsync --verify {own}</code>). "
+            f"(in mfsync: Hosts → Verify and trust…, or <code>mfsync --verify {own}</code>). "
             "Trust only if they match."
         )
         self.instruction_label.setWordWrap(True)

@@ -1,0 +1,441 @@
+"""Screenshots of every screen of the desktop app, for the documentation.
+
+    .venv/bin/python scripts/screenshots.py [--out docs/screenshots]
+
+How it works: the script starts an X server without a screen (Xvfb) and a tray host (trayer) on
+it, then runs the real ``DesktopApp`` in this process on that display, over a real engine, with
+two headless hosts (laptop-anna and desktop-ben) sharing made-up files beside it. It arranges
+each screen in turn (a tab, a dialog, the tray menu, a notification), lets Qt paint it and saves
+the screen, or the window's part of it, with ImageMagick's ``import``. Last, it ends trayer and
+starts a fresh app, which finds no tray and says so in the window.
+
+Nothing leaves the machine: every node (the app's and the headless ones) is built by
+``tests/gui/harness.py``'s ``loopback_options`` -- discovery on 127.0.0.1 with TTL 0 on a UDP
+port of this run's own, TCP on 127.0.0.1 only. HOME and the demo files live in a temporary folder
+that is removed at the end. Downloads are slowed down in this process only (a few MB/s), so the
+transfers show partial progress.
+
+Needs the Debian packages of ``scripts/system-deps.sh`` (xvfb, trayer, x11-utils, imagemagick,
+fonts-dejavu-core).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import os
+import subprocess
+import sys
+import tempfile
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "tests" / "gui"))
+
+from harness import (  # noqa: E402 - the harness lives with the GUI tests
+    FakeAutostart,
+    FakePower,
+    XDisplay,
+    free_udp_port,
+    loopback_options,
+    missing_x_tools,
+    wait_for,
+)
+from PySide6.QtCore import QPoint, QRect, QUrl  # noqa: E402
+from PySide6.QtWidgets import QApplication, QSystemTrayIcon, QWidget  # noqa: E402
+
+import mfsync.engine.transfers  # noqa: E402
+from mfsync.config import load_config, save_config  # noqa: E402
+from mfsync.engine.node import Node  # noqa: E402
+from mfsync.engine.status import PeerState  # noqa: E402
+from mfsync.engine.transfer_status import TransferState  # noqa: E402
+from mfsync.gui.app import DesktopApp  # noqa: E402
+from mfsync.gui.icons import icon  # noqa: E402
+from mfsync.service import FolderMode, Service  # noqa: E402
+
+log = logging.getLogger("mfsync.screenshots")
+
+SCREEN = (1280, 800)
+#: Where the main window sits on the screen (there is no window manager to place it).
+WINDOW_POS = (90, 110)
+#: Bytes per second each download gets here, so a screenshot catches transfers under way.
+DOWNLOAD_RATE = 2_000_000
+#: Let Qt paint (and X catch up) for this long before a screenshot.
+SETTLE = 0.8
+#: The desktop behind the windows (ImageMagick gradient colours, top to bottom).
+BACKDROP = "#5d7b96-#34495e"
+#: The demo user's home folder, inside the temporary folder.
+HOME_NAME = "carla"
+
+#: The demo files of the two headless hosts: path -> size (text for the shared recipe file).
+ANNA_FILES: dict[str, int | str] = {
+    "Photos/2024-08 Lisbon/IMG_2041.jpg": 3_412_000,
+    "Photos/2024-08 Lisbon/IMG_2057.jpg": 2_896_000,
+    "Photos/2024-08 Lisbon/IMG_2063.jpg": 3_105_000,
+    "Documents/Taxes 2024/receipts.pdf": 482_000,
+    "Documents/lease-agreement.pdf": 1_254_000,
+    "Documents/recipes.md": "# Recipes\n\n## Pastéis de nata\n\n- 6 egg yolks\n" * 40,
+    "Videos/lisbon-tram-28.mp4": 48_300_000,
+}
+BEN_FILES: dict[str, int | str] = {
+    "Music/Nils Frahm - Says.flac": 36_200_000,
+    "Music/Bonobo - Kerala.mp3": 11_800_000,
+    "Documents/budget-2025.ods": 96_400,
+    "Documents/recipes.md": ANNA_FILES["Documents/recipes.md"],
+    "Projects/garden-shed/plans.pdf": 2_210_000,
+    "Videos/birthday-party.mkv": 64_500_000,
+}
+#: The app's own folders: one shared, one that will be synced.
+OWN_FILES: dict[str, dict[str, int | str]] = {
+    "Pictures": {"Camera/PXL_20240612_101512.jpg": 2_950_000,
+                 "Camera/PXL_20240612_101544.jpg": 3_120_000,
+                 "Screenshots/boarding-pass.png": 412_000,
+                 "Wallpapers/alps.jpg": 5_400_000},
+    "Notes": {"shopping.md": "- oat milk\n- coffee\n", "ideas.md": "# Ideas\n\n- garden shed\n",
+              "travel/packing-list.md": "- passport\n- charger\n"},
+}
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Render the screenshots into ``--out``; the exit code."""
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--out", type=Path, default=ROOT / "docs" / "screenshots",
+                        help="folder for the PNG files (default: docs/screenshots)")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log the app's messages")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(name)s: %(message)s")
+    logging.getLogger("mfsync").setLevel(logging.INFO if args.verbose else logging.WARNING)
+    log.setLevel(logging.INFO)
+    missing = missing_x_tools("Xvfb", "trayer", "xwininfo", "import", "convert", "display")
+    if missing:
+        log.error("missing %s: run scripts/system-deps.sh as root", ", ".join(missing))
+        return 1
+    out: Path = args.out.resolve()
+    out.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix="mfsync-demo-") as tmp, \
+            XDisplay(SCREEN, log_dir=Path(tmp)) as display:
+        _use_display(display, Path(tmp))
+        _backdrop(display, Path(tmp))
+        display.start_tray()
+        app = QApplication(["mfsync"])
+        app.setApplicationName("mfsync")
+        app.setDesktopFileName("mfsync")
+        app.setQuitOnLastWindowClosed(False)
+        app.setWindowIcon(icon("mfsync"))
+        import qasync  # noqa: PLC0415 - needs the QApplication
+
+        loop = qasync.QEventLoop(app)
+        asyncio.set_event_loop(loop)
+        with loop:
+            shots = loop.run_until_complete(Shooter(display, Path(tmp), out).run())
+        app.shutdown()
+    for path in shots:
+        log.info("wrote %s", path)
+    return 0
+
+
+def _use_display(display: XDisplay, tmp: Path) -> None:
+    """Point this process at the display and a temporary HOME (before Qt starts)."""
+    home = tmp / HOME_NAME
+    runtime = tmp / "run"
+    runtime.mkdir(mode=0o700)
+    env = display.env()
+    env.update(HOME=str(home), XDG_CONFIG_HOME=str(home / ".config"),
+               XDG_DATA_HOME=str(home / ".local" / "share"), XDG_CACHE_HOME=str(home / ".cache"),
+               XDG_RUNTIME_DIR=str(runtime))
+    env.pop("XDG_DOWNLOAD_DIR", None)
+    for name in set(os.environ) - set(env):
+        del os.environ[name]
+    os.environ.update(env)
+
+
+def _backdrop(display: XDisplay, tmp: Path) -> None:
+    """A quiet gradient on the root window, for the screenshots of the whole screen."""
+    width, height = SCREEN
+    image = tmp / "backdrop.png"
+    subprocess.run(["convert", "-size", f"{width}x{height}", f"gradient:{BACKDROP}", str(image)],
+                   check=True, timeout=60, capture_output=True)
+    # display sets the root window's background and exits (with status 1, even then)
+    subprocess.run(["display", "-display", display.display, "-window", "root", str(image)],
+                   check=False, timeout=60, capture_output=True)
+
+
+def _throttle(rate: int) -> None:
+    """Slow every download of this process to ``rate`` bytes per second."""
+    original = mfsync.engine.transfers.stream_range
+
+    async def slow(*args: Any, **kwargs: Any) -> AsyncIterator[Any]:
+        async for data in original(*args, **kwargs):
+            yield data
+            await asyncio.sleep(len(data.payload) / rate)
+
+    mfsync.engine.transfers.stream_range = slow  # type: ignore[assignment]
+
+
+def _write_files(root: Path, files: dict[str, int | str]) -> None:
+    for relative, content in files.items():
+        path = root / relative
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if isinstance(content, str):
+            path.write_text(content, encoding="utf-8")
+            continue
+        with path.open("wb") as f:  # random bytes: every file has its own content
+            left = content
+            while left > 0:
+                f.write(os.urandom(min(left, 1 << 20)))
+                left -= 1 << 20
+
+
+class Shooter:
+    """Arranges the screens one after another and saves each."""
+
+    def __init__(self, display: XDisplay, tmp: Path, out: Path) -> None:
+        self.display = display
+        self.tmp = tmp
+        self.home = tmp / HOME_NAME
+        self.out = out
+        self.udp_port = free_udp_port()
+        self.nodes: list[Node] = []
+        self.app: DesktopApp | None = None
+        self.shots: list[Path] = []
+
+    async def run(self) -> list[Path]:
+        """Every screenshot; the files written."""
+        try:
+            await self._with_tray()
+            await self._without_tray()
+        finally:
+            await self._stop()
+        return self.shots
+
+    # -- with a tray ------------------------------------------------------------------------
+
+    async def _with_tray(self) -> None:
+        _throttle(DOWNLOAD_RATE)
+        data = self.tmp / "data"
+        _write_files(data / "anna", ANNA_FILES)
+        _write_files(data / "ben", BEN_FILES)
+        for folder, files in OWN_FILES.items():
+            _write_files(self.home / folder, files)
+        app = await self._start_app({
+            "name": "studio-carla", "downloadFolder": "~/Downloads/mfsync",
+            "folders": [{"path": str(self.home / name), "mode": "share"} for name in OWN_FILES],
+        })
+        assert app.tray_available, "Qt sees no tray although trayer runs"
+        anna = await self._node(data / "anna", "laptop-anna")
+        ben = await self._node(data / "ben", "desktop-ben")
+        window = app.window
+        assert window is not None
+        files = len(set(ANNA_FILES) | set(BEN_FILES))
+        await wait_for(lambda: window.network_model.rowCount() == files
+                       and len(self._online()) == 2, 30, "the network's files")
+
+        window.tabs.setCurrentIndex(1)
+        await self._shoot_window("main-network.png", window)
+
+        # a few small downloads finish: their notification, then the recent list
+        self._download(["Photos/2024-08 Lisbon/IMG_2041.jpg",
+                        "Photos/2024-08 Lisbon/IMG_2057.jpg", "Documents/budget-2025.ods"])
+        await wait_for(lambda: len(self._done()) == 3, 60, "the small downloads")
+        await wait_for(self._balloon, 15, "the notification balloon")
+        await self._shoot_screen("notification.png")
+        self._close_balloons()
+        assert app.notifier is not None
+        app.notifier.enabled.update(dict.fromkeys(app.notifier.enabled, False))
+
+        # big ones run (throttled); one is paused part-way, one waits in the queue
+        self._download(["Videos/lisbon-tram-28.mp4", "Music/Nils Frahm - Says.flac",
+                        "Videos/birthday-party.mkv", "Music/Bonobo - Kerala.mp3"])
+        tram = "Videos/lisbon-tram-28.mp4"
+        await wait_for(lambda: self._fraction(tram) >= 0.12, 60, "the video to get going")
+        app.service.pause_transfer(self._key(tram))
+        await asyncio.sleep(3)
+        window.tabs.setCurrentIndex(2)
+        await self._shoot_window("main-transfers.png", window)
+
+        window.tabs.setCurrentIndex(3)
+        window.hosts_view.selectRow(self._host_row("desktop-ben"))
+        await self._shoot_window("main-hosts.png", window)
+
+        # the tray menu over the transfers, with the recent downloads open
+        window.tabs.setCurrentIndex(2)
+        await self._settle()
+        await self._shoot_tray_menu("tray-menu.png")
+
+        # trust: anna pasted, ben verified by his code
+        dialog = app.open_trust(None)
+        dialog.add_key(anna.identity.public_key, "laptop-anna")
+        verify = dialog.verify_key(ben.identity.public_key)
+        await self._shoot_window("verify.png", verify)
+        verify.accept()
+        await self._shoot_window("trusted-keys.png", dialog)
+        dialog.accept()
+
+        settings = app.open_settings()
+        await self._shoot_window("settings.png", settings)
+        settings.reject()
+
+        # last, as syncing starts fetching everything the hosts offer into the folder
+        notes = self.home / "Notes"
+        await app.service.set_folder_mode(notes.resolve(), FolderMode.SYNC)
+        window.tabs.setCurrentIndex(0)
+        window.folders_view.selectRow(self._folder_row(notes))
+        await self._shoot_window("main-shared-folders.png", window)
+        await self._stop()
+
+    # -- without one ------------------------------------------------------------------------
+
+    async def _without_tray(self) -> None:
+        self.display.stop_tray()
+        try:
+            await wait_for(lambda: not QSystemTrayIcon.isSystemTrayAvailable(), 10,
+                           "Qt to notice the tray is gone")
+        except AssertionError:
+            log.warning("Qt still sees a tray; telling the app there is none")
+        self.home = self.tmp / "first-run"
+        app = await self._start_app({}, tray_available=False
+                                    if QSystemTrayIcon.isSystemTrayAvailable() else None)
+        assert not app.tray_available
+        assert app.window is not None
+        await self._shoot_window("no-tray.png", app.window)
+
+    # -- the app and the hosts --------------------------------------------------------------
+
+    async def _start_app(self, settings: dict[str, Any], tray_available: bool | None = None
+                         ) -> DesktopApp:
+        config_path = self.home / ".mfsync" / "config.json"
+        self.home.mkdir(parents=True, exist_ok=True)
+        if settings:
+            save_config(config_path, settings)
+        config = load_config(config_path, explicit=False)
+        service = Service(loopback_options(self.udp_port), config, config_path=config_path)
+        self.app = DesktopApp(
+            service, tray_available=tray_available, power_source=FakePower(),
+            autostart=FakeAutostart(), open_url=_ignore_url, confirm=lambda _t, _x: True)
+        await self.app.start()
+        assert self.app.window is not None
+        self.app.window.move(*WINDOW_POS)
+        await self._settle()
+        return self.app
+
+    async def _node(self, share: Path, name: str) -> Node:
+        node = Node(loopback_options(self.udp_port, share_dir=share, name=name))
+        self.nodes.append(node)
+        await node.start()
+        return node
+
+    async def _stop(self) -> None:
+        if self.app is not None:
+            app, self.app = self.app, None
+            await app.stop()
+            # Qt objects go now, while the loop runs: left to the interpreter's exit, PySide
+            # may free them in an order that crashes it
+            if app.window is not None:
+                app.window.close()
+            parts = [app.window, app.tray.icon, app.tray.menu, app.tray] if app.tray else []
+            for part in [*parts, app]:
+                if part is not None:
+                    part.deleteLater()
+            await asyncio.sleep(0.3)
+        while self.nodes:
+            await self.nodes.pop().stop()
+
+    def _online(self) -> list[Any]:
+        assert self.app is not None
+        return [p for p in self.app.service.status.node.peers if p.state is PeerState.CONNECTED]
+
+    def _download(self, paths: list[str]) -> None:
+        assert self.app is not None
+        self.app.service.download(paths)
+
+    def _transfers(self) -> list[Any]:
+        assert self.app is not None
+        return list(self.app.service.status.transfers.transfers)
+
+    def _done(self) -> list[Any]:
+        return [t for t in self._transfers() if t.state is TransferState.DONE]
+
+    def _key(self, path: str) -> Any:
+        return next(t.key for t in self._transfers() if t.path == path)
+
+    def _fraction(self, path: str) -> float:
+        transfer = next((t for t in self._transfers() if t.path == path), None)
+        return transfer.done / transfer.size if transfer is not None and transfer.size else 0.0
+
+    def _host_row(self, name: str) -> int:
+        assert self.app is not None and self.app.window is not None
+        view = self.app.window.hosts_view
+        model = view.model()
+        return next((r for r in range(model.rowCount()) if model.index(r, 0).data() == name), 0)
+
+    def _folder_row(self, folder: Path) -> int:
+        assert self.app is not None and self.app.window is not None
+        model = self.app.window.folders_view.model()
+        return next((r for r in range(model.rowCount())
+                     if model.index(r, 0).data() == str(folder.resolve())), 0)
+
+    # -- screens ----------------------------------------------------------------------------
+
+    async def _shoot_window(self, name: str, widget: QWidget) -> None:
+        """Save the part of the screen that ``widget`` (a window) covers."""
+        widget.show()
+        widget.raise_()
+        await self._settle(lambda: widget.windowHandle() is not None
+                           and widget.windowHandle().isExposed())
+        self._save(name, widget.frameGeometry())
+
+    async def _shoot_screen(self, name: str) -> None:
+        await self._settle()
+        self._save(name, None)
+
+    async def _shoot_tray_menu(self, name: str) -> None:
+        assert self.app is not None and self.app.tray is not None
+        tray = self.app.tray
+        tray.rebuild_menu()
+        menu = tray.menu
+        where = tray.icon.geometry()
+        size = menu.sizeHint()
+        menu.popup(QPoint(max(0, where.right() - size.width()), where.bottom() + 2))
+        await self._settle(menu.isVisible)
+        recent = next(a for a in menu.actions() if a.text() == "Recent downloads")
+        menu.setActiveAction(recent)
+        submenu = recent.menu()
+        await self._settle(lambda: submenu is not None and submenu.isVisible())
+        self._save(name, None)
+        menu.hide()
+
+    async def _settle(self, ready: Callable[[], bool] | None = None) -> None:
+        if ready is not None:
+            await wait_for(ready, 15, "the screen to be ready")
+        await asyncio.sleep(SETTLE)  # the loop runs Qt's events meanwhile
+
+    def _save(self, name: str, rect: QRect | None) -> None:
+        path = self.out / name
+        area = None if rect is None else (rect.x(), rect.y(), rect.width(), rect.height())
+        self.display.screenshot(path, area)
+        self.shots.append(path)
+        log.info("%s", name)
+
+    @staticmethod
+    def _balloons() -> list[QWidget]:
+        return [w for w in QApplication.topLevelWidgets()
+                if w.metaObject().className() == "QBalloonTip" and w.isVisible()]
+
+    def _balloon(self) -> bool:
+        return bool(self._balloons())
+
+    def _close_balloons(self) -> None:
+        for balloon in self._balloons():
+            balloon.close()
+
+
+def _ignore_url(url: QUrl) -> bool:
+    log.info("would open %s", url.toLocalFile())
+    return True
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -204,7 +204,13 @@ async def test_untrusted_host_is_refused_and_notified(rig: Rig, tmp_path):
     app = await rig.start_app()
     await app.service.add_folder(folder)
     friend = Identity.generate()
-    app.service.set_trust(frozenset({friend.public_key}), {friend.public_key: "friend"})
+    # File → Trusted keys…: paste the friend's key with a name, OK
+    app.window.trustRequested.emit(None)
+    dialog = app.dialog
+    dialog.key_edit.setText(format_key(friend.public_key))
+    dialog.name_edit.setText("friend")
+    dialog.add_button.click()
+    dialog.accept()
     saved = _config(rig)
     assert saved["trustedKeys"] == [format_key(friend.public_key)]
     stranger = await rig.node(wants=True)
@@ -330,3 +336,16 @@ async def test_sync_folder_mode_switch(rig: Rig, tmp_path):
     window.remove_folder_button.click()
     await wait_for(lambda: len(app.service.status.folders) == 1, what="the folder removed")
     assert [f["path"] for f in _config(rig)["folders"]] == [str(b.resolve())]
+
+
+async def test_settings_from_the_menu_apply_to_notifications_and_autostart(rig: Rig):
+    app = await rig.start_app()
+    app.window.settingsRequested.emit()
+    dialog = app.dialog
+    dialog.editor("notifyDownloads").setChecked(False)
+    dialog.editor("autostart").setChecked(True)
+    dialog.accept()
+    assert _config(rig)["notifyDownloads"] is False
+    assert rig.autostart.on
+    assert app.notifier.enabled["download"] is False
+    assert app.notifier.enabled["failure"] is True

@@ -14,7 +14,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-import figures  # noqa: E402 - after the path that finds it
+import figures
 
 
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:

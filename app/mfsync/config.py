@@ -127,7 +127,10 @@ def _group(value: Any) -> str:
 def _folder_path(value: Any) -> Path:
     if not isinstance(value, str) or not value.strip():
         raise ValueError("must be a folder path")
-    path = Path(value).expanduser()
+    try:
+        path = Path(value).expanduser()
+    except RuntimeError:  # "~name/..." where this system has no user "name"
+        raise ValueError(f"{value!r}: no home folder for that user") from None
     if not path.is_absolute():
         # relative to what? The app and the command line start in different directories
         raise ValueError(f"{value!r} is not an absolute path")
@@ -371,6 +374,10 @@ def _read(path: Path, *, missing_ok: bool) -> dict[str, Any] | None:
         raise ConfigError(
             f"config file {path}: invalid JSON at line {exc.lineno} column {exc.colno}: {exc.msg}"
         ) from None
+    except RecursionError:  # arrays or objects nested deeper than the interpreter's stack
+        raise ConfigError(f"config file {path}: JSON nested too deeply") from None
+    except ValueError as exc:  # a number of more than 4300 digits (Python's int limit)
+        raise ConfigError(f"config file {path}: invalid JSON: {exc}") from None
     if not isinstance(data, dict):
         raise ConfigError(f"config file {path}: the top level must be a JSON object")
     return data

@@ -390,6 +390,47 @@ class Host:
         _tc_in(self.name, "qdisc", "del", "dev", self.interface, "clsact", check=False)
         self.multicast_dropped = False
 
+    @property
+    def bridge_port(self) -> str:
+        """Name of the bridge-side end of this host's veth (in ``lan.bridge_ns``)."""
+        return f"p{self.index}"
+
+    def cut_link(self) -> None:
+        """Unplug this host from the LAN, as a cable pulled at the switch would.
+
+        The bridge-side end of the host's veth is set down (``ip -n <bridge ns> link set pN
+        down``), so the host's ``eth0`` loses its carrier and every packet to or from it is
+        lost; the host keeps its address and routes (the multicast route included), so
+        :meth:`restore_link` brings it back exactly as it was, and open TCP connections
+        survive a short cut by retransmitting.
+        """
+        _ip_in(self.lan.bridge_ns, "link", "set", self.bridge_port, "down")
+
+    def restore_link(self) -> None:
+        """Plug the host back in after :meth:`cut_link` (the bridge port forwards at once:
+        the LAN's bridge has STP off and no forward delay)."""
+        _ip_in(self.lan.bridge_ns, "link", "set", self.bridge_port, "up")
+
+    def link_up(self) -> bool:
+        """Whether the bridge-side end of this host's veth is up (not cut)."""
+        out = _ip_in(self.lan.bridge_ns, "-o", "link", "show", self.bridge_port).stdout
+        flags = out.split("<", 1)[1].split(">", 1)[0].split(",") if "<" in out else []
+        return "UP" in flags
+
+    def interface_down(self) -> None:
+        """Take this host's LAN interface down inside the host (``ip -n HOST link set eth0
+        down``), as an administrator or a network manager would: unlike :meth:`cut_link`, the
+        host's processes see the interface go down and its routes go away. Undo with
+        :meth:`interface_up`.
+        """
+        _ip_in(self.name, "link", "set", self.interface, "down")
+
+    def interface_up(self) -> None:
+        """Bring the LAN interface back up after :meth:`interface_down`, with the multicast
+        route the kernel dropped when it went down (the subnet route comes back by itself)."""
+        _ip_in(self.name, "link", "set", self.interface, "up")
+        _ip_in(self.name, "route", "replace", MULTICAST_NET, "dev", self.interface)
+
 
 class Lan:
     """A bridge namespace plus ``hosts`` host namespaces, each on the bridge through a veth pair.

@@ -7,12 +7,12 @@ import os
 import socket
 from pathlib import Path
 
-from conftest import GROUP
 from loopback import make_tree, multicast_sender, wait_for
 
 import mfsync.engine.node as node_module
 from mfsync.crypto.keys import Identity
 from mfsync.engine.status import PeerState
+from mfsync.net.discovery import DEFAULT_GROUP as GROUP  # the group the loopback nodes use
 from mfsync.net.server import PortInUse
 from mfsync.protocol.announce import (
     MAX_DATAGRAM,

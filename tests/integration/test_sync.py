@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import os
 import time
+import unicodedata
 from pathlib import Path
 
 import pytest
@@ -18,7 +19,8 @@ from loopback import make_tree, read_tree, wait_for
 from mfsync.crypto.keys import Identity
 from mfsync.engine.node import Node
 from mfsync.engine.sync import SYNC_SOURCE_WAIT, Syncer
-from mfsync.protocol.version import Order
+from mfsync.engine.transfers import Downloader, DownloadJob
+from mfsync.protocol.version import MAX_COUNTER, Order, VersionVector
 from mfsync.store import shareset
 from mfsync.store.conflicts import conflict_name, is_conflict_name
 
@@ -210,3 +212,147 @@ async def test_restart_uses_the_index_database(make_node, tmp_path: Path,
     await second.rescan()
     assert hashed == ["b/c.bin"]
     assert second.share.get("b/c.bin").version.get(identity.public_key) == 2
+
+
+# -- names stored decomposed (NFD, as macOS writes them); found by the churn soak ------------
+
+NFC_NAME = "Müsli/Grüße.txt"
+NFD_NAME = unicodedata.normalize("NFD", NFC_NAME)
+
+
+async def test_an_edit_elsewhere_replaces_a_file_named_in_nfd_here(host, tmp_path: Path) -> None:
+    # A holds the file under its decomposed name; an edit on B must replace that very file on
+    # A, not land in a twin beside it (two files with one NFC name: one of them unshared, and
+    # the old one, if the next scan picks it, sent back over everyone's edit).
+    a = await host(tmp_path / "a", {NFD_NAME: b"v1\n"})
+    b = await host(tmp_path / "b")
+    await _all_have([b], {NFC_NAME: b"v1\n"})
+    (_root(b) / NFC_NAME).write_bytes(b"v2, edited on B\n")
+    _age(_root(b) / NFC_NAME, 5)
+    await b.rescan()
+    edited = b.share.get(NFC_NAME).version
+    await wait_for(lambda: read_tree(_root(a)) == {NFD_NAME: b"v2, edited on B\n"}, SYNCED)
+    await wait_for(lambda: a.share.get(NFC_NAME).version == edited)
+    assert a.share.get(NFC_NAME).disk_path == NFD_NAME
+    await a.rescan()  # and a scan sees nothing new: the same file, the same version
+    assert read_tree(_root(a)) == {NFD_NAME: b"v2, edited on B\n"}
+    assert a.share.get(NFC_NAME).version == edited
+    assert read_tree(_root(b)) == {NFC_NAME: b"v2, edited on B\n"}
+
+
+def _nfc_tree(root: Path) -> dict[str, bytes]:
+    """``read_tree`` by NFC name (what the share set offers), failing on two files that are
+    one name once normalised."""
+    tree = read_tree(root)
+    nfc = {unicodedata.normalize("NFC", name): content for name, content in tree.items()}
+    assert len(nfc) == len(tree), f"twins in {root}: {sorted(tree)}"
+    return nfc
+
+
+async def test_a_conflict_lost_in_an_nfd_folder_is_set_aside_there(host, tmp_path: Path) -> None:
+    # A's folder is named in NFD. When A's version loses a conflict, A must set its copy aside
+    # beside it (there is no NFC-named folder to rename it into) and take the winner into the
+    # same folder, not into a twin folder.
+    a = await host(tmp_path / "a", {NFD_NAME: b"v1\n"}, watch=False)
+    b = await host(tmp_path / "b", watch=False)
+    await _all_have([b], {NFC_NAME: b"v1\n"})
+    await wait_for(lambda: _versions(a) == _versions(b))
+    (_root(a) / NFD_NAME).write_bytes(b"A's edit\n")
+    (_root(b) / NFC_NAME).write_bytes(b"B's edit, the newer one\n")
+    a_mtime = _age(_root(a) / NFD_NAME, 20)
+    _age(_root(b) / NFC_NAME, 10)
+    await asyncio.sleep(0.4)
+    await asyncio.gather(a.rescan(), b.rescan())
+    loser = conflict_name(NFC_NAME, a_mtime, a.identity.public_key)
+    expected = {NFC_NAME: b"B's edit, the newer one\n", loser: b"A's edit\n"}
+    await wait_for(lambda: _nfc_tree(_root(a)) == expected and read_tree(_root(b)) == expected,
+                   SYNCED + SYNC_SOURCE_WAIT)
+    folder = NFD_NAME.split("/")[0]
+    assert os.listdir(_root(a)) == [folder]  # one folder, as it was named
+    inside = sorted(unicodedata.normalize("NFC", n) for n in os.listdir(_root(a) / folder))
+    assert inside == sorted(p.split("/")[1] for p in expected)
+    assert a.share.get(loser).disk_path == f"{folder}/{loser.split('/')[1]}"
+
+
+async def test_an_offer_with_worn_out_version_counters_is_ignored(host, make_node, tmp_path,
+                                                                   caplog):
+    hostile = await make_node(share_dir=make_tree(tmp_path / "h", {"x.txt": b"hostile",
+                                                                  "ok.txt": b"fine"}))
+    share = hostile.share
+    assert share is not None
+    worn = VersionVector.of({hostile.identity.public_key: MAX_COUNTER})
+    await share.set_version("x.txt", worn)
+    hostile.share_changed()
+    good = await host(tmp_path / "good")
+    await wait_for(lambda: (tmp_path / "good" / "ok.txt").exists(), SYNCED)
+    await asyncio.sleep(1.0)  # time enough for x.txt too, were it taken
+    assert not (tmp_path / "good" / "x.txt").exists()
+    assert "near their limit" in caplog.text
+    assert good.share is not None and good.share.get("x.txt") is None
+
+
+async def test_a_relayed_version_is_set_aside_under_its_makers_name(host, make_node,
+                                                                    tmp_path: Path) -> None:
+    # A made the file; B only relays it. A download that finds a different file of ours in
+    # the way stores theirs under the conflict name the sync rules give that version -- A's
+    # key, not B's -- or each host that relays a loser would add one more copy of it (found by
+    # the churn soak: two hosts editing one file at once left two copies of the loser).
+    a = await host(tmp_path / "a", {"doc.txt": b"made on A\n"})
+    b = await host(tmp_path / "b")
+    await _all_have([b], {"doc.txt": b"made on A\n"})
+    await wait_for(lambda: _versions(b) == _versions(a))
+    await host.stop(a)
+    fetcher = await make_node(wants=True)
+    await wait_for(lambda: any(f.hosts for f in fetcher.files_for("doc.txt")))
+    [remote] = fetcher.files_for("doc.txt")
+    assert {h.key for h in remote.hosts} == {b.identity.public_key}
+    dest = make_tree(tmp_path / "dest", {"doc.txt": b"ours, in the way\n"})
+    downloader = Downloader(fetcher)
+    try:
+        assert downloader.add(DownloadJob("doc.txt", dest))
+        await asyncio.wait_for(downloader.join(), SYNCED)
+        [result] = downloader.results
+    finally:
+        await downloader.stop()
+    copy = conflict_name("doc.txt", remote.mtime_ns, a.identity.public_key)
+    assert result.stored_as == copy, result
+    assert read_tree(dest) == {"doc.txt": b"ours, in the way\n", copy: b"made on A\n"}
+
+
+async def test_a_partial_download_nobody_needs_any_more_is_removed(host, tmp_path: Path) -> None:
+    # A run stopped in the middle of a download leaves its partial file, for a resume. If the
+    # version it was for has lost meanwhile (here: both hosts hold the same file), nothing will
+    # ever finish it: it must go, not stay for ever (found by the churn soak). A partial of a
+    # file that nobody offers right now stays: its host may come back.
+    files = {"doc.txt": b"the current version\n"}
+    folder = tmp_path / "a"
+    folder.mkdir()
+    stale = folder / ".doc.txt.mfsync-part"
+    stale.write_bytes(b"the first half of an older version")
+    waiting = folder / ".elsewhere.txt.mfsync-part"
+    waiting.write_bytes(b"a file from a host that is away")
+    a = await host(folder, files)
+    b = await host(tmp_path / "b", files)
+    await wait_for(lambda: _versions(a) == _versions(b))
+    await wait_for(lambda: not stale.exists())
+    assert waiting.exists()
+    assert read_tree(_root(b)) == files
+
+
+async def test_a_change_during_the_first_scan_is_seen_at_once(make_node, tmp_path: Path,
+                                                               monkeypatch) -> None:
+    # The first scan of a big folder takes a while. What changes meanwhile must not wait for
+    # the periodic rescan (30 s): the watcher runs from before the scan (found by the churn
+    # soak: an edit made as a host restarted took half a minute to spread).
+    folder = make_tree(tmp_path / "a", {"first.txt": b"there before\n"})
+    real_hash = shareset.hash_file
+
+    def hash_while_a_file_appears(path: Path):
+        if not (folder / "during.txt").exists():
+            (folder / "during.txt").write_bytes(b"written during the first scan\n")
+        return real_hash(path)
+
+    monkeypatch.setattr(shareset, "hash_file", hash_while_a_file_appears)
+    node = await make_node(share_dir=folder)
+    assert "first.txt" in node.share.files
+    await wait_for(lambda: "during.txt" in node.share.files, 10)

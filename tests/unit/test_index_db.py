@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from mfsync.protocol.version import VersionVector
+from mfsync.protocol.version import MAX_COUNTER, VersionVector
 from mfsync.store.index_db import FileRecord, IndexDB, IndexDBError
 
 KEY_A = b"A" * 32
@@ -86,7 +86,7 @@ def test_round_trip_of_varied_records(db: IndexDB, db_path: Path) -> None:
             block_size=128 * 1024,
             block_hashes=(digest("x"),),
             content_id=digest("y"),
-            version=VersionVector.of({KEY_B: 2**64 - 1}),
+            version=VersionVector.of({KEY_B: MAX_COUNTER}),  # the largest the wire takes
         ),
     ]
     db.put_many(records)
@@ -96,6 +96,13 @@ def test_round_trip_of_varied_records(db: IndexDB, db_path: Path) -> None:
     assert loaded["gone.txt"].deleted is True
     assert loaded["plain.txt"].deleted is False
     assert loaded["caf\u00e9.txt"].disk_path == "cafe\u0301.txt"
+
+
+def test_a_counter_beyond_the_wire_limit_is_a_damaged_row(db: IndexDB) -> None:
+    # a bump of it could never be sent, so the row is treated as damage (rehashed, new version)
+    db.put_many([record("ok.txt"), record("tampered.txt",
+                                          version=VersionVector.of({KEY_B: 2**64 - 1}))])
+    assert set(db.load_all()) == {"ok.txt"}
 
 
 def test_empty_database_loads_empty(db: IndexDB) -> None:

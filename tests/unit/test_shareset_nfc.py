@@ -30,3 +30,20 @@ async def test_names_colliding_after_normalisation_keep_one(tmp_path: Path, capl
     assert "same name once normalised" in caplog.text
     # A second scan finds the same winner and changes nothing.
     assert not await share.rescan()
+
+
+def test_a_download_target_keeps_the_names_on_disk(tmp_path: Path) -> None:
+    """A folder or file of ours named in NFD is the one a download writes to, never a twin."""
+    from mfsync.store.safe_paths import target_for  # noqa: PLC0415 - only this test needs it
+
+    wire = unicodedata.normalize("NFC", "Müsli/Grüße.txt")
+    disk = unicodedata.normalize("NFD", wire)
+    (tmp_path / disk).parent.mkdir()
+    # a new file goes into the folder that is there (under its decomposed name)
+    folder = disk.split("/")[0]
+    assert target_for(tmp_path, wire) == tmp_path / folder / wire.split("/")[1]
+    # the file being replaced is written under its own name
+    assert target_for(tmp_path, wire, disk) == tmp_path / disk
+    # an ASCII name, or a disk name of another file, changes nothing
+    assert target_for(tmp_path, "plain/a.txt") == tmp_path / "plain/a.txt"
+    assert target_for(tmp_path, wire, "other.txt") == tmp_path / folder / wire.split("/")[1]

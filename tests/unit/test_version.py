@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from mfsync.protocol.version import Order, VersionVector
+from mfsync.protocol.version import ADOPT_LIMIT, MAX_COUNTER, Order, VersionVector
 
 A = b"A" * 32
 B = b"B" * 32
@@ -207,3 +207,11 @@ def test_last_writer_of_the_empty_vector_is_none() -> None:
 @given(vectors, keys)
 def test_last_writer_is_who_bumped(a: VersionVector, key: bytes) -> None:
     assert a.bump(key).last_writer() == key
+
+
+def test_versions_above_the_adopt_limit_are_worn_out_and_bumps_below_it_fit_the_wire() -> None:
+    key = b"k" * 32
+    assert not VersionVector.of({key: ADOPT_LIMIT}).worn_out()
+    assert VersionVector.of({key: ADOPT_LIMIT + 1}).worn_out()
+    bumped = VersionVector.of({key: ADOPT_LIMIT}).bump(b"m" * 32)
+    assert max(c for _, c in bumped.counters) <= MAX_COUNTER

@@ -7,6 +7,7 @@ identity carries over. Reading and writing the file is ``mfsync.store.identity_f
 import binascii
 from dataclasses import dataclass
 
+from cryptography.exceptions import InternalError, UnsupportedAlgorithm
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 
@@ -80,7 +81,9 @@ def identity_from_der(data: bytes, source: str) -> Identity:
     """Parse a PKCS#8 DER X25519 private key; ``source`` names it in the error message."""
     try:
         key = serialization.load_der_private_key(data, password=None)
-    except (ValueError, TypeError) as exc:
+    # UnsupportedAlgorithm: an algorithm identifier the library does not know; InternalError:
+    # one it knows with a key it cannot set up (the X448 identifier around 32 key bytes)
+    except (ValueError, TypeError, UnsupportedAlgorithm, InternalError) as exc:
         raise IdentityError(
             f"key file {source} is not a valid PKCS#8 DER private key ({exc}); "
             "move it away to create a new identity, or point --key-file at the right file"

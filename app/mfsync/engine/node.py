@@ -30,7 +30,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from mfsync.crypto.keys import Identity, short_key
-from mfsync.engine.serve import FileServer
+from mfsync.engine.serve import FileServer, refuse
 from mfsync.engine.status import (
     FolderSnapshot,
     HostRef,
@@ -89,6 +89,8 @@ MAX_PEERS = 1024
 #: Index fetches triggered by announcements: a burst of 4 per address, then one a second.
 FETCH_RATE = 1.0
 FETCH_BURST = 4
+#: Seconds between two log lines saying that fetches from one address are being held back.
+RATE_LIMIT_LOG_INTERVAL = 60.0
 #: Static peers are polled this often; unreachable ones back off to the longer interval.
 STATIC_POLL = DEFAULT_BEAT
 STATIC_RETRY = 30.0
@@ -198,6 +200,8 @@ class Node:
         self.known_hosts = KnownHosts(options.known_hosts_path)
         self._peers: dict[tuple[str, int], _Peer] = {}
         self._limiter = RateLimiter(FETCH_RATE, FETCH_BURST)
+        #: When we last logged that the limiter held back fetches from an address.
+        self._rate_limited: dict[str, float] = {}
         self._observers: list[StatusObserver] = []
         self._tasks: set[asyncio.Task[None]] = set()
         self._fetches: set[asyncio.Task[None]] = set()
@@ -253,8 +257,10 @@ class Node:
         """Scan the shared folders, listen, start discovery and begin contacting peers."""
         opts = self.options
         for share in list(self._shares):
-            await self._scan(share)
+            # Watched from before the first scan, so that what changes while it runs (it can
+            # take long) is rescanned at once, not at the next periodic rescan.
             self._watch(share)
+            await self._scan(share)
         if opts.serve or (opts.serve is None and self._shares):
             await self._start_server()
         for host, port in opts.static_peers:
@@ -390,8 +396,8 @@ class Node:
         if self._started:
             if self.server is None and self.options.serve is not False:
                 await self._start_server()
+            self._watch(share)  # before the scan, as in start()
             await self._scan(share)
-            self._watch(share)
             self.share_changed()
         return share
 
@@ -601,7 +607,19 @@ class Node:
         if peer.fetching or (not self._started and not peer.static):
             return
         if not self._limiter.allow(peer.address):
-            return  # the maintenance tick retries dirty peers
+            # The maintenance tick retries dirty peers. Said at most once a minute per address,
+            # not on every tick: it is what a flood of spoofed announcements pointing at that
+            # address looks like.
+            now = time.monotonic()
+            if now - self._rate_limited.get(peer.address, -RATE_LIMIT_LOG_INTERVAL) >= (
+                    RATE_LIMIT_LOG_INTERVAL):
+                if len(self._rate_limited) >= MAX_PEERS:
+                    self._rate_limited.clear()  # bounded: at worst a line is said again
+                self._rate_limited[peer.address] = now
+                log.info("index fetches from %s are rate-limited: its announcements ask for "
+                         "more than %d at once and %g a second", peer.address, FETCH_BURST,
+                         FETCH_RATE)
+            return
         peer.fetching = True
         peer.dirty = False
         task = asyncio.get_running_loop().create_task(self._fetch(peer))
@@ -733,9 +751,8 @@ class Node:
         elif isinstance(message, ErrorMessage):
             log.info("peer %s reports: %s", channel.peer_address[0], message.text)
         else:
-            await channel.send(
-                ErrorMessage(ErrorCode.BAD_REQUEST, f"unsupported request {type(message).__name__}")
-            )
+            await refuse(channel, ErrorMessage(
+                ErrorCode.BAD_REQUEST, f"unsupported request {type(message).__name__}"))
 
     # -- status ---------------------------------------------------------------------------
 

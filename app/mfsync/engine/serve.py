@@ -34,12 +34,21 @@ from mfsync.protocol.messages import (
 )
 from mfsync.store.shareset import LocalFile, ShareSet
 
-__all__ = ["READ_SIZE", "FileServer"]
+__all__ = ["READ_SIZE", "FileServer", "refuse"]
 
 log = logging.getLogger("mfsync.serve")
 
 #: Bytes read from disk per step (several Data messages).
 READ_SIZE = 4 * 1024 * 1024
+
+
+async def refuse(channel: SecureChannel, error: ErrorMessage) -> None:
+    """Answer a request with ``error``, and say so in the log: a peer asking for what no honest
+    client asks (BAD_REQUEST) at INFO, the ordinary races (a file gone or changed) at DEBUG."""
+    level = logging.INFO if error.code is ErrorCode.BAD_REQUEST else logging.DEBUG
+    address, port = channel.peer_address
+    log.log(level, "refused a request from %s:%d: %s", address, port, error.text)
+    await channel.send(error)
 
 
 class FileServer:
@@ -101,7 +110,7 @@ class FileServer:
         """Answer a block-list request."""
         found = self._lookup(request.path, request.content_id)
         if isinstance(found, ErrorMessage):
-            await channel.send(found)
+            await refuse(channel, found)
             return
         local = found[1]
         hashes = local.hashes.block_hashes
@@ -119,11 +128,11 @@ class FileServer:
         """Answer a data request: Data messages for the range, then End (or an error)."""
         found = self._lookup(request.path, request.content_id)
         if isinstance(found, ErrorMessage):
-            await channel.send(found)
+            await refuse(channel, found)
             return
         share, local = found
         if request.offset > local.size or request.length > local.size - request.offset:
-            await channel.send(ErrorMessage(
+            await refuse(channel, ErrorMessage(
                 ErrorCode.BAD_REQUEST,
                 f"range {request.offset}+{request.length} is outside {request.path!r} "
                 f"({local.size} bytes)",

@@ -46,6 +46,11 @@ EVALUATE_DELAY = 0.2
 #: A sync download waits this long for a source before it gives up (the policy will queue it
 #: again when a host offers the file), so that jobs for vanished hosts do not hold every worker.
 SYNC_SOURCE_WAIT = 30.0
+#: A download that failed (a full disk, say) is queued again after this long, doubling with
+#: each failure of the same content up to RETRY_MAX: a lasting problem is retried calmly, not in
+#: a loop that reconnects and logs several times a second for as long as it lasts.
+RETRY_MIN = 2.0
+RETRY_MAX = 30.0
 
 
 @dataclass(frozen=True)
@@ -101,10 +106,15 @@ class Syncer:
         #: name -> the content id of a download of it the user cancelled: not queued again
         #: while that is what the network offers under the name.
         self._cancelled: dict[str, bytes] = {}
+        #: name -> (content id, when to try again, the delay used) after a failed download.
+        self._failed: dict[str, tuple[bytes, float, float]] = {}
+        self._retries: set[asyncio.TimerHandle] = set()
         self._handle: asyncio.TimerHandle | None = None
         self._running = False
         self._again = False
         self._unsubscribe: Callable[[], None] | None = None
+        #: Paths for which a worn-out version was ignored (warned about once).
+        self._worn_out: set[str] = set()
 
     def start(self) -> None:
         """Evaluate now and after every change."""
@@ -117,6 +127,9 @@ class Syncer:
             self._unsubscribe()
         if self._handle is not None:
             self._handle.cancel()
+        for retry in self._retries:
+            retry.cancel()
+        self._retries.clear()
         await self._downloader.stop()
 
     @property
@@ -170,13 +183,30 @@ class Syncer:
                 continue  # a download for this name (or its conflict copy) is under way
             if self._share.ignores(path):
                 continue  # left out of this folder by its ignore rules: not fetched either
-            offer = choose_offer(offers)
+            sane = [offer for offer in offers if not offer.version.worn_out()]
+            if len(sane) < len(offers) and path not in self._worn_out:
+                self._worn_out.add(path)
+                log.warning("ignoring an offer of %s whose version counters are near their "
+                            "limit (only a broken or hostile host sends those)", path)
+            if not sane:
+                continue
+            offer = choose_offer(sane)
             cancelled = self._cancelled.get(path)
             if cancelled is not None:
                 if cancelled == offer.content_id:
                     continue  # the user cancelled this very download
                 del self._cancelled[path]  # it changed since: the policy decides afresh
+            failed = self._failed.get(path)
+            if failed is not None and failed[0] == offer.content_id:
+                if asyncio.get_running_loop().time() < failed[1]:
+                    continue  # failed a moment ago: a retry is scheduled
+            elif failed is not None:
+                del self._failed[path]  # it changed since: no reason to wait
             await self._consider(path, offer)
+            if path in self._share.partials and (self._share.root, path) not in self._pending:
+                # Nothing to fetch under this name: a partial download left for it (by a run
+                # stopped mid-way, for a version that has lost since) would stay for ever.
+                await self._share.discard_partial(path)
 
     async def _consider(self, path: str, theirs: RemoteFile) -> None:
         ours = self._share.get(path)
@@ -230,6 +260,7 @@ class Syncer:
             path, self._share.root, content_id=theirs.content_id, store_as=store_as,
             replace=replace_ours is not None,
             expect_local=replace_ours.stat_key if replace_ours is not None else None,
+            local_name=replace_ours.disk_path if replace_ours is not None else None,
         )
         if self._downloader.add(job):
             self._after[job.key] = after
@@ -243,6 +274,8 @@ class Syncer:
             if result.job.content_id is not None:
                 self._cancelled[path] = result.job.content_id
             log.info("%s: download cancelled; not fetching this version again by itself", path)
+        if path is not None:
+            self._note_outcome(path, result)
         if after is None or result.state not in (TransferState.DONE, TransferState.SKIPPED):
             self.schedule()
             return
@@ -250,9 +283,31 @@ class Syncer:
             version = after.version
             if result.stored_as != (result.job.store_as or result.job.path):
                 version = EMPTY_VERSION.bump(self._share.local_key)  # kept as a conflict copy
-            await self._share.adopt(result.stored_as, result.hashes, version)
+            await self._share.adopt(result.stored_as, result.hashes, version,
+                                    local_path=result.local_path)
         if after.merge_path is not None and after.merge_version is not None:
             await self._share.set_version(after.merge_path, after.merge_version)
         self._node.share_changed()
         self.schedule()
 
+    def _note_outcome(self, path: str, result: DownloadResult) -> None:
+        """Remember a failed download of ``path`` so that it is retried after a growing delay
+        (and evaluate again then); forget it once a download of the name succeeds."""
+        content_id = result.job.content_id
+        if result.state is not TransferState.FAILED or content_id is None:
+            if result.state in (TransferState.DONE, TransferState.SKIPPED):
+                self._failed.pop(path, None)
+            return
+        loop = asyncio.get_running_loop()
+        before = self._failed.get(path)
+        delay = RETRY_MIN if before is None or before[0] != content_id else min(
+            before[2] * 2, RETRY_MAX)
+        self._failed[path] = (content_id, loop.time() + delay, delay)
+        log.info("%s: trying again in %g s", path, delay)
+
+        def retry() -> None:
+            self._retries.discard(handle)
+            self.schedule()
+
+        handle = loop.call_later(delay, retry)
+        self._retries.add(handle)

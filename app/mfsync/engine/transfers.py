@@ -89,7 +89,9 @@ class DownloadJob:
     the wire path to write (a conflict copy's name, say) when it differs from ``path``.
     ``replace`` allows replacing an existing local file (sync decided so); ``expect_local`` is
     the (size, mtime_ns, inode) that file had then: if it changed meanwhile, ours is kept and
-    theirs is stored under the conflict name instead.
+    theirs is stored under the conflict name instead. ``local_name`` is the name on disk of the
+    file it replaces when that is not ``path`` itself (decomposed, as macOS writes names): the
+    new version goes there, not into a twin beside it.
     """
 
     path: str
@@ -98,6 +100,7 @@ class DownloadJob:
     store_as: str | None = None
     replace: bool = False
     expect_local: tuple[int, int, int] | None = None
+    local_name: str | None = None
 
     @property
     def key(self) -> JobKey:
@@ -472,14 +475,17 @@ class Downloader:
             log.error("cannot download %s: %s", job.path, exc)
             self._set(job, state=TransferState.FAILED, error=str(exc))
             return DownloadResult(job, TransferState.FAILED, error=str(exc))
-        bad: set[tuple[str, int]] = set()
-        strikes: dict[tuple[str, int], int] = {}
+        # Strikes count per host *and content*: a host whose file changed while we fetched it
+        # sends blocks of the new content where the old were expected, which says nothing about
+        # the new content it then offers.
+        bad: set[tuple[str, int, bytes]] = set()
+        strikes: dict[tuple[str, int, bytes], int] = {}
         cooldown: dict[tuple[str, int], float] = {}
         waiting_since: float | None = None
         while True:
             remote = self._choose(job)
             now = time.monotonic()
-            hosts = [h for h in remote.hosts if (h.address, h.port) not in bad
+            hosts = [h for h in remote.hosts if (h.address, h.port, remote.content_id) not in bad
                      and cooldown.get((h.address, h.port), 0.0) <= now] if remote else []
             if remote is None and job.content_id is not None and self._node.files_for(job.path):
                 # The name is offered, but with other content now: the version this job was
@@ -490,7 +496,8 @@ class Downloader:
             if remote is None or not hosts:
                 waiting_since = waiting_since or now
                 if now - waiting_since > self._source_wait:
-                    reason = ("every host offering it sent corrupt data" if remote and bad
+                    reason = ("every host offering it sent corrupt data"
+                              if remote and any(k[2] == remote.content_id for k in bad)
                               else "no host offers it any more")
                     log.warning("giving up on %s: %s", job.path, reason)
                     self._set(job, state=TransferState.FAILED, error=reason)
@@ -504,13 +511,16 @@ class Downloader:
             try:
                 return await self._fetch(job, remote, host)
             except BadBlock as exc:
-                strikes[endpoint] = strikes.get(endpoint, 0) + 1
-                if strikes[endpoint] >= MAX_STRIKES:
-                    bad.add(endpoint)
+                struck = (*endpoint, remote.content_id)
+                strikes[struck] = strikes.get(struck, 0) + 1
+                if strikes[struck] >= MAX_STRIKES:
+                    bad.add(struck)
                     verdict = "not using it again for this file"
                 else:
                     cooldown[endpoint] = now + SOURCE_COOLDOWN
                     verdict = "fetching the block again, from another host if one has it"
+                # The file may have changed there (then its index has a new content for it).
+                self._node.refresh(host)
                 log.warning("%s (key %s) sent corrupt data for %s (%s); %s",
                             format_host_port(*endpoint), short_key(host.key), job.path, exc,
                             verdict)
@@ -558,14 +568,15 @@ class Downloader:
     async def _fetch_locked(self, job: DownloadJob, remote: RemoteFile,
                             host: HostRef) -> DownloadResult:
         stored = job.store_as or job.path
-        target = _local(target_for, job.root, stored)
+        target = _local(target_for, job.root, stored, None if job.store_as else job.local_name)
+        self._records[job.key].target = target
         if not job.replace and await asyncio.to_thread(os.path.lexists, target):
             same = await asyncio.to_thread(_same_content, target, remote)
             if same is not None:
                 self._set(job, state=TransferState.SKIPPED, size=remote.size, done=remote.size)
                 return DownloadResult(job, TransferState.SKIPPED, remote, stored, target,
                                       hashes=same)
-            stored = conflict_name(stored, remote.mtime_ns, host.key)
+            stored = conflict_name(stored, remote.mtime_ns, _maker(remote, host))
             log.warning("%s exists here with other content: keeping ours, storing theirs as %s",
                         target, stored)
             target = _local(target_for, job.root, stored)
@@ -577,15 +588,18 @@ class Downloader:
                                       hashes=same)
         source = format_host_port(host.address, host.port)
         self._set(job, state=TransferState.VERIFYING, size=remote.size, source=source)
+        # Before anything is created: opening a partial extends it to the full size (and file
+        # systems without sparse files, FAT say, allocate all of it right then). And before the
+        # block list is asked for: its length follows from the size the peer claims, so a size
+        # that cannot fit here must not make us collect hashes (an EiB is 2**36 of them).
+        partial_path = partial_path_for(target)
+        had = await asyncio.to_thread(_local, _existing_size, partial_path)
+        await asyncio.to_thread(_local, check_free_space, partial_path.parent,
+                                remote.size - min(had, remote.size))
         channel = await self._node.connect(host)
         try:
             info = await request_blocks(channel, remote.path, remote.content_id, remote.size)
             partial = PartialFile(target, remote.size, info.block_size, info.hashes)
-            # Before anything is created: opening a partial extends it to the full size (and
-            # file systems without sparse files, FAT say, allocate all of it right then).
-            had = await asyncio.to_thread(_local, _existing_size, partial.path)
-            await asyncio.to_thread(_local, check_free_space, partial.path.parent,
-                                    remote.size - min(had, remote.size))
             await asyncio.to_thread(_local, _prepare, job.root, partial)
             try:
                 await self._receive(job, remote, channel, partial)
@@ -593,7 +607,7 @@ class Downloader:
                 if job.replace and job.expect_local is not None and not await asyncio.to_thread(
                     _still, target, job.expect_local
                 ):
-                    stored = conflict_name(stored, remote.mtime_ns, host.key)
+                    stored = conflict_name(stored, remote.mtime_ns, _maker(remote, host))
                     final = _local(target_for, job.root, stored)
                     self._records[job.key].target = final
                     log.warning("%s changed here during the download: keeping it, storing the "
@@ -704,6 +718,12 @@ class _BlockSink:
         """Let blocks in flight finish (their threads cannot be stopped), ignoring outcomes."""
         if self._inflight:
             await asyncio.wait(list(self._inflight))
+            for future in self._inflight:
+                # Retrieved, or asyncio prints each failure (a full disk fails every block in
+                # flight) as "Future exception was never retrieved" with a traceback: the job
+                # has already failed with the first of them.
+                if not future.cancelled():
+                    future.exception()
             self._inflight.clear()
 
     async def _reap(self, when: str) -> None:
@@ -768,6 +788,13 @@ def _same_content(path: Path, remote: RemoteFile) -> FileHashes | None:
     except (OSError, FileChanged):
         return None
     return hashes if hashes.content_id == remote.content_id else None
+
+
+def _maker(remote: RemoteFile, host: HostRef) -> bytes:
+    """The key a conflict copy of ``remote`` is named after: the host that made that version,
+    as the sync policy names it (so every host picks the same name, whichever host relayed
+    the file), else the host it came from."""
+    return remote.version.last_writer() or host.key
 
 
 def _still(path: Path, expect: tuple[int, int, int]) -> bool:

@@ -25,6 +25,10 @@ def read_trust_file(path: Path) -> tuple[list[bytes], dict[bytes, str]]:
     except json.JSONDecodeError as exc:
         raise TrustFileError(f"{path}: invalid JSON at line {exc.lineno} column {exc.colno}: "
                              f"{exc.msg}") from None
+    except RecursionError:  # arrays or objects nested deeper than the interpreter's stack
+        raise TrustFileError(f"{path}: JSON nested too deeply") from None
+    except ValueError as exc:  # a number of more than 4300 digits (Python's int limit)
+        raise TrustFileError(f"{path}: invalid JSON: {exc}") from None
     if isinstance(data, list):
         raw_keys: Any = data
         raw_names: Any = {}

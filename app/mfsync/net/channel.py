@@ -175,12 +175,17 @@ class SecureChannel:
         self._mark_closed()
 
     async def close(self) -> None:
-        """Close the connection; never raises."""
+        """Close the connection; never raises. Data the peer has not taken within 2 s is
+        dropped with the connection."""
         self._mark_closed()
         try:
             self._writer.close()
             await asyncio.wait_for(self._writer.wait_closed(), 2.0)
-        except (OSError, TimeoutError, ConnectionError):
+        except TimeoutError:
+            # A closing transport waits until its buffer is sent: with a peer that stopped
+            # reading, for ever, holding the socket and the buffer (one per such client).
+            self._writer.transport.abort()
+        except (OSError, ConnectionError):
             pass
 
     def _mark_closed(self) -> None:

@@ -17,25 +17,46 @@ from mfsync.protocol.messages import (
     IndexRequest,
 )
 
-__all__ = ["MAX_REMOTE_INDEX", "BlockInfo", "request_blocks", "request_index", "stream_range"]
+__all__ = [
+    "MAX_REMOTE_INDEX",
+    "MAX_REMOTE_INDEX_BYTES",
+    "BlockInfo",
+    "request_blocks",
+    "request_index",
+    "stream_range",
+]
 
 #: We stop reading a peer's index past this many entries (memory is ours to protect).
 MAX_REMOTE_INDEX = 1_000_000
+#: ... or past this many bytes of entries on the wire: entries can be 14 KiB each (long paths,
+#: 256 version items), and a million of those would take tens of GiB once decoded.
+MAX_REMOTE_INDEX_BYTES = 128 * 1024 * 1024
 
 
 async def request_index(channel: SecureChannel, since: int = 0) -> tuple[int, list[IndexEntry]]:
-    """Ask for the peer's index and collect every chunk; returns (generation, entries)."""
+    """Ask for the peer's index and collect every chunk; returns (generation, entries).
+
+    Bounded in memory (``MAX_REMOTE_INDEX`` entries, ``MAX_REMOTE_INDEX_BYTES``) and in time:
+    an honest server fills every chunk but the last, so an empty one before the last is refused
+    (otherwise a peer could keep us reading nothing for ever).
+    """
     await channel.send(IndexRequest(since))
     entries: list[IndexEntry] = []
+    size = 0
     while True:
         message = await channel.receive()
         if isinstance(message, ErrorMessage):
             raise PeerRefused(message)
         if not isinstance(message, IndexChunk):
             raise ChannelError(f"expected an index chunk, got {type(message).__name__}")
+        if not message.entries and not message.last:
+            raise ChannelError("empty index chunk before the last one")
         entries.extend(message.entries)
+        size += sum(entry.wire_size for entry in message.entries)
         if len(entries) > MAX_REMOTE_INDEX:
             raise ChannelError(f"index larger than {MAX_REMOTE_INDEX} entries")
+        if size > MAX_REMOTE_INDEX_BYTES:
+            raise ChannelError(f"index larger than {MAX_REMOTE_INDEX_BYTES >> 20} MiB")
         if message.last:
             return message.generation, entries
 
@@ -67,6 +88,9 @@ async def request_blocks(
             raise PeerRefused(message)
         if not isinstance(message, BlockList):
             raise ChannelError(f"expected block hashes, got {type(message).__name__}")
+        if not message.hashes and not message.last:
+            # Honest servers send full parts; empty ones would keep us reading for ever.
+            raise ChannelError(f"empty block list part for {path!r} before the last one")
         if (message.content_id != content_id or message.size != size
                 or message.block_size != expected_block or message.first != len(hashes)
                 or len(hashes) + len(message.hashes) > blocks):
@@ -89,6 +113,8 @@ async def stream_range(
     while True:
         message = await channel.receive()
         if isinstance(message, Data):
+            if not message.payload:  # no progress: a peer could send these for ever
+                raise ChannelError(f"empty Data message for {path!r}")
             if message.offset != position or position + len(message.payload) > end:
                 raise ChannelError(f"data for {path!r} out of order or beyond the request")
             position += len(message.payload)

@@ -9,12 +9,24 @@ import enum
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
-__all__ = ["EMPTY_VERSION", "MAX_COUNTER", "MAX_VERSION_ENTRIES", "Order", "VersionVector"]
+__all__ = [
+    "ADOPT_LIMIT",
+    "EMPTY_VERSION",
+    "MAX_COUNTER",
+    "MAX_VERSION_ENTRIES",
+    "Order",
+    "VersionVector",
+]
 
 #: A vector naming more hosts than this is refused on the wire.
 MAX_VERSION_ENTRIES = 256
 #: Counters above this are refused on the wire, so a bump can never overflow the u64 field.
 MAX_COUNTER = 2**62
+#: A version with a counter above this is not taken over from another host: each local change
+#: bumps a counter past the highest one, and with this margin no host's bumps can ever reach
+#: MAX_COUNTER (which would make every peer refuse our index). Only a hostile host sends such
+#: counters; its offer is ignored.
+ADOPT_LIMIT = MAX_COUNTER - 2**32
 
 
 class Order(enum.Enum):
@@ -75,6 +87,10 @@ class VersionVector:
         if lesser:
             return Order.OLDER
         return Order.EQUAL
+
+    def worn_out(self) -> bool:
+        """Whether a counter is above ``ADOPT_LIMIT`` (see there)."""
+        return any(counter > ADOPT_LIMIT for _, counter in self.counters)
 
     def last_writer(self) -> bytes | None:
         """The key with the highest counter (ties: the highest key): who made this version."""

@@ -26,7 +26,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-from mfsync.protocol.version import VersionVector
+from mfsync.protocol.version import MAX_COUNTER, VersionVector
 
 __all__ = ["HASH_SIZE", "KEY_SIZE", "FileRecord", "IndexDB", "IndexDBError"]
 
@@ -127,7 +127,7 @@ class IndexDB:
             conn = self._connection()
             try:
                 rows = conn.execute(_SELECT_ALL).fetchall()
-            except sqlite3.DatabaseError as exc:
+            except (sqlite3.DatabaseError, UnicodeDecodeError) as exc:
                 if not _is_damage(exc):
                     raise IndexDBError(f"cannot read index {self._path}: {exc}") from exc
                 # Damage found past the open-time checks: start over rather than fail a
@@ -251,6 +251,9 @@ class IndexDB:
             )
         except sqlite3.Error as exc:
             raise IndexDBError(f"cannot open index {self._path}: {exc}") from exc
+        # A damaged file can hold TEXT that is not UTF-8; the default factory fails the whole
+        # read for it (the folder's index would never load again) instead of skipping a row.
+        conn.text_factory = _text_or_bytes
         try:
             self._prepare(conn)
         except BaseException:
@@ -275,7 +278,8 @@ class IndexDB:
                 for row in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")
             }
             if version == 0 and tables:
-                raise _Unusable(f"not an mfsync index (tables: {', '.join(sorted(tables))})")
+                names = ", ".join(sorted(str(name) for name in tables))
+                raise _Unusable(f"not an mfsync index (tables: {names})")
             mode = conn.execute("PRAGMA journal_mode=WAL").fetchone()[0]
             if str(mode).lower() != "wal":
                 # Some network file systems cannot share memory for WAL: still correct, slower.
@@ -293,7 +297,7 @@ class IndexDB:
                 # Preparing these reads fails with "no such column/table" if the shape is off.
                 conn.execute(_SELECT_ALL + " LIMIT 0").fetchall()
                 conn.execute("SELECT key, value FROM meta LIMIT 0").fetchall()
-        except sqlite3.DatabaseError as exc:
+        except (sqlite3.DatabaseError, UnicodeDecodeError) as exc:
             if _is_damage(exc) or (
                 isinstance(exc, sqlite3.OperationalError) and "no such" in str(exc)
             ):
@@ -327,11 +331,24 @@ class IndexDB:
         )
 
 
+def _text_or_bytes(data: bytes) -> str | bytes:
+    """A TEXT value as str; as bytes when it is not UTF-8, which no reader takes for text (a
+    row with such a path is skipped, a meta value ignored, a table name only shown)."""
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError:
+        return data
+
+
 class _Unusable(Exception):
     """The file is not a database this version can use (internal: it gets moved aside)."""
 
 
-def _is_damage(exc: sqlite3.Error) -> bool:
+def _is_damage(exc: sqlite3.Error | UnicodeDecodeError) -> bool:
+    if isinstance(exc, UnicodeDecodeError):
+        # Python raises this in place of SQLite's error when the message quotes bytes of a
+        # damaged file that are not UTF-8 ("malformed database schema (\x80tabl)").
+        return True
     code = getattr(exc, "sqlite_errorcode", None)
     if code is not None:
         return (code & 0xFF) in _DAMAGED_CODES
@@ -440,6 +457,9 @@ def _decode_row(row: tuple[object, ...], versions: dict[bytes, VersionVector]) -
         return None
     if size < 0 or block_size < 0 or deleted not in (0, 1):
         return None
+    decoded = _decode_version(version, versions)
+    if any(counter > MAX_COUNTER for _, counter in decoded.counters):
+        return None  # tampered: a bump could no longer be encoded
     return FileRecord(
         path=path,
         disk_path=disk_path,
@@ -449,7 +469,7 @@ def _decode_row(row: tuple[object, ...], versions: dict[bytes, VersionVector]) -
         block_size=block_size,
         block_hashes=tuple([hashes[i : i + HASH_SIZE] for i in range(0, len(hashes), HASH_SIZE)]),
         content_id=content_id,
-        version=_decode_version(version, versions),
+        version=decoded,
         deleted=bool(deleted),
     )
 

@@ -29,19 +29,24 @@ class KnownHosts:
             self._load(path)
 
     def _load(self, path: Path) -> None:
+        hosts: dict[bytes, tuple[str, int]] = {}
         try:
             data = json.loads(path.read_text(encoding="utf-8"))
             if not isinstance(data, dict):
                 raise ValueError("not a JSON object")
             for key_text, address in data.items():
                 host, port = address["host"], address["port"]
-                if not isinstance(host, str) or not isinstance(port, int) or not 0 < port < 65536:
+                if (not isinstance(host, str) or not isinstance(port, int)
+                        or isinstance(port, bool) or not 0 < port < 65536):
                     raise ValueError(f"bad address for {key_text}")
-                self._hosts[parse_key(key_text)] = (host, port)
+                hosts[parse_key(key_text)] = (host, port)
         except FileNotFoundError:
             return
-        except (OSError, ValueError, KeyError, TypeError) as exc:
+        # RecursionError: JSON nested deeper than the interpreter's stack
+        except (OSError, ValueError, KeyError, TypeError, RecursionError) as exc:
             log.warning("ignoring %s: %s", path, exc)
+            return  # all of it: half a broken file is no better a hint than none
+        self._hosts = hosts
 
     def addresses(self) -> list[tuple[str, int]]:
         """Remembered addresses, most recent last."""

@@ -8,6 +8,7 @@ never a symlink, so a hostile or careless tree cannot redirect a write outside t
 import hashlib
 import os
 import stat
+import unicodedata
 from pathlib import Path
 
 from mfsync.protocol.names import MAX_COMPONENT_BYTES, InvalidName, check_wire_path
@@ -22,30 +23,60 @@ class UnsafePath(Exception):
     """A wire path that must not be written here; the message says why."""
 
 
-def target_for(root: Path, wire_path: str) -> Path:
-    """The local path of ``wire_path`` under ``root``; ``UnsafePath`` if it cannot be used."""
+def target_for(root: Path, wire_path: str, disk_path: str | None = None) -> Path:
+    """The local path of ``wire_path`` under ``root``; ``UnsafePath`` if it cannot be used.
+
+    ``disk_path`` is the name a file of ours already has on disk for ``wire_path`` (relative,
+    ``/``-separated), when it differs in Unicode normalisation only (NFD, as macOS writes
+    names): that name is used, so that the file is replaced rather than joined by a twin.
+    """
     try:
         check_wire_path(wire_path)
     except InvalidName as exc:
         raise UnsafePath(f"refused name {wire_path!r}: {exc}") from None
-    target = root.joinpath(*wire_path.split("/"))
+    parts = wire_path.split("/")
+    if disk_path is not None and unicodedata.normalize("NFC", disk_path) == wire_path:
+        parts = disk_path.split("/")
     current = root
-    for part in wire_path.split("/")[:-1]:
+    for i, part in enumerate(parts[:-1]):
         current = current / part
         try:
             st = os.lstat(current)
         except FileNotFoundError:
-            break  # the rest will be created by prepare_parent
+            # A folder that is here under a decomposed name is that folder, not one to create
+            # beside it (the share set names both the same).
+            twin = _same_name_on_disk(current.parent, part)
+            if twin is None:
+                break  # the rest will be created by prepare_parent
+            parts[i] = twin
+            current = current.parent / twin
+            st = os.lstat(current)
         if stat.S_ISLNK(st.st_mode):
             raise UnsafePath(f"{wire_path!r}: {current} is a symlink; not writing through it")
         if not stat.S_ISDIR(st.st_mode):
             raise UnsafePath(f"{wire_path!r}: {current} is not a folder")
+    target = root.joinpath(*parts)
     try:
         if stat.S_ISLNK(os.lstat(target).st_mode):
             raise UnsafePath(f"{wire_path!r}: {target} is a symlink; not replacing it")
     except FileNotFoundError:
         pass
     return target
+
+
+def _same_name_on_disk(folder: Path, name: str) -> str | None:
+    """The entry of ``folder`` whose NFC form is ``name`` (an NFC name that is not on disk as
+    such), if there is one. An ASCII name has no other form, so only others cost a listing."""
+    if name.isascii():
+        return None
+    try:
+        entries = os.listdir(folder)
+    except OSError:
+        return None
+    for entry in sorted(entries):
+        if unicodedata.normalize("NFC", entry) == name:
+            return entry
+    return None
 
 
 def prepare_parent(root: Path, target: Path) -> None:

@@ -26,7 +26,7 @@ from mfsync.protocol.messages import IndexEntry
 from mfsync.protocol.names import InvalidName, check_wire_path
 from mfsync.protocol.version import EMPTY_VERSION, VersionVector
 from mfsync.store.hashing import FileChanged, FileHashes, hash_file
-from mfsync.store.ignore import IgnoreRules
+from mfsync.store.ignore import PARTIAL_SUFFIX, IgnoreRules
 from mfsync.store.index_db import FileRecord, IndexDB
 
 __all__ = ["LocalFile", "ShareSet", "ShareSetError"]
@@ -88,6 +88,8 @@ class ShareSet:
         self._files: dict[str, LocalFile] = {}
         self._records: dict[str, FileRecord] | None = None
         self._warned: set[str] = set()
+        #: name of a file -> its partial download on disk (relative), as the last scan found.
+        self._partials: dict[str, str] = {}
         self._lock = asyncio.Lock()
         self._ignore = IgnoreRules.load(root)
 
@@ -129,6 +131,28 @@ class ShareSet:
         ``path`` out of this folder: such a file is neither offered nor fetched by sync."""
         return self._ignore.is_ignored(path, is_dir=False)
 
+    @property
+    def partials(self) -> frozenset[str]:
+        """Names of files for which the last scan found a partial download (of an earlier run,
+        or of a download that failed)."""
+        return frozenset(self._partials)
+
+    async def discard_partial(self, path: str) -> None:
+        """Delete the partial download of ``path`` that the last scan found: no download will
+        ever finish it (the caller knows none is under way, and none is wanted)."""
+        rel = self._partials.pop(path, None)
+        if rel is None:
+            return
+        try:
+            await asyncio.to_thread(os.unlink, self.root / rel)
+        except FileNotFoundError:
+            pass
+        except OSError as exc:
+            log.warning("cannot remove the partial download %s: %s", rel, exc.strerror)
+        else:
+            log.info("removed the partial download of %s: that version is not wanted any more",
+                     path)
+
     def entries(self) -> list[IndexEntry]:
         """The index, sorted by path."""
         return [self._files[p].to_entry() for p in sorted(self._files)]
@@ -156,20 +180,28 @@ class ShareSet:
             log.info("share set: %d files (generation %d)", len(found), self.generation)
             return True
 
-    async def adopt(self, path: str, hashes: FileHashes, version: VersionVector) -> None:
-        """Take a file that a download just put at ``path`` into the set, with its version."""
+    async def adopt(self, path: str, hashes: FileHashes, version: VersionVector, *,
+                    local_path: Path | None = None) -> None:
+        """Take a file that a download just put at ``path`` into the set, with its version.
+
+        ``local_path`` is where the download wrote it, when that is not ``path`` itself (the
+        decomposed name a file of ours had on disk).
+        """
         async with self._lock:
-            full = self.root.joinpath(*path.split("/"))
+            disk = path
+            if local_path is not None and local_path.is_relative_to(self.root):
+                disk = local_path.relative_to(self.root).as_posix()
+            full = self.root.joinpath(*disk.split("/"))
             try:
                 st = await asyncio.to_thread(os.stat, full)
             except FileNotFoundError:
                 # Deleted in the moment since it arrived: remember that, so it is not fetched
                 # again by itself.
-                record = FileRecord(path, path, hashes.size, 0, 0, hashes.block_size,
+                record = FileRecord(path, disk, hashes.size, 0, 0, hashes.block_size,
                                     hashes.block_hashes, hashes.content_id, version, deleted=True)
                 await self._save([record])
                 return
-            local = LocalFile(path, path, st.st_size, st.st_mtime_ns, st.st_ino, hashes, version)
+            local = LocalFile(path, disk, st.st_size, st.st_mtime_ns, st.st_ino, hashes, version)
             await self._save([local.to_record()])
             self._files[path] = local
             self.generation += 1
@@ -194,11 +226,15 @@ class ShareSet:
                 return
             source = self.root / local.disk_path
             target = self.root.joinpath(*new_path.split("/"))
+            folder, _, name = new_path.rpartition("/")
+            if folder == path.rpartition("/")[0]:
+                target = source.with_name(name)  # beside it, in its folder as named on disk
+            disk = target.relative_to(self.root).as_posix()
             if await asyncio.to_thread(os.path.lexists, target):
                 raise FileExistsError(f"{target} already exists")
             await asyncio.to_thread(os.rename, source, target)
             st = await asyncio.to_thread(os.stat, target)
-            moved = LocalFile(new_path, new_path, st.st_size, st.st_mtime_ns, st.st_ino,
+            moved = LocalFile(new_path, disk, st.st_size, st.st_mtime_ns, st.st_ino,
                               local.hashes, EMPTY_VERSION.bump(self.local_key))
             await self._save([moved.to_record()], remove=[path])
             del self._files[path]
@@ -243,6 +279,7 @@ class ShareSet:
         self._ignore.reload_if_changed()
         found: dict[str, LocalFile] = {}
         present: set[str] = set()
+        partials: dict[str, str] = {}
         stack = [self.root]
         while stack:
             folder = stack.pop()
@@ -252,7 +289,15 @@ class ShareSet:
                 self._warn_once(str(folder), "cannot read folder %s: %s", folder, exc.strerror)
                 continue
             for entry in entries:
+                name = entry.name
+                if name.startswith(".") and name.endswith(PARTIAL_SUFFIX):
+                    # ".NAME.mfsync-part" is the download of NAME (a long NAME's partial is
+                    # named by a hash, and not matched back to it).
+                    rel = Path(entry.path).relative_to(self.root).as_posix()
+                    target = rel[: -len(name)] + name[1 : -len(PARTIAL_SUFFIX)]
+                    partials[unicodedata.normalize("NFC", target)] = rel
                 self._visit(entry, stack, previous, found, present)
+        self._partials = partials
         return found, present
 
     def _visit(

@@ -1,0 +1,477 @@
+"""Fuzzed decoders of the wire: the announcement datagram, the field reader, every message, the
+generic dispatch, version vectors and wire path checks.
+
+Property, for every decoder: any input (random bytes, and valid encodings with a few mutations)
+gives a value or ``RemoteProtocolError`` (``InvalidName`` for path checks), never another
+exception, and the decode's peak allocation stays within ``EXPANSION`` times the bytes that
+arrived plus a small margin (``fuzz_support``), even when a field claims a huge length or count.
+A value a decoder accepts must also satisfy what its receiver relies on (caps, canonical form)
+and encode back to an input that decodes to the same value.
+
+The plain round-trip and "random bytes" properties of each codec live beside the codec's unit
+tests (``test_messages.py``, ``test_announce.py``, ``test_wire.py``); this file adds the
+mutation, allocation and tag-confusion properties. Sessions and files: see
+``test_fuzz_sessions.py`` and ``test_fuzz_files.py``. Run longer with ``MFSYNC_FUZZ_EXAMPLES=20``.
+"""
+
+from __future__ import annotations
+
+import posixpath
+import struct
+import unicodedata
+
+import pytest
+from fuzz_support import (
+    ALLOC_MARGIN,
+    EXPANSION,
+    alloc_budget,
+    apply_mutations,
+    fuzz_figures,  # noqa: F401 - an autouse fixture: imported, it counts this module's cases
+    fuzz_settings,
+    mutated,
+    mutations,
+    run_decoder,
+    tally,
+)
+from hypothesis import example, given
+from hypothesis import strategies as st
+
+from mfsync.protocol.announce import (
+    HEADER_SIZE,
+    MAX_DATAGRAM,
+    MAX_NAME_BYTES,
+    Announcement,
+    Flags,
+    Kind,
+    decode_announcement,
+    encode_announcement,
+)
+from mfsync.protocol.errors import RemoteProtocolError
+from mfsync.protocol.messages import (
+    CONTENT_ID_SIZE,
+    MAX_DATA,
+    MAX_ERROR_TEXT,
+    MAX_HASHES_PER_MESSAGE,
+    MAX_INDEX_ENTRIES,
+    MAX_MESSAGE_SIZE,
+    BlockList,
+    BlocksRequest,
+    Data,
+    End,
+    ErrorCode,
+    ErrorMessage,
+    GetRequest,
+    Hello,
+    IndexChunk,
+    IndexEntry,
+    IndexRequest,
+    Message,
+    _read_version,
+    _write_version,
+    decode_message,
+    encode_message,
+)
+from mfsync.protocol.names import (
+    MAX_COMPONENT_BYTES,
+    MAX_PATH_BYTES,
+    InvalidName,
+    check_wire_path,
+    has_control,
+)
+from mfsync.protocol.version import MAX_COUNTER, MAX_VERSION_ENTRIES, Order, VersionVector
+from mfsync.protocol.wire import Reader, Writer
+from mfsync.store.index_db import _decode_version
+
+REMOTE = (RemoteProtocolError,)
+
+
+# -- strategies of valid values ---------------------------------------------------------------
+
+_u16 = st.integers(0, 0xFFFF)
+_u32 = st.integers(0, 2**32 - 1)
+_u64 = st.integers(0, 2**64 - 1)
+_i64 = st.integers(-(2**63), 2**63 - 1)
+_ids = st.binary(min_size=32, max_size=32)
+#: Characters of at most 2 UTF-8 bytes, no controls: names that survive the encoder's cleaning.
+_label_chars = st.characters(max_codepoint=0x7FF, exclude_categories=("Cs", "Cc"))
+_paths = st.text(st.characters(exclude_categories=("Cs",)), max_size=40)
+_versions = st.dictionaries(_ids, st.integers(1, MAX_COUNTER), max_size=4).map(VersionVector.of)
+_entries = st.builds(IndexEntry, path=_paths, size=_u64, mtime_ns=_i64, content_id=_ids,
+                     version=_versions)
+
+MESSAGES: dict[str, st.SearchStrategy[Message]] = {
+    "hello": st.builds(
+        Hello,
+        versions=st.lists(_u16, min_size=1, max_size=16).map(tuple),
+        capabilities=st.lists(st.text(_label_chars, max_size=16), max_size=32).map(tuple),
+        name=st.text(_label_chars, max_size=31).filter(lambda s: not has_control(s)),
+    ),
+    "index_request": st.builds(IndexRequest, since_generation=_u64),
+    "index_chunk": st.builds(IndexChunk, generation=_u64,
+                             entries=st.lists(_entries, max_size=4).map(tuple),
+                             last=st.booleans()),
+    "blocks_request": st.builds(BlocksRequest, path=_paths, content_id=_ids),
+    "block_list": st.builds(BlockList, content_id=_ids, size=_u64,
+                            block_size=st.integers(0, 31).map(lambda bits: 1 << bits),
+                            first=_u32, hashes=st.lists(_ids, max_size=6).map(tuple),
+                            last=st.booleans()),
+    "get": st.builds(GetRequest, path=_paths, content_id=_ids, offset=_u64, length=_u64),
+    "data": st.builds(Data, offset=_u64, payload=st.binary(max_size=200)),
+    "end": st.builds(End, offset=_u64),
+    "error": st.builds(
+        ErrorMessage, code=st.sampled_from(ErrorCode),
+        text=st.text(st.characters(exclude_categories=("Cs",)).filter(str.isprintable),
+                     max_size=60)),
+}
+_any_message = st.one_of(*MESSAGES.values())
+
+
+# -- the announcement datagram ----------------------------------------------------------------
+
+_announcements = st.builds(
+    Announcement,
+    kind=st.sampled_from(Kind),
+    flags=st.sampled_from([Flags.NONE, Flags.WANTS]),
+    instance_id=st.binary(min_size=8, max_size=8),
+    public_key=_ids,
+    tcp_port=_u16,
+    beat_ms=_u16,
+    generation=_u64,
+    name=st.text(max_size=70),
+) | st.builds(  # a sharing host needs a port
+    Announcement,
+    kind=st.sampled_from(Kind),
+    flags=st.sampled_from([Flags.SHARES, Flags.SHARES | Flags.WANTS]),
+    instance_id=st.binary(min_size=8, max_size=8),
+    public_key=_ids,
+    tcp_port=st.integers(1, 0xFFFF),
+    beat_ms=_u16,
+    generation=_u64,
+    name=st.text(max_size=70),
+)
+
+
+def _check_announcement(data: bytes) -> None:
+    msg = run_decoder("announce", lambda: decode_announcement(data), refusals=REMOTE,
+                      budget=alloc_budget(len(data), MAX_DATAGRAM))
+    if msg is None:
+        return
+    # what the discovery service and the engine rely on, once a datagram is accepted
+    assert len(data) <= MAX_DATAGRAM
+    assert isinstance(msg.kind, Kind)
+    assert msg.flags & ~(Flags.SHARES | Flags.WANTS) == 0
+    assert not (msg.flags & Flags.SHARES and msg.tcp_port == 0)
+    name = msg.name.encode("utf-8")
+    assert len(name) <= MAX_NAME_BYTES and not has_control(msg.name)
+    assert data[HEADER_SIZE] == len(name) and data[HEADER_SIZE + 1 :].startswith(name)
+    assert len(msg.instance_id) == 8 and len(msg.public_key) == 32
+    assert decode_announcement(encode_announcement(msg)) == msg
+
+
+@fuzz_settings(800)
+@given(_announcements, mutations(max_ops=5))
+@example(Announcement(Kind.ANNOUNCE, Flags.SHARES, bytes(8), bytes(32), 1, 1, 1, "x"),
+         [("insert", 200, b"\x00" * 16)] * 30)  # valid, then padded past MAX_DATAGRAM
+def test_announcement_mutations(msg: Announcement, ops: list[tuple[str, int, object]]) -> None:
+    """Mutated valid datagrams: a value or a refusal, within the 512-byte cap's budget."""
+    data = encode_announcement(msg)
+    if not ops:
+        assert decode_announcement(data).public_key == msg.public_key
+        tally.round_trips += 1
+    _check_announcement(apply_mutations(data, ops))
+
+
+@fuzz_settings(300)
+@given(st.binary(min_size=MAX_DATAGRAM - 8, max_size=MAX_DATAGRAM + 600))
+def test_announcement_sizes_around_the_cap(data: bytes) -> None:
+    """Datagrams around and over 512 bytes: anything over is refused unparsed."""
+    if len(data) > MAX_DATAGRAM:
+        # keep a valid header, so only the size check stands between it and a parse
+        data = encode_announcement(
+            Announcement(Kind.ANNOUNCE, Flags.NONE, bytes(8), bytes(32), 0, 0, 0)) + data
+    _check_announcement(data)
+
+
+# -- the field reader -------------------------------------------------------------------------
+
+_READ_OPS = st.lists(
+    st.tuples(st.sampled_from(["u8", "u16", "u32", "u64", "i64", "raw", "blob16", "view32",
+                               "blob32", "text8", "text16", "count", "end"]),
+              st.sampled_from([0, 1, 2, 31, 32, 255, 4096, 65535, 1 << 20, 2**32 - 1]),
+              st.integers(1, 64)),
+    max_size=12,
+)
+
+
+@fuzz_settings(600)
+@given(st.binary(max_size=300) | mutated(st.binary(max_size=64).map(
+    lambda b: Writer().u32(len(b)).raw(b).u16(len(b)).raw(b).getvalue())), _READ_OPS)
+def test_reader_programs(data: bytes, program: list[tuple[str, int, int]]) -> None:
+    """Any sequence of reads over any buffer: values within their caps, or a refusal; the
+    position only moves forward, and no read allocates beyond the bytes it was given."""
+
+    def run() -> None:
+        r = Reader(data)
+        for op, cap, item in program:
+            before = r.remaining
+            if op == "raw":
+                value = r.raw(cap)
+                assert len(value) == cap
+            elif op in ("blob16", "blob32", "view32"):
+                blob = getattr(r, op)(cap)
+                assert len(blob) <= cap
+            elif op in ("text8", "text16"):
+                text = getattr(r, op)(cap)
+                assert isinstance(text, str) and len(text.encode("utf-8")) <= cap
+            elif op == "count":
+                n = r.count(cap, item)
+                assert n <= cap and n * item <= r.remaining
+            elif op == "end":
+                r.end()
+                assert r.remaining == 0
+            else:
+                assert isinstance(getattr(r, op)(), int)
+            assert 0 <= r.remaining <= before
+
+    run_decoder("wire_reader", run, refusals=REMOTE, budget=alloc_budget(len(data), len(data)))
+
+
+# -- messages, one decoder each, and the dispatch ---------------------------------------------
+
+def _check_message(decoder: str, data: bytes) -> Message | None:
+    msg = run_decoder(decoder, lambda: decode_message(data), refusals=REMOTE,
+                      budget=alloc_budget(len(data), MAX_MESSAGE_SIZE))
+    if msg is None:
+        return None
+    # Accepted: it re-encodes (nothing a peer sends may trip our own encoder's checks) and
+    # decoding is a fixed point from there (decoding normalises error texts and vector order).
+    again = encode_message(msg)
+    assert decode_message(again) == msg
+    assert len(data) <= MAX_MESSAGE_SIZE
+    if isinstance(msg, IndexChunk):
+        assert len(msg.entries) <= MAX_INDEX_ENTRIES
+        for entry in msg.entries:
+            assert len(entry.version.counters) <= MAX_VERSION_ENTRIES
+            assert all(0 < c <= MAX_COUNTER for _, c in entry.version.counters)
+    if isinstance(msg, BlockList):
+        assert len(msg.hashes) <= MAX_HASHES_PER_MESSAGE and msg.block_size > 0
+    if isinstance(msg, Data):
+        assert len(msg.payload) <= MAX_DATA
+    if isinstance(msg, ErrorMessage):
+        assert len(msg.text.encode("utf-8")) <= MAX_ERROR_TEXT and not has_control(msg.text)
+    if isinstance(msg, Hello):
+        assert 1 <= len(msg.versions) <= 16 and not has_control(msg.name)
+    return msg
+
+
+def _message_test(name: str, strategy: st.SearchStrategy[Message], examples: int) -> object:
+    @fuzz_settings(examples)
+    @given(strategy, mutations(max_ops=4))
+    def test(msg: Message, ops: list[tuple[str, int, object]]) -> None:
+        data = encode_message(msg)
+        if not ops:
+            assert decode_message(data) == msg
+            tally.round_trips += 1
+        _check_message(f"msg_{name}", apply_mutations(data, ops))
+
+    test.__name__ = f"test_mutated_{name}"
+    test.__doc__ = f"Mutated valid {name} messages decode to a value or a refusal, in budget."
+    return test
+
+
+test_mutated_hello = _message_test("hello", MESSAGES["hello"], 500)
+test_mutated_index_request = _message_test("index_request", MESSAGES["index_request"], 300)
+test_mutated_index_chunk = _message_test("index_chunk", MESSAGES["index_chunk"], 800)
+test_mutated_blocks_request = _message_test("blocks_request", MESSAGES["blocks_request"], 300)
+test_mutated_block_list = _message_test("block_list", MESSAGES["block_list"], 500)
+test_mutated_get = _message_test("get", MESSAGES["get"], 300)
+test_mutated_data = _message_test("data", MESSAGES["data"], 400)
+test_mutated_end = _message_test("end", MESSAGES["end"], 300)
+test_mutated_error = _message_test("error", MESSAGES["error"], 400)
+
+
+@fuzz_settings(800)
+@given(st.integers(0, 255), _any_message, mutations(max_ops=2))
+def test_dispatch_with_confused_tags(tag: int, msg: Message,
+                                     ops: list[tuple[str, int, object]]) -> None:
+    """A valid body under any tag byte (another message's, or none of ours): the dispatch
+    refuses or decodes it as the tag says, never anything else."""
+    data = bytes([tag]) + apply_mutations(encode_message(msg)[1:], ops)
+    decoded = _check_message("decode_message", data)
+    assert decoded is None or tag == decoded.TAG
+
+
+@fuzz_settings(400)
+@given(st.binary(max_size=2000))
+@example(b"")
+@example(b"\x07" + bytes(MAX_MESSAGE_SIZE))  # one byte over the cap: refused unparsed
+def test_dispatch_of_random_bytes(data: bytes) -> None:
+    """Random record plaintexts (up to 2000 bytes; the existing test stops at 300)."""
+    _check_message("decode_message", data)
+
+
+def _claims() -> list[tuple[str, bytes]]:
+    """Small inputs whose fields claim the largest lengths and counts their widths allow."""
+    cid = bytes(CONTENT_ID_SIZE)
+    entry_head = struct.pack(">QBI", 1, 1, 1)
+    return [
+        ("data claims 4 GiB", b"\x07" + struct.pack(">QI", 0, 2**32 - 1) + b"x" * 10),
+        ("data claims MAX_DATA", b"\x07" + struct.pack(">QI", 0, MAX_DATA) + b"x" * 10),
+        ("index claims 2^32 entries", b"\x03" + struct.pack(">QBI", 1, 1, 2**32 - 1)),
+        ("index claims the entry cap", b"\x03" + struct.pack(">QBI", 1, 1, MAX_INDEX_ENTRIES)
+         + bytes(60)),
+        ("path claims 64 KiB", b"\x03" + entry_head + b"\xff\xff" + bytes(60)),
+        ("version claims 65535 items", b"\x03" + entry_head + b"\x00\x00" + bytes(48)
+         + b"\xff\xff" + bytes(40)),
+        ("version claims 256 items", b"\x03" + entry_head + b"\x00\x00" + bytes(48)
+         + b"\x01\x00" + bytes(40)),
+        ("block list claims 2^32 hashes", b"\x05" + cid + struct.pack(">QIIBI", 1, 1, 0, 1,
+                                                                      2**32 - 1)),
+        ("block list claims the hash cap", b"\x05" + cid
+         + struct.pack(">QIIBI", 1, 1, 0, 1, MAX_HASHES_PER_MESSAGE) + bytes(64)),
+        ("hello claims 255 capabilities", b"\x01\x01\x00\x01\xff" + b"\x20" + b"a" * 32),
+        ("error text claims 64 KiB", b"\x7f\x00\x01\xff\xff" + b"a" * 10),
+        ("request path claims 64 KiB", b"\x06\xff\xff" + b"a" * 100),
+        ("over the message cap", b"\x03" + bytes(MAX_MESSAGE_SIZE + 10)),
+    ]
+
+
+@pytest.mark.parametrize(("claim", "data"), _claims(), ids=[c for c, _ in _claims()])
+def test_claimed_lengths_allocate_nothing(claim: str, data: bytes) -> None:
+    """A claim is checked against the bytes present before anything is allocated for it: the
+    refusal costs the fixed margin only, whatever the claim."""
+    assert _check_message("claims", data) is None, claim
+
+
+def _largest(kind: str) -> bytes:
+    """A valid message as close to MAX_MESSAGE_SIZE as its kind gets."""
+    cid = bytes(CONTENT_ID_SIZE)
+    if kind == "index":  # the most (smallest) entries
+        entries = tuple(IndexEntry("", i, 0, cid) for i in range(MAX_INDEX_ENTRIES))
+        return encode_message(IndexChunk(1, entries, last=True))
+    if kind == "versions":  # entries whose vectors are full
+        vector = VersionVector.of({i.to_bytes(32, "big"): i for i in range(1, 257)})
+        entries = tuple(IndexEntry(str(i), 0, 0, cid, vector) for i in range(100))
+        return encode_message(IndexChunk(1, entries, last=True))
+    if kind == "hashes":
+        return encode_message(BlockList(cid, 0, 1 << 17, 0, (cid,) * MAX_HASHES_PER_MESSAGE,
+                                        last=True))
+    return encode_message(Data(0, bytes(MAX_DATA)))
+
+
+@pytest.mark.parametrize("kind", ["index", "versions", "hashes", "data"])
+def test_largest_valid_messages_stay_within_the_expansion(kind: str) -> None:
+    """The budget's factor holds for the worst honest case too: a full record of the
+    smallest items (each decoded into Python objects) stays under EXPANSION x its size."""
+    data = _largest(kind)
+    assert len(data) <= MAX_MESSAGE_SIZE
+    assert _check_message(f"largest_{kind}", data) is not None
+
+
+# -- version vectors: the wire decoder and the index database's --------------------------------
+
+def _encode_version(version: VersionVector) -> bytes:
+    w = Writer()
+    _write_version(w, version)
+    return w.getvalue()
+
+
+@fuzz_settings(600)
+@given(_versions, mutations(max_ops=4))
+@example(VersionVector.of({b"k" * 32: MAX_COUNTER}), [("int", 34, (8, MAX_COUNTER + 1))])
+@example(VersionVector(), [("int", 0, (2, 0xFFFF))])
+def test_version_vector_wire_decoder(version: VersionVector,
+                                     ops: list[tuple[str, int, object]]) -> None:
+    """Mutated vectors from the wire: canonical vectors within the caps, or a refusal."""
+    data = _encode_version(version)
+    if not ops:
+        assert _read_version(Reader(data)) == version
+        tally.round_trips += 1
+    data = apply_mutations(data, ops)
+
+    def decode() -> VersionVector:
+        r = Reader(data)
+        decoded = _read_version(r)
+        r.end()
+        return decoded
+
+    decoded = run_decoder("version_wire", decode, refusals=REMOTE,
+                          budget=alloc_budget(len(data), 2 + 40 * MAX_VERSION_ENTRIES))
+    if decoded is not None:
+        _check_canonical(decoded)
+        assert all(c <= MAX_COUNTER for _, c in decoded.counters)
+        assert decode_version_again(decoded) == decoded
+
+
+def decode_version_again(version: VersionVector) -> VersionVector:
+    """Encode and decode ``version`` once more."""
+    return _read_version(Reader(_encode_version(version)))
+
+
+def _check_canonical(version: VersionVector) -> None:
+    keys = [k for k, _ in version.counters]
+    assert keys == sorted(set(keys)) and all(len(k) == 32 for k in keys)
+    assert all(c > 0 for _, c in version.counters)
+    # the operations sync runs on received vectors work on anything a decoder produced
+    assert version.compare(version) is Order.EQUAL
+    assert version.merge(VersionVector()) == version
+    assert version.bump(b"\x00" * 32).compare(version) is Order.NEWER
+    last = version.last_writer()
+    assert (last is None) == (not keys)
+
+
+@fuzz_settings(400)
+@given(st.lists(st.binary(min_size=40, max_size=40), max_size=8).map(b"".join)
+       | mutated(_versions.map(lambda v: _encode_version(v)[2:]), max_ops=3)
+       .map(lambda b: b[: len(b) - len(b) % 40]))
+def test_version_vector_database_decoder(data: bytes) -> None:
+    """Version blobs from the index database (the row decoder guarantees whole 40-byte items):
+    always a canonical vector, zero counters dropped, repeated keys merged."""
+    decoded = run_decoder("version_db", lambda: _decode_version(data, {}), refusals=(),
+                          budget=alloc_budget(len(data), len(data)))
+    assert decoded is not None
+    _check_canonical(decoded)
+
+
+# -- wire paths ---------------------------------------------------------------------------------
+
+_path_chars = st.one_of(
+    st.sampled_from([*'/.\\: \x00\x7f\u0085\u200bAaZ0~*?<>|"', "..", "CON", "nul", "é",
+                     "e\u0301", "COM¹"]),
+    st.characters(exclude_categories=()),  # every code point, lone surrogates included
+)
+_valid_paths = st.lists(st.text("abcxyz-_é日", min_size=1, max_size=12), min_size=1,
+                        max_size=5).map("/".join)
+
+
+def _mutated_path(path_and_ops: tuple[str, list[tuple[str, int, object]]]) -> str:
+    path, ops = path_and_ops
+    # bytes as a peer could send them; invalid UTF-8 survives as lone surrogates
+    return apply_mutations(path.encode("utf-8"), ops).decode("utf-8", "surrogateescape")
+
+
+@fuzz_settings(1000)
+@given(st.lists(_path_chars, max_size=30).map("".join)
+       | st.tuples(_valid_paths, mutations(4)).map(_mutated_path)
+       | st.text(max_size=5000))
+@example("a/" * 2049)
+@example("x" * (MAX_COMPONENT_BYTES + 1))
+@example("../etc/passwd")
+@example("a/./b")
+def test_wire_path_check(path: str) -> None:
+    """Any text: the path itself or ``InvalidName``; an accepted path stays inside any folder
+    it is joined to on every system mfsync runs on."""
+    accepted = run_decoder("names", lambda: check_wire_path(path), refusals=(InvalidName,),
+                           budget=EXPANSION * 4 * len(path) + ALLOC_MARGIN)
+    if accepted is None:
+        return
+    assert accepted == path
+    raw = path.encode("utf-8")  # strict: no lone surrogates got through
+    assert 0 < len(raw) <= MAX_PATH_BYTES
+    assert unicodedata.normalize("NFC", path) == path
+    assert not has_control(path) and not any(c in path for c in '\\:<>"|?*')
+    for part in path.split("/"):
+        assert part not in ("", ".", "..") and part[-1] not in ". "
+        assert len(part.encode("utf-8")) <= MAX_COMPONENT_BYTES
+    joined = posixpath.normpath(posixpath.join("/base", path))
+    assert joined.startswith("/base/")

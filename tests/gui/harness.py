@@ -117,6 +117,10 @@ async def wait_for(condition: Callable[[], Any], timeout: float = 15.0,
         await asyncio.sleep(0.05)
 
 
+#: Stopped apps, kept until the process ends (see ``Rig.close``).
+_KEEP_ALIVE: list[Any] = []
+
+
 class Rig:
     """The app under test, the headless nodes beside it, and what they would show or open."""
 
@@ -171,11 +175,15 @@ class Rig:
         return node
 
     async def close(self) -> None:
-        """Stop the app and every node."""
+        """Stop the app and every node.
+
+        The stopped app's Qt objects are kept alive to the end of the process: deleting them
+        between tests, while the next test's loop runs, let a Qt timer fire on a deleted object
+        now and then (a segfault in ``QTimerInfoList::activateTimers``).
+        """
         if self.app is not None:
             await self.app.stop()
-            if self.app.window is not None:
-                self.app.window.deleteLater()
+            _KEEP_ALIVE.append(self.app)
         for node in reversed(self.nodes):
             await node.stop()
 

@@ -1,12 +1,25 @@
 """Helpers the benchmark scripts share: paths, failures, percentiles, process statistics."""
 
+import hashlib
 import math
 import os
 from pathlib import Path
 
-__all__ = ["E2E_DIR", "ROOT", "BenchError", "cpu_seconds", "fmt_ms", "percentile", "tail"]
+__all__ = [
+    "E2E_DIR",
+    "MIB",
+    "ROOT",
+    "BenchError",
+    "cpu_seconds",
+    "fmt_ms",
+    "make_random_file",
+    "percentile",
+    "sha256_file",
+    "tail",
+]
 
 ROOT = Path(__file__).resolve().parent.parent
+MIB = 1 << 20
 #: Where the network-namespace harness (netns.py) lives.
 E2E_DIR = ROOT / "tests" / "e2e"
 
@@ -42,3 +55,28 @@ def cpu_seconds(pid: int) -> float | None:
         return None
     fields = text[text.rindex(")") + 2 :].split()
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def make_random_file(path: Path, size: int) -> str:
+    """Write ``size`` random bytes to ``path``; returns their SHA-256 (hex)."""
+    h = hashlib.sha256()
+    step = 4 * MIB
+    with path.open("wb") as f:
+        left = size
+        while left:
+            block = os.urandom(min(step, left))
+            h.update(block)
+            f.write(block)
+            left -= len(block)
+    return h.hexdigest()
+
+
+def sha256_file(path: Path) -> str:
+    """The SHA-256 (hex) of a file, read in 4 MiB pieces into one reused buffer."""
+    h = hashlib.sha256()
+    buf = bytearray(4 * MIB)
+    view = memoryview(buf)
+    with path.open("rb", buffering=0) as f:
+        while n := f.readinto(buf):
+            h.update(view[:n])
+    return h.hexdigest()

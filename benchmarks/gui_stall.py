@@ -76,9 +76,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from _common import BenchError, cpu_seconds, percentile, tail
+from _common import MIB, BenchError, cpu_seconds, make_random_file, percentile, sha256_file, tail
 
-MIB = 1024 * 1024
 GROUP = "239.255.0.1"
 FILE_NAME = "big"
 PROBE_MS = 10
@@ -107,34 +106,6 @@ def _die_with_parent() -> None:
 
 
 # -- helpers ---------------------------------------------------------------------------------------
-
-
-def make_random_file(path: Path, size: int) -> str:
-    """Write ``size`` random bytes to ``path``; returns their SHA-256 (hex)."""
-    import hashlib  # noqa: PLC0415
-
-    h = hashlib.sha256()
-    step = 4 * MIB
-    with path.open("wb") as f:
-        left = size
-        while left:
-            block = os.urandom(min(step, left))
-            h.update(block)
-            f.write(block)
-            left -= len(block)
-    return h.hexdigest()
-
-
-def sha256_file(path: Path) -> str:
-    import hashlib  # noqa: PLC0415
-
-    h = hashlib.sha256()
-    buf = bytearray(4 * MIB)
-    view = memoryview(buf)
-    with path.open("rb", buffering=0) as f:
-        while n := f.readinto(buf):
-            h.update(view[:n])
-    return h.hexdigest()
 
 
 def make_extra_files(folder: Path, count: int) -> None:

@@ -62,7 +62,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import hashlib
 import json
 import os
 import random
@@ -77,9 +76,8 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from _common import BenchError, cpu_seconds, tail
+from _common import MIB, BenchError, cpu_seconds, make_random_file, sha256_file, tail
 
-MIB = 1024 * 1024
 CHUNK = MIB
 FLOOR = 0.35
 RSS_LIMIT = 150_000_000
@@ -139,30 +137,6 @@ def raw_send_main(port: int, src: str) -> int:
 
 
 # -- helpers of the driver -------------------------------------------------------------------------
-
-
-def make_random_file(path: Path, size: int) -> str:
-    """Write ``size`` random bytes to ``path``; returns their SHA-256 (hex)."""
-    h = hashlib.sha256()
-    step = 4 * MIB
-    with path.open("wb") as f:
-        left = size
-        while left:
-            block = os.urandom(min(step, left))
-            h.update(block)
-            f.write(block)
-            left -= len(block)
-    return h.hexdigest()
-
-
-def sha256_file(path: Path) -> str:
-    h = hashlib.sha256()
-    buf = bytearray(4 * MIB)
-    view = memoryview(buf)
-    with path.open("rb", buffering=0) as f:
-        while n := f.readinto(buf):
-            h.update(view[:n])
-    return h.hexdigest()
 
 
 def free_port() -> int:

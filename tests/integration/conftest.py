@@ -9,13 +9,17 @@ from __future__ import annotations
 
 import random
 import socket
+import threading
+import time
 from collections.abc import AsyncIterator, Callable
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
 
 from mfsync.crypto.keys import Identity
 from mfsync.engine.node import Node, NodeOptions
+from mfsync.store.partial import PartialFile
 
 GROUP = "239.255.0.1"
 
@@ -68,3 +72,19 @@ async def make_node(udp_port: int) -> AsyncIterator[NodeFactory]:
     yield make
     for node in reversed(nodes):
         await node.stop()
+
+
+@pytest.fixture
+def throttle(monkeypatch):
+    """Every received block takes ``throttle.delay`` seconds to write, one block at a time."""
+    original = PartialFile.accept_block
+    lock = threading.Lock()
+    state = SimpleNamespace(delay=0.02)
+
+    def slow(self, index, data):
+        with lock:
+            time.sleep(state.delay)
+        return original(self, index, data)
+
+    monkeypatch.setattr(PartialFile, "accept_block", slow)
+    return state

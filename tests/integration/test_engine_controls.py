@@ -9,10 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import os
-import threading
-import time
 from pathlib import Path
-from types import SimpleNamespace
 
 import pytest
 from loopback import make_tree, read_tree, wait_for
@@ -23,27 +20,10 @@ from mfsync.engine.sync import Syncer
 from mfsync.engine.transfer_status import TransferSnapshot, TransferState
 from mfsync.engine.transfers import Downloader, DownloadJob, DownloadResult
 from mfsync.net.discovery import MAX_BEAT
-from mfsync.store.partial import PartialFile
 from mfsync.store.safe_paths import PARTIAL_SUFFIX, partial_path_for
 
 MIB = 1024 * 1024
 JOIN_TIMEOUT = 30.0
-
-
-@pytest.fixture
-def throttle(monkeypatch):
-    """Every received block takes ``throttle.delay`` seconds to write, one block at a time."""
-    original = PartialFile.accept_block
-    lock = threading.Lock()
-    state = SimpleNamespace(delay=0.02)
-
-    def slow(self, index, data):
-        with lock:
-            time.sleep(state.delay)
-        return original(self, index, data)
-
-    monkeypatch.setattr(PartialFile, "accept_block", slow)
-    return state
 
 
 @pytest.fixture

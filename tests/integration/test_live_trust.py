@@ -4,10 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
-import threading
-import time
 from pathlib import Path
-from types import SimpleNamespace
 
 import pytest
 from loopback import make_tree, wait_for
@@ -19,27 +16,10 @@ from mfsync.engine.transfer_status import TransferSnapshot, TransferState
 from mfsync.engine.transfers import Downloader, DownloadJob
 from mfsync.net.channel import ChannelError, open_channel
 from mfsync.protocol.messages import Hello
-from mfsync.store.partial import PartialFile
 from mfsync.store.safe_paths import partial_path_for
 
 MIB = 1024 * 1024
 JOIN_TIMEOUT = 30.0
-
-
-@pytest.fixture
-def throttle(monkeypatch):
-    """Every received block takes ``throttle.delay`` seconds to write, one block at a time."""
-    original = PartialFile.accept_block
-    lock = threading.Lock()
-    state = SimpleNamespace(delay=0.02)
-
-    def slow(self, index, data):
-        with lock:
-            time.sleep(state.delay)
-        return original(self, index, data)
-
-    monkeypatch.setattr(PartialFile, "accept_block", slow)
-    return state
 
 
 def _peer(node: Node, other: Node) -> PeerSnapshot | None:

@@ -458,6 +458,8 @@ def test_shared_file_modified_during_transfer(lan_factory, tmp_path: Path, chang
 
 KILL_ROUNDS = 8
 KILL_FILE = 8 * MiB
+#: Seconds the last block of a KILL_FILE takes at RATE (80 Mbit/s).
+LAST_BLOCK = block_size_for(KILL_FILE) * 8 / 80e6
 
 
 def test_receiver_killed_near_the_end_never_leaves_a_bad_file(lan_factory,
@@ -482,8 +484,10 @@ def test_receiver_killed_near_the_end_never_leaves_a_bad_file(lan_factory,
         # Kill at a random moment near the end: either while the last block is on its way
         # (the partial holds all the others), or once the partial holds everything and only
         # the fsync, the rename and the directory's fsync are left (a few milliseconds).
+        # The delays stay within what is left of the download (the last block at RATE, or the
+        # final fsync and rename), so that the kill lands while the receiver still runs.
         if rng.random() < 0.5:
-            threshold, delay = KILL_FILE - block_size_for(KILL_FILE), rng.uniform(0.0, 0.1)
+            threshold, delay = KILL_FILE - block_size_for(KILL_FILE), rng.uniform(0.0, LAST_BLOCK)
         else:
             threshold, delay = KILL_FILE, rng.uniform(0.0, 0.006)
         def reached(partial: Path = partial, final: Path = final, get: Running = get,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import stat
 import subprocess
 import sys
@@ -38,6 +39,16 @@ def test_public_key_is_created_once_and_printed(home: Path, capsys) -> None:
     assert stat.S_IMODE(key_file.stat().st_mode) == 0o600
     assert main(["--public-key"]) == 0
     assert capsys.readouterr().out == first
+
+
+@pytest.mark.parametrize("argv", [["--public-key"], ["-vv", "--public-key"], ["--verify", "x"]])
+def test_main_leaves_the_root_logger_as_it_found_it(argv: list[str]) -> None:
+    """A handler left on a stream the caller closes (pytest's captured stderr) made every later
+    warning in the process print a traceback instead: CI caught it as a fuzz allocation spike."""
+    root = logging.getLogger()
+    before = root.handlers[:], root.level, logging.getLogger("asyncio").level
+    main(argv)
+    assert (root.handlers[:], root.level, logging.getLogger("asyncio").level) == before
 
 
 def test_public_key_of_an_existing_02_key(home: Path, capsys) -> None:

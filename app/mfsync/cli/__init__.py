@@ -11,7 +11,7 @@ import contextlib
 import logging
 import signal
 import sys
-from collections.abc import Coroutine
+from collections.abc import Coroutine, Iterator
 from typing import Any
 
 from mfsync.cli.modes import (
@@ -39,6 +39,23 @@ EXIT_TERMINATED = 143
 log = logging.getLogger("mfsync")
 
 
+@contextlib.contextmanager
+def _logging_to_stderr(verbosity: int) -> Iterator[None]:
+    """Log to stderr at ``verbosity`` for the duration; then the root logger is as it was, so
+    that ``main`` called as a function (tests, embedding) leaves no handler on a stream that
+    its caller may close."""
+    root = logging.getLogger()
+    asyncio_logger = logging.getLogger("asyncio")
+    saved = root.handlers[:], root.level, asyncio_logger.level
+    _setup_logging(verbosity)
+    try:
+        yield
+    finally:
+        root.handlers[:], level, asyncio_level = saved
+        root.setLevel(level)
+        asyncio_logger.setLevel(asyncio_level)
+
+
 def _setup_logging(verbosity: int) -> None:
     level = logging.WARNING if verbosity == 0 else logging.INFO if verbosity == 1 else logging.DEBUG
     handler = logging.StreamHandler(sys.stderr)
@@ -62,7 +79,11 @@ def main(argv: list[str] | None = None) -> int:
     """Run the command line; returns the exit code."""
     parser = build_parser()
     args = parser.parse_args(argv)
-    _setup_logging(getattr(args, "verbose", 0) or 0)
+    with _logging_to_stderr(getattr(args, "verbose", 0) or 0):
+        return _main(parser, args)
+
+
+def _main(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
     try:
         settings = load_settings(args)
         if args.public_key:

@@ -25,7 +25,7 @@ from mfsync.engine.transfers import DEFAULT_CONCURRENCY
 from mfsync.net.addresses import format_host_port, parse_host_port
 from mfsync.net.discovery import DEFAULT_GROUP, DEFAULT_TTL, DEFAULT_UDP_PORT, check_group
 from mfsync.net.server import DEFAULT_TCP_PORT
-from mfsync.store.files import atomic_write, warn_if_exposed
+from mfsync.store.files import JSONTextError, atomic_write, parse_json, warn_if_exposed
 
 __all__ = [
     "FOLDER_MODES",
@@ -369,15 +369,9 @@ def _read(path: Path, *, missing_ok: bool) -> dict[str, Any] | None:
         raise ConfigError(f"cannot read config file {path}: {exc}") from None
     warn_if_exposed(path, "config file", stat.S_IRWXG | stat.S_IRWXO)
     try:
-        data = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise ConfigError(
-            f"config file {path}: invalid JSON at line {exc.lineno} column {exc.colno}: {exc.msg}"
-        ) from None
-    except RecursionError:  # arrays or objects nested deeper than the interpreter's stack
-        raise ConfigError(f"config file {path}: JSON nested too deeply") from None
-    except ValueError as exc:  # a number of more than 4300 digits (Python's int limit)
-        raise ConfigError(f"config file {path}: invalid JSON: {exc}") from None
+        data = parse_json(text)
+    except JSONTextError as exc:
+        raise ConfigError(f"config file {path}: {exc}") from None
     if not isinstance(data, dict):
         raise ConfigError(f"config file {path}: the top level must be a JSON object")
     return data

@@ -1,11 +1,11 @@
 """Trust list files, as the trusted-keys dialog imports them: ``{"trustedKeys": [...],
 "keyNames": {...}}`` (the shape of ``config.json``) or a bare list of keys."""
 
-import json
 from pathlib import Path
 from typing import Any
 
 from mfsync.crypto.keys import parse_key, short_key
+from mfsync.store.files import JSONTextError, parse_json
 
 __all__ = ["TrustFileError", "read_trust_file"]
 
@@ -17,18 +17,13 @@ class TrustFileError(Exception):
 def read_trust_file(path: Path) -> tuple[list[bytes], dict[bytes, str]]:
     """Read a trust list file: ``{"trustedKeys": [...], "keyNames": {...}}`` or a bare list."""
     try:
-        data: Any = json.loads(path.read_text(encoding="utf-8"))
+        data: Any = parse_json(path.read_text(encoding="utf-8"))
     except OSError as exc:
         raise TrustFileError(f"Cannot read {path}: {exc.strerror or exc}") from None
     except UnicodeDecodeError:
         raise TrustFileError(f"{path} is not a text file") from None
-    except json.JSONDecodeError as exc:
-        raise TrustFileError(f"{path}: invalid JSON at line {exc.lineno} column {exc.colno}: "
-                             f"{exc.msg}") from None
-    except RecursionError:  # arrays or objects nested deeper than the interpreter's stack
-        raise TrustFileError(f"{path}: JSON nested too deeply") from None
-    except ValueError as exc:  # a number of more than 4300 digits (Python's int limit)
-        raise TrustFileError(f"{path}: invalid JSON: {exc}") from None
+    except JSONTextError as exc:
+        raise TrustFileError(f"{path}: {exc}") from None
     if isinstance(data, list):
         raw_keys: Any = data
         raw_names: Any = {}

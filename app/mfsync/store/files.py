@@ -1,11 +1,12 @@
 """Small file-system helpers shared by the store: permission warnings and atomic writes."""
 
+import json
 import logging
 import os
 import tempfile
 from pathlib import Path
 
-__all__ = ["atomic_write", "warn_if_exposed"]
+__all__ = ["JSONTextError", "atomic_write", "parse_json", "warn_if_exposed"]
 
 log = logging.getLogger("mfsync.store")
 
@@ -40,3 +41,23 @@ def atomic_write(path: Path, data: bytes, mode: int = 0o600) -> None:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+class JSONTextError(ValueError):
+    """Text that is not usable JSON; the message says where and why (no file name: the caller
+    adds it)."""
+
+
+def parse_json(text: str) -> object:
+    """``json.loads`` with every way it fails on hostile text as ``JSONTextError``: bad syntax
+    (with line and column), nesting deeper than the interpreter's stack, and numbers of more
+    digits than Python converts."""
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise JSONTextError(
+            f"invalid JSON at line {exc.lineno} column {exc.colno}: {exc.msg}") from None
+    except RecursionError:
+        raise JSONTextError("JSON nested too deeply") from None
+    except ValueError as exc:  # a number of more than 4300 digits (Python's int limit)
+        raise JSONTextError(f"invalid JSON: {exc}") from None

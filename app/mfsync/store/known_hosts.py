@@ -10,7 +10,7 @@ import logging
 from pathlib import Path
 
 from mfsync.crypto.keys import format_key, parse_key
-from mfsync.store.files import atomic_write
+from mfsync.store.files import atomic_write, parse_json
 
 __all__ = ["MAX_KNOWN_HOSTS", "KnownHosts"]
 
@@ -31,7 +31,7 @@ class KnownHosts:
     def _load(self, path: Path) -> None:
         hosts: dict[bytes, tuple[str, int]] = {}
         try:
-            data = json.loads(path.read_text(encoding="utf-8"))
+            data = parse_json(path.read_text(encoding="utf-8"))
             if not isinstance(data, dict):
                 raise ValueError("not a JSON object")
             for key_text, address in data.items():
@@ -42,8 +42,8 @@ class KnownHosts:
                 hosts[parse_key(key_text)] = (host, port)
         except FileNotFoundError:
             return
-        # RecursionError: JSON nested deeper than the interpreter's stack
-        except (OSError, ValueError, KeyError, TypeError, RecursionError) as exc:
+        # (JSONTextError is a ValueError)
+        except (OSError, ValueError, KeyError, TypeError) as exc:
             log.warning("ignoring %s: %s", path, exc)
             return  # all of it: half a broken file is no better a hint than none
         self._hosts = hosts

@@ -28,6 +28,7 @@ from mfsync.store.safe_paths import (
     PARTIAL_SUFFIX,
     UnsafePath,
     partial_path_for,
+    partial_target_name,
     prepare_parent,
     target_for,
 )
@@ -677,3 +678,11 @@ def test_block_count_property(size: int) -> None:
     block, count = block_size_for(size), block_count(size)
     assert (count - 1) * block < size <= count * block or size == count == 0
     assert count <= TARGET_BLOCKS or block == MAX_BLOCK_SIZE
+
+
+@pytest.mark.parametrize("name", ["a.txt", "Ünïcode name.bin", ".hidden", "x" * 200])
+def test_partial_target_name_reads_back_partial_path_for(tmp_path: Path, name: str) -> None:
+    partial = partial_path_for(tmp_path / name)
+    assert partial_target_name(partial.name) == name
+    for other in ("a.txt", ".a.txt", "a.mfsync-part", PARTIAL_SUFFIX):
+        assert partial_target_name(other) is None

@@ -203,7 +203,7 @@ class Syncer:
             elif failed is not None:
                 del self._failed[path]  # it changed since: no reason to wait
             await self._consider(path, offer)
-            if path in self._share.partials and (self._share.root, path) not in self._pending:
+            if self._share.has_partial(path) and (self._share.root, path) not in self._pending:
                 # Nothing to fetch under this name: a partial download left for it (by a run
                 # stopped mid-way, for a version that has lost since) would stay for ever.
                 await self._share.discard_partial(path)

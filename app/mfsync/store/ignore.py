@@ -23,6 +23,8 @@ from pathlib import Path
 
 from pathspec import GitIgnoreSpec
 
+from mfsync.store.safe_paths import PARTIAL_SUFFIX
+
 __all__ = [
     "BUILTIN_IGNORES", "IGNORE_FILE", "MAX_IGNORE_FILE_BYTES", "PARTIAL_SUFFIX", "STATE_DIR",
     "IgnoreRules",
@@ -30,8 +32,6 @@ __all__ = [
 
 log = logging.getLogger("mfsync.store")
 
-#: The suffix of a download in progress (hidden, beside its target).
-PARTIAL_SUFFIX = ".mfsync-part"
 #: Our own folder inside a shared folder.
 STATE_DIR = ".mfsync"
 #: The user's rules, in gitignore syntax, at the root of a shared folder.

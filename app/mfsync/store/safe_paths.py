@@ -13,7 +13,14 @@ from pathlib import Path
 
 from mfsync.protocol.names import MAX_COMPONENT_BYTES, InvalidName, check_wire_path
 
-__all__ = ["PARTIAL_SUFFIX", "UnsafePath", "partial_path_for", "prepare_parent", "target_for"]
+__all__ = [
+    "PARTIAL_SUFFIX",
+    "UnsafePath",
+    "partial_path_for",
+    "partial_target_name",
+    "prepare_parent",
+    "target_for",
+]
 
 #: Partial downloads are hidden files beside their target: ``.NAME.mfsync-part``.
 PARTIAL_SUFFIX = ".mfsync-part"
@@ -100,3 +107,13 @@ def partial_path_for(target: Path) -> Path:
         digest = hashlib.sha256(target.name.encode("utf-8", "surrogateescape")).hexdigest()[:32]
         name = f".{digest}{PARTIAL_SUFFIX}"
     return target.with_name(name)
+
+
+def partial_target_name(name: str) -> str | None:
+    """The file name whose partial download ``partial_path_for`` names ``name``, or None when
+    ``name`` is not a partial download. (A long name's partial is named by its hash: that
+    hash is returned, which names no file.)"""
+    if name.startswith(".") and name.endswith(PARTIAL_SUFFIX) and len(name) > len(
+            PARTIAL_SUFFIX) + 1:
+        return name[1 : -len(PARTIAL_SUFFIX)]
+    return None

@@ -26,8 +26,9 @@ from mfsync.protocol.messages import IndexEntry
 from mfsync.protocol.names import InvalidName, check_wire_path
 from mfsync.protocol.version import EMPTY_VERSION, VersionVector
 from mfsync.store.hashing import FileChanged, FileHashes, hash_file
-from mfsync.store.ignore import PARTIAL_SUFFIX, IgnoreRules
+from mfsync.store.ignore import IgnoreRules
 from mfsync.store.index_db import FileRecord, IndexDB
+from mfsync.store.safe_paths import partial_target_name
 
 __all__ = ["LocalFile", "ShareSet", "ShareSetError"]
 
@@ -131,11 +132,10 @@ class ShareSet:
         ``path`` out of this folder: such a file is neither offered nor fetched by sync."""
         return self._ignore.is_ignored(path, is_dir=False)
 
-    @property
-    def partials(self) -> frozenset[str]:
-        """Names of files for which the last scan found a partial download (of an earlier run,
-        or of a download that failed)."""
-        return frozenset(self._partials)
+    def has_partial(self, path: str) -> bool:
+        """Whether the last scan found a partial download of ``path`` (of an earlier run, or
+        of a download that failed)."""
+        return path in self._partials
 
     async def discard_partial(self, path: str) -> None:
         """Delete the partial download of ``path`` that the last scan found: no download will
@@ -289,12 +289,10 @@ class ShareSet:
                 self._warn_once(str(folder), "cannot read folder %s: %s", folder, exc.strerror)
                 continue
             for entry in entries:
-                name = entry.name
-                if name.startswith(".") and name.endswith(PARTIAL_SUFFIX):
-                    # ".NAME.mfsync-part" is the download of NAME (a long NAME's partial is
-                    # named by a hash, and not matched back to it).
+                of = partial_target_name(entry.name)
+                if of is not None:
                     rel = Path(entry.path).relative_to(self.root).as_posix()
-                    target = rel[: -len(name)] + name[1 : -len(PARTIAL_SUFFIX)]
+                    target = rel[: -len(entry.name)] + of
                     partials[unicodedata.normalize("NFC", target)] = rel
                 self._visit(entry, stack, previous, found, present)
         self._partials = partials

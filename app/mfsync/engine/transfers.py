@@ -470,7 +470,7 @@ class Downloader:
 
     async def _run_job(self, job: DownloadJob) -> DownloadResult:
         try:  # a name that can never be written here fails now, not after waiting for a host
-            _local(target_for, job.root, job.store_as or job.path)
+            await asyncio.to_thread(_local, target_for, job.root, job.store_as or job.path)
         except JobFailed as exc:
             log.error("cannot download %s: %s", job.path, exc)
             self._set(job, state=TransferState.FAILED, error=str(exc))
@@ -568,7 +568,9 @@ class Downloader:
     async def _fetch_locked(self, job: DownloadJob, remote: RemoteFile,
                             host: HostRef) -> DownloadResult:
         stored = job.store_as or job.path
-        target = _local(target_for, job.root, stored, None if job.store_as else job.local_name)
+        # (off the loop: it looks at every folder on the way, and may list one)
+        target = await asyncio.to_thread(_local, target_for, job.root, stored,
+                                         None if job.store_as else job.local_name)
         self._records[job.key].target = target
         if not job.replace and await asyncio.to_thread(os.path.lexists, target):
             same = await asyncio.to_thread(_same_content, target, remote)
@@ -579,7 +581,7 @@ class Downloader:
             stored = conflict_name(stored, remote.mtime_ns, _maker(remote, host))
             log.warning("%s exists here with other content: keeping ours, storing theirs as %s",
                         target, stored)
-            target = _local(target_for, job.root, stored)
+            target = await asyncio.to_thread(_local, target_for, job.root, stored)
             self._records[job.key].target = target
             same = await asyncio.to_thread(_same_content, target, remote)
             if same is not None:
@@ -608,7 +610,7 @@ class Downloader:
                     _still, target, job.expect_local
                 ):
                     stored = conflict_name(stored, remote.mtime_ns, _maker(remote, host))
-                    final = _local(target_for, job.root, stored)
+                    final = await asyncio.to_thread(_local, target_for, job.root, stored)
                     self._records[job.key].target = final
                     log.warning("%s changed here during the download: keeping it, storing the "
                                 "other version as %s", target, stored)

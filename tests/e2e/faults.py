@@ -39,10 +39,12 @@ MiB = 1024 * 1024
 PARTIAL_RE = re.compile(r"(^|/)\.[^/]*\.mfsync-part$")
 
 
-def write_random(path: Path, size: int) -> str:
-    """Fill ``path`` with ``size`` random bytes (no holes); returns their SHA-256 (hex)."""
+def write_random(path: Path, size: int, *, in_place: bool = False) -> str:
+    """Fill ``path`` with ``size`` random bytes (no holes); returns their SHA-256 (hex).
+    ``in_place`` overwrites the existing file's bytes (same inode, as a database or a disk
+    image is written) instead of replacing its content with a truncating open."""
     digest = hashlib.sha256()
-    with path.open("wb") as out:
+    with path.open("r+b" if in_place else "wb") as out:
         left = size
         while left:
             chunk = os.urandom(min(MiB, left))

@@ -263,11 +263,17 @@ def _case(name: str, results: list[dict[str, Any]], sock: socket.socket, timeout
     sock.close()
 
 
-def _opened(host: str, port: int, key: X25519PrivateKey) -> Channel:
+def _opened(host: str, port: int, key: X25519PrivateKey, *, hello: bool = True,
+            name: str = "connection") -> Channel:
+    """A channel to the server after a real handshake and, with ``hello``, the exchange of
+    hellos; ``ConnectionError`` (naming case ``name``) if the server refused us."""
     channel = Channel(connect(host, port), Role.CLIENT, key)
+    if not hello:
+        channel.handshake()
+        return channel
     answer = channel.open()
     if not isinstance(answer, PeerHello):
-        raise ConnectionError(f"server refused us: {answer!r}")
+        raise ConnectionError(f"{name}: the server refused us: {answer!r}")
     return channel
 
 
@@ -301,12 +307,8 @@ def mode_junk(args: argparse.Namespace) -> None:
 
     def after_hellos(name: str, payload: Callable[[Channel], bytes], *, eof: bool = False,
                      hello: bool = True) -> None:
-        channel = Channel(connect(host, port), Role.CLIENT, key)
-        if hello:
-            if not isinstance(channel.open(), PeerHello):
-                raise ConnectionError(f"{name}: the server refused our key")
-        else:
-            channel.handshake()
+        channel = _opened(host, port, key, hello=hello, name=name)
+        if not hello:
             channel.flush()  # message 3 goes out; our hello does not
         channel.sock.sendall(payload(channel))
         if eof:
@@ -333,12 +335,7 @@ def mode_bitflip(args: argparse.Namespace) -> None:
 
     def one(name: str, attack: Callable[[Channel], dict[str, Any] | None],
             hello: bool = True) -> None:
-        channel = Channel(connect(host, port), Role.CLIENT, key)
-        if hello:
-            if not isinstance(channel.open(), PeerHello):
-                raise ConnectionError(f"{name}: the server refused our key")
-        else:
-            channel.handshake()
+        channel = _opened(host, port, key, hello=hello, name=name)
         extra = attack(channel) or {}
         _case(name, results, channel.sock, wait, **extra)
 

@@ -30,7 +30,6 @@ tmpfs in a private mount namespace (``faults.SmallDisk``), never mounted on the 
 
 from __future__ import annotations
 
-import hashlib
 import os
 import random
 import re
@@ -38,6 +37,7 @@ import shutil
 import signal
 import subprocess
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -56,7 +56,7 @@ from faults import (
     wait_occupied,
     write_random,
 )
-from mfsync_cli import Running, cli_hosts, kill_now, limit_egress, tx_bytes
+from mfsync_cli import CliHost, Running, cli_hosts, kill_now, limit_egress, tx_bytes
 
 import figures
 from mfsync.net.channel import REQUEST_TIMEOUT
@@ -79,6 +79,16 @@ def _record(case: str, *, faults: int, transfers: int, nbytes: int, verified: in
     figures.record("faults", cases=1, faults_injected=faults, transfers=transfers,
                    bytes=nbytes, files_verified=verified, corrupt_final_files=corrupt,
                    data_lost=lost, **{case: faults})
+
+
+def _record_transfer(case: str, final: Path, want: str, size: int, faults: int = 1) -> str | None:
+    """The SHA-256 of ``final`` (None when it is absent), after recording the figures of a case
+    whose one transfer of ``size`` bytes should have produced ``want``."""
+    got = sha256_of(final) if final.exists() else None
+    _record(case, faults=faults, transfers=1, nbytes=size if got == want else 0,
+            verified=int(got == want), corrupt=int(got not in (None, want)),
+            lost=int(got != want))
+    return got
 
 
 def _copy_same(src: Path, dst: Path) -> None:
@@ -131,11 +141,7 @@ def test_link_cut_mid_transfer_then_restored(lan_factory, tmp_path: Path) -> Non
     assert b.host.link_up()
     code = get.wait(FINISH)
     sent = tx_bytes(a) - sent_before
-    final = dest / "big.bin"
-    got = sha256_of(final) if final.exists() else None
-    _record("link_cut", faults=1, transfers=1, nbytes=SIZE if got == want else 0,
-            verified=int(got == want), corrupt=int(got not in (None, want)),
-            lost=int(got != want))
+    got = _record_transfer("link_cut", dest / "big.bin", want, SIZE)
 
     assert during == frozen < SIZE, (at_cut, frozen, during)  # the cut really cut
     assert alive_during_cut, get.describe()
@@ -148,9 +154,23 @@ def test_link_cut_mid_transfer_then_restored(lan_factory, tmp_path: Path) -> Non
     _no_traceback(share, get)
 
 
-# -- b. the serving process killed ------------------------------------------------------------
+@dataclass
+class _TwoSharers:
+    """Hosts a and c share the same file; b's ``get`` of it is under way, from ``victim``."""
 
-def test_sharer_killed_another_host_takes_over(lan_factory, tmp_path: Path) -> None:
+    getter: CliHost
+    shares: dict[CliHost, Running]
+    want: str
+    dest: Path
+    partial: Path
+    get: Running
+    victim: CliHost
+    other: CliHost
+
+
+def _two_sharers_and_a_getter(lan_factory, tmp_path: Path) -> _TwoSharers:
+    """Three hosts: a and c share the same ``big.bin`` (each throttled to RATE), b gets it;
+    returned once 10 to 40 % of it has arrived, with the host it is coming from."""
     lan = lan_factory(3)
     a, b, c = cli_hosts(lan, tmp_path)
     (tmp_path / "share-a").mkdir()
@@ -164,18 +184,22 @@ def test_sharer_killed_another_host_takes_over(lan_factory, tmp_path: Path) -> N
     get = b.start("get", "big.bin", dest, "-v")
     assert wait_occupied(partial, int(0.1 * SIZE), int(0.4 * SIZE), get), get.describe()
     victim = serving_host([a, c])
-    other = c if victim is a else a
+    return _TwoSharers(b, shares, want, dest, partial, get, victim, c if victim is a else a)
+
+
+# -- b. the serving process killed ------------------------------------------------------------
+
+def test_sharer_killed_another_host_takes_over(lan_factory, tmp_path: Path) -> None:
+    run = _two_sharers_and_a_getter(lan_factory, tmp_path)
+    shares, want, dest, partial, get = run.shares, run.want, run.dest, run.partial, run.get
+    victim, other = run.victim, run.other
     kill_now(shares[victim])
     at_kill = occupied(partial)
     other_before = tx_bytes(other)
 
     code = get.wait(FINISH)
     sent_by_other = tx_bytes(other) - other_before
-    final = dest / "big.bin"
-    got = sha256_of(final) if final.exists() else None
-    _record("sharer_sigkill", faults=1, transfers=1, nbytes=SIZE if got == want else 0,
-            verified=int(got == want), corrupt=int(got not in (None, want)),
-            lost=int(got != want))
+    got = _record_transfer("sharer_sigkill", dest / "big.bin", want, SIZE)
 
     assert shares[victim].proc.returncode == -signal.SIGKILL
     assert code == 0, get.describe()
@@ -219,11 +243,7 @@ def test_sharer_killed_getter_waits_for_its_restart(lan_factory, tmp_path: Path)
 
     code = get.wait(FINISH)
     sent = tx_bytes(a) - before
-    final = dest / "big.bin"
-    got = sha256_of(final) if final.exists() else None
-    _record("sharer_sigkill", faults=1, transfers=1, nbytes=SIZE if got == want else 0,
-            verified=int(got == want), corrupt=int(got not in (None, want)),
-            lost=int(got != want))
+    got = _record_transfer("sharer_sigkill", dest / "big.bin", want, SIZE)
 
     assert lost is not None, get.describe()
     assert waited, get.describe()
@@ -237,20 +257,9 @@ def test_sharer_killed_getter_waits_for_its_restart(lan_factory, tmp_path: Path)
 # -- c. the serving process frozen ------------------------------------------------------------
 
 def test_sharer_frozen_getter_times_it_out_and_moves_on(lan_factory, tmp_path: Path) -> None:
-    lan = lan_factory(3)
-    a, b, c = cli_hosts(lan, tmp_path)
-    (tmp_path / "share-a").mkdir()
-    want = write_random(tmp_path / "share-a" / "big.bin", SIZE)
-    _copy_same(tmp_path / "share-a" / "big.bin", tmp_path / "share-c" / "big.bin")
-    shares = {a: a.share(tmp_path / "share-a"), c: c.share(tmp_path / "share-c")}
-    for host in shares:
-        limit_egress(host, RATE)
-    dest = tmp_path / "dest"
-    partial = _partial(dest, "big.bin")
-    get = b.start("get", "big.bin", dest, "-v")
-    assert wait_occupied(partial, int(0.1 * SIZE), int(0.4 * SIZE), get), get.describe()
-    victim = serving_host([a, c])
-    other = c if victim is a else a
+    run = _two_sharers_and_a_getter(lan_factory, tmp_path)
+    shares, want, dest, partial, get = run.shares, run.want, run.dest, run.partial, run.get
+    victim, other, b = run.victim, run.other, run.getter
     frozen_at = time.monotonic()
     signal_group(shares[victim], signal.SIGSTOP)
     try:
@@ -262,11 +271,7 @@ def test_sharer_frozen_getter_times_it_out_and_moves_on(lan_factory, tmp_path: P
         took = time.monotonic() - frozen_at
     finally:
         signal_group(shares[victim], signal.SIGCONT)
-    final = dest / "big.bin"
-    got = sha256_of(final) if final.exists() else None
-    _record("sharer_sigstop", faults=1, transfers=1, nbytes=SIZE if got == want else 0,
-            verified=int(got == want), corrupt=int(got not in (None, want)),
-            lost=int(got != want))
+    got = _record_transfer("sharer_sigstop", dest / "big.bin", want, SIZE)
 
     assert stalled < SIZE, stalled
     assert code == 0, get.describe()
@@ -345,12 +350,8 @@ def test_disk_full_keeps_the_partial_and_resumes(lan_factory, tmp_path: Path) ->
         before = tx_bytes(a)
         again = run_to_end(start_with_prefix(b, disk.prefix, "get", "big.bin", dest), FINISH)
         sent = tx_bytes(a) - before
-        final = seen / "big.bin"
-        got = sha256_of(final) if final.exists() else None
+        got = _record_transfer("disk_full", seen / "big.bin", want, DISK_FILE, faults=faults)
         finished = sorted(p.name for p in seen.iterdir())
-    _record("disk_full", faults=faults, transfers=1, nbytes=DISK_FILE if got == want else 0,
-            verified=int(got == want), corrupt=int(got not in (None, want)),
-            lost=int(got != want))
     assert never_mounted_here(mountpoint)
 
     assert refused_run.returncode == 1, refused_run
@@ -375,18 +376,8 @@ def test_disk_full_keeps_the_partial_and_resumes(lan_factory, tmp_path: Path) ->
 # -- e. the shared file modified during its transfer ------------------------------------------
 
 def _rewrite_in_place(path: Path) -> str:
-    """Overwrite ``path`` with new random bytes of the same size, in place (same inode, as a
-    database or a disk image is written); returns the new SHA-256."""
-    size = path.stat().st_size
-    digest = hashlib.sha256()
-    with path.open("r+b") as f:
-        left = size
-        while left:
-            chunk = os.urandom(min(MiB, left))
-            f.write(chunk)
-            digest.update(chunk)
-            left -= len(chunk)
-    return digest.hexdigest()
+    """Overwrite ``path`` with new random bytes of the same size, in place; the new SHA-256."""
+    return write_random(path, path.stat().st_size, in_place=True)
 
 
 def _append(path: Path, extra: int) -> str:

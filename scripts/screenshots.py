@@ -33,13 +33,12 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT / "tests" / "gui"))
+sys.path[:0] = [str(ROOT / "tests" / "gui"), str(ROOT / "tests")]
 
 from harness import (  # noqa: E402 - the harness lives with the GUI tests
     FakeAutostart,
     FakePower,
     XDisplay,
-    free_udp_port,
     loopback_options,
     missing_x_tools,
     wait_for,
@@ -48,6 +47,7 @@ from PySide6.QtCore import QPoint, QRect, QUrl  # noqa: E402
 from PySide6.QtWidgets import QApplication, QSystemTrayIcon, QWidget  # noqa: E402
 
 import mfsync.engine.transfers  # noqa: E402
+from loopback_ports import free_udp_port  # noqa: E402
 from mfsync.config import load_config, save_config  # noqa: E402
 from mfsync.engine.node import Node  # noqa: E402
 from mfsync.engine.status import PeerState  # noqa: E402

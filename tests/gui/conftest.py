@@ -11,8 +11,10 @@ from pathlib import Path
 
 import pytest
 import qasync
-from harness import Rig, free_udp_port
+from harness import Rig
 from PySide6.QtWidgets import QApplication
+
+from loopback_ports import free_udp_port
 
 
 def _qt_loop() -> asyncio.AbstractEventLoop:

@@ -21,7 +21,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from harness import XDisplay, free_tcp_port, free_udp_port, missing_x_tools, write_loopback_config
+from harness import XDisplay, missing_x_tools
+
+from loopback_ports import free_tcp_port, free_udp_port, write_loopback_config
 
 REQUIRE_ENV = "MFSYNC_REQUIRE_E2E"
 #: Every wait is generous: a slow CI machine must not fail the test, only a broken app.

@@ -7,8 +7,6 @@ own UDP port so that tests (and other runs) do not hear each other.
 
 from __future__ import annotations
 
-import random
-import socket
 import threading
 import time
 from collections.abc import AsyncIterator, Callable
@@ -17,29 +15,16 @@ from typing import Any
 
 import pytest
 
+from loopback_ports import GROUP, free_udp_port
 from mfsync.crypto.keys import Identity
 from mfsync.engine.node import Node, NodeOptions
 from mfsync.store.partial import PartialFile
-
-GROUP = "239.255.0.1"
-
-
-def _free_udp_port() -> int:
-    for _ in range(100):
-        port = random.randint(40000, 60000)
-        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
-            try:
-                probe.bind(("127.0.0.1", port))
-            except OSError:
-                continue
-            return port
-    raise RuntimeError("no free UDP port")
 
 
 @pytest.fixture
 def udp_port() -> int:
     """A discovery port of this test's own."""
-    return _free_udp_port()
+    return free_udp_port()
 
 
 NodeFactory = Callable[..., Any]

@@ -21,7 +21,7 @@ from typing import Any
 from PySide6.QtCore import QObject, QTimer, QUrl
 from PySide6.QtWidgets import QApplication, QMessageBox, QSystemTrayIcon
 
-from mfsync import __version__
+from mfsync import APP_ID, __version__
 from mfsync.config import Config, ConfigError, load_config
 from mfsync.crypto.keys import IdentityError, parse_key
 from mfsync.gui.autostart import Autostart, autostart_for
@@ -234,7 +234,7 @@ def main(argv: list[str] | None = None) -> int:
     assert isinstance(app, QApplication)
     app.setApplicationName("mfsync")
     app.setApplicationVersion(__version__)
-    app.setDesktopFileName("mfsync")
+    app.setDesktopFileName(APP_ID)  # matches the menu entry, net.mfsync.mfsync.desktop
     app.setQuitOnLastWindowClosed(False)  # the tray keeps the app alive; Quit ends it
     app.setWindowIcon(icon("mfsync"))
     single = SingleInstance(instance_name(config_path.parent))

@@ -3,7 +3,9 @@
 
 Steps:
   prepare       fetch the wheels of mfsync, its dependencies and PyInstaller (build/packaging)
-  bundle        the PyInstaller onedir bundle dist/mfsync (mfsync + mfsync-gui), after prepare
+  icons         the hicolor PNGs, mfsync.ico and mfsync.icns from the SVG (build/packaging/icons)
+  bundle        the PyInstaller onedir bundle dist/mfsync (mfsync + mfsync-gui), after prepare;
+                draws the icons first, so the executables and installers carry them
   deb           dist/mfsync_VERSION_ARCH.deb from the bundle, after bundle
   inno-defines  the /D arguments that installer/windows/mfsync.iss needs (version, ports)
 
@@ -20,7 +22,7 @@ def main(argv: list[str] | None = None) -> int:
     """Run one build step; the exit code."""
     parser = argparse.ArgumentParser(prog="build.py", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("step", choices=["prepare", "bundle", "deb", "inno-defines"])
+    parser.add_argument("step", choices=["prepare", "icons", "bundle", "deb", "inno-defines"])
     parser.add_argument("--offline", action="store_true",
                         help="use only the wheels that `prepare` fetched")
     args = parser.parse_args(argv)
@@ -29,11 +31,18 @@ def main(argv: list[str] | None = None) -> int:
         import freeze  # noqa: PLC0415
 
         freeze.prepare()
+    elif args.step == "icons":
+        import render_icons  # noqa: PLC0415
+
+        print(render_icons.render_icons()[-1].parent)
     elif args.step == "bundle":
         import freeze  # noqa: PLC0415
+        import render_icons  # noqa: PLC0415
 
         if not args.offline:
             freeze.prepare()
+        # the spec and installer/windows read the .ico and .icns drawn here
+        render_icons.render_icons()
         print(freeze.bundle())
     elif args.step == "deb":
         import debian  # noqa: PLC0415

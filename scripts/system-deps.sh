@@ -10,6 +10,7 @@ PACKAGES=(
     libgl1 libegl1 libxkbcommon0 libfontconfig1 libdbus-1-3 libglib2.0-0
     xvfb trayer x11-utils xdotool imagemagick fonts-dejavu-core
     libxcb-cursor0 libxcb-icccm4 libxcb-keysyms1 libxcb-shape0 libxcb-xkb1 libxkbcommon-x11-0
+    desktop-file-utils appstream  # validate the menu entry and AppStream metadata (tests/install)
 )
 missing=()
 for pkg in "${PACKAGES[@]}"; do

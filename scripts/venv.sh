@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # Sourced by ./run and ./test: make .venv (once) and keep it in step with pyproject.toml.
 # Usage: ensure_venv [EXTRA]   (EXTRA is an optional-dependency group such as "test")
 set -euo pipefail
@@ -30,7 +31,7 @@ quiet_pip() {
 ensure_venv() {
     local extra="${1:-}"
     local spec="$ROOT"
-    [ -n "$extra" ] && spec="$ROOT[$extra]"
+    [ -n "$extra" ] && spec="${ROOT}[$extra]"
     if [ ! -x "$VENV/bin/python" ]; then
         local py
         py="$(pick_python)"

@@ -243,3 +243,20 @@ def test_default_command_ends_with_hidden(home: Path) -> None:
 def test_the_real_registry_is_only_on_windows() -> None:
     with pytest.raises(OSError, match="only on Windows"):
         WinRegRunKey().get("mfsync")
+
+
+@pytest.mark.parametrize(("platform", "suffix"), [("linux", ""), ("darwin", ""),
+                                                  ("win32", ".exe")])
+def test_launch_command_of_the_frozen_cli_is_the_gui_beside_it(
+    tmp_path: Path, platform: str, suffix: str
+) -> None:
+    # `mfsync gui` from the bundle: login must start mfsync-gui, not the (console) CLI
+    for name in ("mfsync", "mfsync-gui"):
+        (tmp_path / f"{name}{suffix}").write_bytes(b"")
+    cli = str(tmp_path / f"mfsync{suffix}")
+    gui = str(tmp_path / f"mfsync-gui{suffix}")
+    assert launch_command(platform, cli, frozen=True) == [gui]
+    assert launch_command(platform, gui, frozen=True) == [gui]
+    # a frozen app without the sibling (renamed, or a single-file build) starts itself
+    (tmp_path / f"mfsync-gui{suffix}").unlink()
+    assert launch_command(platform, cli, frozen=True) == [cli]

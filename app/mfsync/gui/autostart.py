@@ -60,15 +60,21 @@ def launch_command(
     executable: str = sys.executable,
     frozen: bool | None = None,
 ) -> list[str]:
-    """The program (and arguments before ``--hidden``) that starts the desktop app at login."""
+    """The program (and arguments before ``--hidden``) that starts the desktop app at login.
+
+    A frozen bundle names its ``mfsync-gui`` executable: the running one, or the one beside
+    the running ``mfsync`` (a user who ran ``mfsync gui``)."""
     if frozen is None:
         frozen = bool(getattr(sys, "frozen", False))
+    name = f"{GUI_SCRIPT}.exe" if platform == "win32" else GUI_SCRIPT
     if frozen:
-        return [executable]
+        # The bundle's CLI runs the app too (``mfsync gui``), but login must start the GUI
+        # executable beside it: the CLI is a console program on Windows.
+        sibling = Path(executable).with_name(name)
+        return [str(sibling)] if sibling.is_file() else [executable]
     # not resolved: a virtual environment's python is a symlink to the base interpreter, and the
     # script lives beside the link. Windows puts scripts in Scripts\ beside a base python.exe.
     here = Path(executable).parent
-    name = f"{GUI_SCRIPT}.exe" if platform == "win32" else GUI_SCRIPT
     for candidate in (here / name, here / "Scripts" / name):
         if candidate.is_file():
             return [str(candidate)]

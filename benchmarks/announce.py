@@ -26,9 +26,10 @@ slow file must be listed once, with its full size; and the JSON witness must nev
 slow file with another size. A failure there exits 1.
 
 Every mfsync process runs inside the LAN's namespaces. Run as root:
-``/work/main/.venv/bin/python benchmarks/announce.py`` (about a minute). Exit 0 with the
-measurement (also when the target is missed), 1 when mfsync fails or offered a file half done,
-2 when network namespaces are unavailable.
+``/work/main/.venv/bin/python benchmarks/announce.py`` (about a minute). ``--json PATH`` writes
+the figures as a ``_common.Row`` for benchmarks/run.py (also when the completeness check fails).
+Exit 0 with the measurement (also when the target is missed), 1 when mfsync fails or offered a
+file half done, 2 when network namespaces are unavailable.
 """
 
 from __future__ import annotations
@@ -47,7 +48,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
-from _common import E2E_DIR, BenchError, cpu_seconds, fmt_ms, percentile, tail
+from _common import E2E_DIR, BenchError, Row, cpu_seconds, fmt_ms, percentile, tail, write_rows
 
 TARGET_S = 1.0
 RUNS = 20
@@ -128,7 +129,8 @@ def check_is_mfsync(pid: int) -> None:
         raise BenchError(f"pid {pid} is not the mfsync process: {argv!r}")
 
 
-def run_benchmark(runs: int, slow_runs: int, old_runs: int) -> int:
+def run_benchmark(runs: int, slow_runs: int, old_runs: int,
+                  json_path: Path | None = None) -> int:
     sys.path.insert(0, str(E2E_DIR))
     from netns import Lan, netns_available  # noqa: PLC0415
 
@@ -315,6 +317,24 @@ def run_benchmark(runs: int, slow_runs: int, old_runs: int) -> int:
     print(f"load average at start {load_start[0]:.2f}, at the end {os.getloadavg()[0]:.2f} "
           f"({os.cpu_count()} CPUs; other work on the machine skews every number above)")
     print(f"total benchmark time: {time.monotonic() - started:.1f} s")
+    variants = "; ".join(
+        f"{v.name} (n={len(v.latencies)}) median {fmt_ms(statistics.median(v.latencies)).strip()}"
+        f" ms" for v in (slow, old) if v.latencies)
+    check = ("PASS" if not problems and not missing else
+             f"FAIL ({len(problems)} problems, {len(missing)} not listed)")
+    atomic_misses = sum(1 for x in atomic.latencies if math.isinf(x))
+    write_rows(json_path, [Row(
+        benchmark=f"file closed -> listed at a peer (median of {len(atomic.latencies)})",
+        # a median that is a miss has no figure: NaN (the runner shows it as "-")
+        value=round(med, 3) if math.isfinite(med) else math.nan,
+        unit="s",
+        target=f"<= {TARGET_S:g} s",
+        passed=med <= TARGET_S,
+        detail=(f"atomic renames, {atomic_misses} missed, p90 "
+                f"{fmt_ms(percentile(atomic.latencies, 0.9)).strip()} ms; "
+                + (f"{variants}; " if variants else "")
+                + f"slow files complete, never half done: {check}"),
+    )])
     return 1 if problems or missing else 0
 
 
@@ -326,10 +346,12 @@ def main(argv: list[str] | None = None) -> int:
                         help=f"slowly written files (default {SLOW_RUNS})")
     parser.add_argument("--old-runs", type=int, default=OLD_RUNS,
                         help=f"renamed files with an old mtime (default {OLD_RUNS})")
+    parser.add_argument("--json", type=Path, metavar="PATH",
+                        help="also write the result row to PATH as JSON (for run.py)")
     args = parser.parse_args(argv)
     if args.runs < 1 or args.slow_runs < 0 or args.old_runs < 0:
         parser.error("--runs must be at least 1, the others at least 0")
-    return run_benchmark(args.runs, args.slow_runs, args.old_runs)
+    return run_benchmark(args.runs, args.slow_runs, args.old_runs, args.json)
 
 
 if __name__ == "__main__":

@@ -50,7 +50,9 @@ asyncio callback that ran for at least MS ms during both phases (it adds a littl
 every callback); ``--profile PATH`` writes a cProfile of the GUI thread during the transfer phase.
 Temporary files and the sharer go away on exit, also when this process is killed or aborts (the
 sharer gets SIGTERM through PR_SET_PDEATHSIG; a small reaper process removes the temporary folder).
-Run: ``/work/main/.venv/bin/python benchmarks/gui_stall.py [--size-mib 256] [--json PATH]``.
+``--json PATH`` writes the summary as JSON: ``rows`` (one ``_common.Row``, for benchmarks/run.py)
+beside every figure printed. Run:
+``/work/main/.venv/bin/python benchmarks/gui_stall.py [--size-mib 256] [--json PATH]``.
 """
 
 from __future__ import annotations
@@ -76,7 +78,16 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from _common import MIB, BenchError, cpu_seconds, make_random_file, percentile, sha256_file, tail
+from _common import (
+    MIB,
+    BenchError,
+    Row,
+    cpu_seconds,
+    make_random_file,
+    percentile,
+    sha256_file,
+    tail,
+)
 
 GROUP = "239.255.0.1"
 FILE_NAME = "big"
@@ -631,7 +642,22 @@ def report(bench: Bench, size: int, grab_ms: int) -> dict[str, Any]:
         for ms in TARGETS_MS)
     print(f"verdict: longest stall during the transfer {worst:.1f} ms (idle baseline "
           f"{idle:.1f} ms); {verdicts}")
+    size_label = (f"{size // (1024 * MIB)} GiB" if size % (1024 * MIB) == 0
+                  else f"{size / MIB:.0f} MiB")
+    row = Row(
+        benchmark=f"GUI event loop during a {size_label} transfer",
+        value=round(worst, 1),
+        unit="ms",
+        target=f"<= {min(TARGETS_MS)} ms",
+        passed=bool(worst <= min(TARGETS_MS)),
+        baseline=f"idle {idle:.1f} ms",
+        detail=(f"longest stall of the Qt and asyncio probes ({PROBE_MS} ms); transfer "
+                f"{r['transfer_s']:.2f} s ({r['throughput_mib_s']:.0f} MiB/s); "
+                f"{r['paints_transfer']} paints of the transfers table"
+                + (f"; window.grab() every {grab_ms} ms" if grab_ms else "")),
+    )
     summary = {
+        "rows": [dataclasses.asdict(row)],
         "size_mib": size / MIB, "grab_ms": grab_ms, "probe_ms": PROBE_MS, "tail_s": TAIL,
         **{k: v for k, v in r.items() if k != "probes"},
         "probes": {name: {

@@ -413,3 +413,31 @@ def test_many_records_complete(db: IndexDB) -> None:
     assert loaded[records[12345].path] == records[12345]
     db.remove_many(r.path for r in records[:10_000])
     assert len(db.load_all()) == 10_000
+
+
+def test_loaded_records_share_names_and_versions(db: IndexDB) -> None:
+    """What a big folder keeps in memory for as long as it is shared: a name that is the same
+    on disk and on the wire is one string, and equal versions are one vector."""
+    nfd = replace(record("caf\u00e9.txt"), disk_path="cafe\u0301.txt")
+    db.put_many([record("a.txt"), record("b.txt"), nfd,
+                 record("c.txt", version=VersionVector.of({KEY_B: 2}))])
+    loaded = db.load_all()
+    assert loaded["a.txt"].disk_path is loaded["a.txt"].path
+    assert loaded["caf\u00e9.txt"].disk_path == "cafe\u0301.txt"
+    assert loaded["a.txt"].version is loaded["b.txt"].version
+    assert loaded["c.txt"].version == VersionVector.of({KEY_B: 2})
+
+
+def test_malformed_rows_among_many_are_skipped_while_streaming(db: IndexDB, db_path: Path,
+                                                               caplog: pytest.LogCaptureFixture
+                                                               ) -> None:
+    """Rows are decoded as they are read: a bad row in the middle is skipped, the rest load."""
+    db.put_many(record(f"f{i:04d}") for i in range(1000))
+    conn = sqlite3.connect(db_path)
+    with conn:
+        conn.execute("UPDATE files SET content_id = x'00' WHERE path = 'f0500'")
+    conn.close()
+    with caplog.at_level(logging.WARNING, logger="mfsync.store"):
+        loaded = db.load_all()
+    assert len(loaded) == 999 and "f0500" not in loaded
+    assert "skipped 1 malformed row" in caplog.text

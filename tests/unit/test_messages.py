@@ -664,3 +664,48 @@ def test_version_counter_beyond_the_cap_is_refused() -> None:
     # A counter near 2**64 would overflow the next bump; such vectors are refused on arrival.
     with pytest.raises(RemoteProtocolError, match="version vector"):
         decode_message(_versioned_chunk(_pairs((KEY_A, MAX_COUNTER + 1))))
+
+
+# -- index chunks of many entries: fixed fields at once, each distinct version decoded once ------
+
+
+def test_entries_with_equal_versions_share_one_decoded_vector() -> None:
+    other = VersionVector.of({KEY_A: 7})
+    entries = tuple(
+        _entry(f"f{i}", i, -i, version=VersionVector.of({KEY_B: 3, KEY_A: MAX_COUNTER}) if i % 3
+               else other)
+        for i in range(300)
+    )
+    decoded = decode_message(encode_message(IndexChunk(5, entries, last=True)))
+    assert isinstance(decoded, IndexChunk)
+    assert decoded.entries == entries
+    versions = {id(e.version) for e in decoded.entries}
+    assert len(versions) == 2  # one object per distinct vector, not one per entry
+    assert decoded.entries[1].version == VERSION and decoded.entries[0].version == other
+
+
+def test_encoding_does_not_depend_on_shared_version_objects() -> None:
+    shared = VersionVector.of({KEY_A: 2})
+    one = IndexChunk(1, tuple(_entry(f"p{i}", version=shared) for i in range(50)), last=True)
+    many = IndexChunk(1, tuple(_entry(f"p{i}", version=VersionVector.of({KEY_A: 2}))
+                               for i in range(50)), last=True)
+    assert encode_message(one) == encode_message(many)
+
+
+def test_a_malformed_version_after_a_good_one_is_still_refused() -> None:
+    good = struct.pack(">H", 1) + KEY_A + struct.pack(">Q", 1)
+    bad = struct.pack(">H", 2) + (KEY_A + struct.pack(">Q", 1)) * 2  # a duplicate key
+    body = (_chunk_header(3)
+            + b"\x00\x01p" + struct.pack(">Qq", 1, 1) + CID + good
+            + b"\x00\x01q" + struct.pack(">Qq", 1, 1) + CID + good
+            + b"\x00\x01r" + struct.pack(">Qq", 1, 1) + CID + bad)
+    with pytest.raises(RemoteProtocolError, match="malformed version vector"):
+        decode_message(body)
+
+
+def test_an_entry_cut_inside_its_fixed_fields_is_truncated() -> None:
+    # Long enough for the count check (two entries of the smallest size), cut in the content id.
+    body = (_chunk_header(2) + b"\x00\x01p" + struct.pack(">Qq", 1, 1) + CID + NO_VERSION
+            + b"\x00\x0a" + b"q" * 10 + struct.pack(">Qq", 1, 1) + CID[:31])
+    with pytest.raises(RemoteProtocolError, match="truncated: needed 48 bytes, 47 left"):
+        decode_message(body)

@@ -144,3 +144,48 @@ def test_simple_components(parts: list[str]) -> None:
             check_wire_path(name)
     else:
         assert check_wire_path(name) == name
+
+
+# Every code point of the first planes that a component can hold on its own, the surrogates
+# around them, and the last one: the one regex search that finds a bad character must agree
+# with the rules, character by character.
+_CHARACTERS = [*range(0x0, 0x2200), *range(0xD700, 0xE100), 0xFEFF, 0xFFFD, 0x10FFFF]
+
+
+@pytest.mark.parametrize("start", range(0, len(_CHARACTERS), 2048))
+def test_every_character_is_judged_by_the_rule_that_covers_it(start: int) -> None:
+    for code in _CHARACTERS[start : start + 2048]:
+        ch = chr(code)
+        if ch == "/":
+            continue  # the separator, not part of a component
+        if code < 0x20 or 0x7F <= code < 0xA0:
+            expected: str | None = "control"
+        elif 0xD800 <= code <= 0xDFFF:
+            expected = "UTF-8"
+        elif ch in '\\<>:"|?*':
+            expected = "not allowed"
+        else:
+            expected = None
+        name = f"x{ch}x"
+        try:
+            check_wire_path(name)
+        except InvalidName as exc:
+            # A character that no rule forbids can still leave a name that NFC changes.
+            assert (expected or "NFC") in str(exc), (hex(code), str(exc))
+        else:
+            assert expected is None, hex(code)
+
+
+@pytest.mark.parametrize(
+    ("name", "reason"),
+    [
+        ("a*b\x01", "not allowed"),  # the first offending character decides
+        ("a\x01b*", "control"),
+        ("ok/a\ud800:", "UTF-8"),
+        ("a:/\x02", "not allowed"),  # and the first component with one
+        ("\x7f/:", "control"),
+    ],
+)
+def test_the_first_bad_character_names_the_reason(name: str, reason: str) -> None:
+    with pytest.raises(InvalidName, match=reason):
+        check_wire_path(name)

@@ -231,3 +231,19 @@ def test_random_bytes_only_raise_remote_errors(data: bytes) -> None:
         r.end()
     except RemoteProtocolError:
         pass
+
+
+def test_unpack_reads_fixed_fields_at_once() -> None:
+    fmt = struct.Struct(">HQ4s")
+    r = Reader(struct.pack(">HQ4s", 7, 2**64 - 1, b"abcd") + b"\x01")
+    assert r.unpack(fmt) == (7, 2**64 - 1, b"abcd")
+    assert r.remaining == 1
+    assert r.u8() == 1
+    r.end()
+
+
+def test_unpack_beyond_the_buffer_is_truncated_and_reads_nothing() -> None:
+    r = Reader(b"\x00" * 13)
+    with pytest.raises(RemoteProtocolError, match="truncated: needed 14 bytes, 13 left"):
+        r.unpack(struct.Struct(">HQ4s"))
+    assert r.remaining == 13

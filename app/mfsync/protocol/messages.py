@@ -6,6 +6,7 @@ length and count in a body is checked against a cap before anything is sliced or
 """
 
 import enum
+import struct
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import ClassVar
@@ -65,6 +66,10 @@ HASH_SIZE = 32
 _VERSION_ITEM_SIZE = 32 + 8
 #: path length u16, size u64, mtime i64, content id, version count u16.
 _MIN_ENTRY_SIZE = 2 + 8 + 8 + CONTENT_ID_SIZE + 2
+#: The fixed fields of an index entry after its path: size u64, mtime i64, content id. Read and
+#: written in one step: field by field, decoding an index of 100,000 files took most of a
+#: second of the receiver's time.
+_ENTRY_FIXED = struct.Struct(f">Qq{CONTENT_ID_SIZE}s")
 
 
 class Tag(enum.IntEnum):
@@ -190,9 +195,17 @@ class IndexChunk:
         if len(self.entries) > MAX_INDEX_ENTRIES:
             raise LocalProtocolError(f"more than {MAX_INDEX_ENTRIES} entries in one chunk")
         w.u64(self.generation).u8(1 if self.last else 0).u32(len(self.entries))
+        versions: dict[VersionVector, bytes] = {}  # most files of an index share a few
         for e in self.entries:
-            w.text16(e.path, MAX_PATH_BYTES).u64(e.size).i64(e.mtime_ns).raw(e.content_id)
-            _write_version(w, e.version)
+            w.text16(e.path, MAX_PATH_BYTES)
+            # IndexEntry checked the content id's length; struct checks the numbers' ranges.
+            w.raw(_ENTRY_FIXED.pack(e.size, e.mtime_ns, e.content_id))
+            encoded = versions.get(e.version)
+            if encoded is None:
+                version_writer = Writer()
+                _write_version(version_writer, e.version)
+                encoded = versions[e.version] = version_writer.getvalue()
+            w.raw(encoded)
 
     @classmethod
     def decode_body(cls, r: Reader) -> "IndexChunk":
@@ -203,12 +216,12 @@ class IndexChunk:
             raise RemoteProtocolError("unknown index chunk flags")
         count = r.count(MAX_INDEX_ENTRIES, _MIN_ENTRY_SIZE)
         entries = []
+        versions: dict[bytes, VersionVector] = {}  # one object per distinct vector
         for _ in range(count):
             path = r.text16(MAX_PATH_BYTES)
-            size = r.u64()
-            mtime_ns = r.i64()
-            content_id = r.raw(CONTENT_ID_SIZE)
-            entries.append(IndexEntry(path, size, mtime_ns, content_id, _read_version(r)))
+            size, mtime_ns, content_id = r.unpack(_ENTRY_FIXED)
+            entries.append(IndexEntry(path, size, mtime_ns, content_id,
+                                      _read_version(r, versions)))
         return cls(generation, tuple(entries), bool(flags))
 
 
@@ -226,15 +239,26 @@ def _write_version(w: Writer, version: VersionVector) -> None:
         w.raw(_check_size("a version key", key, 32)).u64(counter)
 
 
-def _read_version(r: Reader) -> VersionVector:
+def _read_version(r: Reader, cache: dict[bytes, VersionVector] | None = None) -> VersionVector:
+    """A version vector; ``cache`` maps the bytes of vectors already decoded to them, so that
+    the same vector in many entries is checked and built once."""
     count = r.u16()
     if count > MAX_VERSION_ENTRIES:
         raise RemoteProtocolError(f"version vector of {count} entries")
-    items = [(r.raw(32), r.u64()) for _ in range(count)]
+    data = r.raw(count * _VERSION_ITEM_SIZE)
+    if cache is not None and (known := cache.get(data)) is not None:
+        return known
+    items = [
+        (data[i : i + 32], int.from_bytes(data[i + 32 : i + _VERSION_ITEM_SIZE], "big"))
+        for i in range(0, len(data), _VERSION_ITEM_SIZE)
+    ]
     if (any(not 0 < counter <= MAX_COUNTER for _, counter in items)
             or len({k for k, _ in items}) != count):
         raise RemoteProtocolError("malformed version vector")
-    return VersionVector.of(items)
+    version = VersionVector.of(items)
+    if cache is not None:
+        cache[data] = version
+    return version
 
 
 @dataclass(frozen=True, slots=True)

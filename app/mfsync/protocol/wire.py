@@ -6,6 +6,7 @@ make us allocate or read beyond the bytes that actually arrived.
 """
 
 import struct
+from typing import Any
 
 from mfsync.protocol.errors import LocalProtocolError, RemoteProtocolError
 
@@ -39,25 +40,34 @@ class Reader:
         self._pos += n
         return view
 
+    def unpack(self, fmt: struct.Struct) -> tuple[Any, ...]:
+        """Read the fields of ``fmt`` at once (fixed-size fields only: no lengths to check)."""
+        pos = self._pos
+        if fmt.size > len(self._data) - pos:
+            raise RemoteProtocolError(
+                f"truncated: needed {fmt.size} bytes, {len(self._data) - pos} left")
+        self._pos = pos + fmt.size
+        return fmt.unpack_from(self._data, pos)
+
     def u8(self) -> int:
         """Read an unsigned byte."""
-        return int(_U8.unpack(self._take(1))[0])
+        return int(self.unpack(_U8)[0])
 
     def u16(self) -> int:
         """Read a big-endian unsigned 16-bit integer."""
-        return int(_U16.unpack(self._take(2))[0])
+        return int(self.unpack(_U16)[0])
 
     def u32(self) -> int:
         """Read a big-endian unsigned 32-bit integer."""
-        return int(_U32.unpack(self._take(4))[0])
+        return int(self.unpack(_U32)[0])
 
     def u64(self) -> int:
         """Read a big-endian unsigned 64-bit integer."""
-        return int(_U64.unpack(self._take(8))[0])
+        return int(self.unpack(_U64)[0])
 
     def i64(self) -> int:
         """Read a big-endian signed 64-bit integer."""
-        return int(_I64.unpack(self._take(8))[0])
+        return int(self.unpack(_I64)[0])
 
     def raw(self, n: int) -> bytes:
         """Read exactly ``n`` bytes."""

@@ -123,10 +123,23 @@ class IndexDB:
 
     def load_all(self) -> dict[str, FileRecord]:
         """Every record, by wire name; rows that do not decode are skipped with a warning."""
+        records: dict[str, FileRecord] = {}
+        versions: dict[bytes, VersionVector] = {}
+        skipped = 0
         with self._lock:
             conn = self._connection()
             try:
-                rows = conn.execute(_SELECT_ALL).fetchall()
+                # Row by row, not fetchall(): a list of every raw row beside the records
+                # raised the peak memory of a start by ~20 MB at 100,000 files.
+                for row in conn.execute(_SELECT_ALL):
+                    record = _decode_row(row, versions)
+                    if record is None:
+                        skipped += 1
+                        if skipped <= 5:  # one bad row per file could otherwise flood the log
+                            log.warning("index %s: skipping malformed row for %r", self._path,
+                                        row[0])
+                        continue
+                    records[record.path] = record
             except (sqlite3.DatabaseError, UnicodeDecodeError) as exc:
                 if not _is_damage(exc):
                     raise IndexDBError(f"cannot read index {self._path}: {exc}") from exc
@@ -137,17 +150,6 @@ class IndexDB:
                 self._move_aside(f"damaged ({exc})")
                 self._conn = self._open()
                 return {}
-        records: dict[str, FileRecord] = {}
-        versions: dict[bytes, VersionVector] = {}
-        skipped = 0
-        for row in rows:
-            record = _decode_row(row, versions)
-            if record is None:
-                skipped += 1
-                if skipped <= 5:  # one bad row per file could otherwise flood the log
-                    log.warning("index %s: skipping malformed row for %r", self._path, row[0])
-                continue
-            records[record.path] = record
         if skipped:
             log.warning("index %s: skipped %d malformed row(s)", self._path, skipped)
         return records
@@ -159,7 +161,8 @@ class IndexDB:
         bug), before anything is written.
         """
         # Encode before taking the lock: other threads wait only for the write itself.
-        rows = [_encode_record(record) for record in records]
+        versions: dict[VersionVector, bytes] = {}  # most records share a few versions
+        rows = [_encode_record(record, versions) for record in records]
         if not rows:
             return
         with self._lock:
@@ -383,7 +386,10 @@ def _create_private_file(path: Path) -> None:
     os.close(fd)
 
 
-def _encode_record(record: FileRecord) -> _Row:
+def _encode_record(
+    record: FileRecord, versions: dict[VersionVector, bytes] | None = None
+) -> _Row:
+    """The row of ``record``; ``versions`` caches encoded version vectors between calls."""
     for name, number in (
         ("size", record.size),
         ("mtime_ns", record.mtime_ns),
@@ -413,9 +419,19 @@ def _encode_record(record: FileRecord) -> _Row:
         record.block_size,
         b"".join(record.block_hashes),
         bytes(record.content_id),
-        _encode_version(record.path, record.version),
+        _cached_version(record.path, record.version, versions),
         int(record.deleted),
     )
+
+
+def _cached_version(path: str, version: VersionVector,
+                    cache: dict[VersionVector, bytes] | None) -> bytes:
+    if cache is None:
+        return _encode_version(path, version)
+    encoded = cache.get(version)
+    if encoded is None:
+        encoded = cache[version] = _encode_version(path, version)
+    return encoded
 
 
 def _encode_version(path: str, version: VersionVector) -> bytes:
@@ -462,7 +478,9 @@ def _decode_row(row: tuple[object, ...], versions: dict[bytes, VersionVector]) -
         return None  # tampered: a bump could no longer be encoded
     return FileRecord(
         path=path,
-        disk_path=disk_path,
+        # Nearly always the same name: one string object for both saves ~7 MB per 100,000
+        # files for as long as the folder is shared.
+        disk_path=path if disk_path == path else disk_path,
         size=size,
         mtime_ns=mtime_ns,
         inode=inode,

@@ -30,6 +30,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from mfsync.crypto.keys import Identity, short_key
+from mfsync.engine.channel_pool import ChannelPool
 from mfsync.engine.serve import FileServer, refuse
 from mfsync.engine.status import (
     FolderSnapshot,
@@ -208,6 +209,8 @@ class Node:
         self._publish_handle: asyncio.Handle | None = None
         #: Open channels we opened (index fetches, ``connect``); the server tracks its own.
         self._channels: set[SecureChannel] = set()
+        #: Channels kept open between downloads (still in _channels while they are).
+        self._pool = ChannelPool(self.connect)
         self._refusals: collections.deque[Refusal] = collections.deque(maxlen=MAX_REFUSALS)
         self._refusal_seq = 0
         #: (key, inbound) refused since the trust list last changed: recorded once, not on
@@ -291,6 +294,7 @@ class Node:
             for task in done:
                 if not task.cancelled() and task.exception() is not None:
                     log.debug("task ended with %r", task.exception())
+        await self._pool.close()
         if self.discovery is not None:
             await self.discovery.stop()
         if self.server is not None:
@@ -330,6 +334,11 @@ class Node:
                                      authorize=authorize, timeout=self.options.handshake_timeout)
         self._track(channel)
         return channel
+
+    def channel_to(self, host: HostRef) -> contextlib.AbstractAsyncContextManager[SecureChannel]:
+        """A channel to ``host`` for one exchange (``async with``): an idle one kept from an
+        earlier exchange if there is one (see ``channel_pool``), else a new one."""
+        return self._pool.lease(host)
 
     def refresh(self, host: HostRef) -> None:
         """Fetch ``host``'s index again soon (say, after it answered CHANGED)."""

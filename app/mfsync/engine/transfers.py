@@ -73,7 +73,11 @@ MAX_RANGE = 64 * 1024 * 1024
 MAX_STRIKES = 2
 #: Received blocks being verified and written at once, per download.
 MAX_INFLIGHT_BLOCKS = 4
+#: Progress (bytes) is published at most this often ...
 _PUBLISH_INTERVAL = 0.1
+#: ... and changes of state at most this often: a status covers every job, so publishing one
+#: per change made a ``get`` of many small files quadratic in their number.
+_STATE_INTERVAL = 0.02
 #: While anything is active, a status is published at least this often.
 TICK = 0.5
 _ACTIVE = (TransferState.VERIFYING, TransferState.DOWNLOADING, TransferState.WAITING)
@@ -147,10 +151,21 @@ class _Record:
     source: str = ""
     error: str = ""
     started_at: float | None = None
+    #: The snapshot of the fields above, made at most once per change: a status of 10,000
+    #: jobs must not build 10,000 new objects each time one of them moves.
+    cached: TransferSnapshot | None = None
+
+    def __setattr__(self, name: str, value: object) -> None:
+        object.__setattr__(self, name, value)
+        if name != "cached":
+            object.__setattr__(self, "cached", None)
 
     def snapshot(self) -> TransferSnapshot:
-        return TransferSnapshot(self.path, self.size, self.done, self.fetched, self.state,
-                                self.source, self.error, self.started_at, self.key, self.target)
+        if self.cached is None:
+            self.cached = TransferSnapshot(self.path, self.size, self.done, self.fetched,
+                                           self.state, self.source, self.error, self.started_at,
+                                           self.key, self.target)
+        return self.cached
 
 
 DoneCallback = Callable[[DownloadResult], Awaitable[None] | None]
@@ -187,7 +202,9 @@ class Downloader:
         self._results: list[DownloadResult] = []
         self._observers: list[StatusCallback] = []
         self._workers: list[asyncio.Task[None]] = []
-        self._publish_handle: asyncio.TimerHandle | None = None
+        # (qasync's call_later gives a plain Handle, so the due time is kept here)
+        self._publish_handle: asyncio.Handle | None = None
+        self._publish_due = 0.0
         self._last_publish = 0.0
 
     # -- public face ----------------------------------------------------------------------
@@ -315,7 +332,7 @@ class Downloader:
         Paused jobs do not count, or a ``get`` whose files the user paused would never end.
         """
         await self._idle.wait()
-        self._publish(force=True)
+        self._deliver()  # now: whoever joined sees the final states in its last status
 
     async def stop(self) -> None:
         """Stop the workers; partial files stay for a later resume."""
@@ -598,27 +615,29 @@ class Downloader:
         had = await asyncio.to_thread(_local, _existing_size, partial_path)
         await asyncio.to_thread(_local, check_free_space, partial_path.parent,
                                 remote.size - min(had, remote.size))
-        channel = await self._node.connect(host)
-        try:
+        async with self._node.channel_to(host) as channel:
             info = await request_blocks(channel, remote.path, remote.content_id, remote.size)
             partial = PartialFile(target, remote.size, info.block_size, info.hashes)
             await asyncio.to_thread(_local, _prepare, job.root, partial)
             try:
                 await self._receive(job, remote, channel, partial)
-                final = target
-                if job.replace and job.expect_local is not None and not await asyncio.to_thread(
-                    _still, target, job.expect_local
-                ):
-                    stored = conflict_name(stored, remote.mtime_ns, _maker(remote, host))
-                    final = await asyncio.to_thread(_local, target_for, job.root, stored)
-                    self._records[job.key].target = final
-                    log.warning("%s changed here during the download: keeping it, storing the "
-                                "other version as %s", target, stored)
-                await asyncio.to_thread(_local, partial.finalize, remote.mtime_ns, final)
-            finally:
+            except BaseException:
                 partial.close()
+                raise
+        # (the channel is back in the pool: another download may use it while this one lands)
+        try:
+            final = target
+            if job.replace and job.expect_local is not None and not await asyncio.to_thread(
+                _still, target, job.expect_local
+            ):
+                stored = conflict_name(stored, remote.mtime_ns, _maker(remote, host))
+                final = await asyncio.to_thread(_local, target_for, job.root, stored)
+                self._records[job.key].target = final
+                log.warning("%s changed here during the download: keeping it, storing the "
+                            "other version as %s", target, stored)
+            await asyncio.to_thread(_local, partial.finalize, remote.mtime_ns, final)
         finally:
-            await channel.close()
+            partial.close()
         self._set(job, state=TransferState.DONE, done=remote.size)
         log.info("downloaded %s (%d bytes) from %s", stored, remote.size, source)
         hashes = FileHashes(remote.size, info.block_size, info.hashes, remote.content_id)
@@ -675,15 +694,21 @@ class Downloader:
         self._publish(force=True)
 
     def _publish(self, force: bool = False) -> None:
+        """Publish a status soon: within ``_STATE_INTERVAL`` of the last one for a change of
+        state (``force``), within ``_PUBLISH_INTERVAL`` for progress. Changes in between are
+        folded into that one status."""
+        now = time.monotonic()
+        due = max(now, self._last_publish + (_STATE_INTERVAL if force else _PUBLISH_INTERVAL))
         if self._publish_handle is not None:
-            if not force:
+            if self._publish_due <= due:
                 return
             self._publish_handle.cancel()
-        now = time.monotonic()
-        delay = 0.0 if force else max(0.0, self._last_publish + _PUBLISH_INTERVAL - now)
-        self._publish_handle = asyncio.get_running_loop().call_later(delay, self._deliver)
+        self._publish_due = due
+        self._publish_handle = asyncio.get_running_loop().call_later(due - now, self._deliver)
 
     def _deliver(self) -> None:
+        if self._publish_handle is not None:
+            self._publish_handle.cancel()
         self._publish_handle = None
         self._last_publish = time.monotonic()
         status = self.status

@@ -158,6 +158,12 @@ class SecureChannel:
         """Whether ``close`` or ``abort`` was called."""
         return self._closed
 
+    @property
+    def peer_closed(self) -> bool:
+        """Whether the peer has closed its side and nothing it sent is left to read: a channel
+        kept idle for reuse that the server has let go."""
+        return self._reader.at_eof()
+
     def when_closed(self, callback: "Callable[[SecureChannel], None]") -> None:
         """Call ``callback(self)`` once the channel is closed or aborted (at once if it is)."""
         if self._closed:

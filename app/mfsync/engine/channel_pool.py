@@ -13,6 +13,7 @@ import contextlib
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 
+from mfsync.engine.loop import current_loop
 from mfsync.engine.status import HostRef
 from mfsync.net.channel import SecureChannel
 
@@ -90,7 +91,7 @@ class ChannelPool:
         if channel.closed or channel.peer_closed or len(idle) >= self._per_host:
             self._close_later(channel)
             return
-        timer = asyncio.get_running_loop().call_later(self._idle_timeout, self._expire, host,
+        timer = current_loop().call_later(self._idle_timeout, self._expire, host,
                                                       channel)
         idle.append((channel, timer))
 
@@ -105,7 +106,7 @@ class ChannelPool:
         self._close_later(channel)
 
     def _close_later(self, channel: SecureChannel) -> None:
-        task = asyncio.get_running_loop().create_task(_close_quietly(channel))
+        task = current_loop().create_task(_close_quietly(channel))
         self._closing.add(task)
         task.add_done_callback(self._closing.discard)
 

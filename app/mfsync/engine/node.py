@@ -572,6 +572,9 @@ class Node:
             return  # a host that only downloads has nothing for us to fetch
         endpoint = (addr[0], msg.tcp_port)
         peer = self._peers.get(endpoint)
+        # A status holds every file of every peer: built again for a heartbeat that changes
+        # nothing in it, it cost a 100,000-file network most of a core.
+        seen = None if peer is None else (peer.remembered, peer.announced_key, peer.name)
         if peer is None:
             if len(self._peers) >= MAX_PEERS:
                 log.debug("peer table full; ignoring %s:%d", *endpoint)
@@ -592,7 +595,8 @@ class Node:
             peer.dirty = True  # it announces again, so try again
         if peer.dirty:
             self._maybe_fetch(peer)
-        self._changed()
+        if seen != (peer.remembered, peer.announced_key, peer.name):
+            self._changed()
 
     # -- peers ----------------------------------------------------------------------------
 

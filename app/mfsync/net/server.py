@@ -73,7 +73,10 @@ class Server:
         self._connections: set[asyncio.Task[None]] = set()
         self._channels: set[SecureChannel] = set()
         self._per_address: dict[str, int] = {}
+        #: Connections dropped before or in their handshake, and those past it (for tests,
+        #: benchmarks and the status).
         self.dropped = 0
+        self.accepted = 0
 
     @property
     def channels(self) -> frozenset[SecureChannel]:
@@ -166,6 +169,7 @@ class Server:
                     log.exception("refusal callback failed")
             return
         # Tracked so that the owner can drop the clients it stops trusting (see channels).
+        self.accepted += 1
         self._channels.add(channel)
         channel.when_closed(self._channels.discard)
         log.debug("connection from %s:%d, key %s", peer[0], peer[1],

@@ -3,32 +3,26 @@
 Every download ends the same way: its partial file is flushed to disk, gets the modification
 time of the original and is renamed over its target (``PartialFile.finalize``). Done one file at
 a time that is a thread hand-off, an ``fsync`` of the file and an ``fsync`` of its folder per
-file, which for 4 KiB files costs far more than receiving them. The ``Lander`` queues landings
-and does whatever has queued up together: one thread trip, one ``durable.sync_files`` for all
-their data, the renames, then one ``fsync`` per folder. While a batch is on the disk the next
-one gathers, so batches grow with the load and a lone file lands at once.
+file, which for 4 KiB files costs far more than receiving them. The ``Lander`` (a
+``ThreadBatcher``) queues landings and does whatever has queued up together: one thread trip,
+one ``durable.sync_files`` for all their data, the renames, then one ``fsync`` per folder.
+While a batch is on the disk the next one gathers, so batches grow with the load and a lone
+file lands at once.
 
 The order within a landing never changes: data on disk, then the rename. A batch that fails to
 flush renames nothing; a file that fails on its own fails its own download only.
 """
 
-import asyncio
-import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from mfsync.engine.loop import current_loop
+from mfsync.engine.batches import ThreadBatcher
 from mfsync.store.durable import sync_files
 from mfsync.store.partial import PartialFile, fsync_dir
 from mfsync.store.safe_paths import prepare_parent
 
-__all__ = ["MAX_BATCH", "Lander", "Landing"]
-
-log = logging.getLogger("mfsync.transfer")
-
-#: Landings done in one thread trip at most.
-MAX_BATCH = 256
+__all__ = ["Lander", "Landing", "land_batch"]
 
 
 @dataclass(frozen=True)
@@ -49,61 +43,6 @@ class Landing:
 
 #: What a landing becomes: the path written, or the exception that failed it.
 Outcome = Path | BaseException
-
-
-class Lander:
-    """Lands downloads in batches (see the module's docstring)."""
-
-    def __init__(self, max_batch: int = MAX_BATCH) -> None:
-        self._max_batch = max_batch
-        self._queue: list[tuple[Landing, asyncio.Future[Path]]] = []
-        self._task: asyncio.Task[None] | None = None
-        #: Batches landed and files in them (for tests and benchmarks).
-        self.batches = 0
-        self.landed = 0
-
-    async def land(self, landing: Landing) -> Path:
-        """Land ``landing``; the path written. Raises what failed it (``OSError``, say).
-
-        If the caller is cancelled meanwhile, this still waits for the batch holding the
-        landing to finish before it lets the cancellation through: the batch may be using the
-        partial's file descriptor, which the caller closes next.
-        """
-        loop = current_loop()
-        future: asyncio.Future[Path] = loop.create_future()
-        self._queue.append((landing, future))
-        if self._task is None or self._task.done():
-            self._task = loop.create_task(self._drain())
-        try:
-            return await asyncio.shield(future)
-        except asyncio.CancelledError:
-            if not future.done():
-                await asyncio.wait([future])
-            raise
-
-    async def _drain(self) -> None:
-        while self._queue:
-            batch = self._queue[: self._max_batch]
-            del self._queue[: self._max_batch]
-            outcomes: list[Outcome]
-            try:
-                outcomes = await asyncio.to_thread(land_batch, [item for item, _ in batch])
-            except Exception as exc:  # a bug: fail these downloads, never leave them hanging
-                log.exception("landing a batch of downloads failed")
-                outcomes = [exc] * len(batch)
-            except BaseException:
-                for _, future in batch:
-                    future.cancel()
-                raise
-            self.batches += 1
-            self.landed += len(batch)
-            for (_, future), outcome in zip(batch, outcomes, strict=True):
-                if future.done():
-                    continue
-                if isinstance(outcome, BaseException):
-                    future.set_exception(outcome)
-                else:
-                    future.set_result(outcome)
 
 
 def land_batch(landings: list[Landing]) -> list[Outcome]:
@@ -150,3 +89,11 @@ def _write_whole(landing: Landing) -> None:
     partial.open()
     if landing.content:
         partial.write_block(0, landing.content)
+
+
+class Lander(ThreadBatcher[Landing, Path]):
+    """Lands downloads in batches (see the module's docstring): ``await lander.run(landing)``
+    is the path written."""
+
+    def __init__(self) -> None:
+        super().__init__(land_batch)

@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import ParamSpec, TypeVar
 
 from mfsync.crypto.keys import short_key
+from mfsync.engine.batches import ThreadBatcher
 from mfsync.engine.landing import Lander, Landing
 from mfsync.engine.loop import current_loop
 from mfsync.engine.node import Node
@@ -214,6 +215,7 @@ class Downloader:
         self._observers: list[StatusCallback] = []
         self._workers: list[asyncio.Task[None]] = []
         self._lander = Lander()
+        self._planner = ThreadBatcher(_plan_batch)
         # (qasync's call_later gives a plain Handle, so the due time is kept here)
         self._publish_handle: asyncio.Handle | None = None
         self._publish_due = 0.0
@@ -612,7 +614,7 @@ class Downloader:
         record = self._records[job.key]
         # One trip off the loop for every local check before the network (it looks at every
         # folder on the way, and may list one): for a small file those checks are most of it.
-        plan = await asyncio.to_thread(_local, _plan, job, remote, _maker(remote, host))
+        plan = await self._planner.run((job, remote, _maker(remote, host)))
         record.target = plan.target
         if plan.conflict_with is not None:
             log.warning("%s exists here with other content: keeping ours, storing theirs as %s",
@@ -641,8 +643,8 @@ class Downloader:
             return plan.target
 
         try:
-            final = await self._lander.land(Landing(job.root, partial, remote.mtime_ns,
-                                                    destination, content))
+            final = await self._lander.run(Landing(job.root, partial, remote.mtime_ns,
+                                                   destination, content))
         except (OSError, UnsafePath) as exc:
             raise JobFailed(_describe(exc)) from None
         finally:
@@ -919,6 +921,17 @@ def _plan(job: DownloadJob, remote: RemoteFile, maker: bytes) -> _Plan:
     had = _existing_size(partial_path)
     check_free_space(partial_path.parent, remote.size - min(had, remote.size))
     return _Plan(target, stored, None, conflict_with)
+
+
+def _plan_batch(items: list[tuple[DownloadJob, RemoteFile, bytes]]) -> list[_Plan | JobFailed]:
+    """``_plan`` for each item (one trip off the loop for many small files)."""
+    outcomes: list[_Plan | JobFailed] = []
+    for job, remote, maker in items:
+        try:
+            outcomes.append(_local(_plan, job, remote, maker))
+        except JobFailed as exc:
+            outcomes.append(exc)
+    return outcomes
 
 
 def _open_partial(root: Path, partial: PartialFile) -> list[bool]:

@@ -17,7 +17,7 @@ import os
 import sys
 from collections.abc import Callable, Iterable
 
-__all__ = ["sync_files"]
+__all__ = ["SYNCFS_FROM", "sync_files"]
 
 log = logging.getLogger("mfsync.store")
 
@@ -34,16 +34,20 @@ def _load_syncfs() -> Callable[[int], int] | None:
 
 
 _SYNCFS = _load_syncfs()
+#: Files from which one ``syncfs`` replaces their ``fsync`` calls. Not fewer: ``syncfs`` also
+#: waits for whatever else is dirty on that file system (another program's large write, say),
+#: which only pays when it saves many journal commits.
+SYNCFS_FROM = 8
 
 
 def sync_files(fds: Iterable[int]) -> None:
     """Flush the data of the open files ``fds`` to their disks; ``OSError`` if it failed.
 
-    With several files, one ``syncfs`` per file system they live on (Linux); otherwise an
-    ``fsync`` each.
+    With ``SYNCFS_FROM`` files or more, one ``syncfs`` per file system they live on (Linux);
+    otherwise an ``fsync`` each.
     """
     fds = list(fds)
-    if _SYNCFS is not None and len(fds) > 1:
+    if _SYNCFS is not None and len(fds) >= SYNCFS_FROM:
         by_device: dict[int, int] = {}
         for fd in fds:
             by_device.setdefault(os.fstat(fd).st_dev, fd)

@@ -25,6 +25,7 @@ import inspect
 import logging
 import os
 import time
+import zlib
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -540,7 +541,9 @@ class Downloader:
                 await self._node.wait_for_change(1.0)
                 continue
             waiting_since = None
-            host = hosts[0]
+            # Spread over the hosts offering it, the same host for the same file each time (a
+            # sync of many files must not all come from the host with the lowest address).
+            host = hosts[zlib.crc32(job.path.encode("utf-8", "surrogateescape")) % len(hosts)]
             endpoint = (host.address, host.port)
             try:
                 return await self._fetch(job, remote, host)

@@ -77,6 +77,7 @@ class Server:
         #: benchmarks and the status).
         self.dropped = 0
         self.accepted = 0
+        self._bound = 0
 
     @property
     def channels(self) -> frozenset[SecureChannel]:
@@ -85,9 +86,11 @@ class Server:
 
     @property
     def port(self) -> int:
-        """The port actually listened on."""
+        """The port actually listened on (kept once the server has stopped)."""
         assert self._server is not None
-        return int(self._server.sockets[0].getsockname()[1])
+        if self._server.sockets:
+            self._bound = int(self._server.sockets[0].getsockname()[1])
+        return self._bound
 
     async def start(self) -> None:
         """Listen; a taken default port falls back to a free one, a taken explicit port raises."""

@@ -95,3 +95,26 @@ async def test_a_channel_to_a_host_no_longer_trusted_is_dropped(make_node,
     assert kept.closed
     with pytest.raises(ChannelError):
         await _ask(fetcher, host)
+
+
+async def test_a_full_server_lets_its_longest_idle_connection_go(make_node, tmp_path: Path,
+                                                                 monkeypatch) -> None:
+    import mfsync.net.server as server_module  # noqa: PLC0415 - only this test patches it
+
+    sharer, fetcher, host = await _pair(make_node, tmp_path)
+    assert sharer.server is not None
+    await wait_for(lambda: not sharer.server.channels)  # the index fetch is over
+    monkeypatch.setattr(server_module, "MAX_CONNECTIONS", 2)
+    pool = ChannelPool(fetcher.connect, per_host=4)
+    first_lease, second_lease = pool.lease(host), pool.lease(host)
+    first = await first_lease.__aenter__()
+    await asyncio.sleep(0.05)
+    second = await second_lease.__aenter__()
+    await wait_for(lambda: len(sharer.server.channels) == 2)
+    # both wait for a request: a third client gets in, and the one idle longest goes
+    await _ask(fetcher, host)
+    await wait_for(lambda: first.peer_closed)
+    assert not second.peer_closed
+    for lease in (first_lease, second_lease):
+        await lease.__aexit__(None, None, None)
+    await pool.close()

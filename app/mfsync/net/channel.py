@@ -180,6 +180,13 @@ class SecureChannel:
         self._writer.transport.abort()
         self._mark_closed()
 
+    def close_soon(self) -> None:
+        """Close the connection without waiting: what was sent still goes out, then the peer
+        reads the end of the stream (a server letting an idle kept connection go)."""
+        self._mark_closed()
+        with contextlib.suppress(OSError, ConnectionError):
+            self._writer.close()
+
     async def close(self) -> None:
         """Close the connection; never raises. Data the peer has not taken within 2 s is
         dropped with the connection."""

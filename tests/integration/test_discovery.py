@@ -145,3 +145,32 @@ async def test_port_fallback_and_explicit_port_in_use(make_node, tmp_path: Path)
             assert str(taken) in str(exc)
         else:
             raise AssertionError("an explicit port in use must be an error")
+
+
+async def test_a_burst_of_changes_is_announced_twice_not_per_change(make_node,
+                                                                    tmp_path: Path) -> None:
+    sharer = await make_node(share_dir=make_tree(tmp_path / "share", {"a.txt": b"a"}))
+    watcher = await make_node(wants=True)
+    await wait_for(lambda: "a.txt" in _paths(watcher))
+    seen: list[int] = []
+    original = watcher._on_announcement
+
+    def spy(msg: Announcement, addr: tuple[str, int]) -> None:
+        if msg.instance_id == sharer.instance_id:
+            seen.append(msg.generation)
+        original(msg, addr)
+
+    watcher.discovery._on_announcement = spy
+    discovery = sharer.discovery
+    await asyncio.sleep(0.3)  # past the last change announcement of the start
+    base = sharer.generation
+    for step in range(1, 21):  # twenty changes of what it shares, in quick succession
+        discovery.update(generation=base + step)
+        await asyncio.sleep(0.005)
+    await wait_for(lambda: base + 20 in seen)
+    await asyncio.sleep(0.5)
+    changes = [g for g in seen if g > base]
+    # the first change at once, the rest folded into one more (then beats repeat the last);
+    # never one announcement per change
+    assert changes[0] == base + 1 and changes[-1] == base + 20
+    assert len(set(changes)) <= 3, changes

@@ -595,3 +595,53 @@ async def test_too_little_free_space(make_node, downloaders, tmp_path: Path,
         assert _transfer(downloader, path).state is TransferState.FAILED
     assert probed
     assert not list(dest.rglob("*"))  # nothing written: no file, no partial, no folder
+
+
+# -- many small files ---------------------------------------------------------------------------
+
+
+async def test_small_files_take_one_request_each_over_a_few_connections(
+        fake_sharer, make_node, downloaders, tmp_path: Path) -> None:
+    files = {f"d{i % 4}/s{i}.txt": os.urandom(4096) for i in range(60)}
+    files["empty"] = b""
+    files["two-blocks.bin"] = os.urandom(BLOCK + 1)
+    sharer = await fake_sharer(files)
+    fetcher = await _fetcher(make_node, static_peers=(("127.0.0.1", sharer.port),),
+                             discovery=False)
+    await _offered(fetcher, *files)
+    dest = tmp_path / "dest"
+    dest.mkdir()
+    downloader = downloaders(fetcher, concurrency=3)
+    results = await _run(downloader, *(DownloadJob(p, dest) for p in files))
+    assert {p: r.state for p, r in results.items()} == dict.fromkeys(files, TransferState.DONE)
+    assert read_tree(dest) == files
+    # A one-block file is asked for once, without its block list (its content id proves the
+    # one hash); an empty file is not asked for at all; a larger one still gets its list.
+    small = [p for p in files if 0 < len(files[p]) <= BLOCK]
+    assert all(sharer.gets(p) == 1 and sharer.attempts(p) == 0 for p in small)
+    assert sharer.gets("empty") == 0
+    assert sharer.attempts("two-blocks.bin") == 1
+    # Channels are reused between files: the index fetch and at most one channel per turn on
+    # the network (with a little room for a channel closed by an index poll), not one a file.
+    assert 2 <= sharer.server.accepted <= 1 + 3 + 2, sharer.server.accepted
+
+
+async def test_a_corrupt_small_file_never_lands(make_node, downloaders, fake_sharer,
+                                                tmp_path: Path, caplog) -> None:
+    caplog.set_level(logging.INFO, logger="mfsync.transfer")
+    content = os.urandom(4096)
+    hostile = await fake_sharer({"s.txt": content}, corrupt=_spoil(0))
+    fetcher = await _fetcher(make_node, static_peers=(("127.0.0.1", hostile.port),),
+                             discovery=False)
+    await _offered(fetcher, "s.txt")
+    dest = tmp_path / "dest"
+    dest.mkdir()
+    (dest / "keep.txt").write_bytes(b"mine")
+    downloader = downloaders(fetcher, source_wait=SOURCE_COOLDOWN + 2.0)
+    [result] = (await _run(downloader, DownloadJob("s.txt", dest))).values()
+    assert result.state is TransferState.FAILED
+    assert "corrupt" in result.error
+    assert hostile.gets("s.txt") == MAX_STRIKES
+    assert _corrupt_logged(caplog, hostile.port, "not using it again") == 1
+    # Nothing was written for it: no target, no partial; the folder is as it was.
+    assert read_tree(dest) == {"keep.txt": b"mine"}

@@ -30,6 +30,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from mfsync.crypto.keys import Identity, short_key
+from mfsync.engine.channel_pool import ChannelPool
 from mfsync.engine.serve import FileServer, refuse
 from mfsync.engine.status import (
     FolderSnapshot,
@@ -208,6 +209,8 @@ class Node:
         self._publish_handle: asyncio.Handle | None = None
         #: Open channels we opened (index fetches, ``connect``); the server tracks its own.
         self._channels: set[SecureChannel] = set()
+        #: Channels kept open between downloads (still in _channels while they are).
+        self._pool = ChannelPool(self.connect)
         self._refusals: collections.deque[Refusal] = collections.deque(maxlen=MAX_REFUSALS)
         self._refusal_seq = 0
         #: (key, inbound) refused since the trust list last changed: recorded once, not on
@@ -291,6 +294,7 @@ class Node:
             for task in done:
                 if not task.cancelled() and task.exception() is not None:
                     log.debug("task ended with %r", task.exception())
+        await self._pool.close()
         if self.discovery is not None:
             await self.discovery.stop()
         if self.server is not None:
@@ -330,6 +334,11 @@ class Node:
                                      authorize=authorize, timeout=self.options.handshake_timeout)
         self._track(channel)
         return channel
+
+    def channel_to(self, host: HostRef) -> contextlib.AbstractAsyncContextManager[SecureChannel]:
+        """A channel to ``host`` for one exchange (``async with``): an idle one kept from an
+        earlier exchange if there is one (see ``channel_pool``), else a new one."""
+        return self._pool.lease(host)
 
     def refresh(self, host: HostRef) -> None:
         """Fetch ``host``'s index again soon (say, after it answered CHANGED)."""
@@ -563,6 +572,9 @@ class Node:
             return  # a host that only downloads has nothing for us to fetch
         endpoint = (addr[0], msg.tcp_port)
         peer = self._peers.get(endpoint)
+        # A status holds every file of every peer: built again for a heartbeat that changes
+        # nothing in it, it cost a 100,000-file network most of a core.
+        seen = None if peer is None else (peer.remembered, peer.announced_key, peer.name)
         if peer is None:
             if len(self._peers) >= MAX_PEERS:
                 log.debug("peer table full; ignoring %s:%d", *endpoint)
@@ -583,7 +595,8 @@ class Node:
             peer.dirty = True  # it announces again, so try again
         if peer.dirty:
             self._maybe_fetch(peer)
-        self._changed()
+        if seen != (peer.remembered, peer.announced_key, peer.name):
+            self._changed()
 
     # -- peers ----------------------------------------------------------------------------
 

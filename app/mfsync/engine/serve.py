@@ -139,6 +139,9 @@ class FileServer:
             ))
             return
         path = share.root / local.disk_path
+        if request.length <= READ_SIZE:
+            await self._send_piece(channel, request, path, local)
+            return
         loop = asyncio.get_running_loop()
         try:
             fd = await loop.run_in_executor(None, _open_unchanged, path, local)
@@ -154,7 +157,7 @@ class FileServer:
 
             # Two buffers, used in turn: the next piece is read into one while the other goes
             # out (encoding copies it, so a buffer is free again once its piece is sent).
-            buffers = [bytearray(READ_SIZE), bytearray(READ_SIZE)]
+            buffers = [bytearray(READ_SIZE), bytearray(READ_SIZE)]  # (larger than a piece)
 
             def read_at(where: int, turn: int) -> asyncio.Future[int]:
                 view = memoryview(buffers[turn % 2])[: min(READ_SIZE, end - where)]
@@ -188,6 +191,39 @@ class FileServer:
             await channel.send(ErrorMessage(ErrorCode.CHANGED, f"{request.path!r} has changed"))
             return
         await channel.send(End(end))
+
+
+    async def _send_piece(self, channel: SecureChannel, request: GetRequest, path: Path,
+                          local: LocalFile) -> None:
+        """Answer a request for at most ``READ_SIZE`` bytes (a small file, say): read in one
+        trip off the loop, into a buffer of its own size."""
+        try:
+            data = await asyncio.to_thread(_read_piece, path, local, request.offset,
+                                           request.length)
+        except OSError as exc:
+            log.info("cannot serve %s: %s", local.path, exc)
+            data = None
+        if data is None:
+            self._on_changed()
+            await channel.send(ErrorMessage(ErrorCode.CHANGED, f"{request.path!r} has changed"))
+            return
+        view = memoryview(data)
+        for start in range(0, len(data), MAX_DATA):
+            await channel.send(Data(request.offset + start, view[start : start + MAX_DATA]))
+        await channel.send(End(request.offset + request.length))
+
+
+def _read_piece(path: Path, local: LocalFile, offset: int, length: int) -> bytes | None:
+    """``length`` bytes of ``path`` from ``offset``, or None if the file is no longer the one
+    indexed (or shrank)."""
+    fd = _open_unchanged(path, local)
+    try:
+        data = os.pread(fd, length, offset)
+        if len(data) != length or not _unchanged(os.fstat(fd), local):
+            return None
+        return data
+    finally:
+        os.close(fd)
 
 
 def _close_after(future: "asyncio.Future[int]", fd: int) -> None:

@@ -265,11 +265,17 @@ class Syncer:
         if self._downloader.add(job):
             self._after[job.key] = after
             self._pending[job.key] = path
+            if store_as is None:
+                self._share.expect(path, theirs.content_id, after.version)
 
     async def on_done(self, result: DownloadResult) -> None:
         """Record a finished download in the share set (and so announce it)."""
         after = self._after.pop(result.job.key, None)
         path = self._pending.pop(result.job.key, None)
+        if result.job.store_as is None and (
+                result.state is not TransferState.DONE
+                or result.stored_as != result.job.path):
+            self._share.forget_expected(result.job.path)  # nothing of it landed there
         if result.state is TransferState.CANCELLED and path is not None:
             if result.job.content_id is not None:
                 self._cancelled[path] = result.job.content_id

@@ -25,12 +25,16 @@ import inspect
 import logging
 import os
 import time
+import zlib
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import ParamSpec, TypeVar
 
 from mfsync.crypto.keys import short_key
+from mfsync.engine.batches import ThreadBatcher
+from mfsync.engine.landing import Lander, Landing
+from mfsync.engine.loop import current_loop
 from mfsync.engine.node import Node
 from mfsync.engine.status import HostRef, RemoteFile
 from mfsync.engine.transfer_status import (
@@ -41,7 +45,8 @@ from mfsync.engine.transfer_status import (
 )
 from mfsync.net.addresses import format_host_port
 from mfsync.net.channel import ChannelError, PeerRefused, SecureChannel
-from mfsync.net.client import request_blocks, stream_range
+from mfsync.net.client import BlockInfo, request_blocks, stream_range
+from mfsync.protocol.content import block_count, block_hash, block_size_for, content_id_of
 from mfsync.protocol.messages import ErrorCode
 from mfsync.store.conflicts import conflict_name
 from mfsync.store.hashing import FileChanged, FileHashes, hash_file
@@ -62,7 +67,12 @@ log = logging.getLogger("mfsync.transfer")
 _P = ParamSpec("_P")
 _T = TypeVar("_T")
 
+#: Files being received at the same time (requests in flight).
 DEFAULT_CONCURRENCY = 3
+#: Jobs taken at once per file being received: the others check their target, wait for a
+#: turn on the network, or land. Without them a worker waited for every landing, and small
+#: files landed one by one instead of in batches.
+JOBS_PER_TRANSFER = 16
 #: How long a job waits for some host to offer its content before it fails.
 SOURCE_WAIT = 120.0
 #: A host that failed (vanished, answered CHANGED) is not asked again for this long.
@@ -73,7 +83,12 @@ MAX_RANGE = 64 * 1024 * 1024
 MAX_STRIKES = 2
 #: Received blocks being verified and written at once, per download.
 MAX_INFLIGHT_BLOCKS = 4
+#: Progress (bytes) is published at most this often ...
 _PUBLISH_INTERVAL = 0.1
+#: ... and changes of state at most this often: a status covers every job, so publishing one
+#: per change made a ``get`` of many small files quadratic in their number.
+_STATE_INTERVAL = 0.02
+_GAP_PER_JOB = 20e-6
 #: While anything is active, a status is published at least this often.
 TICK = 0.5
 _ACTIVE = (TransferState.VERIFYING, TransferState.DOWNLOADING, TransferState.WAITING)
@@ -147,10 +162,21 @@ class _Record:
     source: str = ""
     error: str = ""
     started_at: float | None = None
+    #: The snapshot of the fields above, made at most once per change: a status of 10,000
+    #: jobs must not build 10,000 new objects each time one of them moves.
+    cached: TransferSnapshot | None = None
+
+    def __setattr__(self, name: str, value: object) -> None:
+        object.__setattr__(self, name, value)
+        if name != "cached":
+            object.__setattr__(self, "cached", None)
 
     def snapshot(self) -> TransferSnapshot:
-        return TransferSnapshot(self.path, self.size, self.done, self.fetched, self.state,
-                                self.source, self.error, self.started_at, self.key, self.target)
+        if self.cached is None:
+            self.cached = TransferSnapshot(self.path, self.size, self.done, self.fetched,
+                                           self.state, self.source, self.error, self.started_at,
+                                           self.key, self.target)
+        return self.cached
 
 
 DoneCallback = Callable[[DownloadResult], Awaitable[None] | None]
@@ -166,6 +192,8 @@ class Downloader:
     ) -> None:
         self._node = node
         self._concurrency = max(1, concurrency)
+        #: A turn on the network: held while a job asks for and receives its data.
+        self._turns = asyncio.Semaphore(self._concurrency)
         self._source_wait = source_wait
         self._on_done = on_done
         self._records: dict[JobKey, _Record] = {}
@@ -187,7 +215,11 @@ class Downloader:
         self._results: list[DownloadResult] = []
         self._observers: list[StatusCallback] = []
         self._workers: list[asyncio.Task[None]] = []
-        self._publish_handle: asyncio.TimerHandle | None = None
+        self._lander = Lander()
+        self._planner = ThreadBatcher(_plan_batch)
+        # (qasync's call_later gives a plain Handle, so the due time is kept here)
+        self._publish_handle: asyncio.Handle | None = None
+        self._publish_due = 0.0
         self._last_publish = 0.0
 
     # -- public face ----------------------------------------------------------------------
@@ -200,7 +232,7 @@ class Downloader:
     @property
     def status(self) -> TransfersStatus:
         """A snapshot of every job of this downloader."""
-        return TransfersStatus(tuple(r.snapshot() for r in self._records.values()))
+        return TransfersStatus(tuple(map(_Record.snapshot, self._records.values())))
 
     def subscribe(self, observer: StatusCallback) -> None:
         """Call ``observer`` with a new status after changes (at most ten times a second)."""
@@ -315,7 +347,7 @@ class Downloader:
         Paused jobs do not count, or a ``get`` whose files the user paused would never end.
         """
         await self._idle.wait()
-        self._publish(force=True)
+        self._deliver()  # now: whoever joined sees the final states in its last status
 
     async def stop(self) -> None:
         """Stop the workers; partial files stay for a later resume."""
@@ -389,7 +421,8 @@ class Downloader:
         if self._workers:
             return
         loop = asyncio.get_running_loop()
-        self._workers = [loop.create_task(self._work()) for _ in range(self._concurrency)]
+        self._workers = [loop.create_task(self._work())
+                         for _ in range(self._concurrency * JOBS_PER_TRANSFER)]
         self._workers.append(loop.create_task(self._tick()))
 
     async def _tick(self) -> None:
@@ -469,12 +502,6 @@ class Downloader:
                 log.exception("download callback failed")
 
     async def _run_job(self, job: DownloadJob) -> DownloadResult:
-        try:  # a name that can never be written here fails now, not after waiting for a host
-            await asyncio.to_thread(_local, target_for, job.root, job.store_as or job.path)
-        except JobFailed as exc:
-            log.error("cannot download %s: %s", job.path, exc)
-            self._set(job, state=TransferState.FAILED, error=str(exc))
-            return DownloadResult(job, TransferState.FAILED, error=str(exc))
         # Strikes count per host *and content*: a host whose file changed while we fetched it
         # sends blocks of the new content where the old were expected, which says nothing about
         # the new content it then offers.
@@ -494,6 +521,14 @@ class Downloader:
                 self._set(job, state=TransferState.FAILED, error=reason)
                 return DownloadResult(job, TransferState.FAILED, error=reason)
             if remote is None or not hosts:
+                if waiting_since is None:
+                    try:  # a name that can never be written here fails now, not after waiting
+                        await asyncio.to_thread(_local, target_for, job.root,
+                                                job.store_as or job.path)
+                    except JobFailed as exc:
+                        log.error("cannot download %s: %s", job.path, exc)
+                        self._set(job, state=TransferState.FAILED, error=str(exc))
+                        return DownloadResult(job, TransferState.FAILED, error=str(exc))
                 waiting_since = waiting_since or now
                 if now - waiting_since > self._source_wait:
                     reason = ("every host offering it sent corrupt data"
@@ -506,7 +541,9 @@ class Downloader:
                 await self._node.wait_for_change(1.0)
                 continue
             waiting_since = None
-            host = hosts[0]
+            # Spread over the hosts offering it, the same host for the same file each time (a
+            # sync of many files must not all come from the host with the lowest address).
+            host = hosts[zlib.crc32(job.path.encode("utf-8", "surrogateescape")) % len(hosts)]
             endpoint = (host.address, host.port)
             try:
                 return await self._fetch(job, remote, host)
@@ -567,68 +604,106 @@ class Downloader:
 
     async def _fetch_locked(self, job: DownloadJob, remote: RemoteFile,
                             host: HostRef) -> DownloadResult:
-        stored = job.store_as or job.path
-        # (off the loop: it looks at every folder on the way, and may list one)
-        target = await asyncio.to_thread(_local, target_for, job.root, stored,
-                                         None if job.store_as else job.local_name)
-        self._records[job.key].target = target
-        if not job.replace and await asyncio.to_thread(os.path.lexists, target):
-            same = await asyncio.to_thread(_same_content, target, remote)
-            if same is not None:
-                self._set(job, state=TransferState.SKIPPED, size=remote.size, done=remote.size)
-                return DownloadResult(job, TransferState.SKIPPED, remote, stored, target,
-                                      hashes=same)
-            stored = conflict_name(stored, remote.mtime_ns, _maker(remote, host))
-            log.warning("%s exists here with other content: keeping ours, storing theirs as %s",
-                        target, stored)
-            target = await asyncio.to_thread(_local, target_for, job.root, stored)
-            self._records[job.key].target = target
-            same = await asyncio.to_thread(_same_content, target, remote)
-            if same is not None:
-                self._set(job, state=TransferState.SKIPPED, size=remote.size, done=remote.size)
-                return DownloadResult(job, TransferState.SKIPPED, remote, stored, target,
-                                      hashes=same)
-        source = format_host_port(host.address, host.port)
-        self._set(job, state=TransferState.VERIFYING, size=remote.size, source=source)
-        # Before anything is created: opening a partial extends it to the full size (and file
-        # systems without sparse files, FAT say, allocate all of it right then). And before the
-        # block list is asked for: its length follows from the size the peer claims, so a size
-        # that cannot fit here must not make us collect hashes (an EiB is 2**36 of them).
-        partial_path = partial_path_for(target)
-        had = await asyncio.to_thread(_local, _existing_size, partial_path)
-        await asyncio.to_thread(_local, check_free_space, partial_path.parent,
-                                remote.size - min(had, remote.size))
-        channel = await self._node.connect(host)
+        # A place in line for the network now, so that jobs get their turns in queue order
+        # whichever finishes its local checks first.
+        turn = _Turn(self._turns)
         try:
-            info = await request_blocks(channel, remote.path, remote.content_id, remote.size)
-            partial = PartialFile(target, remote.size, info.block_size, info.hashes)
-            await asyncio.to_thread(_local, _prepare, job.root, partial)
-            try:
-                await self._receive(job, remote, channel, partial)
-                final = target
-                if job.replace and job.expect_local is not None and not await asyncio.to_thread(
-                    _still, target, job.expect_local
-                ):
-                    stored = conflict_name(stored, remote.mtime_ns, _maker(remote, host))
-                    final = await asyncio.to_thread(_local, target_for, job.root, stored)
-                    self._records[job.key].target = final
-                    log.warning("%s changed here during the download: keeping it, storing the "
-                                "other version as %s", target, stored)
-                await asyncio.to_thread(_local, partial.finalize, remote.mtime_ns, final)
-            finally:
-                partial.close()
+            return await self._fetch_in_turn(job, remote, host, turn)
         finally:
-            await channel.close()
+            turn.release()
+
+    async def _fetch_in_turn(self, job: DownloadJob, remote: RemoteFile, host: HostRef,
+                             turn: "_Turn") -> DownloadResult:
+        record = self._records[job.key]
+        # One trip off the loop for every local check before the network (it looks at every
+        # folder on the way, and may list one): for a small file those checks are most of it.
+        plan = await self._planner.run((job, remote, _maker(remote, host)))
+        record.target = plan.target
+        if plan.conflict_with is not None:
+            log.warning("%s exists here with other content: keeping ours, storing theirs as %s",
+                        plan.conflict_with, plan.stored)
+        if plan.same is not None:
+            self._set(job, state=TransferState.SKIPPED, size=remote.size, done=remote.size)
+            return DownloadResult(job, TransferState.SKIPPED, remote, plan.stored, plan.target,
+                                  hashes=plan.same)
+        source = format_host_port(host.address, host.port)
+        content: bytes | None = None
+        await turn.wait()  # (until then the job stays QUEUED)
+        self._set(job, state=TransferState.VERIFYING, size=remote.size, source=source)
+        if block_count(remote.size) <= 1:
+            info, content = await self._fetch_whole(job, remote, host)
+            partial = PartialFile(plan.target, remote.size, info.block_size, info.hashes)
+        else:
+            info, partial = await self._fetch_blocks(job, remote, host, plan.target)
+        turn.release()  # landing needs no network: the next job may start receiving
+        def destination() -> Path:
+            # A conflict copy's name, if sync is replacing a file of ours that changed during
+            # the download: ours stays.
+            if job.replace and job.expect_local is not None and not _still(
+                plan.target, job.expect_local
+            ):
+                return target_for(job.root, _conflict(plan.stored, remote, host))
+            return plan.target
+
+        try:
+            final = await self._lander.run(Landing(job.root, partial, remote.mtime_ns,
+                                                   destination, content))
+        except (OSError, UnsafePath) as exc:
+            raise JobFailed(_describe(exc)) from None
+        finally:
+            partial.close()
+        record.target = final
+        stored = plan.stored
+        if final != plan.target:
+            stored = _conflict(plan.stored, remote, host)
+            log.warning("%s changed here during the download: keeping it, storing the other "
+                        "version as %s", plan.target, stored)
         self._set(job, state=TransferState.DONE, done=remote.size)
         log.info("downloaded %s (%d bytes) from %s", stored, remote.size, source)
         hashes = FileHashes(remote.size, info.block_size, info.hashes, remote.content_id)
         return DownloadResult(job, TransferState.DONE, remote, stored, final, hashes=hashes)
 
+    async def _fetch_whole(self, job: DownloadJob, remote: RemoteFile,
+                           host: HostRef) -> tuple[BlockInfo, bytes]:
+        """A file of one block (or none): asked for in one request, without its block list,
+        which would be one hash, proven by the content id just as well."""
+        record = self._records[job.key]
+        record.started_at = record.started_at or time.monotonic()
+        self._set(job, state=TransferState.DOWNLOADING)
+        block_size = block_size_for(remote.size)
+        pieces: list[bytes | memoryview] = []
+        if remote.size:
+            async with self._node.channel_to(host) as channel:
+                async for data in stream_range(channel, remote.path, remote.content_id, 0,
+                                               remote.size):
+                    pieces.append(data.payload)
+                    record.fetched += len(data.payload)
+        content = b"".join(pieces)
+        hashes = (block_hash(content),) if remote.size else ()
+        if content_id_of(remote.size, block_size, hashes) != remote.content_id:
+            raise BadBlock("block 0")
+        record.done = remote.size
+        return BlockInfo(remote.size, block_size, hashes), content
+
+    async def _fetch_blocks(self, job: DownloadJob, remote: RemoteFile, host: HostRef,
+                            target: Path) -> tuple[BlockInfo, PartialFile]:
+        """A file of several blocks: its block list first, then whatever a partial file from
+        an earlier run does not hold yet, every block verified as it arrives."""
+        async with self._node.channel_to(host) as channel:
+            info = await request_blocks(channel, remote.path, remote.content_id, remote.size)
+            partial = PartialFile(target, remote.size, info.block_size, info.hashes)
+            try:
+                await self._receive(job, remote, channel, partial)
+            except BaseException:
+                partial.close()
+                raise
+        # (the channel is back in the pool: another download may use it while this one lands)
+        return info, partial
+
     async def _receive(self, job: DownloadJob, remote: RemoteFile, channel: SecureChannel,
                        partial: PartialFile) -> None:
         record = self._records[job.key]
-        await asyncio.to_thread(_local, partial.open)
-        have = await asyncio.to_thread(_local, partial.verify_existing)
+        have = await asyncio.to_thread(_local, _open_partial, job.root, partial)
         record.done = sum(partial.block_range(i)[1] for i, ok in enumerate(have) if ok)
         record.started_at = record.started_at or time.monotonic()
         self._set(job, state=TransferState.DOWNLOADING)
@@ -675,15 +750,25 @@ class Downloader:
         self._publish(force=True)
 
     def _publish(self, force: bool = False) -> None:
+        """Publish a status soon: within ``_STATE_INTERVAL`` of the last one for a change of
+        state (``force``), within ``_PUBLISH_INTERVAL`` for progress. Changes in between are
+        folded into that one status."""
+        now = time.monotonic()
+        # A status costs a moment per job: with thousands of jobs, fewer statuses, so that
+        # publishing them stays a small part of the work (10,000 jobs: one per 0.2 s).
+        gap = max(_STATE_INTERVAL if force else _PUBLISH_INTERVAL,
+                  len(self._records) * _GAP_PER_JOB)
+        due = max(now, self._last_publish + gap)
         if self._publish_handle is not None:
-            if not force:
+            if self._publish_due <= due:
                 return
             self._publish_handle.cancel()
-        now = time.monotonic()
-        delay = 0.0 if force else max(0.0, self._last_publish + _PUBLISH_INTERVAL - now)
-        self._publish_handle = asyncio.get_running_loop().call_later(delay, self._deliver)
+        self._publish_due = due
+        self._publish_handle = current_loop().call_later(due - now, self._deliver)
 
     def _deliver(self) -> None:
+        if self._publish_handle is not None:
+            self._publish_handle.cancel()
         self._publish_handle = None
         self._last_publish = time.monotonic()
         status = self.status
@@ -692,6 +777,30 @@ class Downloader:
                 observer(status)
             except Exception:
                 log.exception("transfer observer failed")
+
+
+class _Turn:
+    """A place in line for one of the downloader's network turns (a semaphore), taken when
+    made and waited for later; ``release`` gives it up whatever became of it."""
+
+    def __init__(self, turns: asyncio.Semaphore) -> None:
+        self._turns = turns
+        self._asking = current_loop().create_task(turns.acquire())
+        self._released = False
+
+    async def wait(self) -> None:
+        """Wait until it is this one's turn."""
+        await asyncio.shield(self._asking)
+
+    def release(self) -> None:
+        """Give the turn back (or the place in line up); later calls do nothing."""
+        if self._released:
+            return
+        self._released = True
+        if not self._asking.done():
+            self._asking.cancel()  # Semaphore.acquire gives back a turn it got meanwhile
+        elif not self._asking.cancelled() and self._asking.exception() is None:
+            self._turns.release()
 
 
 class _BlockSink:
@@ -741,13 +850,16 @@ def _local(func: Callable[_P, _T], *args: _P.args, **kwargs: _P.kwargs) -> _T:
     """Run a local file operation; its OSError fails the job (with a clear message)."""
     try:
         return func(*args, **kwargs)
-    except UnsafePath as exc:
-        raise JobFailed(str(exc)) from None
-    except InsufficientSpace as exc:
-        raise JobFailed(str(exc)) from None
-    except OSError as exc:
-        where = f" ({exc.filename})" if exc.filename else ""
-        raise JobFailed(f"{exc.strerror or exc}{where}") from None
+    except (UnsafePath, InsufficientSpace, OSError) as exc:
+        raise JobFailed(_describe(exc)) from None
+
+
+def _describe(exc: UnsafePath | InsufficientSpace | OSError) -> str:
+    """What a failed local file operation says to the user."""
+    if isinstance(exc, UnsafePath | InsufficientSpace):
+        return str(exc)
+    where = f" ({exc.filename})" if exc.filename else ""
+    return f"{exc.strerror or exc}{where}"
 
 
 def _discard_partials(job: DownloadJob, target: Path) -> None:
@@ -777,8 +889,59 @@ def _existing_size(path: Path) -> int:
     return min(st.st_size, st.st_blocks * 512) if hasattr(st, "st_blocks") else st.st_size
 
 
-def _prepare(root: Path, partial: PartialFile) -> None:
+@dataclass(frozen=True)
+class _Plan:
+    """Where a download goes, decided before anything is fetched."""
+
+    target: Path
+    stored: str  #: the wire path written there
+    same: FileHashes | None = None  #: the target already holds the content: nothing to fetch
+    conflict_with: Path | None = None  #: ours, kept: the target is a conflict copy's name
+
+
+def _plan(job: DownloadJob, remote: RemoteFile, maker: bytes) -> _Plan:
+    """Choose the target of ``job`` (a conflict copy's name when a different file of ours is
+    in the way), see whether it already holds ``remote``, and check that the bytes still
+    missing fit on the disk."""
+    stored = job.store_as or job.path
+    target = target_for(job.root, stored, None if job.store_as else job.local_name)
+    conflict_with = None
+    if not job.replace and os.path.lexists(target):
+        same = _same_content(target, remote)
+        if same is not None:
+            return _Plan(target, stored, same)
+        conflict_with = target
+        stored = conflict_name(stored, remote.mtime_ns, maker)
+        target = target_for(job.root, stored)
+        same = _same_content(target, remote)
+        if same is not None:
+            return _Plan(target, stored, same, conflict_with)
+    # Before anything is created: opening a partial extends it to the full size (and file
+    # systems without sparse files, FAT say, allocate all of it right then). And before the
+    # block list is asked for: its length follows from the size the peer claims, so a size
+    # that cannot fit here must not make us collect hashes (an EiB is 2**36 of them).
+    partial_path = partial_path_for(target)
+    had = _existing_size(partial_path)
+    check_free_space(partial_path.parent, remote.size - min(had, remote.size))
+    return _Plan(target, stored, None, conflict_with)
+
+
+def _plan_batch(items: list[tuple[DownloadJob, RemoteFile, bytes]]) -> list[_Plan | JobFailed]:
+    """``_plan`` for each item (one trip off the loop for many small files)."""
+    outcomes: list[_Plan | JobFailed] = []
+    for job, remote, maker in items:
+        try:
+            outcomes.append(_local(_plan, job, remote, maker))
+        except JobFailed as exc:
+            outcomes.append(exc)
+    return outcomes
+
+
+def _open_partial(root: Path, partial: PartialFile) -> list[bool]:
+    """Create the folders up to the partial, open it, and say which blocks it already holds."""
     prepare_parent(root, partial.target)
+    partial.open()
+    return partial.verify_existing()
 
 
 def _same_content(path: Path, remote: RemoteFile) -> FileHashes | None:
@@ -790,6 +953,11 @@ def _same_content(path: Path, remote: RemoteFile) -> FileHashes | None:
     except (OSError, FileChanged):
         return None
     return hashes if hashes.content_id == remote.content_id else None
+
+
+def _conflict(stored: str, remote: RemoteFile, host: HostRef) -> str:
+    """The conflict copy's name under which ``remote`` is stored instead of ``stored``."""
+    return conflict_name(stored, remote.mtime_ns, _maker(remote, host))
 
 
 def _maker(remote: RemoteFile, host: HostRef) -> bytes:

@@ -158,6 +158,12 @@ class SecureChannel:
         """Whether ``close`` or ``abort`` was called."""
         return self._closed
 
+    @property
+    def peer_closed(self) -> bool:
+        """Whether the peer has closed its side and nothing it sent is left to read: a channel
+        kept idle for reuse that the server has let go."""
+        return self._reader.at_eof()
+
     def when_closed(self, callback: "Callable[[SecureChannel], None]") -> None:
         """Call ``callback(self)`` once the channel is closed or aborted (at once if it is)."""
         if self._closed:
@@ -173,6 +179,13 @@ class SecureChannel:
         """
         self._writer.transport.abort()
         self._mark_closed()
+
+    def close_soon(self) -> None:
+        """Close the connection without waiting: what was sent still goes out, then the peer
+        reads the end of the stream (a server letting an idle kept connection go)."""
+        self._mark_closed()
+        with contextlib.suppress(OSError, ConnectionError):
+            self._writer.close()
 
     async def close(self) -> None:
         """Close the connection; never raises. Data the peer has not taken within 2 s is

@@ -60,6 +60,10 @@ REQUERY_DELAY = 0.5
 #: Answers to queries wait a random 20-120 ms, and are at least this far apart.
 ANSWER_JITTER = (0.02, 0.12)
 ANSWER_MIN_GAP = 0.25
+#: Announcements of changes are at least this far apart: a burst of changes (a sync landing
+#: a hundred files) is announced once at its start and once more at most this late, not once
+#: per change, which sent every peer to fetch our index again each time.
+CHANGE_MIN_GAP = 0.25
 
 
 def check_group(text: str) -> str:
@@ -126,6 +130,8 @@ class DiscoveryService:
         self._tasks: set[asyncio.Task[None]] = set()
         self._answer_handle: asyncio.TimerHandle | None = None
         self._last_answer = 0.0
+        self._change_handle: asyncio.TimerHandle | None = None
+        self._last_change = 0.0
         self._stopped = False
         self._beat_changed = asyncio.Event()
 
@@ -163,6 +169,8 @@ class DiscoveryService:
         self._stopped = True
         if self._answer_handle:
             self._answer_handle.cancel()
+        if self._change_handle:
+            self._change_handle.cancel()
         for task in list(self._tasks):
             task.cancel()
         for task in list(self._tasks):
@@ -187,7 +195,22 @@ class DiscoveryService:
         if new != self._announcement:
             self._announcement = new
             if self._send_sockets and not self._stopped:
-                self.send(Kind.ANNOUNCE)
+                self._announce_change()
+
+    def _announce_change(self) -> None:
+        if self._change_handle is not None:
+            return  # one is on its way, and will carry this change too
+        delay = self._last_change + CHANGE_MIN_GAP - time.monotonic()
+        if delay <= 0:
+            self._send_change()
+        else:
+            self._change_handle = asyncio.get_running_loop().call_later(delay, self._send_change)
+
+    def _send_change(self) -> None:
+        self._change_handle = None
+        self._last_change = time.monotonic()
+        if self._send_sockets and not self._stopped:
+            self.send(Kind.ANNOUNCE)
 
     @property
     def beat(self) -> float:

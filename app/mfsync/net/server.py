@@ -10,6 +10,7 @@ import contextlib
 import errno
 import logging
 import socket
+import time
 from collections.abc import Awaitable, Callable
 
 from mfsync.crypto.keys import Identity, short_key
@@ -72,8 +73,14 @@ class Server:
         self._on_refused = on_refused
         self._connections: set[asyncio.Task[None]] = set()
         self._channels: set[SecureChannel] = set()
+        #: Connections waiting for their next request, and since when.
+        self._idle: dict[SecureChannel, float] = {}
         self._per_address: dict[str, int] = {}
+        #: Connections dropped before or in their handshake, and those past it (for tests,
+        #: benchmarks and the status).
         self.dropped = 0
+        self.accepted = 0
+        self._bound = 0
 
     @property
     def channels(self) -> frozenset[SecureChannel]:
@@ -82,9 +89,11 @@ class Server:
 
     @property
     def port(self) -> int:
-        """The port actually listened on."""
+        """The port actually listened on (kept once the server has stopped)."""
         assert self._server is not None
-        return int(self._server.sockets[0].getsockname()[1])
+        if self._server.sockets:
+            self._bound = int(self._server.sockets[0].getsockname()[1])
+        return self._bound
 
     async def start(self) -> None:
         """Listen; a taken default port falls back to a free one, a taken explicit port raises."""
@@ -127,8 +136,9 @@ class Server:
         assert task is not None
         peer = writer.get_extra_info("peername") or ("?", 0)
         address = str(peer[0])
-        if (len(self._connections) >= MAX_CONNECTIONS
-                or self._per_address.get(address, 0) >= MAX_CONNECTIONS_PER_ADDRESS):
+        full = len(self._connections) >= MAX_CONNECTIONS and not self._let_idle_go(None)
+        if full or (self._per_address.get(address, 0) >= MAX_CONNECTIONS_PER_ADDRESS
+                    and not self._let_idle_go(address)):
             log.warning("dropped a connection from %s: too many connections open", address)
             self.dropped += 1
             writer.close()
@@ -148,6 +158,23 @@ class Server:
             if left:
                 self._per_address[address] = left
 
+    def _let_idle_go(self, address: str | None) -> bool:
+        """Close the connection (from ``address``, or any) that has waited longest for a
+        request, to make room for a new one; whether there was one.
+
+        Clients keep connections open between downloads (``engine/channel_pool.py``); twenty
+        hosts doing so must not lock a twenty-first out. The client sees the end of the stream
+        and opens a new connection next time.
+        """
+        idle = [c for c in self._idle if address is None or c.peer_address[0] == address]
+        if not idle:
+            return False
+        oldest = min(idle, key=self._idle.__getitem__)
+        self._idle.pop(oldest, None)
+        log.debug("letting an idle connection from %s go to make room", oldest.peer_address[0])
+        oldest.close_soon()
+        return True
+
     async def _serve(
         self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, peer: tuple[str, int]
     ) -> None:
@@ -166,13 +193,18 @@ class Server:
                     log.exception("refusal callback failed")
             return
         # Tracked so that the owner can drop the clients it stops trusting (see channels).
+        self.accepted += 1
         self._channels.add(channel)
         channel.when_closed(self._channels.discard)
         log.debug("connection from %s:%d, key %s", peer[0], peer[1],
                   short_key(channel.remote_key))
         try:
             while True:
-                message = await channel.receive(timeout=self._request_timeout)
+                self._idle[channel] = time.monotonic()
+                try:
+                    message = await channel.receive(timeout=self._request_timeout)
+                finally:
+                    self._idle.pop(channel, None)
                 await self._handler(channel, message)
         except ChannelClosed:
             pass

@@ -6,6 +6,7 @@ one send socket per interface pins ``IP_MULTICAST_IF`` to that interface's addre
 announcement goes out on every network the host is on, and nowhere else.
 """
 
+import contextlib
 import logging
 import socket
 import struct
@@ -26,6 +27,8 @@ __all__ = [
 
 log = logging.getLogger("mfsync.net")
 
+#: Receive buffer asked for on the discovery socket.
+RECEIVE_BUFFER = 1 << 20
 _IFF_UP = 0x1
 _IFF_LOOPBACK = 0x8
 _IFF_MULTICAST = 0x1000
@@ -106,6 +109,11 @@ def make_receive_socket(group: str, port: int, interfaces: list[Interface]) -> s
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         if hasattr(socket, "SO_REUSEPORT"):
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+        # Room for the bursts of a busy network (twenty hosts announcing changes at once) while
+        # the event loop is busy elsewhere; the default lost most of them. The kernel caps it
+        # (net.core.rmem_max) without complaint.
+        with contextlib.suppress(OSError):
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, RECEIVE_BUFFER)
         # On Linux binding to the group address keeps unrelated unicast traffic to this port out;
         # other systems only accept the wildcard address here.
         sock.bind((group if sys.platform.startswith("linux") else "", port))

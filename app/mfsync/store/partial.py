@@ -18,7 +18,7 @@ from pathlib import Path
 from mfsync.protocol.content import block_hash
 from mfsync.store.safe_paths import partial_path_for
 
-__all__ = ["PartialFile"]
+__all__ = ["PartialFile", "fsync_dir"]
 
 
 class PartialFile:
@@ -103,16 +103,28 @@ class PartialFile:
             zero = self._zero_hashes[length] = block_hash(bytes(length))
         return self.hashes[index] == zero
 
-    def finalize(self, mtime_ns: int, final: Path | None = None) -> Path:
-        """Make the partial the target (or ``final``) atomically; returns the path written."""
+    @property
+    def fileno(self) -> int:
+        """The open partial's file descriptor (for ``durable.sync_files``)."""
         assert self._fd is not None
-        os.fsync(self._fd)
+        return self._fd
+
+    def finalize(self, mtime_ns: int, final: Path | None = None, *, synced: bool = False) -> Path:
+        """Make the partial the target (or ``final``) atomically; returns the path written.
+
+        ``synced``: the caller has already flushed the data (``durable.sync_files``, for many
+        files at once) and will flush the folder after its renames.
+        """
+        assert self._fd is not None
+        if not synced:
+            os.fsync(self._fd)
         os.close(self._fd)
         self._fd = None
         os.utime(self.path, ns=(mtime_ns, mtime_ns))
         destination = final or self.target
         os.replace(self.path, destination)
-        _fsync_dir(destination.parent)
+        if not synced:
+            fsync_dir(destination.parent)
         return destination
 
     def close(self) -> None:
@@ -127,7 +139,8 @@ class PartialFile:
         self.path.unlink(missing_ok=True)
 
 
-def _fsync_dir(folder: Path) -> None:
+def fsync_dir(folder: Path) -> None:
+    """Flush ``folder``'s entries (a rename in it) to disk; where that cannot be done, nothing."""
     try:
         fd = os.open(folder, os.O_RDONLY)
     except OSError:

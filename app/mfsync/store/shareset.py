@@ -91,6 +91,8 @@ class ShareSet:
         self._warned: set[str] = set()
         #: name of a file -> its partial download on disk (relative), as the last scan found.
         self._partials: dict[str, str] = {}
+        #: path -> (content id, version) of a download on its way there (see ``expect``).
+        self._expected: dict[str, tuple[bytes, VersionVector]] = {}
         self._lock = asyncio.Lock()
         self._ignore = IgnoreRules.load(root)
 
@@ -180,6 +182,16 @@ class ShareSet:
             log.info("share set: %d files (generation %d)", len(found), self.generation)
             return True
 
+    def expect(self, path: str, content_id: bytes, version: VersionVector) -> None:
+        """A download will put ``content_id`` at ``path`` with ``version``: a scan that finds
+        it there before ``adopt`` (the watcher sees the rename first) takes that version, rather
+        than stamping the file as changed here, which would spread to every host."""
+        self._expected[path] = (content_id, version)
+
+    def forget_expected(self, path: str) -> None:
+        """The download ``expect`` announced ended without a file (failed, cancelled)."""
+        self._expected.pop(path, None)
+
     async def adopt(self, path: str, hashes: FileHashes, version: VersionVector, *,
                     local_path: Path | None = None) -> None:
         """Take a file that a download just put at ``path`` into the set, with its version.
@@ -188,6 +200,7 @@ class ShareSet:
         decomposed name a file of ours had on disk).
         """
         async with self._lock:
+            self._expected.pop(path, None)
             disk = path
             if local_path is not None and local_path.is_relative_to(self.root):
                 disk = local_path.relative_to(self.root).as_posix()
@@ -261,7 +274,10 @@ class ShareSet:
         for path, scanned in found.items():
             local = scanned
             old = self._records.get(path)
-            if old is not None and not old.deleted and old.content_id == local.hashes.content_id:
+            expected = self._expected.get(path)
+            if expected is not None and expected[0] == local.hashes.content_id:
+                version = expected[1]  # a download landed: not a change made here
+            elif old is not None and not old.deleted and old.content_id == local.hashes.content_id:
                 version = old.version
             else:
                 # changed here, or re-created (a tombstone's version is bumped), or new

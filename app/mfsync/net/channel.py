@@ -180,6 +180,11 @@ class SecureChannel:
         self._writer.transport.abort()
         self._mark_closed()
 
+    @property
+    def mid_message(self) -> bool:
+        """Whether part of a message from the peer has arrived and the rest has not."""
+        return self._session.pending_bytes > 0
+
     def close_soon(self) -> None:
         """Close the connection without waiting: what was sent still goes out, then the peer
         reads the end of the stream (a server letting an idle kept connection go)."""

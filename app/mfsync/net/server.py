@@ -166,7 +166,10 @@ class Server:
         hosts doing so must not lock a twenty-first out. The client sees the end of the stream
         and opens a new connection next time.
         """
-        idle = [c for c in self._idle if address is None or c.peer_address[0] == address]
+        # (not one whose request is arriving, however slowly: the request timeout deals
+        # with those, and says so)
+        idle = [c for c in self._idle if (address is None or c.peer_address[0] == address)
+                and not c.mid_message]
         if not idle:
             return False
         oldest = min(idle, key=self._idle.__getitem__)

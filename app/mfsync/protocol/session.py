@@ -137,6 +137,11 @@ class Session:
         """True once the handshake is complete and until the stream ends."""
         return self._state is _State.OPEN
 
+    @property
+    def pending_bytes(self) -> int:
+        """Bytes received and not yet part of a whole record (a message still arriving)."""
+        return len(self._in)
+
     # -- input --------------------------------------------------------------------------------
 
     def receive_data(self, data: bytes) -> None:

@@ -26,6 +26,7 @@ from mfsync.cli.parser import UsageError, build_parser
 from mfsync.cli.setup import Settings, load_settings
 from mfsync.crypto.keys import IdentityError, parse_key
 from mfsync.crypto.verify import verification_code
+from mfsync.memory import keep_large_buffers
 from mfsync.store.identity_file import load_or_create_identity
 
 __all__ = ["EXIT_FAILURE", "EXIT_INTERRUPTED", "EXIT_OK", "EXIT_USAGE", "main"]
@@ -79,6 +80,7 @@ def main(argv: list[str] | None = None) -> int:
     """Run the command line; returns the exit code."""
     parser = build_parser()
     args = parser.parse_args(argv)
+    keep_large_buffers()
     with _logging_to_stderr(getattr(args, "verbose", 0) or 0):
         return _main(parser, args)
 

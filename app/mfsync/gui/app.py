@@ -34,6 +34,7 @@ from mfsync.gui.settings_dialog import SettingsDialog
 from mfsync.gui.single_instance import SingleInstance, instance_name
 from mfsync.gui.tray import Tray, TrayNotificationSink
 from mfsync.gui.trust_dialog import TrustDialog
+from mfsync.memory import keep_large_buffers
 from mfsync.net.server import PortInUse
 from mfsync.service import Service, node_options_for
 from mfsync.store import locations
@@ -226,6 +227,7 @@ def _quit_on_signals(loop: asyncio.AbstractEventLoop, desktop: DesktopApp) -> No
 def main(argv: list[str] | None = None) -> int:
     """Run the desktop app; the exit code."""
     args = _parser().parse_args(argv)
+    keep_large_buffers()
     logging.basicConfig(
         level=logging.WARNING if not args.verbose else logging.INFO if args.verbose == 1
         else logging.DEBUG, format="mfsync-gui: %(name)s: %(message)s")

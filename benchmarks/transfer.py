@@ -65,7 +65,6 @@ import argparse
 import contextlib
 import json
 import os
-import random
 import shutil
 import socket
 import statistics
@@ -80,9 +79,11 @@ from pathlib import Path
 from _common import (
     MIB,
     BenchError,
+    LoopbackRig,
     Row,
     cpu_seconds,
     make_random_file,
+    reap,
     sha256_file,
     tail,
     write_rows,
@@ -94,7 +95,6 @@ RSS_LIMIT = 150_000_000
 RSS_INTERVAL = 0.1
 POLL_INTERVAL = 0.001
 PROCESS_TIMEOUT = 300.0
-SHARE_READY_TIMEOUT = 180.0
 FILE_NAME = "big"
 
 
@@ -147,30 +147,6 @@ def raw_send_main(port: int, src: str) -> int:
 
 
 # -- helpers of the driver -------------------------------------------------------------------------
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def reap(proc: subprocess.Popen[bytes], timeout: float) -> tuple[float, int, float, float]:
-    """Wait for ``proc`` with wait4; returns (perf_counter at exit, exit code, CPU seconds
-    (user + system), of which system).
-
-    A timer kills the process (by its own pid, through Popen) if it outlives ``timeout``.
-    """
-    timer = threading.Timer(timeout, proc.kill)
-    timer.daemon = True
-    timer.start()
-    try:
-        _, status, usage = os.wait4(proc.pid, 0)
-        t = time.perf_counter()
-        proc.returncode = os.waitstatus_to_exitcode(status)
-    finally:
-        timer.cancel()
-    return t, proc.returncode, usage.ru_utime + usage.ru_stime, usage.ru_stime
 
 
 class FilePoller(threading.Thread):
@@ -258,16 +234,6 @@ class RssSampler(threading.Thread):
         self.join()
 
 
-def check_not_wrapper(pid: int) -> None:
-    """The pid we measure must be the mfsync interpreter itself."""
-    try:
-        argv = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
-    except OSError as exc:
-        raise BenchError(f"cannot read the command line of pid {pid}: {exc}") from None
-    if b"-m" not in argv or b"mfsync" not in argv:
-        raise BenchError(f"pid {pid} is not `python -m mfsync`: {argv!r}")
-
-
 def mb(n: float) -> str:
     return f"{n / 1e6:7.1f} MB ({n / MIB:6.1f} MiB)"
 
@@ -287,83 +253,8 @@ class Run:
     note: str = ""
 
 
-class Bench:
-    def __init__(self, tmp: Path) -> None:
-        self.tmp = tmp
-        self.py = sys.executable
-        self.udp_port = random.randint(40000, 60000)
-        self.env_base = {
-            "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
-            "LANG": "C.UTF-8",
-            "PYTHONPYCACHEPREFIX": str(tmp / "pycache"),
-            "PYTHONUNBUFFERED": "1",
-        }
-        self.procs: list[subprocess.Popen[bytes]] = []
-        self._homes = 0
-
-    def env(self, name: str) -> dict[str, str]:
-        self._homes += 1
-        home = self.tmp / "homes" / f"{self._homes:02d}-{name}"
-        home.mkdir(parents=True)
-        return {**self.env_base, "HOME": str(home)}
-
-    def loopback_args(self) -> list[str]:
-        return ["--interface", "127.0.0.1", "--ttl", "0", "--multicast-port", str(self.udp_port)]
-
-    def popen(self, argv: list[str], env: dict[str, str], log: Path,
-              stdout: int | None = None) -> subprocess.Popen[bytes]:
-        with log.open("wb") as err:
-            proc = subprocess.Popen(argv, env=env, stdin=subprocess.DEVNULL,
-                                    stdout=stdout if stdout is not None else err, stderr=err)
-        self.procs.append(proc)
-        return proc
-
-    def stop_all(self) -> None:
-        """Stop every process this script started that still runs (each by its own pid)."""
-        for proc in self.procs:
-            if proc.poll() is None:
-                proc.terminate()
-        for proc in self.procs:
-            if proc.returncode is None:
-                try:
-                    proc.wait(timeout=10)
-                except subprocess.TimeoutExpired:
-                    proc.kill()
-                    proc.wait()
-            if proc.stdout is not None:
-                proc.stdout.close()
-
-    def warm(self) -> None:
-        """Fill the bytecode cache so that no measured run compiles mfsync."""
-        for _ in range(2):
-            subprocess.run([self.py, "-m", "mfsync", "--version"], env=self.env("warm"),
-                           check=True, capture_output=True, timeout=120)
-
-    def start_share(self, folder: Path, label: str) -> subprocess.Popen[bytes]:
-        log = self.tmp / f"share-{label}.log"
-        port = free_port()
-        proc = self.popen(
-            [self.py, "-m", "mfsync", "share", str(folder), "--port", str(port),
-             *self.loopback_args()],
-            self.env(f"share-{label}"), log,
-        )
-        deadline = time.monotonic() + SHARE_READY_TIMEOUT
-        while time.monotonic() < deadline:
-            if proc.poll() is not None:
-                raise BenchError(f"share exited with {proc.returncode}:\n{tail(log)}")
-            if "Sharing " in log.read_text(errors="replace"):
-                check_not_wrapper(proc.pid)
-                return proc
-            time.sleep(0.05)
-        raise BenchError(f"share did not become ready in {SHARE_READY_TIMEOUT:g} s:\n{tail(log)}")
-
-    def stop_share(self, proc: subprocess.Popen[bytes]) -> None:
-        proc.terminate()
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+class Bench(LoopbackRig):
+    """The loopback rig, with the raw baseline and mfsync runs of this benchmark."""
 
     def verify(self, path: Path, expected: str, what: str) -> None:
         if not path.is_file():

@@ -146,9 +146,7 @@ class FileServer:
         try:
             fd = await loop.run_in_executor(None, _open_unchanged, path, local)
         except OSError as exc:
-            log.info("cannot serve %s: %s", local.path, exc)
-            self._on_changed()
-            await channel.send(ErrorMessage(ErrorCode.CHANGED, f"{request.path!r} has changed"))
+            await self._changed(channel, request, f"cannot serve {local.path}: {exc}")
             return
         pending: asyncio.Future[int] | None = None
         try:
@@ -157,7 +155,7 @@ class FileServer:
 
             # Two buffers, used in turn: the next piece is read into one while the other goes
             # out (encoding copies it, so a buffer is free again once its piece is sent).
-            buffers = [bytearray(READ_SIZE), bytearray(READ_SIZE)]  # (larger than a piece)
+            buffers = [bytearray(READ_SIZE), bytearray(READ_SIZE)]
 
             def read_at(where: int, turn: int) -> asyncio.Future[int]:
                 view = memoryview(buffers[turn % 2])[: min(READ_SIZE, end - where)]
@@ -172,9 +170,7 @@ class FileServer:
                     break  # the file shrank under us
                 if position + got < end:
                     pending = read_at(position + got, turn + 1)
-                view = memoryview(buffers[turn % 2])[:got]
-                for start in range(0, got, MAX_DATA):
-                    await channel.send(Data(position + start, view[start : start + MAX_DATA]))
+                await _send_data(channel, position, memoryview(buffers[turn % 2])[:got])
                 position += got
                 turn += 1
             changed = position != end or not _unchanged(os.fstat(fd), local)
@@ -186,12 +182,9 @@ class FileServer:
             else:
                 os.close(fd)
         if changed:
-            log.info("%s changed while it was being sent", local.path)
-            self._on_changed()
-            await channel.send(ErrorMessage(ErrorCode.CHANGED, f"{request.path!r} has changed"))
+            await self._changed(channel, request, f"{local.path} changed while it was being sent")
             return
         await channel.send(End(end))
-
 
     async def _send_piece(self, channel: SecureChannel, request: GetRequest, path: Path,
                           local: LocalFile) -> None:
@@ -201,16 +194,25 @@ class FileServer:
             data = await asyncio.to_thread(_read_piece, path, local, request.offset,
                                            request.length)
         except OSError as exc:
-            log.info("cannot serve %s: %s", local.path, exc)
-            data = None
-        if data is None:
-            self._on_changed()
-            await channel.send(ErrorMessage(ErrorCode.CHANGED, f"{request.path!r} has changed"))
+            await self._changed(channel, request, f"cannot serve {local.path}: {exc}")
             return
-        view = memoryview(data)
-        for start in range(0, len(data), MAX_DATA):
-            await channel.send(Data(request.offset + start, view[start : start + MAX_DATA]))
+        if data is None:
+            await self._changed(channel, request, f"{local.path} changed since it was indexed")
+            return
+        await _send_data(channel, request.offset, memoryview(data))
         await channel.send(End(request.offset + request.length))
+
+    async def _changed(self, channel: SecureChannel, request: GetRequest, why: str) -> None:
+        """The file is not what the index says any more: say so, and rescan."""
+        log.info("%s", why)
+        self._on_changed()
+        await channel.send(ErrorMessage(ErrorCode.CHANGED, f"{request.path!r} has changed"))
+
+
+async def _send_data(channel: SecureChannel, offset: int, view: memoryview) -> None:
+    """``view`` (the file's bytes from ``offset``) as Data messages of at most ``MAX_DATA``."""
+    for start in range(0, len(view), MAX_DATA):
+        await channel.send(Data(offset + start, view[start : start + MAX_DATA]))
 
 
 def _read_piece(path: Path, local: LocalFile, offset: int, length: int) -> bytes | None:

@@ -10,7 +10,6 @@ interrupted mid-reply, or that the peer has closed meanwhile is never handed out
 
 import asyncio
 import contextlib
-import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 
 from mfsync.engine.loop import current_loop
@@ -18,8 +17,6 @@ from mfsync.engine.status import HostRef
 from mfsync.net.channel import SecureChannel
 
 __all__ = ["IDLE_TIMEOUT", "PER_HOST", "ChannelPool"]
-
-log = logging.getLogger("mfsync.transfer")
 
 #: How long an idle channel is kept for reuse (well below the server's request timeout, so that
 #: it is not the server that drops it).
@@ -61,17 +58,13 @@ class ChannelPool:
             raise
         self._give_back(host, channel)
 
-    def discard(self, host: HostRef | None = None) -> None:
-        """Close the idle channels to ``host``, or to every host (None)."""
-        hosts = [host] if host is not None else list(self._idle)
-        for each in hosts:
-            for channel, timer in self._idle.pop(each, []):
-                timer.cancel()
-                self._close_later(channel)
-
     async def close(self) -> None:
         """Close every idle channel and wait for them to be closed."""
-        self.discard()
+        for idle in self._idle.values():
+            for channel, timer in idle:
+                timer.cancel()
+                self._close_later(channel)
+        self._idle.clear()
         if self._closing:
             await asyncio.wait(list(self._closing))
 
@@ -87,13 +80,12 @@ class ChannelPool:
         return None
 
     def _give_back(self, host: HostRef, channel: SecureChannel) -> None:
-        idle = self._idle.setdefault(host, [])
+        idle = self._idle.get(host, [])
         if channel.closed or channel.peer_closed or len(idle) >= self._per_host:
             self._close_later(channel)
             return
-        timer = current_loop().call_later(self._idle_timeout, self._expire, host,
-                                                      channel)
-        idle.append((channel, timer))
+        timer = current_loop().call_later(self._idle_timeout, self._expire, host, channel)
+        self._idle.setdefault(host, idle).append((channel, timer))
 
     def _expire(self, host: HostRef, channel: SecureChannel) -> None:
         idle = self._idle.get(host, [])
@@ -106,13 +98,6 @@ class ChannelPool:
         self._close_later(channel)
 
     def _close_later(self, channel: SecureChannel) -> None:
-        task = current_loop().create_task(_close_quietly(channel))
+        task = current_loop().create_task(channel.close())  # (close never raises)
         self._closing.add(task)
         task.add_done_callback(self._closing.discard)
-
-
-async def _close_quietly(channel: SecureChannel) -> None:
-    try:
-        await channel.close()
-    except Exception:  # close() never raises by contract; a bug here must not fail a download
-        log.exception("closing a channel failed")

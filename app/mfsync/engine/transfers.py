@@ -636,6 +636,7 @@ class Downloader:
         else:
             info, partial = await self._fetch_blocks(job, remote, host, plan.target)
         turn.release()  # landing needs no network: the next job may start receiving
+
         def destination() -> Path:
             # A conflict copy's name, if sync is replacing a file of ours that changed during
             # the download: ours stays.

@@ -282,7 +282,9 @@ class ShareSet:
             else:
                 # changed here, or re-created (a tombstone's version is bumped), or new
                 base = old.version if old is not None else EMPTY_VERSION
-                version = bumped.get(base) or bumped.setdefault(base, base.bump(self.local_key))
+                if base not in bumped:
+                    bumped[base] = base.bump(self.local_key)
+                version = bumped[base]
             if local.version != version:
                 local = found[path] = replace(local, version=version)
             record = local.to_record()

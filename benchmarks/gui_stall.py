@@ -81,6 +81,7 @@ from typing import Any
 from _common import (
     MIB,
     BenchError,
+    LoopbackRig,
     Row,
     cpu_seconds,
     make_random_file,
@@ -328,15 +329,8 @@ class Bench:
 
     def stop_share(self) -> None:
         """Stop the sharer this script started (by its own pid, through Popen)."""
-        proc = self.share
-        if proc is None or proc.poll() is not None:
-            return
-        proc.terminate()
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        if self.share is not None and self.share.poll() is None:
+            LoopbackRig.stop_share(self.share)
 
     # -- the app (this process) --------------------------------------------------------------
 

@@ -198,7 +198,7 @@ def test_pending_until_is_the_earliest_batch(notifier: Notifier, clock: Clock) -
 def test_names_from_peers_cannot_disguise_themselves(notifier: Notifier, sink: Sink) -> None:
     notifier.downloaded("photo\u202egpj.exe", DL / "photo\u202egpj.exe", "evil\x1b[2Jhost")
     notifier.flush(math.inf)
-    assert sink.shown[0].text == "photo?gpj.exe from evil?[2Jhost"
+    assert sink.shown[0].text == "photo\\u202egpj.exe from evil\\x1b[2Jhost"
     notifier.refused("x" * 500, KEY)
     notifier.flush(math.inf)
     assert len(sink.shown[1].text) < 120

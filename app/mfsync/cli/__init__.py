@@ -26,6 +26,7 @@ from mfsync.cli.parser import UsageError, build_parser
 from mfsync.cli.setup import Settings, load_settings
 from mfsync.crypto.keys import IdentityError, parse_key
 from mfsync.crypto.verify import verification_code
+from mfsync.display import EscapingFormatter
 from mfsync.memory import keep_large_buffers
 from mfsync.store.identity_file import load_or_create_identity
 
@@ -60,7 +61,7 @@ def _logging_to_stderr(verbosity: int) -> Iterator[None]:
 def _setup_logging(verbosity: int) -> None:
     level = logging.WARNING if verbosity == 0 else logging.INFO if verbosity == 1 else logging.DEBUG
     handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(logging.Formatter(
+    handler.setFormatter(EscapingFormatter(
         "mfsync: %(message)s" if verbosity < 2 else "%(asctime)s %(name)s %(levelname)s %(message)s"
     ))
     root = logging.getLogger()

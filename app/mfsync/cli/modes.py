@@ -8,11 +8,12 @@ import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
 
-from mfsync.cli.output import host_line, json_line, long_line
+from mfsync.cli.output import host_line, json_line, long_line, plain_line
 from mfsync.cli.parser import UsageError
 from mfsync.cli.progress import ProgressDisplay, should_enable
 from mfsync.cli.setup import Settings
 from mfsync.crypto.keys import short_key
+from mfsync.display import shown
 from mfsync.engine.node import Node, NodeOptions
 from mfsync.engine.status import NodeStatus, RemoteFile
 from mfsync.engine.sync import Syncer
@@ -94,7 +95,7 @@ async def run_fetch(settings: Settings, *, long: bool, as_json: bool, follow: bo
     changed = asyncio.Event()
 
     def render(f: RemoteFile) -> str:
-        return json_line(f) if as_json else long_line(f) if long else f.path
+        return json_line(f) if as_json else long_line(f) if long else plain_line(f)
 
     def emit(files: tuple[RemoteFile, ...]) -> None:
         for f in files:
@@ -222,7 +223,7 @@ async def run_get(settings: Settings, names: list[str], dest: str, *, concurrenc
         _no_hosts_hint(settings, node.status)
     failed = [r for r in results if r.state is TransferState.FAILED]
     for result in failed:
-        sys.stderr.write(f"mfsync: error: {result.job.path}: {result.error}\n")
+        sys.stderr.write(f"mfsync: error: {shown(result.job.path)}: {shown(result.error or '')}\n")
     unfinished = len(queued) - len(results)
     if cut_short and unfinished:
         sys.stderr.write(f"mfsync: error: stopped with {unfinished} file(s) not complete; "

@@ -3,15 +3,21 @@
 import json
 
 from mfsync.crypto.keys import format_key
+from mfsync.display import shown
 from mfsync.engine.status import PeerSnapshot, PeerState, RemoteFile
 from mfsync.net.addresses import format_host_port
 
-__all__ = ["host_line", "json_line", "long_line"]
+__all__ = ["host_line", "json_line", "long_line", "plain_line"]
 
 
 def long_line(f: RemoteFile) -> str:
     """``SIZE  HOSTS  CONTENT-ID(12)  PATH``."""
-    return f"{f.size:>12}  {len(f.hosts):>5}  {f.content_id.hex()[:12]}  {f.path}"
+    return f"{f.size:>12}  {len(f.hosts):>5}  {f.content_id.hex()[:12]}  {shown(f.path)}"
+
+
+def plain_line(f: RemoteFile) -> str:
+    """The path alone, as ``fetch`` prints it (escaped: see :mod:`mfsync.display`)."""
+    return shown(f.path)
 
 
 def json_line(f: RemoteFile) -> str:
@@ -52,6 +58,7 @@ def host_line(peer: PeerSnapshot, name: str) -> str:
     trust = "trusted" if peer.trusted else "untrusted"
     note = _NOTES[peer.state]
     if peer.state is PeerState.UNREACHABLE and peer.error:
-        note = f"unreachable: {peer.error}"
-    line = f"{key}  {format_host_port(peer.address, peer.port)}  {name or '-'}  {files}  {trust}"
+        note = f"unreachable: {shown(peer.error)}"
+    where = format_host_port(peer.address, peer.port)
+    line = f"{key}  {where}  {shown(name) or '-'}  {files}  {trust}"
     return f"{line}  ({note})" if note else line

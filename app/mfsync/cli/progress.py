@@ -26,6 +26,7 @@ import unicodedata
 from collections.abc import Callable, Sequence
 from typing import TextIO
 
+from mfsync.display import shown
 from mfsync.engine.transfer_status import TransferSnapshot, TransfersStatus, TransferState
 
 __all__ = [
@@ -195,16 +196,6 @@ def shorten_middle(text: str, width: int, ellipsis: str = "…") -> str:
         return _head(ellipsis, max(width, 0))
     tail_room = (room + 1) // 2
     return _head(text, room - tail_room) + ellipsis + _tail(text, tail_room)
-
-
-def _printable(text: str) -> str:
-    # Peers choose file names. Control characters (escape sequences could rewrite the screen),
-    # format characters (bidi overrides disguise a name), separators that break lines and lone
-    # surrogates (undecodable bytes, which would make the write raise) must not reach the
-    # terminal as they are.
-    return "".join(
-        "?" if unicodedata.category(c) in ("Cc", "Cf", "Cs", "Zl", "Zp") else c for c in text
-    )
 
 
 # --- speed ----------------------------------------------------------------------------------
@@ -421,7 +412,7 @@ class ProgressDisplay:
         return True
 
     def _clean(self, text: str) -> str:
-        text = _printable(text)
+        text = shown(text)
         # A name the terminal's encoding cannot show would make the whole write raise.
         return text if self._encodable(text) else self._reencode(text)
 

@@ -24,6 +24,7 @@ from PySide6.QtWidgets import QApplication, QMessageBox, QSystemTrayIcon
 from mfsync import APP_ID, __version__
 from mfsync.config import Config, ConfigError, load_config
 from mfsync.crypto.keys import IdentityError, parse_key
+from mfsync.display import EscapingFormatter
 from mfsync.gui.autostart import Autostart, autostart_for
 from mfsync.gui.bridge import EngineBridge
 from mfsync.gui.icons import icon
@@ -228,9 +229,11 @@ def main(argv: list[str] | None = None) -> int:
     """Run the desktop app; the exit code."""
     args = _parser().parse_args(argv)
     keep_large_buffers()
+    handler = logging.StreamHandler()
+    handler.setFormatter(EscapingFormatter("mfsync-gui: %(name)s: %(message)s"))
     logging.basicConfig(
         level=logging.WARNING if not args.verbose else logging.INFO if args.verbose == 1
-        else logging.DEBUG, format="mfsync-gui: %(name)s: %(message)s")
+        else logging.DEBUG, handlers=[handler])
     config_path = Path(args.config).expanduser() if args.config else locations.config_path()
     app = QApplication.instance() or QApplication(sys.argv[:1])
     assert isinstance(app, QApplication)

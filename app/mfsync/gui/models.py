@@ -17,6 +17,7 @@ from typing import Any
 from PySide6.QtCore import QAbstractTableModel, QModelIndex, QPersistentModelIndex, Qt
 
 from mfsync.crypto.keys import format_key, short_key
+from mfsync.display import shown
 from mfsync.engine.status import PeerState, RemoteFile
 from mfsync.engine.transfer_status import TransferSnapshot, TransferState
 from mfsync.service import FolderMode, ServiceStatus
@@ -111,13 +112,13 @@ class KeyedTableModel(QAbstractTableModel):
         row = self._rows[index.row()]
         column = index.column()
         if role == Qt.ItemDataRole.DisplayRole:
-            return row.cells[column]
+            return shown(row.cells[column])  # names from peers: escaped, never raw
         if role == PROGRESS_ROLE and column == self.PROGRESS_COLUMN:
             return row.progress
         if role == SORT_ROLE:
             return row.sort[column] if column < len(row.sort) else row.cells[column].lower()
         if role == Qt.ItemDataRole.ToolTipRole and row.tooltip:
-            return row.tooltip
+            return "\n".join(shown(line) for line in row.tooltip.split("\n"))
         return None
 
     # -- updates --------------------------------------------------------------------------

@@ -13,11 +13,12 @@ replaced before anything is shown. No Qt here.
 import logging
 import os
 import time
-import unicodedata
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any, Protocol
+
+from mfsync.display import shown
 
 __all__ = [
     "DOWNLOAD",
@@ -206,11 +207,8 @@ def _common_folder(targets: Iterable[str]) -> str | None:
 
 
 def _plain(text: str, limit: int = MAX_NAME) -> str:
-    # the same rule as the command line's progress output: no control, format or separator
-    # characters and no lone surrogates from peers' names
-    text = "".join(
-        "?" if unicodedata.category(c) in ("Cc", "Cf", "Cs", "Zl", "Zp") else c for c in text
-    )
+    # peers' names, shown as the command line shows them (escaped, see mfsync.display)
+    text = shown(text)
     if len(text) > limit:
         half = (limit - 1) // 2
         text = text[:half] + "…" + text[-(limit - 1 - half):]

@@ -16,6 +16,7 @@ from PySide6.QtCore import QObject, QUrl, Signal
 from PySide6.QtGui import QDesktopServices
 from PySide6.QtWidgets import QMenu, QSystemTrayIcon
 
+from mfsync.display import shown
 from mfsync.engine.transfer_status import TransferSnapshot
 from mfsync.gui.icons import icon
 from mfsync.service import ServiceStatus
@@ -119,7 +120,8 @@ class Tray(QObject):
         for transfer in self.recent:
             # partial, not a lambda with a default argument: PySide passes ``checked`` into
             # such a lambda's first parameter
-            recent.addAction(transfer.path, functools.partial(self.open_folder_of, transfer.target))
+            recent.addAction(shown(transfer.path),
+                             functools.partial(self.open_folder_of, transfer.target))
         menu.addSeparator()
         menu.addAction("Quit mfsync", self.quitRequested.emit)
 

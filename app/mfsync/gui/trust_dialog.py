@@ -35,6 +35,7 @@ from PySide6.QtWidgets import (
 )
 
 from mfsync.crypto.keys import format_key, parse_key, short_key
+from mfsync.display import shown
 from mfsync.engine.status import PeerSnapshot
 from mfsync.gui.trust_file import TrustFileError, read_trust_file
 from mfsync.service import Service, ServiceError, ServiceStatus
@@ -588,4 +589,4 @@ def describe_peer(peer: PeerSnapshot) -> str:
     key = peer_key(peer)
     key_text = short_key(key) if key is not None else "?"
     proven = "" if peer.key is not None else ", announced only"
-    return f"{peer.name or '(no name)'} — {peer.address} — {key_text}{proven}"
+    return f"{shown(peer.name) or '(no name)'} — {peer.address} — {key_text}{proven}"

@@ -120,8 +120,12 @@ async def stream_range(
             position += len(message.payload)
             yield message
         elif isinstance(message, End):
-            if message.offset != end or position != end:
-                raise ChannelError(f"transfer of {path!r} ended at {position}, not {end}")
+            if position != end:
+                raise ChannelError(f"transfer of {path!r} ended after {position - offset} of "
+                                   f"{length} bytes (at offset {position}, not {end})")
+            if message.offset != end:
+                raise ChannelError(f"transfer of {path!r} sent every byte, then an End at "
+                                   f"offset {message.offset} instead of {end}")
             return
         elif isinstance(message, ErrorMessage):
             raise PeerRefused(message)

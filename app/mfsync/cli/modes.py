@@ -13,7 +13,7 @@ from mfsync.cli.parser import UsageError
 from mfsync.cli.progress import ProgressDisplay, should_enable
 from mfsync.cli.setup import Settings
 from mfsync.crypto.keys import short_key
-from mfsync.display import shown
+from mfsync.display import EscapingFormatter, shown
 from mfsync.engine.node import Node, NodeOptions
 from mfsync.engine.status import NodeStatus, RemoteFile
 from mfsync.engine.sync import Syncer
@@ -147,10 +147,12 @@ def _wanted(path: str, names: list[str]) -> str | None:
 class _DisplayLog(logging.Handler):
     """Routes log lines above the progress bars instead of through them."""
 
-    def __init__(self, display: ProgressDisplay) -> None:
+    def __init__(self, display: ProgressDisplay, replaces: list[logging.Handler]) -> None:
         super().__init__()
         self._display = display
-        self.setFormatter(logging.Formatter("mfsync: %(message)s"))
+        # The same format (and escaping of peers' names) as the stderr handler it stands in for.
+        formatter = next((h.formatter for h in replaces if h.formatter), None)
+        self.setFormatter(formatter or EscapingFormatter("mfsync: %(message)s"))
 
     def emit(self, record: logging.LogRecord) -> None:
         self._display.message(self.format(record))
@@ -171,10 +173,9 @@ async def run_get(settings: Settings, names: list[str], dest: str, *, concurrenc
         raise ModeError(f"cannot create {dest}: {exc.strerror or exc}") from None
     root = root.resolve()
     display = ProgressDisplay(sys.stderr, enabled=should_enable(sys.stderr, verbose))
-    handler = _DisplayLog(display)
     root_logger = logging.getLogger()
     saved = root_logger.handlers[:]
-    root_logger.handlers[:] = [handler]
+    root_logger.handlers[:] = [_DisplayLog(display, saved)]
     matched: set[str] = set()
     queued: set[str] = set()
     cut_short = False
@@ -243,7 +244,7 @@ async def run_sync(settings: Settings, directory: str, *, concurrency: int, verb
     display = ProgressDisplay(sys.stderr, enabled=should_enable(sys.stderr, verbose))
     root_logger = logging.getLogger()
     saved = root_logger.handlers[:]
-    root_logger.handlers[:] = [_DisplayLog(display)]
+    root_logger.handlers[:] = [_DisplayLog(display, saved)]
     try:
         async with running_node(settings.node_options(share_dir=root, wants=True)) as node:
             syncer = Syncer(node, concurrency=concurrency)

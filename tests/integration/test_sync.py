@@ -195,9 +195,9 @@ async def test_restart_uses_the_index_database(make_node, tmp_path: Path,
     hashed: list[str] = []
     real_hash = shareset.hash_file
 
-    def counting(path: Path):
+    def counting(path: Path, root: Path | None = None):
         hashed.append(path.relative_to(folder).as_posix())
-        return real_hash(path)
+        return real_hash(path, root)
 
     monkeypatch.setattr(shareset, "hash_file", counting)
     second = await make_node(**options)

@@ -11,7 +11,12 @@ import stat
 import unicodedata
 from pathlib import Path
 
-from mfsync.protocol.names import MAX_COMPONENT_BYTES, InvalidName, check_wire_path
+from mfsync.protocol.names import (
+    MAX_COMPONENT_BYTES,
+    PARTIAL_SUFFIX,
+    InvalidName,
+    check_wire_path,
+)
 
 __all__ = [
     "PARTIAL_SUFFIX",
@@ -22,8 +27,8 @@ __all__ = [
     "target_for",
 ]
 
-#: Partial downloads are hidden files beside their target: ``.NAME.mfsync-part``.
-PARTIAL_SUFFIX = ".mfsync-part"
+# (PARTIAL_SUFFIX: partial downloads are hidden files beside their target,
+# ``.NAME.mfsync-part``; the protocol's name rules own it, as no peer may use such a name.)
 
 
 class UnsafePath(Exception):
@@ -64,10 +69,15 @@ def target_for(root: Path, wire_path: str, disk_path: str | None = None) -> Path
             raise UnsafePath(f"{wire_path!r}: {current} is not a folder")
     target = root.joinpath(*parts)
     try:
-        if stat.S_ISLNK(os.lstat(target).st_mode):
-            raise UnsafePath(f"{wire_path!r}: {target} is a symlink; not replacing it")
+        mode = os.lstat(target).st_mode
     except FileNotFoundError:
-        pass
+        return target
+    if stat.S_ISLNK(mode):
+        raise UnsafePath(f"{wire_path!r}: {target} is a symlink; not replacing it")
+    if stat.S_ISDIR(mode):
+        # (a host offering both "a" and "a/b": whichever came second cannot be stored)
+        raise UnsafePath(f"{wire_path!r}: {target} is a folder here; a file cannot take its "
+                         "place")
     return target
 
 

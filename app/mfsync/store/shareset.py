@@ -379,7 +379,7 @@ class ShareSet:
             found[name] = old
             return
         try:
-            hashes = hash_file(Path(entry.path))
+            hashes = hash_file(Path(entry.path), self.root)
         except FileChanged as exc:
             log.debug("%s; will retry", exc)
             self.unsettled = True

@@ -27,7 +27,10 @@ import stat
 from collections.abc import Sequence
 from pathlib import Path
 
-__all__ = ["DIR_FD_SUPPORTED", "Folder", "UnsafeComponent", "open_folder", "open_under"]
+__all__ = [
+    "DIR_FD_SUPPORTED", "Folder", "UnsafeComponent", "open_folder", "open_under",
+    "rename_below", "rename_between", "unlink_below",
+]
 
 #: Whether this platform can open, stat, rename and create relative to a folder descriptor.
 DIR_FD_SUPPORTED = (
@@ -163,6 +166,33 @@ def open_under(root: Path, rel: str, flags: int = os.O_RDONLY) -> int:
     *folders, name = rel.split("/")
     with open_folder(root, folders) as folder:
         return folder.open(name, flags)
+
+
+def rename_between(src: Folder, src_name: str, dst: Folder, dst_name: str) -> None:
+    """``renameat`` from one held folder to another (replacing ``dst_name``)."""
+    if src.fd is not None and dst.fd is not None:
+        os.rename(src_name, dst_name, src_dir_fd=src.fd, dst_dir_fd=dst.fd)
+        return
+    _check_fallback(dst.path / dst_name)
+    os.replace(src.path / src_name, dst.path / dst_name)
+
+
+def rename_below(root: Path, src: str, dst: str) -> None:
+    """Rename ``src`` to ``dst`` (both ``/``-separated, relative to ``root``), each folder on
+    the way opened from ``root`` without following a symlink; the renamed entry itself is
+    moved as it is (a symlink stays a symlink), never followed."""
+    *src_folders, src_name = src.split("/")
+    *dst_folders, dst_name = dst.split("/")
+    with open_folder(root, src_folders) as a, open_folder(root, dst_folders) as b:
+        rename_between(a, src_name, b, dst_name)
+
+
+def unlink_below(root: Path, rel: str) -> None:
+    """Delete ``rel`` (``/``-separated) below ``root``, in its folder opened from ``root``
+    without following a symlink."""
+    *folders, name = rel.split("/")
+    with open_folder(root, folders) as folder:
+        folder.unlink(name)
 
 
 # -- without dir_fd (Windows) -----------------------------------------------------------------

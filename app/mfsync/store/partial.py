@@ -20,7 +20,7 @@ import threading
 from pathlib import Path
 
 from mfsync.protocol.content import block_hash
-from mfsync.store.dirfd import Folder, open_folder
+from mfsync.store.dirfd import Folder, open_folder, rename_between
 from mfsync.store.safe_paths import UnsafePath, partial_path_for
 
 __all__ = ["PartialFile", "fsync_dir"]
@@ -173,7 +173,7 @@ class PartialFile:
             # (a conflict copy in another folder: the partial moves there, from the folder
             # held open into one opened from the root the same way)
             with open_folder(self.root, self._parts(destination)) as other:
-                _rename_between(folder, self.path.name, other, destination.name)
+                rename_between(folder, self.path.name, other, destination.name)
                 if not synced:
                     other.fsync()
                     folder.fsync()
@@ -210,14 +210,6 @@ def _check_not_folder(folder: Folder, destination: Path, partial: PartialFile) -
     if stat.S_ISDIR(mode):
         partial.discard()
         raise UnsafePath(f"{destination} is a folder here; a file cannot take its place")
-
-
-def _rename_between(src: Folder, src_name: str, dst: Folder, dst_name: str) -> None:
-    """``renameat`` from one held folder to another (or the paths, without ``dir_fd``)."""
-    if src.fd is not None and dst.fd is not None:
-        os.rename(src_name, dst_name, src_dir_fd=src.fd, dst_dir_fd=dst.fd)
-    else:
-        os.replace(src.path / src_name, dst.path / dst_name)
 
 
 def fsync_dir(folder: Path) -> None:

@@ -84,6 +84,8 @@ MAX_RANGE = 64 * 1024 * 1024
 MAX_STRIKES = 2
 #: Received blocks being verified and written at once, per download.
 MAX_INFLIGHT_BLOCKS = 4
+#: Local failures remembered so that a repeat is not logged again (see ``_log_failure``).
+_MAX_FAILURES_LOGGED = 4096
 #: Progress (bytes) is published at most this often ...
 _PUBLISH_INTERVAL = 0.1
 #: ... and changes of state at most this often: a status covers every job, so publishing one
@@ -214,6 +216,9 @@ class Downloader:
         self._cleanups: set[asyncio.Task[None]] = set()
         self._name_locks: dict[JobKey, asyncio.Lock] = {}
         self._results: list[DownloadResult] = []
+        #: The local failure last logged per job key: the same failure again (sync retrying a
+        #: name that cannot be stored here) is logged at DEBUG, not once per retry.
+        self._failures_logged: dict[JobKey, str] = {}
         self._observers: list[StatusCallback] = []
         self._workers: list[asyncio.Task[None]] = []
         self._lander = Lander()
@@ -527,7 +532,7 @@ class Downloader:
                         await asyncio.to_thread(_local, target_for, job.root,
                                                 job.store_as or job.path)
                     except JobFailed as exc:
-                        log.error("cannot download %s: %s", job.path, exc)
+                        self._log_failure(job, str(exc))
                         self._set(job, state=TransferState.FAILED, error=str(exc))
                         return DownloadResult(job, TransferState.FAILED, error=str(exc))
                 waiting_since = waiting_since or now
@@ -574,9 +579,20 @@ class Downloader:
                 log.info("lost %s while fetching %s: %s", format_host_port(*endpoint),
                          job.path, exc)
             except JobFailed as exc:
-                log.error("cannot download %s: %s", job.path, exc)
+                self._log_failure(job, str(exc))
                 self._set(job, state=TransferState.FAILED, error=str(exc))
                 return DownloadResult(job, TransferState.FAILED, remote, error=str(exc))
+
+    def _log_failure(self, job: DownloadJob, reason: str) -> None:
+        """Log why ``job`` cannot succeed here: as an error the first time, at DEBUG when the
+        same job failed the same way before (and nothing succeeded in between)."""
+        if self._failures_logged.get(job.key) == reason:
+            log.debug("cannot download %s (again): %s", job.path, reason)
+            return
+        if len(self._failures_logged) >= _MAX_FAILURES_LOGGED:
+            self._failures_logged.clear()  # (bounded: at worst a failure is logged again)
+        self._failures_logged[job.key] = reason
+        log.error("cannot download %s: %s", job.path, reason)
 
     def _choose(self, job: DownloadJob) -> RemoteFile | None:
         offers = self._node.files_for(job.path)
@@ -667,6 +683,7 @@ class Downloader:
             log.warning("%s changed here during the download: keeping it, storing the other "
                         "version as %s", plan.target, stored)
         self._set(job, state=TransferState.DONE, done=remote.size)
+        self._failures_logged.pop(job.key, None)
         log.info("downloaded %s (%d bytes) from %s", stored, remote.size, source)
         hashes = FileHashes(remote.size, info.block_size, info.hashes, remote.content_id)
         return DownloadResult(job, TransferState.DONE, remote, stored, final, hashes=hashes)

@@ -46,11 +46,15 @@ _FOLDER_FLAGS = os.O_RDONLY | getattr(os, "O_DIRECTORY", 0) | _NOFOLLOW | _CLOEX
 _ROOT_FLAGS = os.O_RDONLY | getattr(os, "O_DIRECTORY", 0) | _CLOEXEC
 
 
+_SYMLINK = "is a symlink; not following it"
+_NOT_A_FOLDER = "is not a folder"
+
+
 class UnsafeComponent(OSError):
     """A component below the root is a symlink or not a folder: not followed."""
 
     def __init__(self, where: Path, what: str) -> None:
-        super().__init__(errno.ELOOP, f"{where} {what}; not following it")
+        super().__init__(errno.ELOOP, f"{where} {what}")
 
     def __str__(self) -> str:
         return str(self.strerror)
@@ -74,7 +78,7 @@ class Folder:
             return os.open(self.path / name, flags, mode)
         except OSError as exc:
             if exc.errno == errno.ELOOP:
-                raise UnsafeComponent(self.path / name, "is a symlink") from None
+                raise UnsafeComponent(self.path / name, _SYMLINK) from None
             raise
 
     def lstat(self, name: str) -> os.stat_result:
@@ -154,7 +158,7 @@ def _step(parent: int, part: str, where: Path, *, create: bool) -> int:
             if exc.errno not in (errno.ELOOP, errno.ENOTDIR):
                 raise
             st = os.stat(part, dir_fd=parent, follow_symlinks=False)
-            what = "is a symlink" if stat.S_ISLNK(st.st_mode) else "is not a folder"
+            what = _SYMLINK if stat.S_ISLNK(st.st_mode) else _NOT_A_FOLDER
             raise UnsafeComponent(where, what) from None
     finally:
         os.close(parent)
@@ -211,9 +215,9 @@ def _open_folder_fallback(root: Path, parts: Sequence[str], *, create: bool) -> 
                 os.mkdir(where)
             st = os.lstat(where)
         if stat.S_ISLNK(st.st_mode) or _is_junction(where):
-            raise UnsafeComponent(where, "is a symlink")
+            raise UnsafeComponent(where, _SYMLINK)
         if not stat.S_ISDIR(st.st_mode):
-            raise UnsafeComponent(where, "is not a folder")
+            raise UnsafeComponent(where, _NOT_A_FOLDER)
     _check_fallback(where, root)
     return Folder(where, None)
 
@@ -228,10 +232,10 @@ def _check_fallback(path: Path, root: Path | None = None) -> None:
     default: inside its own folder, which the caller checked already)."""
     try:
         if stat.S_ISLNK(os.lstat(path).st_mode) or _is_junction(path):
-            raise UnsafeComponent(path, "is a symlink")
+            raise UnsafeComponent(path, _SYMLINK)
     except FileNotFoundError:
         pass
     inside = os.path.realpath(root if root is not None else path.parent)
     resolved = os.path.realpath(path)
     if os.path.commonpath([inside, resolved]) != inside:
-        raise UnsafeComponent(path, "leads outside its folder")
+        raise UnsafeComponent(path, "leads outside its folder; not following it")

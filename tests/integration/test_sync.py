@@ -195,9 +195,9 @@ async def test_restart_uses_the_index_database(make_node, tmp_path: Path,
     hashed: list[str] = []
     real_hash = shareset.hash_file
 
-    def counting(path: Path):
+    def counting(path: Path, root: Path | None = None):
         hashed.append(path.relative_to(folder).as_posix())
-        return real_hash(path)
+        return real_hash(path, root)
 
     monkeypatch.setattr(shareset, "hash_file", counting)
     second = await make_node(**options)
@@ -347,10 +347,10 @@ async def test_a_change_during_the_first_scan_is_seen_at_once(make_node, tmp_pat
     folder = make_tree(tmp_path / "a", {"first.txt": b"there before\n"})
     real_hash = shareset.hash_file
 
-    def hash_while_a_file_appears(path: Path):
+    def hash_while_a_file_appears(path: Path, root: Path | None = None):
         if not (folder / "during.txt").exists():
             (folder / "during.txt").write_bytes(b"written during the first scan\n")
-        return real_hash(path)
+        return real_hash(path, root)
 
     monkeypatch.setattr(shareset, "hash_file", hash_while_a_file_appears)
     node = await make_node(share_dir=folder)

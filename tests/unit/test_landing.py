@@ -20,7 +20,7 @@ MTIME = 1_600_000_000_123_456_789
 def _landing(root: Path, name: str, content: bytes, final: Path | None = None) -> Landing:
     target = root / name
     hashes = (block_hash(content),) if content else ()
-    partial = PartialFile(target, len(content), block_size_for(len(content)), hashes)
+    partial = PartialFile(target, len(content), block_size_for(len(content)), hashes, root)
     return Landing(root, partial, MTIME, lambda: final or target, content)
 
 

@@ -97,9 +97,9 @@ async def test_a_restart_hashes_nothing(tmp_path: Path, monkeypatch: pytest.Monk
 
     hashed: list[Path] = []
 
-    def counting_hash(path: Path) -> FileHashes:
+    def counting_hash(path: Path, root: Path | None = None) -> FileHashes:
         hashed.append(path)
-        return hash_file(path)
+        return hash_file(path, root)
 
     monkeypatch.setattr(shareset_module, "hash_file", counting_hash)
     with IndexDB(db_path) as db:

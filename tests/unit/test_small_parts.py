@@ -417,9 +417,9 @@ async def test_rescan_without_changes_does_not_rehash(
     calls: list[Path] = []
     real = shareset_module.hash_file
 
-    def counting(path: Path) -> FileHashes:
+    def counting(path: Path, root: Path | None = None) -> FileHashes:
         calls.append(path)
-        return real(path)
+        return real(path, root)
 
     monkeypatch.setattr(shareset_module, "hash_file", counting)
     _tree(root, {"a": b"1", "b/c": b"22"})
@@ -440,9 +440,9 @@ async def test_rescan_detects_add_modify_delete(
     calls: list[str] = []
     real = shareset_module.hash_file
 
-    def counting(path: Path) -> FileHashes:
+    def counting(path: Path, root: Path | None = None) -> FileHashes:
         calls.append(path.name)
-        return real(path)
+        return real(path, root)
 
     monkeypatch.setattr(shareset_module, "hash_file", counting)
     _tree(root, {"a": b"1", "b": b"2"})

@@ -13,6 +13,10 @@ The order within a landing never changes: data on disk, then the rename. A batch
 flush renames nothing; a file that fails on its own fails its own download only.
 """
 
+import asyncio
+import logging
+import os
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,9 +24,20 @@ from pathlib import Path
 from mfsync.engine.batches import ThreadBatcher
 from mfsync.store.durable import sync_files
 from mfsync.store.partial import PartialFile, fsync_dir
-from mfsync.store.safe_paths import prepare_parent
 
-__all__ = ["Lander", "Landing", "land_batch"]
+__all__ = ["TEST_HOOK_HOLD_VERIFIED", "Lander", "Landing", "hold_verified_for_test",
+           "land_batch"]
+
+log = logging.getLogger("mfsync.transfer")
+
+#: TEST HOOK, inert unless this environment variable is set (only tests set it), as
+#: ``WIRE_PATH=RELEASE_FILE``: a download of ``WIRE_PATH``, once verified and before it lands,
+#: creates ``RELEASE_FILE.held`` and waits until ``RELEASE_FILE`` exists. It makes the race
+#: between verification and the final rename happen every time in the tests.
+TEST_HOOK_HOLD_VERIFIED = "MFSYNC_TEST_HOOK_HOLD_VERIFIED"
+#: The test hook holds a download at most this long (a test that forgot it must not hang).
+_TEST_HOOK_MAX_HOLD = 60.0
+_TEST_HOOK_POLL = 0.05
 
 
 @dataclass(frozen=True)
@@ -83,9 +98,8 @@ def land_batch(landings: list[Landing]) -> list[Outcome]:
 
 def _write_whole(landing: Landing) -> None:
     """Write a verified small file, held in memory, into its partial (replacing what that
-    held); the folders up to it are made first."""
+    held); the folders up to it are made (or opened, never through a symlink) first."""
     partial = landing.partial
-    prepare_parent(landing.root, partial.target)
     partial.open()
     if landing.content:
         partial.write_block(0, landing.content)
@@ -97,3 +111,20 @@ class Lander(ThreadBatcher[Landing, Path]):
 
     def __init__(self) -> None:
         super().__init__(land_batch)
+
+
+async def hold_verified_for_test(wire_path: str) -> None:
+    """The test hook ``TEST_HOOK_HOLD_VERIFIED``: does nothing unless a test set it for
+    ``wire_path``."""
+    spec = os.environ.get(TEST_HOOK_HOLD_VERIFIED)
+    if not spec:
+        return
+    path, sep, release = spec.rpartition("=")
+    if not sep or path != wire_path:
+        return
+    log.warning("test hook %s: holding the verified %s until %s exists",
+                TEST_HOOK_HOLD_VERIFIED, wire_path, release)
+    await asyncio.to_thread(Path(release + ".held").touch)
+    deadline = time.monotonic() + _TEST_HOOK_MAX_HOLD
+    while time.monotonic() < deadline and not await asyncio.to_thread(os.path.exists, release):
+        await asyncio.sleep(_TEST_HOOK_POLL)

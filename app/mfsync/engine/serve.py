@@ -32,6 +32,7 @@ from mfsync.protocol.messages import (
     GetRequest,
     IndexEntry,
 )
+from mfsync.store.dirfd import open_under
 from mfsync.store.shareset import LocalFile, ShareSet
 
 __all__ = ["READ_SIZE", "FileServer", "refuse"]
@@ -138,13 +139,12 @@ class FileServer:
                 f"({local.size} bytes)",
             ))
             return
-        path = share.root / local.disk_path
         if request.length <= READ_SIZE:
-            await self._send_piece(channel, request, path, local)
+            await self._send_piece(channel, request, share.root, local)
             return
         loop = asyncio.get_running_loop()
         try:
-            fd = await loop.run_in_executor(None, _open_unchanged, path, local)
+            fd = await loop.run_in_executor(None, _open_unchanged, share.root, local)
         except OSError as exc:
             await self._changed(channel, request, f"cannot serve {local.path}: {exc}")
             return
@@ -186,12 +186,12 @@ class FileServer:
             return
         await channel.send(End(end))
 
-    async def _send_piece(self, channel: SecureChannel, request: GetRequest, path: Path,
+    async def _send_piece(self, channel: SecureChannel, request: GetRequest, root: Path,
                           local: LocalFile) -> None:
         """Answer a request for at most ``READ_SIZE`` bytes (a small file, say): read in one
         trip off the loop, into a buffer of its own size."""
         try:
-            data = await asyncio.to_thread(_read_piece, path, local, request.offset,
+            data = await asyncio.to_thread(_read_piece, root, local, request.offset,
                                            request.length)
         except OSError as exc:
             await self._changed(channel, request, f"cannot serve {local.path}: {exc}")
@@ -215,10 +215,10 @@ async def _send_data(channel: SecureChannel, offset: int, view: memoryview) -> N
         await channel.send(Data(offset + start, view[start : start + MAX_DATA]))
 
 
-def _read_piece(path: Path, local: LocalFile, offset: int, length: int) -> bytes | None:
-    """``length`` bytes of ``path`` from ``offset``, or None if the file is no longer the one
-    indexed (or shrank)."""
-    fd = _open_unchanged(path, local)
+def _read_piece(root: Path, local: LocalFile, offset: int, length: int) -> bytes | None:
+    """``length`` bytes of ``local`` (below ``root``) from ``offset``, or None if the file is
+    no longer the one indexed (or shrank)."""
+    fd = _open_unchanged(root, local)
     try:
         data = os.pread(fd, length, offset)
         if len(data) != length or not _unchanged(os.fstat(fd), local):
@@ -246,8 +246,11 @@ def _unchanged(st: os.stat_result, local: LocalFile) -> bool:
     return (st.st_size, st.st_mtime_ns) == (local.size, local.mtime_ns)
 
 
-def _open_unchanged(path: Path, local: LocalFile) -> int:
-    fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0))
+def _open_unchanged(root: Path, local: LocalFile) -> int:
+    """Open ``local`` for serving: from the share root's descriptor one component at a time,
+    none followed if it is a symlink (a folder swapped for a symlink after the scan must not
+    serve what is outside the share); ``OSError`` if it is not the file indexed any more."""
+    fd = open_under(root, local.disk_path)
     if not _unchanged(os.fstat(fd), local):
         os.close(fd)
         raise OSError(f"{local.path} changed since it was indexed")

@@ -33,7 +33,7 @@ from typing import ParamSpec, TypeVar
 
 from mfsync.crypto.keys import short_key
 from mfsync.engine.batches import ThreadBatcher
-from mfsync.engine.landing import Lander, Landing
+from mfsync.engine.landing import Lander, Landing, hold_verified_for_test
 from mfsync.engine.loop import current_loop
 from mfsync.engine.node import Node
 from mfsync.engine.status import HostRef, RemoteFile
@@ -49,9 +49,10 @@ from mfsync.net.client import BlockInfo, request_blocks, stream_range
 from mfsync.protocol.content import block_count, block_hash, block_size_for, content_id_of
 from mfsync.protocol.messages import ErrorCode
 from mfsync.store.conflicts import conflict_name
+from mfsync.store.dirfd import open_folder
 from mfsync.store.hashing import FileChanged, FileHashes, hash_file
 from mfsync.store.partial import PartialFile
-from mfsync.store.safe_paths import UnsafePath, partial_path_for, prepare_parent, target_for
+from mfsync.store.safe_paths import UnsafePath, partial_path_for, target_for
 from mfsync.store.space import InsufficientSpace, check_free_space
 
 __all__ = [
@@ -83,6 +84,8 @@ MAX_RANGE = 64 * 1024 * 1024
 MAX_STRIKES = 2
 #: Received blocks being verified and written at once, per download.
 MAX_INFLIGHT_BLOCKS = 4
+#: Local failures remembered so that a repeat is not logged again (see ``_log_failure``).
+_MAX_FAILURES_LOGGED = 4096
 #: Progress (bytes) is published at most this often ...
 _PUBLISH_INTERVAL = 0.1
 #: ... and changes of state at most this often: a status covers every job, so publishing one
@@ -213,6 +216,9 @@ class Downloader:
         self._cleanups: set[asyncio.Task[None]] = set()
         self._name_locks: dict[JobKey, asyncio.Lock] = {}
         self._results: list[DownloadResult] = []
+        #: The local failure last logged per job key: the same failure again (sync retrying a
+        #: name that cannot be stored here) is logged at DEBUG, not once per retry.
+        self._failures_logged: dict[JobKey, str] = {}
         self._observers: list[StatusCallback] = []
         self._workers: list[asyncio.Task[None]] = []
         self._lander = Lander()
@@ -526,7 +532,7 @@ class Downloader:
                         await asyncio.to_thread(_local, target_for, job.root,
                                                 job.store_as or job.path)
                     except JobFailed as exc:
-                        log.error("cannot download %s: %s", job.path, exc)
+                        self._log_failure(job, str(exc))
                         self._set(job, state=TransferState.FAILED, error=str(exc))
                         return DownloadResult(job, TransferState.FAILED, error=str(exc))
                 waiting_since = waiting_since or now
@@ -573,9 +579,20 @@ class Downloader:
                 log.info("lost %s while fetching %s: %s", format_host_port(*endpoint),
                          job.path, exc)
             except JobFailed as exc:
-                log.error("cannot download %s: %s", job.path, exc)
+                self._log_failure(job, str(exc))
                 self._set(job, state=TransferState.FAILED, error=str(exc))
                 return DownloadResult(job, TransferState.FAILED, remote, error=str(exc))
+
+    def _log_failure(self, job: DownloadJob, reason: str) -> None:
+        """Log why ``job`` cannot succeed here: as an error the first time, at DEBUG when the
+        same job failed the same way before (and nothing succeeded in between)."""
+        if self._failures_logged.get(job.key) == reason:
+            log.debug("cannot download %s (again): %s", job.path, reason)
+            return
+        if len(self._failures_logged) >= _MAX_FAILURES_LOGGED:
+            self._failures_logged.clear()  # (bounded: at worst a failure is logged again)
+        self._failures_logged[job.key] = reason
+        log.error("cannot download %s: %s", job.path, reason)
 
     def _choose(self, job: DownloadJob) -> RemoteFile | None:
         offers = self._node.files_for(job.path)
@@ -632,10 +649,16 @@ class Downloader:
         self._set(job, state=TransferState.VERIFYING, size=remote.size, source=source)
         if block_count(remote.size) <= 1:
             info, content = await self._fetch_whole(job, remote, host)
-            partial = PartialFile(plan.target, remote.size, info.block_size, info.hashes)
+            partial = PartialFile(plan.target, remote.size, info.block_size, info.hashes,
+                                  job.root)
         else:
             info, partial = await self._fetch_blocks(job, remote, host, plan.target)
         turn.release()  # landing needs no network: the next job may start receiving
+        try:
+            await hold_verified_for_test(plan.stored)  # (inert unless a test set it)
+        except BaseException:
+            partial.close()
+            raise
 
         def destination() -> Path:
             # A conflict copy's name, if sync is replacing a file of ours that changed during
@@ -660,6 +683,7 @@ class Downloader:
             log.warning("%s changed here during the download: keeping it, storing the other "
                         "version as %s", plan.target, stored)
         self._set(job, state=TransferState.DONE, done=remote.size)
+        self._failures_logged.pop(job.key, None)
         log.info("downloaded %s (%d bytes) from %s", stored, remote.size, source)
         hashes = FileHashes(remote.size, info.block_size, info.hashes, remote.content_id)
         return DownloadResult(job, TransferState.DONE, remote, stored, final, hashes=hashes)
@@ -692,7 +716,7 @@ class Downloader:
         an earlier run does not hold yet, every block verified as it arrives."""
         async with self._node.channel_to(host) as channel:
             info = await request_blocks(channel, remote.path, remote.content_id, remote.size)
-            partial = PartialFile(target, remote.size, info.block_size, info.hashes)
+            partial = PartialFile(target, remote.size, info.block_size, info.hashes, job.root)
             try:
                 await self._receive(job, remote, channel, partial)
             except BaseException:
@@ -875,7 +899,11 @@ def _discard_partials(job: DownloadJob, target: Path) -> None:
         targets.add(target)  # came from target_for when the job chose it
     for where in targets:
         try:
-            partial_path_for(where).unlink(missing_ok=True)
+            # In its folder opened from the root without following a symlink, as it was made.
+            with open_folder(job.root, where.parent.relative_to(job.root).parts) as folder:
+                folder.unlink(partial_path_for(where).name)
+        except FileNotFoundError:
+            pass
         except OSError as exc:
             log.warning("cannot remove the partial download of %s: %s", where, exc)
 
@@ -908,13 +936,13 @@ def _plan(job: DownloadJob, remote: RemoteFile, maker: bytes) -> _Plan:
     target = target_for(job.root, stored, None if job.store_as else job.local_name)
     conflict_with = None
     if not job.replace and os.path.lexists(target):
-        same = _same_content(target, remote)
+        same = _same_content(job.root, target, remote)
         if same is not None:
             return _Plan(target, stored, same)
         conflict_with = target
         stored = conflict_name(stored, remote.mtime_ns, maker)
         target = target_for(job.root, stored)
-        same = _same_content(target, remote)
+        same = _same_content(job.root, target, remote)
         if same is not None:
             return _Plan(target, stored, same, conflict_with)
     # Before anything is created: opening a partial extends it to the full size (and file
@@ -939,18 +967,20 @@ def _plan_batch(items: list[tuple[DownloadJob, RemoteFile, bytes]]) -> list[_Pla
 
 
 def _open_partial(root: Path, partial: PartialFile) -> list[bool]:
-    """Create the folders up to the partial, open it, and say which blocks it already holds."""
-    prepare_parent(root, partial.target)
+    """Open (or create) the folders from ``root`` up to the partial and the partial itself,
+    never through a symlink, and say which blocks it already holds."""
+    assert partial.root == root
     partial.open()
     return partial.verify_existing()
 
 
-def _same_content(path: Path, remote: RemoteFile) -> FileHashes | None:
-    """The hashes of the file at ``path`` if it already holds ``remote``'s content."""
+def _same_content(root: Path, path: Path, remote: RemoteFile) -> FileHashes | None:
+    """The hashes of the file at ``path`` (below ``root``) if it already holds ``remote``'s
+    content."""
     try:
         if not path.is_file() or path.is_symlink() or path.stat().st_size != remote.size:
             return None
-        hashes = hash_file(path)
+        hashes = hash_file(path, root)
     except (OSError, FileChanged):
         return None
     return hashes if hashes.content_id == remote.content_id else None

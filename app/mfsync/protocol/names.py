@@ -3,24 +3,42 @@
 Names from peers are untrusted. A valid wire path is relative, POSIX-separated, NFC-normalised
 UTF-8, at most ``MAX_PATH_BYTES`` long, and none of its components is empty, ``.``, ``..``, has a
 NUL, a control character or a backslash, looks like a drive letter, ends in a dot or space, or is
-a name Windows reserves (so a file shared from Linux can be written on any host).
+a name Windows reserves (so a file shared from Linux can be written on any host), or a name
+mfsync keeps for its own files in a shared folder (``reserved_name_reason``): a partial
+download (``*.mfsync-part``), the ``.mfsync`` folder or the ``.mfsyncignore`` file. Those are
+compared case-insensitively (after Unicode case folding): on macOS and Windows
+``.A.MFSYNC-PART`` is the same file as ``.a.mfsync-part``.
 """
 
 import re
 import unicodedata
 
 __all__ = [
+    "IGNORE_FILE",
     "MAX_COMPONENT_BYTES",
     "MAX_PATH_BYTES",
+    "PARTIAL_SUFFIX",
+    "STATE_DIR",
     "InvalidName",
     "check_wire_path",
     "clean_label",
     "has_control",
     "is_control",
+    "reserved_name_reason",
 ]
 
 MAX_PATH_BYTES = 4096
 MAX_COMPONENT_BYTES = 255
+
+# -- names mfsync keeps for itself inside a shared folder: the one list of them ----------------
+#: Partial downloads are hidden files beside their target: ``.NAME.mfsync-part``.
+PARTIAL_SUFFIX = ".mfsync-part"
+#: Our own folder inside a shared folder.
+STATE_DIR = ".mfsync"
+#: The user's ignore rules, in gitignore syntax, at the root of a shared folder.
+IGNORE_FILE = ".mfsyncignore"
+_RESERVED_EXACT = frozenset(name.casefold() for name in (STATE_DIR, IGNORE_FILE))
+_RESERVED_SUFFIX = PARTIAL_SUFFIX.casefold()
 _WINDOWS_RESERVED = re.compile(
     r"^(CON|PRN|AUX|NUL|COM[0-9¹²³]|LPT[0-9¹²³]|CONIN\$|CONOUT\$)(\..*)?$", re.IGNORECASE
 )
@@ -55,6 +73,23 @@ def clean_label(text: str, max_bytes: int, *, strict: bool = False) -> str:
         for ch in text
     )
     return cleaned.encode("utf-8", "replace")[:max_bytes].decode("utf-8", "ignore")
+
+
+def reserved_name_reason(name: str) -> str | None:
+    """Why the single path component ``name`` is one mfsync keeps for its own files in a
+    shared folder, or None when it is not.
+
+    Such a name is never accepted from the wire (a peer offering ``.a.mfsync-part`` would
+    write into the partial download of ``a``) and never offered (the ignore rules leave it
+    out): both ask this function. Compared after case folding, as a case-insensitive file
+    system (macOS, Windows) compares names.
+    """
+    folded = name.casefold()
+    if folded.endswith(_RESERVED_SUFFIX):
+        return f"names ending in {PARTIAL_SUFFIX!r} are mfsync's partial downloads"
+    if folded in _RESERVED_EXACT:
+        return f"{name!r} is a name mfsync keeps for its own files"
+    return None
 
 
 class InvalidName(ValueError):
@@ -93,3 +128,6 @@ def _check_component(part: str) -> None:
         raise InvalidName("path component ends in a dot or space")
     if _WINDOWS_RESERVED.match(part):
         raise InvalidName(f"{part!r} is a reserved device name on Windows")
+    reserved = reserved_name_reason(part)
+    if reserved is not None:
+        raise InvalidName(reserved)

@@ -11,6 +11,7 @@ from mfsync.protocol.content import (
     block_size_for,
     content_id_of,
 )
+from mfsync.store.dirfd import open_under
 
 __all__ = [
     "MAX_BLOCK_SIZE",
@@ -39,13 +40,21 @@ class FileChanged(Exception):
     """The file changed size while it was hashed; hash it again once it has settled."""
 
 
-def hash_file(path: Path) -> FileHashes:
+def hash_file(path: Path, root: Path | None = None) -> FileHashes:
     """Hash the file at ``path`` block by block (blocking: run it off the event loop).
+
+    With ``root`` (a folder ``path`` is below), the file is opened from the root's descriptor
+    one component at a time, none followed if it is a symlink (``dirfd.open_under``): a folder
+    swapped for a symlink during a scan is not hashed through.
 
     Raises ``FileChanged`` when the bytes read do not match the size the file had when opened,
     so that a file still being written is never described by a mix of old and new content.
     """
-    with path.open("rb") as handle:
+    if root is None:
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_CLOEXEC", 0))
+    else:
+        fd = open_under(root, path.relative_to(root).as_posix())
+    with open(fd, "rb") as handle:
         size = os.fstat(handle.fileno()).st_size
         block_size = block_size_for(size)
         hashes: list[bytes] = []

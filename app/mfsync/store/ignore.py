@@ -23,7 +23,7 @@ from pathlib import Path
 
 from pathspec import GitIgnoreSpec
 
-from mfsync.store.safe_paths import PARTIAL_SUFFIX
+from mfsync.protocol.names import IGNORE_FILE, PARTIAL_SUFFIX, STATE_DIR, reserved_name_reason
 
 __all__ = [
     "BUILTIN_IGNORES", "IGNORE_FILE", "MAX_IGNORE_FILE_BYTES", "PARTIAL_SUFFIX", "STATE_DIR",
@@ -32,19 +32,13 @@ __all__ = [
 
 log = logging.getLogger("mfsync.store")
 
-#: Our own folder inside a shared folder.
-STATE_DIR = ".mfsync"
-#: The user's rules, in gitignore syntax, at the root of a shared folder.
-IGNORE_FILE = ".mfsyncignore"
-
-#: Never shared: our own partial downloads, OS litter and editor swap files. Each pattern is
-#: matched (``fnmatch``, case-sensitive) against every name of a path, so a match on a folder
-#: leaves out all that is below it. Conflict copies (``*.sync-conflict-*``) are deliberately
-#: absent: they are shared as ordinary files.
-BUILTIN_IGNORES = (
-    ".*" + PARTIAL_SUFFIX, "*" + PARTIAL_SUFFIX, ".DS_Store", "Thumbs.db", "desktop.ini",
-    ".*.swp", "*~", ".#*", STATE_DIR, IGNORE_FILE,
-)
+#: Never shared: OS litter and editor swap files. Each pattern is matched (``fnmatch``,
+#: case-sensitive) against every name of a path, so a match on a folder leaves out all that is
+#: below it. Conflict copies (``*.sync-conflict-*``) are deliberately absent: they are shared as
+#: ordinary files. Our own names (partial downloads ``*.mfsync-part``, the ``.mfsync`` folder,
+#: the ignore file) are left out too, by ``reserved_name_reason``: the same rule that refuses
+#: them from the wire, so what we never accept is exactly what we never offer.
+BUILTIN_IGNORES = (".DS_Store", "Thumbs.db", "desktop.ini", ".*.swp", "*~", ".#*")
 
 #: A bigger ignore file is surely not one a person wrote; refusing it bounds what a scan reads.
 MAX_IGNORE_FILE_BYTES = 1024 * 1024
@@ -204,7 +198,7 @@ class IgnoreRules:
 
     def _matches(self, rel: str, name: str, is_dir: bool) -> bool:
         """Whether the path itself is matched (its parents are not looked at)."""
-        if _BUILTIN.match(name):
+        if _BUILTIN.match(name) or reserved_name_reason(name) is not None:
             return True
         if self._spec is None:
             return False

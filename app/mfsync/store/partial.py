@@ -6,31 +6,45 @@ the same content, and a partial with wrong content is repaired block by block. E
 block is checked against its hash before it is written; zero blocks in the part of the file that
 was never written stay holes (so a sparse file stays sparse). ``finalize`` fsyncs, sets the
 modification time and renames the partial over the target in one atomic step: a partial never
-replaces a good file.
+replaces a good file. Everything from ``open`` to ``finalize`` goes through descriptors held
+open (``mfsync.store.dirfd``): the folders on the way and the partial itself, so that what
+lands is the file that was verified.
 
 Every method here blocks: the engine calls them off the event loop.
 """
 
+import contextlib
 import os
+import stat
 import threading
 from pathlib import Path
 
 from mfsync.protocol.content import block_hash
-from mfsync.store.safe_paths import partial_path_for
+from mfsync.store.dirfd import Folder, open_folder, rename_between
+from mfsync.store.safe_paths import UnsafePath, partial_path_for
 
 __all__ = ["PartialFile", "fsync_dir"]
 
 
 class PartialFile:
-    """The partial download of one target, for one content."""
+    """The partial download of one target, for one content.
 
-    def __init__(self, target: Path, size: int, block_size: int, hashes: tuple[bytes, ...]):
+    ``root`` is the destination folder the target is below (by default the target's own
+    folder): the folders from it to the target are opened one by one without following a
+    symlink, and held open from ``open`` to ``finalize``, so that the file verified is the
+    file that lands, in the folder it was written in, whatever happens to the paths meanwhile.
+    """
+
+    def __init__(self, target: Path, size: int, block_size: int, hashes: tuple[bytes, ...],
+                 root: Path | None = None):
         self.target = target
+        self.root = root if root is not None else target.parent
         self.path = partial_path_for(target)
         self.size = size
         self.block_size = block_size
         self.hashes = hashes
         self._fd: int | None = None
+        self._folder: Folder | None = None
         self._written_until = 0  # bytes below this may hold old data; above it are holes
         self._zero_hashes: dict[int, bytes] = {}
         self._write_lock = threading.Lock()
@@ -46,14 +60,24 @@ class PartialFile:
         return offset, min(self.block_size, self.size - offset)
 
     def open(self) -> int:
-        """Open or create the partial at the final size; returns how many bytes it had."""
-        flags = os.O_RDWR | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0)
-        self._fd = os.open(self.path, flags, 0o644)
-        had = os.fstat(self._fd).st_size
+        """Open (creating them as needed) the folders from the root to the target, then open
+        or create the partial at the final size; returns how many bytes it had."""
+        folder = open_folder(self.root, self._parts(self.target), create=True)
+        try:
+            fd = folder.open(self.path.name, os.O_RDWR | os.O_CREAT)
+        except BaseException:
+            folder.close()
+            raise
+        self._folder, self._fd = folder, fd
+        had = os.fstat(fd).st_size
         if had != self.size:
-            os.ftruncate(self._fd, self.size)
+            os.ftruncate(fd, self.size)
         self._written_until = min(had, self.size)
         return had
+
+    def _parts(self, path: Path) -> tuple[str, ...]:
+        """The folders from the root to ``path``'s folder."""
+        return path.parent.relative_to(self.root).parts
 
     def verify_existing(self) -> list[bool]:
         """Which blocks the partial already holds with the right content."""
@@ -112,19 +136,48 @@ class PartialFile:
     def finalize(self, mtime_ns: int, final: Path | None = None, *, synced: bool = False) -> Path:
         """Make the partial the target (or ``final``) atomically; returns the path written.
 
+        Done through the descriptors held since ``open``, never by resolving a path again: the
+        modification time is set on the open file, and the rename happens in the folder held
+        open, after checking that the partial's name there is still the very file written and
+        verified (another file put under that name meanwhile is refused, not landed).
+        ``final`` must be below the same root; in another folder than the target's, that
+        folder is opened from the root like the target's was.
+
         ``synced``: the caller has already flushed the data (``durable.sync_files``, for many
         files at once) and will flush the folder after its renames.
         """
-        assert self._fd is not None
+        assert self._fd is not None and self._folder is not None
+        fd, folder = self._fd, self._folder
         if not synced:
-            os.fsync(self._fd)
-        os.close(self._fd)
-        self._fd = None
-        os.utime(self.path, ns=(mtime_ns, mtime_ns))
+            os.fsync(fd)
+        if os.utime in os.supports_fd:
+            os.utime(fd, ns=(mtime_ns, mtime_ns))
+        else:
+            os.utime(self.path, ns=(mtime_ns, mtime_ns))  # (Windows)
         destination = final or self.target
-        os.replace(self.path, destination)
-        if not synced:
-            fsync_dir(destination.parent)
+        st, mine = folder.lstat(self.path.name), os.fstat(fd)
+        if (st.st_dev, st.st_ino) != (mine.st_dev, mine.st_ino):
+            raise UnsafePath(f"{self.path} was replaced by another file after it was verified; "
+                             f"not landing it as {destination}")
+        if destination.parent == self.target.parent:
+            _check_not_folder(folder, destination, self)
+        if folder.fd is None:
+            # Without dir_fd (Windows) an open file cannot be renamed: close it first.
+            os.close(fd)
+            self._fd = None
+        if destination.parent == self.target.parent:
+            folder.rename(self.path.name, destination.name)
+            if not synced:
+                folder.fsync()
+        else:
+            # (a conflict copy in another folder: the partial moves there, from the folder
+            # held open into one opened from the root the same way)
+            with open_folder(self.root, self._parts(destination)) as other:
+                rename_between(folder, self.path.name, other, destination.name)
+                if not synced:
+                    other.fsync()
+                    folder.fsync()
+        self.close()
         return destination
 
     def close(self) -> None:
@@ -132,11 +185,31 @@ class PartialFile:
         if self._fd is not None:
             os.close(self._fd)
             self._fd = None
+        if self._folder is not None:
+            self._folder.close()
+            self._folder = None
 
     def discard(self) -> None:
-        """Close and delete the partial."""
+        """Close and delete the partial (in the folder it was written in, when open)."""
+        if self._folder is not None:
+            with contextlib.suppress(FileNotFoundError):
+                self._folder.unlink(self.path.name)
+            self.close()
+            return
         self.close()
         self.path.unlink(missing_ok=True)
+
+
+def _check_not_folder(folder: Folder, destination: Path, partial: PartialFile) -> None:
+    """A folder where the file is to land (a host offering both ``a`` and ``a/b``): the file
+    can never land there, so its partial goes too, and the reason is said plainly."""
+    try:
+        mode = folder.lstat(destination.name).st_mode
+    except FileNotFoundError:
+        return
+    if stat.S_ISDIR(mode):
+        partial.discard()
+        raise UnsafePath(f"{destination} is a folder here; a file cannot take its place")
 
 
 def fsync_dir(folder: Path) -> None:

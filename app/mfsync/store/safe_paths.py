@@ -3,6 +3,7 @@
 Every name is checked by ``check_wire_path`` first (no ``..``, no absolute paths, no drive
 letters, ...). Then every existing component below the destination must be a real directory,
 never a symlink, so a hostile or careless tree cannot redirect a write outside the destination.
+(The caller names the wire path in its message; the reasons here name the local path.)
 """
 
 import hashlib
@@ -11,7 +12,12 @@ import stat
 import unicodedata
 from pathlib import Path
 
-from mfsync.protocol.names import MAX_COMPONENT_BYTES, InvalidName, check_wire_path
+from mfsync.protocol.names import (
+    MAX_COMPONENT_BYTES,
+    PARTIAL_SUFFIX,
+    InvalidName,
+    check_wire_path,
+)
 
 __all__ = [
     "PARTIAL_SUFFIX",
@@ -22,8 +28,8 @@ __all__ = [
     "target_for",
 ]
 
-#: Partial downloads are hidden files beside their target: ``.NAME.mfsync-part``.
-PARTIAL_SUFFIX = ".mfsync-part"
+# (PARTIAL_SUFFIX: partial downloads are hidden files beside their target,
+# ``.NAME.mfsync-part``; the protocol's name rules own it, as no peer may use such a name.)
 
 
 class UnsafePath(Exception):
@@ -59,15 +65,20 @@ def target_for(root: Path, wire_path: str, disk_path: str | None = None) -> Path
             current = current.parent / twin
             st = os.lstat(current)
         if stat.S_ISLNK(st.st_mode):
-            raise UnsafePath(f"{wire_path!r}: {current} is a symlink; not writing through it")
+            raise UnsafePath(f"{current} is a symlink; not following it")
         if not stat.S_ISDIR(st.st_mode):
-            raise UnsafePath(f"{wire_path!r}: {current} is not a folder")
+            raise UnsafePath(f"{current} is not a folder")
     target = root.joinpath(*parts)
     try:
-        if stat.S_ISLNK(os.lstat(target).st_mode):
-            raise UnsafePath(f"{wire_path!r}: {target} is a symlink; not replacing it")
+        mode = os.lstat(target).st_mode
     except FileNotFoundError:
-        pass
+        return target
+    if stat.S_ISLNK(mode):
+        raise UnsafePath(f"{target} is a symlink; not replacing it")
+    if stat.S_ISDIR(mode):
+        # (a host offering both "a" and "a/b": whichever came second cannot be stored; the
+        # same words as when the folder appears during the download, PartialFile.finalize)
+        raise UnsafePath(f"{target} is a folder here; a file cannot take its place")
     return target
 
 

@@ -25,6 +25,7 @@ from pathlib import Path
 from mfsync.protocol.messages import IndexEntry
 from mfsync.protocol.names import InvalidName, check_wire_path
 from mfsync.protocol.version import EMPTY_VERSION, VersionVector
+from mfsync.store.dirfd import rename_below, unlink_below
 from mfsync.store.hashing import FileChanged, FileHashes, hash_file
 from mfsync.store.ignore import IgnoreRules
 from mfsync.store.index_db import FileRecord, IndexDB
@@ -146,7 +147,7 @@ class ShareSet:
         if rel is None:
             return
         try:
-            await asyncio.to_thread(os.unlink, self.root / rel)
+            await asyncio.to_thread(unlink_below, self.root, rel)
         except FileNotFoundError:
             pass
         except OSError as exc:
@@ -245,7 +246,9 @@ class ShareSet:
             disk = target.relative_to(self.root).as_posix()
             if await asyncio.to_thread(os.path.lexists, target):
                 raise FileExistsError(f"{target} already exists")
-            await asyncio.to_thread(os.rename, source, target)
+            # (through the folders held open, so a folder swapped for a symlink meanwhile
+            # cannot move our file out of the share, nor another one in)
+            await asyncio.to_thread(rename_below, self.root, local.disk_path, disk)
             st = await asyncio.to_thread(os.stat, target)
             moved = LocalFile(new_path, disk, st.st_size, st.st_mtime_ns, st.st_ino,
                               local.hashes, EMPTY_VERSION.bump(self.local_key))
@@ -379,7 +382,7 @@ class ShareSet:
             found[name] = old
             return
         try:
-            hashes = hash_file(Path(entry.path))
+            hashes = hash_file(Path(entry.path), self.root)
         except FileChanged as exc:
             log.debug("%s; will retry", exc)
             self.unsettled = True

@@ -13,6 +13,7 @@ from mfsync.cli.parser import UsageError
 from mfsync.cli.progress import ProgressDisplay, should_enable
 from mfsync.cli.setup import Settings
 from mfsync.crypto.keys import short_key
+from mfsync.engine.loop_probe import probe_loop
 from mfsync.engine.node import Node, NodeOptions
 from mfsync.engine.status import NodeStatus, RemoteFile
 from mfsync.engine.sync import Syncer
@@ -53,7 +54,8 @@ async def running_node(options: NodeOptions) -> AsyncIterator[Node]:
         await node.stop()
         raise ModeError(f"cannot start networking: {exc}") from None
     try:
-        yield node
+        with probe_loop():
+            yield node
     finally:
         await node.stop()
 

@@ -1,0 +1,121 @@
+"""The global budget for remote indexes, and the merge of peers' tables into the status's list."""
+
+import os
+
+from mfsync.engine.index_budget import ENTRY_OVERHEAD, IndexBudget, entry_cost
+from mfsync.engine.remote_index import _merge_runs, _prepare, merge_tables
+from mfsync.engine.status import HostRef, RemoteFile
+from mfsync.protocol.messages import IndexEntry
+from mfsync.protocol.version import VersionVector
+
+
+def test_charges_add_up_and_release_gives_back() -> None:
+    budget: IndexBudget[str] = IndexBudget(1000)
+    assert budget.charge("a", 300).accepted
+    assert budget.charge("b", 200).accepted
+    assert budget.charge("a", 100).accepted
+    assert (budget.held("a"), budget.held("b"), budget.total) == (400, 200, 600)
+    assert budget.release("a") == 400
+    assert budget.total == 200
+    budget.reduce("b", 50)
+    assert (budget.held("b"), budget.total) == (150, 150)
+    budget.reduce("b", 500)  # never below nothing
+    assert (budget.held("b"), budget.total) == (0, 0)
+
+
+def test_the_largest_is_dropped_first() -> None:
+    budget: IndexBudget[str] = IndexBudget(1000)
+    budget.charge("small", 100)
+    budget.charge("big", 600)
+    budget.charge("middle", 250)
+    charge = budget.charge("new", 200)  # 1150 > 1000: "big" goes, the others stay
+    assert charge.accepted and charge.evicted == ("big",)
+    assert budget.total == 550 and budget.held("big") == 0
+
+
+def test_the_charged_peer_goes_when_it_is_the_largest() -> None:
+    budget: IndexBudget[str] = IndexBudget(1000)
+    budget.charge("honest", 300)
+    budget.charge("bomb", 600)
+    charge = budget.charge("bomb", 200)  # the bomb is the largest: it goes, not the honest one
+    assert not charge.accepted and not charge.alone and charge.evicted == ()
+    assert budget.held("bomb") == 0 and budget.held("honest") == 300 and budget.total == 300
+
+
+def test_ties_go_against_the_peer_being_charged() -> None:
+    budget: IndexBudget[str] = IndexBudget(1000)
+    budget.charge("held", 500)
+    budget.charge("new", 400)
+    charge = budget.charge("new", 200)  # 600 vs 500: new is larger
+    assert not charge.accepted
+    budget.charge("third", 100)
+    budget.charge("other", 400)
+    charge = budget.charge("other", 100)  # 1100: 500 vs 500, a tie keeps what is held
+    assert not charge.accepted and budget.held("held") == 500 and budget.total == 600
+
+
+def test_an_index_larger_than_the_budget_is_refused_alone() -> None:
+    budget: IndexBudget[str] = IndexBudget(1000)
+    budget.charge("a", 100)
+    charge = budget.charge("huge", 1001)
+    assert not charge.accepted and charge.alone and charge.evicted == ()
+    assert budget.total == 100  # nobody else paid for it
+
+
+def test_several_may_go_to_make_room() -> None:
+    budget: IndexBudget[str] = IndexBudget(1000)
+    for name, size in (("a", 300), ("b", 300), ("c", 200), ("d", 100)):
+        budget.charge(name, size)
+    charge = budget.charge("e", 250)  # 1150: drop a (300) -> 850 fits
+    assert charge.accepted and charge.evicted == ("a",)
+    charge = budget.charge("e", 400)  # e at 650 is the largest now: it goes
+    assert not charge.accepted and budget.held("e") == 0
+
+
+def test_entry_cost_counts_the_overhead() -> None:
+    entry = IndexEntry("dir/file.bin", 1, 0, bytes(32))
+    assert entry_cost(entry.wire_size) == ENTRY_OVERHEAD + entry.wire_size
+
+
+def _remote(path: str, content: bytes, host: HostRef, version: VersionVector = VersionVector()
+            ) -> RemoteFile:
+    return RemoteFile(path, 1, 0, content.ljust(32, b"\0"), (host,), version)
+
+
+def test_prepare_keeps_good_names_sorted_and_refuses_bad_ones() -> None:
+    host = HostRef(bytes(32), "10.0.0.1", 8000)
+    entries = [IndexEntry(p, 1, 0, os.urandom(32)) for p in ("b", "../evil", "a", "c/d")]
+    kept, refused, cost = _prepare(entries, (host,))
+    assert [r.path for r in kept] == ["a", "b", "c/d"]
+    assert [p for p, _ in refused] == ["../evil"]
+    assert cost == sum(entry_cost(e.wire_size) for e in entries if e.path != "../evil")
+    assert all(r.hosts == (host,) for r in kept)
+
+
+def test_merge_runs_sorts_and_keeps_the_later_of_two_same_paths() -> None:
+    host = HostRef(bytes(32), "10.0.0.1", 8000)
+    runs = [[_remote("a", b"1", host), _remote("c", b"1", host)],
+            [_remote("b", b"2", host), _remote("c", b"2", host)]]
+    table = _merge_runs(runs)
+    assert [(r.path, r.content_id[:1]) for r in table] == [("a", b"1"), ("b", b"2"),
+                                                           ("c", b"2")]
+
+
+def test_merge_tables_groups_hosts_of_the_same_content() -> None:
+    one, two = HostRef(b"1" * 32, "10.0.0.1", 8000), HostRef(b"2" * 32, "10.0.0.2", 8000)
+    v1, v2 = VersionVector.of({b"k" * 32: 1}), VersionVector.of({b"k" * 32: 2, b"j" * 32: 1})
+    first = (_remote("a", b"x", one, v1), _remote("b", b"x", one))
+    second = (_remote("a", b"x", two, v2), _remote("a0", b"y", two), _remote("b", b"z", two))
+    files = merge_tables([first, second])
+    assert [(f.path, f.content_id[:1]) for f in files] == [
+        ("a", b"x"), ("a0", b"y"), ("b", b"x"), ("b", b"z")]
+    assert files[0].hosts == (one, two)
+    assert files[0].version == v1.merge(v2)
+    assert files[1] is second[1]  # offered by one peer: its own object, not a copy
+
+
+def test_merge_of_one_table_is_that_table() -> None:
+    host = HostRef(bytes(32), "10.0.0.1", 8000)
+    table = (_remote("a", b"x", host),)
+    assert merge_tables([(), table]) is table
+    assert merge_tables([]) == ()

@@ -1,12 +1,14 @@
 """The global budget for remote indexes, and the merge of peers' tables into the status's list."""
 
 import os
+import sys
+from typing import Any
 
-from mfsync.engine.index_budget import ENTRY_OVERHEAD, IndexBudget, entry_cost
-from mfsync.engine.remote_index import _merge_runs, _prepare, merge_tables
+from mfsync.engine.index_budget import ENTRY_OVERHEAD, IndexBudget, entry_cost, version_cost
+from mfsync.engine.remote_index import _merge_runs, _prepare, merge_tables, to_end
 from mfsync.engine.status import HostRef, RemoteFile
 from mfsync.protocol.messages import IndexEntry
-from mfsync.protocol.version import VersionVector
+from mfsync.protocol.version import EMPTY_VERSION, VersionVector
 
 
 def test_charges_add_up_and_release_gives_back() -> None:
@@ -72,33 +74,42 @@ def test_several_may_go_to_make_room() -> None:
     assert not charge.accepted and budget.held("e") == 0
 
 
-def test_entry_cost_counts_the_overhead() -> None:
-    entry = IndexEntry("dir/file.bin", 1, 0, bytes(32))
-    assert entry_cost(entry.wire_size) == ENTRY_OVERHEAD + entry.wire_size
+def test_costs_count_the_overhead_the_name_and_each_distinct_version() -> None:
+    assert entry_cost("dir/file.bin") == ENTRY_OVERHEAD + sys.getsizeof("dir/file.bin")
+    assert entry_cost("ä" * 10) > entry_cost("a" * 10)  # wider characters take more
+    shared = VersionVector.of({b"k" * 32: 1, b"j" * 32: 2})
+    entries = [IndexEntry(f"f{n}", 1, 0, bytes(32), shared) for n in range(3)]
+    entries.append(IndexEntry("g", 1, 0, bytes(32), VersionVector.of({b"x" * 32: 1})))
+    _, _, cost = to_end(_prepare(entries))
+    assert cost == sum(entry_cost(e.path) for e in entries) + version_cost(2) + version_cost(1)
 
 
-def _remote(path: str, content: bytes, host: HostRef, version: VersionVector = VersionVector()
+def _remote(path: str, content: bytes, host: HostRef, version: VersionVector = EMPTY_VERSION
             ) -> RemoteFile:
     return RemoteFile(path, 1, 0, content.ljust(32, b"\0"), (host,), version)
 
 
 def test_prepare_keeps_good_names_sorted_and_refuses_bad_ones() -> None:
-    host = HostRef(bytes(32), "10.0.0.1", 8000)
     entries = [IndexEntry(p, 1, 0, os.urandom(32)) for p in ("b", "../evil", "a", "c/d")]
-    kept, refused, cost = _prepare(entries, (host,))
-    assert [r.path for r in kept] == ["a", "b", "c/d"]
+    kept, refused, cost = to_end(_prepare(entries))
+    assert [r[0] for r in kept] == ["a", "b", "c/d"]
     assert [p for p, _ in refused] == ["../evil"]
-    assert cost == sum(entry_cost(e.wire_size) for e in entries if e.path != "../evil")
-    assert all(r.hosts == (host,) for r in kept)
+    assert cost == sum(entry_cost(e.path) for e in entries if e.path != "../evil")
 
 
 def test_merge_runs_sorts_and_keeps_the_later_of_two_same_paths() -> None:
     host = HostRef(bytes(32), "10.0.0.1", 8000)
-    runs = [[_remote("a", b"1", host), _remote("c", b"1", host)],
-            [_remote("b", b"2", host), _remote("c", b"2", host)]]
-    table = _merge_runs(runs)
+    version = ((b"k" * 32, 3),)
+
+    def entry(path: str, content: bytes) -> tuple[str, int, int, bytes, tuple[Any, ...]]:
+        return (path, 1, 0, content.ljust(32, b"\0"), version)
+
+    runs = [[entry("a", b"1"), entry("c", b"1")], [entry("b", b"2"), entry("c", b"2")]]
+    table = to_end(_merge_runs(runs, (host,)))
     assert [(r.path, r.content_id[:1]) for r in table] == [("a", b"1"), ("b", b"2"),
                                                            ("c", b"2")]
+    assert all(r.hosts == (host,) and r.version == VersionVector(version) for r in table)
+    assert table[0].version is table[2].version  # one object per distinct vector
 
 
 def test_merge_tables_groups_hosts_of_the_same_content() -> None:
@@ -106,7 +117,7 @@ def test_merge_tables_groups_hosts_of_the_same_content() -> None:
     v1, v2 = VersionVector.of({b"k" * 32: 1}), VersionVector.of({b"k" * 32: 2, b"j" * 32: 1})
     first = (_remote("a", b"x", one, v1), _remote("b", b"x", one))
     second = (_remote("a", b"x", two, v2), _remote("a0", b"y", two), _remote("b", b"z", two))
-    files = merge_tables([first, second])
+    files = to_end(merge_tables([first, second]))
     assert [(f.path, f.content_id[:1]) for f in files] == [
         ("a", b"x"), ("a0", b"y"), ("b", b"x"), ("b", b"z")]
     assert files[0].hosts == (one, two)
@@ -117,5 +128,5 @@ def test_merge_tables_groups_hosts_of_the_same_content() -> None:
 def test_merge_of_one_table_is_that_table() -> None:
     host = HostRef(bytes(32), "10.0.0.1", 8000)
     table = (_remote("a", b"x", host),)
-    assert merge_tables([(), table]) is table
-    assert merge_tables([]) == ()
+    assert to_end(merge_tables([(), table])) is table
+    assert to_end(merge_tables([])) == ()

@@ -4,8 +4,9 @@ Per-peer caps (``MAX_REMOTE_INDEX``, ``MAX_REMOTE_INDEX_BYTES``) bound one index
 a host with a few endpoints (or 1,024 of them) could each send an index of a million files, and
 one such index alone took 800 MB. So every index is charged, chunk by chunk as it arrives and
 before its entries are kept, against ``REMOTE_INDEX_BUDGET`` bytes shared by all peers. What a
-peer is charged is an estimate of what its entries cost us in memory (``entry_cost``), not their
-wire size: Python objects take several times the bytes of the encoding.
+peer is charged is an estimate of what its entries cost us in memory (``entry_cost``,
+``version_cost``), not their wire size: Python objects take several times the bytes of the
+encoding.
 
 When a charge would pass the budget, the peers holding the most are dropped first, until it
 fits; if the peer being charged is itself the largest, it is the one dropped. So an honest host
@@ -15,6 +16,7 @@ hold. (What no budget can tell apart: many hostile endpoints, each below an hone
 whose sum fills the budget; a trust list keeps them out, see SECURITY.md.)
 """
 
+import sys
 from collections.abc import Hashable
 from dataclasses import dataclass
 from typing import Generic, TypeVar
@@ -22,29 +24,43 @@ from typing import Generic, TypeVar
 __all__ = [
     "ENTRY_OVERHEAD",
     "REMOTE_INDEX_BUDGET",
+    "VERSION_ITEM_COST",
     "Charge",
     "IndexBudget",
     "entry_cost",
+    "version_cost",
 ]
 
-#: What one remote entry costs in memory beyond its bytes on the wire, measured (CPython 3.11,
-#: 64-bit): the ``RemoteFile`` kept for it (80 bytes), the objects of its path, content id and
-#: numbers (about 150), its slot in the peer's table and in the merged, sorted file list of the
-#: status (about 100), and the transient objects of building that list (about 100). Rounded up.
+#: What one remote entry costs in memory besides its path (CPython 3.11, 64-bit, measured): the
+#: ``RemoteFile`` (or, while the index arrives, the tuple) kept for it, about 100 bytes; its
+#: content id and numbers, about 130; its slots in the peer's table and the status's merged list;
+#: and what the consumers of the status build from it (``fetch``'s set of names shown, the
+#: downloader's map of paths), about 200. Rounded up.
 ENTRY_OVERHEAD = 448
-#: The memory all remote indexes may take together (estimated with ``entry_cost``). 96 MiB
-#: holds about 200,000 entries of ordinary names: two peers with the 100,000-file share of
-#: ``benchmarks/big_share.py`` (50 MB each), or one with that share beside many small ones; and it
-#: keeps a process that fetches (about 45 MB without any index) under 200 MB whatever peers
-#: send, the decoded chunks in flight included.
-REMOTE_INDEX_BUDGET = 96 * 1024 * 1024
+#: What one item (key and counter) of a version vector costs in memory: a tuple, the 32-byte key
+#: and the counter, about 165 bytes (40 on the wire). Charged once per distinct vector in a
+#: chunk: most files of an index share a few vectors, and those are kept once.
+VERSION_ITEM_COST = 168
+#: The memory all remote indexes may take together (as estimated here). 128 MiB holds about
+#: 250,000 entries of ordinary names: two peers with the 100,000-file share of
+#: ``benchmarks/big_share.py`` (51 MB each, estimated), or one with that share beside many
+#: small ones. And it keeps a process that fetches (about 45 MB without any index) under 200 MB
+#: whatever peers send: under the index bomb of issue 13 (three endpoints with a million entries
+#: each) a victim peaked at about 120 MB; a peer filling the budget with an index it completes
+#: costs more (the table, the status's list and its consumers), at most about 180 MB.
+REMOTE_INDEX_BUDGET = 128 * 1024 * 1024
 
 K = TypeVar("K", bound=Hashable)
 
 
-def entry_cost(wire_size: int) -> int:
-    """The estimated memory of one remote entry that takes ``wire_size`` bytes on the wire."""
-    return ENTRY_OVERHEAD + wire_size
+def entry_cost(path: str) -> int:
+    """The estimated memory of one remote entry named ``path`` (its version vector aside)."""
+    return ENTRY_OVERHEAD + sys.getsizeof(path)
+
+
+def version_cost(items: int) -> int:
+    """The estimated memory of a version vector of ``items`` items."""
+    return VERSION_ITEM_COST * items
 
 
 @dataclass(frozen=True, slots=True)

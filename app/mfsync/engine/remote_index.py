@@ -1,18 +1,24 @@
 """Peers' indexes: received under one memory budget, kept per peer, merged for the status.
 
 How it works: ``receive`` asks a peer for its index and takes it chunk by chunk (large chunks
-are decoded in a worker thread by the channel). Each chunk's entries are checked
-(``check_wire_path``: an entry with a bad name is left out, the others kept), turned into the
-``RemoteFile`` objects the status shows and sorted by path, in a worker thread too when there
-are many. Then the chunk is charged to the budget (``IndexBudget``); when that passes it, the
-largest indexes are dropped, this one too if it is the largest. Once the last chunk is in, the
-sorted runs are merged into the peer's table, which replaces the previous one.
+are decoded in slices by the channel). Each chunk's entries are checked (``check_wire_path``: an
+entry with a bad name is left out, the others kept) and sorted by path. Then the chunk is
+charged to the budget (``IndexBudget``); when that passes it, the largest indexes are dropped,
+this one too if it is the largest. Until the last chunk is in, entries are kept as plain tuples
+of strings, bytes and numbers, which the garbage collector stops looking at: as objects, the
+entries of an index still arriving (a bomb's, say) made every full collection longer, up to a
+quarter of a second with 200,000 of them. Once the last chunk is in, the sorted runs are merged
+into the peer's table of ``RemoteFile`` objects, which replaces the previous one.
 
 The status's list of every file on the network (sorted by path, then content id; a content
 offered by several peers is one ``RemoteFile`` naming them all) is the merge of the tables. It
-is built again only when a table changes, never for a chunk or a heartbeat, and, when large, in
-a worker thread: sorting a million names on the event loop took seconds, and every peer was
-starved meanwhile. With one table the list is that table itself.
+is built again only when a table changes, never for a chunk or a heartbeat; with one table it
+is that table itself.
+
+Every step that handles entries one by one is a generator that pauses after ``STEP`` of them,
+run by ``in_steps``, which lets the event loop run at each pause: building the list of a million
+files in one go took seconds, and every peer was starved meanwhile. (Worker threads are no
+better: while one holds the interpreter lock, every socket read of the loop waits for it.)
 
 A peer whose index was dropped is held back: ``held_back`` says not to fetch it again for
 ``HOLD_FIRST`` seconds, doubled each time it is dropped again, up to ``HOLD_MAX``; an index
@@ -23,10 +29,11 @@ import asyncio
 import heapq
 import logging
 import time
-from collections.abc import Callable, Collection, Iterable
-from operator import attrgetter
+from collections.abc import Callable, Collection, Generator, Iterable
+from operator import attrgetter, itemgetter
+from typing import TypeVar
 
-from mfsync.engine.index_budget import IndexBudget, entry_cost
+from mfsync.engine.index_budget import IndexBudget, entry_cost, version_cost
 from mfsync.engine.status import HostRef, RemoteFile
 from mfsync.net.channel import ChannelError, SecureChannel
 from mfsync.net.client import iter_index
@@ -37,11 +44,13 @@ from mfsync.protocol.version import VersionVector
 __all__ = [
     "HOLD_FIRST",
     "HOLD_MAX",
-    "ON_LOOP_MAX",
+    "STEP",
     "Endpoint",
     "IndexDropped",
     "RemoteIndexes",
+    "in_steps",
     "merge_tables",
+    "to_end",
 ]
 
 log = logging.getLogger("mfsync.engine")
@@ -53,12 +62,37 @@ Endpoint = tuple[str, int]
 #: honest host pushed out by others is back soon.
 HOLD_FIRST = 60.0
 HOLD_MAX = 3600.0
-#: Work on at most this many entries is done on the event loop at once (a few milliseconds);
-#: more goes to a worker thread.
-ON_LOOP_MAX = 2048
+#: Entries handled between two pauses of a step-wise job: a few milliseconds of work.
+STEP = 512
 #: Names refused per peer that are logged one by one; the others are counted.
 MAX_BAD_NAME_LOGS = 10
 _BY_PATH = attrgetter("path")
+_FIRST = itemgetter(0)
+#: An entry of an index still arriving: path, size, mtime_ns, content id, version counters.
+_Entry = tuple[str, int, int, bytes, tuple[tuple[bytes, int], ...]]
+T = TypeVar("T")
+Steps = Generator[None, None, T]
+
+
+def to_end(steps: Steps[T]) -> T:
+    """Run a step-wise job without pausing; its result."""
+    while True:
+        try:
+            next(steps)
+        except StopIteration as done:
+            result: T = done.value
+            return result
+
+
+async def in_steps(steps: Steps[T]) -> T:
+    """Run a step-wise job, letting the event loop run at each of its pauses; its result."""
+    while True:
+        try:
+            next(steps)
+        except StopIteration as done:
+            result: T = done.value
+            return result
+        await asyncio.sleep(0)
 _BY_PATH_AND_CONTENT = attrgetter("path", "content_id")
 
 
@@ -66,39 +100,56 @@ class IndexDropped(ChannelError):
     """The peer's index was dropped (or refused) to keep within the budget."""
 
 
-def _prepare(entries: Iterable[IndexEntry], hosts: tuple[HostRef, ...]
-             ) -> tuple[list[RemoteFile], list[tuple[str, str]], int]:
-    """The entries with valid names as ``RemoteFile`` objects sorted by path, the refused names
-    with the reason, and the estimated memory of what is kept (``entry_cost``)."""
-    kept: list[RemoteFile] = []
+def _prepare(entries: Iterable[IndexEntry]
+             ) -> Steps[tuple[list[_Entry], list[tuple[str, str]], int]]:
+    """The entries with valid names (as ``_Entry`` tuples) sorted by path, the refused names
+    with the reason, and the estimated memory of what is kept (``entry_cost``, and
+    ``version_cost`` once per distinct vector: the decoder makes one object of each)."""
+    kept: list[_Entry] = []
     refused: list[tuple[str, str]] = []
     cost = 0
-    for entry in entries:
+    versions: set[int] = set()
+    for n, entry in enumerate(entries, 1):
+        if n % STEP == 0:
+            yield
         try:
             check_wire_path(entry.path)
         except InvalidName as exc:
             refused.append((entry.path, str(exc)))
             continue
-        kept.append(RemoteFile(entry.path, entry.size, entry.mtime_ns, entry.content_id, hosts,
-                               entry.version))
-        cost += entry_cost(entry.wire_size)
-    kept.sort(key=_BY_PATH)
+        counters = entry.version.counters
+        kept.append((entry.path, entry.size, entry.mtime_ns, entry.content_id, counters))
+        cost += entry_cost(entry.path)
+        if counters and id(counters) not in versions:
+            versions.add(id(counters))
+            cost += version_cost(len(counters))
+    kept.sort(key=_FIRST)
     return kept, refused, cost
 
 
-def _merge_runs(runs: list[list[RemoteFile]]) -> tuple[RemoteFile, ...]:
-    """One peer's sorted runs as one table sorted by path; of two entries with the same path
-    (a peer should not send them), the later one."""
+def _merge_runs(runs: list[list[_Entry]], hosts: tuple[HostRef, ...]
+                ) -> Steps[tuple[RemoteFile, ...]]:
+    """One peer's sorted runs as its table sorted by path, offered by ``hosts``; of two entries
+    with the same path (a peer should not send them), the later one."""
     table: list[RemoteFile] = []
-    for remote in heapq.merge(*runs, key=_BY_PATH):  # stable: equal paths in arrival order
-        if table and table[-1].path == remote.path:
+    versions: dict[tuple[tuple[bytes, int], ...], VersionVector] = {}  # one object per vector
+    # heapq.merge is stable: entries with the same path come in the order they arrived.
+    for n, (path, size, mtime_ns, content_id, counters) in enumerate(
+            heapq.merge(*runs, key=_FIRST), 1):
+        if n % STEP == 0:
+            yield
+        version = versions.get(counters)
+        if version is None:
+            version = versions[counters] = VersionVector(counters)
+        remote = RemoteFile(path, size, mtime_ns, content_id, hosts, version)
+        if table and table[-1].path == path:
             table[-1] = remote
         else:
             table.append(remote)
     return tuple(table)
 
 
-def merge_tables(tables: list[tuple[RemoteFile, ...]]) -> tuple[RemoteFile, ...]:
+def merge_tables(tables: list[tuple[RemoteFile, ...]]) -> Steps[tuple[RemoteFile, ...]]:
     """Every file of every table (each sorted by path, one peer's), sorted by path and content
     id; the same content of a path from several tables becomes one ``RemoteFile`` with the
     hosts in table order, the first one's size and time, and the versions merged."""
@@ -119,7 +170,9 @@ def merge_tables(tables: list[tuple[RemoteFile, ...]]) -> tuple[RemoteFile, ...]
                 VersionVector.of(c for remote in group for c in remote.version.counters)))
         group.clear()
 
-    for remote in heapq.merge(*tables, key=_BY_PATH_AND_CONTENT):
+    for n, remote in enumerate(heapq.merge(*tables, key=_BY_PATH_AND_CONTENT), 1):
+        if n % STEP == 0:
+            yield
         if group and (group[0].path != remote.path or group[0].content_id != remote.content_id):
             flush()
         group.append(remote)
@@ -175,7 +228,7 @@ class RemoteIndexes:
             now = time.monotonic()
             self._held = {e: h for e, h in self._held.items() if h[0] > now or e in endpoints}
         for names in (self._bad_names, self._names):
-            for endpoint in [e for e in names if e not in endpoints]:
+            for endpoint in [e for e in names if e not in endpoints and e not in self._receiving]:
                 del names[endpoint]
 
     def discard(self, endpoint: Endpoint) -> None:
@@ -200,18 +253,14 @@ class RemoteIndexes:
         key and endpoint; ``name`` is for the log) and make it that peer's table; returns its
         generation and number of files. ``IndexDropped`` when the budget would not hold it;
         ``ChannelError`` for anything else that went wrong."""
-        hosts = (host,)
-        runs: list[list[RemoteFile]] = []
+        runs: list[list[_Entry]] = []
         cost = generation = 0
         self._receiving[endpoint] = 0
         self._dropped.discard(endpoint)
         self._names[endpoint] = name
         try:
             async for chunk in iter_index(channel):
-                if len(chunk.entries) > ON_LOOP_MAX:
-                    kept, refused, more = await asyncio.to_thread(_prepare, chunk.entries, hosts)
-                else:
-                    kept, refused, more = _prepare(chunk.entries, hosts)
+                kept, refused, more = await in_steps(_prepare(chunk.entries))
                 self._log_refused(endpoint, refused)
                 self._stop_if_dropped(endpoint)
                 self._receiving[endpoint] += len(kept)
@@ -220,10 +269,7 @@ class RemoteIndexes:
                 runs.append(kept)
                 if chunk.last:
                     generation = chunk.generation
-            if sum(map(len, runs)) > ON_LOOP_MAX:
-                table = await asyncio.to_thread(_merge_runs, runs)
-            else:
-                table = _merge_runs(runs)
+            table = await in_steps(_merge_runs(runs, (host,)))
             self._stop_if_dropped(endpoint)
         except BaseException:
             if endpoint not in self._dropped:
@@ -297,9 +343,9 @@ class RemoteIndexes:
         self._stale = True
         if self._build is not None and not self._build.done():
             return  # the build under way goes round once more
-        if sum(map(len, self._tables.values())) <= ON_LOOP_MAX or len(self._tables) <= 1:
-            self._stale = False
-            self.files = merge_tables([self._tables[e] for e in sorted(self._tables)])
+        if sum(map(len, self._tables.values())) <= STEP or len(self._tables) <= 1:
+            self._stale = False  # done at once: no pause
+            self.files = to_end(merge_tables([self._tables[e] for e in sorted(self._tables)]))
             self._on_change()
             return
         self._build = asyncio.get_running_loop().create_task(self._run_build())
@@ -308,5 +354,5 @@ class RemoteIndexes:
         while self._stale:
             self._stale = False
             tables = [self._tables[e] for e in sorted(self._tables)]
-            self.files = await asyncio.to_thread(merge_tables, tables)
+            self.files = await in_steps(merge_tables(tables))
             self._on_change()

@@ -4,10 +4,20 @@ import os
 import sys
 from typing import Any
 
+import pytest
+
 from mfsync.engine.index_budget import ENTRY_OVERHEAD, IndexBudget, entry_cost, version_cost
-from mfsync.engine.remote_index import _merge_runs, _prepare, merge_tables, to_end
+from mfsync.engine.remote_index import (
+    Endpoint,
+    IndexDropped,
+    RemoteIndexes,
+    _merge_runs,
+    _prepare,
+    merge_tables,
+    to_end,
+)
 from mfsync.engine.status import HostRef, RemoteFile
-from mfsync.protocol.messages import IndexEntry
+from mfsync.protocol.messages import IndexChunk, IndexEntry
 from mfsync.protocol.version import EMPTY_VERSION, VersionVector
 
 
@@ -130,3 +140,54 @@ def test_merge_of_one_table_is_that_table() -> None:
     table = (_remote("a", b"x", host),)
     assert to_end(merge_tables([(), table])) is table
     assert to_end(merge_tables([])) == ()
+
+
+class _FakeChannel:
+    """What ``iter_index`` uses of a channel: the chunks of one index reply."""
+
+    def __init__(self, paths: list[str], per_chunk: int = 100) -> None:
+        entries = [IndexEntry(p, 1, 0, os.urandom(32)) for p in paths]
+        self.chunks = [IndexChunk(7, tuple(entries[i:i + per_chunk]),
+                                  last=i + per_chunk >= len(entries))
+                       for i in range(0, len(entries), per_chunk)]
+
+    async def send(self, message: object) -> None:
+        """The request: nothing to do."""
+
+    async def receive(self) -> IndexChunk:
+        """The next chunk."""
+        return self.chunks.pop(0)
+
+
+def _cost(paths: list[str]) -> int:
+    return sum(entry_cost(p) for p in paths)
+
+
+async def test_receive_keeps_within_the_budget_and_holds_back_what_it_drops() -> None:
+    honest_paths = [f"h{n:04d}" for n in range(50)]
+    small_paths = [f"s{n:04d}" for n in range(20)]
+    bomb_paths = [f"b{n:05d}" for n in range(5000)]
+    drops: list[Endpoint] = []
+    remote = RemoteIndexes(lambda: None, lambda endpoint, _: drops.append(endpoint),
+                           IndexBudget(_cost(honest_paths) + _cost(small_paths)
+                                       + _cost([f"y{n:04d}" for n in range(30)])))
+    honest, small, bomb = ("10.0.0.1", 8000), ("10.0.0.2", 8000), ("10.0.0.3", 9401)
+    generation, count = await remote.receive(
+        _FakeChannel(honest_paths), honest, HostRef(b"h" * 32, *honest), "honest")  # type: ignore[arg-type]
+    assert (generation, count, remote.count(honest)) == (7, 50, 50)
+    await remote.receive(_FakeChannel(small_paths), small, HostRef(b"s" * 32, *small), "small")  # type: ignore[arg-type]
+    assert [f.path for f in remote.files] == sorted(honest_paths + small_paths)
+    held = remote.budget.total
+    # The bomb grows until it is the largest when the budget is passed: it goes, alone.
+    with pytest.raises(IndexDropped):
+        await remote.receive(_FakeChannel(bomb_paths), bomb, HostRef(b"b" * 32, *bomb), "bomb")  # type: ignore[arg-type]
+    assert remote.budget.total == held and remote.count(bomb) is None
+    assert remote.held_back(bomb) and not remote.held_back(honest) and drops == []
+    # A new peer smaller than the honest one that does not fit beside it: the honest one
+    # (complete, the largest) is pushed out, and told so. (What SECURITY.md says is not
+    # defended against: many such peers.)
+    bigger = ("10.0.0.4", 8000)
+    await remote.receive(_FakeChannel([f"x{n:04d}" for n in range(40)]), bigger,  # type: ignore[arg-type]
+                         HostRef(b"x" * 32, *bigger), "bigger")
+    assert drops == [honest] and remote.count(honest) is None and remote.held_back(honest)
+    assert {f.path[0] for f in remote.files} == {"s", "x"}

@@ -224,9 +224,11 @@ class RemoteIndexes:
         """Discard the index of every peer not in ``endpoints`` (gone, failed, not trusted)."""
         for endpoint in [e for e in self._tables if e not in endpoints]:
             self.discard(endpoint)
-        if len(self._held) > len(endpoints) + len(self._tables):  # bounded by the peers
-            now = time.monotonic()
-            self._held = {e: h for e, h in self._held.items() if h[0] > now or e in endpoints}
+        # A hold is remembered for HOLD_MAX after it ends, so that a peer dropped again is
+        # held back longer; then forgotten.
+        now = time.monotonic()
+        if any(until + HOLD_MAX < now for until, _ in self._held.values()):
+            self._held = {e: h for e, h in self._held.items() if h[0] + HOLD_MAX >= now}
         for names in (self._bad_names, self._names):
             for endpoint in [e for e in names if e not in endpoints and e not in self._receiving]:
                 del names[endpoint]

@@ -44,10 +44,10 @@ VERSION_ITEM_COST = 168
 #: The memory all remote indexes may take together (as estimated here). 128 MiB holds about
 #: 250,000 entries of ordinary names: two peers with the 100,000-file share of
 #: ``benchmarks/big_share.py`` (51 MB each, estimated), or one with that share beside many
-#: small ones. And it keeps a process that fetches (about 45 MB without any index) under 200 MB
-#: whatever peers send: under the index bomb of issue 13 (three endpoints with a million entries
-#: each) a victim peaked at about 120 MB; a peer filling the budget with an index it completes
-#: costs more (the table, the status's list and its consumers), at most about 180 MB.
+#: small ones. And it keeps a process that fetches (about 40 MB with its imports, before any
+#: index) under 200 MB whatever peers send: under the index bomb of issue 13 (three endpoints
+#: with a million entries each) a victim peaked at about 140 MB, and about 145 MB with a hostile
+#: index that filled the budget and was taken whole (its table, the status and ``fetch``'s set).
 REMOTE_INDEX_BUDGET = 128 * 1024 * 1024
 
 K = TypeVar("K", bound=Hashable)

@@ -14,6 +14,7 @@ from mfsync.cli.progress import ProgressDisplay, should_enable
 from mfsync.cli.setup import Settings
 from mfsync.crypto.keys import short_key
 from mfsync.display import EscapingFormatter, shown
+from mfsync.engine.loop_probe import probe_loop
 from mfsync.engine.node import Node, NodeOptions
 from mfsync.engine.status import NodeStatus, RemoteFile
 from mfsync.engine.sync import Syncer
@@ -29,6 +30,8 @@ log = logging.getLogger("mfsync.cli")
 
 #: After the discovery window, index fetches already under way get this long to finish.
 SETTLE_GRACE = 2.0
+#: ``fetch`` prints this many files of a listing at a time, letting the event loop run between.
+EMIT_STEP = 512
 
 
 class ModeError(Exception):
@@ -54,7 +57,8 @@ async def running_node(options: NodeOptions) -> AsyncIterator[Node]:
         await node.stop()
         raise ModeError(f"cannot start networking: {exc}") from None
     try:
-        yield node
+        with probe_loop():
+            yield node
     finally:
         await node.stop()
 
@@ -93,31 +97,51 @@ async def run_fetch(settings: Settings, *, long: bool, as_json: bool, follow: bo
     """Print every file the network offers; after the window, or never with ``follow``."""
     seen: set[object] = set()
     changed = asyncio.Event()
+    latest: list[tuple[RemoteFile, ...]] = [()]  # the files of the latest status
 
     def render(f: RemoteFile) -> str:
         return json_line(f) if as_json else long_line(f) if long else plain_line(f)
 
-    def emit(files: tuple[RemoteFile, ...]) -> None:
-        for f in files:
+    async def emit(files: tuple[RemoteFile, ...]) -> None:
+        # In steps, one write each: a list of 200,000 files printed line by line at once kept
+        # the event loop (and every peer) waiting for over a second.
+        lines: list[str] = []
+        for n, f in enumerate(files, 1):
             ident = (f.path, f.content_id) if (long or as_json) else f.path
             if ident not in seen:
                 seen.add(ident)
-                print(render(f), flush=True)
+                lines.append(render(f) + "\n")
+            if n % EMIT_STEP == 0 or n == len(files):
+                if lines:
+                    sys.stdout.write("".join(lines))
+                    sys.stdout.flush()
+                    lines.clear()
+                await asyncio.sleep(0)
 
     streaming = follow or not (long or as_json)  # --long/--json wait for accurate host counts
 
     def on_status(status: NodeStatus) -> None:
-        if streaming:
-            emit(status.files)
-        changed.set()
+        if streaming and status.files is not latest[0]:
+            latest[0] = status.files
+            changed.set()
+
+    async def stream() -> None:
+        while True:
+            await changed.wait()
+            changed.clear()
+            await emit(latest[0])
 
     async with running_node(settings.node_options(wants=True)) as node:
         node.subscribe(on_status)
-        if follow:
-            await asyncio.Event().wait()
-        await asyncio.sleep(settings.window)
-        await node.settle(SETTLE_GRACE)
-        emit(node.status.files)
+        streamer = asyncio.get_running_loop().create_task(stream())
+        try:
+            if follow:
+                await asyncio.Event().wait()
+            await asyncio.sleep(settings.window)
+            await node.settle(SETTLE_GRACE)
+        finally:
+            streamer.cancel()
+        await emit(node.status.files)
         _no_hosts_hint(settings, node.status)
     return 0
 

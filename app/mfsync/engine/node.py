@@ -31,6 +31,7 @@ from pathlib import Path
 
 from mfsync.crypto.keys import Identity, short_key
 from mfsync.engine.channel_pool import ChannelPool
+from mfsync.engine.remote_index import Endpoint, RemoteIndexes
 from mfsync.engine.serve import FileServer, refuse
 from mfsync.engine.status import (
     FolderSnapshot,
@@ -49,7 +50,6 @@ from mfsync.net.channel import (
     SecureChannel,
     open_channel,
 )
-from mfsync.net.client import request_index
 from mfsync.net.discovery import (
     DEFAULT_BEAT,
     DEFAULT_GROUP,
@@ -69,13 +69,10 @@ from mfsync.protocol.messages import (
     ErrorMessage,
     GetRequest,
     Hello,
-    IndexEntry,
     IndexRequest,
     Message,
     chunk_index,
 )
-from mfsync.protocol.names import InvalidName, check_wire_path
-from mfsync.protocol.version import VersionVector
 from mfsync.store.index_db import IndexDB, IndexDBError
 from mfsync.store.known_hosts import KnownHosts
 from mfsync.store.shareset import ShareSet, ShareSetError
@@ -162,11 +159,9 @@ class _Peer:
     next_poll: float = 0.0
     key: bytes | None = None
     state: PeerState = PeerState.ANNOUNCED
-    files: dict[str, IndexEntry] | None = None
     error: str = ""
     dirty: bool = True
     fetching: bool = False
-    bad_names: set[str] = field(default_factory=set)
 
 
 class Node:
@@ -196,6 +191,8 @@ class Node:
         self._stopping = False
         self._changed_event = asyncio.Event()
         self._files_by_path: dict[str, list[RemoteFile]] | None = None
+        #: Every peer's index, within one memory budget; the files of the status.
+        self._remote = RemoteIndexes(self._changed, self._index_dropped)
         self.server: Server | None = None
         self.discovery: DiscoveryService | None = None
         self.known_hosts = KnownHosts(options.known_hosts_path)
@@ -301,6 +298,7 @@ class Node:
             await self.server.stop()
         if self._publish_handle is not None:
             self._publish_handle.cancel()
+        self._remote.close()
         for share in self._shares:
             share.close()
 
@@ -309,6 +307,10 @@ class Node:
         deadline = time.monotonic() + timeout
         while self._fetches and time.monotonic() < deadline:
             await asyncio.wait(set(self._fetches), timeout=deadline - time.monotonic())
+        await self._remote.settled(max(0.0, deadline - time.monotonic()))
+        if self._publish_handle is not None:  # what the merge brought is in the status now
+            self._publish_handle.cancel()
+            self._publish()
 
     def files_for(self, path: str) -> list[RemoteFile]:
         """Every distinct content of ``path`` on the network, as of the latest snapshot."""
@@ -617,7 +619,8 @@ class Node:
         peer.remembered = peer.remembered and remembered
 
     def _maybe_fetch(self, peer: _Peer) -> None:
-        if peer.fetching or (not self._started and not peer.static):
+        if peer.fetching or (not self._started and not peer.static) or self._remote.held_back(
+                (peer.address, peer.port)):
             return
         if not self._limiter.allow(peer.address):
             # The maintenance tick retries dirty peers. Said at most once a minute per address,
@@ -654,8 +657,9 @@ class Node:
             self._track(channel)
             if channel.peer_hello is not None and channel.peer_hello.name:
                 peer.name = channel.peer_hello.name
-            generation, entries = await request_index(channel)
-            peer.files = self._accept_entries(peer, entries)
+            generation, count = await self._remote.receive(
+                channel, (peer.address, peer.port),
+                HostRef(channel.remote_key, peer.address, peer.port), peer.name)
             peer.fetched_generation = generation
             peer.state = PeerState.CONNECTED
             peer.error = ""
@@ -663,7 +667,7 @@ class Node:
             if self.known_hosts.remember(channel.remote_key, peer.address, peer.port):
                 await asyncio.to_thread(self.known_hosts.save)
             log.info("%s:%d (%s, key %s): %d files", peer.address, peer.port, peer.name,
-                     short_key(channel.remote_key), len(peer.files))
+                     short_key(channel.remote_key), count)
         except NotTrusted as exc:
             self._fail(peer, PeerState.UNTRUSTED, str(exc))
         except PeerRefused as exc:
@@ -689,21 +693,13 @@ class Node:
             self._record_refusal(peer.key, peer.address, peer.name, inbound=False)
         peer.state = state
         peer.error = reason
-        peer.files = None
+        self._remote.discard((peer.address, peer.port))
 
-    def _accept_entries(self, peer: _Peer, entries: list[IndexEntry]) -> dict[str, IndexEntry]:
-        files: dict[str, IndexEntry] = {}
-        for entry in entries:
-            try:
-                check_wire_path(entry.path)
-            except InvalidName as exc:
-                if entry.path not in peer.bad_names:
-                    peer.bad_names.add(entry.path)
-                    log.warning("%s:%d offers a file with a refused name %r: %s",
-                                peer.address, peer.port, entry.path, exc)
-                continue
-            files[entry.path] = entry
-        return files
+    def _index_dropped(self, endpoint: Endpoint, reason: str) -> None:
+        """The budget dropped a peer's index to make room: fetch it again once held back."""
+        peer = self._peers.get(endpoint)
+        if peer is not None:
+            peer.state, peer.error, peer.dirty = PeerState.UNREACHABLE, reason, True
 
     async def _maintain(self) -> None:
         last_rescan = time.monotonic()
@@ -780,8 +776,10 @@ class Node:
 
     def _publish(self) -> None:
         self._publish_handle = None
+        files = self._status.files
         self._status = self._snapshot()
-        self._files_by_path = None
+        if self._status.files is not files:
+            self._files_by_path = None
         self._changed_event.set()
         for observer in list(self._observers):
             try:
@@ -791,7 +789,10 @@ class Node:
 
     def _snapshot(self) -> NodeStatus:
         peers = []
-        grouped: dict[tuple[str, bytes], tuple[IndexEntry, list[HostRef], VersionVector]] = {}
+        # The files are the merge of the tables of the peers listed as connected (see
+        # remote_index): built when a table changes, not here.
+        self._remote.keep_only({endpoint for endpoint, peer in self._peers.items()
+                                if peer.state is PeerState.CONNECTED and peer.key})
         for peer in sorted(self._peers.values(), key=lambda p: (p.address, p.port)):
             if peer.remembered and peer.key is None:
                 continue
@@ -799,31 +800,17 @@ class Node:
             peers.append(PeerSnapshot(
                 address=peer.address, port=peer.port, name=peer.name,
                 announced_key=peer.announced_key, key=peer.key, state=peer.state,
-                files=len(peer.files) if peer.files is not None else None,
+                files=self._remote.count((peer.address, peer.port)),
                 trusted=key is not None and key in self.options.trusted_keys,
                 error=peer.error, static=peer.static,
             ))
-            if peer.state is PeerState.CONNECTED and peer.files is not None and peer.key:
-                ref = HostRef(peer.key, peer.address, peer.port)
-                for entry in peer.files.values():
-                    slot = grouped.get((entry.path, entry.content_id))
-                    if slot is None:
-                        grouped[(entry.path, entry.content_id)] = (entry, [ref], entry.version)
-                    else:
-                        slot[1].append(ref)
-                        grouped[(entry.path, entry.content_id)] = (
-                            slot[0], slot[1], slot[2].merge(entry.version))
-        files = tuple(
-            RemoteFile(e.path, e.size, e.mtime_ns, e.content_id, tuple(hosts), version)
-            for (_, _), (e, hosts, version) in sorted(grouped.items())
-        )
         folders = tuple(
             FolderSnapshot(share.root, share.count, share in self._scanning,
                            self._share_errors.get(share, ""))
             for share in self._shares
         )
         return NodeStatus(
-            peers=tuple(peers), files=files, local_files=self._files.count(),
+            peers=tuple(peers), files=self._remote.files, local_files=self._files.count(),
             tcp_port=self.server.port if self.server else None,
             refusals=tuple(self._refusals), folders=folders,
         )

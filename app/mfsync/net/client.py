@@ -21,6 +21,7 @@ __all__ = [
     "MAX_REMOTE_INDEX",
     "MAX_REMOTE_INDEX_BYTES",
     "BlockInfo",
+    "iter_index",
     "request_blocks",
     "request_index",
     "stream_range",
@@ -33,15 +34,16 @@ MAX_REMOTE_INDEX = 1_000_000
 MAX_REMOTE_INDEX_BYTES = 128 * 1024 * 1024
 
 
-async def request_index(channel: SecureChannel, since: int = 0) -> tuple[int, list[IndexEntry]]:
-    """Ask for the peer's index and collect every chunk; returns (generation, entries).
+async def iter_index(channel: SecureChannel, since: int = 0) -> AsyncIterator[IndexChunk]:
+    """Ask for the peer's index and yield its chunks as they arrive, the last one included.
 
-    Bounded in memory (``MAX_REMOTE_INDEX`` entries, ``MAX_REMOTE_INDEX_BYTES``) and in time:
-    an honest server fills every chunk but the last, so an empty one before the last is refused
-    (otherwise a peer could keep us reading nothing for ever).
+    Bounded per peer (``MAX_REMOTE_INDEX`` entries, ``MAX_REMOTE_INDEX_BYTES``) and in time: an
+    honest server fills every chunk but the last, so an empty one before the last is refused
+    (otherwise a peer could keep us reading nothing for ever). What the entries cost together
+    with other peers' is the caller's to bound (``mfsync.engine.index_budget``).
     """
     await channel.send(IndexRequest(since))
-    entries: list[IndexEntry] = []
+    entries = 0
     size = 0
     while True:
         message = await channel.receive()
@@ -51,14 +53,26 @@ async def request_index(channel: SecureChannel, since: int = 0) -> tuple[int, li
             raise ChannelError(f"expected an index chunk, got {type(message).__name__}")
         if not message.entries and not message.last:
             raise ChannelError("empty index chunk before the last one")
-        entries.extend(message.entries)
+        entries += len(message.entries)
         size += sum(entry.wire_size for entry in message.entries)
-        if len(entries) > MAX_REMOTE_INDEX:
+        if entries > MAX_REMOTE_INDEX:
             raise ChannelError(f"index larger than {MAX_REMOTE_INDEX} entries")
         if size > MAX_REMOTE_INDEX_BYTES:
             raise ChannelError(f"index larger than {MAX_REMOTE_INDEX_BYTES >> 20} MiB")
+        yield message
         if message.last:
-            return message.generation, entries
+            return
+
+
+async def request_index(channel: SecureChannel, since: int = 0) -> tuple[int, list[IndexEntry]]:
+    """Ask for the peer's index and collect every chunk (see ``iter_index``); returns
+    (generation, entries)."""
+    entries: list[IndexEntry] = []
+    async for chunk in iter_index(channel, since):
+        entries.extend(chunk.entries)
+        if chunk.last:
+            return chunk.generation, entries
+    raise ChannelError("the index ended without its last chunk")  # iter_index never does
 
 
 @dataclass(frozen=True, slots=True)

@@ -7,7 +7,7 @@ length and count in a body is checked against a cap before anything is sliced or
 
 import enum
 import struct
-from collections.abc import Iterable, Iterator
+from collections.abc import Generator, Iterable, Iterator
 from dataclasses import dataclass
 from typing import ClassVar
 
@@ -43,6 +43,7 @@ __all__ = [
     "IndexRequest",
     "Message",
     "chunk_index",
+    "decode_index_chunk_in_steps",
     "decode_message",
     "encode_message",
 ]
@@ -210,19 +211,46 @@ class IndexChunk:
     @classmethod
     def decode_body(cls, r: Reader) -> "IndexChunk":
         """Read the body."""
-        generation = r.u64()
-        flags = r.u8()
-        if flags > 1:
-            raise RemoteProtocolError("unknown index chunk flags")
-        count = r.count(MAX_INDEX_ENTRIES, _MIN_ENTRY_SIZE)
-        entries = []
-        versions: dict[bytes, VersionVector] = {}  # one object per distinct vector
-        for _ in range(count):
-            path = r.text16(MAX_PATH_BYTES)
-            size, mtime_ns, content_id = r.unpack(_ENTRY_FIXED)
-            entries.append(IndexEntry(path, size, mtime_ns, content_id,
-                                      _read_version(r, versions)))
-        return cls(generation, tuple(entries), bool(flags))
+        steps = _index_chunk_steps(r, MAX_INDEX_ENTRIES)
+        while True:
+            try:
+                next(steps)
+            except StopIteration as done:
+                chunk: IndexChunk = done.value
+                return chunk
+
+
+def _index_chunk_steps(r: Reader, step: int) -> Generator[None, None, IndexChunk]:
+    """Read an IndexChunk body, pausing (yielding) after every ``step`` entries."""
+    generation = r.u64()
+    flags = r.u8()
+    if flags > 1:
+        raise RemoteProtocolError("unknown index chunk flags")
+    count = r.count(MAX_INDEX_ENTRIES, _MIN_ENTRY_SIZE)
+    entries = []
+    versions: dict[bytes, VersionVector] = {}  # one object per distinct vector
+    for n in range(count):
+        path = r.text16(MAX_PATH_BYTES)
+        size, mtime_ns, content_id = r.unpack(_ENTRY_FIXED)
+        entries.append(IndexEntry(path, size, mtime_ns, content_id, _read_version(r, versions)))
+        if n % step == step - 1 and n + 1 < count:
+            yield
+    return IndexChunk(generation, tuple(entries), bool(flags))
+
+
+def decode_index_chunk_in_steps(data: bytes, step: int) -> Generator[None, None, IndexChunk]:
+    """Decode the record plaintext ``data`` of an IndexChunk as ``decode_message`` would (the
+    same checks, ``RemoteProtocolError`` for the same faults), pausing after every ``step``
+    entries: a full chunk takes tens of milliseconds to decode, which an event loop does
+    better in slices. The chunk is the generator's return value."""
+    if len(data) > MAX_MESSAGE_SIZE:
+        raise RemoteProtocolError(f"message of {len(data)} bytes exceeds {MAX_MESSAGE_SIZE}")
+    if not data or data[0] != Tag.INDEX_CHUNK:
+        raise RemoteProtocolError("not an index chunk")
+    r = Reader(memoryview(data)[1:])
+    chunk = yield from _index_chunk_steps(r, step)
+    r.end()
+    return chunk
 
 
 def _check_size(name: str, value: bytes, size: int) -> bytes:

@@ -45,6 +45,7 @@ __all__ = [
     "Role",
     "Session",
     "SessionEvent",
+    "UndecodedMessage",
 ]
 
 FRAMING_VERSION = 1
@@ -106,7 +107,17 @@ class ConnectionClosed:
     """The peer ended the stream."""
 
 
-SessionEvent = HandshakeComplete | PeerHello | ConnectionClosed | Message | NeedData
+@dataclass(frozen=True, slots=True)
+class UndecodedMessage:
+    """A message after the hellos that the session's owner decodes itself (``decode_message``):
+    see ``Session.defer_decoding``. The record was authenticated; its content is unchecked."""
+
+    plaintext: bytes
+
+
+SessionEvent = (
+    HandshakeComplete | PeerHello | ConnectionClosed | Message | UndecodedMessage | NeedData
+)
 
 
 class Session:
@@ -128,6 +139,10 @@ class Session:
         self._hello_received = False
         self.remote_key: bytes | None = None
         self.version: int | None = None
+        #: Messages of these type tags, from this many bytes on, are handed over undecoded once
+        #: the hellos are exchanged (``UndecodedMessage``): decoding a large index chunk takes
+        #: tens of milliseconds, which an event loop does better in a thread. Off by default.
+        self.defer_decoding: tuple[frozenset[int], int] = (frozenset(), 0)
         if role is Role.CLIENT:
             self._out.append(PREFACE)
             self._write_handshake()
@@ -221,6 +236,10 @@ class Session:
         with memoryview(self._in) as view:
             plaintext = self._recv.decrypt(view[4 : 4 + length])
         del self._in[: 4 + length]
+        tags, min_size = self.defer_decoding
+        if (self._hello_received and plaintext and plaintext[0] in tags
+                and len(plaintext) >= min_size):
+            return UndecodedMessage(plaintext)
         message = decode_message(plaintext)
         if isinstance(message, Hello):
             if self._hello_received:

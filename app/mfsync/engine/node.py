@@ -804,7 +804,7 @@ class Node:
                 error=peer.error, static=peer.static,
             ))
             if peer.state is PeerState.CONNECTED and peer.files is not None and peer.key:
-                ref = HostRef(peer.key, peer.address, peer.port)
+                ref = HostRef(peer.key, peer.address, peer.port, peer.instance_id or b"")
                 for entry in peer.files.values():
                     slot = grouped.get((entry.path, entry.content_id))
                     if slot is None:

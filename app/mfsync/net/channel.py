@@ -32,6 +32,7 @@ __all__ = [
     "ChannelError",
     "NotTrusted",
     "PeerRefused",
+    "ProtocolBroken",
     "SecureChannel",
     "accept_channel",
     "open_channel",
@@ -54,6 +55,11 @@ class ChannelError(Exception):
 
 class ChannelClosed(ChannelError):
     """The peer closed the connection."""
+
+
+class ProtocolBroken(ChannelError):
+    """The peer sent what the protocol does not allow (a broken record, a message out of place,
+    an answer that does not fit the request): its doing, not the network's."""
 
 
 class NotTrusted(ChannelError):
@@ -85,6 +91,9 @@ class SecureChannel:
         self._closed = False
         self._close_callbacks: list[Callable[[SecureChannel], None]] = []
         self.peer_hello: Hello | None = None
+        #: Bytes read from the peer so far (records not yet complete included): what a download
+        #: measures a source's rate by, below the granularity of its 1 MiB messages.
+        self.bytes_received = 0
         peer = writer.get_extra_info("peername")
         self.peer_address: tuple[str, int] = (str(peer[0]), int(peer[1])) if peer else ("?", 0)
 
@@ -119,7 +128,7 @@ class SecureChannel:
         if isinstance(event, ConnectionClosed):
             raise ChannelClosed("peer closed the connection")
         if isinstance(event, HandshakeComplete | PeerHello):
-            raise ChannelError(f"unexpected {type(event).__name__}")
+            raise ProtocolBroken(f"unexpected {type(event).__name__}")
         return event
 
     async def _next_event(self) -> HandshakeComplete | PeerHello | ConnectionClosed | Message:
@@ -130,7 +139,7 @@ class SecureChannel:
                 # The session may have queued a last word (UNSUPPORTED_VERSION): try to send it.
                 with contextlib.suppress(ChannelError, TimeoutError):
                     await asyncio.wait_for(self._flush(), 2.0)
-                raise ChannelError(str(exc)) from None
+                raise ProtocolBroken(str(exc)) from None
             if not isinstance(event, NeedData):
                 return event
             await self._flush()  # a handshake reply may be waiting to go out before we read
@@ -138,6 +147,7 @@ class SecureChannel:
                 data = await self._reader.read(READ_CHUNK)
             except (ConnectionError, OSError) as exc:
                 raise ChannelClosed(f"connection lost: {exc}") from None
+            self.bytes_received += len(data)
             self._session.receive_data(data)
 
     async def _flush(self, timeout: float = REQUEST_TIMEOUT) -> None:

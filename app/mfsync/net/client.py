@@ -3,7 +3,13 @@
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
-from mfsync.net.channel import ChannelError, PeerRefused, SecureChannel
+from mfsync.net.channel import (
+    ChannelClosed,
+    ChannelError,
+    PeerRefused,
+    ProtocolBroken,
+    SecureChannel,
+)
 from mfsync.protocol.content import block_size_for, content_id_of
 from mfsync.protocol.messages import (
     BlockList,
@@ -15,12 +21,15 @@ from mfsync.protocol.messages import (
     IndexChunk,
     IndexEntry,
     IndexRequest,
+    Message,
 )
 
 __all__ = [
     "MAX_REMOTE_INDEX",
     "MAX_REMOTE_INDEX_BYTES",
+    "BadBlockList",
     "BlockInfo",
+    "ClosedMidReply",
     "request_blocks",
     "request_index",
     "stream_range",
@@ -61,6 +70,26 @@ async def request_index(channel: SecureChannel, since: int = 0) -> tuple[int, li
             return message.generation, entries
 
 
+class BadBlockList(ProtocolBroken):
+    """A block list that does not fit the file asked for, or does not hash to its content id."""
+
+
+class ClosedMidReply(ChannelClosed):
+    """The peer closed the connection in an orderly way (not a reset) while it owed us the rest
+    of a reply: what a host that stops on purpose mid-block does."""
+
+
+async def _reply(channel: SecureChannel, path: str) -> Message:
+    """The next message of a reply to a request about ``path``."""
+    try:
+        return await channel.receive()
+    except ChannelClosed as exc:
+        if channel.peer_closed and not isinstance(exc, ClosedMidReply):
+            raise ClosedMidReply(f"the peer closed the connection in the middle of its reply "
+                                 f"about {path!r}") from None
+        raise
+
+
 @dataclass(frozen=True, slots=True)
 class BlockInfo:
     """A file's block hashes, proven to belong to its content id."""
@@ -83,23 +112,23 @@ async def request_blocks(
     blocks = -(-size // expected_block)
     hashes: list[bytes] = []
     while True:
-        message = await channel.receive()
+        message = await _reply(channel, path)
         if isinstance(message, ErrorMessage):
             raise PeerRefused(message)
         if not isinstance(message, BlockList):
-            raise ChannelError(f"expected block hashes, got {type(message).__name__}")
+            raise ProtocolBroken(f"expected block hashes, got {type(message).__name__}")
         if not message.hashes and not message.last:
             # Honest servers send full parts; empty ones would keep us reading for ever.
-            raise ChannelError(f"empty block list part for {path!r} before the last one")
+            raise BadBlockList(f"empty block list part for {path!r} before the last one")
         if (message.content_id != content_id or message.size != size
                 or message.block_size != expected_block or message.first != len(hashes)
                 or len(hashes) + len(message.hashes) > blocks):
-            raise ChannelError(f"block list for {path!r} does not fit the file")
+            raise BadBlockList(f"block list for {path!r} does not fit the file")
         hashes.extend(message.hashes)
         if message.last:
             break
     if len(hashes) != blocks or content_id_of(size, expected_block, hashes) != content_id:
-        raise ChannelError(f"block hashes for {path!r} do not match its content id")
+        raise BadBlockList(f"block hashes for {path!r} do not match its content id")
     return BlockInfo(size, expected_block, tuple(hashes))
 
 
@@ -111,19 +140,19 @@ async def stream_range(
     position = offset
     end = offset + length
     while True:
-        message = await channel.receive()
+        message = await _reply(channel, path)
         if isinstance(message, Data):
             if not message.payload:  # no progress: a peer could send these for ever
-                raise ChannelError(f"empty Data message for {path!r}")
+                raise ProtocolBroken(f"empty Data message for {path!r}")
             if message.offset != position or position + len(message.payload) > end:
-                raise ChannelError(f"data for {path!r} out of order or beyond the request")
+                raise ProtocolBroken(f"data for {path!r} out of order or beyond the request")
             position += len(message.payload)
             yield message
         elif isinstance(message, End):
             if message.offset != end or position != end:
-                raise ChannelError(f"transfer of {path!r} ended at {position}, not {end}")
+                raise ProtocolBroken(f"transfer of {path!r} ended at {position}, not {end}")
             return
         elif isinstance(message, ErrorMessage):
             raise PeerRefused(message)
         else:
-            raise ChannelError(f"unexpected {type(message).__name__} during a transfer")
+            raise ProtocolBroken(f"unexpected {type(message).__name__} during a transfer")

@@ -44,14 +44,13 @@ from mfsync.protocol.messages import (
     ErrorMessage,
     GetRequest,
     Hello,
-    IndexChunk,
     IndexEntry,
     IndexRequest,
     chunk_index,
 )
 from mfsync.protocol.session import ConnectionClosed, HandshakeComplete, NeedData, PeerHello, Role
 
-__all__ = ["SOURCE_MODES", "SOURCES_SCRIPT", "main"]
+__all__ = ["SOURCES_SCRIPT", "SOURCE_MODES", "main"]
 
 SOURCES_SCRIPT = os.path.abspath(__file__)
 

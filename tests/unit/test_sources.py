@@ -136,7 +136,7 @@ def test_slow_marks() -> None:
     assert not tracker.is_slow(HOST)
 
 
-def _run(meter: RateMeter, rate: float, start: float, end: float, total: int = 0,
+def _run(meter: RateMeter, rate: float, start: float, end: float, *, total: int = 0,
          step: float = 0.5) -> tuple[int, bool | None]:
     """Feed ``meter`` samples every ``step`` s from ``start`` to ``end`` at ``rate`` bytes/s."""
     verdict: bool | None = None
@@ -165,10 +165,10 @@ def test_rate_meter_forgives_a_short_stall_but_not_a_long_one() -> None:
     meter = RateMeter(start=0.0)
     total, _ = _run(meter, 4 * MIN_RATE, 0.0, 20.0)
     # A stall of a third of the window: the window still holds enough.
-    total, verdict = _run(meter, 0, 20.0, 20.0 + RATE_WINDOW / 3, total)
+    total, verdict = _run(meter, 0, 20.0, 20.0 + RATE_WINDOW / 3, total=total)
     assert verdict is False
     # A stall longer than the window: slow.
-    _, verdict = _run(meter, 0, 20.0 + RATE_WINDOW / 3, 21.0 + RATE_WINDOW, total)
+    _, verdict = _run(meter, 0, 20.0 + RATE_WINDOW / 3, 21.0 + RATE_WINDOW, total=total)
     assert verdict is True
 
 

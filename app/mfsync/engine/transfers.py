@@ -619,8 +619,10 @@ class Downloader:
             host = choice[zlib.crc32(job.path.encode("utf-8", "surrogateescape")) % len(choice)]
             attempt = Attempt(host, remote.content_id)
             try:
-                return await self._fetch(job, remote, host, attempt)
+                result = await self._fetch(job, remote, host, attempt)
             except SlowSource as exc:
+                if attempt.verified:
+                    self._sources.progress(host, remote.content_id)
                 if not self._better_source(job, host):
                     log.info("%s: %s; trying again later", job.path, exc)
                     raise _Deferred from None
@@ -632,10 +634,12 @@ class Downloader:
                 log.error("cannot download %s: %s", job.path, exc)
                 self._set(job, state=TransferState.FAILED, error=str(exc))
                 return DownloadResult(job, TransferState.FAILED, remote, error=str(exc))
+            else:
+                self._sources.progress(host, remote.content_id)
+                return result
             finally:
                 if attempt.verified:
                     idle = 0.0
-                    self._sources.progress(host, remote.content_id)
                 elif attempt.started is not None and not attempt.preempted:
                     idle += time.monotonic() - attempt.started
 

@@ -75,16 +75,18 @@ class BadBlockList(ProtocolBroken):
 
 
 class ClosedMidReply(ChannelClosed):
-    """The peer closed the connection in an orderly way (not a reset) while it owed us the rest
-    of a reply: what a host that stops on purpose mid-block does."""
+    """The peer closed the connection in an orderly way (not a reset) after it had begun a reply
+    and before its end: what a host that stops on purpose mid-block does."""
 
 
-async def _reply(channel: SecureChannel, path: str) -> Message:
-    """The next message of a reply to a request about ``path``."""
+async def _reply(channel: SecureChannel, path: str, begun: bool) -> Message:
+    """The next message of a reply to a request about ``path``; ``begun``: some of the reply has
+    arrived already. A close before the reply began is not ``ClosedMidReply``: a busy server
+    closes kept connections that look idle (2.8), and one may cross our request."""
     try:
         return await channel.receive()
-    except ChannelClosed as exc:
-        if channel.peer_closed and not isinstance(exc, ClosedMidReply):
+    except ChannelClosed:
+        if begun and channel.peer_closed:
             raise ClosedMidReply(f"the peer closed the connection in the middle of its reply "
                                  f"about {path!r}") from None
         raise
@@ -112,7 +114,7 @@ async def request_blocks(
     blocks = -(-size // expected_block)
     hashes: list[bytes] = []
     while True:
-        message = await _reply(channel, path)
+        message = await _reply(channel, path, begun=bool(hashes))
         if isinstance(message, ErrorMessage):
             raise PeerRefused(message)
         if not isinstance(message, BlockList):
@@ -140,7 +142,7 @@ async def stream_range(
     position = offset
     end = offset + length
     while True:
-        message = await _reply(channel, path)
+        message = await _reply(channel, path, begun=position > offset)
         if isinstance(message, Data):
             if not message.payload:  # no progress: a peer could send these for ever
                 raise ProtocolBroken(f"empty Data message for {path!r}")

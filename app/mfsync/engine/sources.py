@@ -39,7 +39,13 @@ from typing import TypeVar
 from mfsync.crypto.keys import short_key
 from mfsync.engine.status import HostRef
 from mfsync.net.addresses import format_host_port
-from mfsync.net.channel import ChannelError, PeerRefused, ProtocolBroken, SecureChannel
+from mfsync.net.channel import (
+    ChannelError,
+    PeerRefused,
+    ProtocolBroken,
+    RecordCutShort,
+    SecureChannel,
+)
 from mfsync.net.client import BadBlockList, ClosedMidReply
 from mfsync.protocol.messages import ErrorCode
 
@@ -112,6 +118,8 @@ def classify(exc: BaseException) -> Failure | None:
         return Failure.CORRUPT
     if isinstance(exc, BadBlockList):
         return Failure.BAD_BLOCK_LIST
+    if isinstance(exc, RecordCutShort):
+        return None  # cut before any reply began: a close (or a death), as a lost connection
     if isinstance(exc, ProtocolBroken):
         return Failure.PROTOCOL
     if isinstance(exc, ClosedMidReply):

@@ -647,15 +647,15 @@ class Downloader:
                 exc: BadBlock | ChannelError) -> None:
         """Say what an attempt's failure was, and count it against the host if it was of the
         host's own doing (see ``engine.sources``)."""
-        where = describe_host(host)
         if isinstance(exc, PeerRefused) and exc.code in (
                 ErrorCode.CHANGED, ErrorCode.NOT_FOUND, ErrorCode.NOT_TRUSTED):
             # Its index (or its trust in us) changed: look again, so that what it no longer
             # offers us leaves the status and this job waits for another host.
             self._node.refresh(host)
         failure = classify(exc)
+        endpoint = format_host_port(host.address, host.port)
         if failure is None:
-            log.info("lost %s while fetching %s: %s", where, job.path, exc)
+            log.info("lost %s while fetching %s: %s", endpoint, job.path, exc)
             return
         if attempt.verified:
             self._sources.progress(host, remote.content_id)  # (delivered some: a new row)
@@ -668,9 +668,12 @@ class Downloader:
         # A corrupt block is news; a refusal (CHANGED: the file is being edited) usually not.
         level = logging.WARNING if dropped or failure is Failure.CORRUPT else logging.INFO
         if isinstance(exc, PeerRefused):
-            log.log(level, "%s refused %s: %s; %s", where, job.path, exc.text, verdict)
+            log.log(level, "%s refused %s: %s; %s", endpoint, job.path, exc.text, verdict)
+        elif failure is Failure.CLOSED:  # (a host killed mid-transfer looks the same)
+            log.log(level, "lost %s while fetching %s: %s; %s", endpoint, job.path, exc, verdict)
         else:
-            log.log(level, "%s %s for %s (%s); %s", where, failure.value, job.path, exc, verdict)
+            log.log(level, "%s %s for %s (%s); %s", describe_host(host), failure.value, job.path,
+                    exc, verdict)
 
     def _better_source(self, job: DownloadJob, slow: HostRef) -> bool:
         """Whether a host other than ``slow`` offers the job's content and is neither dropped

@@ -8,6 +8,7 @@ from mfsync.net.channel import (
     ChannelError,
     PeerRefused,
     ProtocolBroken,
+    RecordCutShort,
     SecureChannel,
 )
 from mfsync.protocol.content import block_size_for, content_id_of
@@ -85,8 +86,8 @@ async def _reply(channel: SecureChannel, path: str, begun: bool) -> Message:
     closes kept connections that look idle (2.8), and one may cross our request."""
     try:
         return await channel.receive()
-    except ChannelClosed:
-        if begun and channel.peer_closed:
+    except (ChannelClosed, RecordCutShort) as exc:
+        if begun and (channel.peer_closed or isinstance(exc, RecordCutShort)):
             raise ClosedMidReply(f"the peer closed the connection in the middle of its reply "
                                  f"about {path!r}") from None
         raise

@@ -91,7 +91,9 @@ DEFAULT_CONCURRENCY = 3
 #: turn on the network, or land. Without them a worker waited for every landing, and small
 #: files landed one by one instead of in batches.
 JOBS_PER_TRANSFER = 16
-#: How long a job waits for some host to offer its content before it fails.
+#: How long a job goes without a source that delivers before it fails: no host offers its
+#: content, or every attempt ends without one verified block (a host that accepts and then
+#: resets or goes silent every time is no source either).
 SOURCE_WAIT = 120.0
 #: A host that failed (vanished, answered CHANGED) is not asked again for this long.
 SOURCE_COOLDOWN = 2.0

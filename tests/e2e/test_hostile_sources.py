@@ -26,7 +26,7 @@ from typing import Any
 
 import pytest
 from hostile_sources import SOURCES_SCRIPT
-from mfsync_cli import CliHost, Running, cli_hosts, make_tree, wait_for
+from mfsync_cli import CliHost, Running, cli_hosts, limit_egress, make_tree, wait_for
 
 import figures
 from mfsync.engine.sources import MAX_FAILURES
@@ -48,6 +48,10 @@ HONEST = {
 #: without the trickler, is reported as a figure, not asserted on a shared 2-core machine).
 HONEST_DEADLINE = 40.0
 SOURCE_PORT = 9400
+#: The honest host's link: unlimited (a LAN of namespaces), then capped like a poor Wi-Fi, so
+#: that the honest files take seconds and the trickler's fixed cost shows as a ratio too.
+FAST: str | None = None
+SLOW = "8mbit"
 
 
 def _start_source(host: CliHost, mode: str, folder: Path, *extra: object) -> subprocess.Popen[str]:
@@ -93,48 +97,71 @@ def _honest_files_after(client: CliHost, honest: CliHost, dest: Path, ready: str
 
 
 def test_trickling_host_does_not_starve_the_honest_files(lan_factory, tmp_path: Path) -> None:
-    lan = lan_factory(4)
-    # Two clients, so that the second does not remember the honest host from the first run.
-    honest, evil, first, second = cli_hosts(lan, tmp_path)
+    lan = lan_factory(3)
+    honest, evil, client = cli_hosts(lan, tmp_path)
     folder = make_tree(tmp_path / "share", HONEST)
     share = honest.share(folder)
 
-    # Without the trickler: the time the honest files take once the honest host can be heard.
-    alone, alone_seconds = _honest_files_after(first, honest, tmp_path / "alone", r"discovery on")
-    assert alone_seconds is not None, alone.describe()
-    assert alone.wait(60) == 0, alone.describe()
+    def fresh(name: str) -> CliHost:
+        # A home of its own: a client that remembered the honest host would reach it at once.
+        return CliHost(client.host, tmp_path / f"home-{name}")
+
+    capped: list[str | None] = [FAST]
+
+    def link(rate: str | None) -> None:
+        if rate != capped[0]:
+            limit_egress(honest, rate)
+            capped[0] = rate
+
+    # Without the trickler: the time the honest files take once the honest host can be heard,
+    # at full speed and over a link capped at 8 Mbit/s (a poor Wi-Fi, and a transfer of seconds).
+    alone: dict[str, float] = {}
+    for rate in (FAST, SLOW):
+        link(rate)
+        run, seconds = _honest_files_after(fresh(f"alone-{rate}"), honest,
+                                           tmp_path / f"alone-{rate}", r"discovery on")
+        assert seconds is not None, run.describe()
+        assert run.wait(60) == 0, run.describe()
+        alone[str(rate)] = seconds
 
     # With it: it offers the same six files (same names, same contents) and three of its own
     # that sort first, and sends every download a byte every two seconds. Its index is in
     # before the honest host can be heard: its files hold every turn, and the honest names are
     # queued for it too.
     source = _start_source(evil, "trickle", folder, "--extra", 3)
+    with_it: dict[str, float] = {}
     try:
-        running, with_seconds = _honest_files_after(
-            second, honest, tmp_path / "with", r"hostile-source, key \w+\): 9 files",
-            "--peer", f"{evil.address}:{SOURCE_PORT}")
-        assert with_seconds is not None, (
-            f"the honest files did not arrive within {HONEST_DEADLINE} s with a trickling host "
-            f"present\n{running.describe()}")
-        # Its own files can only come from it: get goes on trickling them (a lone slow source
-        # keeps its turn) until stopped.
-        running.interrupt()
-        assert running.wait(30) in (1, 130), running.describe()
+        for rate in (SLOW, FAST):
+            link(rate)
+            dest = tmp_path / f"with-{rate}"
+            running, seconds = _honest_files_after(
+                fresh(f"with-{rate}"), honest, dest, r"hostile-source, key \w+\): 9 files",
+                "--peer", f"{evil.address}:{SOURCE_PORT}")
+            assert seconds is not None, (
+                f"the honest files did not arrive within {HONEST_DEADLINE} s with a trickling "
+                f"host present\n{running.describe()}")
+            with_it[str(rate)] = seconds
+            # Its own files can only come from it: get goes on trickling them (a lone slow
+            # source keeps its turn) until stopped.
+            running.interrupt()
+            assert running.wait(30) in (1, 130), running.describe()
+            assert not any((dest / f"!mine-{n}.bin").exists() for n in range(3))
+            assert "Traceback" not in running.stderr.text, running.describe()
+            assert re.search(rf"{re.escape(evil.address)}:{SOURCE_PORT} .*sends less than",
+                             running.stderr.text), running.describe()
     finally:
         seen = _stop_source(evil, source)
-    assert not any((tmp_path / "with" / f"!mine-{n}.bin").exists() for n in range(3))
-    assert "Traceback" not in running.stderr.text, running.describe()
-    # It held turns, and lost them.
-    assert seen["requests"], seen
-    assert re.search(rf"{re.escape(evil.address)}:{SOURCE_PORT} .*sends less than",
-                     running.stderr.text), running.describe()
+    assert seen["requests"], seen  # it held turns (and lost them)
     assert share.alive(), share.describe()
-    ratio = with_seconds / alone_seconds
-    figures.record(SUITE, honest_seconds_alone=round(alone_seconds, 2),
-                   honest_seconds_with_trickler=round(with_seconds, 2),
-                   trickle_ratio=round(ratio, 2))
-    print(f"honest files: {alone_seconds:.2f} s alone, {with_seconds:.2f} s with a trickling "
-          f"host (x{ratio:.2f}); the trickler saw {seen['requests']}")
+    numbers: dict[str, float] = {}
+    for rate, name in ((FAST, "lan"), (SLOW, "8mbit")):
+        ratio = with_it[str(rate)] / alone[str(rate)]
+        numbers |= {f"honest_seconds_alone_{name}": round(alone[str(rate)], 2),
+                    f"honest_seconds_with_trickler_{name}": round(with_it[str(rate)], 2),
+                    f"trickle_ratio_{name}": round(ratio, 2)}
+        print(f"honest files over {name}: {alone[str(rate)]:.2f} s alone, "
+              f"{with_it[str(rate)]:.2f} s with a trickling host (x{ratio:.2f})")
+    figures.record(SUITE, **numbers)
 
 
 @pytest.mark.parametrize(("mode", "what"), [

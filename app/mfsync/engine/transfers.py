@@ -234,7 +234,9 @@ class Downloader:
         self._sources = SourceTracker()
         #: The attempts receiving now, watched for their rate by _tick.
         self._attempts: dict[JobKey, Attempt] = {}
-        #: Jobs waiting for a turn, and the host each will ask.
+        #: Jobs on their way to a turn (checking their target, or waiting for the turn), and the
+        #: host each will ask: from the moment the host is chosen, so that a job that just left
+        #: a slow host for another one is seen as waiting even before it is back in line.
         self._turn_waiters: dict[JobKey, HostRef] = {}
         self._running: dict[JobKey, asyncio.Task[DownloadResult]] = {}
         #: What pause/resume/cancel asked of a running job whose task is still winding down:
@@ -748,8 +750,12 @@ class Downloader:
         lock = self._name_locks.setdefault(
             (job.root, (job.store_as or job.path).casefold()), asyncio.Lock()
         )
-        async with lock:
-            return await self._fetch_locked(job, remote, host, attempt)
+        self._turn_waiters[job.key] = host
+        try:
+            async with lock:
+                return await self._fetch_locked(job, remote, host, attempt)
+        finally:
+            self._turn_waiters.pop(job.key, None)
 
     async def _fetch_locked(self, job: DownloadJob, remote: RemoteFile, host: HostRef,
                             attempt: Attempt) -> DownloadResult:
@@ -777,11 +783,8 @@ class Downloader:
                                   hashes=plan.same)
         source = format_host_port(host.address, host.port)
         content: bytes | None = None
-        self._turn_waiters[job.key] = host
-        try:
-            await turn.wait()  # (until then the job stays QUEUED)
-        finally:
-            self._turn_waiters.pop(job.key, None)
+        await turn.wait()  # (until then the job stays QUEUED)
+        self._turn_waiters.pop(job.key, None)
         if self._sources.is_slow(host):
             # Marked slow while this job waited: use the turn only if nobody else can.
             if self._better_source(job, host):

@@ -40,7 +40,6 @@ from mfsync.crypto.keys import short_key
 from mfsync.engine.status import HostRef
 from mfsync.net.addresses import format_host_port
 from mfsync.net.channel import (
-    ChannelError,
     PeerRefused,
     ProtocolBroken,
     RecordCutShort,
@@ -126,8 +125,8 @@ def classify(exc: BaseException) -> Failure | None:
         return Failure.CLOSED
     if isinstance(exc, PeerRefused):
         return None if exc.code in _TRANSIENT_REFUSALS else Failure.REFUSED
-    if isinstance(exc, ChannelError | OSError):
-        return None  # timed out, reset, refused, untrusted: lost, not misbehaving
+    # Any other ChannelError or OSError: timed out, reset, refused, untrusted: lost, not
+    # misbehaving.
     return None
 
 

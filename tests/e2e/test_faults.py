@@ -277,7 +277,10 @@ def test_sharer_frozen_getter_times_it_out_and_moves_on(lan_factory, tmp_path: P
     assert code == 0, get.describe()
     assert got == want
     assert partials(dest) == []
-    timed_out = rf"lost {re.escape(victim.address)}:\d+ while fetching big\.bin: no message"
+    # Given up on by the slow-source rule (engine/sources.py: below MIN_RATE while another host
+    # offers the file) within seconds, or at the latest by the 60 s read timeout.
+    timed_out = (rf"lost {re.escape(victim.address)}:\d+ while fetching big\.bin: no message"
+                 rf"|{re.escape(victim.address)}:\d+ \(key \w+\) sends less than")
     assert re.search(timed_out, get.stderr.text), get.describe()
     assert re.search(rf"downloaded big\.bin .* from {re.escape(other.address)}:",
                      get.stderr.text), get.describe()

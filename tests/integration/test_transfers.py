@@ -23,9 +23,9 @@ from loopback import make_tree, read_tree, wait_for
 
 from mfsync.crypto.keys import Identity
 from mfsync.engine.node import Node
+from mfsync.engine.sources import MAX_STRIKES
 from mfsync.engine.transfer_status import TransferSnapshot, TransferState
 from mfsync.engine.transfers import (
-    MAX_STRIKES,
     SOURCE_COOLDOWN,
     Downloader,
     DownloadJob,
@@ -304,16 +304,20 @@ async def test_corrupt_source_is_dropped_for_the_file(make_node, downloaders, fa
     downloader = downloaders(fetcher)
     assert downloader.add(DownloadJob("f.bin", dest))
     # The only source sends a corrupt block every time: after MAX_STRIKES tries it is not asked
-    # for this file again, and the job waits for another source.
-    await wait_for(lambda: _corrupt_logged(caplog, hostile.port, "not using it again") == 1)
-    assert hostile.attempts("f.bin") == MAX_STRIKES
-    await asyncio.sleep(SOURCE_COOLDOWN + 0.5)  # past any cooldown: still not asked again
-    assert _transfer(downloader, "f.bin").state is TransferState.WAITING
-    assert hostile.attempts("f.bin") == MAX_STRIKES
-    # An honest host with the same content appears: the download completes from it.
-    await make_node(share_dir=make_tree(tmp_path / "honest", {"f.bin": content}))
+    # for this file again, and with no other host offering it the job gives up, naming it.
     await asyncio.wait_for(downloader.join(), JOIN_TIMEOUT)
-    [result] = downloader.results
+    [failed] = downloader.results
+    assert failed.state is TransferState.FAILED
+    assert f"127.0.0.1:{hostile.port}" in failed.error and "corrupt" in failed.error
+    assert _corrupt_logged(caplog, hostile.port, "not using it again") == 1
+    assert hostile.attempts("f.bin") == MAX_STRIKES
+    # An honest host with the same content appears: asked again, the download completes from
+    # it, and the dropped host is still not asked (the downloader remembers it).
+    await make_node(share_dir=make_tree(tmp_path / "honest", {"f.bin": content}))
+    await _offered(fetcher, "f.bin", hosts=2)
+    assert downloader.add(DownloadJob("f.bin", dest))
+    await asyncio.wait_for(downloader.join(), JOIN_TIMEOUT)
+    result = downloader.results[-1]
     assert result.state is TransferState.DONE
     assert (dest / "f.bin").read_bytes() == content
     assert not _partials(dest)

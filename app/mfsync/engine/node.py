@@ -659,7 +659,8 @@ class Node:
                 peer.name = channel.peer_hello.name
             generation, count = await self._remote.receive(
                 channel, (peer.address, peer.port),
-                HostRef(channel.remote_key, peer.address, peer.port), peer.name)
+                HostRef(channel.remote_key, peer.address, peer.port, peer.instance_id or b""),
+                peer.name)
             peer.fetched_generation = generation
             peer.state = PeerState.CONNECTED
             peer.error = ""

@@ -33,11 +33,17 @@ class PeerState(enum.Enum):
 
 @dataclass(frozen=True, slots=True)
 class HostRef:
-    """One host offering a file: its proven key and endpoint."""
+    """One host offering a file: its proven key, endpoint and announced instance id.
+
+    A host that restarts announces a new ``instance`` (8 random bytes per start; empty for a
+    host known only through ``--peer``, which announces nothing), so it compares unequal to
+    the host it was before: what a download remembers about it starts clean.
+    """
 
     key: bytes
     address: str
     port: int
+    instance: bytes = b""
 
 
 @dataclass(frozen=True, slots=True)

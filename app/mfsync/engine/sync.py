@@ -17,6 +17,9 @@ others is compared with what our share set holds, by version vector:
 
 A download the user cancels is not queued again by the policy while the network offers that same
 content under that name; once the content changes (or ``forget_cancelled``), it is fair game.
+Likewise a content whose every host was dropped by the downloader (they kept failing, see
+``engine.sources``) is not queued again until a new host offers it, a dropped host restarts, or
+the content changes: retrying those hosts would only fail the same way, for ever.
 """
 
 import asyncio
@@ -115,6 +118,8 @@ class Syncer:
         self._unsubscribe: Callable[[], None] | None = None
         #: Paths for which a worn-out version was ignored (warned about once).
         self._worn_out: set[str] = set()
+        #: name -> the content id that no host left may be asked for (warned about once).
+        self._given_up: dict[str, bytes] = {}
 
     def start(self) -> None:
         """Evaluate now and after every change."""
@@ -191,6 +196,13 @@ class Syncer:
             if not sane:
                 continue
             offer = choose_offer(sane)
+            why = self._downloader.given_up(offer)
+            if why:
+                if self._given_up.get(path) != offer.content_id:
+                    self._given_up[path] = offer.content_id
+                    log.warning("not fetching %s: every host offering it failed: %s", path, why)
+                continue
+            self._given_up.pop(path, None)
             cancelled = self._cancelled.get(path)
             if cancelled is not None:
                 if cancelled == offer.content_id:

@@ -5,11 +5,21 @@ it picks a host that offers the wanted content (from the node's latest snapshot)
 block hashes (which must hash to the content id, so they can be trusted), reuses whatever a
 partial file from an earlier run already holds, then streams the missing ranges, checking every
 block against its hash before writing it. A host that sends a corrupt block is reported and the
-block is fetched again (from another host when one offers it); after ``MAX_STRIKES`` corrupt
-blocks it is not asked again for this file. A host that goes away is skipped for a moment while
-another one is tried; with no host left the job waits for one to come back. When every block is
-verified the partial is renamed over the target in one step. Local problems (unsafe names, a full
-disk) fail the job with a clear message and keep the partial for a later resume.
+block is fetched again (from another host when one offers it). What each attempt says about its
+host is kept by a ``SourceTracker`` (``engine/sources.py``): a host that keeps failing of its own
+doing (corrupt blocks, bad block lists, broken protocol, closing mid-reply, refusals) is dropped
+for that content, and once every host offering it is dropped the job fails, naming them and what
+they did. A host that goes away (a lost connection) is skipped for a moment while another one is
+tried; with no host left the job waits for one to come back, at most ``source_wait`` seconds
+without a source that delivers. When every block is verified the partial is renamed over the
+target in one step. Local problems (unsafe names, a full disk) fail the job with a clear message
+and keep the partial for a later resume.
+
+Slow sources: while a job receives, its rate is measured (``RateMeter``); a source below
+``MIN_RATE`` loses its turn when another host offers the same content that is not slow (the job
+goes on from that one) or when other work waits for a turn (the job goes to a second queue that
+workers take from only when the first is empty). A lone slow source keeps its turn. Either way
+the partial and its verified blocks stay.
 
 Control: each job runs in a task of its own inside a worker, so that ``pause`` and ``cancel`` can
 stop it at its next await without stopping the worker. A paused job leaves the queue (and its
@@ -31,11 +41,19 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import ParamSpec, TypeVar
 
-from mfsync.crypto.keys import short_key
 from mfsync.engine.batches import ThreadBatcher
 from mfsync.engine.landing import Lander, Landing, hold_verified_for_test
 from mfsync.engine.loop import current_loop
 from mfsync.engine.node import Node
+from mfsync.engine.sources import (
+    MIN_RATE,
+    Attempt,
+    BadBlock,
+    Failure,
+    SourceTracker,
+    classify,
+    describe_host,
+)
 from mfsync.engine.status import HostRef, RemoteFile
 from mfsync.engine.transfer_status import (
     FINISHED_STATES,
@@ -74,14 +92,18 @@ DEFAULT_CONCURRENCY = 3
 #: turn on the network, or land. Without them a worker waited for every landing, and small
 #: files landed one by one instead of in batches.
 JOBS_PER_TRANSFER = 16
-#: How long a job waits for some host to offer its content before it fails.
+#: How long a job goes without a source that delivers before it fails: no host offers its
+#: content, or every attempt ends without one verified block (a host that accepts and then
+#: resets or goes silent every time is no source either).
 SOURCE_WAIT = 120.0
 #: A host that failed (vanished, answered CHANGED) is not asked again for this long.
 SOURCE_COOLDOWN = 2.0
+#: Before a job gives up because every host offering its content was dropped, index fetches
+#: under way get this long to bring another source (a ``get`` that starts as hosts are being
+#: discovered must not give up on a file an honest host is about to offer).
+GIVE_UP_SETTLE = 10.0
 #: Largest byte range asked for in one request.
 MAX_RANGE = 64 * 1024 * 1024
-#: A host that sent this many corrupt blocks for a file is not asked for it again.
-MAX_STRIKES = 2
 #: Received blocks being verified and written at once, per download.
 MAX_INFLIGHT_BLOCKS = 4
 #: Local failures remembered so that a repeat is not logged again (see ``_log_failure``).
@@ -145,8 +167,14 @@ class DownloadResult:
     hashes: FileHashes | None = None  #: of the file now at ``local_path``
 
 
-class BadBlock(Exception):
-    """A host sent a block whose hash does not match."""
+class SlowSource(Exception):
+    """An attempt lost its turn: its source was below the minimum rate and someone else could
+    use the turn (the message says who)."""
+
+
+class _Deferred(Exception):
+    """The job leaves its worker for the second queue: its only sources are slow and other work
+    is waiting."""
 
 
 class JobFailed(Exception):
@@ -203,6 +231,16 @@ class Downloader:
         #: Every job not finished yet: queued, running or paused.
         self._jobs: dict[JobKey, DownloadJob] = {}
         self._waiting: collections.deque[JobKey] = collections.deque()
+        #: Jobs whose only sources were slow while others waited: taken when _waiting is empty.
+        self._deferred: collections.deque[JobKey] = collections.deque()
+        #: What every attempt so far said about the hosts (drops, slow marks).
+        self._sources = SourceTracker()
+        #: The attempts receiving now, watched for their rate by _tick.
+        self._attempts: dict[JobKey, Attempt] = {}
+        #: Jobs on their way to a turn (checking their target, or waiting for the turn), and the
+        #: host each will ask: from the moment the host is chosen, so that a job that just left
+        #: a slow host for another one is seen as waiting even before it is back in line.
+        self._turn_waiters: dict[JobKey, HostRef] = {}
         self._running: dict[JobKey, asyncio.Task[DownloadResult]] = {}
         #: What pause/resume/cancel asked of a running job whose task is still winding down:
         #: PAUSED, CANCELLED, or QUEUED (paused, then resumed before it had stopped).
@@ -267,6 +305,13 @@ class Downloader:
         self._ensure_workers()
         self._publish()
         return True
+
+    def given_up(self, remote: RemoteFile) -> str:
+        """Why no host offering ``remote`` is asked for it any more (every one was dropped for
+        that content), or "" while some host may still be asked."""
+        if not remote.hosts or self._sources.usable(remote.hosts, remote.content_id):
+            return ""
+        return self._sources.why_dropped(remote.hosts, remote.content_id)
 
     def busy(self, root: Path, path: str) -> bool:
         """Whether a job writing ``path`` under ``root`` is queued, running or paused."""
@@ -333,8 +378,7 @@ class Downloader:
             self._interrupt[key] = TransferState.CANCELLED
             task.cancel()  # the worker cleans up once the task has stopped
         else:
-            with contextlib.suppress(ValueError):
-                self._waiting.remove(key)
+            self._unqueue(key)
             # The job stays in _jobs until its partial is gone, so that add() cannot start it
             # again meanwhile (and lose the new partial to the clean-up).
             self._in_work += 1  # join() waits for on_done, as for any finished job
@@ -374,6 +418,18 @@ class Downloader:
         self._wake.set()
         self._update_idle()
 
+    def _unqueue(self, key: JobKey) -> None:
+        for queue in (self._waiting, self._deferred):
+            with contextlib.suppress(ValueError):
+                queue.remove(key)
+
+    def _defer(self, key: JobKey) -> None:
+        self._records[key].state = TransferState.QUEUED
+        self._records[key].source = ""
+        self._deferred.append(key)
+        self._wake.set()
+        self._update_idle()
+
     def _pause_one(self, key: JobKey) -> bool:
         record = self._records.get(key)
         if key not in self._jobs or record is None or record.state is TransferState.CANCELLED:
@@ -387,8 +443,7 @@ class Downloader:
         elif record.state is TransferState.PAUSED:
             return False
         else:
-            with contextlib.suppress(ValueError):
-                self._waiting.remove(key)
+            self._unqueue(key)
             self._update_idle()
         record.state = TransferState.PAUSED
         record.source = ""
@@ -407,7 +462,7 @@ class Downloader:
         return True
 
     def _update_idle(self) -> None:
-        if self._waiting or self._in_work:
+        if self._waiting or self._deferred or self._in_work:
             self._idle.clear()
         else:
             self._idle.set()
@@ -437,13 +492,14 @@ class Downloader:
             await asyncio.sleep(TICK)
             if any(r.state in _ACTIVE for r in self._records.values()):
                 self._publish()
+            self._watch_rates()
 
     async def _work(self) -> None:
         while True:
-            while not self._waiting:
+            while not self._waiting and not self._deferred:
                 self._wake.clear()
                 await self._wake.wait()
-            key = self._waiting.popleft()
+            key = (self._waiting or self._deferred).popleft()
             self._in_work += 1
             try:
                 await self._run(self._jobs[key])
@@ -458,6 +514,14 @@ class Downloader:
         try:
             result = await task
             self._interrupt.pop(job.key, None)  # it finished before it could be stopped
+        except _Deferred:
+            result = None
+            if job.key in self._interrupt:
+                # Paused or cancelled while it was leaving: do what was asked instead.
+                result = await self._interrupted(job)
+            else:
+                self._defer(job.key)
+                self._publish(force=True)
         except asyncio.CancelledError:
             worker = asyncio.current_task()
             if worker is not None and worker.cancelling():
@@ -508,26 +572,38 @@ class Downloader:
                 log.exception("download callback failed")
 
     async def _run_job(self, job: DownloadJob) -> DownloadResult:
-        # Strikes count per host *and content*: a host whose file changed while we fetched it
-        # sends blocks of the new content where the old were expected, which says nothing about
-        # the new content it then offers.
-        bad: set[tuple[str, int, bytes]] = set()
-        strikes: dict[tuple[str, int, bytes], int] = {}
+        # Hosts that failed a moment ago (lost, refused, corrupt) are skipped for a while. What
+        # a host did to the content (drops, slow marks) is kept in self._sources, across jobs.
         cooldown: dict[tuple[str, int], float] = {}
-        waiting_since: float | None = None
+        #: Seconds spent without a source that delivers: waiting for one, or in attempts that
+        #: verified nothing (a host that is reachable but never delivers is no source either).
+        idle = 0.0
+        checked_name = False
         while True:
             remote = self._choose(job)
             now = time.monotonic()
-            hosts = [h for h in remote.hosts if (h.address, h.port, remote.content_id) not in bad
-                     and cooldown.get((h.address, h.port), 0.0) <= now] if remote else []
             if remote is None and job.content_id is not None and self._node.files_for(job.path):
                 # The name is offered, but with other content now: the version this job was
                 # for is gone. Fail at once so the caller can decide afresh.
                 reason = "superseded: the file changed on the network"
                 self._set(job, state=TransferState.FAILED, error=reason)
                 return DownloadResult(job, TransferState.FAILED, error=reason)
+            if remote is not None and self.given_up(remote):
+                # Every host offering it was dropped: give up, once hosts still being looked
+                # at have had their chance to offer it too.
+                await self._node.settle(GIVE_UP_SETTLE)
+                remote = self._choose(job)
+                if remote is not None and (why := self.given_up(remote)):
+                    reason = f"every host offering it failed: {why}"
+                    log.warning("giving up on %s: %s", job.path, reason)
+                    self._set(job, state=TransferState.FAILED, error=reason)
+                    return DownloadResult(job, TransferState.FAILED, remote, error=reason)
+                continue
+            hosts = [h for h in self._sources.usable(remote.hosts, remote.content_id)
+                     if cooldown.get((h.address, h.port), 0.0) <= now] if remote else []
             if remote is None or not hosts:
-                if waiting_since is None:
+                if not checked_name:
+                    checked_name = True
                     try:  # a name that can never be written here fails now, not after waiting
                         await asyncio.to_thread(_local, target_for, job.root,
                                                 job.store_as or job.path)
@@ -535,53 +611,127 @@ class Downloader:
                         self._log_failure(job, str(exc))
                         self._set(job, state=TransferState.FAILED, error=str(exc))
                         return DownloadResult(job, TransferState.FAILED, error=str(exc))
-                waiting_since = waiting_since or now
-                if now - waiting_since > self._source_wait:
-                    reason = ("every host offering it sent corrupt data"
-                              if remote and any(k[2] == remote.content_id for k in bad)
-                              else "no host offers it any more")
+                if idle > self._source_wait:
+                    reason = ("no host offers it any more" if remote is None else
+                              f"no host delivered any of it for {self._source_wait:g} s")
                     log.warning("giving up on %s: %s", job.path, reason)
                     self._set(job, state=TransferState.FAILED, error=reason)
                     return DownloadResult(job, TransferState.FAILED, remote, error=reason)
                 self._set(job, state=TransferState.WAITING, source="")
                 await self._node.wait_for_change(1.0)
+                idle += time.monotonic() - now
                 continue
-            waiting_since = None
             # Spread over the hosts offering it, the same host for the same file each time (a
-            # sync of many files must not all come from the host with the lowest address).
-            host = hosts[zlib.crc32(job.path.encode("utf-8", "surrogateescape")) % len(hosts)]
-            endpoint = (host.address, host.port)
+            # sync of many files must not all come from the host with the lowest address);
+            # hosts last measured below the minimum rate only when no other is left.
+            fast = [h for h in hosts if not self._sources.is_slow(h)]
+            choice = fast or hosts
+            host = choice[zlib.crc32(job.path.encode("utf-8", "surrogateescape")) % len(choice)]
+            attempt = Attempt(host, remote.content_id)
             try:
-                return await self._fetch(job, remote, host)
-            except BadBlock as exc:
-                struck = (*endpoint, remote.content_id)
-                strikes[struck] = strikes.get(struck, 0) + 1
-                if strikes[struck] >= MAX_STRIKES:
-                    bad.add(struck)
-                    verdict = "not using it again for this file"
-                else:
-                    cooldown[endpoint] = now + SOURCE_COOLDOWN
-                    verdict = "fetching the block again, from another host if one has it"
-                # The file may have changed there (then its index has a new content for it).
-                self._node.refresh(host)
-                log.warning("%s (key %s) sent corrupt data for %s (%s); %s",
-                            format_host_port(*endpoint), short_key(host.key), job.path, exc,
-                            verdict)
-            except PeerRefused as exc:
-                cooldown[endpoint] = now + SOURCE_COOLDOWN
-                if exc.code in (ErrorCode.CHANGED, ErrorCode.NOT_FOUND, ErrorCode.NOT_TRUSTED):
-                    # Its index (or its trust in us) changed: look again, so that what it no
-                    # longer offers us leaves the status and this job waits for another host.
-                    self._node.refresh(host)
-                log.info("%s refused %s: %s", format_host_port(*endpoint), job.path, exc.text)
-            except ChannelError as exc:
-                cooldown[endpoint] = now + SOURCE_COOLDOWN
-                log.info("lost %s while fetching %s: %s", format_host_port(*endpoint),
-                         job.path, exc)
+                result = await self._fetch(job, remote, host, attempt)
+            except SlowSource as exc:
+                if attempt.verified:
+                    self._sources.progress(host, remote.content_id)
+                if not self._better_source(job, host):
+                    log.info("%s: %s; trying again later", job.path, exc)
+                    raise _Deferred from None
+                log.info("%s: %s; going on from another host", job.path, exc)
+            except (BadBlock, ChannelError) as exc:
+                cooldown[(host.address, host.port)] = now + SOURCE_COOLDOWN
+                self._failed(job, host, remote, attempt, exc)
             except JobFailed as exc:
                 self._log_failure(job, str(exc))
                 self._set(job, state=TransferState.FAILED, error=str(exc))
                 return DownloadResult(job, TransferState.FAILED, remote, error=str(exc))
+            else:
+                self._sources.progress(host, remote.content_id)
+                return result
+            finally:
+                if attempt.verified:
+                    idle = 0.0
+                elif attempt.started is not None and not attempt.preempted:
+                    idle += time.monotonic() - attempt.started
+
+    def _failed(self, job: DownloadJob, host: HostRef, remote: RemoteFile, attempt: Attempt,
+                exc: BadBlock | ChannelError) -> None:
+        """Say what an attempt's failure was, and count it against the host if it was of the
+        host's own doing (see ``engine.sources``)."""
+        if isinstance(exc, PeerRefused) and exc.code in (
+                ErrorCode.CHANGED, ErrorCode.NOT_FOUND, ErrorCode.NOT_TRUSTED):
+            # Its index (or its trust in us) changed: look again, so that what it no longer
+            # offers us leaves the status and this job waits for another host.
+            self._node.refresh(host)
+        failure = classify(exc)
+        endpoint = format_host_port(host.address, host.port)
+        if failure is None:
+            log.info("lost %s while fetching %s: %s", endpoint, job.path, exc)
+            return
+        if attempt.verified:
+            self._sources.progress(host, remote.content_id)  # (delivered some: a new row)
+        if isinstance(exc, BadBlock):
+            # The file may have changed there (then its index has a new content for it).
+            self._node.refresh(host)
+        dropped = self._sources.failed(host, remote.content_id, failure, str(exc))
+        verdict = ("not using it again for this file" if dropped
+                   else "trying again, from another host if one has it")
+        # A corrupt block is news; a refusal (CHANGED: the file is being edited) usually not.
+        level = logging.WARNING if dropped or failure is Failure.CORRUPT else logging.INFO
+        if isinstance(exc, PeerRefused):
+            log.log(level, "%s refused %s: %s; %s", endpoint, job.path, exc.text, verdict)
+        elif failure is Failure.CLOSED:  # (a host killed mid-transfer looks the same)
+            log.log(level, "lost %s while fetching %s: %s; %s", endpoint, job.path, exc, verdict)
+        else:
+            log.log(level, "%s %s for %s (%s); %s", describe_host(host), failure.value, job.path,
+                    exc, verdict)
+
+    def _better_source(self, job: DownloadJob, slow: HostRef) -> bool:
+        """Whether a host other than ``slow`` offers the job's content and is neither dropped
+        nor slow itself."""
+        remote = self._choose(job)
+        return remote is not None and any(
+            host != slow and not self._sources.is_slow(host)
+            for host in self._sources.usable(remote.hosts, remote.content_id))
+
+    def _others_waiting(self, slow: HostRef) -> bool:
+        """Whether work that does not need ``slow`` waits for a turn: a job not yet started, or
+        a job waiting for a turn that may ask a host that is not slow (the one it chose, or one
+        that appeared since: it looks again when its turn comes)."""
+        if self._waiting:
+            return True
+        for key, host in self._turn_waiters.items():
+            if host != slow and not self._sources.is_slow(host):
+                return True
+            job = self._jobs.get(key)
+            if job is not None and self._better_source(job, host):
+                return True
+        return False
+
+    def _watch_rates(self) -> None:
+        """Measure every attempt receiving now; take the turn of a slow one if someone else can
+        use it (see ``engine.sources``)."""
+        now = time.monotonic()
+        for key, attempt in list(self._attempts.items()):
+            if attempt.meter is None or attempt.preempted:
+                continue
+            slow = attempt.meter.sample(now, attempt.received())
+            if slow is None:
+                continue
+            if not slow:
+                if self._sources.clear_slow(attempt.host):
+                    log.info("%s delivers at the minimum rate again",
+                             describe_host(attempt.host))
+                continue
+            if self._sources.mark_slow(attempt.host):
+                log.info("%s sends less than %d bytes a second", describe_host(attempt.host),
+                         MIN_RATE)
+            job = self._jobs.get(key)
+            if job is None:
+                continue
+            if self._better_source(job, attempt.host):
+                attempt.preempt("its source is slow and another host offers it")
+            elif self._others_waiting(attempt.host):
+                attempt.preempt("its source is slow and other downloads are waiting")
 
     def _log_failure(self, job: DownloadJob, reason: str) -> None:
         """Log why ``job`` cannot succeed here: as an error the first time, at DEBUG when the
@@ -610,27 +760,32 @@ class Downloader:
 
     # -- one attempt from one host ----------------------------------------------------------
 
-    async def _fetch(self, job: DownloadJob, remote: RemoteFile, host: HostRef) -> DownloadResult:
+    async def _fetch(self, job: DownloadJob, remote: RemoteFile, host: HostRef,
+                     attempt: Attempt) -> DownloadResult:
         # Names that differ only in case are one file on a case-insensitive file system: never
         # let two of them write (or share a partial file) at the same time.
         lock = self._name_locks.setdefault(
             (job.root, (job.store_as or job.path).casefold()), asyncio.Lock()
         )
-        async with lock:
-            return await self._fetch_locked(job, remote, host)
+        self._turn_waiters[job.key] = host
+        try:
+            async with lock:
+                return await self._fetch_locked(job, remote, host, attempt)
+        finally:
+            self._turn_waiters.pop(job.key, None)
 
-    async def _fetch_locked(self, job: DownloadJob, remote: RemoteFile,
-                            host: HostRef) -> DownloadResult:
+    async def _fetch_locked(self, job: DownloadJob, remote: RemoteFile, host: HostRef,
+                            attempt: Attempt) -> DownloadResult:
         # A place in line for the network now, so that jobs get their turns in queue order
         # whichever finishes its local checks first.
         turn = _Turn(self._turns)
         try:
-            return await self._fetch_in_turn(job, remote, host, turn)
+            return await self._fetch_in_turn(job, remote, host, turn, attempt)
         finally:
             turn.release()
 
     async def _fetch_in_turn(self, job: DownloadJob, remote: RemoteFile, host: HostRef,
-                             turn: "_Turn") -> DownloadResult:
+                             turn: "_Turn", attempt: Attempt) -> DownloadResult:
         record = self._records[job.key]
         # One trip off the loop for every local check before the network (it looks at every
         # folder on the way, and may list one): for a small file those checks are most of it.
@@ -646,13 +801,32 @@ class Downloader:
         source = format_host_port(host.address, host.port)
         content: bytes | None = None
         await turn.wait()  # (until then the job stays QUEUED)
+        self._turn_waiters.pop(job.key, None)
+        if self._sources.is_slow(host):
+            # Marked slow while this job waited: use the turn only if nobody else can.
+            if self._better_source(job, host):
+                raise SlowSource("its source is slow and another host offers it")
+            if self._others_waiting(host):
+                raise SlowSource("its source is slow and other downloads are waiting")
         self._set(job, state=TransferState.VERIFYING, size=remote.size, source=source)
-        if block_count(remote.size) <= 1:
-            info, content = await self._fetch_whole(job, remote, host)
-            partial = PartialFile(plan.target, remote.size, info.block_size, info.hashes,
-                                  job.root)
-        else:
-            info, partial = await self._fetch_blocks(job, remote, host, plan.target)
+        self._attempts[job.key] = attempt
+        try:
+            async with asyncio.timeout(None) as scope:
+                attempt.begin(scope)
+                if block_count(remote.size) <= 1:
+                    info, content = await self._fetch_whole(job, remote, host, attempt)
+                    partial = PartialFile(plan.target, remote.size, info.block_size,
+                                          info.hashes, job.root)
+                else:
+                    info, partial = await self._fetch_blocks(job, remote, host, plan.target,
+                                                             attempt)
+        except TimeoutError:
+            if not attempt.preempted:
+                raise
+            raise SlowSource(attempt.preempted) from None
+        finally:
+            attempt.end()
+            del self._attempts[job.key]
         turn.release()  # landing needs no network: the next job may start receiving
         try:
             await hold_verified_for_test(plan.stored)  # (inert unless a test set it)
@@ -688,8 +862,8 @@ class Downloader:
         hashes = FileHashes(remote.size, info.block_size, info.hashes, remote.content_id)
         return DownloadResult(job, TransferState.DONE, remote, stored, final, hashes=hashes)
 
-    async def _fetch_whole(self, job: DownloadJob, remote: RemoteFile,
-                           host: HostRef) -> tuple[BlockInfo, bytes]:
+    async def _fetch_whole(self, job: DownloadJob, remote: RemoteFile, host: HostRef,
+                           attempt: Attempt) -> tuple[BlockInfo, bytes]:
         """A file of one block (or none): asked for in one request, without its block list,
         which would be one hash, proven by the content id just as well."""
         record = self._records[job.key]
@@ -699,6 +873,7 @@ class Downloader:
         pieces: list[bytes | memoryview] = []
         if remote.size:
             async with self._node.channel_to(host) as channel:
+                attempt.watch(channel)
                 async for data in stream_range(channel, remote.path, remote.content_id, 0,
                                                remote.size):
                     pieces.append(data.payload)
@@ -708,17 +883,19 @@ class Downloader:
         if content_id_of(remote.size, block_size, hashes) != remote.content_id:
             raise BadBlock("block 0")
         record.done = remote.size
+        attempt.verified = remote.size
         return BlockInfo(remote.size, block_size, hashes), content
 
     async def _fetch_blocks(self, job: DownloadJob, remote: RemoteFile, host: HostRef,
-                            target: Path) -> tuple[BlockInfo, PartialFile]:
+                            target: Path, attempt: Attempt) -> tuple[BlockInfo, PartialFile]:
         """A file of several blocks: its block list first, then whatever a partial file from
         an earlier run does not hold yet, every block verified as it arrives."""
         async with self._node.channel_to(host) as channel:
+            attempt.watch(channel)
             info = await request_blocks(channel, remote.path, remote.content_id, remote.size)
             partial = PartialFile(target, remote.size, info.block_size, info.hashes, job.root)
             try:
-                await self._receive(job, remote, channel, partial)
+                await self._receive(job, remote, channel, partial, attempt)
             except BaseException:
                 partial.close()
                 raise
@@ -726,7 +903,7 @@ class Downloader:
         return info, partial
 
     async def _receive(self, job: DownloadJob, remote: RemoteFile, channel: SecureChannel,
-                       partial: PartialFile) -> None:
+                       partial: PartialFile, attempt: Attempt) -> None:
         record = self._records[job.key]
         have = await asyncio.to_thread(_local, _open_partial, job.root, partial)
         record.done = sum(partial.block_range(i)[1] for i, ok in enumerate(have) if ok)
@@ -735,6 +912,7 @@ class Downloader:
 
         def written(length: int) -> None:
             record.done += length
+            attempt.verified += length
             self._publish()
 
         sink = _BlockSink(partial, written)

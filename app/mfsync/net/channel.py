@@ -43,6 +43,8 @@ __all__ = [
     "ChannelError",
     "NotTrusted",
     "PeerRefused",
+    "ProtocolBroken",
+    "RecordCutShort",
     "SecureChannel",
     "accept_channel",
     "open_channel",
@@ -72,6 +74,17 @@ class ChannelError(Exception):
 
 class ChannelClosed(ChannelError):
     """The peer closed the connection."""
+
+
+class ProtocolBroken(ChannelError):
+    """The peer sent what the protocol does not allow (a broken record, a message out of place,
+    an answer that does not fit the request): its doing, not the network's."""
+
+
+class RecordCutShort(ProtocolBroken):
+    """The stream ended inside a record: the peer closed the connection (or its process died)
+    in the middle of sending one. A protocol error for a server, whose client owes it nothing;
+    for a client waiting for a reply, a connection closed mid-reply."""
 
 
 class NotTrusted(ChannelError):
@@ -104,6 +117,12 @@ class SecureChannel:
         self._closed = False
         self._close_callbacks: list[Callable[[SecureChannel], None]] = []
         self.peer_hello: Hello | None = None
+        #: Bytes read from the peer so far (records not yet complete included): what a download
+        #: measures a source's rate by, below the granularity of its 1 MiB messages.
+        self.bytes_received = 0
+        #: The end of the stream has been handed to the session (a record it cuts short is the
+        #: peer closing, or dying, mid-record: not a protocol error of its making).
+        self._eof_fed = False
         peer = writer.get_extra_info("peername")
         self.peer_address: tuple[str, int] = (str(peer[0]), int(peer[1])) if peer else ("?", 0)
 
@@ -138,7 +157,7 @@ class SecureChannel:
         if isinstance(event, ConnectionClosed):
             raise ChannelClosed("peer closed the connection")
         if isinstance(event, HandshakeComplete | PeerHello):
-            raise ChannelError(f"unexpected {type(event).__name__}")
+            raise ProtocolBroken(f"unexpected {type(event).__name__}")
         return event
 
     async def _next_event(self) -> HandshakeComplete | PeerHello | ConnectionClosed | Message:
@@ -146,10 +165,14 @@ class SecureChannel:
             try:
                 event = self._session.next_event()
             except RemoteProtocolError as exc:
+                if self._eof_fed:
+                    # Everything complete before the end was handled already: what is left is
+                    # a record cut short, as a killed process leaves it.
+                    raise RecordCutShort(str(exc)) from None
                 # The session may have queued a last word (UNSUPPORTED_VERSION): try to send it.
                 with contextlib.suppress(ChannelError, TimeoutError):
                     await asyncio.wait_for(self._flush(), 2.0)
-                raise ChannelError(str(exc)) from None
+                raise ProtocolBroken(str(exc)) from None
             if isinstance(event, UndecodedMessage):
                 steps = decode_index_chunk_in_steps(event.plaintext, DECODE_STEP)
                 try:
@@ -160,7 +183,7 @@ class SecureChannel:
                     chunk: IndexChunk = done.value
                     return chunk
                 except RemoteProtocolError as exc:
-                    raise ChannelError(str(exc)) from None
+                    raise ProtocolBroken(str(exc)) from None
             if not isinstance(event, NeedData):
                 return event
             await self._flush()  # a handshake reply may be waiting to go out before we read
@@ -168,6 +191,8 @@ class SecureChannel:
                 data = await self._reader.read(READ_CHUNK)
             except (ConnectionError, OSError) as exc:
                 raise ChannelClosed(f"connection lost: {exc}") from None
+            self.bytes_received += len(data)
+            self._eof_fed = not data
             self._session.receive_data(data)
 
     async def _flush(self, timeout: float = REQUEST_TIMEOUT) -> None:

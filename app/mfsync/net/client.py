@@ -3,7 +3,14 @@
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
-from mfsync.net.channel import ChannelError, PeerRefused, SecureChannel
+from mfsync.net.channel import (
+    ChannelClosed,
+    ChannelError,
+    PeerRefused,
+    ProtocolBroken,
+    RecordCutShort,
+    SecureChannel,
+)
 from mfsync.protocol.content import block_size_for, content_id_of
 from mfsync.protocol.messages import (
     BlockList,
@@ -15,12 +22,15 @@ from mfsync.protocol.messages import (
     IndexChunk,
     IndexEntry,
     IndexRequest,
+    Message,
 )
 
 __all__ = [
     "MAX_REMOTE_INDEX",
     "MAX_REMOTE_INDEX_BYTES",
+    "BadBlockList",
     "BlockInfo",
+    "ClosedMidReply",
     "iter_index",
     "request_blocks",
     "request_index",
@@ -75,6 +85,28 @@ async def request_index(channel: SecureChannel, since: int = 0) -> tuple[int, li
     raise ChannelError("the index ended without its last chunk")  # iter_index never does
 
 
+class BadBlockList(ProtocolBroken):
+    """A block list that does not fit the file asked for, or does not hash to its content id."""
+
+
+class ClosedMidReply(ChannelClosed):
+    """The peer closed the connection in an orderly way (not a reset) after it had begun a reply
+    and before its end: what a host that stops on purpose mid-block does."""
+
+
+async def _reply(channel: SecureChannel, path: str, begun: bool) -> Message:
+    """The next message of a reply to a request about ``path``; ``begun``: some of the reply has
+    arrived already. A close before the reply began is not ``ClosedMidReply``: a busy server
+    closes kept connections that look idle (2.8), and one may cross our request."""
+    try:
+        return await channel.receive()
+    except (ChannelClosed, RecordCutShort) as exc:
+        if begun and (channel.peer_closed or isinstance(exc, RecordCutShort)):
+            raise ClosedMidReply(f"the peer closed the connection in the middle of its reply "
+                                 f"about {path!r}") from None
+        raise
+
+
 @dataclass(frozen=True, slots=True)
 class BlockInfo:
     """A file's block hashes, proven to belong to its content id."""
@@ -97,23 +129,23 @@ async def request_blocks(
     blocks = -(-size // expected_block)
     hashes: list[bytes] = []
     while True:
-        message = await channel.receive()
+        message = await _reply(channel, path, begun=bool(hashes))
         if isinstance(message, ErrorMessage):
             raise PeerRefused(message)
         if not isinstance(message, BlockList):
-            raise ChannelError(f"expected block hashes, got {type(message).__name__}")
+            raise ProtocolBroken(f"expected block hashes, got {type(message).__name__}")
         if not message.hashes and not message.last:
             # Honest servers send full parts; empty ones would keep us reading for ever.
-            raise ChannelError(f"empty block list part for {path!r} before the last one")
+            raise BadBlockList(f"empty block list part for {path!r} before the last one")
         if (message.content_id != content_id or message.size != size
                 or message.block_size != expected_block or message.first != len(hashes)
                 or len(hashes) + len(message.hashes) > blocks):
-            raise ChannelError(f"block list for {path!r} does not fit the file")
+            raise BadBlockList(f"block list for {path!r} does not fit the file")
         hashes.extend(message.hashes)
         if message.last:
             break
     if len(hashes) != blocks or content_id_of(size, expected_block, hashes) != content_id:
-        raise ChannelError(f"block hashes for {path!r} do not match its content id")
+        raise BadBlockList(f"block hashes for {path!r} do not match its content id")
     return BlockInfo(size, expected_block, tuple(hashes))
 
 
@@ -125,23 +157,23 @@ async def stream_range(
     position = offset
     end = offset + length
     while True:
-        message = await channel.receive()
+        message = await _reply(channel, path, begun=position > offset)
         if isinstance(message, Data):
             if not message.payload:  # no progress: a peer could send these for ever
-                raise ChannelError(f"empty Data message for {path!r}")
+                raise ProtocolBroken(f"empty Data message for {path!r}")
             if message.offset != position or position + len(message.payload) > end:
-                raise ChannelError(f"data for {path!r} out of order or beyond the request")
+                raise ProtocolBroken(f"data for {path!r} out of order or beyond the request")
             position += len(message.payload)
             yield message
         elif isinstance(message, End):
             if position != end:
-                raise ChannelError(f"transfer of {path!r} ended after {position - offset} of "
-                                   f"{length} bytes (at offset {position}, not {end})")
+                raise ProtocolBroken(f"transfer of {path!r} ended after {position - offset} of "
+                                     f"{length} bytes (at offset {position}, not {end})")
             if message.offset != end:
-                raise ChannelError(f"transfer of {path!r} sent every byte, then an End at "
-                                   f"offset {message.offset} instead of {end}")
+                raise ProtocolBroken(f"transfer of {path!r} sent every byte, then an End at "
+                                     f"offset {message.offset} instead of {end}")
             return
         elif isinstance(message, ErrorMessage):
             raise PeerRefused(message)
         else:
-            raise ChannelError(f"unexpected {type(message).__name__} during a transfer")
+            raise ProtocolBroken(f"unexpected {type(message).__name__} during a transfer")

@@ -1,0 +1,188 @@
+"""Which hosts are worth asking: the failure classifier, drops, slow marks and the rate meter."""
+
+from __future__ import annotations
+
+from types import SimpleNamespace
+from typing import cast
+
+import pytest
+
+from mfsync.engine.sources import (
+    MAX_FAILURES,
+    MAX_STRIKES,
+    MIN_RATE,
+    RATE_GRACE,
+    RATE_WINDOW,
+    Attempt,
+    BadBlock,
+    Failure,
+    RateMeter,
+    SourceTracker,
+    classify,
+)
+from mfsync.engine.status import HostRef
+from mfsync.net.channel import (
+    ChannelClosed,
+    ChannelError,
+    NotTrusted,
+    PeerRefused,
+    ProtocolBroken,
+    RecordCutShort,
+    SecureChannel,
+)
+from mfsync.net.client import BadBlockList, ClosedMidReply
+from mfsync.protocol.messages import ErrorCode, ErrorMessage
+
+HOST = HostRef(b"k" * 32, "10.0.0.2", 8000, b"instance")
+OTHER = HostRef(b"o" * 32, "10.0.0.3", 8000, b"instance")
+CID = b"c" * 32
+
+
+def _refused(code: ErrorCode) -> PeerRefused:
+    return PeerRefused(ErrorMessage(code, "no"))
+
+
+@pytest.mark.parametrize(("exc", "expected"), [
+    (BadBlock("block 3"), Failure.CORRUPT),
+    (BadBlockList("block hashes do not match"), Failure.BAD_BLOCK_LIST),
+    (ProtocolBroken("empty Data message"), Failure.PROTOCOL),
+    (ProtocolBroken("record of 5 bytes is too short"), Failure.PROTOCOL),
+    (ClosedMidReply("closed in the middle of its reply"), Failure.CLOSED),
+    (_refused(ErrorCode.CHANGED), Failure.REFUSED),
+    (_refused(ErrorCode.INTERNAL), Failure.REFUSED),
+    (_refused(ErrorCode.NOT_FOUND), Failure.REFUSED),
+])
+def test_failures_of_the_hosts_own_doing_are_counted(exc: BaseException,
+                                                     expected: Failure) -> None:
+    assert classify(exc) is expected
+
+
+@pytest.mark.parametrize("exc", [
+    ChannelClosed("connection lost: [Errno 104] Connection reset by peer"),
+    ChannelClosed("peer closed the connection during the handshake"),
+    ChannelError("no message from the peer within 60 s"),
+    RecordCutShort("stream ended inside a frame (10 bytes)"),
+    ChannelError("handshake not completed within 10 s"),
+    NotTrusted("key ABCD is not trusted"),
+    ConnectionRefusedError(111, "Connection refused"),
+    OSError(113, "No route to host"),
+    _refused(ErrorCode.BUSY),
+    _refused(ErrorCode.NOT_TRUSTED),
+])
+def test_a_lost_connection_is_not_a_failure(exc: BaseException) -> None:
+    assert classify(exc) is None
+
+
+def test_dropped_after_max_failures_in_a_row() -> None:
+    tracker = SourceTracker()
+    for _ in range(MAX_FAILURES - 1):
+        assert not tracker.failed(HOST, CID, Failure.BAD_BLOCK_LIST, "bad")
+    assert tracker.usable([HOST, OTHER], CID) == [HOST, OTHER]
+    assert tracker.failed(HOST, CID, Failure.BAD_BLOCK_LIST, "bad")
+    assert tracker.dropped(HOST, CID)
+    assert tracker.usable([HOST, OTHER], CID) == [OTHER]
+    why = tracker.why_dropped([HOST, OTHER], CID)
+    assert why == (f"10.0.0.2:8000 (key {HOST.key.hex().upper()[:12]}) sent a block list that "
+                   f"does not match the file (bad), {MAX_FAILURES} times")
+    # Only for that content: the host is still asked for anything else.
+    assert not tracker.dropped(HOST, b"d" * 32)
+
+
+def test_any_mix_of_failures_makes_a_row_and_progress_breaks_it() -> None:
+    tracker = SourceTracker()
+    tracker.failed(HOST, CID, Failure.CLOSED)
+    tracker.failed(HOST, CID, Failure.PROTOCOL)
+    tracker.progress(HOST, CID)  # a verified block: the row starts again
+    for failure in (Failure.REFUSED, Failure.CLOSED):
+        assert not tracker.failed(HOST, CID, failure)
+    # Alternating kinds does not escape: any counted failure extends the row.
+    assert tracker.failed(HOST, CID, Failure.PROTOCOL)
+
+
+def test_corrupt_blocks_count_in_all() -> None:
+    tracker = SourceTracker()
+    assert not tracker.failed(HOST, CID, Failure.CORRUPT, "block 1")
+    tracker.progress(HOST, CID)  # progress does not forgive a corrupt block
+    assert MAX_STRIKES == 2
+    assert tracker.failed(HOST, CID, Failure.CORRUPT, "block 7")
+    assert "sent corrupt data (block 7), 2 times" in tracker.why_dropped([HOST], CID)
+
+
+def test_a_restarted_host_starts_clean() -> None:
+    tracker = SourceTracker()
+    for _ in range(MAX_FAILURES):
+        tracker.failed(HOST, CID, Failure.CLOSED)
+    assert tracker.dropped(HOST, CID)
+    restarted = HostRef(HOST.key, HOST.address, HOST.port, b"new-inst")
+    assert not tracker.dropped(restarted, CID)
+    assert tracker.usable([restarted], CID) == [restarted]
+
+
+def test_tracker_is_bounded() -> None:
+    tracker = SourceTracker(capacity=3)
+    for n in range(5):
+        tracker.failed(HOST, bytes([n]) * 32, Failure.CLOSED)
+        tracker.mark_slow(HostRef(HOST.key, HOST.address, 9000 + n))
+    assert len(tracker._records) == 3
+    assert len(tracker._slow) == 3
+
+
+def test_slow_marks() -> None:
+    tracker = SourceTracker()
+    assert not tracker.is_slow(HOST)
+    assert tracker.mark_slow(HOST)
+    assert not tracker.mark_slow(HOST)  # already
+    assert tracker.is_slow(HOST) and not tracker.is_slow(OTHER)
+    assert tracker.clear_slow(HOST)
+    assert not tracker.clear_slow(HOST)
+    assert not tracker.is_slow(HOST)
+
+
+def _run(meter: RateMeter, rate: float, start: float, end: float, *, total: int = 0,
+         step: float = 0.5) -> tuple[int, bool | None]:
+    """Feed ``meter`` samples every ``step`` s from ``start`` to ``end`` at ``rate`` bytes/s."""
+    verdict: bool | None = None
+    now = start
+    while now < end - 1e-9:
+        now += step
+        total += int(rate * step)
+        verdict = meter.sample(now, total)
+    return total, verdict
+
+
+def test_rate_meter_waits_for_the_grace_then_catches_a_trickle() -> None:
+    meter = RateMeter(start=0.0)
+    assert meter.sample(RATE_GRACE / 2, 0) is None  # too early to tell
+    _, verdict = _run(meter, 0.5, RATE_GRACE / 2, RATE_GRACE + 0.5)
+    assert verdict is True
+
+
+def test_rate_meter_steady_honest_source_is_not_slow() -> None:
+    meter = RateMeter(start=0.0)
+    _, verdict = _run(meter, 4 * MIN_RATE, 0.0, 30.0)
+    assert verdict is False
+
+
+def test_rate_meter_forgives_a_short_stall_but_not_a_long_one() -> None:
+    meter = RateMeter(start=0.0)
+    total, _ = _run(meter, 4 * MIN_RATE, 0.0, 20.0)
+    # A stall of a third of the window: the window still holds enough.
+    total, verdict = _run(meter, 0, 20.0, 20.0 + RATE_WINDOW / 3, total=total)
+    assert verdict is False
+    # A stall longer than the window: slow.
+    _, verdict = _run(meter, 0, 20.0 + RATE_WINDOW / 3, 21.0 + RATE_WINDOW, total=total)
+    assert verdict is True
+
+
+def test_attempt_counts_bytes_over_its_channels() -> None:
+    attempt = Attempt(HOST, CID)
+    first = SimpleNamespace(bytes_received=1000)
+    attempt.watch(cast(SecureChannel, first))
+    first.bytes_received += 500
+    assert attempt.received() == 500
+    second = SimpleNamespace(bytes_received=7)
+    attempt.watch(cast(SecureChannel, second))
+    second.bytes_received += 10
+    assert attempt.received() == 510
+    attempt.preempt("nothing to stop yet")  # not begun: does nothing
+    assert attempt.preempted == ""

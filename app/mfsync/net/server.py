@@ -158,6 +158,11 @@ class Server:
         return frozenset(self._channels)
 
     @property
+    def handshaking(self) -> int:
+        """How many connections are in their handshake now."""
+        return len(self._handshakes)
+
+    @property
     def port(self) -> int:
         """The port actually listened on (kept once the server has stopped)."""
         assert self._server is not None

@@ -101,6 +101,12 @@ MAX_FETCHES = 32
 #: Of those, at most this many for endpoints that have not proven a key: proven and static
 #: hosts always have the other half.
 MAX_UNPROVEN_FETCHES = 16
+#: An unproven endpoint still without a handshake after this many seconds gives its fetch slot
+#: up to a waiting endpoint of an address that claims fewer endpoints. A host on the LAN
+#: answers and completes a handshake within milliseconds (a slow Wi-Fi link: a few hundred);
+#: forged addresses nobody has keep a slot until the kernel gives up (3 s for a neighbour that
+#: never answers, the handshake timeout beyond the router).
+UNPROVEN_PATIENCE = 1.0
 #: The beat a peer claims counts as at most this many milliseconds (see MAX_BEAT).
 MAX_PEER_BEAT_MS = int(MAX_BEAT * 1000)
 #: What announcements change (a new endpoint, a name) is published at most this often: a
@@ -223,8 +229,9 @@ class Node:
         self._observers: list[StatusObserver] = []
         self._tasks: set[asyncio.Task[None]] = set()
         self._fetches: set[asyncio.Task[None]] = set()
-        #: Those of ``_fetches`` for endpoints that had not proven a key when they began.
-        self._unproven_fetches: set[asyncio.Task[None]] = set()
+        #: Those of ``_fetches`` for endpoints that had not proven a key when they began: their
+        #: peer, and when they began.
+        self._unproven_fetches: dict[asyncio.Task[None], tuple[_Peer, float]] = {}
         self._publish_handle: asyncio.Handle | None = None
         self._announced_handle: asyncio.TimerHandle | None = None
         #: Open channels we opened (index fetches, ``connect``); the server tracks its own.
@@ -653,12 +660,16 @@ class Node:
         peer.static = True
         peer.remembered = peer.remembered and remembered
 
-    def _maybe_fetch(self, peer: _Peer) -> None:
+    def _maybe_fetch(self, peer: _Peer, *, preempt: bool = False) -> None:
+        """Start fetching ``peer``'s index if a slot and the rate limit allow; with ``preempt``
+        (only for the best waiting peer, see ``_fetch_waiting``), a stale unproven fetch may
+        make room."""
         if peer.fetching or (not self._started and not peer.static):
             return
         proven = is_proven(peer)
         if len(self._fetches) >= MAX_FETCHES or (
-                not proven and len(self._unproven_fetches) >= MAX_UNPROVEN_FETCHES):
+                not proven and len(self._unproven_fetches) >= MAX_UNPROVEN_FETCHES
+                and not (preempt and self._take_unproven_slot(peer))):
             return  # it stays dirty: a slot that frees up goes to the best waiting peer
         if not self._limiter.allow(peer.address):
             # The maintenance tick retries dirty peers. Said at most once a minute per address,
@@ -679,25 +690,45 @@ class Node:
         task = asyncio.get_running_loop().create_task(self._fetch(peer))
         self._fetches.add(task)
         if not proven:
-            self._unproven_fetches.add(task)
+            self._unproven_fetches[task] = (peer, time.monotonic())
         task.add_done_callback(self._fetch_done)
+
+    def _take_unproven_slot(self, peer: _Peer) -> bool:
+        """Cancel the oldest fetch of an unproven endpoint that has had ``UNPROVEN_PATIENCE``
+        to complete a handshake and is of an address claiming more endpoints than ``peer``'s;
+        whether one was (its slot is free at once)."""
+        limit = time.monotonic() - UNPROVEN_PATIENCE
+        claims = self._peers.endpoints_at(peer.address)
+        stale = [(began, task) for task, (other, began) in self._unproven_fetches.items()
+                 if began <= limit and not is_proven(other)
+                 and self._peers.endpoints_at(other.address) > claims]
+        if not stale:
+            return False
+        _, task = min(stale, key=lambda item: item[0])
+        other, _ = self._unproven_fetches.pop(task)
+        self._fetches.discard(task)
+        log.debug("%s:%d gave its fetch slot up to %s:%d: no handshake after %g s",
+                  other.address, other.port, peer.address, peer.port, UNPROVEN_PATIENCE)
+        task.cancel()
+        return True
 
     def _fetch_done(self, task: asyncio.Task[None]) -> None:
         self._fetches.discard(task)
-        self._unproven_fetches.discard(task)
+        self._unproven_fetches.pop(task, None)
         if not self._stopping:
             self._fetch_waiting()  # the slot goes to a waiting peer now, not at the next tick
 
     def _fetch_waiting(self) -> None:
         """Start the fetches of dirty peers while there are slots, the best first (see
-        ``PeerTable.fetch_order``)."""
+        ``PeerTable.fetch_order``). Only here may a waiting peer take the slot of a stale
+        unproven fetch: in that order, not in the order a flood's datagrams arrive."""
         if len(self._fetches) >= MAX_FETCHES:
             return
         waiting = [p for p in self._peers.values() if p.dirty and not p.fetching]
         for peer in self._peers.fetch_order(waiting):
             if len(self._fetches) >= MAX_FETCHES:
                 return
-            self._maybe_fetch(peer)
+            self._maybe_fetch(peer, preempt=True)
 
     async def _fetch(self, peer: _Peer) -> None:
         channel: SecureChannel | None = None

@@ -556,6 +556,23 @@ def mode_absurd(args: argparse.Namespace) -> None:
     result(connections=1, port=channel.port, answers=answers, still_served=still)
 
 
+def _closed_by_now(sock: socket.socket) -> bool:
+    """Whether the peer has closed (or reset) ``sock``, reading past whatever it sent first
+    (the server's answer to a first handshake message, say)."""
+    sock.setblocking(False)
+    try:
+        while True:
+            try:
+                if not sock.recv(4096):
+                    return True
+            except BlockingIOError:
+                return False  # nothing more came: the server holds it
+            except OSError:
+                return True  # reset
+    finally:
+        sock.settimeout(IO_TIMEOUT)
+
+
 def mode_flood(args: argparse.Namespace) -> None:
     """Open many connections at once; count those the server drops at once and those it holds
     (half say nothing, half send the first handshake message and then nothing)."""
@@ -575,15 +592,7 @@ def mode_flood(args: argparse.Namespace) -> None:
     time.sleep(args.settle)
     dropped, held = [], []
     for sock in socks:
-        sock.setblocking(False)
-        try:
-            data: bytes | None = sock.recv(4096)
-        except BlockingIOError:
-            data = None  # nothing came: the server holds it
-        except OSError:
-            data = b""  # reset
-        sock.settimeout(IO_TIMEOUT)
-        (dropped if data == b"" else held).append(sock)
+        (dropped if _closed_by_now(sock) else held).append(sock)
     out(f"HELD {len(held)} DROPPED {len(dropped)}")
     start = time.monotonic()
     closed_after: list[float] = []

@@ -3,10 +3,14 @@
 How it works: a ``Node`` owns the identity, the trust list, its shared folders (share sets, each
 with a watcher; they can be added and removed while it runs), the TCP server and the discovery
 service. Announcements of sharing hosts create or refresh entries in the peers table, keyed by
-endpoint (address and TCP port); a new endpoint, a restart (new instance
-id) or a new share-set generation marks the entry dirty, and a dirty entry's index is fetched
-over the secure channel, at a rate limited per address. Static peers (``--peer`` and remembered
-hosts) are polled instead. Announced peers expire after missing ``EXPIRY_BEATS`` of their beats.
+endpoint (address and TCP port; see ``peers`` for how the table keeps room for hosts that proved
+their key); a new endpoint, a restart (new instance id) or a new share-set generation marks the
+entry dirty, and a dirty entry's index is fetched over the secure channel, at a rate limited
+per address and with at most ``MAX_FETCHES`` fetches at once (``MAX_UNPROVEN_FETCHES`` of them
+for endpoints nobody has proven yet), so that spoofed announcements can take neither the file
+descriptors nor the fetches of real hosts. Static peers (``--peer`` and remembered hosts) are
+polled instead. Announced peers expire after missing ``EXPIRY_BEATS`` of their beats, a beat
+counting as at most ``MAX_BEAT`` whatever a peer claims.
 Every change publishes a new immutable ``NodeStatus`` to the observers.
 
 What we offer is the union of the shared folders (see ``FileServer``). The announced generation
@@ -31,6 +35,7 @@ from pathlib import Path
 
 from mfsync.crypto.keys import Identity, short_key
 from mfsync.engine.channel_pool import ChannelPool
+from mfsync.engine.peers import MAX_PEERS, PeerTable, is_proven
 from mfsync.engine.remote_index import Endpoint, RemoteIndexes
 from mfsync.engine.serve import FileServer, refuse
 from mfsync.engine.status import (
@@ -82,11 +87,29 @@ __all__ = ["MAX_PEERS", "MAX_REFUSALS", "Node", "NodeOptions", "StatusObserver"]
 
 log = logging.getLogger("mfsync.engine")
 
-#: Peers beyond this many are ignored, so spoofed announcements cannot grow the table forever.
-MAX_PEERS = 1024
 #: Index fetches triggered by announcements: a burst of 4 per address, then one a second.
 FETCH_RATE = 1.0
 FETCH_BURST = 4
+#: Index fetches at once, in all: each holds a socket, and an announcement costs its sender one
+#: datagram, so without a global cap spoofed announcements pointing at addresses that never
+#: answer took most of our file descriptors. A fetch on a LAN takes milliseconds to a second;
+#: 32 at once fetch the indexes of a hundred hosts that appear together within seconds.
+MAX_FETCHES = 32
+#: Of those, at most this many for endpoints that have not proven a key: proven and static
+#: hosts always have the other half.
+MAX_UNPROVEN_FETCHES = 16
+#: An unproven endpoint still without a handshake after this many seconds gives its fetch slot
+#: up to a waiting endpoint of an address that claims fewer endpoints. A host on the LAN
+#: answers and completes a handshake within milliseconds (a slow Wi-Fi link: a few hundred);
+#: forged addresses nobody has keep a slot until the kernel gives up (3 s for a neighbour that
+#: never answers, the handshake timeout beyond the router).
+UNPROVEN_PATIENCE = 1.0
+#: The beat a peer claims counts as at most this many milliseconds (see MAX_BEAT).
+MAX_PEER_BEAT_MS = int(MAX_BEAT * 1000)
+#: What announcements change (a new endpoint, a name) is published at most this often: a
+#: status is rebuilt from every peer, and rebuilt for each datagram of a flood of claims it
+#: held the event loop to a few thousand datagrams a second, the real host's among the lost.
+ANNOUNCED_PUBLISH_GAP = 0.05
 #: Seconds between two log lines saying that fetches from one address are being held back.
 RATE_LIMIT_LOG_INTERVAL = 60.0
 #: Static peers are polled this often; unreachable ones back off to the longer interval.
@@ -196,14 +219,18 @@ class Node:
         self.server: Server | None = None
         self.discovery: DiscoveryService | None = None
         self.known_hosts = KnownHosts(options.known_hosts_path)
-        self._peers: dict[tuple[str, int], _Peer] = {}
+        self._peers: PeerTable[_Peer] = PeerTable()
         self._limiter = RateLimiter(FETCH_RATE, FETCH_BURST)
         #: When we last logged that the limiter held back fetches from an address.
         self._rate_limited: dict[str, float] = {}
         self._observers: list[StatusObserver] = []
         self._tasks: set[asyncio.Task[None]] = set()
         self._fetches: set[asyncio.Task[None]] = set()
+        #: Those of ``_fetches`` for endpoints that had not proven a key when they began: their
+        #: peer, and when they began.
+        self._unproven_fetches: dict[asyncio.Task[None], tuple[_Peer, float]] = {}
         self._publish_handle: asyncio.Handle | None = None
+        self._announced_handle: asyncio.TimerHandle | None = None
         #: Open channels we opened (index fetches, ``connect``); the server tracks its own.
         self._channels: set[SecureChannel] = set()
         #: Channels kept open between downloads (still in _channels while they are).
@@ -299,6 +326,8 @@ class Node:
         if self._publish_handle is not None:
             self._publish_handle.cancel()
         self._remote.close()
+        if self._announced_handle is not None:
+            self._announced_handle.cancel()
         for share in self._shares:
             share.close()
 
@@ -379,7 +408,7 @@ class Node:
     def set_beat(self, seconds: float) -> None:
         """Announce ourselves every ``seconds`` from now on (say, less often on battery).
 
-        At most ``MAX_BEAT`` (what the datagram can carry); peers are told at once.
+        At most ``MAX_BEAT`` (the longest beat peers believe); peers are told at once.
         """
         if not seconds > 0:
             raise ValueError(f"a beat is a positive number of seconds, not {seconds!r}")
@@ -578,12 +607,17 @@ class Node:
         # nothing in it, it cost a 100,000-file network most of a core.
         seen = None if peer is None else (peer.remembered, peer.announced_key, peer.name)
         if peer is None:
-            if len(self._peers) >= MAX_PEERS:
-                log.debug("peer table full; ignoring %s:%d", *endpoint)
+            peer = self._peers.admit(endpoint, lambda: _Peer(addr[0], msg.tcp_port))
+            if peer is None:
+                log.debug("peer table full of proven hosts and fetches; ignoring %s:%d",
+                          *endpoint)
                 return
-            peer = self._peers[endpoint] = _Peer(addr[0], msg.tcp_port)
-            log.info("discovered %s at %s:%d (announced key %s)", msg.name or "a host",
-                     addr[0], msg.tcp_port, short_key(msg.public_key))
+            # A claim, not news yet (the index fetch says who it is): and a flood of claims
+            # must not flood the log.
+            log.debug("discovered %s at %s:%d (announced key %s)", msg.name or "a host",
+                      addr[0], msg.tcp_port, short_key(msg.public_key))
+        else:
+            self._peers.heard(endpoint)
         if peer.instance_id != msg.instance_id or peer.announced_generation != msg.generation:
             peer.dirty = True
         peer.instance_id = msg.instance_id
@@ -591,14 +625,24 @@ class Node:
         peer.announced_key = msg.public_key
         peer.announced_generation = msg.generation
         peer.name = msg.name or peer.name
-        peer.beat_ms = msg.beat_ms
+        # A peer cannot make us remember it (and its claims) longer than we would announce.
+        peer.beat_ms = min(msg.beat_ms, MAX_PEER_BEAT_MS)
         peer.last_seen = time.monotonic()
         if peer.state is PeerState.UNREACHABLE and not peer.fetching:
             peer.dirty = True  # it announces again, so try again
         if peer.dirty:
             self._maybe_fetch(peer)
         if seen != (peer.remembered, peer.announced_key, peer.name):
-            self._changed()
+            self._announced_changed()
+
+    def _announced_changed(self) -> None:
+        if self._announced_handle is None:
+            self._announced_handle = asyncio.get_running_loop().call_later(
+                ANNOUNCED_PUBLISH_GAP, self._publish_announced)
+
+    def _publish_announced(self) -> None:
+        self._announced_handle = None
+        self._changed()
 
     # -- peers ----------------------------------------------------------------------------
 
@@ -618,10 +662,18 @@ class Node:
         peer.static = True
         peer.remembered = peer.remembered and remembered
 
-    def _maybe_fetch(self, peer: _Peer) -> None:
+    def _maybe_fetch(self, peer: _Peer, *, preempt: bool = False) -> None:
+        """Start fetching ``peer``'s index if a slot and the rate limit allow; with ``preempt``
+        (only for the best waiting peer, see ``_fetch_waiting``), a stale unproven fetch may
+        make room."""
         if peer.fetching or (not self._started and not peer.static) or self._remote.held_back(
                 (peer.address, peer.port)):
             return
+        proven = is_proven(peer)
+        if len(self._fetches) >= MAX_FETCHES or (
+                not proven and len(self._unproven_fetches) >= MAX_UNPROVEN_FETCHES
+                and not (preempt and self._take_unproven_slot(peer))):
+            return  # it stays dirty: a slot that frees up goes to the best waiting peer
         if not self._limiter.allow(peer.address):
             # The maintenance tick retries dirty peers. Said at most once a minute per address,
             # not on every tick: it is what a flood of spoofed announcements pointing at that
@@ -640,7 +692,46 @@ class Node:
         peer.dirty = False
         task = asyncio.get_running_loop().create_task(self._fetch(peer))
         self._fetches.add(task)
-        task.add_done_callback(self._fetches.discard)
+        if not proven:
+            self._unproven_fetches[task] = (peer, time.monotonic())
+        task.add_done_callback(self._fetch_done)
+
+    def _take_unproven_slot(self, peer: _Peer) -> bool:
+        """Cancel the oldest fetch of an unproven endpoint that has had ``UNPROVEN_PATIENCE``
+        to complete a handshake and is of an address claiming more endpoints than ``peer``'s;
+        whether one was (its slot is free at once)."""
+        limit = time.monotonic() - UNPROVEN_PATIENCE
+        claims = self._peers.endpoints_at(peer.address)
+        stale = [(began, task) for task, (other, began) in self._unproven_fetches.items()
+                 if began <= limit and not is_proven(other)
+                 and self._peers.endpoints_at(other.address) > claims]
+        if not stale:
+            return False
+        _, task = min(stale, key=lambda item: item[0])
+        other, _ = self._unproven_fetches.pop(task)
+        self._fetches.discard(task)
+        log.debug("%s:%d gave its fetch slot up to %s:%d: no handshake after %g s",
+                  other.address, other.port, peer.address, peer.port, UNPROVEN_PATIENCE)
+        task.cancel()
+        return True
+
+    def _fetch_done(self, task: asyncio.Task[None]) -> None:
+        self._fetches.discard(task)
+        self._unproven_fetches.pop(task, None)
+        if not self._stopping:
+            self._fetch_waiting()  # the slot goes to a waiting peer now, not at the next tick
+
+    def _fetch_waiting(self) -> None:
+        """Start the fetches of dirty peers while there are slots, the best first (see
+        ``PeerTable.fetch_order``). Only here may a waiting peer take the slot of a stale
+        unproven fetch: in that order, not in the order a flood's datagrams arrive."""
+        if len(self._fetches) >= MAX_FETCHES:
+            return
+        waiting = [p for p in self._peers.values() if p.dirty and not p.fetching]
+        for peer in self._peers.fetch_order(waiting):
+            if len(self._fetches) >= MAX_FETCHES:
+                return
+            self._maybe_fetch(peer, preempt=True)
 
     async def _fetch(self, peer: _Peer) -> None:
         channel: SecureChannel | None = None
@@ -716,8 +807,7 @@ class Node:
                     continue
                 if peer.static and now >= peer.next_poll and not peer.fetching:
                     peer.dirty = True
-                if peer.dirty:
-                    self._maybe_fetch(peer)
+            self._fetch_waiting()
             if self._shares and now - last_rescan >= self.options.rescan_interval:
                 last_rescan = now
                 self._rescan_soon()  # in its own task: a long scan must not stall the peers

@@ -51,8 +51,11 @@ DEFAULT_UDP_PORT = 30001
 DEFAULT_TTL = 1
 #: Seconds between our announcements.
 DEFAULT_BEAT = 5.0
-#: The longest beat the datagram can carry (milliseconds in 16 bits).
-MAX_BEAT = 0xFFFF / 1000
+#: The longest beat we announce, and the longest a peer's claim counts as (when we decide it is
+#: gone): the default beat slowed four times on battery (``service.BATTERY_BEAT_FACTOR``). The
+#: datagram could carry 65.535 s; a peer claiming that much kept a spoofed entry for over three
+#: minutes.
+MAX_BEAT = 20.0
 #: A peer that missed this many of its own announced beats is gone.
 EXPIRY_BEATS = 3
 #: Repeat the start-up query once after this delay, in case the first datagram was lost.
@@ -117,7 +120,8 @@ class DiscoveryService:
         ttl: int = DEFAULT_TTL,
         beat: float = DEFAULT_BEAT,
     ) -> None:
-        self._announcement = replace(announcement, beat_ms=min(int(beat * 1000), 0xFFFF))
+        beat = min(beat, MAX_BEAT)
+        self._announcement = replace(announcement, beat_ms=int(beat * 1000))
         self._interfaces = interfaces
         self._on_announcement = on_announcement
         self._group = group
@@ -228,7 +232,7 @@ class DiscoveryService:
         if beat == self._beat:
             return
         self._beat = beat
-        self._announcement = replace(self._announcement, beat_ms=min(int(beat * 1000), 0xFFFF))
+        self._announcement = replace(self._announcement, beat_ms=int(beat * 1000))
         self._beat_changed.set()  # the sleep under way was for the old beat
         if self._send_sockets and not self._stopped and self.sends_beats:
             self.send(Kind.ANNOUNCE)

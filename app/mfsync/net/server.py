@@ -3,6 +3,13 @@
 A connection that fails the handshake (garbage, truncation, silence, an oversized length, an
 untrusted key) is dropped with one logged reason; the server keeps serving everyone else. The
 number of connections at once is capped, so a flood of idle sockets cannot exhaust us.
+
+Connections still in their handshake cost an attacker nothing but a few bytes, so they have a
+smaller quota of their own, per address and in all, and are the first to go when a new
+connection needs room: the oldest one of the address that holds the most of them (a host
+flooding us from a few addresses evicts its own connections, never the one of an honest host
+that has a single handshake under way). Established connections that wait for a request come
+next; a connection in the middle of a request is never evicted.
 """
 
 import asyncio
@@ -29,6 +36,9 @@ from mfsync.protocol.messages import Hello, Message
 __all__ = [
     "DEFAULT_TCP_PORT",
     "MAX_CONNECTIONS",
+    "MAX_CONNECTIONS_PER_ADDRESS",
+    "MAX_HANDSHAKES",
+    "MAX_HANDSHAKES_PER_ADDRESS",
     "PortInUse",
     "RefusalHandler",
     "RequestHandler",
@@ -41,10 +51,63 @@ DEFAULT_TCP_PORT = 8000
 MAX_CONNECTIONS = 64
 #: One address may hold at most this many of them, so one host cannot take every slot.
 MAX_CONNECTIONS_PER_ADDRESS = 16
+#: Of MAX_CONNECTIONS, at most this many may be in their handshake at once: half, so that
+#: established connections always have the other half. A handshake on a LAN takes one round
+#: trip and about a millisecond of CPU, so 32 is 32 hosts connecting in the same instant.
+MAX_HANDSHAKES = 32
+#: At most this many handshakes at once from one address: an mfsync host opens up to four
+#: connections to one server at once (three downloads and an index fetch), twice that leaves
+#: room for two of them behind one address (a NAT, two users of one machine).
+MAX_HANDSHAKES_PER_ADDRESS = 8
 
 RequestHandler = Callable[[SecureChannel, Message], Awaitable[None]]
 #: Told of every client refused because ``authorize`` said no: its key and (address, port).
 RefusalHandler = Callable[[bytes, tuple[str, int]], None]
+
+
+class _Handshakes:
+    """The connections in their handshake, by address, oldest first: which one goes to make
+    room for a new connection."""
+
+    def __init__(self) -> None:
+        self._address: dict[asyncio.Task[None], str] = {}
+        #: address -> {task: when its handshake began}, oldest first.
+        self._by_address: dict[str, dict[asyncio.Task[None], float]] = {}
+
+    def __len__(self) -> int:
+        return len(self._address)
+
+    def add(self, address: str, task: asyncio.Task[None]) -> None:
+        """``task`` from ``address`` begins its handshake now."""
+        self._address[task] = address
+        self._by_address.setdefault(address, {})[task] = time.monotonic()
+
+    def discard(self, task: asyncio.Task[None]) -> tuple[str, float] | None:
+        """``task`` is past its handshake, or gone: its address and when it began, if it was
+        in one."""
+        address = self._address.pop(task, None)
+        if address is None:
+            return None
+        tasks = self._by_address[address]
+        since = tasks.pop(task)
+        if not tasks:
+            del self._by_address[address]
+        return address, since
+
+    def count(self, address: str) -> int:
+        """How many handshakes ``address`` has under way."""
+        return len(self._by_address.get(address, ()))
+
+    def victim(self, address: str | None) -> asyncio.Task[None] | None:
+        """The handshake to end for room: the oldest of ``address``, or (None) the oldest of
+        the address with the most under way; None when there is none."""
+        if address is None:
+            if not self._by_address:
+                return None
+            address = max(self._by_address, key=lambda a: (
+                len(self._by_address[a]), -next(iter(self._by_address[a].values()))))
+        tasks = self._by_address.get(address)
+        return next(iter(tasks)) if tasks else None
 
 
 class PortInUse(OSError):
@@ -75,17 +138,29 @@ class Server:
         self._channels: set[SecureChannel] = set()
         #: Connections waiting for their next request, and since when.
         self._idle: dict[SecureChannel, float] = {}
+        #: The address of every connection counted against the caps.
+        self._counted: dict[asyncio.Task[None], str] = {}
         self._per_address: dict[str, int] = {}
+        self._handshakes = _Handshakes()
+        #: Handshakes evicted to make room, and why (their task is cancelled).
+        self._evicted: dict[asyncio.Task[None], str] = {}
         #: Connections dropped before or in their handshake, and those past it (for tests,
         #: benchmarks and the status).
         self.dropped = 0
         self.accepted = 0
+        #: How many of the dropped were handshakes evicted to make room for newer connections.
+        self.evicted = 0
         self._bound = 0
 
     @property
     def channels(self) -> frozenset[SecureChannel]:
         """The connections past their handshake that are open now."""
         return frozenset(self._channels)
+
+    @property
+    def handshaking(self) -> int:
+        """How many connections are in their handshake now."""
+        return len(self._handshakes)
 
     @property
     def port(self) -> int:
@@ -136,27 +211,79 @@ class Server:
         assert task is not None
         peer = writer.get_extra_info("peername") or ("?", 0)
         address = str(peer[0])
-        full = len(self._connections) >= MAX_CONNECTIONS and not self._let_idle_go(None)
-        if full or (self._per_address.get(address, 0) >= MAX_CONNECTIONS_PER_ADDRESS
-                    and not self._let_idle_go(address)):
+        if not self._make_room(address):
             log.warning("dropped a connection from %s: too many connections open", address)
             self.dropped += 1
             writer.close()
             return
         self._connections.add(task)
+        self._counted[task] = address
         self._per_address[address] = self._per_address.get(address, 0) + 1
+        self._handshakes.add(address, task)
         try:
             await self._serve(reader, writer, peer)
         except asyncio.CancelledError:
-            writer.close()  # stop() cancelled us: the server is going away
+            reason = self._evicted.pop(task, None)
+            if reason is None:
+                writer.close()  # stop() cancelled us: the server is going away
+                return
+            task.uncancel()  # we cancelled it ourselves, to make room: that is not an error
+            self.dropped += 1
+            self.evicted += 1
+            log.info("dropped a connection from %s:%d: %s", peer[0], peer[1], reason)
+            writer.transport.abort()
         except Exception:
             log.exception("error while serving %s", peer[0])
             writer.close()
         finally:
             self._connections.discard(task)
-            left = self._per_address.pop(address) - 1
-            if left:
-                self._per_address[address] = left
+            self._evicted.pop(task, None)
+            self._handshakes.discard(task)
+            self._uncount(task)
+
+    def _make_room(self, address: str) -> bool:
+        """Make room for a new connection from ``address`` under every cap; whether there is.
+
+        What goes first is a connection still in its handshake (the oldest of the address that
+        holds the most), then one waiting for a request; the new connection is refused only
+        when every other one is busy with a request.
+        """
+        if self._per_address.get(address, 0) >= MAX_CONNECTIONS_PER_ADDRESS and not (
+                self._evict_handshake(address) or self._let_idle_go(address)):
+            return False
+        if len(self._counted) >= MAX_CONNECTIONS and not (
+                self._evict_handshake(None) or self._let_idle_go(None)):
+            return False
+        if self._handshakes.count(address) >= MAX_HANDSHAKES_PER_ADDRESS:
+            self._evict_handshake(address)
+        elif len(self._handshakes) >= MAX_HANDSHAKES:
+            self._evict_handshake(None)
+        return True
+
+    def _evict_handshake(self, address: str | None) -> bool:
+        """End the oldest handshake of ``address`` (None: of the address with the most under
+        way) to make room; whether there was one. It stops counting against the caps at once,
+        its task logs why it went."""
+        task = self._handshakes.victim(address)
+        if task is None:
+            return False
+        begun = self._handshakes.discard(task)
+        assert begun is not None
+        held = self._handshakes.count(begun[0]) + 1
+        self._evicted[task] = (
+            f"evicted to make room: handshake not completed after "
+            f"{time.monotonic() - begun[1]:.1f} s, {held} under way from {begun[0]}")
+        self._uncount(task)
+        task.cancel()
+        return True
+
+    def _uncount(self, task: asyncio.Task[None]) -> None:
+        address = self._counted.pop(task, None)
+        if address is None:
+            return
+        left = self._per_address.pop(address) - 1
+        if left:
+            self._per_address[address] = left
 
     def _let_idle_go(self, address: str | None) -> bool:
         """Close the connection (from ``address``, or any) that has waited longest for a
@@ -195,6 +322,10 @@ class Server:
                 except Exception:
                     log.exception("refusal callback failed")
             return
+        # Past its handshake: it can no longer be evicted as one.
+        task = asyncio.current_task()
+        if task is not None:
+            self._handshakes.discard(task)
         # Tracked so that the owner can drop the clients it stops trusting (see channels).
         self.accepted += 1
         self._channels.add(channel)

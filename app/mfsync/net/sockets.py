@@ -7,6 +7,7 @@ announcement goes out on every network the host is on, and nowhere else.
 """
 
 import contextlib
+import errno
 import logging
 import socket
 import struct
@@ -103,6 +104,10 @@ def make_receive_socket(group: str, port: int, interfaces: list[Interface]) -> s
 
     SO_REUSEADDR/SO_REUSEPORT let several mfsync processes on one host listen together: the
     kernel hands each of them a copy of every multicast datagram.
+
+    A membership belongs to an interface, not to an address: an interface with several IPv4
+    addresses is listed once per address, and is joined once (the kernel refuses a second
+    join of the same interface with EADDRINUSE, which means it is joined already).
     """
     sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM, socket.IPPROTO_UDP)
     try:
@@ -117,14 +122,21 @@ def make_receive_socket(group: str, port: int, interfaces: list[Interface]) -> s
         # On Linux binding to the group address keeps unrelated unicast traffic to this port out;
         # other systems only accept the wildcard address here.
         sock.bind((group if sys.platform.startswith("linux") else "", port))
-        joined = 0
+        joined: set[str] = set()
         for iface in interfaces:
+            if iface.name in joined:
+                continue
             mreq = struct.pack("=4s4s", socket.inet_aton(group), socket.inet_aton(iface.address))
             try:
                 sock.setsockopt(socket.IPPROTO_IP, socket.IP_ADD_MEMBERSHIP, mreq)
-                joined += 1
             except OSError as exc:
-                log.warning("cannot join %s on %s (%s): %s", group, iface.name, iface.address, exc)
+                if exc.errno != errno.EADDRINUSE:
+                    log.warning("cannot join %s on %s (%s): %s", group, iface.name,
+                                iface.address, exc)
+                    continue
+                # Joined already, through another name or address of the same interface.
+                log.debug("%s is joined on %s already (%s)", group, iface.name, iface.address)
+            joined.add(iface.name)
         if not joined:
             raise OSError(f"could not join multicast group {group} on any interface")
         sock.setblocking(False)

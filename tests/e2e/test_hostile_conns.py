@@ -18,7 +18,6 @@ The attacks are in ``hostile_conns.py``; what the suite measured is recorded as 
 
 from __future__ import annotations
 
-import json
 import os
 import re
 import statistics
@@ -35,6 +34,7 @@ import pytest
 from hostile_conns import HOSTILE_CONNS_SCRIPT
 from mfsync_cli import CliHost, Running, cli_hosts, make_tree
 from netns import Host, Lan, _ip_in, netns_available
+from script_output import script_result, wait_line
 
 import figures
 from mfsync.engine.node import MAX_FETCHES
@@ -68,33 +68,6 @@ def _add_addresses(host: Host, first: int, count: int) -> list[str]:
         _ip_in(host.name, "addr", "add", f"{address}/24", "dev", host.interface)
         added.append(address)
     return added
-
-
-def _wait_line(proc: subprocess.Popen[str], prefix: str, timeout: float = 30.0) -> str:
-    """The script's first stdout line starting with ``prefix`` (failing the test without)."""
-    assert proc.stdout is not None
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        line = proc.stdout.readline()
-        if line.startswith(prefix):
-            return line.strip()
-        if not line and proc.poll() is not None:
-            break
-    pytest.fail(f"no {prefix!r} line from the script ({proc.poll()})")
-
-
-def _result(proc: subprocess.Popen[str], timeout: float) -> dict[str, Any]:
-    """Wait for a script and return its ``RESULT`` (failing the test without one)."""
-    try:
-        out, err = proc.communicate(timeout=timeout)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        out, err = proc.communicate()
-        pytest.fail(f"script did not finish within {timeout} s\n{out}\n{err}")
-    for line in reversed(out.splitlines()):
-        if line.startswith("RESULT "):
-            return dict(json.loads(line[7:]))
-    pytest.fail(f"script ended without a result ({proc.returncode})\n{out}\n{err}")
 
 
 def _start(host: CliHost, script_args: list[object]) -> subprocess.Popen[str]:
@@ -172,11 +145,11 @@ def test_handshake_flood_leaves_honest_clients_served(trio: Trio, addresses: int
     flood = _start(attacker, ["handshake-flood", server.address, share.port,
                               "--sources", ",".join(sources), "--per-source", 64,
                               "--interval", interval, "--seconds", 14])
-    _wait_line(flood, "READY")
-    clients = _result(_start(honest, ["honest", server.address, share.port, "--sources",
+    wait_line(flood, "READY")
+    clients = script_result(_start(honest, ["honest", server.address, share.port, "--sources",
                                       ",".join(honest_sources), "--count", HONEST_CLIENTS,
                                       "--gap", HONEST_GAP]), 120)
-    attack = _result(flood, 60)
+    attack = script_result(flood, 60)
     assert share.alive(), share.describe()
     log = share.stderr.snapshot()
     assert not any("Traceback" in line for line in log), share.describe()
@@ -212,7 +185,7 @@ def _discover_during_flood(trio: Trio, flood_args: list[object], *, seconds: flo
     fds = FdMonitor(victim.proc.pid)
     flood = _start(attacker, ["announce-flood", "--rate", FLOOD_RATE, "--seconds", seconds,
                               *flood_args])
-    _wait_line(flood, "READY")
+    wait_line(flood, "READY")
     time.sleep(3.0)  # the victim's table is full of claims by now
     name = f"real-{os.urandom(4).hex()}.txt"
     folder = make_tree(trio.tmp / "real", {name: b"I am real\n"})
@@ -220,7 +193,7 @@ def _discover_during_flood(trio: Trio, flood_args: list[object], *, seconds: flo
     shared_at = time.monotonic()
     found = victim.stdout.wait_line(re.compile(re.escape(name)), seconds + 10)
     found_after = time.monotonic() - shared_at if found is not None else None
-    attack = _result(flood, 60)
+    attack = script_result(flood, 60)
     peak = fds.stop()
     return found_after, baseline, peak, attack, victim
 

@@ -21,7 +21,6 @@ What the suite did is recorded as the ``hostile-names`` figures (``tests/figures
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 import re
 import subprocess
@@ -30,13 +29,13 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import pytest
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 from hostile_names import HOSTILE_NAMES_SCRIPT
 from mfsync_cli import CliHost, Running, cli_hosts, make_tree, wait_for
 from netns import Lan, netns_available
+from script_output import script_result, wait_line
 
 import figures
 from mfsync.crypto.keys import format_key
@@ -96,28 +95,8 @@ class Lab:
             local.write_bytes(data)
             args += ["--file", f"{name}={local}"]
         proc = self.start_script(*args)
-        _line(proc, "READY")
+        wait_line(proc, "READY")
         return proc
-
-
-def _line(proc: subprocess.Popen[str], prefix: str, timeout: float = 30.0) -> str:
-    assert proc.stdout is not None
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        line = proc.stdout.readline()
-        if line.startswith(prefix):
-            return line.strip()
-        if not line and proc.poll() is not None:
-            break
-    pytest.fail(f"no {prefix!r} line from the script ({proc.poll()})")
-
-
-def _result(proc: subprocess.Popen[str], timeout: float = 30.0) -> dict[str, Any]:
-    out, err = proc.communicate(timeout=timeout)
-    for line in reversed(out.splitlines()):
-        if line.startswith("RESULT "):
-            return dict(json.loads(line[7:]))
-    pytest.fail(f"script ended without a result ({proc.returncode})\n{out}\n{err}")
 
 
 def _partials(root: Path) -> list[str]:
@@ -250,7 +229,7 @@ def test_a_folder_swapped_for_a_symlink_is_not_served(lab: Lab, tmp_path: Path) 
                                      "--content-id", hashes.content_id.hex(),
                                      "--size", len(data), stdin=subprocess.PIPE)
     for proc in asks.values():
-        _line(proc, "READY")
+        wait_line(proc, "READY")
     mark = len(lab.share.stderr.snapshot())
     os.rename(root / "sub", tmp_path / "sub-was")
     os.symlink(outside, root / "sub")
@@ -258,7 +237,7 @@ def test_a_folder_swapped_for_a_symlink_is_not_served(lab: Lab, tmp_path: Path) 
         assert proc.stdin is not None
         proc.stdin.write("go\n")
         proc.stdin.flush()
-    results = {rel: _result(proc) for rel, proc in asks.items()}
+    results = {rel: script_result(proc) for rel, proc in asks.items()}
     outside_hashes = {hashlib.sha256((outside / rel.split("/", 1)[1]).read_bytes()).hexdigest()
                       for rel in SWAPPED}
     for rel, got in results.items():

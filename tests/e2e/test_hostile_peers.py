@@ -41,6 +41,7 @@ from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 from hostile import HOSTILE_SCRIPT, JUNK_REASONS
 from mfsync_cli import CliHost, Running, cli_hosts, make_tree, wait_for
 from netns import Lan, netns_available
+from script_output import script_result, wait_line
 
 import figures
 from mfsync.crypto.keys import format_key, short_key
@@ -129,34 +130,6 @@ class RssMonitor:
 # -- the lab ------------------------------------------------------------------------------------
 
 
-def _result(proc: subprocess.Popen[str], timeout: float) -> dict[str, Any]:
-    """Wait for a hostile script and return its ``RESULT`` (failing the test without one)."""
-    try:
-        out, err = proc.communicate(timeout=timeout)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        out, err = proc.communicate()
-        pytest.fail(f"hostile script did not finish within {timeout} s\n{out}\n{err}")
-    for line in reversed(out.splitlines()):
-        if line.startswith("RESULT "):
-            return dict(json.loads(line[7:]))
-    pytest.fail(f"hostile script ended without a result ({proc.returncode})\n{out}\n{err}")
-
-
-def _wait_line(proc: subprocess.Popen[str], prefix: str, timeout: float = 30.0) -> str:
-    """Read the script's stdout up to the first line starting with ``prefix``."""
-    assert proc.stdout is not None
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        line = proc.stdout.readline()
-        if line.startswith(prefix):
-            return line.strip()
-        if not line and proc.poll() is not None:
-            break
-    err = proc.stderr.read() if proc.stderr and proc.poll() is not None else ""
-    pytest.fail(f"no {prefix!r} line from the hostile script ({proc.poll()}): {err}")
-
-
 @dataclass
 class Lab:
     """The LAN, the sharing server and everything the cases share."""
@@ -194,7 +167,7 @@ class Lab:
     def hostile(self, host: CliHost, mode: str, *args: object,
                 timeout: float = 120.0) -> dict[str, Any]:
         """Run ``hostile.py MODE ARGS`` inside ``host`` to its end; its result."""
-        return _result(self.start_hostile(host, mode, *args), timeout)
+        return script_result(self.start_hostile(host, mode, *args), timeout)
 
     # -- the server's side
 
@@ -309,7 +282,7 @@ def _start_slow_clients(lab: Lab) -> None:
         lab.slowpoke, "stop-reading", *target, "--key", lab.attacker_key, "--path", "big.bin",
         "--content-id", big_id, "--size", big_size, "--watch", "150")
     for name, proc in lab.slow.items():
-        line = _wait_line(proc, "READY")
+        line = wait_line(proc, "READY")
         if name == "stop-reading":
             lab.stop_reading_port = int(line.split()[1])
     # the server holds the stalled connection now (and so the check at the end can see it)
@@ -353,11 +326,11 @@ def test_replayed_handshake_and_session(lab: Lab) -> None:
     relay_port = 9100
     replay = lab.start_hostile(lab.attacker, "replay", lab.server.address, lab.share.port,
                                "--relay-port", relay_port)
-    _wait_line(replay, "READY")
+    wait_line(replay, "READY")
     recorded = lab.client.mfsync("fetch", "--peer", f"{lab.attacker.address}:{relay_port}",
                                  "--window", "2")
     assert recorded.returncode == 0, recorded
-    result = _result(replay, 120)
+    result = script_result(replay, 120)
     # the recording holds a whole working session, records included
     assert result["client_records"] and result["server_records"], result
     first = next(c for c in result["cases"] if c["case"] == "replayed-messages-1-and-3")
@@ -414,10 +387,10 @@ def test_wrong_untrusted_and_man_in_the_middle_keys(lab: Lab) -> None:
     mitm_short = short_key(mitm_key.public_key().public_bytes_raw())
     mitm = lab.start_hostile(lab.attacker, "mitm", "--listen-port", 9101,
                              "--key", mitm_key.private_bytes_raw().hex())
-    _wait_line(mitm, "READY")
+    wait_line(mitm, "READY")
     fetch = lab.client.mfsync("fetch", "--trusted-keys", lab.server_key, "--peer",
                               f"{lab.attacker.address}:9101", "--window", "2", "-vv")
-    seen = _result(mitm, 60)
+    seen = script_result(mitm, 60)
     assert seen["messages"][:1] == ["ErrorMessage:NOT_TRUSTED"], seen
     assert seen["requests"] == 0, seen
     assert fetch.returncode == 0, fetch
@@ -505,7 +478,7 @@ def test_many_connections_from_many_hosts(lab: Lab) -> None:
     per_host = MAX_CONNECTIONS_PER_ADDRESS
     procs = [lab.start_hostile(h, "flood", lab.server.address, lab.share.port, "--count",
                                per_host, "--settle", 3, "--hold", 40) for h in hosts]
-    results = [_result(p, 120) for p in procs]
+    results = [script_result(p, 120) for p in procs]
     held = sum(r["held"] for r in results)
     dropped = sum(r["dropped"] for r in results)
     assert len(hosts) * per_host > MAX_CONNECTIONS
@@ -528,11 +501,11 @@ def test_spoofed_announcement_flood_is_rate_limited(lab: Lab) -> None:
     seconds, linger = 8.0, 6.0
     listener = lab.start_hostile(lab.victim, "listen", "--ports", ports,
                                  "--seconds", seconds + linger + 2)
-    _wait_line(listener, "READY")
+    wait_line(listener, "READY")
     spoof = lab.during(lambda: lab.hostile(
         lab.attacker, "spoof", "--victim", lab.victim.address, "--ports", ports,
         "--seconds", seconds, "--rate", 200))
-    heard = _result(listener, 60)
+    heard = script_result(listener, 60)
     from_server = [when for address, _port, when in heard["accepted"]
                    if address == lab.server.address]
     window = max(from_server, default=spoof["last"]) - spoof["first"]
@@ -560,7 +533,7 @@ def _hostile_server(lab: Lab, *serve: str, announce: int | None = None
     if announce is not None:
         args += ["--announce", announce, "--address", lab.evil.address]
     proc = lab.start_hostile(lab.evil, "evil-server", *args)
-    _wait_line(proc, "READY")
+    wait_line(proc, "READY")
     return proc
 
 
@@ -708,7 +681,7 @@ def test_slow_clients_are_cut_off(lab: Lab) -> None:
     # the client still holds its end (it reads nothing, for 150 s): the server must not
     assert wait_for(lambda: not lab.server_holds(address, stalled), 10), "socket kept open"
     lab.slowpoke.host.terminate(lab.slow.pop("stop-reading"))
-    results = {name: _result(proc, 120) for name, proc in lab.slow.items()}
+    results = {name: script_result(proc, 120) for name, proc in lab.slow.items()}
     handshake, request = results["slow-handshake"], results["slow-request"]
     assert handshake["closed"] and handshake["bytes_sent"] < handshake["of"], handshake
     assert request["closed"] and not request["answered"], request

@@ -141,14 +141,15 @@ def test_trickling_host_does_not_starve_the_honest_files(lan_factory, tmp_path: 
                 f"the honest files did not arrive within {HONEST_DEADLINE} s with a trickling "
                 f"host present\n{running.describe()}")
             with_it[str(rate)] = seconds
-            # Its own files can only come from it: get goes on trickling them (a lone slow
-            # source keeps its turn) until stopped.
+            # The honest files need not wait for its verdict (they start on a spare turn), but
+            # it comes: its own files can only come from it, and get goes on trickling them (a
+            # lone slow source keeps its turn) until stopped.
+            slow = re.compile(rf"{re.escape(evil.address)}:{SOURCE_PORT} .*sends less than")
+            assert running.stderr.wait_line(slow, 15) is not None, running.describe()
             running.interrupt()
             assert running.wait(30) in (1, 130), running.describe()
             assert not any((dest / f"!mine-{n}.bin").exists() for n in range(3))
             assert "Traceback" not in running.stderr.text, running.describe()
-            assert re.search(rf"{re.escape(evil.address)}:{SOURCE_PORT} .*sends less than",
-                             running.stderr.text), running.describe()
     finally:
         seen = _stop_source(evil, source)
     assert seen["requests"], seen  # it held turns (and lost them)

@@ -12,6 +12,7 @@ from typing import Any, cast
 import pytest
 
 from mfsync.engine.sources import (
+    BUSY_AFTER,
     MAX_FAILURES,
     MAX_STRIKES,
     MIN_RATE,
@@ -24,6 +25,7 @@ from mfsync.engine.sources import (
     RateMeter,
     SourceTracker,
     Turns,
+    busy_host,
     choose_source,
     classify,
     endpoint,
@@ -226,6 +228,29 @@ def test_holding_every_turn() -> None:
     assert holding_every_turn([a, a], 3) is None
     assert holding_every_turn([a, b, a], 3) is None
     assert holding_every_turn([], 1) is None
+    # Busy only once the youngest of its turns is BUSY_AFTER old.
+    assert busy_host([(a, 0.0), (a, 1.0), (a, 2.0)], 3, 2.0 + BUSY_AFTER) == a
+    assert busy_host([(a, 0.0), (a, 1.0), (a, 2.0)], 3, 2.0 + BUSY_AFTER / 2) is None
+    assert busy_host([(a, 0.0), (b, 0.0), (a, 0.0)], 3, 10.0) is None
+
+
+def test_turns_busy_after_a_while_and_say_so() -> None:
+    async def body() -> None:
+        changes: list[float] = []
+        turns = Turns(2, lambda: changes.append(asyncio.get_running_loop().time()),
+                      busy_after=0.05)
+        held = [turns.place(), turns.place()]
+        for turn in held:
+            await turn.wait(HOST)
+        taken = len(changes)
+        assert turns.busy() is None and not turns.spare_free()
+        await asyncio.sleep(0.1)
+        assert turns.busy() == endpoint(HOST) and turns.spare_free()
+        assert len(changes) > taken  # told when it became busy
+        for turn in held:
+            turn.release()
+
+    _run_turns(body)
 
 
 def _run_turns(body: Callable[[], Coroutine[Any, Any, None]]) -> None:
@@ -235,7 +260,7 @@ def _run_turns(body: Callable[[], Coroutine[Any, Any, None]]) -> None:
 def test_turns_in_line_order_and_a_spare_only_for_another_host() -> None:
     async def body() -> None:
         changes: list[int] = []
-        turns = Turns(3, lambda: changes.append(1))
+        turns = Turns(3, lambda: changes.append(1), busy_after=0.0)
         held = [turns.place() for _ in range(3)]
         for turn in held:
             await turn.wait(HOST)
@@ -265,7 +290,7 @@ def test_turns_in_line_order_and_a_spare_only_for_another_host() -> None:
 
 def test_a_nudged_turn_gives_up_its_place_and_holds_nothing() -> None:
     async def body() -> None:
-        turns = Turns(1)
+        turns = Turns(1, busy_after=0.0)
         first = turns.place()
         await first.wait(HOST)
         second = turns.place()
@@ -288,7 +313,7 @@ def test_a_nudged_turn_gives_up_its_place_and_holds_nothing() -> None:
 
 def test_a_spare_and_a_regular_turn_at_once_keep_the_regular_one() -> None:
     async def body() -> None:
-        turns = Turns(1)
+        turns = Turns(1, busy_after=0.0)
         first = turns.place()
         await first.wait(HOST)
         second = turns.place()

@@ -59,6 +59,7 @@ from mfsync.net.client import BadBlockList, ClosedMidReply
 from mfsync.protocol.messages import ErrorCode
 
 __all__ = [
+    "BUSY_AFTER",
     "MAX_FAILURES",
     "MAX_STRIKES",
     "MAX_TRACKED",
@@ -113,6 +114,12 @@ MAX_TRACKED = 10_000
 #: is known only after ``RATE_GRACE``; one is enough for the other hosts' files to flow (one at
 #: a time) until then, and bounds what a busy host adds to the downloader's load.
 SPARE_TURNS = 1
+#: A host that holds every turn counts as busy (turns are shared, see ``Turns``) once the
+#: youngest of its turns is this old (seconds). A host serving small files turns its turns over
+#: in a fraction of a second: its downloads keep their turns (and their kept connections to it).
+#: A trickler, or a host busy with large files, counts as busy after this; it is a quarter of
+#: ``RATE_GRACE``, so sharing comes well before the verdict.
+BUSY_AFTER = 0.5
 
 #: Refusals that are not failures: a busy host is a healthy one, and a host that stopped
 #: trusting us refuses every request, which the node notices when it looks again.
@@ -290,16 +297,27 @@ def holding_every_turn(holders: Iterable[Endpoint], count: int) -> Endpoint | No
     return hosts[0] if len(hosts) >= count and len(set(hosts)) == 1 else None
 
 
+def busy_host(held: Iterable[tuple[Endpoint, float]], count: int, now: float,
+              after: float = BUSY_AFTER) -> Endpoint | None:
+    """The host that holds every one of ``count`` turns (``held``: each turn's host and when it
+    was taken), once the youngest of them is ``after`` seconds old; else None."""
+    turns = list(held)
+    host = holding_every_turn((h for h, _ in turns), count)
+    return host if host is not None and now - max(t for _, t in turns) >= after else None
+
+
 class Turns:
     """The downloader's turns on the network: ``count`` of them, given in line order, plus
     ``SPARE_TURNS`` that ``grant_spare`` gives to a waiting ``Turn`` while one host holds all the
     others (see the module's docstring). ``changed`` is called whenever a turn is taken or given
     back, so that the owner can look again at who waits."""
 
-    def __init__(self, count: int, changed: Callable[[], None] = lambda: None) -> None:
+    def __init__(self, count: int, changed: Callable[[], None] = lambda: None, *,
+                 busy_after: float = BUSY_AFTER) -> None:
         self.count = max(1, count)
+        self._busy_after = busy_after
         self._semaphore = asyncio.Semaphore(self.count)
-        self._held: dict[Turn, Endpoint] = {}
+        self._held: dict[Turn, tuple[Endpoint, float]] = {}
         self._spares: set[Turn] = set()
         self._changed = changed
 
@@ -308,8 +326,9 @@ class Turns:
         return Turn(self)
 
     def busy(self) -> Endpoint | None:
-        """The host that holds every (regular) turn, if one does."""
-        return holding_every_turn(self._held.values(), self.count)
+        """The host that holds every (regular) turn, for ``BUSY_AFTER`` s at least, if one
+        does."""
+        return busy_host(self._held.values(), self.count, time.monotonic(), self._busy_after)
 
     def spare_free(self) -> bool:
         """Whether a spare turn may be given now: one host holds every turn, and a spare is
@@ -326,7 +345,10 @@ class Turns:
 
     def _took(self, turn: "Turn", host: HostRef) -> None:
         if turn not in self._spares:
-            self._held[turn] = endpoint(host)
+            self._held[turn] = (endpoint(host), time.monotonic())
+            if holding_every_turn((h for h, _ in self._held.values()), self.count):
+                # Look again when it would count as busy (nothing happens if it has changed).
+                current_loop().call_later(self._busy_after, self._changed)
         self._changed()
 
     def _gave_back(self, turn: "Turn", *, semaphore: bool) -> None:

@@ -29,11 +29,11 @@ slow once an attempt measures it at the minimum rate again.
 
 Turns (``Turns``): the downloader receives at most ``count`` files at once, each attempt in a
 turn given in line order. No host holds every turn while a job that could use another host
-waits: when one host holds them all (it took them when nobody else was waiting, or before the
-other host was heard), a job that will ask another host starts at once on a spare turn
-(``SPARE_TURNS``), and jobs waiting for the busy host that another host could serve choose again
-(``choose_source`` prefers a host that does not hold every turn). A trickling host that took
-every turn therefore delays nobody's honest files by its ``RATE_GRACE``.
+waits: when one host has held them all for ``BUSY_AFTER`` (it took them when nobody else was
+waiting, or before the other host was heard), a job that will ask another host starts on a spare
+turn (``SPARE_TURNS``), and jobs waiting for the busy host that another host could serve choose
+again (``choose_source`` prefers a host that does not hold every turn). A trickling host that
+took every turn therefore does not make other hosts' files wait for its ``RATE_GRACE``.
 """
 
 import asyncio

@@ -1,24 +1,35 @@
-"""Which hosts are worth asking: the failure classifier, drops, slow marks and the rate meter."""
+"""Which hosts are worth asking: the failure classifier, drops, slow marks, the rate meter, the
+choice of a source and the turns (a spare one while one host holds them all)."""
 
 from __future__ import annotations
 
+import asyncio
+import zlib
+from collections.abc import Callable, Coroutine
 from types import SimpleNamespace
-from typing import cast
+from typing import Any, cast
 
 import pytest
 
 from mfsync.engine.sources import (
+    BUSY_AFTER,
     MAX_FAILURES,
     MAX_STRIKES,
     MIN_RATE,
     RATE_GRACE,
     RATE_WINDOW,
+    SPARE_TURNS,
     Attempt,
     BadBlock,
     Failure,
     RateMeter,
     SourceTracker,
+    Turns,
+    busy_host,
+    choose_source,
     classify,
+    endpoint,
+    holding_every_turn,
 )
 from mfsync.engine.status import HostRef
 from mfsync.net.channel import (
@@ -186,3 +197,138 @@ def test_attempt_counts_bytes_over_its_channels() -> None:
     assert attempt.received() == 510
     attempt.preempt("nothing to stop yet")  # not begun: does nothing
     assert attempt.preempted == ""
+
+
+THIRD = HostRef(b"t" * 32, "10.0.0.4", 8000, b"instance")
+
+
+def test_choose_source_spreads_by_path_and_avoids_slow_then_busy_hosts() -> None:
+    hosts = [HOST, OTHER, THIRD]
+    paths = [f"f{i}.bin" for i in range(60)]
+    # Nothing known: crc32(path) over all of them, so many files spread over every host.
+    chosen = [choose_source(hosts, p) for p in paths]
+    assert chosen == [hosts[zlib.crc32(p.encode()) % 3] for p in paths]
+    assert set(chosen) == set(hosts)
+    # A slow host only when no other is left; a host holding every turn after the others.
+    assert all(choose_source(hosts, p, slow={HOST}) != HOST for p in paths)
+    busy = endpoint(OTHER)
+    assert all(choose_source(hosts, p, busy=busy) != OTHER for p in paths)
+    assert set(choose_source(hosts, p, busy=busy) for p in paths) == {HOST, THIRD}
+    assert all(choose_source(hosts, p, slow={HOST, THIRD}, busy=busy) == OTHER for p in paths)
+    assert choose_source([HOST], "x", slow={HOST}, busy=endpoint(HOST)) == HOST
+    # The same host known twice (through --peer, without an instance id, and announced) is
+    # busy under both names.
+    static = HostRef(OTHER.key, OTHER.address, OTHER.port, b"")
+    assert all(choose_source([static, HOST], p, busy=busy) == HOST for p in paths)
+
+
+def test_holding_every_turn() -> None:
+    a, b = endpoint(HOST), endpoint(OTHER)
+    assert holding_every_turn([a, a, a], 3) == a
+    assert holding_every_turn([a, a], 3) is None
+    assert holding_every_turn([a, b, a], 3) is None
+    assert holding_every_turn([], 1) is None
+    # Busy only once the youngest of its turns is BUSY_AFTER old.
+    assert busy_host([(a, 0.0), (a, 1.0), (a, 2.0)], 3, 2.0 + BUSY_AFTER) == a
+    assert busy_host([(a, 0.0), (a, 1.0), (a, 2.0)], 3, 2.0 + BUSY_AFTER / 2) is None
+    assert busy_host([(a, 0.0), (b, 0.0), (a, 0.0)], 3, 10.0) is None
+
+
+def test_turns_busy_after_a_while_and_say_so() -> None:
+    async def body() -> None:
+        changes: list[float] = []
+        turns = Turns(2, lambda: changes.append(asyncio.get_running_loop().time()),
+                      busy_after=0.05)
+        held = [turns.place(), turns.place()]
+        for turn in held:
+            await turn.wait(HOST)
+        taken = len(changes)
+        assert turns.busy() is None and not turns.spare_free()
+        await asyncio.sleep(0.1)
+        assert turns.busy() == endpoint(HOST) and turns.spare_free()
+        assert len(changes) > taken  # told when it became busy
+        for turn in held:
+            turn.release()
+
+    _run_turns(body)
+
+
+def _run_turns(body: Callable[[], Coroutine[Any, Any, None]]) -> None:
+    asyncio.run(body())
+
+
+def test_turns_in_line_order_and_a_spare_only_for_another_host() -> None:
+    async def body() -> None:
+        changes: list[int] = []
+        turns = Turns(3, lambda: changes.append(1), busy_after=0.0)
+        held = [turns.place() for _ in range(3)]
+        for turn in held:
+            await turn.wait(HOST)
+        assert turns.busy() == endpoint(HOST) and turns.spare_free()
+        waiting = turns.place()
+        other = turns.place()
+        await asyncio.sleep(0)
+        assert waiting.waiting and other.waiting
+        assert turns.grant_spare(other)
+        await other.wait(OTHER)
+        assert other.spare and not turns.spare_free()
+        assert SPARE_TURNS == 1 and not turns.grant_spare(waiting)  # one spare at most
+        # The spare does not count as a regular turn: HOST still holds every one.
+        assert turns.busy() == endpoint(HOST)
+        other.release()
+        assert turns.spare_free()
+        # A regular turn given back goes to the next in line, not to a spare.
+        held[0].release()
+        await waiting.wait(OTHER)
+        assert not waiting.spare and turns.busy() is None and not turns.spare_free()
+        for turn in (*held, waiting):
+            turn.release()
+        assert changes  # every change was reported
+
+    _run_turns(body)
+
+
+def test_a_nudged_turn_gives_up_its_place_and_holds_nothing() -> None:
+    async def body() -> None:
+        turns = Turns(1, busy_after=0.0)
+        first = turns.place()
+        await first.wait(HOST)
+        second = turns.place()
+        await asyncio.sleep(0)
+        second.nudge()
+        await second.wait(HOST)
+        assert second.nudged and not second.spare
+        third = turns.place()
+        first.release()
+        await asyncio.wait_for(third.wait(OTHER), 1)  # the nudged one's place is gone
+        assert turns.busy() == endpoint(OTHER)
+        third.release()
+        third.release()  # (twice: nothing more)
+        fourth = turns.place()
+        await asyncio.wait_for(fourth.wait(HOST), 1)
+        fourth.release()
+
+    _run_turns(body)
+
+
+def test_a_spare_and_a_regular_turn_at_once_keep_the_regular_one() -> None:
+    async def body() -> None:
+        turns = Turns(1, busy_after=0.0)
+        first = turns.place()
+        await first.wait(HOST)
+        second = turns.place()
+        await asyncio.sleep(0)
+        assert turns.grant_spare(second)
+        first.release()  # the regular turn comes too before second looks
+        await asyncio.sleep(0)
+        await second.wait(OTHER)
+        assert not second.spare and turns.busy() == endpoint(OTHER)
+        third = turns.place()
+        await asyncio.sleep(0)
+        assert turns.grant_spare(third)  # the spare was given back
+        third.release()
+        second.release()
+        fourth = turns.place()
+        await asyncio.wait_for(fourth.wait(HOST), 1)
+
+    _run_turns(body)

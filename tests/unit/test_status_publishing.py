@@ -8,10 +8,13 @@ from types import SimpleNamespace
 from mfsync.engine.transfer_status import TransfersStatus, TransferState
 from mfsync.engine.transfers import Downloader, DownloadJob
 
+#: No job ever runs (everything is paused): a node only needs to take subscriptions.
+NO_NODE = SimpleNamespace(subscribe=lambda observer: lambda: None)
+
 
 async def test_changes_in_quick_succession_share_statuses(tmp_path: Path) -> None:
     # No job ever runs: everything is paused, so no node is needed.
-    downloader = Downloader(SimpleNamespace())  # type: ignore[arg-type]
+    downloader = Downloader(NO_NODE)  # type: ignore[arg-type]
     statuses: list[TransfersStatus] = []
     downloader.subscribe(statuses.append)
     downloader.pause()
@@ -33,7 +36,7 @@ async def test_changes_in_quick_succession_share_statuses(tmp_path: Path) -> Non
 
 
 async def test_join_delivers_the_final_states_at_once(tmp_path: Path) -> None:
-    downloader = Downloader(SimpleNamespace())  # type: ignore[arg-type]
+    downloader = Downloader(NO_NODE)  # type: ignore[arg-type]
     statuses: list[TransfersStatus] = []
     downloader.subscribe(statuses.append)
     downloader.pause()

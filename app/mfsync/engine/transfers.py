@@ -19,7 +19,8 @@ Slow sources: while a job receives, its rate is measured (``RateMeter``); a sour
 ``MIN_RATE`` loses its turn when another host offers the same content that is not slow (the job
 goes on from that one) or when other work waits for a turn (the job goes to a second queue that
 workers take from only when the first is empty). A lone slow source keeps its turn. Either way
-the partial and its verified blocks stay.
+the partial and its verified blocks stay. No host holds every turn while a job that could use
+another host waits (``Turns``: a spare turn, and waiting jobs choose again).
 
 Control: each job runs in a task of its own inside a worker, so that ``pause`` and ``cancel`` can
 stop it at its next await without stopping the worker. A paused job leaves the queue (and its
@@ -35,7 +36,6 @@ import inspect
 import logging
 import os
 import time
-import zlib
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -49,10 +49,15 @@ from mfsync.engine.sources import (
     MIN_RATE,
     Attempt,
     BadBlock,
+    Endpoint,
     Failure,
     SourceTracker,
+    Turn,
+    Turns,
+    choose_source,
     classify,
     describe_host,
+    endpoint,
 )
 from mfsync.engine.status import HostRef, RemoteFile
 from mfsync.engine.transfer_status import (
@@ -172,6 +177,11 @@ class SlowSource(Exception):
     use the turn (the message says who)."""
 
 
+class _ChooseAgain(Exception):
+    """A job waiting for a turn with a host that holds every turn may use another host: it
+    chooses again (``Downloader._share_turns``)."""
+
+
 class _Deferred(Exception):
     """The job leaves its worker for the second queue: its only sources are slow and other work
     is waiting."""
@@ -224,7 +234,7 @@ class Downloader:
         self._node = node
         self._concurrency = max(1, concurrency)
         #: A turn on the network: held while a job asks for and receives its data.
-        self._turns = asyncio.Semaphore(self._concurrency)
+        self._turns = Turns(self._concurrency, self._share_turns)
         self._source_wait = source_wait
         self._on_done = on_done
         self._records: dict[JobKey, _Record] = {}
@@ -241,6 +251,11 @@ class Downloader:
         #: host each will ask: from the moment the host is chosen, so that a job that just left
         #: a slow host for another one is seen as waiting even before it is back in line.
         self._turn_waiters: dict[JobKey, HostRef] = {}
+        #: The places in line of the jobs waiting for a turn (see _share_turns).
+        self._places: dict[JobKey, _Place] = {}
+        #: Counts the changes that may change a job's choice of host: the network's offer, slow
+        #: marks (so that _share_turns looks at a waiting job once per change, not per turn).
+        self._choices_epoch = 0
         self._running: dict[JobKey, asyncio.Task[DownloadResult]] = {}
         #: What pause/resume/cancel asked of a running job whose task is still winding down:
         #: PAUSED, CANCELLED, or QUEUED (paused, then resumed before it had stopped).
@@ -258,6 +273,7 @@ class Downloader:
         #: name that cannot be stored here) is logged at DEBUG, not once per retry.
         self._failures_logged: dict[JobKey, str] = {}
         self._observers: list[StatusCallback] = []
+        self._unsubscribe: Callable[[], None] = lambda: None
         self._workers: list[asyncio.Task[None]] = []
         self._lander = Lander()
         self._planner = ThreadBatcher(_plan_batch)
@@ -407,6 +423,7 @@ class Downloader:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         self._workers.clear()
+        self._unsubscribe()
         if self._publish_handle is not None:
             self._publish_handle.cancel()
 
@@ -485,6 +502,8 @@ class Downloader:
         self._workers = [loop.create_task(self._work())
                          for _ in range(self._concurrency * JOBS_PER_TRANSFER)]
         self._workers.append(loop.create_task(self._tick()))
+        # A host that appears may serve what waits for a host holding every turn.
+        self._unsubscribe = self._node.subscribe(lambda _status: self._offer_changed())
 
     async def _tick(self) -> None:
         # A stalled transfer publishes nothing by itself; this keeps speeds and ETAs honest.
@@ -493,6 +512,7 @@ class Downloader:
             if any(r.state in _ACTIVE for r in self._records.values()):
                 self._publish()
             self._watch_rates()
+            self._share_turns()
 
     async def _work(self) -> None:
         while True:
@@ -621,15 +641,14 @@ class Downloader:
                 await self._node.wait_for_change(1.0)
                 idle += time.monotonic() - now
                 continue
-            # Spread over the hosts offering it, the same host for the same file each time (a
-            # sync of many files must not all come from the host with the lowest address);
-            # hosts last measured below the minimum rate only when no other is left.
-            fast = [h for h in hosts if not self._sources.is_slow(h)]
-            choice = fast or hosts
-            host = choice[zlib.crc32(job.path.encode("utf-8", "surrogateescape")) % len(choice)]
+            cooling = frozenset(k for k, until in cooldown.items() if until > now)
+            host = self._pick(job, hosts)
             attempt = Attempt(host, remote.content_id)
             try:
-                result = await self._fetch(job, remote, host, attempt)
+                result = await self._fetch(job, remote, host, attempt, cooling)
+            except _ChooseAgain:
+                log.debug("%s: %s holds every turn; choosing again", job.path,
+                          describe_host(host))
             except SlowSource as exc:
                 if attempt.verified:
                     self._sources.progress(host, remote.content_id)
@@ -685,6 +704,45 @@ class Downloader:
             log.log(level, "%s %s for %s (%s); %s", describe_host(host), failure.value, job.path,
                     exc, verdict)
 
+    def _pick(self, job: DownloadJob, hosts: list[HostRef]) -> HostRef:
+        """The host to ask for ``job`` among ``hosts`` (usable, not cooling down): see
+        ``choose_source``."""
+        slow = {h for h in hosts if self._sources.is_slow(h)}
+        return choose_source(hosts, job.path, slow=slow, busy=self._turns.busy())
+
+    def _offer_changed(self) -> None:
+        self._choices_epoch += 1
+        self._share_turns()
+
+    def _share_turns(self) -> None:
+        """While one host holds every turn: jobs waiting for it that would now choose another
+        host choose again, and a job waiting for another host (not slow) starts on a spare
+        turn. Called whenever turns change hands or the network's offer changes."""
+        busy = self._turns.busy()
+        if busy is None:
+            return
+        for key, place in list(self._places.items()):
+            host = self._turn_waiters.get(key)
+            turn = place.turn
+            if host is None or not turn.waiting:
+                continue
+            if endpoint(host) == busy:
+                if place.checked == (busy, self._choices_epoch):
+                    continue  # nothing changed since it was looked at
+                place.checked = (busy, self._choices_epoch)
+                job = self._jobs.get(key)
+                remote = self._choose(job) if job is not None else None
+                if job is None or remote is None:
+                    continue
+                # Choose as _run_job would now (the same hosts cooling down): only a
+                # different answer wakes it, so it cannot be woken again for nothing.
+                hosts = [h for h in self._sources.usable(remote.hosts, remote.content_id)
+                         if (h.address, h.port) not in place.cooling]
+                if hosts and endpoint(self._pick(job, hosts)) != busy:
+                    turn.nudge()
+            elif not self._sources.is_slow(host) and self._turns.spare_free():
+                self._turns.grant_spare(turn)
+
     def _better_source(self, job: DownloadJob, slow: HostRef) -> bool:
         """Whether a host other than ``slow`` offers the job's content and is neither dropped
         nor slow itself."""
@@ -719,10 +777,12 @@ class Downloader:
                 continue
             if not slow:
                 if self._sources.clear_slow(attempt.host):
+                    self._choices_epoch += 1
                     log.info("%s delivers at the minimum rate again",
                              describe_host(attempt.host))
                 continue
             if self._sources.mark_slow(attempt.host):
+                self._choices_epoch += 1
                 log.info("%s sends less than %d bytes a second", describe_host(attempt.host),
                          MIN_RATE)
             job = self._jobs.get(key)
@@ -761,7 +821,8 @@ class Downloader:
     # -- one attempt from one host ----------------------------------------------------------
 
     async def _fetch(self, job: DownloadJob, remote: RemoteFile, host: HostRef,
-                     attempt: Attempt) -> DownloadResult:
+                     attempt: Attempt, cooling: frozenset[tuple[str, int]] = frozenset(),
+                     ) -> DownloadResult:
         # Names that differ only in case are one file on a case-insensitive file system: never
         # let two of them write (or share a partial file) at the same time.
         lock = self._name_locks.setdefault(
@@ -770,22 +831,26 @@ class Downloader:
         self._turn_waiters[job.key] = host
         try:
             async with lock:
-                return await self._fetch_locked(job, remote, host, attempt)
+                return await self._fetch_locked(job, remote, host, attempt, cooling)
         finally:
             self._turn_waiters.pop(job.key, None)
 
     async def _fetch_locked(self, job: DownloadJob, remote: RemoteFile, host: HostRef,
-                            attempt: Attempt) -> DownloadResult:
+                            attempt: Attempt, cooling: frozenset[tuple[str, int]],
+                            ) -> DownloadResult:
         # A place in line for the network now, so that jobs get their turns in queue order
         # whichever finishes its local checks first.
-        turn = _Turn(self._turns)
+        turn = self._turns.place()
+        self._places[job.key] = _Place(turn, cooling)
+        self._share_turns()
         try:
             return await self._fetch_in_turn(job, remote, host, turn, attempt)
         finally:
+            self._places.pop(job.key, None)
             turn.release()
 
     async def _fetch_in_turn(self, job: DownloadJob, remote: RemoteFile, host: HostRef,
-                             turn: "_Turn", attempt: Attempt) -> DownloadResult:
+                             turn: Turn, attempt: Attempt) -> DownloadResult:
         record = self._records[job.key]
         # One trip off the loop for every local check before the network (it looks at every
         # folder on the way, and may list one): for a small file those checks are most of it.
@@ -800,8 +865,11 @@ class Downloader:
                                   hashes=plan.same)
         source = format_host_port(host.address, host.port)
         content: bytes | None = None
-        await turn.wait()  # (until then the job stays QUEUED)
+        await turn.wait(host)  # (until then the job stays QUEUED)
+        self._places.pop(job.key, None)
         self._turn_waiters.pop(job.key, None)
+        if turn.nudged:
+            raise _ChooseAgain
         if self._sources.is_slow(host):
             # Marked slow while this job waited: use the turn only if nobody else can.
             if self._better_source(job, host):
@@ -982,28 +1050,15 @@ class Downloader:
                 log.exception("transfer observer failed")
 
 
-class _Turn:
-    """A place in line for one of the downloader's network turns (a semaphore), taken when
-    made and waited for later; ``release`` gives it up whatever became of it."""
+@dataclass
+class _Place:
+    """A job's place in line for a turn, as ``Downloader._share_turns`` sees it."""
 
-    def __init__(self, turns: asyncio.Semaphore) -> None:
-        self._turns = turns
-        self._asking = current_loop().create_task(turns.acquire())
-        self._released = False
-
-    async def wait(self) -> None:
-        """Wait until it is this one's turn."""
-        await asyncio.shield(self._asking)
-
-    def release(self) -> None:
-        """Give the turn back (or the place in line up); later calls do nothing."""
-        if self._released:
-            return
-        self._released = True
-        if not self._asking.done():
-            self._asking.cancel()  # Semaphore.acquire gives back a turn it got meanwhile
-        elif not self._asking.cancelled() and self._asking.exception() is None:
-            self._turns.release()
+    turn: Turn
+    #: The hosts (address, port) cooling down for the job when it chose its host.
+    cooling: frozenset[Endpoint]
+    #: The busy host and choices epoch when the job's choice was last looked at.
+    checked: tuple[Endpoint, int] | None = None
 
 
 class _BlockSink:

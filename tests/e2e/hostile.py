@@ -230,6 +230,20 @@ class Channel:
         """Send one well-formed message."""
         self.sock.sendall(self.record(message))
 
+    def requests(self, hello: Hello) -> Iterator[Message]:
+        """As the server: complete the handshake, send ``hello``, then yield each request the
+        client sends, until it closes (the loop of every hostile server)."""
+        self.handshake()
+        self.session.send(hello)
+        self.flush()
+        while True:
+            event = self.event()
+            if isinstance(event, ConnectionClosed):
+                return
+            if isinstance(event, PeerHello | HandshakeComplete | NeedData):
+                continue
+            yield event
+
     def receive(self) -> Message | ConnectionClosed:
         """The next message from the peer."""
         event = self.event()
@@ -862,15 +876,7 @@ class EvilServer:
         requests: list[str] = []
         why = "closed"
         try:
-            channel.handshake()
-            channel.session.send(Hello(capabilities=("index",), name="evil"))
-            channel.flush()
-            while True:
-                event = channel.event()
-                if isinstance(event, ConnectionClosed):
-                    break
-                if isinstance(event, PeerHello | HandshakeComplete | NeedData):
-                    continue
+            for event in channel.requests(Hello(capabilities=("index",), name="evil")):
                 requests.append(type(event).__name__)
                 for record in self.endless(channel, event):
                     sock.sendall(record)

@@ -33,7 +33,7 @@ from hostile import HELLO, IO_TIMEOUT, Channel, load_key, out, result
 
 from mfsync.protocol.announce import Announcement, Flags, Kind, encode_announcement
 from mfsync.protocol.messages import MAX_INDEX_ENTRIES, IndexRequest, Tag
-from mfsync.protocol.session import ConnectionClosed, HandshakeComplete, NeedData, PeerHello, Role
+from mfsync.protocol.session import Role
 
 __all__ = ["BOMB_SCRIPT", "bomb_chunks", "main"]
 
@@ -83,15 +83,7 @@ class Bomb:
         sent = 0
         why = "closed"
         try:
-            channel.handshake()
-            channel.session.send(HELLO)
-            channel.flush()
-            while True:
-                event = channel.event()
-                if isinstance(event, ConnectionClosed):
-                    break
-                if isinstance(event, PeerHello | HandshakeComplete | NeedData):
-                    continue
+            for event in channel.requests(HELLO):
                 if not isinstance(event, IndexRequest):
                     break
                 for plain in self.chunks:

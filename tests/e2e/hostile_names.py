@@ -49,7 +49,7 @@ from mfsync.protocol.messages import (
     IndexEntry,
     IndexRequest,
 )
-from mfsync.protocol.session import ConnectionClosed, HandshakeComplete, NeedData, PeerHello, Role
+from mfsync.protocol.session import PeerHello, Role
 
 __all__ = ["HOSTILE_NAMES_SCRIPT", "main"]
 
@@ -79,15 +79,7 @@ def _serve(sock: socket.socket, key: X25519PrivateKey, files: dict[str, _Offered
     sock.settimeout(IO_TIMEOUT)
     channel = Channel(sock, Role.SERVER, key)
     try:
-        channel.handshake()
-        channel.session.send(Hello(capabilities=("index",), name="names"))
-        channel.flush()
-        while True:
-            event = channel.event()
-            if isinstance(event, ConnectionClosed):
-                return
-            if isinstance(event, PeerHello | HandshakeComplete | NeedData):
-                continue
+        for event in channel.requests(Hello(capabilities=("index",), name="names")):
             if isinstance(event, IndexRequest):
                 channel.send(IndexChunk(1, tuple(f.entry() for f in files.values()), last=True))
                 continue

@@ -48,7 +48,7 @@ from mfsync.protocol.messages import (
     IndexRequest,
     chunk_index,
 )
-from mfsync.protocol.session import ConnectionClosed, HandshakeComplete, NeedData, PeerHello, Role
+from mfsync.protocol.session import Role
 
 __all__ = ["SOURCES_SCRIPT", "SOURCE_MODES", "main"]
 
@@ -149,15 +149,7 @@ class Source:
         channel = Channel(sock, Role.SERVER, self.key)
         why = "closed"
         try:
-            channel.handshake()
-            channel.session.send(Hello(capabilities=("index",), name="hostile-source"))
-            channel.flush()
-            while True:
-                event = channel.event()
-                if isinstance(event, ConnectionClosed):
-                    break
-                if isinstance(event, PeerHello | HandshakeComplete | NeedData):
-                    continue
+            for event in channel.requests(Hello(capabilities=("index",), name="hostile-source")):
                 if not self.answer(channel, event):
                     time.sleep(0.5)  # let the half-block and the FIN arrive before the socket goes
                     break

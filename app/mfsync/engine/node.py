@@ -229,6 +229,9 @@ class Node:
         #: Those of ``_fetches`` for endpoints that had not proven a key when they began: their
         #: peer, and when they began.
         self._unproven_fetches: dict[asyncio.Task[None], tuple[_Peer, float]] = {}
+        #: A dirty peer found no free fetch slot since the last fetch ended: the next slot that
+        #: frees goes to the best waiting peer at once (see ``_fetch_done``).
+        self._slots_short = False
         self._publish_handle: asyncio.Handle | None = None
         self._announced_handle: asyncio.TimerHandle | None = None
         #: Open channels we opened (index fetches, ``connect``); the server tracks its own.
@@ -673,6 +676,7 @@ class Node:
         if len(self._fetches) >= MAX_FETCHES or (
                 not proven and len(self._unproven_fetches) >= MAX_UNPROVEN_FETCHES
                 and not (preempt and self._take_unproven_slot(peer))):
+            self._slots_short = True
             return  # it stays dirty: a slot that frees up goes to the best waiting peer
         if not self._limiter.allow(peer.address):
             # The maintenance tick retries dirty peers. Said at most once a minute per address,
@@ -718,8 +722,13 @@ class Node:
     def _fetch_done(self, task: asyncio.Task[None]) -> None:
         self._fetches.discard(task)
         self._unproven_fetches.pop(task, None)
-        if not self._stopping:
-            self._fetch_waiting()  # the slot goes to a waiting peer now, not at the next tick
+        # When slots ran short (a flood, or a crowd of new hosts), the slot goes to the best
+        # waiting peer now rather than at the next tick. Otherwise the tick restarts dirty
+        # peers as before: a peer announced again during its own fetch waits up to a tick, so
+        # the announcements of a busy host (a sync swarm) are taken in one fetch, not several.
+        if self._slots_short and not self._stopping:
+            self._slots_short = False
+            self._fetch_waiting()
 
     def _fetch_waiting(self) -> None:
         """Start the fetches of dirty peers while there are slots, the best first (see

@@ -23,13 +23,13 @@ from mfsync.protocol.content import (
 )
 from mfsync.protocol.names import check_wire_path
 from mfsync.store.conflicts import CONFLICT_MARKER, conflict_name, is_conflict_name
+from mfsync.store.dirfd import UnsafeComponent, open_folder
 from mfsync.store.partial import PartialFile
 from mfsync.store.safe_paths import (
     PARTIAL_SUFFIX,
     UnsafePath,
     partial_path_for,
     partial_target_name,
-    prepare_parent,
     target_for,
 )
 from mfsync.store.space import InsufficientSpace, check_free_space, reserve_for
@@ -177,29 +177,32 @@ def test_target_for_refuses_a_file_used_as_a_folder(root: Path) -> None:
         target_for(root, "file/inner.txt")
 
 
-def test_prepare_parent_creates_the_folders(root: Path) -> None:
+def test_the_folders_above_a_target_are_created(root: Path) -> None:
     target = target_for(root, "a/b/c/f.txt")
-    prepare_parent(root, target)
+    with open_folder(root, target.parent.relative_to(root).parts, create=True):
+        pass
     assert (root / "a" / "b" / "c").is_dir()
     assert not target.exists()
-    prepare_parent(root, target)  # again: nothing to do
-    prepare_parent(root, root / "top.txt")  # the root itself: nothing to do
+    with open_folder(root, ("a", "b", "c"), create=True):  # again: nothing to do
+        pass
+    with open_folder(root, (), create=True) as folder:  # the root itself: nothing to do
+        assert folder.path == root
 
 
-def test_prepare_parent_refuses_a_symlink_component(root: Path, tmp_path: Path) -> None:
+def test_creating_folders_refuses_a_symlink_component(root: Path, tmp_path: Path) -> None:
     outside = tmp_path / "outside"
     outside.mkdir()
     (root / "a").mkdir()
     (root / "a" / "link").symlink_to(outside, target_is_directory=True)
-    with pytest.raises(UnsafePath, match="not a real folder"):
-        prepare_parent(root, root / "a" / "link" / "b" / "f.txt")
+    with pytest.raises(UnsafeComponent, match="is a symlink"):
+        open_folder(root, ("a", "link", "b"), create=True)
     assert list(outside.iterdir()) == []
 
 
-def test_prepare_parent_refuses_a_file_component(root: Path) -> None:
+def test_creating_folders_refuses_a_file_component(root: Path) -> None:
     (root / "file").write_bytes(b"x")
-    with pytest.raises(UnsafePath, match="not a real folder"):
-        prepare_parent(root, root / "file" / "f.txt")
+    with pytest.raises(UnsafeComponent, match="not a folder"):
+        open_folder(root, ("file",), create=True)
 
 
 def test_partial_path_for_is_a_hidden_file_beside_the_target(root: Path) -> None:

@@ -24,7 +24,6 @@ __all__ = [
     "UnsafePath",
     "partial_path_for",
     "partial_target_name",
-    "prepare_parent",
     "target_for",
 ]
 
@@ -60,7 +59,7 @@ def target_for(root: Path, wire_path: str, disk_path: str | None = None) -> Path
             # beside it (the share set names both the same).
             twin = _same_name_on_disk(current.parent, part)
             if twin is None:
-                break  # the rest will be created by prepare_parent
+                break  # the rest is created when the download opens its folders
             parts[i] = twin
             current = current.parent / twin
             st = os.lstat(current)
@@ -95,19 +94,6 @@ def _same_name_on_disk(folder: Path, name: str) -> str | None:
         if unicodedata.normalize("NFC", entry) == name:
             return entry
     return None
-
-
-def prepare_parent(root: Path, target: Path) -> None:
-    """Create the folders above ``target`` (inside ``root``), refusing symlinks on the way."""
-    rel = target.parent.relative_to(root)
-    current = root
-    for part in rel.parts:
-        current = current / part
-        try:
-            os.mkdir(current)
-        except FileExistsError:
-            if stat.S_ISLNK(os.lstat(current).st_mode) or not current.is_dir():
-                raise UnsafePath(f"{current} is not a real folder") from None
 
 
 def partial_path_for(target: Path) -> Path:

@@ -29,14 +29,14 @@ import asyncio
 import heapq
 import logging
 import time
-from collections.abc import Callable, Collection, Generator, Iterable
+from collections.abc import Callable, Collection, Iterable
 from operator import attrgetter, itemgetter
-from typing import TypeVar
 
 from mfsync.engine.index_budget import IndexBudget, entry_cost, version_cost
 from mfsync.engine.status import HostRef, RemoteFile
 from mfsync.net.channel import ChannelError, SecureChannel
 from mfsync.net.client import iter_index
+from mfsync.net.steps import Steps, in_steps, to_end
 from mfsync.protocol.messages import IndexEntry
 from mfsync.protocol.names import InvalidName, check_wire_path
 from mfsync.protocol.version import VersionVector
@@ -48,9 +48,7 @@ __all__ = [
     "Endpoint",
     "IndexDropped",
     "RemoteIndexes",
-    "in_steps",
     "merge_tables",
-    "to_end",
 ]
 
 log = logging.getLogger("mfsync.engine")
@@ -70,29 +68,6 @@ _BY_PATH = attrgetter("path")
 _FIRST = itemgetter(0)
 #: An entry of an index still arriving: path, size, mtime_ns, content id, version counters.
 _Entry = tuple[str, int, int, bytes, tuple[tuple[bytes, int], ...]]
-T = TypeVar("T")
-Steps = Generator[None, None, T]
-
-
-def to_end(steps: Steps[T]) -> T:
-    """Run a step-wise job without pausing; its result."""
-    while True:
-        try:
-            next(steps)
-        except StopIteration as done:
-            result: T = done.value
-            return result
-
-
-async def in_steps(steps: Steps[T]) -> T:
-    """Run a step-wise job, letting the event loop run at each of its pauses; its result."""
-    while True:
-        try:
-            next(steps)
-        except StopIteration as done:
-            result: T = done.value
-            return result
-        await asyncio.sleep(0)
 _BY_PATH_AND_CONTENT = attrgetter("path", "content_id")
 
 

@@ -13,12 +13,12 @@ import os
 from collections.abc import Callable
 
 from mfsync.crypto.keys import Identity, short_key
+from mfsync.net.steps import in_steps
 from mfsync.protocol.errors import RemoteProtocolError
 from mfsync.protocol.messages import (
     ErrorCode,
     ErrorMessage,
     Hello,
-    IndexChunk,
     Message,
     Tag,
     decode_index_chunk_in_steps,
@@ -174,14 +174,9 @@ class SecureChannel:
                     await asyncio.wait_for(self._flush(), 2.0)
                 raise ProtocolBroken(str(exc)) from None
             if isinstance(event, UndecodedMessage):
-                steps = decode_index_chunk_in_steps(event.plaintext, DECODE_STEP)
                 try:
-                    while True:
-                        next(steps)
-                        await asyncio.sleep(0)
-                except StopIteration as done:
-                    chunk: IndexChunk = done.value
-                    return chunk
+                    return await in_steps(
+                        decode_index_chunk_in_steps(event.plaintext, DECODE_STEP))
                 except RemoteProtocolError as exc:
                     raise ProtocolBroken(str(exc)) from None
             if not isinstance(event, NeedData):

@@ -168,7 +168,8 @@ class LoopbackRig:
     Every mfsync command gets ``loopback_args()``: discovery out of ``--interface 127.0.0.1``
     with ``--ttl 0`` on a random high ``--multicast-port`` (one per rig), and a share listens on
     a free ``--port`` of 127.0.0.1. Each process gets its own fresh ``HOME`` under ``tmp`` (so a
-    fresh key and an empty index), a minimal environment and a bytecode cache in ``tmp``.
+    fresh key and an empty index), a minimal environment (``PYTHONPATH`` passed on, so that a
+    run can time another checkout's code) and a bytecode cache in ``tmp``.
     Processes are stopped by their own pid (through Popen), never by name.
     """
 
@@ -182,6 +183,10 @@ class LoopbackRig:
             "PYTHONPYCACHEPREFIX": str(tmp / "pycache"),
             "PYTHONUNBUFFERED": "1",
         }
+        # Kept so that one checkout's benchmarks can time another checkout's code
+        # (PYTHONPATH=/other/app), for before/after runs on the same machine and hour.
+        if "PYTHONPATH" in os.environ:
+            self.env_base["PYTHONPATH"] = os.environ["PYTHONPATH"]
         self.procs: list[subprocess.Popen[bytes]] = []
         self._homes = 0
 

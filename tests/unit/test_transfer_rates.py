@@ -87,13 +87,14 @@ def test_meter_memory_stays_bounded_when_sampled_very_often() -> None:
 
 def test_resumed_bytes_do_not_count() -> None:
     rates = TransferRates()
-    # Resumed: half the file was on disk already (done), nothing received yet (fetched).
-    first = rates.stamp((snap("big", 200 * MiB, 100 * MiB, 0),), now=100.0)
+    # Resumed: verifying what an earlier run left, nothing verified or received yet.
+    first = rates.stamp((snap("big", 200 * MiB, 0, 0, TransferState.VERIFYING),), now=100.0)
     assert first.transfers[0].speed is None and first.speed is None
     assert first.transfers[0].seconds_left is None and first.seconds_left is None
+    # A second later the old half is verified (done) and 10 MiB came over the network (fetched).
     second = rates.stamp((snap("big", 200 * MiB, 110 * MiB, 10 * MiB),), now=101.0)
     (big,) = second.transfers
-    assert big.speed == pytest.approx(10 * MiB)
+    assert big.speed == pytest.approx(10 * MiB)  # not 110 MiB/s
     assert second.speed == pytest.approx(10 * MiB)
     assert big.seconds_left == pytest.approx(9.0)  # 90 MiB left at 10 MiB/s
     assert second.seconds_left == pytest.approx(9.0)

@@ -80,7 +80,7 @@ from mfsync.protocol.names import (
 )
 from mfsync.protocol.version import MAX_COUNTER, MAX_VERSION_ENTRIES, Order, VersionVector
 from mfsync.protocol.wire import Reader, Writer
-from mfsync.store.index_db import _decode_version
+from mfsync.store.index_records import decode_version
 
 REMOTE = (RemoteProtocolError,)
 
@@ -427,7 +427,7 @@ def _check_canonical(version: VersionVector) -> None:
 def test_version_vector_database_decoder(data: bytes) -> None:
     """Version blobs from the index database (the row decoder guarantees whole 40-byte items):
     always a canonical vector, zero counters dropped, repeated keys merged."""
-    decoded = run_decoder("version_db", lambda: _decode_version(data, {}), refusals=(),
+    decoded = run_decoder("version_db", lambda: decode_version(data, {}), refusals=(),
                           budget=alloc_budget(len(data), len(data)))
     assert decoded is not None
     _check_canonical(decoded)

@@ -41,7 +41,8 @@ from mfsync.crypto.keys import Identity, IdentityError, identity_from_der, ident
 from mfsync.gui.trust_file import TrustFileError, read_trust_file
 from mfsync.protocol.version import VersionVector
 from mfsync.store.identity_file import load_or_create_identity
-from mfsync.store.index_db import FileRecord, IndexDB, IndexDBError, _decode_row
+from mfsync.store.index_db import FileRecord, IndexDB, IndexDBError
+from mfsync.store.index_records import decode_row
 from mfsync.store.known_hosts import KnownHosts
 
 #: ``json`` builds a 56-byte list from ``[]`` and a 64-byte dict from ``{}``.
@@ -258,7 +259,7 @@ def _rows() -> st.SearchStrategy[tuple[object, ...]]:
 @given(_rows())
 def test_index_row_decoder(row: tuple[object, ...]) -> None:
     """Any row: a record with the lengths the rest of the code relies on, or None (skipped)."""
-    record = run_decoder("index_db_row", lambda: _decode_row(row, {}), refusals=(),
+    record = run_decoder("index_db_row", lambda: decode_row(row, {}), refusals=(),
                          budget=EXPANSION * 1024 + ALLOC_MARGIN)
     if record is not None:
         assert isinstance(record, FileRecord)

@@ -1,4 +1,7 @@
-"""The terminal progress display, driven by a fake clock and written to a StringIO."""
+"""The terminal progress display, driven by a fake clock and written to a StringIO.
+
+Speeds and times left come from the engine's meter (``TransferRates``), fed the same fake clock:
+the display only formats what the statuses carry."""
 
 from __future__ import annotations
 
@@ -9,15 +12,10 @@ import shutil
 
 import pytest
 
-from mfsync.cli.progress import (
-    ProgressDisplay,
-    format_duration,
-    format_size,
-    format_speed,
-    shorten_middle,
-    should_enable,
-    text_width,
-)
+from mfsync.cli.columns import shorten_middle, text_width
+from mfsync.cli.formatting import format_duration, format_eta, format_size, format_speed
+from mfsync.cli.progress import ProgressDisplay, should_enable
+from mfsync.engine.transfer_rates import TransferRates
 from mfsync.engine.transfer_status import TransferSnapshot, TransfersStatus, TransferState
 
 KiB = 1024
@@ -30,9 +28,14 @@ ANSI = re.compile(r"\r|\x1b\[\d*[AJK]")
 class FakeClock:
     def __init__(self, now: float = 100.0) -> None:
         self.now = now
+        self.rates = TransferRates()
 
     def __call__(self) -> float:
         return self.now
+
+    def stamp(self, *transfers: TransferSnapshot) -> TransfersStatus:
+        """A status of ``transfers`` with the engine's speeds, measured now."""
+        return self.rates.stamp(tuple(transfers), self.now)
 
 
 def snap(
@@ -122,6 +125,14 @@ def test_format_duration(seconds: float, text: str) -> None:
     assert format_duration(seconds) == text
 
 
+def test_format_eta() -> None:
+    assert format_eta(None) == "--:--"
+    assert format_eta(2.1) == "0:03"  # rounded up: "0:00" only once it is really done
+    assert format_eta(0.0) == "0:00"
+    assert format_eta(100 * 3600) == "100:00:00"
+    assert format_eta(100 * 3600 + 1) == "--:--"  # too far off to mean anything
+
+
 def test_text_width_counts_terminal_columns() -> None:
     assert text_width("abc") == 3
     assert text_width("日本") == 4
@@ -189,7 +200,7 @@ def test_lines_never_exceed_width(width: int) -> None:
     d, out, clock = display(width=width)
     for i in range(3):
         clock.now += 1
-        d.update(status(
+        d.update(clock.stamp(
             snap(long_ascii, 300 * GiB, i * GiB, started_at=100.0),
             snap(long_cjk, 10 * GiB, i * MiB, started_at=101.0),
             snap(accents, 10, 5, started_at=102.0),
@@ -314,10 +325,10 @@ def test_redraw_erases_exactly_the_lines_drawn_before() -> None:
 def test_speed_counts_only_fetched_bytes_of_a_resumed_file() -> None:
     d, out, clock = display()
     # Resumed: half the file was already on disk, nothing received yet.
-    d.update(status(snap("big", 200 * MiB, 100 * MiB, 0)))
+    d.update(clock.stamp(snap("big", 200 * MiB, 100 * MiB, 0)))
     assert "--:--" in last_frame(out)[0]
     clock.now += 1.0
-    d.update(status(snap("big", 200 * MiB, 110 * MiB, 10 * MiB)))
+    d.update(clock.stamp(snap("big", 200 * MiB, 110 * MiB, 10 * MiB)))
     line, total = last_frame(out)
     assert "10.0 MiB/s" in line and "10.0 MiB/s" in total
     assert "0:09" in line  # 90 MiB left at 10 MiB/s
@@ -326,9 +337,9 @@ def test_speed_counts_only_fetched_bytes_of_a_resumed_file() -> None:
 
 def test_verifying_a_resumed_file_shows_no_speed() -> None:
     d, out, clock = display()
-    d.update(status(snap("big", 200 * MiB, 0, 0, TransferState.VERIFYING)))
+    d.update(clock.stamp(snap("big", 200 * MiB, 0, 0, TransferState.VERIFYING)))
     clock.now += 1.0
-    d.update(status(snap("big", 200 * MiB, 150 * MiB, 0, TransferState.VERIFYING)))
+    d.update(clock.stamp(snap("big", 200 * MiB, 150 * MiB, 0, TransferState.VERIFYING)))
     _line, total = last_frame(out)
     assert "0 B/s" in total and "--:--" in total and "MiB/s" not in total
 
@@ -337,11 +348,11 @@ def test_speed_is_a_moving_average_over_about_three_seconds() -> None:
     d, out, clock = display()
     fetched = 0
     for _ in range(50):  # 5 s at 10 MiB/s
-        d.update(status(snap("f", 10 * GiB, fetched)))
+        d.update(clock.stamp(snap("f", 10 * GiB, fetched)))
         clock.now += 0.1
         fetched += MiB
     for _ in range(40):  # then 4 s at 1 MiB/s: the old speed must have left the average
-        d.update(status(snap("f", 10 * GiB, fetched)))
+        d.update(clock.stamp(snap("f", 10 * GiB, fetched)))
         clock.now += 0.1
         fetched += MiB // 10
     assert "1.0 MiB/s" in last_frame(out)[0]
@@ -350,9 +361,9 @@ def test_speed_is_a_moving_average_over_about_three_seconds() -> None:
 def test_eta_from_remaining_bytes_and_speed() -> None:
     d, out, clock = display()
     queued = snap("b", 500 * MiB, 0, state=TransferState.QUEUED)
-    d.update(status(snap("a", 100 * MiB, 0), queued))
+    d.update(clock.stamp(snap("a", 100 * MiB, 0), queued))
     clock.now += 2.0
-    d.update(status(snap("a", 100 * MiB, 40 * MiB), queued))
+    d.update(clock.stamp(snap("a", 100 * MiB, 40 * MiB), queued))
     line, total = last_frame(out)
     assert "20.0 MiB/s" in line
     assert re.search(r"MiB/s\s+0:03\s", line)  # 60 MiB left at 20 MiB/s
@@ -361,11 +372,27 @@ def test_eta_from_remaining_bytes_and_speed() -> None:
 
 def test_stalled_transfer_has_no_eta() -> None:
     d, out, clock = display()
-    d.update(status(snap("a", 100 * MiB, 10 * MiB)))
+    d.update(clock.stamp(snap("a", 100 * MiB, 10 * MiB)))
     clock.now += 1.0
-    d.update(status(snap("a", 100 * MiB, 10 * MiB)))
+    d.update(clock.stamp(snap("a", 100 * MiB, 10 * MiB)))
     line, _total = last_frame(out)
     assert "0 B/s" in line and "--:--" in line
+
+
+def test_display_shows_the_statuses_speeds_and_measures_nothing() -> None:
+    d, out, clock = display()
+    d.update(status(snap("a", 100 * MiB, 0)))
+    clock.now += 1.0
+    d.update(status(snap("a", 100 * MiB, 50 * MiB)))  # progress, but no speed in the status
+    line, total = last_frame(out)
+    assert re.search(r"\s--\s+--:--\s", line) and re.search(r"\s--\s+--:--$", total)
+    clock.now += 1.0
+    running = TransferSnapshot("a", 100 * MiB, 50 * MiB, 50 * MiB, TransferState.DOWNLOADING,
+                               started_at=100.0, speed=5 * MiB)
+    d.update(TransfersStatus((running,), speed=25 * MiB))
+    line, total = last_frame(out)
+    assert re.search(r" 5\.0 MiB/s\s+0:10 ", line)  # 50 MiB left at 5 MiB/s
+    assert re.search(r" 25\.0 MiB/s\s+0:02$", total)
 
 
 # --- message and close ----------------------------------------------------------------------

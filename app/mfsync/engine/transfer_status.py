@@ -1,15 +1,25 @@
-"""Immutable snapshots of the files a ``get`` or ``sync`` is fetching, for the CLI to render.
+"""Immutable snapshots of the files a ``get`` or ``sync`` is fetching, for the front ends.
 
 The engine produces a new ``TransfersStatus`` whenever a transfer progresses or changes state;
 observers may keep it, compare it with the previous one or hand it to another thread: nothing in
 it ever changes.
+
+Speeds are measured once, in the engine (:mod:`mfsync.engine.transfer_rates` stamps them on each
+status): the command line's bars and the desktop app's table only read ``speed`` and
+``seconds_left`` and format them.
 """
 
 import enum
 from dataclasses import dataclass
 from pathlib import Path
 
-__all__ = ["FINISHED_STATES", "TransferSnapshot", "TransferState", "TransfersStatus"]
+__all__ = [
+    "ACTIVE_STATES",
+    "FINISHED_STATES",
+    "TransferSnapshot",
+    "TransferState",
+    "TransfersStatus",
+]
 
 
 class TransferState(enum.Enum):
@@ -26,7 +36,10 @@ class TransferState(enum.Enum):
     CANCELLED = "cancelled"  #: stopped by the user; its partial file was removed
 
 
-_ACTIVE = frozenset({TransferState.VERIFYING, TransferState.DOWNLOADING, TransferState.WAITING})
+#: States of a transfer under way: verifying, downloading or waiting for a source (not queued
+#: or paused). Only these have a measured speed.
+ACTIVE_STATES = frozenset({TransferState.VERIFYING, TransferState.DOWNLOADING,
+                           TransferState.WAITING})
 #: States a job ends in: the downloader may take the same file again after one of these.
 FINISHED_STATES = frozenset({TransferState.DONE, TransferState.FAILED, TransferState.SKIPPED,
                              TransferState.CANCELLED})
@@ -51,6 +64,15 @@ class TransferSnapshot:
     key: tuple[Path, str] = _NO_KEY
     #: Where the file is (or will be) stored; a conflict copy's name once one is chosen.
     target: Path = Path()
+    #: Bytes per second received lately (``fetched`` over a few seconds, so a resumed file's
+    #: old part never counts); None while not measurable (just started, not active).
+    speed: float | None = None
+
+    @property
+    def seconds_left(self) -> float | None:
+        """Seconds until the file is complete at its current speed; None while the speed is
+        unknown or zero."""
+        return _seconds_left(self.size - self.done, self.speed)
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,6 +80,30 @@ class TransfersStatus:
     """Every transfer of one ``get`` or ``sync`` run, at one moment."""
 
     transfers: tuple[TransferSnapshot, ...] = ()
+    #: Bytes per second received lately by all the transfers together, counting files that
+    #: started and finished between two statuses; None while not measurable.
+    speed: float | None = None
+
+    @classmethod
+    def combine(cls, *statuses: "TransfersStatus") -> "TransfersStatus":
+        """One status holding the transfers of several downloaders, with their speeds added
+        (so that the total speed and time left stay right)."""
+        speeds = [s.speed for s in statuses if s.speed is not None]
+        return cls(tuple(t for s in statuses for t in s.transfers),
+                   sum(speeds) if speeds else None)
+
+    @property
+    def total_remaining(self) -> int:
+        """Bytes still to come of the transfers not finished (queued and paused included:
+        they will resume)."""
+        return sum(max(t.size - t.done, 0) for t in self.transfers
+                   if t.state not in FINISHED_STATES)
+
+    @property
+    def seconds_left(self) -> float | None:
+        """Seconds until every unfinished transfer is complete at the total speed; None while
+        that speed is unknown or zero."""
+        return _seconds_left(self.total_remaining, self.speed)
 
     @property
     def total_size(self) -> int:
@@ -77,7 +123,7 @@ class TransfersStatus:
     @property
     def active(self) -> tuple[TransferSnapshot, ...]:
         """Transfers verifying, downloading or waiting for a source (not queued or paused)."""
-        return tuple(t for t in self.transfers if t.state in _ACTIVE)
+        return tuple(t for t in self.transfers if t.state in ACTIVE_STATES)
 
     @property
     def paused(self) -> tuple[TransferSnapshot, ...]:
@@ -93,3 +139,9 @@ class TransfersStatus:
     def failed(self) -> tuple[TransferSnapshot, ...]:
         """Transfers that ``FAILED``."""
         return tuple(t for t in self.transfers if t.state is TransferState.FAILED)
+
+
+def _seconds_left(remaining: int, speed: float | None) -> float | None:
+    if speed is None or speed <= 0 or remaining < 0:
+        return None
+    return remaining / speed

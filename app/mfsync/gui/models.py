@@ -334,18 +334,17 @@ class NetworkModel(KeyedTableModel):
 
 
 class TransfersModel(KeyedTableModel):
-    """Downloads: name, progress, speed, time left, source, state."""
+    """Downloads: name, progress, speed, time left, source, state.
+
+    Speeds and times left are the engine's (``TransferSnapshot.speed`` and ``seconds_left``,
+    see :mod:`mfsync.engine.transfer_rates`): the model only formats them.
+    """
 
     HEADERS = ("Name", "Progress", "Speed", "Time left", "From", "State")
     PROGRESS_COLUMN = 1
-    #: Weight of the newest sample in the smoothed speed.
-    SMOOTHING = 0.3
 
-    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(self) -> None:
         super().__init__()
-        self._clock = clock
-        self._last: dict[Hashable, tuple[float, int]] = {}
-        self._speed: dict[Hashable, float] = {}
         self._snapshots: dict[Hashable, TransferSnapshot] = {}
 
     def snapshot(self, key: Hashable) -> TransferSnapshot | None:
@@ -353,22 +352,24 @@ class TransfersModel(KeyedTableModel):
         return self._snapshots.get(key)
 
     def speed_of(self, key: Hashable) -> float:
-        """The smoothed speed of a transfer in bytes per second."""
-        return self._speed.get(key, 0.0)
+        """The speed of a transfer in bytes per second, as the engine measured it (0 when it
+        is not measured)."""
+        snapshot = self._snapshots.get(key)
+        return (snapshot.speed or 0.0) if snapshot is not None else 0.0
 
     def update(self, status: ServiceStatus) -> None:
-        """Rows from the transfers, with speeds measured between snapshots."""
-        now = self._clock()
+        """Rows from the transfers."""
         rows = []
         self._snapshots = {}
         for transfer in status.transfers.transfers:
             key = transfer.key
             self._snapshots[key] = transfer
-            speed = self._measure(key, transfer, now)
             fraction = transfer.done / transfer.size if transfer.size else (
                 1.0 if transfer.state is TransferState.DONE else 0.0)
+            # Speed and time left only while bytes flow: verifying or waiting has neither.
             running = transfer.state is TransferState.DOWNLOADING
-            left = (transfer.size - transfer.done) / speed if running and speed > 0 else None
+            speed = (transfer.speed or 0.0) if running else 0.0
+            left = transfer.seconds_left if running else None
             state = transfer.state.value + (f": {transfer.error}" if transfer.error else "")
             rows.append(Row(
                 key,
@@ -379,22 +380,7 @@ class TransfersModel(KeyedTableModel):
                       transfer.state.value),
                 progress=fraction, tooltip=f"{transfer.path}\n→ {transfer.target}",
             ))
-        self._last = {k: v for k, v in self._last.items() if k in self._snapshots}
         self.set_rows(rows)
-
-    def _measure(self, key: Hashable, transfer: TransferSnapshot, now: float) -> float:
-        previous = self._last.get(key)
-        self._last[key] = (now, transfer.fetched)
-        if transfer.state is not TransferState.DOWNLOADING:
-            self._speed.pop(key, None)
-            return 0.0
-        if previous is None or now <= previous[0]:
-            return self._speed.get(key, 0.0)
-        sample = max(0, transfer.fetched - previous[1]) / (now - previous[0])
-        speed = self._speed.get(key)
-        speed = sample if speed is None else speed + self.SMOOTHING * (sample - speed)
-        self._speed[key] = speed
-        return speed
 
     def target_of(self, key: Hashable) -> Path | None:
         """Where a transfer's file is (or will be) stored."""

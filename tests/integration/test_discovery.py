@@ -9,7 +9,7 @@ from pathlib import Path
 
 from loopback import make_tree, multicast_sender, wait_for
 
-import mfsync.engine.node as node_module
+import mfsync.engine.dialer as dialer_module
 from mfsync.crypto.keys import Identity
 from mfsync.engine.peers import MAX_ENDPOINTS_PER_ADDRESS
 from mfsync.engine.status import PeerState
@@ -100,13 +100,13 @@ async def test_bad_datagrams_are_dropped_and_counted(make_node, tmp_path: Path,
 async def test_announcement_flood_is_rate_limited(make_node, tmp_path: Path, udp_port: int,
                                                    monkeypatch) -> None:
     attempts: list[tuple[str, int]] = []
-    real_open = node_module.open_channel
+    real_open = dialer_module.open_channel
 
     async def counting_open(host, port, *args, **kwargs):
         attempts.append((host, port))
         return await real_open(host, port, *args, **kwargs)
 
-    monkeypatch.setattr(node_module, "open_channel", counting_open)
+    monkeypatch.setattr(dialer_module, "open_channel", counting_open)
     f = await make_node(wants=True)
     with multicast_sender() as sock:
         for port in range(20000, 20200):  # 200 endpoints on one address, nothing listening
@@ -157,7 +157,7 @@ async def test_a_burst_of_changes_is_announced_twice_not_per_change(make_node,
     watcher = await make_node(wants=True)
     await wait_for(lambda: "a.txt" in _paths(watcher))
     seen: list[int] = []
-    original = watcher._on_announcement
+    original = watcher._peers.on_announcement
 
     def spy(msg: Announcement, addr: tuple[str, int]) -> None:
         if msg.instance_id == sharer.instance_id:

@@ -14,8 +14,9 @@ unproven entry: the least recently heard one of its own address when its address
 otherwise the least recently heard one of the address that holds the most unproven entries.
 So a flood of claims from a few addresses only ever replaces its own entries, a host that
 announces a single endpoint keeps its place, and a proven host never loses its place to a claim
-(proven hosts leave the table only when they stop announcing, see ``node``). An entry whose
-index is being fetched is not evicted (the fetches are capped, see ``node.MAX_FETCHES``).
+(proven hosts leave the table only when they stop announcing, see ``peer_directory``). An entry
+whose index is being fetched is not evicted (the fetches are capped, see
+``index_fetches.MAX_FETCHES``).
 
 The same counts order the fetches that wait for a slot (``fetch_order``): proven hosts first,
 then unproven endpoints of addresses that claim the fewest endpoints, the most recently heard
@@ -27,15 +28,20 @@ looks at the entry, which is all its bookkeeping needs.
 
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Iterator, MutableMapping
+from dataclasses import dataclass
 from typing import Protocol, TypeVar
+
+from mfsync.engine.status import PeerState
 
 __all__ = [
     "MAX_ENDPOINTS_PER_ADDRESS",
     "MAX_PEERS",
     "MAX_UNPROVEN",
     "Endpoint",
+    "Peer",
     "PeerEntry",
     "PeerTable",
+    "is_proven",
 ]
 
 #: Entries in all (proven and unproven), so that the table cannot grow without end.
@@ -63,6 +69,35 @@ class PeerEntry(Protocol):
 
 
 E = TypeVar("E", bound=PeerEntry)
+
+
+@dataclass(eq=False)
+class Peer:
+    """One endpoint we know of: what it announced, what we learnt of it, where its index fetch
+    stands. (Compared by identity: two entries are never the same peer.)"""
+
+    address: str
+    port: int
+    static: bool = False
+    remembered: bool = False  #: only from known_hosts: not worth showing until it answers
+    name: str = ""
+    announced_key: bytes | None = None
+    instance_id: bytes | None = None
+    announced_generation: int | None = None
+    fetched_generation: int | None = None
+    beat_ms: int = 0
+    last_seen: float = 0.0
+    next_poll: float = 0.0
+    key: bytes | None = None  #: proven in a handshake; None until then
+    state: PeerState = PeerState.ANNOUNCED
+    error: str = ""
+    dirty: bool = True  #: its index is to be fetched (again)
+    fetching: bool = False
+
+    @property
+    def endpoint(self) -> Endpoint:
+        """Its address and TCP port, the table's key."""
+        return (self.address, self.port)
 
 
 def is_proven(entry: PeerEntry) -> bool:

@@ -144,7 +144,8 @@ class FileServer:
         reply = Reply(channel, message)
         event = reply.event
         if isinstance(event, RequestReceived):
-            await _ANSWERS[type(event.request)](self, reply, event.request, generation)
+            # (answered in a cycle of its own: this one only read the message)
+            await _ANSWERS[type(event.request)](self, channel, event.request, generation)
         elif isinstance(event, PeerReport):
             log.info("peer %s reports: %s", channel.peer_address[0], event.error.text)
         elif isinstance(event, NotARequest):
@@ -155,10 +156,7 @@ class FileServer:
                          generation: int) -> None:
         """Answer an index request: the whole index (``since_generation`` is reserved), in
         chunks that each fit one message, the last flagged."""
-        await self._send_index(Reply(channel, request), request, generation)
-
-    async def _send_index(self, reply: Reply, request: IndexRequest, generation: int) -> None:
-        del request  # the whole index, whatever generation was asked (PROTOCOL.md 3.3)
+        reply = Reply(channel, request)  # the whole index, whatever generation was asked (3.3)
         for chunk in chunk_index(self.entries(), generation):
             await reply.send(chunk)
 
@@ -174,9 +172,7 @@ class FileServer:
         """Answer a block-list request."""
         await self._send_blocks(Reply(channel, request), request)
 
-    async def _send_blocks(self, reply: Reply, request: BlocksRequest,
-                           generation: int = 0) -> None:
-        del generation  # (the answers of _ANSWERS share one signature)
+    async def _send_blocks(self, reply: Reply, request: BlocksRequest) -> None:
         found = self._lookup(request.path, request.content_id)
         if isinstance(found, ErrorMessage):
             await refuse(reply.channel, found, reply)
@@ -197,9 +193,7 @@ class FileServer:
         """Answer a data request: Data messages for the range, then End (or an error)."""
         await self._send_range(Reply(channel, request), request)
 
-    async def _send_range(self, reply: Reply, request: GetRequest,
-                          generation: int = 0) -> None:
-        del generation
+    async def _send_range(self, reply: Reply, request: GetRequest) -> None:
         found = self._lookup(request.path, request.content_id)
         if isinstance(found, ErrorMessage):
             await refuse(reply.channel, found, reply)
@@ -288,11 +282,13 @@ async def _send_data(reply: Reply, offset: int, view: memoryview) -> None:
         await reply.send(Data(offset + start, view[start : start + MAX_DATA]))
 
 
-#: The answer to each request the table lets a client make: (server, reply, request, generation).
-_ANSWERS: dict[type[Message], Callable[[FileServer, Reply, Any, int], Awaitable[None]]] = {
-    IndexRequest: FileServer._send_index,
-    BlocksRequest: FileServer._send_blocks,
-    GetRequest: FileServer._send_range,
+#: How each request the table lets a client make is answered, through the public methods (one
+#: place to change or wrap an answer): (server, channel, request, generation).
+_ANSWERS: dict[type[Message], Callable[[FileServer, SecureChannel, Any, int], Awaitable[None]]] = {
+    IndexRequest: lambda server, channel, request, generation: server.send_index(
+        channel, request, generation),
+    BlocksRequest: lambda server, channel, request, _: server.send_blocks(channel, request),
+    GetRequest: lambda server, channel, request, _: server.send_range(channel, request),
 }
 
 

@@ -11,15 +11,24 @@ transfer ends with CHANGED instead of End; the client also verifies every block 
 With several shared folders, what we offer is their union: a path present in more than one is
 offered (and served) from the earliest folder that has it, so the index and the file contents
 always agree.
+
+Every message of an answer goes through the server role of the exchange table
+(``mfsync.protocol.exchange``) before it is sent, so that what we send is held to the rules a
+client checks (data continuous, one End, a block list contiguous and hashing to its content id):
+breaking one is a ``LocalProtocolError``, a bug of ours, and the connection is closed.
 """
 
 import asyncio
 import logging
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
+from typing import Any
 
-from mfsync.net.channel import SecureChannel
+from mfsync.net.channel import ProtocolBroken, SecureChannel
+from mfsync.protocol.errors import RemoteProtocolError
+from mfsync.protocol.exchange import Exchange
+from mfsync.protocol.exchange_events import NotARequest, PeerReport, RequestReceived
 from mfsync.protocol.messages import (
     MAX_DATA,
     MAX_HASHES_PER_MESSAGE,
@@ -31,11 +40,15 @@ from mfsync.protocol.messages import (
     ErrorMessage,
     GetRequest,
     IndexEntry,
+    IndexRequest,
+    Message,
+    chunk_index,
 )
+from mfsync.protocol.session import Role
 from mfsync.store.dirfd import open_under
 from mfsync.store.shareset import LocalFile, ShareSet
 
-__all__ = ["READ_SIZE", "FileServer", "refuse"]
+__all__ = ["READ_SIZE", "FileServer", "Reply", "refuse"]
 
 log = logging.getLogger("mfsync.serve")
 
@@ -43,13 +56,37 @@ log = logging.getLogger("mfsync.serve")
 READ_SIZE = 4 * 1024 * 1024
 
 
-async def refuse(channel: SecureChannel, error: ErrorMessage) -> None:
-    """Answer a request with ``error``, and say so in the log: a peer asking for what no honest
-    client asks (BAD_REQUEST) at INFO, the ordinary races (a file gone or changed) at DEBUG."""
+async def refuse(channel: SecureChannel, error: ErrorMessage,
+                 reply: "Reply | None" = None) -> None:
+    """Answer a request with ``error`` (through ``reply``'s table when given), and say so in the
+    log: a peer asking for what no honest client asks (BAD_REQUEST) at INFO, the ordinary races
+    (a file gone or changed) at DEBUG."""
     level = logging.INFO if error.code is ErrorCode.BAD_REQUEST else logging.DEBUG
     address, port = channel.peer_address
     log.log(level, "refused a request from %s:%d: %s", address, port, error.text)
-    await channel.send(error)
+    if reply is not None:
+        await reply.send(error)
+    else:
+        await channel.send(error)
+
+
+class Reply:
+    """The server's side of one request and its answer: every message goes through the
+    exchange table (``Exchange`` in the server role) on its way to the channel."""
+
+    def __init__(self, channel: SecureChannel, request: Message) -> None:
+        self.channel = channel
+        self.exchange = Exchange(Role.SERVER)
+        try:
+            self.event = self.exchange.receive(request)
+        except RemoteProtocolError as exc:
+            raise ProtocolBroken(str(exc)) from None
+
+    async def send(self, message: Message) -> None:
+        """Check ``message`` against the table (``LocalProtocolError`` if it may not follow),
+        then send it."""
+        self.exchange.send(message)
+        await self.channel.send(message)
 
 
 class FileServer:
@@ -99,6 +136,30 @@ class FileServer:
             self._count = len(set().union(*(share.files for share in shares)))
         return self._count
 
+    async def answer(self, channel: SecureChannel, message: Message, generation: int) -> None:
+        """Answer one message of a client, as the exchange table reads it: a request is
+        answered by its method in ``_ANSWERS`` (the index at ``generation``), a message that is
+        no request with BAD_REQUEST, an ``ErrorMessage`` is logged. ``ProtocolBroken`` for a
+        message the table has no row for."""
+        reply = Reply(channel, message)
+        event = reply.event
+        if isinstance(event, RequestReceived):
+            # (answered in a cycle of its own: this one only read the message)
+            await _ANSWERS[type(event.request)](self, channel, event.request, generation)
+        elif isinstance(event, PeerReport):
+            log.info("peer %s reports: %s", channel.peer_address[0], event.error.text)
+        elif isinstance(event, NotARequest):
+            await refuse(channel, ErrorMessage(
+                ErrorCode.BAD_REQUEST, f"unsupported request {type(message).__name__}"), reply)
+
+    async def send_index(self, channel: SecureChannel, request: IndexRequest,
+                         generation: int) -> None:
+        """Answer an index request: the whole index (``since_generation`` is reserved), in
+        chunks that each fit one message, the last flagged."""
+        reply = Reply(channel, request)  # the whole index, whatever generation was asked (3.3)
+        for chunk in chunk_index(self.entries(), generation):
+            await reply.send(chunk)
+
     def _lookup(self, path: str, content_id: bytes) -> tuple[ShareSet, LocalFile] | ErrorMessage:
         found = self.find(path)
         if found is None:
@@ -109,9 +170,12 @@ class FileServer:
 
     async def send_blocks(self, channel: SecureChannel, request: BlocksRequest) -> None:
         """Answer a block-list request."""
+        await self._send_blocks(Reply(channel, request), request)
+
+    async def _send_blocks(self, reply: Reply, request: BlocksRequest) -> None:
         found = self._lookup(request.path, request.content_id)
         if isinstance(found, ErrorMessage):
-            await refuse(channel, found)
+            await refuse(reply.channel, found, reply)
             return
         local = found[1]
         hashes = local.hashes.block_hashes
@@ -119,34 +183,37 @@ class FileServer:
         while True:
             part = hashes[first : first + MAX_HASHES_PER_MESSAGE]
             last = first + len(part) >= len(hashes)
-            await channel.send(BlockList(local.hashes.content_id, local.size,
-                                         local.hashes.block_size, first, part, last))
+            await reply.send(BlockList(local.hashes.content_id, local.size,
+                                       local.hashes.block_size, first, part, last))
             if last:
                 return
             first += len(part)
 
     async def send_range(self, channel: SecureChannel, request: GetRequest) -> None:
         """Answer a data request: Data messages for the range, then End (or an error)."""
+        await self._send_range(Reply(channel, request), request)
+
+    async def _send_range(self, reply: Reply, request: GetRequest) -> None:
         found = self._lookup(request.path, request.content_id)
         if isinstance(found, ErrorMessage):
-            await refuse(channel, found)
+            await refuse(reply.channel, found, reply)
             return
         share, local = found
         if request.offset > local.size or request.length > local.size - request.offset:
-            await refuse(channel, ErrorMessage(
+            await refuse(reply.channel, ErrorMessage(
                 ErrorCode.BAD_REQUEST,
                 f"range {request.offset}+{request.length} is outside {request.path!r} "
                 f"({local.size} bytes)",
-            ))
+            ), reply)
             return
         if request.length <= READ_SIZE:
-            await self._send_piece(channel, request, share.root, local)
+            await self._send_piece(reply, request, share.root, local)
             return
         loop = asyncio.get_running_loop()
         try:
             fd = await loop.run_in_executor(None, _open_unchanged, share.root, local)
         except OSError as exc:
-            await self._changed(channel, request, f"cannot serve {local.path}: {exc}")
+            await self._changed(reply, request, f"cannot serve {local.path}: {exc}")
             return
         pending: asyncio.Future[int] | None = None
         try:
@@ -170,7 +237,7 @@ class FileServer:
                     break  # the file shrank under us
                 if position + got < end:
                     pending = read_at(position + got, turn + 1)
-                await _send_data(channel, position, memoryview(buffers[turn % 2])[:got])
+                await _send_data(reply, position, memoryview(buffers[turn % 2])[:got])
                 position += got
                 turn += 1
             changed = position != end or not _unchanged(os.fstat(fd), local)
@@ -182,11 +249,11 @@ class FileServer:
             else:
                 os.close(fd)
         if changed:
-            await self._changed(channel, request, f"{local.path} changed while it was being sent")
+            await self._changed(reply, request, f"{local.path} changed while it was being sent")
             return
-        await channel.send(End(end))
+        await reply.send(End(end))
 
-    async def _send_piece(self, channel: SecureChannel, request: GetRequest, root: Path,
+    async def _send_piece(self, reply: Reply, request: GetRequest, root: Path,
                           local: LocalFile) -> None:
         """Answer a request for at most ``READ_SIZE`` bytes (a small file, say): read in one
         trip off the loop, into a buffer of its own size."""
@@ -194,25 +261,35 @@ class FileServer:
             data = await asyncio.to_thread(_read_piece, root, local, request.offset,
                                            request.length)
         except OSError as exc:
-            await self._changed(channel, request, f"cannot serve {local.path}: {exc}")
+            await self._changed(reply, request, f"cannot serve {local.path}: {exc}")
             return
         if data is None:
-            await self._changed(channel, request, f"{local.path} changed since it was indexed")
+            await self._changed(reply, request, f"{local.path} changed since it was indexed")
             return
-        await _send_data(channel, request.offset, memoryview(data))
-        await channel.send(End(request.offset + request.length))
+        await _send_data(reply, request.offset, memoryview(data))
+        await reply.send(End(request.offset + request.length))
 
-    async def _changed(self, channel: SecureChannel, request: GetRequest, why: str) -> None:
+    async def _changed(self, reply: Reply, request: GetRequest, why: str) -> None:
         """The file is not what the index says any more: say so, and rescan."""
         log.info("%s", why)
         self._on_changed()
-        await channel.send(ErrorMessage(ErrorCode.CHANGED, f"{request.path!r} has changed"))
+        await reply.send(ErrorMessage(ErrorCode.CHANGED, f"{request.path!r} has changed"))
 
 
-async def _send_data(channel: SecureChannel, offset: int, view: memoryview) -> None:
+async def _send_data(reply: Reply, offset: int, view: memoryview) -> None:
     """``view`` (the file's bytes from ``offset``) as Data messages of at most ``MAX_DATA``."""
     for start in range(0, len(view), MAX_DATA):
-        await channel.send(Data(offset + start, view[start : start + MAX_DATA]))
+        await reply.send(Data(offset + start, view[start : start + MAX_DATA]))
+
+
+#: How each request the table lets a client make is answered, through the public methods (one
+#: place to change or wrap an answer): (server, channel, request, generation).
+_ANSWERS: dict[type[Message], Callable[[FileServer, SecureChannel, Any, int], Awaitable[None]]] = {
+    IndexRequest: lambda server, channel, request, generation: server.send_index(
+        channel, request, generation),
+    BlocksRequest: lambda server, channel, request, _: server.send_blocks(channel, request),
+    GetRequest: lambda server, channel, request, _: server.send_range(channel, request),
+}
 
 
 def _read_piece(root: Path, local: LocalFile, offset: int, length: int) -> bytes | None:

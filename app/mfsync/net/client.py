@@ -1,7 +1,13 @@
-"""Client-side requests over an open ``SecureChannel``: index, block hashes, byte ranges."""
+"""Client-side requests over an open ``SecureChannel``: index, block hashes, byte ranges.
+
+Each function is a thin loop around the client role of the exchange table
+(``mfsync.protocol.exchange``): send the request through it, read a message from the channel,
+feed it to the table, act on the event. Which reply may follow which request, and what makes a
+reply whole, is the table's to say; what this module adds is the I/O and the translation of the
+table's errors into the channel's (``ProtocolBroken``, ``BadBlockList``, ``PeerRefused``).
+"""
 
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
 
 from mfsync.net.channel import (
     ChannelClosed,
@@ -11,19 +17,27 @@ from mfsync.net.channel import (
     RecordCutShort,
     SecureChannel,
 )
-from mfsync.protocol.content import block_size_for, content_id_of
+from mfsync.protocol.errors import BrokenReply, RemoteProtocolError
+from mfsync.protocol.exchange import Exchange
+from mfsync.protocol.exchange_events import (
+    BlockInfo,
+    BlocksComplete,
+    DataPart,
+    ExchangeEvent,
+    IndexPart,
+    Refused,
+)
+from mfsync.protocol.exchange_replies import MAX_REMOTE_INDEX, MAX_REMOTE_INDEX_BYTES
 from mfsync.protocol.messages import (
-    BlockList,
     BlocksRequest,
     Data,
-    End,
-    ErrorMessage,
     GetRequest,
     IndexChunk,
     IndexEntry,
     IndexRequest,
     Message,
 )
+from mfsync.protocol.session import Role
 
 __all__ = [
     "MAX_REMOTE_INDEX",
@@ -37,12 +51,6 @@ __all__ = [
     "stream_range",
 ]
 
-#: We stop reading a peer's index past this many entries (memory is ours to protect).
-MAX_REMOTE_INDEX = 1_000_000
-#: ... or past this many bytes of entries on the wire: entries can be 14 KiB each (long paths,
-#: 256 version items), and a million of those would take tens of GiB once decoded.
-MAX_REMOTE_INDEX_BYTES = 128 * 1024 * 1024
-
 
 async def iter_index(channel: SecureChannel, since: int = 0) -> AsyncIterator[IndexChunk]:
     """Ask for the peer's index and yield its chunks as they arrive, the last one included.
@@ -52,25 +60,14 @@ async def iter_index(channel: SecureChannel, since: int = 0) -> AsyncIterator[In
     (otherwise a peer could keep us reading nothing for ever). What the entries cost together
     with other peers' is the caller's to bound (``mfsync.engine.index_budget``).
     """
+    exchange = Exchange(Role.CLIENT)
+    exchange.send(IndexRequest(since))
     await channel.send(IndexRequest(since))
-    entries = 0
-    size = 0
     while True:
-        message = await channel.receive()
-        if isinstance(message, ErrorMessage):
-            raise PeerRefused(message)
-        if not isinstance(message, IndexChunk):
-            raise ChannelError(f"expected an index chunk, got {type(message).__name__}")
-        if not message.entries and not message.last:
-            raise ChannelError("empty index chunk before the last one")
-        entries += len(message.entries)
-        size += sum(entry.wire_size for entry in message.entries)
-        if entries > MAX_REMOTE_INDEX:
-            raise ChannelError(f"index larger than {MAX_REMOTE_INDEX} entries")
-        if size > MAX_REMOTE_INDEX_BYTES:
-            raise ChannelError(f"index larger than {MAX_REMOTE_INDEX_BYTES >> 20} MiB")
-        yield message
-        if message.last:
+        event = _feed(exchange, await channel.receive())
+        assert isinstance(event, IndexPart)  # the only other event the table leaves raises
+        yield event.chunk
+        if event.chunk.last:
             return
 
 
@@ -94,28 +91,6 @@ class ClosedMidReply(ChannelClosed):
     and before its end: what a host that stops on purpose mid-block does."""
 
 
-async def _reply(channel: SecureChannel, path: str, begun: bool) -> Message:
-    """The next message of a reply to a request about ``path``; ``begun``: some of the reply has
-    arrived already. A close before the reply began is not ``ClosedMidReply``: a busy server
-    closes kept connections that look idle (2.8), and one may cross our request."""
-    try:
-        return await channel.receive()
-    except (ChannelClosed, RecordCutShort) as exc:
-        if begun and (channel.peer_closed or isinstance(exc, RecordCutShort)):
-            raise ClosedMidReply(f"the peer closed the connection in the middle of its reply "
-                                 f"about {path!r}") from None
-        raise
-
-
-@dataclass(frozen=True, slots=True)
-class BlockInfo:
-    """A file's block hashes, proven to belong to its content id."""
-
-    size: int
-    block_size: int
-    hashes: tuple[bytes, ...]
-
-
 async def request_blocks(
     channel: SecureChannel, path: str, content_id: bytes, size: int
 ) -> BlockInfo:
@@ -124,56 +99,57 @@ async def request_blocks(
     That check is what lets every block be verified as it arrives: hashes that did not come from
     the content we asked for cannot produce its content id.
     """
-    await channel.send(BlocksRequest(path, content_id))
-    expected_block = block_size_for(size)
-    blocks = -(-size // expected_block)
-    hashes: list[bytes] = []
+    request = BlocksRequest(path, content_id)
+    exchange = Exchange(Role.CLIENT)
+    exchange.send(request, expected_size=size)
+    await channel.send(request)
     while True:
-        message = await _reply(channel, path, begun=bool(hashes))
-        if isinstance(message, ErrorMessage):
-            raise PeerRefused(message)
-        if not isinstance(message, BlockList):
-            raise ProtocolBroken(f"expected block hashes, got {type(message).__name__}")
-        if not message.hashes and not message.last:
-            # Honest servers send full parts; empty ones would keep us reading for ever.
-            raise BadBlockList(f"empty block list part for {path!r} before the last one")
-        if (message.content_id != content_id or message.size != size
-                or message.block_size != expected_block or message.first != len(hashes)
-                or len(hashes) + len(message.hashes) > blocks):
-            raise BadBlockList(f"block list for {path!r} does not fit the file")
-        hashes.extend(message.hashes)
-        if message.last:
-            break
-    if len(hashes) != blocks or content_id_of(size, expected_block, hashes) != content_id:
-        raise BadBlockList(f"block hashes for {path!r} do not match its content id")
-    return BlockInfo(size, expected_block, tuple(hashes))
+        event = _feed(exchange, await _reply(channel, exchange, path), broken=BadBlockList)
+        if isinstance(event, BlocksComplete):
+            return event.info
 
 
 async def stream_range(
     channel: SecureChannel, path: str, content_id: bytes, offset: int, length: int
 ) -> AsyncIterator[Data]:
     """Request ``length`` bytes from ``offset`` and yield the Data messages, in order."""
-    await channel.send(GetRequest(path, content_id, offset, length))
-    position = offset
-    end = offset + length
+    request = GetRequest(path, content_id, offset, length)
+    exchange = Exchange(Role.CLIENT)
+    exchange.send(request)
+    await channel.send(request)
+    # The path of every byte of a transfer: per message, one table step and a type test.
     while True:
-        message = await _reply(channel, path, begun=position > offset)
-        if isinstance(message, Data):
-            if not message.payload:  # no progress: a peer could send these for ever
-                raise ProtocolBroken(f"empty Data message for {path!r}")
-            if message.offset != position or position + len(message.payload) > end:
-                raise ProtocolBroken(f"data for {path!r} out of order or beyond the request")
-            position += len(message.payload)
-            yield message
-        elif isinstance(message, End):
-            if position != end:
-                raise ProtocolBroken(f"transfer of {path!r} ended after {position - offset} of "
-                                     f"{length} bytes (at offset {position}, not {end})")
-            if message.offset != end:
-                raise ProtocolBroken(f"transfer of {path!r} sent every byte, then an End at "
-                                     f"offset {message.offset} instead of {end}")
-            return
-        elif isinstance(message, ErrorMessage):
-            raise PeerRefused(message)
+        event = _feed(exchange, await _reply(channel, exchange, path))
+        if type(event) is DataPart:
+            yield event.data
         else:
-            raise ProtocolBroken(f"unexpected {type(message).__name__} during a transfer")
+            return  # RangeComplete: the table admits nothing else that does not raise
+
+
+def _feed(exchange: Exchange, message: Message,
+          broken: type[ProtocolBroken] = ProtocolBroken) -> ExchangeEvent:
+    """``exchange.receive(message)``, with the table's errors as the channel's: a refusal is
+    ``PeerRefused``, a message out of place ``ProtocolBroken``, a reply that has its place but
+    breaks a rule of its exchange ``broken``."""
+    try:
+        event = exchange.receive(message)
+    except BrokenReply as exc:
+        raise broken(str(exc)) from None
+    except RemoteProtocolError as exc:
+        raise ProtocolBroken(str(exc)) from None
+    if isinstance(event, Refused):
+        raise PeerRefused(event.error)
+    return event
+
+
+async def _reply(channel: SecureChannel, exchange: Exchange, path: str) -> Message:
+    """The next message of a reply to a request about ``path``. A close before the reply began
+    is not ``ClosedMidReply``: a busy server closes kept connections that look idle (2.8), and
+    one may cross our request."""
+    try:
+        return await channel.receive()
+    except (ChannelClosed, RecordCutShort) as exc:
+        if exchange.reply_begun and (channel.peer_closed or isinstance(exc, RecordCutShort)):
+            raise ClosedMidReply(f"the peer closed the connection in the middle of its reply "
+                                 f"about {path!r}") from None
+        raise

@@ -5,7 +5,7 @@ serving others. ``LocalProtocolError`` means our own code asked for something th
 not allow: a bug on our side, never caused by input.
 """
 
-__all__ = ["LocalProtocolError", "ProtocolError", "RemoteProtocolError"]
+__all__ = ["BrokenReply", "LocalProtocolError", "ProtocolError", "RemoteProtocolError"]
 
 
 class ProtocolError(Exception):
@@ -14,6 +14,13 @@ class ProtocolError(Exception):
 
 class RemoteProtocolError(ProtocolError):
     """The peer sent malformed, oversized, out-of-order or forged data."""
+
+
+class BrokenReply(RemoteProtocolError):
+    """A reply from the peer that may follow its request (its type has a row in the exchange
+    table) but breaks a rule of that exchange: data out of order, a block list that does not
+    fit the file or its content id, an index past our caps. Distinguished from a message out of
+    place because a client counts a bad block list against the host apart from other faults."""
 
 
 class LocalProtocolError(ProtocolError):

@@ -1,0 +1,187 @@
+"""The content rules of each reply: what a message's type cannot say about its place.
+
+The exchange table (``mfsync.protocol.exchange``) admits a message by its type and ``last``
+flag; the reply rules of the request that opened the cycle then check its content against what
+came before: an index within the receiver's caps and without empty chunks before the last; a
+block list that fits the file asked for, is contiguous and hashes to the content id; data that
+continues where the previous data ended, carries at least one byte and stays inside the range,
+and an ``End`` that comes after every byte of it. The same rules hold whoever sends: the
+``Exchange`` turns a ``RuleBroken`` into ``BrokenReply`` when the peer broke it and into
+``LocalProtocolError`` when we did.
+
+Each rule object keeps counts and positions, and only what the reply itself produces (the block
+hashes of a list, bounded by the file's block count); every cap is checked before anything of a
+message is kept.
+"""
+
+from typing import Protocol, cast
+
+from mfsync.protocol.content import block_count, block_size_for, content_id_of
+from mfsync.protocol.errors import LocalProtocolError
+from mfsync.protocol.exchange_events import (
+    BlockInfo,
+    BlocksComplete,
+    BlocksPart,
+    DataPart,
+    ExchangeEvent,
+    IndexPart,
+    RangeComplete,
+)
+from mfsync.protocol.messages import (
+    BlockList,
+    BlocksRequest,
+    Data,
+    End,
+    GetRequest,
+    IndexChunk,
+    IndexRequest,
+    Message,
+)
+
+__all__ = [
+    "MAX_REMOTE_INDEX",
+    "MAX_REMOTE_INDEX_BYTES",
+    "BlocksReply",
+    "IndexReply",
+    "RangeReply",
+    "ReplyRules",
+    "RuleBroken",
+]
+
+#: A receiver stops reading a peer's index past this many entries (memory is ours to protect).
+MAX_REMOTE_INDEX = 1_000_000
+#: ... or past this many bytes of entries on the wire: entries can be 14 KiB each (long paths,
+#: 256 version items), and a million of those would take tens of GiB once decoded.
+MAX_REMOTE_INDEX_BYTES = 128 * 1024 * 1024
+
+
+class RuleBroken(Exception):
+    """A message breaks a rule of its exchange (whose fault it is, the ``Exchange`` says)."""
+
+
+class ReplyRules(Protocol):
+    """The rules of one reply, from its request to its end: ``accept`` checks the next reply
+    message the table admitted and returns the event it makes."""
+
+    #: Whether a reply message has been accepted (a close now cuts a reply short).
+    begun: bool
+
+    def accept(self, message: Message) -> ExchangeEvent:
+        """Check ``message`` (of a type the table admits here) against the reply so far;
+        ``RuleBroken`` if it does not fit."""
+        ...
+
+
+class IndexReply:
+    """The reply to an ``IndexRequest``: ``IndexChunk``s, each with entries unless it is the
+    last (an honest server fills every chunk but the last; empty ones could keep a client
+    reading nothing for ever), within ``MAX_REMOTE_INDEX`` entries and
+    ``MAX_REMOTE_INDEX_BYTES`` when received (``limits``; a sender's index has no such cap)."""
+
+    def __init__(self, request: IndexRequest, *, limits: bool,
+                 expected_size: int | None = None) -> None:
+        del request, expected_size  # the whole index is the answer, whatever was asked
+        self._limits = limits
+        self._entries = 0
+        self._bytes = 0
+        self.begun = False
+
+    def accept(self, message: Message) -> ExchangeEvent:
+        """Check one chunk."""
+        chunk = cast(IndexChunk, message)
+        if not chunk.entries and not chunk.last:
+            raise RuleBroken("empty index chunk before the last one")
+        if self._limits:
+            self._entries += len(chunk.entries)
+            self._bytes += sum(entry.wire_size for entry in chunk.entries)
+            if self._entries > MAX_REMOTE_INDEX:
+                raise RuleBroken(f"index larger than {MAX_REMOTE_INDEX} entries")
+            if self._bytes > MAX_REMOTE_INDEX_BYTES:
+                raise RuleBroken(f"index larger than {MAX_REMOTE_INDEX_BYTES >> 20} MiB")
+        self.begun = True
+        return IndexPart(chunk)
+
+
+class BlocksReply:
+    """The reply to a ``BlocksRequest``: ``BlockList`` parts for the content asked for, of the
+    file's size and its block size, contiguous from block 0, each with hashes unless it is the
+    last, never more hashes than the file has blocks; after the last, exactly that many, and
+    they hash to the content id (which is what lets every block be verified on arrival).
+
+    ``expected_size`` is the size the requester knows from the index; it bounds the hashes
+    kept, so a receiver must give it. A sender's rules take the size of its first part.
+    """
+
+    def __init__(self, request: BlocksRequest, *, limits: bool,
+                 expected_size: int | None = None) -> None:
+        if limits and expected_size is None:
+            raise LocalProtocolError("a block list is asked for with the file's size, which "
+                                     "bounds the hashes kept")
+        self._path = request.path
+        self._content_id = request.content_id
+        self._size = expected_size
+        self._hashes: list[bytes] = []
+        self.begun = False
+
+    def accept(self, message: Message) -> ExchangeEvent:
+        """Check one part; the last completes the list."""
+        part = cast(BlockList, message)
+        if not part.hashes and not part.last:
+            raise RuleBroken(f"empty block list part for {self._path!r} before the last one")
+        if self._size is None:
+            self._size = part.size
+        size = self._size
+        block_size = block_size_for(size)
+        blocks = block_count(size)
+        hashes = self._hashes
+        # (the count is checked before the hashes are kept)
+        if (part.content_id != self._content_id or part.size != size
+                or part.block_size != block_size or part.first != len(hashes)
+                or len(hashes) + len(part.hashes) > blocks):
+            raise RuleBroken(f"block list for {self._path!r} does not fit the file")
+        hashes.extend(part.hashes)
+        self.begun = True
+        if not part.last:
+            return BlocksPart(part)
+        if len(hashes) != blocks or content_id_of(size, block_size, hashes) != self._content_id:
+            raise RuleBroken(f"block hashes for {self._path!r} do not match its content id")
+        return BlocksComplete(BlockInfo(size, block_size, tuple(hashes)))
+
+
+class RangeReply:
+    """The reply to a ``GetRequest``: ``Data`` covering the range in order and without gaps,
+    each with at least one byte (empty ones make no progress: a peer could send them for
+    ever), then ``End`` at the range's end once every byte of it came. Per message, a few
+    integer comparisons: this is the path of every byte of a transfer."""
+
+    def __init__(self, request: GetRequest, *, limits: bool,
+                 expected_size: int | None = None) -> None:
+        del limits, expected_size  # the request says it all
+        self._path = request.path
+        self._offset = request.offset
+        self._length = request.length
+        self._position = request.offset
+        self._end = request.offset + request.length
+        self.begun = False
+
+    def accept(self, message: Message) -> ExchangeEvent:
+        """Check one ``Data`` or the ``End``."""
+        if isinstance(message, Data):
+            length = len(message.payload)
+            if not length:
+                raise RuleBroken(f"empty Data message for {self._path!r}")
+            position = self._position
+            if message.offset != position or position + length > self._end:
+                raise RuleBroken(f"data for {self._path!r} out of order or beyond the request")
+            self._position = position + length
+            self.begun = True
+            return DataPart(message)
+        end = cast(End, message)
+        if self._position != self._end:
+            raise RuleBroken(f"transfer of {self._path!r} ended after "
+                             f"{self._position - self._offset} of {self._length} bytes "
+                             f"(at offset {self._position}, not {self._end})")
+        if end.offset != self._end:
+            raise RuleBroken(f"transfer of {self._path!r} sent every byte, then an End at "
+                             f"offset {end.offset} instead of {self._end}")
+        return RangeComplete(end.offset)

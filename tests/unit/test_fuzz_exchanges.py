@@ -1,0 +1,268 @@
+"""Fuzzed exchange tables (``mfsync.protocol.exchange``): random and mutated conversations fed
+to both roles.
+
+Properties: whatever the messages and their order, ``send`` and ``receive`` return an event or
+raise a ``ProtocolError`` (``LocalProtocolError`` for what we send, ``RemoteProtocolError`` for
+what the peer sends), and once one is raised the exchange stays failed; the two roles, fed the
+same conversation, fail at the same message (one table, one set of rules), except that a
+client also holds a block list to the size it knows from the index; a reply a client accepts
+is whole (its data covers the range, its hashes prove the content id). No call allocates more
+than ``EXPANSION`` times the message's wire size plus a margin and the hashes the expected file
+has (``fuzz_support``), however large a count or size a message claims. Conversations also go
+through bytes: encoded, mutated, decoded (a refusal there ends the conversation, as it would
+close the connection).
+"""
+
+from __future__ import annotations
+
+from fuzz_support import (
+    ALLOC_MARGIN,
+    EXPANSION,
+    apply_mutations,
+    fuzz_figures,  # noqa: F401 - an autouse fixture: imported, it counts this module's cases
+    fuzz_settings,
+    mutations,
+    run_decoder,
+    tally,
+)
+from hypothesis import given
+from hypothesis import strategies as st
+
+from mfsync.protocol.content import block_count, block_hash, block_size_for, content_id_of
+from mfsync.protocol.errors import LocalProtocolError, ProtocolError, RemoteProtocolError
+from mfsync.protocol.exchange import CLIENT, SERVER, Exchange, State
+from mfsync.protocol.exchange_events import (
+    BlocksComplete,
+    DataPart,
+    ExchangeEvent,
+    RangeComplete,
+)
+from mfsync.protocol.messages import (
+    BlockList,
+    BlocksRequest,
+    Data,
+    End,
+    ErrorCode,
+    ErrorMessage,
+    GetRequest,
+    Hello,
+    IndexChunk,
+    IndexEntry,
+    IndexRequest,
+    Message,
+    decode_message,
+    encode_message,
+)
+from mfsync.protocol.session import Role
+
+Step = tuple[Role, Message]
+
+_ids = st.binary(min_size=32, max_size=32)
+_u64 = st.integers(0, 2**64 - 1)
+_small = st.integers(0, 64)
+_entries = st.builds(IndexEntry, path=st.text(max_size=8), size=_small, mtime_ns=_small,
+                     content_id=_ids)
+#: Any message, with fields near the values real conversations use (so rows are reached).
+_any_message: st.SearchStrategy[Message] = st.one_of(
+    st.builds(Hello),
+    st.builds(IndexRequest, since_generation=_small),
+    st.builds(IndexChunk, generation=_small, entries=st.lists(_entries, max_size=3).map(tuple),
+              last=st.booleans()),
+    st.builds(BlocksRequest, path=st.just("f"), content_id=_ids),
+    st.builds(BlockList, content_id=_ids, size=st.one_of(_small, _u64),
+              block_size=st.sampled_from([1, 1 << 17, 1 << 18, 1 << 31]),
+              first=st.integers(0, 4), hashes=st.lists(_ids, max_size=4).map(tuple),
+              last=st.booleans()),
+    st.builds(GetRequest, path=st.just("f"), content_id=_ids, offset=_small, length=_small),
+    st.builds(Data, offset=_small, payload=st.binary(max_size=16)),
+    st.builds(End, offset=_small),
+    st.builds(ErrorMessage, code=st.sampled_from(ErrorCode), text=st.just("no")),
+)
+
+
+@st.composite
+def _blocks_conversation(draw: st.DrawFn) -> tuple[list[Step], int]:
+    """An honest block-list exchange for a file of up to 5 blocks, cut into random parts."""
+    blocks = draw(st.integers(0, 5))
+    size = draw(st.integers(max(0, (blocks - 1) * (1 << 17) + 1), blocks * (1 << 17)))
+    size = size if blocks else 0
+    bs = block_size_for(size)
+    hashes = [block_hash(bytes([n])) for n in range(block_count(size))]
+    cid = content_id_of(size, bs, hashes)
+    steps: list[Step] = [(CLIENT, BlocksRequest("f", cid))]
+    first = 0
+    while True:
+        n = draw(st.integers(1, 3)) if first < len(hashes) else 0
+        part = tuple(hashes[first : first + n])
+        last = first + len(part) >= len(hashes)
+        steps.append((SERVER, BlockList(cid, size, bs, first, part, last)))
+        first += len(part)
+        if last:
+            return steps, size
+
+
+@st.composite
+def _range_conversation(draw: st.DrawFn) -> tuple[list[Step], int]:
+    offset, length = draw(_small), draw(_small)
+    steps: list[Step] = [(CLIENT, GetRequest("f", bytes(32), offset, length))]
+    position = offset
+    while position < offset + length:
+        n = draw(st.integers(1, offset + length - position))
+        steps.append((SERVER, Data(position, bytes(n))))
+        position += n
+    steps.append((SERVER, End(position)))
+    return steps, 0
+
+
+@st.composite
+def _index_conversation(draw: st.DrawFn) -> tuple[list[Step], int]:
+    chunks = draw(st.lists(st.lists(_entries, min_size=1, max_size=3), max_size=3))
+    steps: list[Step] = [(CLIENT, IndexRequest(0))]
+    steps += [(SERVER, IndexChunk(1, tuple(c), False)) for c in chunks]
+    steps.append((SERVER, IndexChunk(1, (), True)))
+    return steps, 0
+
+
+_honest = st.one_of(_blocks_conversation(), _range_conversation(), _index_conversation())
+
+
+@st.composite
+def _mutated_conversation(draw: st.DrawFn) -> tuple[list[Step], int]:
+    """Honest conversations, one after another, then steps dropped, repeated, swapped, sent by
+    the other side, or replaced with random messages."""
+    steps: list[Step] = []
+    size = 0
+    for _ in range(draw(st.integers(1, 3))):
+        more, size = draw(_honest)  # (the size the client expects: the last block list's)
+        steps += more
+    for _ in range(draw(st.integers(0, 3))):
+        at = draw(st.integers(0, len(steps)))
+        op = draw(st.sampled_from(["drop", "repeat", "swap", "flip", "random"]))
+        if op == "drop" and at < len(steps):
+            del steps[at]
+        elif op == "repeat" and at < len(steps):
+            steps.insert(at, steps[at])
+        elif op == "swap" and at + 1 < len(steps):
+            steps[at], steps[at + 1] = steps[at + 1], steps[at]
+        elif op == "flip" and at < len(steps):
+            sender, message = steps[at]
+            steps[at] = (SERVER if sender is CLIENT else CLIENT, message)
+        elif op == "random":
+            steps.insert(at, (draw(st.sampled_from([CLIENT, SERVER])), draw(_any_message)))
+    return steps, size
+
+
+def _budget(message: Message, size: int) -> int:
+    # a block list kept whole: a pointer and a 32-byte hash object per block of the file
+    return EXPANSION * len(encode_message(message)) + ALLOC_MARGIN + 96 * block_count(size)
+
+
+def _play(role: Role, steps: list[Step], size: int) -> tuple[int | None, list[ExchangeEvent]]:
+    """Feed ``steps`` to a ``role`` exchange: where it failed (or None) and the events."""
+    exchange = Exchange(role)
+    events: list[ExchangeEvent] = []
+    failed_at: int | None = None
+    for n, (sender, message) in enumerate(steps):
+        ours = sender is role
+        expected = size if isinstance(message, BlocksRequest) else None
+
+        def call(sender_is_us: bool = ours, message: Message = message,
+                 expected: int | None = expected) -> ExchangeEvent | None:
+            if sender_is_us:
+                exchange.send(message, expected_size=expected)
+                return None
+            return exchange.receive(message)
+
+        refusal = LocalProtocolError if ours or failed_at is not None else RemoteProtocolError
+        before = tally.refused[f"exchange_{role.value}"]
+        event = run_decoder(f"exchange_{role.value}", call, refusals=(refusal,),
+                            budget=_budget(message, size))
+        if tally.refused[f"exchange_{role.value}"] != before:
+            failed_at = n if failed_at is None else failed_at
+            assert exchange.state is State.ERROR
+        elif event is not None:
+            assert failed_at is None
+            events.append(event)
+    return failed_at, events
+
+
+def _check_whole(steps: list[Step], events: list[ExchangeEvent]) -> None:
+    """What a client accepted is whole: data in order up to each End, lists proving ids."""
+    requests = [m for s, m in steps if s is CLIENT and isinstance(m, GetRequest | BlocksRequest)]
+    position: int | None = None
+    for event in events:
+        if isinstance(event, DataPart):
+            assert position is None or event.data.offset == position
+            position = event.data.offset + len(event.data.payload)
+        elif isinstance(event, RangeComplete):
+            position = None
+            tally.reached["ranges_accepted"] += 1
+        elif isinstance(event, BlocksComplete):
+            info = event.info
+            assert any(isinstance(r, BlocksRequest)
+                       and content_id_of(info.size, info.block_size, info.hashes) == r.content_id
+                       for r in requests)
+            tally.reached["block_lists_accepted"] += 1
+
+
+@fuzz_settings(250)
+@given(_mutated_conversation())
+def test_mutated_conversations(conversation: tuple[list[Step], int]) -> None:
+    """Both roles, the same conversation: the same verdict at the same message (a client may
+    fail earlier on a block list that breaks the size it expects)."""
+    steps, size = conversation
+    client_failed, events = _play(CLIENT, steps, size)
+    server_failed, _ = _play(SERVER, steps, size)
+    if client_failed != server_failed:
+        assert client_failed is not None and isinstance(steps[client_failed][1], BlockList)
+        assert server_failed is None or client_failed < server_failed
+    _check_whole(steps, events)
+
+
+@fuzz_settings(250)
+@given(st.lists(st.tuples(st.sampled_from([CLIENT, SERVER]), _any_message), max_size=12),
+       st.integers(0, 1 << 30))
+def test_random_conversations(steps: list[Step], size: int) -> None:
+    """Random messages from random senders: events or protocol errors, never anything else."""
+    for role in (CLIENT, SERVER):
+        _, events = _play(role, steps, size)
+        if role is CLIENT:
+            _check_whole(steps, events)
+
+
+@fuzz_settings(250)
+@given(_mutated_conversation(), st.lists(mutations(max_ops=2), min_size=1, max_size=3),
+       st.integers(0, 2**16))
+def test_conversations_through_bytes(conversation: tuple[list[Step], int],
+                                     byte_mutations: list[list[tuple[str, int, object]]],
+                                     seed: int) -> None:
+    """A few messages of a conversation mutated as bytes and decoded again: a decoder refusal
+    ends it (the connection would close), anything decoded goes through both tables."""
+    steps, size = conversation
+    if not steps:
+        return
+    mutated: list[Step] = []
+    for n, (sender, message) in enumerate(steps):
+        ops = byte_mutations[(n + seed) % len(byte_mutations)] if (n + seed) % 3 == 0 else []
+        data = apply_mutations(encode_message(message), ops)
+        try:
+            mutated.append((sender, decode_message(data)))
+        except RemoteProtocolError:
+            break
+    tally.reached["steps_through_bytes"] += len(mutated)
+    for role in (CLIENT, SERVER):
+        _play(role, mutated, size)
+
+
+def test_claimed_sizes_allocate_nothing() -> None:
+    """A block list claiming 2^64 bytes, 16384 hashes at a time: the client keeps none beyond
+    the block count of the size it expects, and refuses the part that would pass it."""
+    client = Exchange(CLIENT)
+    client.send(BlocksRequest("f", bytes(32)), expected_size=1 << 20)  # 8 blocks
+    hashes = (bytes(32),) * 16384
+    try:
+        run_decoder("exchange_claim", lambda: client.receive(
+            BlockList(bytes(32), 2**64 - 1, 1 << 31, 0, hashes, False)), refusals=(ProtocolError,),
+            budget=ALLOC_MARGIN)
+    finally:
+        assert client.state is State.ERROR

@@ -32,7 +32,7 @@ from mfsync.engine.peer_directory import PeerDirectory
 from mfsync.engine.peers import MAX_PEERS
 from mfsync.engine.presence import Presence
 from mfsync.engine.publisher import Publisher
-from mfsync.engine.serve import FileServer, refuse
+from mfsync.engine.serve import FileServer
 from mfsync.engine.status import HostRef, NodeStatus, RemoteFile
 from mfsync.engine.trust import MAX_REFUSALS, TrustList
 from mfsync.net.channel import HANDSHAKE_TIMEOUT, SecureChannel
@@ -46,14 +46,8 @@ from mfsync.net.discovery import (
 )
 from mfsync.net.server import DEFAULT_TCP_PORT, Server
 from mfsync.protocol.messages import (
-    BlocksRequest,
-    ErrorCode,
-    ErrorMessage,
-    GetRequest,
     Hello,
-    IndexRequest,
     Message,
-    chunk_index,
 )
 from mfsync.store.known_hosts import KnownHosts
 from mfsync.store.shareset import ShareSet
@@ -333,18 +327,9 @@ class Node:
         self._trust.refused(key, address[0], name, inbound=True)
 
     async def _handle_request(self, channel: SecureChannel, message: Message) -> None:
-        if isinstance(message, IndexRequest):
-            for chunk in chunk_index(self._files.entries(), self.generation):
-                await channel.send(chunk)
-        elif isinstance(message, BlocksRequest):
-            await self._files.send_blocks(channel, message)
-        elif isinstance(message, GetRequest):
-            await self._files.send_range(channel, message)
-        elif isinstance(message, ErrorMessage):
-            log.info("peer %s reports: %s", channel.peer_address[0], message.text)
-        else:
-            await refuse(channel, ErrorMessage(
-                ErrorCode.BAD_REQUEST, f"unsupported request {type(message).__name__}"))
+        # Every request goes through the exchange table (engine/serve.py, protocol/exchange.py):
+        # a new request is a row there, not a branch here.
+        await self._files.answer(channel, message, self.generation)
 
     # -- status ---------------------------------------------------------------------------
 

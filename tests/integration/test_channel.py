@@ -9,7 +9,7 @@ import struct
 from pathlib import Path
 
 import pytest
-from loopback import make_tree, wait_for
+from loopback import make_tree
 
 from mfsync.crypto.keys import Identity
 from mfsync.engine.status import PeerState
@@ -23,6 +23,7 @@ from mfsync.net.channel import (
 from mfsync.net.client import request_index
 from mfsync.protocol.messages import ErrorCode, ErrorMessage, Hello
 from mfsync.protocol.session import PREFACE
+from waiting import wait_for
 
 
 def _trust_all(_key: bytes) -> bool:

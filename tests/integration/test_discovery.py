@@ -7,7 +7,7 @@ import os
 import socket
 from pathlib import Path
 
-from loopback import make_tree, multicast_sender, wait_for
+from loopback import make_tree, multicast_sender
 
 import mfsync.engine.node as node_module
 from mfsync.crypto.keys import Identity
@@ -22,6 +22,7 @@ from mfsync.protocol.announce import (
     Kind,
     encode_announcement,
 )
+from waiting import wait_for
 
 
 def _paths(node) -> set[str]:

@@ -12,7 +12,7 @@ import os
 from pathlib import Path
 
 import pytest
-from loopback import make_tree, read_tree, wait_for
+from loopback import make_tree, read_tree
 
 from mfsync.engine.node import Node
 from mfsync.engine.status import PeerState
@@ -21,6 +21,7 @@ from mfsync.engine.transfer_status import TransferSnapshot, TransferState
 from mfsync.engine.transfers import Downloader, DownloadJob, DownloadResult
 from mfsync.net.discovery import MAX_BEAT
 from mfsync.store.safe_paths import PARTIAL_SUFFIX, partial_path_for
+from waiting import wait_for
 
 MIB = 1024 * 1024
 JOIN_TIMEOUT = 30.0

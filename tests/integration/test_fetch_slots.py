@@ -6,10 +6,9 @@ from __future__ import annotations
 import asyncio
 import os
 
-from loopback import wait_for
-
 import mfsync.engine.node as node_module
 from mfsync.protocol.announce import Announcement, Flags, Kind
+from waiting import wait_for
 
 
 def _claim(port: int) -> Announcement:

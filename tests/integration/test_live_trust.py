@@ -7,7 +7,7 @@ import os
 from pathlib import Path
 
 import pytest
-from loopback import make_tree, wait_for
+from loopback import make_tree
 
 from mfsync.crypto.keys import Identity
 from mfsync.engine.node import MAX_REFUSALS, Node
@@ -17,6 +17,7 @@ from mfsync.engine.transfers import Downloader, DownloadJob
 from mfsync.net.channel import ChannelError, open_channel
 from mfsync.protocol.messages import Hello
 from mfsync.store.safe_paths import partial_path_for
+from waiting import wait_for
 
 MIB = 1024 * 1024
 JOIN_TIMEOUT = 30.0

@@ -19,7 +19,7 @@ from types import SimpleNamespace
 
 import blake3
 import pytest
-from loopback import make_tree, read_tree, wait_for
+from loopback import make_tree, read_tree
 
 from mfsync.crypto.keys import Identity
 from mfsync.engine.node import Node
@@ -55,6 +55,7 @@ from mfsync.store import space
 from mfsync.store.conflicts import conflict_name
 from mfsync.store.partial import PartialFile
 from mfsync.store.safe_paths import PARTIAL_SUFFIX, partial_path_for
+from waiting import wait_for
 
 BLOCK = 128 * 1024
 MIB = 1024 * 1024

@@ -51,7 +51,9 @@ def _partials(root: Path) -> list[Path]:
 
 
 async def _sharer_and_fetcher(make_node, tmp_path: Path, files: dict[str, bytes]):
-    sharer = await make_node(share_dir=make_tree(tmp_path / "share", files))
+    # written off the loop: megabytes take longer than a callback may hold it
+    sharer = await make_node(share_dir=await asyncio.to_thread(make_tree, tmp_path / "share",
+                                                               files))
     fetcher = await make_node(wants=True)
     await wait_for(lambda: all(fetcher.files_for(p) for p in files), 15.0)
     dest = tmp_path / "dest"
@@ -184,7 +186,8 @@ async def test_cancel_a_paused_job(make_node, downloaders, throttle, tmp_path: P
 
 async def test_sync_does_not_fetch_a_cancelled_file_again(make_node, throttle,
                                                           tmp_path: Path) -> None:
-    origin = make_tree(tmp_path / "origin", {"big.bin": os.urandom(16 * MIB)})
+    origin = await asyncio.to_thread(make_tree, tmp_path / "origin",
+                                     {"big.bin": os.urandom(16 * MIB)})
     await make_node(share_dir=origin)
     here = tmp_path / "here"
     here.mkdir()

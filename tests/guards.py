@@ -15,7 +15,8 @@ blocked, with the stack of the culprit.
   the loop calls into test and app code). A single callback that runs longer than
   ``BLOCK_LIMIT`` blocked the loop: nothing else (I/O, timers, other tasks) ran meanwhile. This
   measures blocking, not lateness: a loop that is merely late because the machine is busy does
-  not trip it. A watchdog thread takes the loop thread's stack while such a callback is still
+  not trip it, and the time a callback's thread waited for a CPU (Linux schedstat) is not
+  counted either. A watchdog thread takes the loop thread's stack while a long callback is still
   running, so the report says where it blocked.
 """
 
@@ -23,6 +24,7 @@ from __future__ import annotations
 
 import asyncio
 import io
+import os
 import sys
 import threading
 import time
@@ -110,11 +112,34 @@ def guard_threads() -> Iterator[None]:
 # -- the event loop ----------------------------------------------------------------------------
 
 
+class RunQueueClock:
+    """Seconds the calling thread has spent runnable but waiting for a CPU (Linux schedstat;
+    always 0 where that cannot be read). Bound to the thread that made it."""
+
+    def __init__(self) -> None:
+        try:
+            self._fd: int | None = os.open("/proc/thread-self/schedstat", os.O_RDONLY)
+        except OSError:
+            self._fd = None
+
+    def __call__(self) -> float:
+        if self._fd is None:
+            return 0.0
+        # "<ns on the CPU> <ns waiting on the run queue> <time slices>"
+        return int(os.pread(self._fd, 128, 0).split()[1]) / 1e9
+
+    def close(self) -> None:
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
+
+
 @dataclass
 class Block:
     """One callback that held the loop too long."""
 
-    seconds: float
+    seconds: float  # how long it held the loop, less the time it waited for a CPU
+    wall: float
     cpu: float
     callback: str
     task: str
@@ -133,7 +158,12 @@ class _Running:
 
 @dataclass
 class LoopBlockMonitor:
-    """Times every callback ``loop`` runs; ``blocks`` are those that ran over ``limit``."""
+    """Times every callback ``loop`` runs; ``blocks`` are those that held it over ``limit``.
+
+    A callback's time is its wall time less the time its thread waited for a CPU meanwhile:
+    what the callback itself took (running, sleeping, waiting on I/O or on the GIL), not what
+    other processes on a busy machine took from it.
+    """
 
     loop: asyncio.AbstractEventLoop
     limit: float = BLOCK_LIMIT
@@ -143,29 +173,34 @@ class LoopBlockMonitor:
     _stop: threading.Event = field(default_factory=threading.Event)
     _watchdog: threading.Thread | None = None
     _loop_thread: int | None = None
+    _queued: RunQueueClock | None = None
 
     def start(self) -> None:
-        """Start timing (patches ``asyncio.Handle._run`` until :meth:`stop`)."""
+        """Start timing, on the loop's thread (patches ``asyncio.Handle._run`` until
+        :meth:`stop`)."""
         self._loop_thread = threading.get_ident()
+        self._queued = queued = RunQueueClock()
         original = asyncio.Handle._run
         self._original = original
-        monitor = self
+        monitor, limit, now = self, self.limit, self._now
+        clock, cpu_clock = time.perf_counter, time.thread_time
 
         def timed_run(handle: asyncio.Handle) -> None:
             if getattr(handle, "_loop", None) is not monitor.loop:
                 return original(handle)
-            now = monitor._now
             now.serial += 1
             serial = now.serial
-            cpu = time.thread_time()
-            now.started = started = time.perf_counter()
+            waited, cpu = queued(), cpu_clock()
+            now.started = started = clock()
             try:
                 return original(handle)
             finally:
                 now.started = None
-                seconds = time.perf_counter() - started
-                if seconds > monitor.limit:
-                    monitor._record(handle, serial, seconds, time.thread_time() - cpu)
+                wall = clock() - started
+                if wall > limit:
+                    held = wall - (queued() - waited)
+                    if held > limit:
+                        monitor._record(handle, serial, held, wall, cpu_clock() - cpu)
 
         asyncio.Handle._run = timed_run  # type: ignore[method-assign]
         self._watchdog = threading.Thread(target=self._watch, name="loop-block-watchdog",
@@ -180,34 +215,37 @@ class LoopBlockMonitor:
         self._stop.set()
         if self._watchdog is not None:
             self._watchdog.join()
+        if self._queued is not None:
+            self._queued.close()
 
     def _watch(self) -> None:
-        # look often enough to catch a callback while it still runs over the limit
-        while not self._stop.wait(self.limit / 5):
+        # A callback that has run for half the limit may be about to block: take where it is
+        # (again at each look while it runs, so that the last picture is the nearest to its end).
+        while not self._stop.wait(self.limit / 10):
             now = self._now
             serial, started = now.serial, now.started
-            if started is None or time.perf_counter() - started <= self.limit:
-                continue
-            if now.snapshot is not None and now.snapshot[0] == serial:
+            if started is None or time.perf_counter() - started <= self.limit / 2:
                 continue
             task = asyncio.tasks._current_tasks.get(self.loop)  # type: ignore[attr-defined]
             stack = _stack(self._loop_thread, frames=16, below_loop=True)
             if now.serial == serial and now.started is not None:  # still the same callback
                 now.snapshot = (serial, repr(task) if task else "(no task)", stack)
 
-    def _record(self, handle: asyncio.Handle, serial: int, seconds: float, cpu: float) -> None:
+    def _record(self, handle: asyncio.Handle, serial: int, held: float, wall: float,
+                cpu: float) -> None:
         snapshot = self._now.snapshot
         if snapshot is not None and snapshot[0] == serial:
             task, stack = snapshot[1], snapshot[2]
         else:
             task, stack = "(not caught while running)", ""
-        self.blocks.append(Block(seconds, cpu, repr(handle), task, stack))
+        self.blocks.append(Block(held, wall, cpu, repr(handle), task, stack))
 
     def report(self) -> str:
         """What blocked the loop, for a failure message."""
         return "\n".join(
-            f"a callback held the event loop {b.seconds:.3f} s ({b.cpu:.3f} s of it on the CPU), "
-            f"limit {self.limit} s: {b.callback}\n  in {b.task}\n{b.stack}" for b in self.blocks)
+            f"a callback held the event loop {b.seconds:.3f} s (limit {self.limit} s; "
+            f"{b.wall:.3f} s wall time, {b.cpu:.3f} s of it on the CPU): {b.callback}\n"
+            f"  in {b.task}\n{b.stack}" for b in self.blocks)
 
 
 async def leftover_tasks(grace: float = TASK_GRACE) -> set[asyncio.Task[Any]]:

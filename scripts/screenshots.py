@@ -41,7 +41,6 @@ from harness import (  # noqa: E402 - the harness lives with the GUI tests
     XDisplay,
     loopback_options,
     missing_x_tools,
-    wait_for,
 )
 from PySide6.QtCore import QPoint, QRect, QUrl  # noqa: E402
 from PySide6.QtWidgets import QApplication, QSystemTrayIcon, QWidget  # noqa: E402
@@ -55,6 +54,7 @@ from mfsync.engine.transfer_status import TransferState  # noqa: E402
 from mfsync.gui.app import DesktopApp  # noqa: E402
 from mfsync.gui.icons import icon  # noqa: E402
 from mfsync.service import FolderMode, Service  # noqa: E402
+from waiting import wait_for  # noqa: E402
 
 log = logging.getLogger("mfsync.screenshots")
 

@@ -8,7 +8,9 @@ import sys
 from pathlib import Path
 
 import pytest
-from mfsync_cli import cli_hosts, make_tree, run_concurrently, wait_for
+from mfsync_cli import cli_hosts, make_tree, run_concurrently
+
+from waiting import wait_for_blocking
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -84,7 +86,8 @@ def test_share_survives_hostile_connections(lan_factory, tmp_path: Path) -> None
     def drops() -> int:
         return sum(1 for line in share.stderr.snapshot() if dropped.search(line))
 
-    assert wait_for(lambda: drops() >= 5, 20), share.describe()
+    wait_for_blocking(lambda: drops() >= 5, 20, "five dropped connections",
+                      detail=share.describe)
     assert drops() == 5, share.describe()
     assert "Traceback" not in share.stderr.text, share.describe()
     assert share.alive(), share.describe()

@@ -18,7 +18,9 @@ import time
 from pathlib import Path
 
 import pytest
-from mfsync_cli import CliHost, Running, cli_hosts, make_tree, read_tree, wait_for
+from mfsync_cli import CliHost, Running, cli_hosts, make_tree, read_tree
+
+from waiting import wait_for_blocking
 
 pytestmark = pytest.mark.timeout(150)
 
@@ -37,8 +39,9 @@ def _tree(root: Path) -> dict[str, bytes] | None:
 
 
 def _wait_tree(root: Path, expected: dict[str, bytes], timeout: float = SPREAD_TIMEOUT) -> None:
-    got = wait_for(lambda: _tree(root) == expected, timeout, interval=0.2)
-    assert got, f"{root} never became {sorted(expected)}; it is {sorted(_tree(root) or {})}"
+    wait_for_blocking(lambda: _tree(root) == expected, timeout,
+                      f"{root} to become {sorted(expected)}",
+                      detail=lambda: f"it is {sorted(_tree(root) or {})}", interval=0.2)
 
 
 def _start_sync(host: CliHost, folder: Path, *args: str) -> Running:
@@ -135,7 +138,7 @@ def test_sync_edits_conflicts_and_deletions(lan_factory, tmp_path: Path) -> None
     _save(dir_b / "doc.txt", b"v3, edited on B\n", b_mtime)
     _save(dir_c / "doc.txt", b"v3, edited on C while offline\n", c_mtime)
     # B has taken in its own edit before C comes back (else C's would look newer to B)
-    assert wait_for(lambda: _scans(sync_b) > scans, 10), sync_b.describe()
+    wait_for_blocking(lambda: _scans(sync_b) > scans, 10, "B's next scan", detail=sync_b.describe)
     sync_c = _start_sync(c, dir_c)
     loser = _conflict_name("doc.txt", c_mtime, key_c)
     expected = {
@@ -190,14 +193,15 @@ def test_changes_to_a_shared_folder_are_announced_live(lan_factory, tmp_path: Pa
     def seen(path: str) -> list[dict]:
         return [o for o in map(json.loads, follow.stdout.snapshot()) if o["path"] == path]
 
-    assert wait_for(lambda: seen("first.txt"), 20), follow.describe()
+    wait_for_blocking(lambda: seen("first.txt"), 20, "first.txt listed", detail=follow.describe)
 
     # a file copied in shows up within seconds
     outside = tmp_path / "outside.bin"
     outside.write_bytes(os.urandom(300_000))
     copied_at = time.monotonic()
     shutil.copy(outside, folder / "copied.bin")
-    assert wait_for(lambda: seen("copied.bin"), 5, interval=0.05), follow.describe()
+    wait_for_blocking(lambda: seen("copied.bin"), 5, "copied.bin listed", detail=follow.describe,
+                      interval=0.05)
     print(f"copied.bin listed after {time.monotonic() - copied_at:.2f} s")
     assert seen("copied.bin")[0]["size"] == 300_000
 
@@ -217,12 +221,13 @@ def test_changes_to_a_shared_folder_are_announced_live(lan_factory, tmp_path: Pa
             gaps.append(now - last)
             last = now
     full = 6 * len(chunk)
-    assert wait_for(lambda: seen("slow.bin"), 10, interval=0.05), follow.describe()
+    wait_for_blocking(lambda: seen("slow.bin"), 10, "slow.bin listed", detail=follow.describe,
+                      interval=0.05)
 
     # an ignored file stays out; a file written after it marks that it was looked at
     (folder / "x.tmp").write_bytes(b"scratch\n")
     (folder / "marker.txt").write_bytes(b"after x.tmp\n")
-    assert wait_for(lambda: seen("marker.txt"), 10), follow.describe()
+    wait_for_blocking(lambda: seen("marker.txt"), 10, "marker.txt listed", detail=follow.describe)
 
     listed = c.mfsync("fetch", "--json")
     assert listed.returncode == 0, listed
@@ -240,13 +245,13 @@ def test_changes_to_a_shared_folder_are_announced_live(lan_factory, tmp_path: Pa
     # only if it was quick enough: it may have left a partial or nothing)
     want = {"first.txt": b"first\n", "marker.txt": b"after x.tmp\n"}
     want["slow.bin"] = (folder / "slow.bin").read_bytes()
-    got = wait_for(
+    wait_for_blocking(
         lambda: (
             {k: v for k, v in (_tree(downloads) or {}).items() if "copied.bin" not in k} == want
         ),
-        10,
+        10, f"{sorted(want)} downloaded",
+        detail=lambda: f"it holds {sorted(_tree(downloads) or {})}\n{getter.describe()}",
     )
-    assert got, (sorted(_tree(downloads) or {}), getter.describe())
     if "copied.bin" in (_tree(downloads) or {}):
         assert (downloads / "copied.bin").read_bytes() == outside.read_bytes()
     getter.interrupt()

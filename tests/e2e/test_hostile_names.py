@@ -33,7 +33,7 @@ from pathlib import Path
 import pytest
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 from hostile_names import HOSTILE_NAMES_SCRIPT
-from mfsync_cli import CliHost, Running, cli_hosts, make_tree, wait_for
+from mfsync_cli import CliHost, Running, cli_hosts, make_tree
 from netns import Lan, netns_available
 from script_output import script_result, wait_line
 
@@ -41,6 +41,7 @@ import figures
 from mfsync.crypto.keys import format_key
 from mfsync.engine.landing import TEST_HOOK_HOLD_VERIFIED
 from mfsync.store.hashing import hash_file
+from waiting import wait_for_blocking
 
 pytestmark = pytest.mark.timeout(240)
 
@@ -145,7 +146,8 @@ def _get_held(lab: Lab, dest: Path, release: Path, monkeypatch: pytest.MonkeyPat
     running = lab.client.start("get", dest, *args, "--window", "3", "-w", "40", "-vv")
     monkeypatch.delenv(TEST_HOOK_HOLD_VERIFIED)
     held = Path(f"{release}.held")
-    assert wait_for(held.exists, HOLD_WAIT, 0.05), running.describe()
+    wait_for_blocking(held.exists, HOLD_WAIT, f"{held} (the verified file is held)",
+                      detail=running.describe, interval=0.05)
     return running
 
 
@@ -244,8 +246,9 @@ def test_a_folder_swapped_for_a_symlink_is_not_served(lab: Lab, tmp_path: Path) 
         assert got["sha256"] not in outside_hashes or got["received"] == 0, (rel, got)
         assert got.get("error") in ("CHANGED", "NOT_FOUND"), (rel, got)
     pattern = re.compile(r"cannot serve sub/\S+: .*sub is a symlink; not following it")
-    assert wait_for(lambda: [line for line in lab.share.stderr.snapshot()[mark:]
-                             if pattern.search(line)], 10), lab.share.describe()
+    wait_for_blocking(lambda: [line for line in lab.share.stderr.snapshot()[mark:]
+                               if pattern.search(line)], 10, "the symlink refusal logged",
+                      detail=lab.share.describe)
     figures.record(SUITE, cases=1, outside_bytes_served=0)
 
 

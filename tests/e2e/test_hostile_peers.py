@@ -39,7 +39,7 @@ from typing import Any, TypeVar
 import pytest
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 from hostile import HOSTILE_SCRIPT, JUNK_REASONS
-from mfsync_cli import CliHost, Running, cli_hosts, make_tree, wait_for
+from mfsync_cli import CliHost, Running, cli_hosts, make_tree
 from netns import Lan, netns_available
 from script_output import script_result, wait_line
 
@@ -52,6 +52,7 @@ from mfsync.net.server import (
     MAX_HANDSHAKES_PER_ADDRESS,
 )
 from mfsync.store.hashing import hash_file
+from waiting import wait_for_blocking
 
 pytestmark = pytest.mark.timeout(300)
 
@@ -286,7 +287,8 @@ def _start_slow_clients(lab: Lab) -> None:
         if name == "stop-reading":
             lab.stop_reading_port = int(line.split()[1])
     # the server holds the stalled connection now (and so the check at the end can see it)
-    assert wait_for(lambda: lab.server_holds(lab.slowpoke.address, lab.stop_reading_port), 20)
+    wait_for_blocking(lambda: lab.server_holds(lab.slowpoke.address, lab.stop_reading_port), 20,
+                      "the server to hold the stalled connection")
 
 
 def _judge_cases(lab: Lab, result: dict[str, Any], expected: dict[str, str],
@@ -296,8 +298,9 @@ def _judge_cases(lab: Lab, result: dict[str, Any], expected: dict[str, str],
     for case in result["cases"]:
         assert case["closed"], case
         wanted = expected[case["case"]]
-        why = wait_for(lambda case=case: lab.reason(address, case["port"], running), 10)
-        assert why is not None, (case, (running or lab.share).describe())
+        why = wait_for_blocking(lambda case=case: lab.reason(address, case["port"], running), 10,
+                                f"the reason case {case['case']} was closed",
+                                detail=(running or lab.share).describe)
         assert re.search(wanted, why), (case, why)
     return len(result["cases"])
 
@@ -431,7 +434,8 @@ def test_absurd_offsets_sizes_and_names(lab: Lab) -> None:
     assert result["still_served"] == "IndexChunk", result
     refusals = len([a for a in result["answers"].values() if a[0].startswith("ErrorMessage")])
     where = f"refused a request from {lab.attacker.address}:{result['port']}: "
-    logged = wait_for(lambda: [line for line in lab.log_since(mark) if where in line], 10)
+    logged = wait_for_blocking(lambda: [line for line in lab.log_since(mark) if where in line], 10,
+                               "the refusals logged", detail=lab.share.describe)
     assert len(logged) == refusals, (logged, lab.share.describe())
     lab.check_server(mark)
     figures.record(SUITE, cases=len(result["answers"]), connections=1, reasons_logged=refusals)
@@ -450,7 +454,8 @@ def test_many_connections_from_one_host(lab: Lab) -> None:
     closed (each evicted by a newer one), the held ones are closed by the handshake timeout,
     and another host is served meanwhile."""
     # nothing left over from earlier cases takes one of the attacker's 16 slots
-    assert wait_for(lambda: not lab.server_holds(lab.attacker.address), 20)
+    wait_for_blocking(lambda: not lab.server_holds(lab.attacker.address), 20,
+                      "the attacker's earlier connections to be let go")
     mark = lab.mark()
     count = MAX_CONNECTIONS_PER_ADDRESS + 24
     result = lab.during(lambda: lab.hostile(
@@ -460,7 +465,8 @@ def test_many_connections_from_one_host(lab: Lab) -> None:
     assert result["held"] == MAX_HANDSHAKES_PER_ADDRESS, result
     assert result["dropped"] == count - MAX_HANDSHAKES_PER_ADDRESS, result
     assert result["held_closed"] == result["held"], result  # the server timed them out
-    assert wait_for(lambda: _drops(lab, mark, lab.attacker.address) == result["dropped"], 10)
+    wait_for_blocking(lambda: _drops(lab, mark, lab.attacker.address) == result["dropped"], 10,
+                      f"{result['dropped']} drops logged", detail=lab.share.describe)
     timeouts = [line for line in lab.log_since(mark)
                 if f"connection from {lab.attacker.address}:" in line
                 and "handshake not completed within" in line]
@@ -486,7 +492,8 @@ def test_many_connections_from_many_hosts(lab: Lab) -> None:
     assert dropped >= len(hosts) * per_host - MAX_CONNECTIONS, results
     assert held + dropped == len(hosts) * per_host, results
     assert all(r["held_closed"] == r["held"] for r in results), results
-    assert wait_for(lambda: sum(_drops(lab, mark, h.address) for h in hosts) == dropped, 10)
+    wait_for_blocking(lambda: sum(_drops(lab, mark, h.address) for h in hosts) == dropped, 10,
+                      f"{dropped} drops logged", detail=lab.share.describe)
     lab.legit_get()  # right after: the slots are free again
     lab.check_server(mark)
     figures.record(SUITE, cases=1, connections=sum(r["connections"] for r in results),
@@ -654,7 +661,7 @@ def test_sync_under_attack(lab: Lab) -> None:
             return all((folder / p).is_file() and (folder / p).read_bytes() == data
                        for p, data in FILES.items())
 
-        assert wait_for(synced, 90, 0.5), sync.describe()
+        wait_for_blocking(synced, 90, "every file synced", detail=sync.describe, interval=0.5)
         assert sync.alive(), sync.describe()
         assert "Traceback" not in sync.stderr.text, sync.describe()
         peak = rss.peak()
@@ -675,11 +682,14 @@ def test_slow_clients_are_cut_off(lab: Lab) -> None:
     it lets go of the stalled connection's socket (not just of its slot)."""
     mark = (0, 0.0)  # the whole run: they started with the module
     address, stalled = lab.slowpoke.address, lab.stop_reading_port
-    why = wait_for(lambda: lab.reason(address, stalled), 90)
-    assert why is not None and re.search(r"the peer read nothing for 60 s", why), (
+    why = wait_for_blocking(lambda: lab.reason(address, stalled), 90,
+                            "the reason the stalled connection was closed",
+                            detail=lab.share.describe)
+    assert re.search(r"the peer read nothing for 60 s", why), (
         why, lab.share.describe())
     # the client still holds its end (it reads nothing, for 150 s): the server must not
-    assert wait_for(lambda: not lab.server_holds(address, stalled), 10), "socket kept open"
+    wait_for_blocking(lambda: not lab.server_holds(address, stalled), 10,
+                      "the server to let go of the stalled socket")
     lab.slowpoke.host.terminate(lab.slow.pop("stop-reading"))
     results = {name: script_result(proc, 120) for name, proc in lab.slow.items()}
     handshake, request = results["slow-handshake"], results["slow-request"]

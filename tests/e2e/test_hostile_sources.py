@@ -26,10 +26,11 @@ from typing import Any
 
 import pytest
 from hostile_sources import SOURCES_SCRIPT
-from mfsync_cli import CliHost, Running, cli_hosts, limit_egress, make_tree, wait_for
+from mfsync_cli import CliHost, Running, cli_hosts, limit_egress, make_tree
 
 import figures
 from mfsync.engine.sources import MAX_FAILURES
+from waiting import WaitTimeout, wait_for_blocking
 
 pytestmark = pytest.mark.timeout(150)
 
@@ -92,8 +93,12 @@ def _honest_files_after(client: CliHost, honest: CliHost, dest: Path, ready: str
     finally:
         honest.host.allow_multicast()
     start = time.monotonic()
-    ok = wait_for(lambda: _arrived(dest), HONEST_DEADLINE, 0.05)
-    return running, (time.monotonic() - start) if ok else None
+    try:
+        wait_for_blocking(lambda: _arrived(dest), HONEST_DEADLINE, "every honest file",
+                          interval=0.05)
+    except WaitTimeout:
+        return running, None
+    return running, time.monotonic() - start
 
 
 def test_trickling_host_does_not_starve_the_honest_files(lan_factory, tmp_path: Path) -> None:
@@ -246,8 +251,9 @@ def test_sync_does_not_spin_on_a_dropped_source(lan_factory, tmp_path: Path) -> 
         # An honest host offers the same content: it is fetched from there at once.
         share = honest.share(offered)
         try:
-            assert wait_for(lambda: (folder / "f.bin").is_file()
-                            and (folder / "f.bin").read_bytes() == data, 45), sync.describe()
+            wait_for_blocking(lambda: (folder / "f.bin").is_file()
+                              and (folder / "f.bin").read_bytes() == data, 45,
+                              "f.bin from the honest host", detail=sync.describe)
         finally:
             share.stop()
         assert "Traceback" not in sync.stderr.text, sync.describe()

@@ -7,7 +7,6 @@ machine. HOME is a temporary folder, so the identity, config and autostart files
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import ctypes
 import os
@@ -18,7 +17,6 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -31,6 +29,7 @@ from mfsync.crypto.keys import Identity
 from mfsync.engine.node import Node, NodeOptions
 from mfsync.gui.app import DesktopApp
 from mfsync.service import Service
+from waiting import wait_for_blocking
 
 
 def loopback_options(udp_port: int, **overrides: Any) -> NodeOptions:
@@ -85,19 +84,6 @@ class FakeAutostart:
 
     def disable(self) -> None:
         self.on = False
-
-
-async def wait_for(condition: Callable[[], Any], timeout: float = 15.0,
-                   what: str = "condition") -> Any:
-    """Poll ``condition`` on the running loop (the GUI keeps processing events meanwhile)."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = condition()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
-        await asyncio.sleep(0.05)
 
 
 #: Stopped apps, kept until the process ends (see ``Rig.close``).
@@ -296,7 +282,7 @@ class XDisplay:
                 preexec_fn=_die_with_parent)
         # the panel, and the invisible window (GTK puts those at -100,-100) that owns the
         # tray selection
-        self.wait(lambda: self.tray_panel() is not None and any(
+        wait_for_blocking(lambda: self.tray_panel() is not None and any(
             w.name == "trayer" and (w.x, w.y) == (-100, -100) for w in self.windows()),
             timeout, "trayer's panel")
         time.sleep(0.5)
@@ -352,18 +338,6 @@ class XDisplay:
         subprocess.run(["import", "-display", self.display, "-window", "root", *crop, str(path)],
                        env=self.env(), check=True, timeout=60, stdin=subprocess.DEVNULL,
                        capture_output=True)
-
-    @staticmethod
-    def wait(condition: Callable[[], Any], timeout: float, what: str) -> Any:
-        """Poll ``condition`` (blocking) until it is true; an AssertionError on timeout."""
-        deadline = time.monotonic() + timeout
-        while True:
-            value = condition()
-            if value:
-                return value
-            if time.monotonic() > deadline:
-                raise AssertionError(f"timed out after {timeout} s waiting for {what}")
-            time.sleep(0.1)
 
     def _log(self, name: str) -> contextlib.AbstractContextManager[Any]:
         # the child keeps its own copy of the file: ours is closed once it has started

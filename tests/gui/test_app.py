@@ -7,7 +7,7 @@ import json
 import os
 from pathlib import Path
 
-from harness import Rig, wait_for
+from harness import Rig
 from PySide6.QtCore import QItemSelectionModel, QMimeData, QPoint, QPointF, Qt, QUrl
 from PySide6.QtGui import QDragEnterEvent, QDropEvent
 from PySide6.QtWidgets import QApplication
@@ -19,6 +19,7 @@ from mfsync.engine.transfers import Downloader, DownloadJob
 from mfsync.gui.models import FileState
 from mfsync.gui.tray import TrayState, tray_state
 from mfsync.service import FolderMode, PauseReason
+from waiting import wait_for
 
 
 def _drop(widget, paths: list[Path]) -> bool:

@@ -24,6 +24,7 @@ import pytest
 from harness import XDisplay, missing_x_tools
 
 from loopback_ports import free_tcp_port, free_udp_port, write_loopback_config
+from waiting import wait_for_blocking
 
 REQUIRE_ENV = "MFSYNC_REQUIRE_E2E"
 #: Every wait is generous: a slow CI machine must not fail the test, only a broken app.
@@ -97,7 +98,7 @@ def test_real_app_lives_in_the_tray_shows_on_a_second_start_and_quits_on_sigterm
                         None)
 
         # the icon is embedded in trayer's panel: Qt saw the tray (isSystemTrayAvailable)
-        display.wait(lambda: app.poll() is not None or our_icon(), START_TIMEOUT,
+        wait_for_blocking(lambda: app.poll() is not None or our_icon(), START_TIMEOUT,
                      "the tray icon in trayer's panel")
         assert app.poll() is None, f"mfsync-gui exited with {app.returncode}:\n{app_log()}"
         icon = our_icon()
@@ -111,7 +112,7 @@ def test_real_app_lives_in_the_tray_shows_on_a_second_start_and_quits_on_sigterm
                                 capture_output=True, text=True, timeout=START_TIMEOUT)
         assert second.returncode == 0, second
         assert "already running" in second.stdout, second
-        window = display.wait(lambda: _visible_main_window(display), START_TIMEOUT,
+        window = wait_for_blocking(lambda: _visible_main_window(display), START_TIMEOUT,
                               "the first instance to show its window")
         assert window.width >= 400 and window.height >= 300, window
         assert app.poll() is None, f"mfsync-gui exited with {app.returncode}:\n{app_log()}"
@@ -122,7 +123,7 @@ def test_real_app_lives_in_the_tray_shows_on_a_second_start_and_quits_on_sigterm
         except subprocess.TimeoutExpired:
             pytest.fail(f"mfsync-gui did not quit on SIGTERM:\n{app_log()}")
         assert code == 0, f"mfsync-gui exited with {code} on SIGTERM:\n{app_log()}"
-        display.wait(lambda: our_icon() is None, START_TIMEOUT, "the tray icon to go away")
+        wait_for_blocking(lambda: our_icon() is None, START_TIMEOUT, "the tray icon to go away")
     finally:
         if app.poll() is None:
             app.kill()

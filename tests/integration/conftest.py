@@ -3,6 +3,9 @@
 Multicast here never leaves the machine: every node sends with IP_MULTICAST_IF 127.0.0.1 and TTL
 0, joins the group on 127.0.0.1 only, listens for TCP on 127.0.0.1 only, and each test gets its
 own UDP port so that tests (and other runs) do not hear each other.
+
+Every test here is guarded (``tests/guards.py``): it fails if it leaves a thread or a task
+running, or blocks its event loop for longer than 250 ms at a time.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ from typing import Any
 
 import pytest
 
+from guards import guard_loop, guard_threads  # noqa: F401 - autouse: every test here is guarded
 from loopback_ports import GROUP, free_udp_port
 from mfsync.crypto.keys import Identity
 from mfsync.engine.node import Node, NodeOptions

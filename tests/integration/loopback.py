@@ -1,20 +1,12 @@
-"""Helpers for the loopback integration tests: waiting, file trees, a loopback-only sender."""
+"""Helpers for the loopback integration tests: file trees, a loopback-only sender.
+
+(Waiting for a condition is ``tests/waiting.py``'s ``wait_for``.)
+"""
 
 from __future__ import annotations
 
-import asyncio
 import socket
-from collections.abc import Callable
 from pathlib import Path
-
-
-async def wait_for(predicate: Callable[[], bool], timeout: float = 10.0) -> None:
-    """Poll ``predicate`` until it holds; fail the test after ``timeout`` seconds."""
-    deadline = asyncio.get_running_loop().time() + timeout
-    while not predicate():
-        if asyncio.get_running_loop().time() > deadline:
-            raise AssertionError(f"condition not met within {timeout} s")
-        await asyncio.sleep(0.05)
 
 
 def make_tree(root: Path, files: dict[str, bytes]) -> Path:

@@ -9,7 +9,7 @@ import struct
 from pathlib import Path
 
 import pytest
-from loopback import make_tree, wait_for
+from loopback import make_tree
 
 from mfsync.crypto.keys import Identity
 from mfsync.engine.status import PeerState
@@ -23,6 +23,7 @@ from mfsync.net.channel import (
 from mfsync.net.client import request_index
 from mfsync.protocol.messages import ErrorCode, ErrorMessage, Hello
 from mfsync.protocol.session import PREFACE
+from waiting import wait_for
 
 
 def _trust_all(_key: bytes) -> bool:
@@ -141,11 +142,14 @@ async def test_a_peer_without_a_common_version_is_told_why(make_node, tmp_path: 
 async def test_a_silent_server_is_a_channel_error_not_a_crash(tmp_path: Path) -> None:
     """A server that completes the handshake and then says nothing: the client gives up cleanly."""
     server_id = Identity.generate()
+    test_over = asyncio.Event()
+    handlers: list[asyncio.Task[None]] = []
 
     async def mute(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        handlers.append(asyncio.current_task())  # type: ignore[arg-type]
         channel = await accept_channel(reader, writer, server_id, hello=Hello(),
                                        authorize=_trust_all, timeout=5)
-        await asyncio.sleep(30)
+        await test_over.wait()  # says nothing for as long as the test runs
         await channel.close()
 
     server = await asyncio.start_server(mute, "127.0.0.1", 0)
@@ -158,4 +162,6 @@ async def test_a_silent_server_is_a_channel_error_not_a_crash(tmp_path: Path) ->
             await channel.receive(timeout=0.5)
         await channel.close()
     finally:
+        test_over.set()
         server.close()
+        await asyncio.wait_for(asyncio.gather(*handlers), 5)  # the handler ends with the test

@@ -8,13 +8,14 @@ import os
 from pathlib import Path
 
 import pytest
-from loopback import make_tree, wait_for
+from loopback import make_tree
 
 from mfsync.engine.channel_pool import ChannelPool
 from mfsync.engine.node import Node
 from mfsync.engine.status import HostRef
 from mfsync.net.channel import ChannelError
 from mfsync.net.client import request_blocks
+from waiting import wait_for
 
 CONTENT = os.urandom(300_000)
 

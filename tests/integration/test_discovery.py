@@ -7,7 +7,7 @@ import os
 import socket
 from pathlib import Path
 
-from loopback import make_tree, multicast_sender, wait_for
+from loopback import make_tree, multicast_sender
 
 import mfsync.engine.dialer as dialer_module
 from mfsync.crypto.keys import Identity
@@ -22,6 +22,7 @@ from mfsync.protocol.announce import (
     Kind,
     encode_announcement,
 )
+from waiting import wait_for
 
 
 def _paths(node) -> set[str]:
@@ -128,7 +129,8 @@ async def test_static_peer_without_multicast_is_remembered(make_node, tmp_path: 
     f = await make_node(discovery=False, static_peers=(("127.0.0.1", a.server.port),),
                         known_hosts_path=known)
     await wait_for(lambda: _paths(f) == {"one"})
-    assert known.exists()
+    # saved (off the loop) just after the index is in: wait for it rather than race it
+    await wait_for(known.exists, 5, "known_hosts.json to be written")
     await f.stop()
     g = await make_node(discovery=False, known_hosts_path=known)
     await wait_for(lambda: _paths(g) == {"one"})

@@ -9,7 +9,7 @@ import os
 from pathlib import Path
 
 import pytest
-from loopback import make_tree, wait_for
+from loopback import make_tree
 
 from mfsync.crypto.keys import Identity
 from mfsync.engine.serve import FileServer
@@ -18,6 +18,7 @@ from mfsync.engine.transfer_status import TransferState
 from mfsync.engine.transfers import Downloader, DownloadJob
 from mfsync.net.channel import SecureChannel
 from mfsync.protocol.messages import BlockList, BlocksRequest
+from waiting import wait_for
 
 JOIN_TIMEOUT = 30.0
 

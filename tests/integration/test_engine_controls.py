@@ -12,7 +12,7 @@ import os
 from pathlib import Path
 
 import pytest
-from loopback import make_tree, read_tree, wait_for
+from loopback import make_tree, read_tree
 
 from mfsync.engine.node import Node
 from mfsync.engine.status import PeerState
@@ -21,6 +21,7 @@ from mfsync.engine.transfer_status import TransferSnapshot, TransferState
 from mfsync.engine.transfers import Downloader, DownloadJob, DownloadResult
 from mfsync.net.discovery import MAX_BEAT
 from mfsync.store.safe_paths import PARTIAL_SUFFIX, partial_path_for
+from waiting import wait_for
 
 MIB = 1024 * 1024
 JOIN_TIMEOUT = 30.0
@@ -50,7 +51,9 @@ def _partials(root: Path) -> list[Path]:
 
 
 async def _sharer_and_fetcher(make_node, tmp_path: Path, files: dict[str, bytes]):
-    sharer = await make_node(share_dir=make_tree(tmp_path / "share", files))
+    # written off the loop: megabytes take longer than a callback may hold it
+    sharer = await make_node(share_dir=await asyncio.to_thread(make_tree, tmp_path / "share",
+                                                               files))
     fetcher = await make_node(wants=True)
     await wait_for(lambda: all(fetcher.files_for(p) for p in files), 15.0)
     dest = tmp_path / "dest"
@@ -183,7 +186,8 @@ async def test_cancel_a_paused_job(make_node, downloaders, throttle, tmp_path: P
 
 async def test_sync_does_not_fetch_a_cancelled_file_again(make_node, throttle,
                                                           tmp_path: Path) -> None:
-    origin = make_tree(tmp_path / "origin", {"big.bin": os.urandom(16 * MIB)})
+    origin = await asyncio.to_thread(make_tree, tmp_path / "origin",
+                                     {"big.bin": os.urandom(16 * MIB)})
     await make_node(share_dir=origin)
     here = tmp_path / "here"
     here.mkdir()

@@ -6,11 +6,10 @@ from __future__ import annotations
 import asyncio
 import os
 
-from loopback import wait_for
-
 import mfsync.engine.dialer as dialer_module
 import mfsync.engine.index_fetches as fetches_module
 from mfsync.protocol.announce import Announcement, Flags, Kind
+from waiting import wait_for
 
 
 def _claim(port: int) -> Announcement:

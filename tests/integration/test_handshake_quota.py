@@ -7,11 +7,11 @@ import contextlib
 from collections.abc import AsyncIterator
 
 import pytest
-from loopback import wait_for
 
 from mfsync.crypto.keys import Identity
 from mfsync.net.server import MAX_HANDSHAKES, MAX_HANDSHAKES_PER_ADDRESS, Server
 from mfsync.protocol.messages import Hello
+from waiting import wait_for
 
 
 async def _serve_nothing(*_args: object) -> None:

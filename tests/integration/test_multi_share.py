@@ -6,7 +6,7 @@ import asyncio
 import os
 from pathlib import Path
 
-from loopback import make_tree, read_tree, wait_for
+from loopback import make_tree, read_tree
 
 from mfsync.engine.node import Node
 from mfsync.engine.status import PeerState
@@ -14,6 +14,7 @@ from mfsync.engine.sync import Syncer
 from mfsync.engine.transfer_status import TransferState
 from mfsync.engine.transfers import Downloader, DownloadJob
 from mfsync.protocol.announce import Flags
+from waiting import wait_for
 
 JOIN_TIMEOUT = 30.0
 

@@ -14,7 +14,7 @@ import unicodedata
 from pathlib import Path
 
 import pytest
-from loopback import make_tree, read_tree, wait_for
+from loopback import make_tree, read_tree
 
 from mfsync.crypto.keys import Identity
 from mfsync.engine.node import Node
@@ -23,6 +23,7 @@ from mfsync.engine.transfers import Downloader, DownloadJob
 from mfsync.protocol.version import MAX_COUNTER, Order, VersionVector
 from mfsync.store import shareset
 from mfsync.store.conflicts import conflict_name, is_conflict_name
+from waiting import wait_for
 
 SYNCED = 20.0  # generous bound for "every host has it"
 _SYNCERS: dict[Node, Syncer] = {}

@@ -19,7 +19,7 @@ from types import SimpleNamespace
 
 import blake3
 import pytest
-from loopback import make_tree, read_tree, wait_for
+from loopback import make_tree, read_tree
 
 from mfsync.crypto.keys import Identity
 from mfsync.engine.node import Node
@@ -55,6 +55,7 @@ from mfsync.store import space
 from mfsync.store.conflicts import conflict_name
 from mfsync.store.partial import PartialFile
 from mfsync.store.safe_paths import PARTIAL_SUFFIX, partial_path_for
+from waiting import wait_for
 
 BLOCK = 128 * 1024
 MIB = 1024 * 1024
@@ -353,9 +354,12 @@ async def test_one_corrupt_block_gets_a_second_chance(make_node, downloaders, fa
 async def test_source_vanishes_mid_transfer(make_node, downloaders, slow_blocks,
                                             tmp_path: Path, caplog) -> None:
     caplog.set_level(logging.INFO, logger="mfsync.transfer")
-    content = os.urandom(64 * MIB)
-    one = await make_node(share_dir=make_tree(tmp_path / "one", {"big.bin": content}))
-    two = await make_node(share_dir=make_tree(tmp_path / "two", {"big.bin": content}))
+    # megabytes are made, written and read off the loop: the test's code is held to its rule
+    content = await asyncio.to_thread(os.urandom, 64 * MIB)
+    one_dir = await asyncio.to_thread(make_tree, tmp_path / "one", {"big.bin": content})
+    two_dir = await asyncio.to_thread(make_tree, tmp_path / "two", {"big.bin": content})
+    one = await make_node(share_dir=one_dir)
+    two = await make_node(share_dir=two_dir)
     by_port = {one.server.port: one, two.server.port: two}
     fetcher = await _fetcher(make_node)
     await _offered(fetcher, "big.bin", hosts=2)
@@ -371,7 +375,7 @@ async def test_source_vanishes_mid_transfer(make_node, downloaders, slow_blocks,
     await asyncio.wait_for(downloader.join(), JOIN_TIMEOUT)
     [result] = downloader.results
     assert result.state is TransferState.DONE
-    assert (dest / "big.bin").read_bytes() == content
+    assert await asyncio.to_thread((dest / "big.bin").read_bytes) == content
     assert not _partials(dest)
     other = two if serving is one else one
     assert _transfer(downloader, "big.bin").source.endswith(f":{other.server.port}")
@@ -379,8 +383,8 @@ async def test_source_vanishes_mid_transfer(make_node, downloaders, slow_blocks,
 
 
 async def test_only_source_comes_back(make_node, downloaders, slow_blocks, tmp_path: Path) -> None:
-    content = os.urandom(32 * MIB)
-    folder = make_tree(tmp_path / "share", {"big.bin": content})
+    content = await asyncio.to_thread(os.urandom, 32 * MIB)
+    folder = await asyncio.to_thread(make_tree, tmp_path / "share", {"big.bin": content})
     sharer = await make_node(share_dir=folder)
     fetcher = await _fetcher(make_node)
     await _offered(fetcher, "big.bin")
@@ -400,7 +404,7 @@ async def test_only_source_comes_back(make_node, downloaders, slow_blocks, tmp_p
     await asyncio.wait_for(downloader.join(), JOIN_TIMEOUT)
     [result] = downloader.results
     assert result.state is TransferState.DONE
-    assert (dest / "big.bin").read_bytes() == content
+    assert await asyncio.to_thread((dest / "big.bin").read_bytes) == content
     assert not _partials(dest)
     after = _transfer(downloader, "big.bin")
     assert after.source.endswith(f":{back.server.port}")

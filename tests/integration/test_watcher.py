@@ -18,6 +18,7 @@ import pytest
 from watchdog.observers.api import BaseObserver
 
 from mfsync.watch.watcher import FolderWatcher, _collapse
+from waiting import wait_for
 
 WAIT = 5.0
 
@@ -33,28 +34,18 @@ class Recorder:
 
     def __init__(self) -> None:
         self.calls: list[frozenset[str]] = []
-        self._changed = asyncio.Event()
 
     def __call__(self, paths: frozenset[str]) -> None:
         assert threading.current_thread() is threading.main_thread()  # on the loop's thread
         self.calls.append(paths)
-        self._changed.set()
 
     @property
     def seen(self) -> set[str]:
         return set().union(*self.calls)
 
-    async def wait_for(self, predicate: Callable[[Recorder], bool], timeout: float = WAIT) -> None:
-        async with asyncio.timeout(timeout):
-            while not predicate(self):
-                self._changed.clear()
-                await self._changed.wait()
-
     async def wait_seen(self, *paths: str) -> None:
-        try:
-            await self.wait_for(lambda r: set(paths) <= r.seen)
-        except TimeoutError:
-            pytest.fail(f"not reported within {WAIT} s: {sorted(set(paths) - self.seen)}")
+        await wait_for(lambda: set(paths) <= self.seen, WAIT, f"{sorted(paths)} to be reported",
+                       detail=lambda: f"not reported: {sorted(set(paths) - self.seen)}")
 
 
 WatcherFactory = Callable[..., tuple[FolderWatcher, Recorder]]

@@ -13,7 +13,6 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import mfsync.store.space as space_module
-from mfsync.engine.transfers import MAX_RANGE, _missing_runs
 from mfsync.protocol.content import (
     MAX_BLOCK_SIZE,
     MIN_BLOCK_SIZE,
@@ -24,7 +23,7 @@ from mfsync.protocol.content import (
 from mfsync.protocol.names import check_wire_path
 from mfsync.store.conflicts import CONFLICT_MARKER, conflict_name, is_conflict_name
 from mfsync.store.dirfd import UnsafeComponent, open_folder
-from mfsync.store.partial import PartialFile
+from mfsync.store.partial import MAX_RANGE, PartialFile, missing_runs
 from mfsync.store.safe_paths import (
     PARTIAL_SUFFIX,
     UnsafePath,
@@ -312,7 +311,7 @@ def test_resume_keeps_the_blocks_a_partial_already_holds(root: Path) -> None:
     assert partial.path.stat().st_size == len(SOURCE)
     have = partial.verify_existing()
     assert have == [True, True, False, False, False]
-    assert _missing_runs(have, partial.block_size) == [(2, 4)]
+    assert missing_runs(have, partial.block_size) == [(2, 4)]
     blocks = _blocks(SOURCE, partial.block_size)
     for index in (2, 3, 4):
         assert partial.accept_block(index, blocks[index])
@@ -329,7 +328,7 @@ def test_a_corrupted_block_is_repaired_alone(root: Path) -> None:
     assert partial.open() == len(SOURCE)
     have = partial.verify_existing()
     assert have == [True, True, False, True, True]
-    assert _missing_runs(have, partial.block_size) == [(2, 2)]
+    assert missing_runs(have, partial.block_size) == [(2, 2)]
     assert partial.accept_block(2, _blocks(SOURCE, partial.block_size)[2])
     partial.finalize(SOURCE_MTIME)
     assert target.read_bytes() == SOURCE
@@ -365,7 +364,7 @@ def test_an_empty_file_finalizes_to_an_empty_file(root: Path) -> None:
     assert partial.blocks == 0
     assert partial.open() == 0
     assert partial.verify_existing() == []
-    assert _missing_runs([], partial.block_size) == []
+    assert missing_runs([], partial.block_size) == []
     partial.finalize(SOURCE_MTIME)
     assert target.read_bytes() == b""
     assert target.stat().st_mtime_ns == SOURCE_MTIME
@@ -607,25 +606,25 @@ def test_reserve_for() -> None:
 
 
 def test_missing_runs_all_present_is_empty() -> None:
-    assert _missing_runs([True] * 100, MIN_BLOCK_SIZE) == []
-    assert _missing_runs([], MIN_BLOCK_SIZE) == []
+    assert missing_runs([True] * 100, MIN_BLOCK_SIZE) == []
+    assert missing_runs([], MIN_BLOCK_SIZE) == []
 
 
 def test_missing_runs_none_present_covers_everything_in_max_range_pieces() -> None:
     per_run = MAX_RANGE // MIN_BLOCK_SIZE
     assert per_run == 512
-    assert _missing_runs([False] * 10, MIN_BLOCK_SIZE) == [(0, 9)]
-    assert _missing_runs([False] * per_run, MIN_BLOCK_SIZE) == [(0, per_run - 1)]
-    assert _missing_runs([False] * 1200, MIN_BLOCK_SIZE) == [(0, 511), (512, 1023), (1024, 1199)]
-    assert _missing_runs([False] * 10, MAX_BLOCK_SIZE) == [(0, 3), (4, 7), (8, 9)]
+    assert missing_runs([False] * 10, MIN_BLOCK_SIZE) == [(0, 9)]
+    assert missing_runs([False] * per_run, MIN_BLOCK_SIZE) == [(0, per_run - 1)]
+    assert missing_runs([False] * 1200, MIN_BLOCK_SIZE) == [(0, 511), (512, 1023), (1024, 1199)]
+    assert missing_runs([False] * 10, MAX_BLOCK_SIZE) == [(0, 3), (4, 7), (8, 9)]
     # A block larger than a range is still fetched, one block at a time.
-    assert _missing_runs([False] * 3, 2 * MAX_RANGE) == [(0, 0), (1, 1), (2, 2)]
+    assert missing_runs([False] * 3, 2 * MAX_RANGE) == [(0, 0), (1, 1), (2, 2)]
 
 
 def test_missing_runs_are_contiguous() -> None:
     have = [True, False, False, True, False, True, True, False]
-    assert _missing_runs(have, MIN_BLOCK_SIZE) == [(1, 2), (4, 4), (7, 7)]
-    assert _missing_runs([False, True], MIN_BLOCK_SIZE) == [(0, 0)]
+    assert missing_runs(have, MIN_BLOCK_SIZE) == [(1, 2), (4, 4), (7, 7)]
+    assert missing_runs([False, True], MIN_BLOCK_SIZE) == [(0, 0)]
 
 
 @FAST
@@ -633,7 +632,7 @@ def test_missing_runs_are_contiguous() -> None:
        st.sampled_from([MIN_BLOCK_SIZE, 4 * MIB, MAX_BLOCK_SIZE, 2 * MAX_RANGE]))
 def test_missing_runs_property(have: list[bool], block_size: int) -> None:
     per_run = max(1, MAX_RANGE // block_size)
-    runs = _missing_runs(have, block_size)
+    runs = missing_runs(have, block_size)
     covered = [i for first, last in runs for i in range(first, last + 1)]
     # Each missing block exactly once, in order.
     assert covered == [i for i, ok in enumerate(have) if not ok]

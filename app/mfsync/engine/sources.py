@@ -21,42 +21,47 @@ A host is known by its key, address, port and the instance id it announces (``Ho
 restarts announces a new instance id and starts clean. A host known only through ``--peer`` (it
 announces nothing) has no instance id: its drops last until its content changes or we restart.
 
-Slow sources: a ``RateMeter`` follows the bytes each attempt receives. After ``RATE_GRACE``
-seconds, an attempt that received less than ``MIN_RATE`` bytes a second over the last
-``RATE_WINDOW`` seconds marks its host **slow**; the downloader then takes its turn away if
-someone else can use it (see ``Downloader``). A host marked slow is asked last, and is no longer
-slow once an attempt measures it at the minimum rate again.
+Slow sources and turns: an ``Attempt`` measures its host's rate (``engine.attempts``); a host
+below ``MIN_RATE`` is marked slow here, asked last, and loses its turn when someone else can use
+it. The downloader's turns are shared so that no host holds them all (``engine.turns``).
 
-Turns (``Turns``): the downloader receives at most ``count`` files at once, each attempt in a
-turn given in line order. No host holds every turn while a job that could use another host
-waits: when one host has held them all for ``BUSY_AFTER`` (it took them when nobody else was
-waiting, or before the other host was heard), a job that will ask another host starts on a spare
-turn (``SPARE_TURNS``), and jobs waiting for the busy host that another host could serve choose
-again (``choose_source`` prefers a host that does not hold every turn). A trickling host that
-took every turn therefore does not make other hosts' files wait for its ``RATE_GRACE``.
+``SourcePolicy`` makes every choice the downloader makes about hosts, from what the tracker
+knows and the offers it is shown: which host to ask, when a slow source gives up its turn, when
+a job waiting for a busy host should choose again, and what a failed attempt says about its
+host. It does no I/O and never waits, so it is tested without sockets.
 """
 
-import asyncio
 import collections
 import enum
-import time
+import logging
 import zlib
 from collections.abc import Callable, Collection, Iterable, Sequence
 from dataclasses import dataclass
 from typing import TypeVar
 
 from mfsync.crypto.keys import short_key
-from mfsync.engine.loop import current_loop
-from mfsync.engine.status import HostRef
+from mfsync.engine.attempts import MIN_RATE, RATE_GRACE, RATE_WINDOW, Attempt, RateMeter
+from mfsync.engine.download_jobs import DownloadJob
+from mfsync.engine.status import HostRef, RemoteFile
+from mfsync.engine.turns import (
+    BUSY_AFTER,
+    SPARE_TURNS,
+    Endpoint,
+    Turn,
+    Turns,
+    busy_host,
+    endpoint,
+    holding_every_turn,
+)
 from mfsync.net.addresses import format_host_port
 from mfsync.net.channel import (
     PeerRefused,
     ProtocolBroken,
     RecordCutShort,
-    SecureChannel,
 )
 from mfsync.net.client import BadBlockList, ClosedMidReply
 from mfsync.protocol.messages import ErrorCode
+from mfsync.store.partial import BadBlock
 
 __all__ = [
     "BUSY_AFTER",
@@ -72,14 +77,18 @@ __all__ = [
     "Endpoint",
     "Failure",
     "RateMeter",
+    "SourcePolicy",
     "SourceTracker",
     "Turn",
     "Turns",
+    "Verdict",
+    "busy_host",
     "choose_source",
     "classify",
     "describe_host",
     "endpoint",
     "holding_every_turn",
+    "offer_for",
 ]
 
 #: Failures of the host's own making, in a row without progress, after which it is dropped for
@@ -91,43 +100,14 @@ MAX_FAILURES = 3
 #: Corrupt blocks (in all, progress or not) after which a host is dropped for that content: a
 #: block that fails its hash is proof, not a pattern; one is forgiven (a flaky disk or NIC).
 MAX_STRIKES = 2
-#: Slowest rate (bytes a second) at which a source keeps its turn when others could use it.
-#: 16 KiB/s is 128 kbit/s, a tenth of a poor 1 Mbit/s Wi-Fi link shared by the three transfers
-#: that run at once, yet 32,768 times what a host trickling a byte every two seconds sends. A
-#: source below it only loses its turn when another host or job can use it, and keeps what it
-#: delivered: a wrong verdict costs at most one unfinished block.
-MIN_RATE = 16 * 1024
-#: The rate is measured over the last this many seconds, so that a short stall (a Wi-Fi
-#: hiccup, TCP backing off, a disk waking up) does not make an honest source slow.
-RATE_WINDOW = 5.0
-#: An attempt is not judged before this many seconds (connecting, the handshake and the first
-#: bytes): long enough for any host on a LAN, short enough that a trickling host holds a turn
-#: only about this long before it loses it to someone who can use it.
-RATE_GRACE = 2.0
 #: Hosts and (host, content) pairs remembered at most: a hostile host offering millions of
 #: files must not grow this without bound (the oldest are forgotten first; a forgotten host is
 #: merely tried again).
 MAX_TRACKED = 10_000
-#: Transfers that may run beyond the downloader's turns, and only while one host holds every
-#: turn: one, for a job that will ask another host. It exists because a host may take every
-#: turn when nobody else is waiting (or before another host is heard), and whether it is slow
-#: is known only after ``RATE_GRACE``; one is enough for the other hosts' files to flow (one at
-#: a time) until then, and bounds what a busy host adds to the downloader's load.
-SPARE_TURNS = 1
-#: A host that holds every turn counts as busy (turns are shared, see ``Turns``) once the
-#: youngest of its turns is this old (seconds). A host serving small files turns its turns over
-#: in a fraction of a second: its downloads keep their turns (and their kept connections to it).
-#: A trickler, or a host busy with large files, counts as busy after this; it is a quarter of
-#: ``RATE_GRACE``, so sharing comes well before the verdict.
-BUSY_AFTER = 0.5
 
 #: Refusals that are not failures: a busy host is a healthy one, and a host that stopped
 #: trusting us refuses every request, which the node notices when it looks again.
 _TRANSIENT_REFUSALS = frozenset({ErrorCode.BUSY, ErrorCode.NOT_TRUSTED})
-
-
-class BadBlock(Exception):
-    """A host sent a block whose hash does not match."""
 
 
 class Failure(enum.Enum):
@@ -268,17 +248,6 @@ def _bound(table: "collections.OrderedDict[_K, _V]", capacity: int) -> None:
         table.popitem(last=False)
 
 
-#: Where a host listens, (address, port): what the turns know a host by. The same host may be
-#: known under two ``HostRef``s at once (through ``--peer``, without an instance id, and as it
-#: announces itself), and it holds its turns under either.
-Endpoint = tuple[str, int]
-
-
-def endpoint(host: HostRef) -> Endpoint:
-    """Where ``host`` listens."""
-    return (host.address, host.port)
-
-
 def choose_source(hosts: Sequence[HostRef], path: str, *, slow: Collection[HostRef] = (),
                   busy: Endpoint | None = None) -> HostRef:
     """The host to ask for ``path`` among ``hosts`` (not empty): hosts neither slow nor at
@@ -290,208 +259,165 @@ def choose_source(hosts: Sequence[HostRef], path: str, *, slow: Collection[HostR
     return tier[zlib.crc32(path.encode("utf-8", "surrogateescape")) % len(tier)]
 
 
-def holding_every_turn(holders: Iterable[Endpoint], count: int) -> Endpoint | None:
-    """The host that holds every one of ``count`` turns (``holders``: the host of each turn
-    held), if one does."""
-    hosts = list(holders)
-    return hosts[0] if len(hosts) >= count and len(set(hosts)) == 1 else None
+#: Why a slow source gives up its turn (``SourcePolicy.preemption``).
+ANOTHER_HOST = "its source is slow and another host offers it"
+OTHERS_WAITING = "its source is slow and other downloads are waiting"
+#: Refusals after which the host's index is looked at again: what it no longer offers us (or
+#: no longer lets us have) leaves the status, and the job waits for another host.
+_LOOK_AGAIN = frozenset({ErrorCode.CHANGED, ErrorCode.NOT_FOUND, ErrorCode.NOT_TRUSTED})
 
 
-def busy_host(held: Iterable[tuple[Endpoint, float]], count: int, now: float,
-              after: float = BUSY_AFTER) -> Endpoint | None:
-    """The host that holds every one of ``count`` turns (``held``: each turn's host and when it
-    was taken), once the youngest of them is ``after`` seconds old; else None."""
-    turns = list(held)
-    host = holding_every_turn((h for h, _ in turns), count)
-    return host if host is not None and now - max(t for _, t in turns) >= after else None
+@dataclass(frozen=True)
+class Verdict:
+    """What a failed attempt says about its host (``SourcePolicy.judge``): whether the host's
+    index should be fetched again, and what to log, at which level."""
+
+    refresh: bool
+    level: int
+    message: str
+    failure: Failure | None = None
+    dropped: bool = False
 
 
-class Turns:
-    """The downloader's turns on the network: ``count`` of them, given in line order, plus
-    ``SPARE_TURNS`` that ``grant_spare`` gives to a waiting ``Turn`` while one host holds all the
-    others (see the module's docstring). ``changed`` is called whenever a turn is taken or given
-    back, so that the owner can look again at who waits."""
+class SourcePolicy:
+    """Every choice the downloader makes about hosts (see the module's docstring).
 
-    def __init__(self, count: int, changed: Callable[[], None] = lambda: None, *,
-                 busy_after: float = BUSY_AFTER) -> None:
-        self.count = max(1, count)
-        self._busy_after = busy_after
-        self._semaphore = asyncio.Semaphore(self.count)
-        self._held: dict[Turn, tuple[Endpoint, float]] = {}
-        self._spares: set[Turn] = set()
-        self._changed = changed
-
-    def place(self) -> "Turn":
-        """A place in line, taken now; ``Turn.wait`` for it later."""
-        return Turn(self)
-
-    def busy(self) -> Endpoint | None:
-        """The host that holds every (regular) turn, for ``BUSY_AFTER`` s at least, if one
-        does."""
-        return busy_host(self._held.values(), self.count, time.monotonic(), self._busy_after)
-
-    def spare_free(self) -> bool:
-        """Whether a spare turn may be given now: one host holds every turn, and a spare is
-        left."""
-        return len(self._spares) < SPARE_TURNS and self.busy() is not None
-
-    def grant_spare(self, turn: "Turn") -> bool:
-        """Give ``turn`` (waiting) a spare turn if one is free; whether it was given."""
-        if not self.spare_free() or not turn.waiting:
-            return False
-        self._spares.add(turn)
-        turn._granted_spare()
-        return True
-
-    def _took(self, turn: "Turn", host: HostRef) -> None:
-        if turn not in self._spares:
-            self._held[turn] = (endpoint(host), time.monotonic())
-            if holding_every_turn((h for h, _ in self._held.values()), self.count):
-                # Look again when it would count as busy (nothing happens if it has changed).
-                current_loop().call_later(self._busy_after, self._changed)
-        self._changed()
-
-    def _gave_back(self, turn: "Turn", *, semaphore: bool) -> None:
-        self._held.pop(turn, None)
-        self._spares.discard(turn)
-        if semaphore:
-            self._semaphore.release()
-        self._changed()
-
-
-class Turn:
-    """A place in line for one of the ``Turns``, taken when made and waited for later. While it
-    waits, the owner may give it a spare turn (``Turns.grant_spare``) or ask it to choose its
-    host again (``nudge``); ``release`` gives back whatever it holds."""
-
-    def __init__(self, turns: Turns) -> None:
-        self._turns = turns
-        loop = current_loop()
-        self._asking = loop.create_task(turns._semaphore.acquire())
-        self._woken: asyncio.Future[None] = loop.create_future()
-        self.spare = False  #: it runs on a spare turn
-        self.nudged = False  #: it was asked to choose its host again (it holds nothing)
-        self._released = False
-        self._taken = False
-
-    @property
-    def waiting(self) -> bool:
-        """Whether it still waits for its turn."""
-        return not (self._released or self._taken or self._woken.done()
-                    or self._asking.done())
-
-    def nudge(self) -> None:
-        """Ask the waiting holder to choose its host again: ``wait`` returns with ``nudged``."""
-        if self.waiting:
-            self.nudged = True
-            self._woken.set_result(None)
-
-    def _granted_spare(self) -> None:
-        self.spare = True
-        self._woken.set_result(None)
-
-    async def wait(self, host: HostRef) -> None:
-        """Wait until it is this one's turn (regular or spare), or until ``nudge``; then it
-        counts as held by ``host`` (unless nudged)."""
-        either: set[asyncio.Future[object]] = {self._asking, self._woken}  # type: ignore[arg-type]
-        await asyncio.wait(either, return_when=asyncio.FIRST_COMPLETED)
-        if self._asking.done() and not self._asking.cancelled():
-            if self.spare or self.nudged:  # both at once: a regular turn is better
-                self.spare = self.nudged = False
-                self._turns._spares.discard(self)
-        elif not self.nudged:
-            self._asking.cancel()  # (Semaphore.acquire gives back a turn it got meanwhile)
-        if self.nudged:
-            self.release()
-            return
-        self._taken = True
-        self._turns._took(self, host)
-
-    def release(self) -> None:
-        """Give the turn back (or the place in line up); later calls do nothing."""
-        if self._released:
-            return
-        self._released = True
-        regular = False
-        if not self._asking.done():
-            self._asking.cancel()
-        elif not self._asking.cancelled() and self._asking.exception() is None:
-            regular = True
-        self._turns._gave_back(self, semaphore=regular)
-
-
-class RateMeter:
-    """Bytes received by one attempt over a sliding window, sampled by the caller.
-
-    ``sample(now, total)`` takes the attempt's byte count so far and says whether it is slow:
-    None while it is too early to tell (``grace``), else whether the bytes of the last
-    ``window`` seconds came at less than ``min_rate`` bytes a second.
+    It is shown what it needs, a job's current offer (``RemoteFile``, or None when nothing is
+    offered) and the hosts cooling down for it, and answers from what its ``tracker`` knows.
+    ``epoch`` counts the changes that may change a job's choice of host (the network's offer,
+    slow marks), so that a job waiting for a busy host is looked at again once per change.
     """
 
-    def __init__(self, *, start: float | None = None, min_rate: float = MIN_RATE,
-                 window: float = RATE_WINDOW, grace: float = RATE_GRACE) -> None:
-        self._start = time.monotonic() if start is None else start
-        self._min_rate = min_rate
-        self._window = window
-        self._grace = grace
-        self._samples: collections.deque[tuple[float, int]] = collections.deque(
-            [(self._start, 0)])
+    def __init__(self, tracker: SourceTracker | None = None) -> None:
+        self.tracker = tracker if tracker is not None else SourceTracker()
+        self.epoch = 0
 
-    def sample(self, now: float, total: int) -> bool | None:
-        """Record ``total`` bytes at ``now``; None before the grace, else whether it is slow."""
-        self._samples.append((now, total))
-        # Keep one sample at or before the window's start, so the window is always covered.
-        while len(self._samples) > 1 and self._samples[1][0] <= now - self._window:
-            self._samples.popleft()
-        if now - self._start < self._grace:
-            return None
-        since, base = self._samples[0]
-        elapsed = now - since
-        return elapsed > 0 and (total - base) < self._min_rate * elapsed
+    def offer_changed(self) -> None:
+        """The network's offer changed: choices may differ now."""
+        self.epoch += 1
+
+    def given_up(self, remote: RemoteFile) -> str:
+        """Why no host offering ``remote`` is asked for it any more (every one was dropped for
+        that content), or "" while some host may still be asked."""
+        if not remote.hosts or self.tracker.usable(remote.hosts, remote.content_id):
+            return ""
+        return self.tracker.why_dropped(remote.hosts, remote.content_id)
+
+    def candidates(self, remote: RemoteFile, cooling: Collection[Endpoint] = ()) -> list[HostRef]:
+        """The hosts that may be asked for ``remote`` now: not dropped for it, not cooling
+        down (``cooling``: where hosts that failed a moment ago listen)."""
+        return [h for h in self.tracker.usable(remote.hosts, remote.content_id)
+                if endpoint(h) not in cooling]
+
+    def is_slow(self, host: HostRef) -> bool:
+        """Whether ``host`` was last measured below ``MIN_RATE``."""
+        return self.tracker.is_slow(host)
+
+    def pick(self, path: str, hosts: Sequence[HostRef], busy: Endpoint | None) -> HostRef:
+        """The host to ask for ``path`` among ``hosts`` (candidates, not empty), ``busy``
+        holding every turn: see ``choose_source``."""
+        slow = {h for h in hosts if self.tracker.is_slow(h)}
+        return choose_source(hosts, path, slow=slow, busy=busy)
+
+    def delivered(self, host: HostRef, content_id: bytes) -> None:
+        """``host`` delivered verified data of ``content_id``: its row of failures ends."""
+        self.tracker.progress(host, content_id)
+
+    def judge(self, host: HostRef, path: str, content_id: bytes, exc: BaseException,
+              verified: int) -> Verdict:
+        """Count a failed attempt (``exc``; ``verified`` bytes of it were verified) against
+        ``host`` if it was of the host's own doing, and say what to do and log about it."""
+        refresh = isinstance(exc, PeerRefused) and exc.code in _LOOK_AGAIN
+        failure = classify(exc)
+        where = format_host_port(host.address, host.port)
+        if failure is None:
+            return Verdict(refresh, logging.INFO, f"lost {where} while fetching {path}: {exc}")
+        if verified:
+            self.tracker.progress(host, content_id)  # (delivered some: a new row)
+        # A corrupt block: the file may have changed there (then its index has a new content).
+        refresh = refresh or isinstance(exc, BadBlock)
+        dropped = self.tracker.failed(host, content_id, failure, str(exc))
+        verdict = ("not using it again for this file" if dropped
+                   else "trying again, from another host if one has it")
+        # A corrupt block is news; a refusal (CHANGED: the file is being edited) usually not.
+        level = logging.WARNING if dropped or failure is Failure.CORRUPT else logging.INFO
+        if isinstance(exc, PeerRefused):
+            message = f"{where} refused {path}: {exc.text}; {verdict}"
+        elif failure is Failure.CLOSED:  # (a host killed mid-transfer looks the same)
+            message = f"lost {where} while fetching {path}: {exc}; {verdict}"
+        else:
+            message = f"{describe_host(host)} {failure.value} for {path} ({exc}); {verdict}"
+        return Verdict(refresh, level, message, failure, dropped)
+
+    def better_source(self, remote: RemoteFile | None, slow: HostRef) -> bool:
+        """Whether a host other than ``slow`` offers ``remote`` and is neither dropped nor
+        slow itself."""
+        return remote is not None and any(
+            host != slow and not self.tracker.is_slow(host)
+            for host in self.tracker.usable(remote.hosts, remote.content_id))
+
+    def others_waiting(self, slow: HostRef, queued: bool,
+                       waiters: Iterable[tuple[HostRef, RemoteFile | None]]) -> bool:
+        """Whether work that does not need ``slow`` waits for a turn: a job not yet started
+        (``queued``), or one of ``waiters`` (each job waiting for a turn: the host it chose and
+        its offer now) that may ask a host that is not slow (the one it chose, or one that
+        appeared since: it looks again when its turn comes). ``waiters`` is read lazily."""
+        if queued:
+            return True
+        for host, remote in waiters:
+            if host != slow and not self.tracker.is_slow(host):
+                return True
+            if self.better_source(remote, host):
+                return True
+        return False
+
+    def preemption(self, remote: RemoteFile | None, slow: HostRef,
+                   others_waiting: Callable[[], bool]) -> str:
+        """Why a job receiving (or about to receive) ``remote`` from the slow host ``slow``
+        gives up its turn, or "" when nobody else could use it (a lone slow source keeps it)."""
+        if self.better_source(remote, slow):
+            return ANOTHER_HOST
+        if others_waiting():
+            return OTHERS_WAITING
+        return ""
+
+    def choose_again(self, path: str, remote: RemoteFile | None, cooling: Collection[Endpoint],
+                     busy: Endpoint) -> bool:
+        """Whether a job waiting for a turn with ``busy`` (which holds every turn) would now
+        choose another host (the same hosts cooling down as when it chose)."""
+        if remote is None:
+            return False
+        hosts = self.candidates(remote, cooling)
+        return bool(hosts) and endpoint(self.pick(path, hosts, busy)) != busy
+
+    def may_take_spare(self, host: HostRef) -> bool:
+        """Whether a job waiting to ask ``host`` (not the busy one) may use a spare turn."""
+        return not self.tracker.is_slow(host)
+
+    def measured(self, host: HostRef, slow: bool) -> str:
+        """An attempt measured ``host`` as ``slow`` (or not): what changed, for the log, or ""
+        when its mark stays as it was."""
+        if slow:
+            if self.tracker.mark_slow(host):
+                self.epoch += 1
+                return f"{describe_host(host)} sends less than {MIN_RATE} bytes a second"
+        elif self.tracker.clear_slow(host):
+            self.epoch += 1
+            return f"{describe_host(host)} delivers at the minimum rate again"
+        return ""
 
 
-class Attempt:
-    """One try at a content from one host, as the downloader watches it: when its network part
-    began, the bytes its channels received, the blocks it verified, and a way to stop it
-    (``preempt``) that the attempt sees as ``TimeoutError`` leaving its ``scope``."""
-
-    def __init__(self, host: HostRef, content_id: bytes) -> None:
-        self.host = host
-        self.content_id = content_id
-        self.started: float | None = None  #: ``time.monotonic()`` once it had its turn
-        self.verified = 0  #: bytes of blocks verified and written in this attempt
-        self.preempted = ""  #: why it was stopped, if it was
-        self.meter: RateMeter | None = None
-        self._scope: asyncio.Timeout | None = None
-        self._channel: SecureChannel | None = None
-        self._base = 0
-        self._earlier = 0  #: bytes received on channels this attempt used before
-
-    def begin(self, scope: asyncio.Timeout) -> None:
-        """Its turn has come: the network part starts now, inside ``scope``."""
-        self.started = time.monotonic()
-        self.meter = RateMeter(start=self.started)
-        self._scope = scope
-
-    def end(self) -> None:
-        """The network part is over: ``preempt`` does nothing from now on."""
-        self._scope = None
-
-    def watch(self, channel: SecureChannel) -> None:
-        """Count what ``channel`` receives from now on."""
-        if self._channel is not None:
-            self._earlier += self._channel.bytes_received - self._base
-        self._channel = channel
-        self._base = channel.bytes_received
-
-    def received(self) -> int:
-        """Bytes received from the host so far in this attempt."""
-        current = 0 if self._channel is None else self._channel.bytes_received - self._base
-        return self._earlier + current
-
-    def preempt(self, why: str) -> None:
-        """Stop the attempt at its next await (once)."""
-        if self.preempted or self._scope is None or self._scope.expired():
-            return
-        self.preempted = why
-        self._scope.reschedule(asyncio.get_running_loop().time())
+def offer_for(job: DownloadJob, files_for: Callable[[str], list[RemoteFile]]) -> RemoteFile | None:
+    """The offer ``job`` downloads now: of its pinned content if it has one (also under the
+    name it is stored as), else the newest, then the most offered, content of its path."""
+    offers = files_for(job.path)
+    if job.content_id is not None:
+        offers = [f for f in offers if f.content_id == job.content_id]
+        if job.store_as and not offers:
+            # The same content may be offered under the name we store it as (a conflict copy
+            # that another host has already made): it is the same bytes.
+            offers = [f for f in files_for(job.store_as) if f.content_id == job.content_id]
+    if not offers:
+        return None
+    # Several contents under one name (get without sync): the newest, then the most offered.
+    return max(offers, key=lambda f: (f.mtime_ns, len(f.hosts), f.content_id))

@@ -10,20 +10,44 @@ replaces a good file. Everything from ``open`` to ``finalize`` goes through desc
 open (``mfsync.store.dirfd``): the folders on the way and the partial itself, so that what
 lands is the file that was verified.
 
-Every method here blocks: the engine calls them off the event loop.
+This is the one place where a received block meets its hash (``PartialFile.block_matches``):
+blocks of a listed file against the block list (which the exchange has already proven against
+the content id), and the one block of a small file, fetched without its list, against the
+content id itself (``PartialFile.unlisted``).
+
+How bytes arrive: ``resume`` says which blocks the partial already holds and ``missing_runs``
+the ranges still to ask for; a ``BlockWriter`` cuts the byte stream of each range into blocks
+(without a copy when a block arrives whole in one chunk) and verifies and writes them in worker
+threads, a few at once, while the network keeps reading.
+
+The methods of ``PartialFile`` block: the engine calls them off the event loop (the
+``BlockWriter`` does that itself).
 """
 
+import asyncio
 import contextlib
 import os
 import stat
 import threading
+from collections.abc import Callable
 from pathlib import Path
 
-from mfsync.protocol.content import block_hash
+from mfsync.protocol.content import block_hash, content_id_of
 from mfsync.store.dirfd import Folder, open_folder, rename_between
+from mfsync.store.failures import local
 from mfsync.store.safe_paths import UnsafePath, partial_path_for
 
-__all__ = ["PartialFile", "fsync_dir"]
+__all__ = ["MAX_INFLIGHT_BLOCKS", "MAX_RANGE", "BadBlock", "BlockWriter", "PartialFile",
+           "fsync_dir", "missing_runs"]
+
+#: Largest byte range asked for in one request (a run of missing blocks is cut to it).
+MAX_RANGE = 64 * 1024 * 1024
+#: Received blocks being verified and written at once, per download.
+MAX_INFLIGHT_BLOCKS = 4
+
+
+class BadBlock(Exception):
+    """A host sent a block whose hash does not match."""
 
 
 class PartialFile:
@@ -43,11 +67,22 @@ class PartialFile:
         self.size = size
         self.block_size = block_size
         self.hashes = hashes
+        #: The content id that proves the one block of an ``unlisted`` file, until it has.
+        self._proof: bytes | None = None
         self._fd: int | None = None
         self._folder: Folder | None = None
         self._written_until = 0  # bytes below this may hold old data; above it are holes
         self._zero_hashes: dict[int, bytes] = {}
         self._write_lock = threading.Lock()
+
+    @classmethod
+    def unlisted(cls, target: Path, size: int, block_size: int, content_id: bytes,
+                 root: Path | None = None) -> "PartialFile":
+        """The partial of a file of one block (or none), fetched without its block list: its
+        one block is proven by ``content_id`` when it arrives (``block_matches``)."""
+        partial = cls(target, size, block_size, (), root)
+        partial._proof = content_id
+        return partial
 
     @property
     def blocks(self) -> int:
@@ -79,6 +114,12 @@ class PartialFile:
         """The folders from the root to ``path``'s folder."""
         return path.parent.relative_to(self.root).parts
 
+    def resume(self) -> list[bool]:
+        """Open (or create) the folders from the root up to the partial and the partial itself,
+        never through a symlink, and say which blocks it already holds."""
+        self.open()
+        return self.verify_existing()
+
     def verify_existing(self) -> list[bool]:
         """Which blocks the partial already holds with the right content."""
         assert self._fd is not None
@@ -92,9 +133,21 @@ class PartialFile:
         return have
 
     def block_matches(self, index: int, data: bytes | bytearray | memoryview) -> bool:
-        """Whether ``data`` is block ``index``'s content."""
+        """Whether ``data`` is block ``index``'s content: every received block is checked
+        here, and nowhere else."""
         _, length = self.block_range(index)
-        return len(data) == length and block_hash(data) == self.hashes[index]
+        if len(data) != length:
+            return False
+        digest = block_hash(data)
+        if self._proof is None:
+            return digest == self.hashes[index]
+        # The one block of an unlisted file (or none): its hash is the whole block list, which
+        # must hash to the content id. Proven, it is the list from now on.
+        hashes = (digest,) if self.size else ()
+        if content_id_of(self.size, self.block_size, hashes) != self._proof:
+            return False
+        self.hashes, self._proof = hashes, None
+        return True
 
     def write_block(self, index: int, data: bytes | bytearray | memoryview) -> None:
         """Write a verified block."""
@@ -198,6 +251,95 @@ class PartialFile:
             return
         self.close()
         self.path.unlink(missing_ok=True)
+
+
+def missing_runs(have: list[bool], block_size: int) -> list[tuple[int, int]]:
+    """Contiguous runs of missing blocks (first, last index), each at most ``MAX_RANGE``
+    bytes long."""
+    per_run = max(1, MAX_RANGE // block_size)
+    runs: list[tuple[int, int]] = []
+    index = 0
+    while index < len(have):
+        if have[index]:
+            index += 1
+            continue
+        start = index
+        while index < len(have) and not have[index] and index - start < per_run:
+            index += 1
+        runs.append((start, index - 1))
+    return runs
+
+
+class BlockWriter:
+    """Cuts the received bytes of a range into blocks and verifies and writes them in worker
+    threads while the network keeps reading, with a bounded number in flight (so memory stays
+    bounded and the pipe stays full). ``written`` hears of each block's length once it is on
+    disk; a block that does not match its hash fails the download with ``BadBlock``, a local
+    failure with ``LocalFailure``."""
+
+    def __init__(self, partial: PartialFile, written: Callable[[int], None]) -> None:
+        self._partial = partial
+        self._written = written
+        self._inflight: dict[asyncio.Future[bool], tuple[int, int]] = {}
+        self._index = 0
+        self._buf = bytearray()
+
+    def start(self, first: int) -> None:
+        """A range beginning with block ``first`` comes next."""
+        self._index = first
+        self._buf = bytearray()
+
+    async def feed(self, payload: bytes | memoryview) -> None:
+        """Take the next bytes of the range: every block they complete goes to be written."""
+        partial = self._partial
+        buf = self._buf
+        pos = 0
+        while pos < len(payload):
+            length = partial.block_range(self._index)[1]
+            take = min(length - len(buf), len(payload) - pos)
+            if not buf and take == length:
+                block: bytes | memoryview = memoryview(payload)[pos : pos + length]
+            else:
+                buf += memoryview(payload)[pos : pos + take]
+                if len(buf) < length:
+                    return
+                block, buf = bytes(buf), bytearray()
+                self._buf = buf
+            pos += take
+            await self._put(self._index, block)
+            self._index += 1
+
+    async def drain(self) -> None:
+        """Wait for every block in flight; ``BadBlock`` if one did not match its hash."""
+        while self._inflight:
+            await self._reap(asyncio.ALL_COMPLETED)
+
+    async def abandon(self) -> None:
+        """Let blocks in flight finish (their threads cannot be stopped), ignoring outcomes."""
+        if self._inflight:
+            await asyncio.wait(list(self._inflight))
+            for future in self._inflight:
+                # Retrieved, or asyncio prints each failure (a full disk fails every block in
+                # flight) as "Future exception was never retrieved" with a traceback: the
+                # download has already failed with the first of them.
+                if not future.cancelled():
+                    future.exception()
+            self._inflight.clear()
+
+    async def _put(self, index: int, block: bytes | memoryview) -> None:
+        while len(self._inflight) >= MAX_INFLIGHT_BLOCKS:
+            await self._reap(asyncio.FIRST_COMPLETED)
+        loop = asyncio.get_running_loop()
+        future = loop.run_in_executor(None, local, self._partial.accept_block, index, block)
+        self._inflight[future] = (index, len(block))
+
+    async def _reap(self, when: str) -> None:
+        done, _ = await asyncio.wait(list(self._inflight), return_when=when)
+        for future in done:
+            index, length = self._inflight.pop(future)
+            if not future.result():
+                raise BadBlock(f"block {index}")
+            self._written(length)
 
 
 def _check_not_folder(folder: Folder, destination: Path, partial: PartialFile) -> None:

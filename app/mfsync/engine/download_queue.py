@@ -25,6 +25,7 @@ from typing import Any
 
 from mfsync.engine.download_jobs import DownloadJob, DownloadResult, JobKey, JobRecord
 from mfsync.engine.publisher import Publisher
+from mfsync.engine.transfer_rates import TransferRates
 from mfsync.engine.transfer_status import FINISHED_STATES, TransfersStatus, TransferState
 
 __all__ = ["Deferred", "DoneCallback", "DownloadQueue", "StatusCallback"]
@@ -76,17 +77,18 @@ class DownloadQueue:
         #: Jobs taken by a worker (or being cancelled) whose on_done has not returned yet.
         self._in_work = 0
         self._idle = asyncio.Event()
-        self._idle.set()
+        self._idle.set()  # (nothing in work yet)
         self._cleanups: set[asyncio.Task[None]] = set()
         self._workers: list[asyncio.Task[None]] = []
         self.results: list[DownloadResult] = []
+        self._rates = TransferRates()  # speeds and times left: one meter for every front end
         self._publisher = Publisher(self.status, TransfersStatus(), name="transfer")
 
     # -- status ---------------------------------------------------------------------------
 
     def status(self) -> TransfersStatus:
         """A snapshot of every job."""
-        return TransfersStatus(tuple(map(JobRecord.snapshot, self.records.values())))
+        return self._rates.stamp(tuple(map(JobRecord.snapshot, self.records.values())))
 
     def subscribe(self, observer: StatusCallback) -> Callable[[], None]:
         """Call ``observer`` with new statuses; returns the way out."""

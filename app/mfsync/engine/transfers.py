@@ -50,7 +50,12 @@ from mfsync.engine.file_sources import FileSources
 from mfsync.engine.receive import Receiver
 from mfsync.engine.sources import BadBlock, SourcePolicy, describe_host, endpoint, offer_for
 from mfsync.engine.status import HostRef, RemoteFile
-from mfsync.engine.transfer_status import FINISHED_STATES, TransfersStatus, TransferState
+from mfsync.engine.transfer_status import (
+    ACTIVE_STATES,
+    FINISHED_STATES,
+    TransfersStatus,
+    TransferState,
+)
 from mfsync.engine.turn_line import TurnLine
 from mfsync.engine.turns import Endpoint, Turn
 from mfsync.net.addresses import format_host_port
@@ -94,7 +99,6 @@ SOURCE_COOLDOWN = 2.0
 GIVE_UP_SETTLE = 10.0
 #: While anything is active, a status is published at least this often.
 TICK = 0.5
-_ACTIVE = (TransferState.VERIFYING, TransferState.DOWNLOADING, TransferState.WAITING)
 
 
 class SlowSource(Exception):
@@ -226,7 +230,7 @@ class Downloader:
         # A stalled transfer publishes nothing by itself; this keeps speeds and ETAs honest.
         while True:
             await asyncio.sleep(TICK)
-            if any(r.state in _ACTIVE for r in self._queue.records.values()):
+            if any(r.state in ACTIVE_STATES for r in self._queue.records.values()):
                 self._queue.publish()
             self._line.watch_rates()
             self._line.share()

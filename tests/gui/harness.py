@@ -29,8 +29,8 @@ from loopback_ports import GROUP
 from mfsync.config import load_config
 from mfsync.crypto.keys import Identity
 from mfsync.engine.node import Node, NodeOptions
+from mfsync.engine.service import Service
 from mfsync.gui.app import DesktopApp
-from mfsync.service import Service
 
 
 def loopback_options(udp_port: int, **overrides: Any) -> NodeOptions:

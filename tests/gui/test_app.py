@@ -13,12 +13,12 @@ from PySide6.QtGui import QDragEnterEvent, QDropEvent
 from PySide6.QtWidgets import QApplication
 
 from mfsync.crypto.keys import Identity, format_key
+from mfsync.engine.service import FolderMode, PauseReason
 from mfsync.engine.status import PeerState
 from mfsync.engine.transfer_status import TransferState
 from mfsync.engine.transfers import Downloader, DownloadJob
 from mfsync.gui.models import FileState
 from mfsync.gui.tray import TrayState, tray_state
-from mfsync.service import FolderMode, PauseReason
 
 
 def _drop(widget, paths: list[Path]) -> bool:

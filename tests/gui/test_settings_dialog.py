@@ -22,9 +22,9 @@ from PySide6.QtWidgets import (
 from mfsync.config import SETTINGS, load_config, to_json_value
 from mfsync.crypto.keys import Identity
 from mfsync.engine.node import NodeOptions
+from mfsync.engine.service import Service
 from mfsync.gui.autostart import autostart_for
 from mfsync.gui.settings_dialog import GROUPS, RESTART_NOTE, SettingsDialog
-from mfsync.service import Service
 
 SHOWN = [s for s in SETTINGS if s.kind != "internal"]
 

@@ -19,6 +19,7 @@ from mfsync.config import Config, load_config
 from mfsync.crypto.keys import Identity, format_key, short_key
 from mfsync.crypto.verify import verification_code
 from mfsync.engine.node import NodeOptions
+from mfsync.engine.service import Service, ServiceStatus
 from mfsync.engine.status import NodeStatus, PeerSnapshot, PeerState
 from mfsync.gui.trust_dialog import (
     OPEN_MODE_TEXT,
@@ -26,7 +27,6 @@ from mfsync.gui.trust_dialog import (
     TrustDialog,
     read_trust_file,
 )
-from mfsync.service import Service, ServiceStatus
 
 
 def new_key() -> bytes:

@@ -29,6 +29,7 @@ from mfsync.crypto.keys import Identity
 from mfsync.crypto.verify import verification_code
 from mfsync.defaults import DEFAULT_CONCURRENCY, FolderMode
 from mfsync.engine.config_writer import ConfigWriter
+from mfsync.engine.folder_rules import check_addition, check_sync, find_folder, sync_folder
 from mfsync.engine.node import Node, NodeOptions
 from mfsync.engine.publisher import Publisher
 from mfsync.engine.service_status import (
@@ -149,7 +150,7 @@ class Service:
         self.node.subscribe(lambda _s: self._changed())
         self.transfers.start()
         self._started = True
-        sync = self._sync_folder()
+        sync = sync_folder(self._folders)
         if sync is not None:
             self._start_syncer(sync.path)
         self._publisher.take_now()
@@ -235,13 +236,7 @@ class Service:
     async def add_folder(self, path: Path, mode: str = FolderMode.SHARE) -> FolderConfig:
         """Share ``path`` (and sync it, in sync mode); saved to the config file."""
         root = await check_folder(path)
-        if any(f.path == root for f in self._folders):
-            raise ServiceError(f"{root} is shared already")
-        for folder in self._folders:
-            if root.is_relative_to(folder.path) or folder.path.is_relative_to(root):
-                raise ServiceError(f"{root} overlaps the shared folder {folder.path}")
-        if mode == FolderMode.SYNC and self._sync_folder() is not None:
-            raise ServiceError(self._one_sync_message())
+        check_addition(self._folders, root, mode)
         folder = FolderConfig(root, mode)
         await self.node.add_share(root)
         self._save_folders((*self._folders, folder))
@@ -252,7 +247,7 @@ class Service:
 
     async def remove_folder(self, path: Path) -> None:
         """Stop sharing ``path`` (its files stay where they are)."""
-        folder = self._folder(path)
+        folder = find_folder(self._folders, path)
         if folder.mode == FolderMode.SYNC:
             await self.transfers.stop_syncer()
         await self.node.remove_share(folder.path)
@@ -261,13 +256,11 @@ class Service:
 
     async def set_folder_mode(self, path: Path, mode: str) -> None:
         """Switch a shared folder between share only and sync."""
-        folder = self._folder(path)
+        folder = find_folder(self._folders, path)
         if folder.mode == mode:
             return
         if mode == FolderMode.SYNC:
-            current = self._sync_folder()
-            if current is not None:
-                raise ServiceError(self._one_sync_message())
+            check_sync(self._folders)
             self._start_syncer(folder.path)
         else:
             await self.transfers.stop_syncer()
@@ -366,20 +359,6 @@ class Service:
         self._changed()
 
     # -- helpers --------------------------------------------------------------------------
-
-    def _folder(self, path: Path) -> FolderConfig:
-        for folder in self._folders:
-            if folder.path == path or folder.path == path.expanduser().resolve():
-                return folder
-        raise ServiceError(f"{path} is not a shared folder")
-
-    def _sync_folder(self) -> FolderConfig | None:
-        return next((f for f in self._folders if f.mode == FolderMode.SYNC), None)
-
-    def _one_sync_message(self) -> str:
-        current = self._sync_folder()
-        return (f"only one folder can be synced, and {current.path if current else '?'} is; "
-                "switch it to share only first")
 
     def _save_folders(self, folders: tuple[FolderConfig, ...]) -> None:
         self._save({"folders": to_json_value("folders", folders)})

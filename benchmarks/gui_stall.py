@@ -338,9 +338,9 @@ class Bench:
         from PySide6.QtCore import QEvent, QObject, Qt, QTimer  # noqa: PLC0415
 
         from mfsync.config import load_config  # noqa: PLC0415
+        from mfsync.engine.service import Service, node_options_for  # noqa: PLC0415
         from mfsync.engine.transfer_status import TransferState  # noqa: PLC0415
         from mfsync.gui.app import DesktopApp  # noqa: PLC0415
-        from mfsync.service import Service, node_options_for  # noqa: PLC0415
         from mfsync.store import locations  # noqa: PLC0415
         from mfsync.store.identity_file import load_or_create_identity  # noqa: PLC0415
 

@@ -21,10 +21,16 @@ from pathlib import Path
 from typing import Any
 
 from mfsync.crypto.keys import format_key, parse_key
-from mfsync.engine.transfers import DEFAULT_CONCURRENCY
-from mfsync.net.addresses import format_host_port, parse_host_port
-from mfsync.net.discovery import DEFAULT_GROUP, DEFAULT_TTL, DEFAULT_UDP_PORT, check_group
-from mfsync.net.server import DEFAULT_TCP_PORT
+from mfsync.defaults import DEFAULT_CONCURRENCY, FOLDER_MODES, FolderMode
+from mfsync.protocol.endpoints import (
+    DEFAULT_GROUP,
+    DEFAULT_TCP_PORT,
+    DEFAULT_TTL,
+    DEFAULT_UDP_PORT,
+    check_group,
+    format_host_port,
+    parse_host_port,
+)
 from mfsync.store.files import JSONTextError, atomic_write, parse_json, warn_if_exposed
 
 __all__ = [
@@ -35,8 +41,10 @@ __all__ = [
     "Config",
     "ConfigError",
     "FolderConfig",
+    "FolderMode",
     "Setting",
     "load_config",
+    "preview_save",
     "save_config",
     "setting",
     "to_json_value",
@@ -44,8 +52,6 @@ __all__ = [
 
 log = logging.getLogger("mfsync.config")
 
-#: What a folder in ``folders`` does: serve its files, or serve them and fetch others' into it.
-FOLDER_MODES = ("share", "sync")
 #: The most downloads the app runs at once (the command line allows more, for benchmarks).
 MAX_CONCURRENT_DOWNLOADS = 16
 
@@ -65,7 +71,7 @@ class FolderConfig:
     """A folder the app shares, or syncs (``mode`` is one of ``FOLDER_MODES``)."""
 
     path: Path
-    mode: str = "share"
+    mode: str = FolderMode.SHARE
 
 
 # -- parsers: JSON value -> loaded value; ValueError says what is wrong -----------------------
@@ -153,7 +159,7 @@ def _folders(value: Any) -> tuple[FolderConfig, ...]:
             path = _folder_path(entry.get("path"))
         except ValueError as exc:
             raise ValueError(f"entry {number}: path {exc}") from None
-        mode = entry.get("mode", "share")
+        mode = entry.get("mode", FolderMode.SHARE)
         if mode not in FOLDER_MODES:
             raise ValueError(f'entry {number}: mode must be "share" or "sync", not {mode!r}')
         for extra in sorted(set(entry) - {"path", "mode"}):
@@ -161,7 +167,7 @@ def _folders(value: Any) -> tuple[FolderConfig, ...]:
         if any(f.path == path for f in folders):
             raise ValueError(f"entry {number}: {path} is listed twice")
         folders.append(FolderConfig(path, mode))
-    synced = [str(f.path) for f in folders if f.mode == "sync"]
+    synced = [str(f.path) for f in folders if f.mode == FolderMode.SYNC]
     if len(synced) > 1:
         raise ValueError(f"only one folder may have mode \"sync\"; found {len(synced)}: "
                          + ", ".join(synced))
@@ -332,23 +338,14 @@ def save_config(path: Path, updates: Mapping[str, Any]) -> Config:
     of the file, unknown ones too. The result is checked with the same parsers as
     ``load_config``; if anything is wrong ``ConfigError`` is raised and nothing is written. The
     file is replaced atomically with mode 0600 (its folder is created with mode 0700). Returns
-    the configuration as loaded back from the file."""
-    for key in updates:
-        if key not in _BY_KEY:
-            raise ConfigError(f"config file {path}: no setting called {key!r}")
+    the configuration as loaded back from the file. It reads, writes and syncs the disk: an
+    event loop calls it from a thread (``engine.config_writer`` does)."""
+    _check_keys(path, updates)
     with _save_lock:
         # a broken file is refused rather than replaced: it may hold what the user typed
-        data = _read(path, missing_ok=True) or {}
-        for key, value in updates.items():
-            if value is None:
-                data.pop(key, None)
-            else:
-                data[key] = value
+        data = _merged(_read(path, missing_ok=True) or {}, updates)
         _parse(path, data)
-        try:
-            text = json.dumps(data, indent=2, ensure_ascii=False, allow_nan=False) + "\n"
-        except (TypeError, ValueError) as exc:
-            raise ConfigError(f"config file {path}: cannot be written as JSON: {exc}") from None
+        text = _encode(path, data)
         try:
             path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
             atomic_write(path, text.encode("utf-8"), mode=0o600)
@@ -356,6 +353,40 @@ def save_config(path: Path, updates: Mapping[str, Any]) -> Config:
             raise ConfigError(f"cannot write config file {path}: {exc}") from None
         log.info("config file %s: saved %s", path, ", ".join(sorted(updates)))
         return load_config(path, explicit=True)
+
+
+def preview_save(path: Path, updates: Mapping[str, Any]) -> Config:
+    """What ``save_config(path, updates)`` would load back, checked the same way (the same
+    ``ConfigError`` for an unknown key, a bad value or a broken file), without writing: a
+    user interface shows the result at once and saves it in the background. It reads the small
+    file but neither writes nor syncs the disk."""
+    _check_keys(path, updates)
+    data = _merged(_read(path, missing_ok=True) or {}, updates)
+    values = _parse(path, data)
+    _encode(path, data)
+    return Config(**values, path=path, explicit=frozenset(set(data) & set(_BY_KEY)))
+
+
+def _check_keys(path: Path, updates: Mapping[str, Any]) -> None:
+    for key in updates:
+        if key not in _BY_KEY:
+            raise ConfigError(f"config file {path}: no setting called {key!r}")
+
+
+def _merged(data: dict[str, Any], updates: Mapping[str, Any]) -> dict[str, Any]:
+    for key, value in updates.items():
+        if value is None:
+            data.pop(key, None)
+        else:
+            data[key] = value
+    return data
+
+
+def _encode(path: Path, data: Mapping[str, Any]) -> str:
+    try:
+        return json.dumps(data, indent=2, ensure_ascii=False, allow_nan=False) + "\n"
+    except (TypeError, ValueError) as exc:
+        raise ConfigError(f"config file {path}: cannot be written as JSON: {exc}") from None
 
 
 def _read(path: Path, *, missing_ok: bool) -> dict[str, Any] | None:

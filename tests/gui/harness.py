@@ -27,8 +27,8 @@ from loopback_ports import GROUP
 from mfsync.config import load_config
 from mfsync.crypto.keys import Identity
 from mfsync.engine.node import Node, NodeOptions
+from mfsync.engine.service import Service
 from mfsync.gui.app import DesktopApp
-from mfsync.service import Service
 from waiting import wait_for_blocking
 
 

@@ -13,12 +13,12 @@ from PySide6.QtGui import QDragEnterEvent, QDropEvent
 from PySide6.QtWidgets import QApplication
 
 from mfsync.crypto.keys import Identity, format_key
+from mfsync.engine.service import FolderMode, PauseReason
 from mfsync.engine.status import PeerState
 from mfsync.engine.transfer_status import TransferState
 from mfsync.engine.transfers import Downloader, DownloadJob
 from mfsync.gui.models import FileState
 from mfsync.gui.tray import TrayState, tray_state
-from mfsync.service import FolderMode, PauseReason
 from waiting import wait_for
 
 
@@ -49,7 +49,9 @@ def _select_rows(view, rows: list[int]) -> None:
             QItemSelectionModel.SelectionFlag.Select | QItemSelectionModel.SelectionFlag.Rows)
 
 
-def _config(rig: Rig) -> dict:
+async def _config(rig: Rig) -> dict:
+    assert rig.app is not None
+    await rig.app.service.saved()  # the service writes the file in the background
     return json.loads(rig.config_path.read_text())
 
 
@@ -62,7 +64,7 @@ async def test_dropped_folder_is_shared_and_a_headless_peer_downloads_it(rig: Ri
     peer = await rig.node(wants=True)
     assert _drop(app.window, [folder])
     await wait_for(lambda: app.service.status.folders, what="the folder to be added")
-    assert _config(rig)["folders"] == [{"path": str(folder.resolve()), "mode": "share"}]
+    assert (await _config(rig))["folders"] == [{"path": str(folder.resolve()), "mode": "share"}]
     await wait_for(lambda: {f.path for f in peer.status.files} >= {"beach.jpg", "notes.txt"},
                    what="the peer to see the dropped folder's files")
     await wait_for(lambda: app.window.folders_model.rowCount() == 1
@@ -212,7 +214,7 @@ async def test_untrusted_host_is_refused_and_notified(rig: Rig, tmp_path):
     dialog.name_edit.setText("friend")
     dialog.add_button.click()
     dialog.accept()
-    saved = _config(rig)
+    saved = await _config(rig)
     assert saved["trustedKeys"] == [format_key(friend.public_key)]
     stranger = await rig.node(wants=True)
     await wait_for(lambda: any(p.state is PeerState.REFUSED for p in stranger.status.peers),
@@ -325,7 +327,7 @@ async def test_sync_folder_mode_switch(rig: Rig, tmp_path):
     assert app.service.status.folders[0].mode == FolderMode.SHARE
     window.sync_button.click()  # yes (the default answer)
     await wait_for(lambda: app.service.status.folders[0].mode == FolderMode.SYNC, what="sync")
-    assert _config(rig)["folders"][0]["mode"] == "sync"
+    assert (await _config(rig))["folders"][0]["mode"] == "sync"
     # only one folder may sync: the second switch is refused with a clear error
     _select_rows(window.folders_view, [1])
     window.sync_button.click()
@@ -336,7 +338,7 @@ async def test_sync_folder_mode_switch(rig: Rig, tmp_path):
     assert rig.opened[-1] == str(a.resolve())
     window.remove_folder_button.click()
     await wait_for(lambda: len(app.service.status.folders) == 1, what="the folder removed")
-    assert [f["path"] for f in _config(rig)["folders"]] == [str(b.resolve())]
+    assert [f["path"] for f in (await _config(rig))["folders"]] == [str(b.resolve())]
 
 
 async def test_settings_from_the_menu_apply_to_notifications_and_autostart(rig: Rig):
@@ -346,7 +348,7 @@ async def test_settings_from_the_menu_apply_to_notifications_and_autostart(rig: 
     dialog.editor("notifyDownloads").setChecked(False)
     dialog.editor("autostart").setChecked(True)
     dialog.accept()
-    assert _config(rig)["notifyDownloads"] is False
+    assert (await _config(rig))["notifyDownloads"] is False
     assert rig.autostart.on
     assert app.notifier.enabled["download"] is False
     assert app.notifier.enabled["failure"] is True

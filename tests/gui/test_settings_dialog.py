@@ -22,9 +22,9 @@ from PySide6.QtWidgets import (
 from mfsync.config import SETTINGS, load_config, to_json_value
 from mfsync.crypto.keys import Identity
 from mfsync.engine.node import NodeOptions
+from mfsync.engine.service import Service
 from mfsync.gui.autostart import autostart_for
 from mfsync.gui.settings_dialog import GROUPS, RESTART_NOTE, SettingsDialog
-from mfsync.service import Service
 
 SHOWN = [s for s in SETTINGS if s.kind != "internal"]
 
@@ -92,7 +92,8 @@ def click_check(qtbot: Any, box: QCheckBox) -> None:
     qtbot.mouseClick(box, Qt.MouseButton.LeftButton, pos=QPoint(8, box.height() // 2))
 
 
-def saved(config_path: Path) -> dict[str, Any]:
+async def saved(service: Service, config_path: Path) -> dict[str, Any]:
+    await service.saved()  # the service writes the file in the background
     return json.loads(config_path.read_text(encoding="utf-8"))
 
 
@@ -145,7 +146,7 @@ async def test_edit_every_kind_and_save(qtbot: Any, service: Service, config_pat
     press_ok(qtbot, dialog)
     assert dialog.result() == QDialog.DialogCode.Accepted
     assert not dialog.isVisible()
-    data = saved(config_path)
+    data = await saved(service, config_path)
     assert data == {
         "name": "study",
         "downloadFolder": str(downloads),
@@ -171,6 +172,7 @@ async def test_edit_every_kind_and_save(qtbot: Any, service: Service, config_pat
     assert again.changes() == {}
     before = config_path.stat().st_mtime_ns
     press_ok(qtbot, again)
+    await service.saved()  # (a save would be written in the background)
     assert config_path.stat().st_mtime_ns == before
 
 
@@ -179,6 +181,7 @@ async def test_nothing_changed_writes_nothing(qtbot: Any, service: Service,
     dialog = open_dialog(qtbot, service)
     press_ok(qtbot, dialog)
     assert dialog.result() == QDialog.DialogCode.Accepted
+    await service.saved()  # (a save would be written in the background)
     assert not config_path.exists()
 
 
@@ -187,6 +190,7 @@ async def test_cancel_discards(qtbot: Any, service: Service, config_path: Path) 
     dialog.editor("name").setText("nope")
     press(qtbot, dialog, QDialogButtonBox.StandardButton.Cancel)
     assert dialog.result() == QDialog.DialogCode.Rejected
+    await service.saved()  # (a save would be written in the background)
     assert not config_path.exists()
 
 
@@ -195,7 +199,7 @@ async def test_apply_saves_and_stays_open(qtbot: Any, service: Service, config_p
     dialog.editor("ttl").setValue(2)
     press(qtbot, dialog, QDialogButtonBox.StandardButton.Apply)
     assert dialog.isVisible()
-    assert saved(config_path) == {"ttl": 2}
+    assert await saved(service, config_path) == {"ttl": 2}
     assert dialog.changes() == {}
 
 
@@ -210,7 +214,7 @@ async def test_clearing_a_setting_saves_the_empty_value(qtbot: Any, config_path:
     dialog.editor("name").clear()
     press_ok(qtbot, dialog)
     # unknown keys survive a save
-    assert saved(config_path) == {"interfaces": [], "name": "", "other": 1}
+    assert await saved(service, config_path) == {"interfaces": [], "name": "", "other": 1}
 
 
 @pytest.mark.parametrize("case", [
@@ -232,13 +236,14 @@ async def test_invalid_value_is_shown_next_to_its_field_and_nothing_is_written(
     assert message in dialog.field_error(key)
     assert dialog.field_error("name") == ""
     assert "nothing was saved" in dialog.error_text
+    await service.saved()  # (a save would be written in the background)
     assert not config_path.exists()
 
     # fixing it clears the error and saves
     dialog.editor(key).setText(original)
     press_ok(qtbot, dialog)
     assert not dialog.isVisible()
-    assert saved(config_path) == {"name": "fine"}
+    assert await saved(service, config_path) == {"name": "fine"}
 
 
 async def test_save_error_from_the_config_layer_keeps_the_dialog_open(
@@ -251,6 +256,7 @@ async def test_save_error_from_the_config_layer_keeps_the_dialog_open(
     assert dialog.isVisible()
     assert "Cannot save the settings" in dialog.error_text
     assert "invalid JSON" in dialog.error_text
+    await service.saved()  # (a save would be written in the background)
     assert config_path.read_text() == "{broken"
 
 
@@ -269,7 +275,7 @@ async def test_browse_fills_the_folder(qtbot: Any, service: Service, config_path
     assert asked == [str(service.download_folder)]  # starts from the default folder
     assert dialog.editor("downloadFolder").text() == str(chosen)
     press_ok(qtbot, dialog)
-    assert saved(config_path) == {"downloadFolder": str(chosen)}
+    assert await saved(service, config_path) == {"downloadFolder": str(chosen)}
     assert service.download_folder == chosen
 
 
@@ -293,14 +299,14 @@ async def test_autostart_with_the_real_xdg_entry(qtbot: Any, service: Service, c
     assert desktop.is_file()
     assert "/opt/mfsync/bin/mfsync-gui --hidden" in desktop.read_text(encoding="utf-8")
     assert autostart.enabled()
-    assert saved(config_path)["autostart"] is True
+    assert (await saved(service, config_path))["autostart"] is True
 
     dialog = open_dialog(qtbot, service, autostart)
     assert dialog.editor("autostart").isChecked()
     click_check(qtbot, dialog.editor("autostart"))
     press_ok(qtbot, dialog)
     assert not desktop.exists()
-    assert saved(config_path)["autostart"] is False
+    assert (await saved(service, config_path))["autostart"] is False
 
 
 async def test_autostart_shows_the_real_state(qtbot: Any, service: Service,
@@ -311,7 +317,7 @@ async def test_autostart_shows_the_real_state(qtbot: Any, service: Service,
     assert dialog.editor("autostart").isChecked()
     press_ok(qtbot, dialog)
     assert autostart.calls == []
-    assert saved(config_path) == {"autostart": True}
+    assert await saved(service, config_path) == {"autostart": True}
 
 
 async def test_autostart_failure_is_shown_and_nothing_saved(qtbot: Any, service: Service,
@@ -326,6 +332,7 @@ async def test_autostart_failure_is_shown_and_nothing_saved(qtbot: Any, service:
     assert autostart.calls == ["enable"]
     assert "Permission denied" in dialog.field_error("autostart")
     assert autostart.location in dialog.field_error("autostart")
+    await service.saved()  # (a save would be written in the background)
     assert not config_path.exists()
 
 

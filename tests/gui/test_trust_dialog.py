@@ -19,6 +19,7 @@ from mfsync.config import Config, load_config
 from mfsync.crypto.keys import Identity, format_key, short_key
 from mfsync.crypto.verify import verification_code
 from mfsync.engine.node import NodeOptions
+from mfsync.engine.service import Service, ServiceStatus
 from mfsync.engine.status import NodeStatus, PeerSnapshot, PeerState
 from mfsync.gui.trust_dialog import (
     OPEN_MODE_TEXT,
@@ -26,7 +27,6 @@ from mfsync.gui.trust_dialog import (
     TrustDialog,
     read_trust_file,
 )
-from mfsync.service import Service, ServiceStatus
 
 
 def new_key() -> bytes:
@@ -57,7 +57,8 @@ def open_dialog(qtbot: Any, service: Service) -> TrustDialog:
     return dialog
 
 
-def saved(config_path: Path) -> dict[str, Any]:
+async def saved(service: Service, config_path: Path) -> dict[str, Any]:
+    await service.saved()  # the service writes the file in the background
     return json.loads(config_path.read_text(encoding="utf-8"))
 
 
@@ -99,12 +100,13 @@ async def test_paste_valid_key_saves_it(qtbot: Any, service: Service, config_pat
     assert dialog.key_edit.text() == ""
     assert dialog.add_error_label.isHidden()
     assert dialog.mode_label.text() == "Only this 1 host may connect, both ways"
+    await service.saved()  # (a save would be written in the background)
     assert not config_path.exists()  # nothing is saved before OK
 
     press_ok(qtbot, dialog)
     assert dialog.result() == QDialog.DialogCode.Accepted
     assert not dialog.isVisible()
-    data = saved(config_path)
+    data = await saved(service, config_path)
     assert data["trustedKeys"] == [format_key(key)]
     assert data["keyNames"] == {format_key(key): "laptop"}
     assert load_config(config_path, explicit=True).trusted_keys == {key}
@@ -139,6 +141,7 @@ async def test_malformed_key_shows_the_parser_message_and_adds_nothing(
     qtbot.mouseClick(dialog.buttons.button(QDialogButtonBox.StandardButton.Cancel),
                      Qt.MouseButton.LeftButton)
     assert dialog.result() == QDialog.DialogCode.Rejected
+    await service.saved()  # (a save would be written in the background)
     assert not config_path.exists()
 
 
@@ -155,12 +158,14 @@ async def test_duplicate_key_is_reported(qtbot: Any, service: Service) -> None:
 async def test_cancel_discards_edits(qtbot: Any, service: Service, config_path: Path) -> None:
     key = new_key()
     service.set_trust(frozenset({key}), {key: "desk"})
+    await service.saved()
     before = config_path.read_text(encoding="utf-8")
     dialog = open_dialog(qtbot, service)
     dialog.add_key(new_key(), "other")
     dialog.table.selectRow(0)
     dialog.remove_selected()
     dialog.reject()
+    await service.saved()
     assert config_path.read_text(encoding="utf-8") == before
     assert service.config.trusted_keys == {key}
 
@@ -183,7 +188,7 @@ async def test_rename_in_place_and_remove(qtbot: Any, service: Service, config_p
     qtbot.mouseClick(dialog.buttons.button(QDialogButtonBox.StandardButton.Apply),
                      Qt.MouseButton.LeftButton)
     assert dialog.isVisible()  # Apply saves and stays open
-    data = saved(config_path)
+    data = await saved(service, config_path)
     assert data["trustedKeys"] == [format_key(second)]
     # the removed key keeps its name, in case it comes back
     assert data["keyNames"] == {format_key(first): "one", format_key(second): "two"}
@@ -195,7 +200,7 @@ async def test_rename_in_place_and_remove(qtbot: Any, service: Service, config_p
     assert dialog.warning_label.text() == REMOVED_LAST_WARNING
     assert dialog.mode_label.text() == OPEN_MODE_TEXT
     press_ok(qtbot, dialog)
-    assert saved(config_path)["trustedKeys"] == []
+    assert (await saved(service, config_path))["trustedKeys"] == []
     assert service.config.trusted_keys == frozenset()
 
 
@@ -221,7 +226,7 @@ async def test_export_import_round_trip(qtbot: Any, service: Service, tmp_path: 
     # importing again merges: nothing new
     assert importer.import_from(exported) == 0
     press_ok(qtbot, importer)
-    written = saved(other_path)
+    written = await saved(other, other_path)
     assert sorted(written["trustedKeys"]) == sorted(format_key(k) for k in (a, b, c))
     assert written["keyNames"] == {format_key(a): "alpha", format_key(c): "gamma"}
 
@@ -245,7 +250,8 @@ async def test_import_bare_list(qtbot: Any, service: Service, config_path: Path,
     dialog = open_dialog(qtbot, service)
     assert dialog.import_from(file) == 2
     press_ok(qtbot, dialog)
-    assert sorted(saved(config_path)["trustedKeys"]) == sorted(format_key(k) for k in keys)
+    assert sorted((await saved(service, config_path))["trustedKeys"]) == sorted(
+        format_key(k) for k in keys)
 
 
 @pytest.mark.parametrize(("content", "message"), [
@@ -343,7 +349,7 @@ async def test_verify_a_host_seen_on_the_network(qtbot: Any, service: Service, c
     assert "phone" in dialog.peer_combo.itemText(0)
 
     press_ok(qtbot, dialog)
-    data = saved(config_path)
+    data = await saved(service, config_path)
     assert sorted(data["trustedKeys"]) == sorted(format_key(k) for k in (proven, already))
     assert data["keyNames"] == {format_key(proven): "desk"}
 
@@ -417,6 +423,7 @@ async def test_save_error_keeps_the_dialog_open(qtbot: Any, service: Service,
     assert dialog.isVisible()
     assert "Cannot save the trust list" in dialog.last_error
     assert "invalid JSON" in dialog.error_label.text()
+    await service.saved()  # (a save would be written in the background)
     assert config_path.read_text() == "{broken"
 
 
@@ -431,4 +438,4 @@ async def test_starts_from_the_saved_list_not_command_line_keys(
     dialog = open_dialog(qtbot, service)
     assert dialog.trusted_keys() == [saved_key]
     press_ok(qtbot, dialog)
-    assert saved(config_path)["trustedKeys"] == [format_key(saved_key)]
+    assert (await saved(service, config_path))["trustedKeys"] == [format_key(saved_key)]

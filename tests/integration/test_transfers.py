@@ -227,6 +227,8 @@ async def test_download_several_files(make_node, downloaders, tmp_path: Path) ->
     assert status.finished == len(files)
     assert status.total_done == status.total_size == sum(len(d) for d in files.values())
     assert status.total_fetched == status.total_size
+    # The engine's meter (the one every front end reads) saw the bytes arrive.
+    assert status.speed is not None and status.speed > 0
     sharer_mtime = {p: f.mtime_ns for p in files for f in fetcher.files_for(p)}
     for path in files:
         assert (dest / path).stat().st_mtime_ns == sharer_mtime[path]

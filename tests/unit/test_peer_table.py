@@ -5,8 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from mfsync.engine.peers import PeerTable
+from mfsync.engine.service import BATTERY_BEAT_FACTOR
 from mfsync.net.discovery import DEFAULT_BEAT, MAX_BEAT
-from mfsync.service import BATTERY_BEAT_FACTOR
 
 
 @dataclass

@@ -1,4 +1,10 @@
-"""The modes of the command line, each a coroutine on a ``Node`` that returns an exit code."""
+"""The modes of the command line, each a coroutine that returns an exit code.
+
+Each mode is thin: it turns its arguments into a ``RunPlan``, drives the engine's ``Service``
+(the same front door the desktop app uses) and renders what it shows. The service's
+``StartError`` becomes a usage error (exit 2) or a failure (exit 1) here, with the command
+line's hints.
+"""
 
 import asyncio
 import contextlib
@@ -12,17 +18,23 @@ from mfsync.cli.output import host_line, json_line, long_line, plain_line
 from mfsync.cli.parser import UsageError
 from mfsync.cli.progress import ProgressDisplay, should_enable
 from mfsync.cli.setup import Settings
+from mfsync.config import FolderConfig
 from mfsync.crypto.keys import short_key
+from mfsync.defaults import FolderMode
 from mfsync.display import EscapingFormatter, shown
 from mfsync.engine.loop_probe import probe_loop
-from mfsync.engine.node import Node, NodeOptions
+from mfsync.engine.service import (
+    RunPlan,
+    Service,
+    ServiceError,
+    StartError,
+    StartFailure,
+    check_folder,
+    prepare_folder,
+)
+from mfsync.engine.service_status import ServiceStatus
 from mfsync.engine.status import NodeStatus, RemoteFile
-from mfsync.engine.sync import Syncer
 from mfsync.engine.transfer_status import TransferState
-from mfsync.engine.transfers import Downloader, DownloadJob
-from mfsync.net.server import PortInUse
-from mfsync.net.sockets import InterfaceError
-from mfsync.store.shareset import ShareSet, ShareSetError
 
 __all__ = ["ModeError", "run_fetch", "run_get", "run_list_hosts", "run_share", "run_sync"]
 
@@ -38,29 +50,41 @@ class ModeError(Exception):
     """The mode could not do its work; the message says why."""
 
 
+#: Added to the warning that a synced folder takes files from anyone.
+TRUST_HINT = " (see --trusted-keys)"
+
+
 @contextlib.asynccontextmanager
-async def running_node(options: NodeOptions) -> AsyncIterator[Node]:
-    """Start a node for the duration of a block; start-up failures become clear errors."""
-    node = Node(options)
+async def running_service(settings: Settings, run: RunPlan, *,
+                          wants: bool) -> AsyncIterator[Service]:
+    """Start the service for the duration of a block; start-up failures become clear errors."""
+    service = settings.service(run, wants=wants)
     try:
-        await node.start()
-    except PortInUse as exc:
-        await node.stop()
-        raise ModeError(f"{exc.strerror}; choose another with --port") from None
-    except InterfaceError as exc:
-        await node.stop()
-        raise UsageError(str(exc)) from None
-    except ShareSetError as exc:
-        await node.stop()
-        raise UsageError(str(exc)) from None
-    except OSError as exc:
-        await node.stop()
-        raise ModeError(f"cannot start networking: {exc}") from None
+        await service.start()
+    except StartError as exc:
+        raise _start_failure(exc) from None
     try:
         with probe_loop():
-            yield node
+            yield service
     finally:
-        await node.stop()
+        await service.stop()
+
+
+def _start_failure(exc: StartError) -> Exception:
+    """The command line's error for a failed start: its hint, and its exit code (a usage
+    error for what the command line named wrongly)."""
+    if exc.failure is StartFailure.PORT_IN_USE:
+        return ModeError(f"{exc}; choose another with --port")
+    if exc.failure in (StartFailure.SETTING, StartFailure.FOLDER):
+        return UsageError(str(exc))
+    return ModeError(str(exc))
+
+
+async def _folder(directory: str) -> Path:
+    try:
+        return await check_folder(Path(directory))
+    except ServiceError as exc:
+        raise UsageError(str(exc)) from None
 
 
 def _no_hosts_hint(settings: Settings, status: NodeStatus) -> None:
@@ -73,19 +97,18 @@ def _no_hosts_hint(settings: Settings, status: NodeStatus) -> None:
 
 async def run_share(settings: Settings, directory: str) -> int:
     """Serve DIR until interrupted (or ``-w``)."""
-    try:
-        root = ShareSet.check_root(Path(directory))
-    except ShareSetError as exc:
-        raise UsageError(str(exc)) from None
-    async with running_node(settings.node_options(share_dir=root)) as node:
+    root = await _folder(directory)
+    run = RunPlan(folders=(FolderConfig(root, FolderMode.SHARE),))
+    async with running_service(settings, run, wants=False) as service:
         # the trust list in force is the config's plus --trusted-keys, not the config's alone
         in_force = dataclasses.replace(settings.config, trusted_keys=settings.trusted_keys)
         trust = in_force.describe_trust() if settings.trusted_keys else (
             "anyone on the network may fetch"
         )
+        status = service.status
         print(
-            f"Sharing {node.status.local_files} files from {root} as {node.name!r} "
-            f"on TCP port {node.status.tcp_port} (key {short_key(node.identity.public_key)}…); "
+            f"Sharing {status.node.local_files} files from {root} as {service.name!r} "
+            f"on TCP port {status.node.tcp_port} (key {short_key(status.own_key)}…); "
             f"{trust}. Press Ctrl-C to stop.",
             flush=True,
         )
@@ -120,9 +143,9 @@ async def run_fetch(settings: Settings, *, long: bool, as_json: bool, follow: bo
 
     streaming = follow or not (long or as_json)  # --long/--json wait for accurate host counts
 
-    def on_status(status: NodeStatus) -> None:
-        if streaming and status.files is not latest[0]:
-            latest[0] = status.files
+    def on_status(status: ServiceStatus) -> None:
+        if streaming and status.node.files is not latest[0]:
+            latest[0] = status.node.files
             changed.set()
 
     async def stream() -> None:
@@ -131,27 +154,27 @@ async def run_fetch(settings: Settings, *, long: bool, as_json: bool, follow: bo
             changed.clear()
             await emit(latest[0])
 
-    async with running_node(settings.node_options(wants=True)) as node:
-        node.subscribe(on_status)
+    async with running_service(settings, RunPlan(), wants=True) as service:
+        service.subscribe(on_status)
         streamer = asyncio.get_running_loop().create_task(stream())
         try:
             if follow:
                 await asyncio.Event().wait()
             await asyncio.sleep(settings.window)
-            await node.settle(SETTLE_GRACE)
+            await service.settle(SETTLE_GRACE)
         finally:
             streamer.cancel()
-        await emit(node.status.files)
-        _no_hosts_hint(settings, node.status)
+        await emit(service.status.node.files)
+        _no_hosts_hint(settings, service.status.node)
     return 0
 
 
 async def run_list_hosts(settings: Settings) -> int:
     """Print every host seen within the window."""
-    async with running_node(settings.node_options(wants=True)) as node:
+    async with running_service(settings, RunPlan(), wants=True) as service:
         await asyncio.sleep(settings.window)
-        await node.settle(SETTLE_GRACE)
-        status = node.status
+        await service.settle(SETTLE_GRACE)
+        status = service.status.node
         for peer in status.peers:
             key = peer.key or peer.announced_key
             name = settings.config.name_of(key) if key else ""
@@ -192,10 +215,9 @@ async def run_get(settings: Settings, names: list[str], dest: str, *, concurrenc
         if name.startswith("/") or name in ("", "/"):
             raise UsageError(f"{name!r}: name files by their path on the network, as fetch shows")
     try:
-        root.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise ModeError(f"cannot create {dest}: {exc.strerror or exc}") from None
-    root = root.resolve()
+        root = await prepare_folder(root, shown_as=dest)
+    except ServiceError as exc:
+        raise ModeError(str(exc)) from None
     display = ProgressDisplay(sys.stderr, enabled=should_enable(sys.stderr, verbose))
     root_logger = logging.getLogger()
     saved = root_logger.handlers[:]
@@ -204,18 +226,19 @@ async def run_get(settings: Settings, names: list[str], dest: str, *, concurrenc
     queued: set[str] = set()
     cut_short = False
     try:
-        async with running_node(settings.node_options(wants=True)) as node:
-            downloader = Downloader(node, concurrency=concurrency)
-            downloader.subscribe(display.update)
+        async with running_service(settings, RunPlan(concurrency=concurrency),
+                                   wants=True) as service:
+            transfers = service.transfers
+            transfers.subscribe(display.update)
 
             def enqueue() -> None:
-                for remote in node.status.files:
+                for remote in service.node_status.files:
                     name = _wanted(remote.path, names) if names else ""
                     if name is None or remote.path in queued:
                         continue
                     matched.add(name)
                     queued.add(remote.path)
-                    downloader.add(DownloadJob(remote.path, root))
+                    transfers.queue((remote.path,), root)
 
             loop = asyncio.get_running_loop()
             deadline = loop.time() + settings.window
@@ -227,16 +250,17 @@ async def run_get(settings: Settings, names: list[str], dest: str, *, concurrenc
                         names
                     ):
                         break  # every named file is known: no need to wait out the window
-                    await node.wait_for_change(max(0.05, min(1.0, deadline - loop.time())))
+                    await service.wait_for_change(max(0.05, min(1.0, deadline - loop.time())))
                 enqueue()
-                await downloader.join()
+                await transfers.join()
             except asyncio.CancelledError:
                 # -w (or a signal) cut us short: report what was done, then exit 1 below.
                 cut_short = True
             finally:
-                await downloader.stop()
-                display.close(downloader.status)
-            results = downloader.results
+                await transfers.stop()
+                display.close(transfers.status)
+            results = transfers.results
+            network = service.node_status
     finally:
         root_logger.handlers[:] = saved
     missing = [n for n in names if n not in matched]
@@ -245,7 +269,7 @@ async def run_get(settings: Settings, names: list[str], dest: str, *, concurrenc
             "is not offered on the network")
         sys.stderr.write(f"mfsync: error: {name!r} {why}\n")
     if not names and not queued:
-        _no_hosts_hint(settings, node.status)
+        _no_hosts_hint(settings, network)
     failed = [r for r in results if r.state is TransferState.FAILED]
     for result in failed:
         sys.stderr.write(f"mfsync: error: {shown(result.job.path)}: {shown(result.error or '')}\n")
@@ -258,32 +282,28 @@ async def run_get(settings: Settings, names: list[str], dest: str, *, concurrenc
 
 async def run_sync(settings: Settings, directory: str, *, concurrency: int, verbose: int) -> int:
     """Share DIR and fetch into it whatever other hosts offer, until interrupted."""
-    try:
-        root = ShareSet.check_root(Path(directory))
-    except ShareSetError as exc:
-        raise UsageError(str(exc)) from None
-    if not settings.trusted_keys:
-        log.warning("no trusted keys: anyone on this network can add files to %s "
-                    "(see --trusted-keys)", root)
+    root = await _folder(directory)
+    run = RunPlan(folders=(FolderConfig(root, FolderMode.SYNC),), concurrency=concurrency,
+                  trust_hint=TRUST_HINT)
     display = ProgressDisplay(sys.stderr, enabled=should_enable(sys.stderr, verbose))
     root_logger = logging.getLogger()
     saved = root_logger.handlers[:]
     root_logger.handlers[:] = [_DisplayLog(display, saved)]
     try:
-        async with running_node(settings.node_options(share_dir=root, wants=True)) as node:
-            syncer = Syncer(node, concurrency=concurrency)
-            syncer.downloader.subscribe(display.update)
+        async with running_service(settings, run, wants=True) as service:
+            transfers = service.transfers
+            transfers.subscribe(display.update)
+            status = service.status
             display.message(
-                f"Syncing {node.status.local_files} files in {root} as {node.name!r} on TCP port "
-                f"{node.status.tcp_port} (key {short_key(node.identity.public_key)}…). "
+                f"Syncing {status.node.local_files} files in {root} as {service.name!r} on TCP "
+                f"port {status.node.tcp_port} (key {short_key(status.own_key)}…). "
                 "Press Ctrl-C to stop."
             )
-            syncer.start()
             try:
                 await asyncio.Event().wait()
             finally:
-                await syncer.stop()
-                display.close(syncer.downloader.status)
+                await transfers.stop()
+                display.close(transfers.status)
     finally:
         root_logger.handlers[:] = saved
     return 0

@@ -5,7 +5,7 @@ import json
 from mfsync.crypto.keys import format_key
 from mfsync.display import shown
 from mfsync.engine.status import PeerSnapshot, PeerState, RemoteFile
-from mfsync.net.addresses import format_host_port
+from mfsync.protocol.endpoints import format_host_port
 
 __all__ = ["host_line", "json_line", "long_line", "plain_line"]
 

@@ -12,16 +12,22 @@ import sys
 from typing import NoReturn
 
 from mfsync import __version__
-from mfsync.engine.transfers import DEFAULT_CONCURRENCY
-from mfsync.net.addresses import parse_host_port
-from mfsync.net.discovery import check_group
+from mfsync.defaults import DEFAULT_CONCURRENCY
+from mfsync.protocol.endpoints import (
+    DEFAULT_GROUP,
+    DEFAULT_TCP_PORT,
+    DEFAULT_TTL,
+    DEFAULT_UDP_PORT,
+    check_group,
+    parse_host_port,
+)
 
 __all__ = ["DEFAULT_WINDOW", "UsageError", "build_parser"]
 
 #: Seconds that fetch and --list-hosts listen before they answer.
 DEFAULT_WINDOW = 3.0
 
-EPILOG = """\
+EPILOG = f"""\
 modes:
   share DIR           serve the files in DIR to the network
   fetch               list every file the network offers
@@ -37,7 +43,8 @@ examples:
   mfsync --public-key
   mfsync --verify KEY
 
-Discovery uses UDP multicast 239.255.0.1:30001, transfers TCP port 8000.
+Discovery uses UDP multicast {DEFAULT_GROUP}:{DEFAULT_UDP_PORT}, transfers TCP port \
+{DEFAULT_TCP_PORT}.
 """
 
 
@@ -102,14 +109,16 @@ def _common_options() -> "_Parser":
                    help="also trust these public keys (repeatable)")
     g.add_argument("--peer", action="append", type=_peer, metavar="HOST[:PORT]",
                    help="reach this host directly, without multicast (repeatable)")
-    g.add_argument("--port", type=_port, help="TCP port for transfers (default 8000)")
+    g.add_argument("--port", type=_port,
+                   help=f"TCP port for transfers (default {DEFAULT_TCP_PORT})")
     g.add_argument("--multicast-address", type=_group, metavar="GROUP",
-                   help="multicast group for discovery (default 239.255.0.1)")
+                   help=f"multicast group for discovery (default {DEFAULT_GROUP})")
     g.add_argument("--multicast-port", type=_port, metavar="PORT",
-                   help="UDP port for discovery (default 30001)")
+                   help=f"UDP port for discovery (default {DEFAULT_UDP_PORT})")
     g.add_argument("--interface", action="append", metavar="NAME|ADDRESS",
                    help="use only this interface for discovery (repeatable)")
-    g.add_argument("--ttl", type=_ttl, help="multicast TTL (default 1: the local network)")
+    g.add_argument("--ttl", type=_ttl,
+                   help=f"multicast TTL (default {DEFAULT_TTL}: the local network)")
     g.add_argument("--name", help="name announced to others (default: the host name)")
     g.add_argument("--window", type=_seconds, metavar="SECONDS",
                    help="how long fetch and --list-hosts listen for hosts (default 3)")

@@ -11,6 +11,7 @@ from mfsync.cli.parser import DEFAULT_WINDOW, UsageError
 from mfsync.config import Config, ConfigError, load_config
 from mfsync.crypto.keys import parse_key
 from mfsync.engine.node import NodeOptions
+from mfsync.engine.service import RunPlan, Service
 from mfsync.store import locations
 from mfsync.store.identity_file import load_or_create_identity
 
@@ -35,12 +36,17 @@ class Settings:
     window: float
     wait_until: float | None
 
-    def node_options(self, *, share_dir: Path | None = None, wants: bool = False) -> NodeOptions:
+    def service(self, run: RunPlan, *, wants: bool) -> Service:
+        """Load (or create) the identity and build the service a mode drives (never started
+        here); ``wants``: whether it collects the network's files."""
+        return Service(self.node_options(wants=wants), self.config, run=run)
+
+    def node_options(self, *, wants: bool = False) -> NodeOptions:
         """Load (or create) the identity and describe the node a mode starts."""
         identity, _ = load_or_create_identity(self.key_path)
         return NodeOptions(
             identity=identity, trusted_keys=self.trusted_keys, key_names=self.config.key_names,
-            share_dir=share_dir, wants=wants, name=self.name, tcp_port=self.port,
+            wants=wants, name=self.name, tcp_port=self.port,
             tcp_port_explicit=self.port_explicit, group=self.group, udp_port=self.udp_port,
             interfaces=self.interfaces, ttl=self.ttl, static_peers=self.peers,
             known_hosts_path=locations.known_hosts_path(), state_dir=locations.state_dir(),

@@ -36,6 +36,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+from mfsync.defaults import DEFAULT_CONCURRENCY
 from mfsync.engine.attempts import Attempt
 from mfsync.engine.batches import ThreadBatcher
 from mfsync.engine.download_jobs import (
@@ -81,8 +82,6 @@ __all__ = [
 
 log = logging.getLogger("mfsync.transfer")
 
-#: Files being received at the same time (requests in flight).
-DEFAULT_CONCURRENCY = 3
 #: Jobs taken at once per file being received: the others check their target, wait for a
 #: turn on the network, or land. Without them a worker waited for every landing, and small
 #: files landed one by one instead of in batches.

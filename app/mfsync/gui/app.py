@@ -25,6 +25,7 @@ from mfsync import APP_ID, __version__
 from mfsync.config import Config, ConfigError, load_config
 from mfsync.crypto.keys import IdentityError, parse_key
 from mfsync.display import EscapingFormatter
+from mfsync.engine.service import Service, StartError, StartFailure, node_options_for
 from mfsync.gui.autostart import Autostart, autostart_for
 from mfsync.gui.bridge import EngineBridge
 from mfsync.gui.icons import icon
@@ -36,8 +37,6 @@ from mfsync.gui.single_instance import SingleInstance, instance_name
 from mfsync.gui.tray import Tray, TrayNotificationSink
 from mfsync.gui.trust_dialog import TrustDialog
 from mfsync.memory import keep_large_buffers
-from mfsync.net.server import PortInUse
-from mfsync.service import Service, node_options_for
 from mfsync.store import locations
 from mfsync.store.identity_file import load_or_create_identity
 
@@ -268,10 +267,10 @@ def main(argv: list[str] | None = None) -> int:
         with loop:
             code: int = loop.run_until_complete(desktop.run())
             return code
-    except PortInUse as exc:
-        return _fail(f"{exc.strerror}; choose another port in Settings")
-    except OSError as exc:
-        return _fail(f"cannot start networking: {exc}")
+    except StartError as exc:
+        if exc.failure is StartFailure.PORT_IN_USE:
+            return _fail(f"{exc}; choose another port in Settings")
+        return _fail(str(exc))
     finally:
         single.close()
 

@@ -12,7 +12,6 @@ who the peer is.
 
 import asyncio
 import contextlib
-import ipaddress
 import logging
 import random
 import socket
@@ -29,6 +28,7 @@ from mfsync.protocol.announce import (
     decode_announcement,
     encode_announcement,
 )
+from mfsync.protocol.endpoints import DEFAULT_GROUP, DEFAULT_TTL, DEFAULT_UDP_PORT, check_group
 from mfsync.protocol.errors import RemoteProtocolError
 
 __all__ = [
@@ -45,16 +45,12 @@ __all__ = [
 
 log = logging.getLogger("mfsync.discovery")
 
-DEFAULT_GROUP = "239.255.0.1"
-DEFAULT_UDP_PORT = 30001
-#: 1 keeps announcements on the local link, which is where mfsync's peers are.
-DEFAULT_TTL = 1
 #: Seconds between our announcements.
 DEFAULT_BEAT = 5.0
 #: The longest beat we announce, and the longest a peer's claim counts as (when we decide it is
-#: gone): the default beat slowed four times on battery (``service.BATTERY_BEAT_FACTOR``). The
-#: datagram could carry 65.535 s; a peer claiming that much kept a spoofed entry for over three
-#: minutes.
+#: gone): the default beat slowed four times on battery
+#: (``engine.service.BATTERY_BEAT_FACTOR``). The datagram could carry 65.535 s; a peer
+#: claiming that much kept a spoofed entry for over three minutes.
 MAX_BEAT = 20.0
 #: A peer that missed this many of its own announced beats is gone.
 EXPIRY_BEATS = 3
@@ -67,17 +63,6 @@ ANSWER_MIN_GAP = 0.25
 #: a hundred files) is announced once at its start and once more at most this late, not once
 #: per change, which sent every peer to fetch our index again each time.
 CHANGE_MIN_GAP = 0.25
-
-
-def check_group(text: str) -> str:
-    """Return ``text`` if it is an IPv4 multicast address, else raise ``ValueError``."""
-    try:
-        address = ipaddress.IPv4Address(text)
-    except ValueError:
-        raise ValueError(f"{text!r} is not an IPv4 address") from None
-    if not address.is_multicast:
-        raise ValueError(f"{text} is not a multicast address (224.0.0.0 to 239.255.255.255)")
-    return text
 
 
 @dataclass

@@ -31,6 +31,7 @@ from mfsync.net.channel import (
     SecureChannel,
     accept_channel,
 )
+from mfsync.protocol.endpoints import DEFAULT_TCP_PORT
 from mfsync.protocol.messages import Hello, Message
 
 __all__ = [
@@ -47,7 +48,6 @@ __all__ = [
 
 log = logging.getLogger("mfsync.net")
 
-DEFAULT_TCP_PORT = 8000
 MAX_CONNECTIONS = 64
 #: One address may hold at most this many of them, so one host cannot take every slot.
 MAX_CONNECTIONS_PER_ADDRESS = 16

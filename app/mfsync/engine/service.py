@@ -1,0 +1,401 @@
+"""The front door of the engine: one node, its folders, downloads and sync, for every front end.
+
+How it works: a ``Service`` owns a ``Node``, a ``Downloader`` for files someone asks for, and a
+``Syncer`` for the one folder in sync mode. The command line and the desktop app both drive it;
+neither wires the engine's rooms itself, and neither sees the network's or the store's
+exceptions: a start that cannot happen raises ``StartError``, a request that cannot be carried
+out ``ServiceError`` (both in ``service_status``).
+
+Two kinds of service: the desktop app's (``run=None``) shares the folders of ``config.json``,
+changes them while it runs and saves every change to that file, in the background and in order
+(``ConfigWriter``); a command-line run (``run=RunPlan(...)``) has its folders fixed for its whole
+life and never writes the file. Every change publishes an immutable ``ServiceStatus`` through a
+``Publisher``; a user interface renders those and calls the methods here, and nothing else: it
+holds no engine logic of its own. Blocking work (checking a folder, creating one, writing the
+config file) runs in worker threads, never on the caller's (the GUI's) thread. Nothing here
+knows about Qt.
+"""
+
+import asyncio
+import dataclasses
+import logging
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from mfsync.config import Config, ConfigError, FolderConfig, to_json_value
+from mfsync.crypto.keys import Identity
+from mfsync.crypto.verify import verification_code
+from mfsync.defaults import DEFAULT_CONCURRENCY, FolderMode
+from mfsync.engine.config_writer import ConfigWriter
+from mfsync.engine.folder_rules import check_addition, check_sync, find_folder, sync_folder
+from mfsync.engine.node import Node, NodeOptions
+from mfsync.engine.publisher import Publisher
+from mfsync.engine.service_status import (
+    PauseReason,
+    ServiceError,
+    ServiceObserver,
+    ServiceStatus,
+    StartError,
+    StartFailure,
+    describe_key,
+)
+from mfsync.engine.service_transfers import Transfers, prepare_folder
+from mfsync.engine.status import NodeStatus
+from mfsync.net.server import PortInUse
+from mfsync.net.sockets import InterfaceError
+from mfsync.store import locations
+from mfsync.store.shareset import ShareSet, ShareSetError
+
+__all__ = [
+    "BATTERY_BEAT_FACTOR",
+    "FolderMode",
+    "PauseReason",
+    "RunPlan",
+    "Service",
+    "ServiceError",
+    "ServiceStatus",
+    "StartError",
+    "StartFailure",
+    "check_folder",
+    "describe_key",
+    "node_options_for",
+    "prepare_folder",
+]
+
+log = logging.getLogger("mfsync.service")
+
+#: On battery (with pause-on-battery on), announcements go out this many times less often.
+BATTERY_BEAT_FACTOR = 4
+#: How many recent errors the status keeps.
+MAX_ERRORS = 20
+
+
+def node_options_for(config: Config, identity: Identity) -> NodeOptions:
+    """The node ``config`` describes (the command line merges its options into the config it
+    passes; the app has no command-line overrides for them)."""
+    return NodeOptions(
+        identity=identity, name=config.name, tcp_port=config.port,
+        tcp_port_explicit="port" in config.explicit, group=config.multicast_address,
+        udp_port=config.multicast_port, interfaces=config.interfaces, ttl=config.ttl,
+        static_peers=config.peers, known_hosts_path=locations.known_hosts_path(),
+        state_dir=locations.state_dir(),
+    )
+
+
+async def check_folder(path: Path) -> Path:
+    """``path`` resolved, if it is a readable folder to share; ``ServiceError`` says why not.
+
+    The check touches the disk, so it runs in a worker thread.
+    """
+    try:
+        return await asyncio.to_thread(ShareSet.check_root, path)
+    except (ShareSetError, OSError) as exc:  # both mean "cannot use this"
+        raise ServiceError(str(exc)) from None
+
+
+@dataclass(frozen=True)
+class RunPlan:
+    """A command-line run: what it shares and how it downloads, fixed for its whole life."""
+
+    #: The folders shared (and at most one synced), checked already (see ``check_folder``).
+    folders: tuple[FolderConfig, ...] = ()
+    #: Files downloaded at the same time.
+    concurrency: int = DEFAULT_CONCURRENCY
+    #: Added to the warning that a synced folder takes files from anyone (which option helps).
+    trust_hint: str = ""
+
+
+class Service:
+    """Runs the engine for a front end; every public method is safe to call while it runs."""
+
+    def __init__(self, options: NodeOptions, config: Config, *, config_path: Path | None = None,
+                 run: RunPlan | None = None) -> None:
+        self._base = options
+        self.config = config
+        self._run = run
+        self._folders = run.folders if run is not None else config.folders
+        node_options = dataclasses.replace(
+            options, share_dir=None, share_dirs=tuple(f.path for f in self._folders),
+            trusted_keys=config.trusted_keys | options.trusted_keys,
+            key_names={**options.key_names, **config.key_names},
+        )
+        if run is None:  # the app: folders come and go, and it shows the network's files
+            node_options = dataclasses.replace(node_options, serve=True, wants=True)
+        self.node = Node(node_options)
+        self.transfers = Transfers(
+            self.node, concurrency=run.concurrency if run is not None else
+            config.concurrent_downloads, changed=self._changed, report_error=self.report_error)
+        self._writer = (ConfigWriter(config_path, on_saved=self._saved, on_error=self.report_error)
+                        if config_path is not None and run is None else None)
+        self._on_battery = False
+        self._errors: list[str] = []
+        self._started = False
+        self._publisher: Publisher[ServiceStatus] = Publisher(
+            self._snapshot, self._snapshot(), name="service")
+
+    # -- life -----------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Start the node, then sync for the folder in sync mode (if any).
+
+        ``StartError`` says what stopped it (everything started so far is stopped again).
+        """
+        try:
+            await self.node.start()
+        except (PortInUse, InterfaceError, ShareSetError, OSError) as exc:
+            await self.node.stop()
+            raise _start_error(exc) from None
+        self.node.subscribe(lambda _s: self._changed())
+        self.transfers.start()
+        self._started = True
+        sync = sync_folder(self._folders)
+        if sync is not None:
+            self._start_syncer(sync.path)
+        self._publisher.take_now()
+        self._changed()
+
+    async def stop(self) -> None:
+        """Stop everything; partial downloads stay for the next start, and every change of
+        the settings asked for so far is saved before this returns."""
+        await self.transfers.stop()
+        await self.node.stop()
+        if self._writer is not None:
+            await self._writer.wait()
+        self._publisher.close()
+
+    async def saved(self) -> None:
+        """Return once every change of the settings asked for so far is on disk."""
+        if self._writer is not None:
+            await self._writer.wait()
+
+    # -- status ---------------------------------------------------------------------------
+
+    @property
+    def status(self) -> ServiceStatus:
+        """The latest snapshot (taken now if something changed since the last one)."""
+        if self._publisher.pending:
+            return self._publisher.take_now()
+        return self._publisher.current
+
+    def subscribe(self, observer: ServiceObserver) -> Callable[[], None]:
+        """Call ``observer`` with every new snapshot; returns a function that unsubscribes."""
+        return self._publisher.subscribe(observer)
+
+    @property
+    def name(self) -> str:
+        """The name this host announces."""
+        return self.node.name
+
+    async def settle(self, timeout: float) -> None:
+        """Wait (at most ``timeout`` s) until the network's indexes asked for have arrived."""
+        await self.node.settle(timeout)
+        self._publisher.flush()
+
+    @property
+    def node_status(self) -> NodeStatus:
+        """The node's latest snapshot: the network as of now (``status`` may lag a turn)."""
+        return self.node.status
+
+    async def wait_for_change(self, timeout: float) -> None:
+        """Return at the node's next change, or after ``timeout`` seconds."""
+        await self.node.wait_for_change(timeout)
+
+    def local_content_id(self, path: str) -> bytes | None:
+        """The content id of ``path`` in our shared folders (the first that has it), if any."""
+        for share in self.node.shares:
+            local = share.get(path)
+            if local is not None:
+                return local.hashes.content_id
+        return None
+
+    def local_version(self) -> tuple[tuple[Path, int], ...]:
+        """Changes whenever ``local_content_id`` may answer differently: a folder was added or
+        removed, or what one holds changed (every change bumps its share set's generation)."""
+        return tuple((share.root, share.generation) for share in self.node.shares)
+
+    def verification_code(self, key: bytes) -> str:
+        """The code both sides of a pair of hosts see, to compare aloud before trusting."""
+        return verification_code(self.node.identity.public_key, key)
+
+    def report_error(self, message: str) -> None:
+        """Record an error for the status bar (the newest last, the oldest dropped)."""
+        log.error("%s", message)
+        self._errors.append(message)
+        del self._errors[:-MAX_ERRORS]
+        self._changed()
+
+    def clear_errors(self) -> None:
+        """Forget the errors shown so far."""
+        self._errors.clear()
+        self._changed()
+
+    # -- folders --------------------------------------------------------------------------
+
+    async def add_folder(self, path: Path, mode: str = FolderMode.SHARE) -> FolderConfig:
+        """Share ``path`` (and sync it, in sync mode); saved to the config file."""
+        root = await check_folder(path)
+        check_addition(self._folders, root, mode)
+        folder = FolderConfig(root, mode)
+        await self.node.add_share(root)
+        self._save_folders((*self._folders, folder))
+        if mode == FolderMode.SYNC and self._started:
+            self._start_syncer(root)
+        self._changed()
+        return folder
+
+    async def remove_folder(self, path: Path) -> None:
+        """Stop sharing ``path`` (its files stay where they are)."""
+        folder = find_folder(self._folders, path)
+        if folder.mode == FolderMode.SYNC:
+            await self.transfers.stop_syncer()
+        await self.node.remove_share(folder.path)
+        self._save_folders(tuple(f for f in self._folders if f.path != folder.path))
+        self._changed()
+
+    async def set_folder_mode(self, path: Path, mode: str) -> None:
+        """Switch a shared folder between share only and sync."""
+        folder = find_folder(self._folders, path)
+        if folder.mode == mode:
+            return
+        if mode == FolderMode.SYNC:
+            check_sync(self._folders)
+            self._start_syncer(folder.path)
+        else:
+            await self.transfers.stop_syncer()
+        self._save_folders(tuple(
+            FolderConfig(f.path, mode) if f.path == folder.path else f for f in self._folders))
+        self._changed()
+
+    # -- downloads ------------------------------------------------------------------------
+
+    @property
+    def download_folder(self) -> Path:
+        """Where downloads go unless the user picks another folder."""
+        configured = self.config.download_folder
+        return Path(configured).expanduser() if configured else locations.download_dir()
+
+    def download(self, paths: Iterable[str], dest: Path | None = None) -> int:
+        """Queue the named network files into ``dest`` (default: the download folder); how
+        many were not queued already. The folder is created in a worker thread first (if it
+        cannot be, the error is reported and nothing is queued)."""
+        return self.transfers.download(paths, dest or self.download_folder)
+
+    def pause_transfer(self, key: tuple[Path, str]) -> None:
+        """Pause one transfer (its partial file stays; resume continues it)."""
+        self.transfers.pause(key)
+
+    def resume_transfer(self, key: tuple[Path, str]) -> None:
+        """Resume one paused transfer."""
+        self.transfers.resume(key)
+
+    def cancel_transfer(self, key: tuple[Path, str]) -> None:
+        """Cancel one transfer and discard what it had received."""
+        self.transfers.cancel(key)
+
+    def clear_finished(self) -> int:
+        """Take finished transfers off the list; how many were."""
+        return self.transfers.clear_finished()
+
+    # -- pause ----------------------------------------------------------------------------
+
+    def set_paused(self, paused: bool) -> None:
+        """Pause or resume every transfer by hand."""
+        self.transfers.pause_all(PauseReason.USER if paused else PauseReason.NONE)
+
+    def set_on_battery(self, on_battery: bool) -> None:
+        """Tell the engine about the power source: with pause-on-battery, on battery pauses
+        transfers and slows announcements, and mains power undoes both."""
+        self._on_battery = on_battery
+        slow = on_battery and self.config.pause_on_battery
+        self.node.set_beat(self._base.beat * (BATTERY_BEAT_FACTOR if slow else 1))
+        reason = self.transfers.pause_reason
+        if slow and not reason:
+            self.transfers.pause_all(PauseReason.BATTERY)
+        elif not slow and reason == PauseReason.BATTERY:
+            self.transfers.pause_all(PauseReason.NONE)
+        self._changed()
+
+    # -- trust and settings ---------------------------------------------------------------
+
+    def set_trust(self, trusted_keys: frozenset[bytes], key_names: dict[bytes, str]) -> None:
+        """Replace the trust list (and key names): applied to connections at once, and saved
+        in the background (a failed save shows among the errors)."""
+        self._save({
+            "trustedKeys": to_json_value("trustedKeys", trusted_keys),
+            "keyNames": to_json_value("keyNames", key_names),
+        })
+        self.node.set_trust(trusted_keys | self._base.trusted_keys,
+                            {**self._base.key_names, **key_names})
+        log.info("trust list changed: %s", self.config.describe_trust())
+        self._changed()
+
+    def update_settings(self, updates: dict[str, Any]) -> Config:
+        """Change settings (JSON keys and values as ``config.json`` holds them); returns the
+        new configuration at once and saves it in the background, after every earlier save.
+
+        ``ServiceError`` when the change cannot be saved (a bad value, a broken file). A save
+        that fails later (the disk) shows among the errors. Notification and battery settings
+        apply at once; network settings at the next start.
+        """
+        self._save(updates)
+        if "pauseOnBattery" in updates:
+            self.set_on_battery(self._on_battery)
+        self._changed()
+        return self.config
+
+    def _save(self, updates: dict[str, Any]) -> None:
+        if self._writer is None:
+            raise ServiceError("this run does not change the settings")
+        try:
+            self.config = self._writer.preview(updates)
+        except ConfigError as exc:
+            raise ServiceError(str(exc)) from None
+        self._writer.save(updates)
+
+    def _saved(self, config: Config) -> None:
+        self.config = config
+        self._changed()
+
+    # -- helpers --------------------------------------------------------------------------
+
+    def _save_folders(self, folders: tuple[FolderConfig, ...]) -> None:
+        self._save({"folders": to_json_value("folders", folders)})
+        self._folders = folders
+
+    def _start_syncer(self, root: Path) -> None:
+        share = next((s for s in self.node.shares if s.root == root), None)
+        if share is None:
+            self.report_error(f"cannot sync {root}: it is not shared")
+            return
+        if not self.node.options.trusted_keys:
+            hint = self._run.trust_hint if self._run is not None else ""
+            log.warning("no trusted keys: anyone on this network can add files to %s%s",
+                        root, hint)
+        self.transfers.start_syncer(share)
+
+    def _changed(self) -> None:
+        self._publisher.changed()
+
+    def _snapshot(self) -> ServiceStatus:
+        return ServiceStatus(
+            node=self.node.status, transfers=self.transfers.everything(),
+            folders=self._folders, own_key=self.node.identity.public_key,
+            trusted_keys=self.config.trusted_keys | self._base.trusted_keys,
+            key_names=tuple(sorted(self.config.key_names.items())),
+            pause_reason=self.transfers.pause_reason, on_battery=self._on_battery,
+            errors=tuple(self._errors),
+        )
+
+
+def _start_error(exc: Exception) -> StartError:
+    """What stopped a start, in the front ends' terms (the network's and the store's
+    exceptions stay inside the engine)."""
+    if isinstance(exc, PortInUse):
+        return StartError(StartFailure.PORT_IN_USE, exc.strerror or str(exc))
+    if isinstance(exc, InterfaceError):
+        return StartError(StartFailure.SETTING, str(exc))
+    if isinstance(exc, ShareSetError):
+        return StartError(StartFailure.FOLDER, str(exc))
+    return StartError(StartFailure.NETWORK, f"cannot start networking: {exc}")

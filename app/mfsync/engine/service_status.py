@@ -1,0 +1,106 @@
+"""What the service shows and how it says no: its snapshot, why transfers are paused, and the
+errors a front end catches.
+
+Front ends (the command line, the desktop app) read ``ServiceStatus`` snapshots and catch
+``ServiceError`` (a request that cannot be carried out) and ``StartError`` (the service cannot
+start, with a ``StartFailure`` that says why, so that each front end can add its own hint).
+They never see the network's or the store's exceptions.
+"""
+
+import enum
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from mfsync.config import FolderConfig
+from mfsync.crypto.keys import short_key
+from mfsync.engine.status import NodeStatus
+from mfsync.engine.transfer_status import TransfersStatus
+from mfsync.protocol.endpoints import format_host_port
+
+__all__ = [
+    "PauseReason",
+    "ServiceError",
+    "ServiceObserver",
+    "ServiceStatus",
+    "StartError",
+    "StartFailure",
+    "describe_key",
+]
+
+
+class PauseReason:
+    """Why transfers are paused."""
+
+    NONE = ""
+    USER = "paused"
+    BATTERY = "paused on battery"
+
+
+class ServiceError(Exception):
+    """A request that cannot be carried out; the message says why, for the user."""
+
+
+class StartFailure(enum.Enum):
+    """What kind of thing stopped a start; a front end picks its hint (and exit code) by it."""
+
+    #: The transfer port asked for explicitly is taken (the message names it).
+    PORT_IN_USE = "port in use"
+    #: A setting cannot work on this machine: an interface that does not exist, say.
+    SETTING = "setting"
+    #: A folder to share cannot be used (missing, not a folder, unreadable).
+    FOLDER = "folder"
+    #: Anything else the system refused while the networking started.
+    NETWORK = "network"
+
+
+class StartError(ServiceError):
+    """The service could not start; ``failure`` says what kind of thing stopped it, and the
+    message says what, for the user (without a front end's hint such as which option to
+    change)."""
+
+    def __init__(self, failure: StartFailure, message: str) -> None:
+        super().__init__(message)
+        self.failure = failure
+
+
+@dataclass(frozen=True, slots=True)
+class ServiceStatus:
+    """Everything a user interface shows, at one moment."""
+
+    node: NodeStatus
+    transfers: TransfersStatus
+    folders: tuple[FolderConfig, ...]
+    own_key: bytes
+    trusted_keys: frozenset[bytes]
+    key_names: tuple[tuple[bytes, str], ...]
+    pause_reason: str = PauseReason.NONE
+    on_battery: bool = False
+    errors: tuple[str, ...] = ()
+
+    @property
+    def paused(self) -> bool:
+        """Whether transfers are paused (by hand or on battery)."""
+        return bool(self.pause_reason)
+
+    def name_of(self, key: bytes) -> str:
+        """The name configured for ``key``, or an empty string."""
+        return dict(self.key_names).get(key, "")
+
+    def host_label(self, source: str) -> str:
+        """A transfer's source (``address:port``) as people know the host: the name configured
+        for its key, else the name it announces, else the address."""
+        for peer in self.node.peers:
+            if format_host_port(peer.address, peer.port) == source:
+                key = peer.key or peer.announced_key
+                return (self.name_of(key) if key else "") or peer.name or source
+        return source
+
+
+#: What an observer of the service's snapshots is called with.
+ServiceObserver = Callable[[ServiceStatus], None]
+
+
+def describe_key(status: ServiceStatus, key: bytes) -> str:
+    """A host's key for people: its configured name with the short key, or the short key."""
+    name = status.name_of(key)
+    return f"{name} ({short_key(key)})" if name else short_key(key)

@@ -1,0 +1,183 @@
+"""The transfers of a service: the downloads someone asks for, the sync of the one synced folder,
+and pausing them all.
+
+The ``Service`` owns one ``Transfers`` and hands its controls to the front ends; a command line
+reads its status and results directly (``status``, ``subscribe``, ``results``). Creating a
+download folder touches the disk, so it runs in a worker thread before the files are queued.
+"""
+
+import asyncio
+import logging
+from collections.abc import Callable, Coroutine, Iterable
+from pathlib import Path
+from typing import Any
+
+from mfsync.engine.node import Node
+from mfsync.engine.service_status import PauseReason, ServiceError
+from mfsync.engine.sync import Syncer
+from mfsync.engine.transfer_status import TransfersStatus
+from mfsync.engine.transfers import Downloader, DownloadJob, DownloadResult
+from mfsync.store.shareset import ShareSet
+
+__all__ = ["Transfers", "prepare_folder"]
+
+log = logging.getLogger("mfsync.service")
+
+#: A transfer's key: the folder it goes to and its path on the network.
+TransferKey = tuple[Path, str]
+
+
+async def prepare_folder(path: Path, *, shown_as: str = "") -> Path:
+    """Create ``path`` (and its parents) for downloads, in a worker thread; resolved.
+
+    ``ServiceError`` when it cannot be created; its message names the folder ``shown_as``
+    (say, as the user typed it), else by its path.
+    """
+    def create() -> Path:
+        path.mkdir(parents=True, exist_ok=True)
+        return path.resolve()
+
+    try:
+        return await asyncio.to_thread(create)
+    except OSError as exc:
+        raise ServiceError(f"cannot create {shown_as or path}: {exc.strerror or exc}") from None
+
+
+class Transfers:
+    """A downloader for files asked for, at most one syncer, and the pause over both."""
+
+    def __init__(self, node: Node, *, concurrency: int, changed: Callable[[], None],
+                 report_error: Callable[[str], None]) -> None:
+        self._node = node
+        self._concurrency = concurrency
+        self._changed = changed
+        self._report_error = report_error
+        self.downloader = Downloader(node, concurrency=concurrency)
+        self.syncer: Syncer | None = None
+        self.pause_reason = PauseReason.NONE
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    def start(self) -> None:
+        """Follow the downloader's changes (once the node runs)."""
+        self.downloader.subscribe(lambda _s: self._changed())
+
+    async def stop(self) -> None:
+        """Stop the downloads and sync; partial files stay for a later resume. ``status``
+        still shows where they stopped (a command line prints it last)."""
+        for task in list(self._tasks):
+            task.cancel()
+        if self.syncer is not None:
+            await self.syncer.stop()
+        await self.downloader.stop()
+
+    # -- what a command line reads --------------------------------------------------------
+
+    @property
+    def status(self) -> TransfersStatus:
+        """The transfers of the work at hand: sync's when a folder syncs, else the downloads'."""
+        return (self.syncer or self).downloader.status
+
+    def subscribe(self, observer: Callable[[TransfersStatus], None]) -> None:
+        """Call ``observer`` with each new ``status`` (at most ten times a second)."""
+        (self.syncer or self).downloader.subscribe(observer)
+
+    @property
+    def results(self) -> list[DownloadResult]:
+        """Results of the finished downloads (not sync's), in order of completion."""
+        return self.downloader.results
+
+    async def join(self) -> None:
+        """Wait until no download is queued or running (paused ones do not count)."""
+        await self.downloader.join()
+
+    def everything(self) -> TransfersStatus:
+        """Every transfer, the downloads' and sync's."""
+        # combine, not a bare tuple of transfers: it adds the downloaders' total speeds.
+        return TransfersStatus.combine(*(d.status for d in self._downloaders()))
+
+    # -- downloads ------------------------------------------------------------------------
+
+    def download(self, paths: Iterable[str], root: Path) -> int:
+        """Queue ``paths`` into ``root`` once that folder is created (in a worker thread); how
+        many were not queued already. A folder that cannot be created is reported."""
+        root = root.expanduser().absolute()
+        wanted = [p for p in dict.fromkeys(paths) if not self.downloader.busy(root, p)]
+        self._spawn(self._download_into(root, wanted))
+        return len(wanted)
+
+    def queue(self, paths: Iterable[str], root: Path) -> int:
+        """Queue ``paths`` into ``root`` at once (a folder that exists, resolved: see
+        ``prepare_folder``); how many were not queued already."""
+        queued = sum(1 for path in paths if self.downloader.add(DownloadJob(path, root)))
+        self._changed()
+        return queued
+
+    def pause(self, key: TransferKey) -> None:
+        """Pause one transfer (its partial file stays; resume continues it)."""
+        self._downloader_for(key).pause(key)
+
+    def resume(self, key: TransferKey) -> None:
+        """Resume one paused transfer."""
+        self._downloader_for(key).resume(key)
+
+    def cancel(self, key: TransferKey) -> None:
+        """Cancel one transfer and discard what it had received."""
+        self._downloader_for(key).cancel(key)
+
+    def clear_finished(self) -> int:
+        """Take finished transfers off the list; how many were."""
+        cleared = sum(d.clear_finished() for d in self._downloaders())
+        self._changed()
+        return cleared
+
+    def pause_all(self, reason: str) -> None:
+        """Pause every transfer for ``reason``, or resume them all (``PauseReason.NONE``)."""
+        self.pause_reason = reason
+        for downloader in self._downloaders():
+            if reason:
+                downloader.pause()
+            else:
+                downloader.resume()
+        log.info("transfers %s", reason or "resumed")
+        self._changed()
+
+    # -- sync -----------------------------------------------------------------------------
+
+    def start_syncer(self, share: ShareSet) -> None:
+        """Fetch into ``share`` whatever the other hosts offer."""
+        self.syncer = Syncer(self._node, share=share, concurrency=self._concurrency)
+        self.syncer.downloader.subscribe(lambda _s: self._changed())
+        if self.pause_reason:
+            self.syncer.downloader.pause()
+        self.syncer.start()
+
+    async def stop_syncer(self) -> None:
+        """Stop syncing (the folder stays shared)."""
+        if self.syncer is not None:
+            syncer, self.syncer = self.syncer, None
+            await syncer.stop()
+
+    # -- helpers --------------------------------------------------------------------------
+
+    async def _download_into(self, root: Path, paths: list[str]) -> None:
+        try:
+            resolved = await prepare_folder(root)
+        except ServiceError as exc:
+            self._report_error(str(exc))
+            return
+        self.queue(paths, resolved)
+
+    def _spawn(self, work: Coroutine[Any, Any, None]) -> None:
+        task: asyncio.Task[None] = asyncio.ensure_future(work)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    def _downloader_for(self, key: TransferKey) -> Downloader:
+        if self.syncer is not None and any(
+            t.key == key for t in self.syncer.downloader.status.transfers
+        ):
+            return self.syncer.downloader
+        return self.downloader
+
+    def _downloaders(self) -> list[Downloader]:
+        return [self.downloader] + ([self.syncer.downloader] if self.syncer else [])

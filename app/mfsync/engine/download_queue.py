@@ -10,8 +10,8 @@ again and the usual resume logic continues from the last verified block. A cance
 its partial file (the ``discard`` function) and ends in ``CANCELLED``, reported to ``on_done``
 like any other outcome.
 
-The status of every job is published through a ``Publisher``: a change of state within
-``_STATE_INTERVAL``, progress within ``_PUBLISH_INTERVAL``, both spaced further for many jobs.
+The records of the jobs and the status published from them are the queue's ``JobBoard``
+(engine/job_board.py).
 """
 
 import asyncio
@@ -24,25 +24,14 @@ from pathlib import Path
 from typing import Any
 
 from mfsync.engine.download_jobs import DownloadJob, DownloadResult, JobKey, JobRecord
-from mfsync.engine.publisher import Publisher
-from mfsync.engine.transfer_rates import TransferRates
-from mfsync.engine.transfer_status import FINISHED_STATES, TransfersStatus, TransferState
+from mfsync.engine.job_board import JobBoard
+from mfsync.engine.transfer_status import FINISHED_STATES, TransferState
 
-__all__ = ["Deferred", "DoneCallback", "DownloadQueue", "StatusCallback"]
+__all__ = ["Deferred", "DoneCallback", "DownloadQueue"]
 
 log = logging.getLogger("mfsync.transfer")
 
-#: Progress (bytes) is published at most this often ...
-_PUBLISH_INTERVAL = 0.1
-#: ... and changes of state at most this often: a status covers every job, so publishing one
-#: per change made a ``get`` of many small files quadratic in their number.
-_STATE_INTERVAL = 0.02
-#: A status costs a moment per job: with thousands of jobs, fewer statuses, so that publishing
-#: them stays a small part of the work (10,000 jobs: one per 0.2 s).
-_GAP_PER_JOB = 20e-6
-
 DoneCallback = Callable[[DownloadResult], Awaitable[None] | None]
-StatusCallback = Callable[[TransfersStatus], None]
 
 
 class Deferred(Exception):
@@ -51,7 +40,7 @@ class Deferred(Exception):
 
 
 class DownloadQueue:
-    """Jobs in line, their workers, their records and their status (see the module's
+    """Jobs in line and their workers, with the board of their records (see the module's
     docstring). ``run`` does one job; ``discard`` (blocking) deletes the partial files of a
     cancelled job that last wrote at the given target."""
 
@@ -62,7 +51,8 @@ class DownloadQueue:
         self._discard = discard
         self._worker_count = workers
         self._on_done = on_done
-        self.records: dict[JobKey, JobRecord] = {}
+        #: The record of every job, and the status published from them.
+        self.board = JobBoard()
         #: Every job not finished yet: queued, running or paused.
         self.jobs: dict[JobKey, DownloadJob] = {}
         self._waiting: collections.deque[JobKey] = collections.deque()
@@ -81,31 +71,6 @@ class DownloadQueue:
         self._cleanups: set[asyncio.Task[None]] = set()
         self._workers: list[asyncio.Task[None]] = []
         self.results: list[DownloadResult] = []
-        self._rates = TransferRates()  # speeds and times left: one meter for every front end
-        self._publisher = Publisher(self.status, TransfersStatus(), name="transfer")
-
-    # -- status ---------------------------------------------------------------------------
-
-    def status(self) -> TransfersStatus:
-        """A snapshot of every job."""
-        return self._rates.stamp(tuple(map(JobRecord.snapshot, self.records.values())))
-
-    def subscribe(self, observer: StatusCallback) -> Callable[[], None]:
-        """Call ``observer`` with new statuses; returns the way out."""
-        return self._publisher.subscribe(observer)
-
-    def publish(self, *, state: bool = False) -> None:
-        """Publish a status soon: within ``_STATE_INTERVAL`` of the last one for a change of
-        ``state``, within ``_PUBLISH_INTERVAL`` for progress; changes between are folded."""
-        gap = _STATE_INTERVAL if state else _PUBLISH_INTERVAL
-        self._publisher.changed(max(gap, len(self.records) * _GAP_PER_JOB))
-
-    def set_state(self, job: DownloadJob, state: TransferState, *, source: str | None = None,
-                  error: str | None = None, size: int | None = None,
-                  done: int | None = None) -> None:
-        """Move ``job``'s record to ``state`` (with the fields given) and publish it."""
-        self.records[job.key].set_state(state, source=source, error=error, size=size, done=done)
-        self.publish(state=True)
 
     @property
     def queued(self) -> bool:
@@ -117,27 +82,27 @@ class DownloadQueue:
     def add(self, job: DownloadJob) -> bool:
         """Queue ``job`` unless the same target is already queued, running or paused (see
         ``Downloader.add``)."""
-        record = self.records.get(job.key)
+        record = self.board.records.get(job.key)
         if job.key in self.jobs or (record is not None and record.state not in FINISHED_STATES):
             return False  # (a job in jobs may be finished but not yet through its clean-up)
-        record = self.records[job.key] = JobRecord(job.stored, job.key, job.default_target)
+        record = self.board.records[job.key] = JobRecord(job.stored, job.key, job.default_target)
         self.jobs[job.key] = job
         if self.paused_all:
             record.set_state(TransferState.PAUSED)
         else:
             self._enqueue(job.key)
         self._ensure_workers()
-        self.publish()
+        self.board.publish()
         return True
 
     def clear_finished(self) -> int:
         """Forget finished jobs; how many were."""
-        finished = [k for k, r in self.records.items()
+        finished = [k for k, r in self.board.records.items()
                     if r.state in FINISHED_STATES and k not in self.jobs]
         for key in finished:
-            del self.records[key]
+            del self.board.records[key]
         if finished:
-            self.publish(state=True)
+            self.board.publish(state=True)
         return len(finished)
 
     def pause(self, key: JobKey | None) -> bool:
@@ -151,7 +116,7 @@ class DownloadQueue:
             for each in list(self.jobs):
                 changed = self._pause_one(each) or changed
         if changed:
-            self.publish(state=True)
+            self.board.publish(state=True)
         return changed
 
     def resume(self, key: JobKey | None) -> bool:
@@ -165,13 +130,13 @@ class DownloadQueue:
         for each in keys:
             changed = self._resume_one(each) or changed
         if changed:
-            self.publish(state=True)
+            self.board.publish(state=True)
         return changed
 
     def cancel(self, key: JobKey) -> bool:
         """Stop the job for good and delete its partial file; whether there was such a job."""
         job = self.jobs.get(key)
-        record = self.records.get(key)
+        record = self.board.records.get(key)
         if job is None or record is None or record.state is TransferState.CANCELLED:
             return False  # no such job, or it is being cancelled already
         task = self._running.get(key)
@@ -190,13 +155,13 @@ class DownloadQueue:
             self._cleanups.add(cleanup)
             cleanup.add_done_callback(self._cleanups.discard)
         record.set_state(TransferState.CANCELLED, source="", error="")
-        self.publish(state=True)
+        self.board.publish(state=True)
         return True
 
     async def join(self) -> None:
         """Wait until no job is queued or running, then deliver the status at once."""
         await self._idle.wait()
-        self._publisher.deliver()
+        self.board.deliver()
 
     async def stop(self) -> None:
         """Stop the workers and clean-ups; partial files stay."""
@@ -206,10 +171,10 @@ class DownloadQueue:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         self._workers.clear()
-        self._publisher.close()
+        self.board.close()
 
     def _enqueue(self, key: JobKey) -> None:
-        self.records[key].set_state(TransferState.QUEUED)
+        self.board.records[key].set_state(TransferState.QUEUED)
         self._waiting.append(key)
         self._wake.set()
         self._update_idle()
@@ -220,13 +185,13 @@ class DownloadQueue:
                 line.remove(key)
 
     def _defer(self, key: JobKey) -> None:
-        self.records[key].set_state(TransferState.QUEUED, source="")
+        self.board.records[key].set_state(TransferState.QUEUED, source="")
         self._deferred.append(key)
         self._wake.set()
         self._update_idle()
 
     def _pause_one(self, key: JobKey) -> bool:
-        record = self.records.get(key)
+        record = self.board.records.get(key)
         if key not in self.jobs or record is None or record.state is TransferState.CANCELLED:
             return False
         task = self._running.get(key)
@@ -244,7 +209,7 @@ class DownloadQueue:
         return True
 
     def _resume_one(self, key: JobKey) -> bool:
-        record = self.records.get(key)
+        record = self.board.records.get(key)
         if key not in self.jobs or record is None or record.state is not TransferState.PAUSED:
             return False
         if key in self._running:
@@ -303,7 +268,7 @@ class DownloadQueue:
                 result = await self._interrupted(job)
             else:
                 self._defer(job.key)
-                self.publish(state=True)
+                self.board.publish(state=True)
         except asyncio.CancelledError:
             worker = asyncio.current_task()
             if worker is not None and worker.cancelling():
@@ -312,7 +277,7 @@ class DownloadQueue:
         except Exception as exc:  # a bug must not kill the worker and hang join()
             log.exception("download of %s failed unexpectedly", job.path)
             result = DownloadResult(job, TransferState.FAILED, error=str(exc))
-            self.set_state(job, TransferState.FAILED, error=str(exc))
+            self.board.set_state(job, TransferState.FAILED, error=str(exc))
         finally:
             if self._running.get(job.key) is task:
                 del self._running[job.key]
@@ -324,17 +289,17 @@ class DownloadQueue:
         wanted = self._interrupt.pop(job.key, None)
         if wanted is TransferState.PAUSED:
             log.info("paused %s", job.path)
-            self.publish(state=True)
+            self.board.publish(state=True)
             return None
         if wanted is TransferState.QUEUED:
             self._enqueue(job.key)
-            self.publish(state=True)
+            self.board.publish(state=True)
             return None
         if wanted is not TransferState.CANCELLED:
             # Nobody here asked for it: do not let the job vanish without an outcome.
-            self.set_state(job, TransferState.FAILED, error="interrupted")
+            self.board.set_state(job, TransferState.FAILED, error="interrupted")
             return DownloadResult(job, TransferState.FAILED, error="interrupted")
-        await asyncio.to_thread(self._discard, job, self.records[job.key].target)
+        await asyncio.to_thread(self._discard, job, self.board.records[job.key].target)
         log.info("cancelled %s", job.path)
         return DownloadResult(job, TransferState.CANCELLED, error="cancelled")
 
@@ -343,7 +308,7 @@ class DownloadQueue:
         if self.jobs.get(job.key) is job:
             del self.jobs[job.key]
         self.results.append(result)
-        self.publish(state=True)
+        self.board.publish(state=True)
         if self._on_done is not None:
             try:
                 outcome = self._on_done(result)

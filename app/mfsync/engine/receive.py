@@ -78,7 +78,7 @@ class Receiver:
                 def written(length: int) -> None:
                     record.verified(length)
                     attempt.verified += length
-                    self._queue.publish()
+                    self._queue.board.publish()
 
                 writer = BlockWriter(partial, written)
                 try:
@@ -117,7 +117,7 @@ class Receiver:
             partial.close()
 
     def _begin(self, job: DownloadJob, done: int | None = None) -> JobRecord:
-        record = self._queue.records[job.key]
+        record = self._queue.board.records[job.key]
         record.begin(done)
-        self._queue.publish(state=True)
+        self._queue.board.publish(state=True)
         return record

@@ -46,8 +46,9 @@ from mfsync.engine.download_jobs import (
     JobFailed,
     JobKey,
 )
-from mfsync.engine.download_queue import Deferred, DoneCallback, DownloadQueue, StatusCallback
+from mfsync.engine.download_queue import Deferred, DoneCallback, DownloadQueue
 from mfsync.engine.file_sources import FileSources
+from mfsync.engine.job_board import StatusCallback
 from mfsync.engine.receive import Receiver
 from mfsync.engine.sources import BadBlock, SourcePolicy, describe_host, endpoint, offer_for
 from mfsync.engine.status import HostRef, RemoteFile
@@ -145,12 +146,12 @@ class Downloader:
     @property
     def status(self) -> TransfersStatus:
         """A snapshot of every job of this downloader."""
-        return self._queue.status()
+        return self._queue.board.status()
 
     def subscribe(self, observer: StatusCallback) -> Callable[[], None]:
         """Call ``observer`` with a new status after changes (at most ten times a second);
         returns the way out."""
-        return self._queue.subscribe(observer)
+        return self._queue.board.subscribe(observer)
 
     @property
     def paused(self) -> bool:
@@ -177,7 +178,7 @@ class Downloader:
 
     def busy(self, root: Path, path: str) -> bool:
         """Whether a job writing ``path`` under ``root`` is queued, running or paused."""
-        record = self._queue.records.get((root, path))
+        record = self._queue.board.records.get((root, path))
         return record is not None and record.state not in FINISHED_STATES
 
     def clear_finished(self) -> int:
@@ -229,8 +230,8 @@ class Downloader:
         # A stalled transfer publishes nothing by itself; this keeps speeds and ETAs honest.
         while True:
             await asyncio.sleep(TICK)
-            if any(r.state in ACTIVE_STATES for r in self._queue.records.values()):
-                self._queue.publish()
+            if any(r.state in ACTIVE_STATES for r in self._queue.board.records.values()):
+                self._queue.board.publish()
             self._line.watch_rates()
             self._line.share()
 
@@ -239,7 +240,7 @@ class Downloader:
         """The job fails for ``reason``: its record says so, and its result."""
         if local_failure:
             self._failures.failed(job, reason)
-        self._queue.set_state(job, TransferState.FAILED, error=reason)
+        self._queue.board.set_state(job, TransferState.FAILED, error=reason)
         return DownloadResult(job, TransferState.FAILED, remote, error=reason)
 
     async def _run_job(self, job: DownloadJob) -> DownloadResult:
@@ -282,7 +283,7 @@ class Downloader:
                               f"no host delivered any of it for {self._source_wait:g} s")
                     log.warning("giving up on %s: %s", job.path, reason)
                     return self._failed(job, reason, remote)
-                self._queue.set_state(job, TransferState.WAITING, source="")
+                self._queue.board.set_state(job, TransferState.WAITING, source="")
                 await self._node.wait_for_change(1.0)
                 idle += time.monotonic() - now
                 continue
@@ -350,12 +351,13 @@ class Downloader:
         # One trip off the loop for every local check before the network (it looks at every
         # folder on the way, and may list one): for a small file those checks are most of it.
         plan = await self._planner.run(_wanted(job, remote, host))
-        self._queue.records[job.key].place(plan.target)
+        self._queue.board.records[job.key].place(plan.target)
         if plan.conflict_with is not None:
             log.warning("%s exists here with other content: keeping ours, storing theirs as %s",
                         plan.conflict_with, plan.stored)
         if plan.same is not None:
-            self._queue.set_state(job, TransferState.SKIPPED, size=remote.size, done=remote.size)
+            self._queue.board.set_state(job, TransferState.SKIPPED, size=remote.size,
+                                        done=remote.size)
             return DownloadResult(job, TransferState.SKIPPED, remote, plan.stored, plan.target,
                                   hashes=plan.same)
         source = format_host_port(host.address, host.port)
@@ -365,7 +367,7 @@ class Downloader:
         if self._policy.is_slow(host) and (why := self._policy.preemption(
                 self._choose(job), host, lambda: self._line.others_waiting(host))):
             raise SlowSource(why)  # marked slow while this job waited: others can use the turn
-        self._queue.set_state(job, TransferState.VERIFYING, size=remote.size, source=source)
+        self._queue.board.set_state(job, TransferState.VERIFYING, size=remote.size, source=source)
         self._line.attempts[job.key] = attempt
         content: bytes | None = None
         try:
@@ -386,12 +388,12 @@ class Downloader:
             del self._line.attempts[job.key]
         turn.release()  # landing needs no network: the next job may start receiving
         final = await self._receiver.land(plan, partial, content)
-        self._queue.records[job.key].place(final)
+        self._queue.board.records[job.key].place(final)
         stored = plan.stored_at(final)
         if final != plan.target:
             log.warning("%s changed here during the download: keeping it, storing the other "
                         "version as %s", plan.target, stored)
-        self._queue.set_state(job, TransferState.DONE, done=remote.size)
+        self._queue.board.set_state(job, TransferState.DONE, done=remote.size)
         self._failures.succeeded(job)
         log.info("downloaded %s (%d bytes) from %s", stored, remote.size, source)
         hashes = FileHashes(remote.size, partial.block_size, partial.hashes, remote.content_id)

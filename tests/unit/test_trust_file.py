@@ -76,11 +76,11 @@ def test_write_is_a_rename_not_an_overwrite(tmp_path: Path) -> None:
 
 
 def test_write_into_a_missing_folder_or_onto_a_folder_fails_clearly(tmp_path: Path) -> None:
-    with pytest.raises(TrustFileError, match="Cannot write .*does not exist"):
+    with pytest.raises(TrustFileError, match=r"Cannot write .*does not exist"):
         write_trust_file(tmp_path / "missing" / "x.json", [new_key()], {})
     assert not (tmp_path / "missing").exists()  # not made up for the export
     (tmp_path / "dir.json").mkdir()
-    with pytest.raises(TrustFileError, match="Cannot write .*dir.json"):
+    with pytest.raises(TrustFileError, match=r"Cannot write .*dir\.json"):
         write_trust_file(tmp_path / "dir.json", [new_key()], {})
 
 
@@ -130,7 +130,7 @@ def test_many_bad_keys_are_listed_up_to_a_limit(tmp_path: Path) -> None:
 
 
 def test_unreadable_paths(tmp_path: Path) -> None:
-    with pytest.raises(TrustFileError, match="Cannot read .*nope.json"):
+    with pytest.raises(TrustFileError, match=r"Cannot read .*nope\.json"):
         read_trust_file(tmp_path / "nope.json")
     with pytest.raises(TrustFileError, match="Cannot read"):
         read_trust_file(tmp_path)

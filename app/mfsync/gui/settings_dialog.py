@@ -34,6 +34,7 @@ from PySide6.QtWidgets import (
 )
 
 from mfsync.config import SETTINGS, ConfigError, Setting, to_json_value
+from mfsync.gui.dialogs import ask_folder
 from mfsync.service import Service, ServiceError
 
 __all__ = ["GROUPS", "RESTART_NOTE", "AutostartControl", "SettingsDialog"]
@@ -375,13 +376,12 @@ class _PathEditor(QWidget):
         layout.addWidget(self.line_edit, stretch=1)
         layout.addWidget(self.browse_button)
 
-    def browse(self) -> None:
-        """Ask for a folder, starting from the one shown."""
+    def browse(self) -> QFileDialog:
+        """Ask for a folder, starting from the one shown; the choice fills the field later (a
+        non-blocking dialog: no nested event loop under the engine). Returns the dialog."""
         start = self.line_edit.text() or self.line_edit.placeholderText()
-        chosen = QFileDialog.getExistingDirectory(self._dialog, self._label,
-                                                  str(Path(start).expanduser()))
-        if chosen:
-            self.line_edit.setText(chosen)
+        return ask_folder(self._dialog, self._label, Path(start).expanduser(),
+                          lambda folder: self.line_edit.setText(str(folder)))
 
 
 def _split_list(text: str) -> list[str]:

@@ -63,7 +63,7 @@ async def test_add_folder_asks_without_blocking(window: MainWindow, tmp_path: Pa
     assert chooser.fileMode() == QFileDialog.FileMode.Directory
     assert chooser.windowTitle() == "Choose a folder to share"
     assert added == []
-    chooser.setDirectory(str(folder))
+    chooser.selectFile(str(folder))  # as if typed in its name field
     chooser.accept()
     await wait_for(lambda: added, what="the folder to be added")
     assert added == [(folder, "share")]

@@ -270,7 +270,7 @@ async def test_browse_fills_the_folder(qtbot: Any, service: Service, config_path
     assert Path(chooser.directory().absolutePath()) in (
         service.download_folder, *service.download_folder.parents)
     assert dialog.editor("downloadFolder").text() == ""
-    chooser.setDirectory(str(chosen))
+    chooser.selectFile(str(chosen))  # as if typed in its name field
     chooser.accept()
     assert dialog.editor("downloadFolder").text() == str(chosen)
     press_ok(qtbot, dialog)

@@ -129,6 +129,17 @@ def test_many_bad_keys_are_listed_up_to_a_limit(tmp_path: Path) -> None:
     assert lines[-1] == f"(and {500 - MAX_PROBLEMS_SHOWN} more)"
 
 
+def test_a_pipe_is_refused_rather_than_read_without_end(tmp_path: Path) -> None:
+    fifo = tmp_path / "fifo.json"
+    os.mkfifo(fifo)
+    writer = os.open(fifo, os.O_RDWR)  # someone holds the other end: opening does not block
+    try:
+        with pytest.raises(TrustFileError, match="is not a regular file"):
+            read_trust_file(fifo)
+    finally:
+        os.close(writer)
+
+
 def test_unreadable_paths(tmp_path: Path) -> None:
     with pytest.raises(TrustFileError, match=r"Cannot read .*nope\.json"):
         read_trust_file(tmp_path / "nope.json")

@@ -10,6 +10,8 @@ Every function here blocks on the disk: the GUI calls them from a worker thread.
 """
 
 import json
+import os
+import stat
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
@@ -45,14 +47,22 @@ def read_trust_file(path: Path) -> tuple[list[bytes], dict[bytes, str]]:
     ``TrustFileError`` if the file cannot be read, is larger than ``MAX_TRUST_FILE_BYTES``, is
     not UTF-8 JSON of the expected shape, or holds any malformed key or name.
     """
+    too_large = f"{path} is too large for a trust list (over {MAX_TRUST_FILE_BYTES // 1024} KiB)"
     try:
         with path.open("rb") as handle:
-            raw = handle.read(MAX_TRUST_FILE_BYTES + 1)
+            info = os.fstat(handle.fileno())
+            # A pipe or a device has no size to check first, and may never end.
+            if not stat.S_ISREG(info.st_mode):
+                raise TrustFileError(f"{path} is not a regular file")
+            if info.st_size > MAX_TRUST_FILE_BYTES:
+                raise TrustFileError(too_large)
+            # What the file holds and one byte more (a file that grew since shows as longer);
+            # never a buffer of the whole limit for a small file.
+            raw = handle.read(info.st_size + 1)
     except OSError as exc:
         raise TrustFileError(f"Cannot read {path}: {exc.strerror or exc}") from None
     if len(raw) > MAX_TRUST_FILE_BYTES:
-        raise TrustFileError(
-            f"{path} is too large for a trust list (over {MAX_TRUST_FILE_BYTES // 1024} KiB)")
+        raise TrustFileError(too_large)
     try:
         data: Any = parse_json(raw.decode("utf-8"))
     except UnicodeDecodeError:

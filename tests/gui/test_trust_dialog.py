@@ -24,7 +24,7 @@ from mfsync.crypto.keys import Identity, format_key, short_key
 from mfsync.crypto.verify import verification_code
 from mfsync.engine.node import NodeOptions
 from mfsync.engine.status import NodeStatus, PeerSnapshot, PeerState
-from mfsync.gui import trust_dialog
+from mfsync.gui import trust_files
 from mfsync.gui.bridge import EngineBridge
 from mfsync.gui.notify import Notifier
 from mfsync.gui.trust_dialog import (
@@ -329,7 +329,7 @@ async def test_import_and_export_buttons_use_the_file_chooser(
 async def test_file_work_runs_off_the_gui_thread(qtbot: Any, service: Service, tmp_path: Path,
                                                  monkeypatch: pytest.MonkeyPatch) -> None:
     threads: list[int] = []
-    real_read, real_write = trust_dialog.read_trust_file, trust_dialog.write_trust_file
+    real_read, real_write = trust_files.read_trust_file, trust_files.write_trust_file
 
     def read(path: Path) -> Any:
         threads.append(threading.get_ident())
@@ -339,8 +339,8 @@ async def test_file_work_runs_off_the_gui_thread(qtbot: Any, service: Service, t
         threads.append(threading.get_ident())
         real_write(path, keys, names)
 
-    monkeypatch.setattr(trust_dialog, "read_trust_file", read)
-    monkeypatch.setattr(trust_dialog, "write_trust_file", write)
+    monkeypatch.setattr(trust_files, "read_trust_file", read)
+    monkeypatch.setattr(trust_files, "write_trust_file", write)
     dialog = open_dialog(qtbot, service)
     dialog.add_key(new_key())
     assert await dialog.export_to(tmp_path / "t.json")

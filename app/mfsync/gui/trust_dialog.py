@@ -7,12 +7,13 @@ Nothing reaches the engine until OK or Apply, which hand the whole list to
 ``Service.set_trust`` (the config layer saves it atomically); Cancel throws the copy away.
 
 The list is a ``TrustedKeysTable`` (``trust_table``), the verification step a ``VerifyDialog``
-(``verify_dialog``); import and export read and write files through ``mfsync.store.trust_file``
-in a worker thread (the export atomically), and the file choosers are non-blocking dialogs.
+(``verify_dialog``), the pasted key a ``KeyPasteBox`` (``trust_paste``), the hosts seen on the
+network a ``HostVerifier`` (``trust_hosts``); Import… and Export… are ``TrustListFiles``
+(``trust_files``), which reads and writes through ``mfsync.store.trust_file`` in a worker thread
+(the export atomically) behind non-blocking file choosers.
 The hosts seen on the network are followed through the bridge's ``statusChanged`` signal.
 """
 
-import asyncio
 import logging
 from pathlib import Path
 
@@ -32,14 +33,13 @@ from PySide6.QtWidgets import (
 
 from mfsync.crypto.keys import format_key
 from mfsync.engine.status import PeerSnapshot
-from mfsync.gui.background import BackgroundTasks
-from mfsync.gui.dialogs import ask_open_file, ask_save_file
+from mfsync.gui.trust_files import TrustListFiles
 from mfsync.gui.trust_hosts import HostVerifier
 from mfsync.gui.trust_paste import ERROR_STYLE, KeyPasteBox
 from mfsync.gui.trust_table import TrustedKeysTable
 from mfsync.gui.verify_dialog import VerifyDialog, describe_peer, peer_key
 from mfsync.service import Service, ServiceError, ServiceStatus
-from mfsync.store.trust_file import TrustFileError, read_trust_file, write_trust_file
+from mfsync.store.trust_file import TrustFileError, read_trust_file
 
 __all__ = [
     "OPEN_MODE_TEXT",
@@ -58,8 +58,6 @@ log = logging.getLogger("mfsync.gui")
 OPEN_MODE_TEXT = "Anyone on the network may fetch from you (no trusted keys)"
 REMOVED_LAST_WARNING = "Everyone on the network will be able to fetch your files"
 WARNING_STYLE = "color: #b26a00;"
-FILE_FILTER = "JSON files (*.json);;All files (*)"
-EXPORT_NAME = "mfsync-trusted-keys.json"
 
 
 def trusted_mode_text(count: int) -> str:
@@ -82,7 +80,9 @@ class TrustDialog(QDialog):
                  status_changed: SignalInstance | None = None) -> None:
         super().__init__(parent)
         self.service = service
-        self.tasks = BackgroundTasks(self._show_error)
+        self.files = TrustListFiles(self, keys=self.trusted_keys, names=self.key_names,
+                                    merge=self.merge, show_error=self._show_error,
+                                    clear_error=self._clear_error)
         self.setWindowTitle("Trusted hosts")
         self.resize(720, 520)
         #: The text of the last error (save, import, export), also shown in ``error_label``.
@@ -109,9 +109,9 @@ class TrustDialog(QDialog):
         self.remove_button = QPushButton("Remove selected")
         self.remove_button.clicked.connect(self.remove_selected)
         self.import_button = QPushButton("Import…")
-        self.import_button.clicked.connect(self._import_clicked)
+        self.import_button.clicked.connect(lambda: self.choose_file(save=False))
         self.export_button = QPushButton("Export…")
-        self.export_button.clicked.connect(self._export_clicked)
+        self.export_button.clicked.connect(lambda: self.choose_file(save=True))
         row.addWidget(self.remove_button)
         row.addStretch(1)
         row.addWidget(self.import_button)
@@ -241,31 +241,19 @@ class TrustDialog(QDialog):
     # -- import and export ----------------------------------------------------------------
 
     async def export_to(self, path: Path) -> bool:
-        """Write the list as edited to ``path`` (atomically, in a worker thread) as
-        ``{"trustedKeys": [...], "keyNames": {...}}``; False (and the error shown) if not."""
-        keys = self.trusted_keys()
-        names = self.key_names()
-        try:
-            await asyncio.to_thread(write_trust_file, path, keys, names)
-        except TrustFileError as exc:
-            self._show_error(str(exc))
-            return False
-        self._clear_error()
-        log.info("exported %d trusted key(s) to %s", len(keys), path)
-        return True
+        """Write the list as edited to ``path`` (see ``TrustListFiles.export_to``)."""
+        return await self.files.export_to(path)
 
     async def import_from(self, path: Path) -> int | None:
-        """Merge the keys in ``path`` into the list; returns how many were new, None on error.
+        """Merge the keys in ``path`` into the list (see ``TrustListFiles.import_from``)."""
+        return await self.files.import_from(path)
 
-        The file is what ``export_to`` writes, or a bare JSON list of keys; it is read in a
-        worker thread. Every key is checked first; if any is malformed nothing is imported and
-        the error lists them.
-        """
-        try:
-            keys, names = await asyncio.to_thread(read_trust_file, path)
-        except TrustFileError as exc:
-            self._show_error(str(exc))
-            return None
+    def choose_file(self, *, save: bool) -> QFileDialog:
+        """Ask (without waiting) for a file to export to or import from; returns the dialog."""
+        return self.files.choose_file(save=save)
+
+    def merge(self, keys: list[bytes], names: dict[bytes, str]) -> int:
+        """Add ``keys`` not on the list yet, with their ``names``; returns how many were new."""
         added = 0
         for key in keys:
             row = self.table.row_of(key)
@@ -275,24 +263,7 @@ class TrustDialog(QDialog):
             elif not self.table.name_at(row) and names.get(key):
                 # A name the user typed wins over an imported one; an empty one does not.
                 self.add_key(key, names[key])
-        self._clear_error()
-        log.info("imported %d key(s) from %s (%d new)", len(keys), path, added)
         return added
-
-    def choose_file(self, *, save: bool) -> QFileDialog:
-        """Ask (without waiting) for a file to export to (``save``) or import from; the chosen
-        file is exported to or imported in the background. Returns the file dialog."""
-        if save:
-            return ask_save_file(self, "Export trusted keys", EXPORT_NAME, FILE_FILTER,
-                                 lambda path: self.tasks.run(self.export_to(path)))
-        return ask_open_file(self, "Import trusted keys", FILE_FILTER,
-                             lambda path: self.tasks.run(self.import_from(path)))
-
-    def _import_clicked(self) -> None:
-        self.choose_file(save=False)
-
-    def _export_clicked(self) -> None:
-        self.choose_file(save=True)
 
     # -- saving ---------------------------------------------------------------------------
 

@@ -13,9 +13,11 @@ from collections.abc import Callable
 from pathlib import Path
 
 from PySide6.QtCore import Qt, QUrl
-from PySide6.QtWidgets import QAbstractButton, QFileDialog, QMessageBox, QWidget
+from PySide6.QtWidgets import QAbstractButton, QFileDialog, QLabel, QMessageBox, QWidget
 
 __all__ = [
+    "ERROR_STYLE",
+    "WARNING_STYLE",
     "Confirm",
     "FolderChooser",
     "UrlOpener",
@@ -23,7 +25,13 @@ __all__ = [
     "ask_open_file",
     "ask_save_file",
     "ask_yes_no",
+    "message_line",
 ]
+
+#: Red, for error lines: the palette has no "error" role.
+ERROR_STYLE = "color: #c62828;"
+#: Amber, for warnings.
+WARNING_STYLE = "color: #b26a00;"
 
 #: Asks for a folder (the dialog's title), then calls back with the folder chosen; a cancel
 #: calls nothing. Returns at once.
@@ -82,6 +90,17 @@ def ask_save_file(parent: QWidget, title: str, suggested: str, name_filter: str,
     dialog.selectFile(suggested)
     dialog.open()
     return dialog
+
+
+def message_line(style: str = ERROR_STYLE) -> QLabel:
+    """A dialog's error (or warning) line: plain text (messages quote names that came from
+    the network or the disk, never markup), wrapped, hidden until there is something to say."""
+    label = QLabel()
+    label.setTextFormat(Qt.TextFormat.PlainText)
+    label.setStyleSheet(style)
+    label.setWordWrap(True)
+    label.hide()
+    return label
 
 
 def _file_dialog(parent: QWidget, title: str, start: str,

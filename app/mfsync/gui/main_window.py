@@ -29,7 +29,14 @@ from PySide6.QtWidgets import QLabel, QMainWindow, QMenu, QTabWidget, QVBoxLayou
 from mfsync.crypto.keys import format_key, short_key
 from mfsync.engine.status import PeerState
 from mfsync.gui.background import BackgroundTasks
-from mfsync.gui.dialogs import Confirm, FolderChooser, UrlOpener, ask_folder, ask_yes_no
+from mfsync.gui.dialogs import (
+    ERROR_STYLE,
+    Confirm,
+    FolderChooser,
+    UrlOpener,
+    ask_folder,
+    ask_yes_no,
+)
 from mfsync.gui.folders_page import FoldersPage, dropped_folders
 from mfsync.gui.hosts_page import HostsPage
 from mfsync.gui.models import FoldersModel, HostsModel, NetworkModel, TransfersModel
@@ -176,7 +183,7 @@ class MainWindow(QMainWindow):
         self.pause_label.setToolTip("Click to pause or resume all transfers")
         self.pause_label.clicked.connect(self.toggle_pause)
         self.error_label = ClickableLabel()
-        self.error_label.setStyleSheet("color: #c62828;")
+        self.error_label.setStyleSheet(ERROR_STYLE)
         self.error_label.setToolTip("Click to dismiss")
         self.error_label.clicked.connect(self.service.clear_errors)
         bar.addWidget(self.key_label)
@@ -230,8 +237,8 @@ class MainWindow(QMainWindow):
         return self.network_page.menu
 
     def toggle_pause(self) -> None:
-        """Pause every transfer, or resume them."""
-        self.service.set_paused(not self._status.paused)
+        """Pause every transfer, or resume them (the menu, the status bar, the tray)."""
+        self.transfers_page.toggle_pause()
 
     def copy_own_key(self) -> None:
         """Put our public key on the clipboard."""

@@ -33,9 +33,10 @@ from PySide6.QtWidgets import (
 
 from mfsync.crypto.keys import format_key
 from mfsync.engine.status import PeerSnapshot
+from mfsync.gui.dialogs import WARNING_STYLE, message_line
 from mfsync.gui.trust_files import TrustListFiles
 from mfsync.gui.trust_hosts import HostVerifier
-from mfsync.gui.trust_paste import ERROR_STYLE, KeyPasteBox
+from mfsync.gui.trust_paste import KeyPasteBox
 from mfsync.gui.trust_table import TrustedKeysTable
 from mfsync.gui.verify_dialog import VerifyDialog, describe_peer, peer_key
 from mfsync.service import Service, ServiceError, ServiceStatus
@@ -57,7 +58,6 @@ log = logging.getLogger("mfsync.gui")
 
 OPEN_MODE_TEXT = "Anyone on the network may fetch from you (no trusted keys)"
 REMOVED_LAST_WARNING = "Everyone on the network will be able to fetch your files"
-WARNING_STYLE = "color: #b26a00;"
 
 
 def trusted_mode_text(count: int) -> str:
@@ -118,11 +118,7 @@ class TrustDialog(QDialog):
         row.addWidget(self.export_button)
         layout.addLayout(row)
 
-        self.warning_label = QLabel()
-        self.warning_label.setTextFormat(Qt.TextFormat.PlainText)
-        self.warning_label.setStyleSheet(WARNING_STYLE)
-        self.warning_label.setWordWrap(True)
-        self.warning_label.hide()
+        self.warning_label = message_line(WARNING_STYLE)
         layout.addWidget(self.warning_label)
 
         self.paste = KeyPasteBox(self.add_key)
@@ -136,12 +132,8 @@ class TrustDialog(QDialog):
         layout.addWidget(self.hosts)
         layout.addWidget(self._own_key_box())
 
-        self.error_label = QLabel()
-        self.error_label.setTextFormat(Qt.TextFormat.PlainText)
-        self.error_label.setStyleSheet(ERROR_STYLE)
-        self.error_label.setWordWrap(True)
+        self.error_label = message_line()
         self.error_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-        self.error_label.hide()
         layout.addWidget(self.error_label)
 
         self.buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Ok

@@ -6,16 +6,13 @@ text stays there for the user to fix.
 
 from collections.abc import Callable
 
-from PySide6.QtCore import Qt
 from PySide6.QtGui import QFontDatabase
-from PySide6.QtWidgets import QGroupBox, QHBoxLayout, QLabel, QLineEdit, QPushButton, QVBoxLayout
+from PySide6.QtWidgets import QGroupBox, QHBoxLayout, QLineEdit, QPushButton, QVBoxLayout
 
 from mfsync.crypto.keys import parse_key, short_key
+from mfsync.gui.dialogs import message_line
 
-__all__ = ["ERROR_STYLE", "KeyPasteBox"]
-
-#: Red, for error lines: the palette has no "error" role.
-ERROR_STYLE = "color: #c62828;"
+__all__ = ["KeyPasteBox"]
 
 
 class KeyPasteBox(QGroupBox):
@@ -41,11 +38,7 @@ class KeyPasteBox(QGroupBox):
         row.addWidget(self.name_edit, stretch=1)
         row.addWidget(self.add_button)
         layout.addLayout(row)
-        self.error_label = QLabel()
-        self.error_label.setTextFormat(Qt.TextFormat.PlainText)
-        self.error_label.setStyleSheet(ERROR_STYLE)
-        self.error_label.setWordWrap(True)
-        self.error_label.hide()
+        self.error_label = message_line()
         layout.addWidget(self.error_label)
         self.key_edit.textChanged.connect(lambda _text: self.error_label.hide())
 

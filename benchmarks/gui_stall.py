@@ -386,7 +386,7 @@ class Bench:
         sink = Sink()
         app = DesktopApp(service, hidden=False, tray_available=True, sink=sink,
                          power_source=lambda: False, autostart=Autostart(),  # type: ignore[arg-type]
-                         open_url=lambda _url: True, choose_folder=lambda _t: None)
+                         open_url=lambda _url: True, choose_folder=lambda _t, _chosen: None)
         tracer = SlowCallbacks(self.trace_ms / 1000) if self.trace_ms is not None else None
         grabber: QTimer | None = None
         gc_pauses = GcPauses()

@@ -314,7 +314,7 @@ class Shooter:
         service = Service(loopback_options(self.udp_port), config, config_path=config_path)
         self.app = DesktopApp(
             service, tray_available=tray_available, power_source=FakePower(),
-            autostart=FakeAutostart(), open_url=_ignore_url, confirm=lambda _t, _x: True)
+            autostart=FakeAutostart(), open_url=_ignore_url, confirm=lambda _t, _x, yes: yes())
         await self.app.start()
         assert self.app.window is not None
         self.app.window.move(*WINDOW_POS)

@@ -113,14 +113,18 @@ class Rig:
         self.opened.append(url.toLocalFile())
         return True
 
-    def confirm(self, title: str, _text: str) -> bool:
-        """Answer a yes/no question with the next prepared answer."""
+    def confirm(self, title: str, _text: str, on_yes: Callable[[], None]) -> None:
+        """Answer a yes/no question with the next prepared answer (as the window's
+        non-blocking question would, later: through the callback)."""
         self.questions.append(title)
-        return self.answers.pop(0) if self.answers else True
+        if self.answers.pop(0) if self.answers else True:
+            on_yes()
 
-    def choose_folder(self, _title: str) -> Path | None:
-        """Answer a folder dialog with the next prepared answer."""
-        return self.chosen.pop(0) if self.chosen else None
+    def choose_folder(self, _title: str, on_chosen: Callable[[Path], object]) -> None:
+        """Answer a folder dialog with the next prepared answer (None: the user cancels)."""
+        folder = self.chosen.pop(0) if self.chosen else None
+        if folder is not None:
+            on_chosen(folder)
 
     async def start_app(self, *, hidden: bool = False, tray: bool = True,
                         **overrides: Any) -> DesktopApp:

@@ -1,8 +1,11 @@
 """Batched notifications with a fake clock and a recording sink."""
 
+import asyncio
 import math
+import threading
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -208,3 +211,38 @@ def test_enabled_from_config() -> None:
     config = Config(notify_downloads=False, notify_refused=False)
     assert enabled_from_config(config) == {"download": False, "failure": True, "refused": False}
     assert set(enabled_from_config(Config())) == set(KINDS)
+
+
+async def test_a_click_on_a_notification_opens_its_folder_off_the_gui_thread(
+        qapp: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from mfsync.gui.tray import Tray, TrayNotificationSink  # noqa: PLC0415 - needs the QApplication
+
+    opened: list[str] = []
+    windows: list[str] = []
+    tray = Tray(open_url=lambda url: opened.append(url.toLocalFile()))
+    sink = TrayNotificationSink(tray, lambda: windows.append("window"))
+    folder = tmp_path / "got"
+    folder.mkdir()
+    (folder / "a.txt").write_text("a")
+    threads: list[int] = []
+    real_is_dir = Path.is_dir
+
+    def is_dir(self: Path) -> bool:
+        threads.append(threading.get_ident())
+        return real_is_dir(self)
+
+    monkeypatch.setattr(Path, "is_dir", is_dir)
+    sink.show("Download finished", "a.txt", "download", str(folder / "a.txt"))
+    task = sink.clicked()
+    assert task is not None and opened == []  # not yet: the stat runs in a worker
+    await task
+    await asyncio.sleep(0)
+    assert opened == [str(folder)]
+    sink.show("Downloads finished", "2 files", "download", str(folder))
+    await sink.clicked()  # type: ignore[misc]
+    await asyncio.sleep(0)
+    assert opened == [str(folder), str(folder)]
+    assert threads and threading.get_ident() not in threads
+    sink.show("Refused", "x", "refused", None)
+    assert sink.clicked() is None
+    assert windows == ["window"]

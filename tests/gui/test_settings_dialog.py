@@ -261,18 +261,23 @@ async def test_save_error_from_the_config_layer_keeps_the_dialog_open(
 
 
 async def test_browse_fills_the_folder(qtbot: Any, service: Service, config_path: Path,
-                                 tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+                                 tmp_path: Path) -> None:
     chosen = tmp_path / "picked"
-    asked: list[str] = []
-
-    def fake_dialog(_parent: Any, _title: str, start: str) -> str:
-        asked.append(start)
-        return str(chosen)
-
-    monkeypatch.setattr(QFileDialog, "getExistingDirectory", fake_dialog)
+    chosen.mkdir()
     dialog = open_dialog(qtbot, service)
     qtbot.mouseClick(dialog.browse_button("downloadFolder"), Qt.MouseButton.LeftButton)
-    assert asked == [str(service.download_folder)]  # starts from the default folder
+    # the click returned with the chooser open (window-modal, no nested event loop)
+    choosers = [c for c in dialog.findChildren(QFileDialog) if c.isVisible()]
+    assert len(choosers) == 1
+    chooser = choosers[0]
+    assert chooser.windowModality() == Qt.WindowModality.WindowModal
+    assert chooser.fileMode() == QFileDialog.FileMode.Directory
+    # it starts from the default folder (or the nearest one that exists)
+    assert Path(chooser.directory().absolutePath()) in (
+        service.download_folder, *service.download_folder.parents)
+    assert dialog.editor("downloadFolder").text() == ""
+    chooser.selectFile(str(chosen))  # as if typed in its name field
+    chooser.accept()
     assert dialog.editor("downloadFolder").text() == str(chosen)
     press_ok(qtbot, dialog)
     assert await saved(service, config_path) == {"downloadFolder": str(chosen)}

@@ -7,20 +7,27 @@ os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 import asyncio
 import dataclasses
 import json
+import re
+import threading
 from pathlib import Path
 from typing import Any
 
 import pytest
+from harness import RecordingSink, wait_for
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QGuiApplication
-from PySide6.QtWidgets import QDialog, QDialogButtonBox
+from PySide6.QtWidgets import QDialog, QDialogButtonBox, QFileDialog
 
+import mfsync.gui.bridge
 from mfsync.config import Config, load_config
 from mfsync.crypto.keys import Identity, format_key, short_key
 from mfsync.crypto.verify import verification_code
 from mfsync.engine.node import NodeOptions
 from mfsync.engine.service import Service, ServiceStatus
 from mfsync.engine.status import NodeStatus, PeerSnapshot, PeerState
+from mfsync.gui import trust_files
+from mfsync.gui.bridge import EngineBridge
+from mfsync.gui.notify import Notifier
 from mfsync.gui.trust_dialog import (
     OPEN_MODE_TEXT,
     REMOVED_LAST_WARNING,
@@ -210,7 +217,7 @@ async def test_export_import_round_trip(qtbot: Any, service: Service, tmp_path: 
     dialog.add_key(a, "alpha")
     dialog.add_key(b)
     exported = tmp_path / "trust.json"
-    assert dialog.export_to(exported)
+    assert await dialog.export_to(exported)
     data = json.loads(exported.read_text(encoding="utf-8"))
     assert data == {"trustedKeys": [format_key(a), format_key(b)],
                     "keyNames": {format_key(a): "alpha"}}
@@ -220,11 +227,11 @@ async def test_export_import_round_trip(qtbot: Any, service: Service, tmp_path: 
     c = new_key()
     other.set_trust(frozenset({c}), {c: "gamma"})
     importer = open_dialog(qtbot, other)
-    assert importer.import_from(exported) == 2
+    assert await importer.import_from(exported) == 2
     assert importer.last_error == ""
     assert importer.error_label.isHidden()
     # importing again merges: nothing new
-    assert importer.import_from(exported) == 0
+    assert await importer.import_from(exported) == 0
     press_ok(qtbot, importer)
     written = await saved(other, other_path)
     assert sorted(written["trustedKeys"]) == sorted(format_key(k) for k in (a, b, c))
@@ -238,7 +245,7 @@ async def test_import_keeps_names_typed_here(qtbot: Any, service: Service, tmp_p
                                 "keyNames": {format_key(key): "theirs"}}))
     dialog = open_dialog(qtbot, service)
     dialog.add_key(key, "mine")
-    assert dialog.import_from(file) == 0
+    assert await dialog.import_from(file) == 0
     assert dialog.key_names() == {key: "mine"}
 
 
@@ -248,7 +255,7 @@ async def test_import_bare_list(qtbot: Any, service: Service, config_path: Path,
     file = tmp_path / "keys.json"
     file.write_text(json.dumps([format_key(k).lower() for k in keys]))
     dialog = open_dialog(qtbot, service)
-    assert dialog.import_from(file) == 2
+    assert await dialog.import_from(file) == 2
     press_ok(qtbot, dialog)
     assert sorted((await saved(service, config_path))["trustedKeys"]) == sorted(
         format_key(k) for k in keys)
@@ -267,7 +274,7 @@ async def test_import_errors_are_shown_and_nothing_is_imported(
     file = tmp_path / "bad.json"
     file.write_text(content.replace("%s", format_key(new_key())))
     dialog = open_dialog(qtbot, service)
-    assert dialog.import_from(file) is None
+    assert await dialog.import_from(file) is None
     assert message in dialog.last_error
     assert not dialog.error_label.isHidden()
     assert dialog.error_label.text() == dialog.last_error
@@ -276,29 +283,76 @@ async def test_import_errors_are_shown_and_nothing_is_imported(
 
 async def test_import_missing_file(qtbot: Any, service: Service, tmp_path: Path) -> None:
     dialog = open_dialog(qtbot, service)
-    assert dialog.import_from(tmp_path / "nope.json") is None
+    assert await dialog.import_from(tmp_path / "nope.json") is None
     assert "Cannot read" in dialog.last_error
 
 
 async def test_export_error_is_shown(qtbot: Any, service: Service, tmp_path: Path) -> None:
     dialog = open_dialog(qtbot, service)
-    assert not dialog.export_to(tmp_path / "missing-dir" / "x.json")
+    assert not await dialog.export_to(tmp_path / "missing-dir" / "x.json")
     assert "Cannot write" in dialog.last_error
 
 
+def open_file_dialog(dialog: QDialog) -> QFileDialog:
+    """The file chooser the dialog opened: window-modal, not run in a loop of its own."""
+    choosers = [c for c in dialog.findChildren(QFileDialog) if c.isVisible()]
+    assert len(choosers) == 1, choosers
+    chooser = choosers[0]
+    assert chooser.windowModality() == Qt.WindowModality.WindowModal
+    return chooser
+
+
 async def test_import_and_export_buttons_use_the_file_chooser(
-        qtbot: Any, service: Service, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+        qtbot: Any, service: Service, tmp_path: Path) -> None:
     target = tmp_path / "chosen.json"
     key = new_key()
     dialog = open_dialog(qtbot, service)
     dialog.add_key(key)
-    monkeypatch.setattr(dialog, "choose_file", lambda *, save: target)
     qtbot.mouseClick(dialog.export_button, Qt.MouseButton.LeftButton)
+    # the click returned with the chooser still open: no nested event loop ran
+    chooser = open_file_dialog(dialog)
+    assert chooser.acceptMode() == QFileDialog.AcceptMode.AcceptSave
+    assert chooser.windowTitle() == "Export trusted keys"
+    chooser.selectFile(str(target))
+    chooser.accept()
+    await wait_for(lambda: target.exists(), what="the exported file")
     assert read_trust_file(target) == ([key], {})
+    assert dialog.last_error == ""
+
+    # a cancelled chooser does nothing
+    qtbot.mouseClick(dialog.import_button, Qt.MouseButton.LeftButton)
+    open_file_dialog(dialog).reject()
     dialog.table.selectRow(0)
     dialog.remove_selected()
     qtbot.mouseClick(dialog.import_button, Qt.MouseButton.LeftButton)
-    assert dialog.trusted_keys() == [key]
+    chooser = open_file_dialog(dialog)
+    assert chooser.fileMode() == QFileDialog.FileMode.ExistingFile
+    chooser.selectFile(str(target))
+    chooser.accept()
+    await wait_for(lambda: dialog.trusted_keys() == [key], what="the imported key")
+
+
+async def test_file_work_runs_off_the_gui_thread(qtbot: Any, service: Service, tmp_path: Path,
+                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    threads: list[int] = []
+    real_read, real_write = trust_files.read_trust_file, trust_files.write_trust_file
+
+    def read(path: Path) -> Any:
+        threads.append(threading.get_ident())
+        return real_read(path)
+
+    def write(path: Path, keys: Any, names: Any) -> None:
+        threads.append(threading.get_ident())
+        real_write(path, keys, names)
+
+    monkeypatch.setattr(trust_files, "read_trust_file", read)
+    monkeypatch.setattr(trust_files, "write_trust_file", write)
+    dialog = open_dialog(qtbot, service)
+    dialog.add_key(new_key())
+    assert await dialog.export_to(tmp_path / "t.json")
+    assert await dialog.import_from(tmp_path / "t.json") == 0
+    assert len(threads) == 2
+    assert threading.get_ident() not in threads
 
 
 async def test_verify_a_host_seen_on_the_network(qtbot: Any, service: Service, config_path: Path,
@@ -358,7 +412,11 @@ async def test_hosts_list_follows_the_status_while_open(
         qtbot: Any, service: Service, monkeypatch: pytest.MonkeyPatch) -> None:
     current = [service.status]
     monkeypatch.setattr(Service, "status", property(lambda _self: current[0]))
-    dialog = open_dialog(qtbot, service)
+    # the bridge is the GUI's one subscriber to the service: the dialog follows its signal
+    bridge = EngineBridge(service, Notifier(RecordingSink()))
+    dialog = TrustDialog(service, status_changed=bridge.statusChanged)
+    qtbot.addWidget(dialog)
+    dialog.show()
     assert not dialog.verify_button.isEnabled()
 
     key = new_key()
@@ -374,6 +432,15 @@ async def test_hosts_list_follows_the_status_while_open(
     service.report_error("again")
     await asyncio.sleep(0.05)
     assert "desk" in dialog.peer_combo.itemText(0)
+    bridge.close()
+
+
+def test_only_the_bridge_subscribes_to_the_service() -> None:
+    # every other GUI module gets snapshots from the bridge's statusChanged signal
+    gui = Path(mfsync.gui.bridge.__file__).parent
+    subscribers = sorted(p.name for p in gui.glob("*.py")
+                         if re.search(r"\.subscribe\(", p.read_text(encoding="utf-8")))
+    assert subscribers == ["bridge.py"]
 
 
 async def test_no_hosts_to_pick(qtbot: Any, service: Service) -> None:

@@ -38,12 +38,12 @@ from hypothesis import strategies as st
 
 from mfsync.config import SETTINGS, Config, ConfigError, load_config
 from mfsync.crypto.keys import Identity, IdentityError, identity_from_der, identity_to_der
-from mfsync.gui.trust_file import TrustFileError, read_trust_file
 from mfsync.protocol.version import VersionVector
 from mfsync.store.identity_file import load_or_create_identity
 from mfsync.store.index_db import FileRecord, IndexDB, IndexDBError
 from mfsync.store.index_records import decode_row
 from mfsync.store.known_hosts import KnownHosts
+from mfsync.store.trust_file import TrustFileError, read_trust_file
 
 #: ``json`` builds a 56-byte list from ``[]`` and a 64-byte dict from ``{}``.
 JSON_EXPANSION = 64

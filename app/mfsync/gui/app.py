@@ -166,7 +166,8 @@ class DesktopApp(QObject):
 
     def open_trust(self, key: bytes | None = None) -> TrustDialog:
         """Open the trusted-keys dialog, at the verification of ``key`` when given."""
-        dialog = TrustDialog(self.service, self.window)
+        dialog = TrustDialog(self.service, self.window,
+                             status_changed=self.bridge.statusChanged if self.bridge else None)
         if key is not None:
             dialog.verify_key(key)
         dialog.show()

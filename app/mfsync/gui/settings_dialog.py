@@ -15,7 +15,6 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Protocol
 
-from PySide6.QtCore import Qt
 from PySide6.QtWidgets import (
     QCheckBox,
     QDialog,
@@ -34,6 +33,7 @@ from PySide6.QtWidgets import (
 )
 
 from mfsync.config import SETTINGS, ConfigError, Setting, to_json_value
+from mfsync.gui.dialogs import ask_folder, message_line
 from mfsync.service import Service, ServiceError
 
 __all__ = ["GROUPS", "RESTART_NOTE", "AutostartControl", "SettingsDialog"]
@@ -56,7 +56,6 @@ HIDDEN_KINDS = frozenset({"internal"})
 AUTOSTART_KEY = "autostart"
 #: Number ranges for settings whose ``limits`` the table leaves open.
 KIND_RANGES: dict[str, tuple[int, int]] = {"port": (1, 65535), "int": (0, 1_000_000)}
-ERROR_STYLE = "color: #c62828;"
 
 
 class AutostartControl(Protocol):
@@ -85,11 +84,7 @@ class _Field:
         self.editor = editor
         self.read = read
         self.write = write
-        self.error_label = QLabel()
-        self.error_label.setTextFormat(Qt.TextFormat.PlainText)
-        self.error_label.setStyleSheet(ERROR_STYLE)
-        self.error_label.setWordWrap(True)
-        self.error_label.hide()
+        self.error_label = message_line()
         self.row = QWidget()
         layout = QVBoxLayout(self.row)
         layout.setContentsMargins(0, 0, 0, 0)
@@ -141,11 +136,7 @@ class SettingsDialog(QDialog):
         scroll.setWidgetResizable(True)
         scroll.setWidget(content)
 
-        self.error_label = QLabel()
-        self.error_label.setTextFormat(Qt.TextFormat.PlainText)
-        self.error_label.setStyleSheet(ERROR_STYLE)
-        self.error_label.setWordWrap(True)
-        self.error_label.hide()
+        self.error_label = message_line()
         self.buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Ok
                                         | QDialogButtonBox.StandardButton.Apply
                                         | QDialogButtonBox.StandardButton.Cancel)
@@ -375,13 +366,12 @@ class _PathEditor(QWidget):
         layout.addWidget(self.line_edit, stretch=1)
         layout.addWidget(self.browse_button)
 
-    def browse(self) -> None:
-        """Ask for a folder, starting from the one shown."""
+    def browse(self) -> QFileDialog:
+        """Ask for a folder, starting from the one shown; the choice fills the field later (a
+        non-blocking dialog: no nested event loop under the engine). Returns the dialog."""
         start = self.line_edit.text() or self.line_edit.placeholderText()
-        chosen = QFileDialog.getExistingDirectory(self._dialog, self._label,
-                                                  str(Path(start).expanduser()))
-        if chosen:
-            self.line_edit.setText(chosen)
+        return ask_folder(self._dialog, self._label, Path(start).expanduser(),
+                          lambda folder: self.line_edit.setText(str(folder)))
 
 
 def _split_list(text: str) -> list[str]:

@@ -2,10 +2,12 @@
 
 The menu is rebuilt each time it is about to show (as Vorta does), so it always reflects the
 latest snapshot without being kept in step by hand. The icon shows idle, transferring, paused or
-error. Notifications go through ``TrayNotificationSink``; a click on one opens the file or folder
-it is about, or the window.
+error. Notifications go through ``TrayNotificationSink``; a click on one opens the folder it is
+about (looked up off the GUI thread), or the window. The tray takes snapshots from the bridge's
+signal, never from the service directly.
 """
 
+import asyncio
 import functools
 import logging
 from collections import deque
@@ -142,6 +144,7 @@ class TrayNotificationSink:
         self._tray = tray
         self._open_window = open_window
         self._target: str | None = None
+        self._pending: set[asyncio.Task[bool]] = set()
         #: What was shown: (title, text, kind, target), newest last (tests and the log read it).
         self.shown: list[tuple[str, str, str, str | None]] = []
         tray.icon.messageClicked.connect(self.clicked)
@@ -156,10 +159,21 @@ class TrayNotificationSink:
                      else QSystemTrayIcon.MessageIcon.Information)
         self._tray.icon.showMessage(title, text, icon_kind, MESSAGE_MS)
 
-    def clicked(self) -> None:
-        """Open what the last notification was about."""
-        if self._target:
-            path = Path(self._target)
-            self._tray.open_url(QUrl.fromLocalFile(str(path if path.is_dir() else path.parent)))
-        else:
+    def clicked(self) -> asyncio.Task[bool] | None:
+        """Open what the last notification was about: the folder it names, or the folder of
+        the file it names, or else the window. Returns the task that looks at the disk."""
+        if not self._target:
             self._open_window()
+            return None
+        path = Path(self._target)
+        # Folder or file is a stat, done off the GUI thread: the target may sit on a slow
+        # network share or a disk that has gone away since.
+        task = asyncio.ensure_future(asyncio.to_thread(path.is_dir))
+        self._pending.add(task)
+        task.add_done_callback(functools.partial(self._open_target, path))
+        return task
+
+    def _open_target(self, path: Path, task: asyncio.Task[bool]) -> None:
+        self._pending.discard(task)
+        is_dir = not task.cancelled() and task.exception() is None and task.result()
+        self._tray.open_url(QUrl.fromLocalFile(str(path if is_dir else path.parent)))

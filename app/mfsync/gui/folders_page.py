@@ -1,0 +1,124 @@
+"""The "Shared folders" page: the folders we share, and adding, removing and switching them.
+
+Adding a folder scans it, which takes a while: every change runs as a background task on the
+service, and the table follows the snapshots that result.
+"""
+
+from pathlib import Path
+from typing import Any
+
+from PySide6.QtCore import Qt, QUrl
+from PySide6.QtWidgets import QLabel, QPushButton, QWidget
+
+from mfsync.gui.models import FoldersModel
+from mfsync.gui.pages import WindowContext, button_row, make_table, page_layout, selected_keys
+from mfsync.service import FolderMode, ServiceStatus
+
+__all__ = ["FoldersPage", "dropped_folders"]
+
+
+class FoldersPage(QWidget):
+    """The table of shared folders and its buttons (add, remove, sync or share only, open)."""
+
+    def __init__(self, context: WindowContext, model: FoldersModel) -> None:
+        super().__init__()
+        self.context = context
+        self.model = model
+        self._status: ServiceStatus = context.service.status
+        self.view, self.proxy = make_table(model, samples=("share only", "99999", "up to date"))
+        self.view.doubleClicked.connect(lambda _i: self.open_selected_folder())
+        self.hint = QLabel(
+            "Drop folders here from your file manager to share them, or press Add folder.")
+        self.hint.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.hint.setObjectName("dropHint")
+        self.add_button = QPushButton("Add folder…")
+        self.add_button.clicked.connect(self.add_folder_dialog)
+        self.remove_button = QPushButton("Remove")
+        self.remove_button.clicked.connect(self.remove_selected_folder)
+        self.sync_button = QPushButton("Sync this folder")
+        self.sync_button.setToolTip(
+            "Sync: share this folder and also fetch into it every file other hosts offer.\n"
+            "Share only: others may fetch from it; nothing is written into it.")
+        self.sync_button.clicked.connect(self.toggle_selected_mode)
+        self.open_button = QPushButton("Open")
+        self.open_button.clicked.connect(self.open_selected_folder)
+        self.view.selectionModel().selectionChanged.connect(self.update_buttons)
+        page_layout(self, self.hint, self.view, button_row(
+            self.add_button, self.remove_button, self.sync_button, self.open_button))
+
+    def update_status(self, status: ServiceStatus) -> None:
+        """Follow a new snapshot (the model is updated by the window)."""
+        self._status = status
+        self.hint.setVisible(not status.folders)
+        self.update_buttons()
+
+    def update_buttons(self) -> None:
+        """Enable the buttons that apply to the selection; name the mode switch."""
+        folder = self.selected_folder()
+        for button in (self.remove_button, self.open_button, self.sync_button):
+            button.setEnabled(folder is not None)
+        self.sync_button.setText(
+            "Share only" if self._mode_of(folder) == FolderMode.SYNC else "Sync this folder")
+
+    def add_folder_dialog(self) -> None:
+        """Ask for a folder, then share it."""
+        self.context.choose_folder("Choose a folder to share", self.add_folder)
+
+    def add_folder(self, folder: Path, mode: str = FolderMode.SHARE) -> None:
+        """Share ``folder`` (in the background: it is scanned first)."""
+        self.context.show_message(f"Adding {folder}…", 3000)
+        self.context.tasks.run(self.context.service.add_folder(folder, mode))
+
+    def remove_selected_folder(self) -> None:
+        """Stop sharing the selected folder."""
+        folder = self.selected_folder()
+        if folder is not None:
+            self.context.tasks.run(self.context.service.remove_folder(folder))
+
+    def toggle_selected_mode(self) -> None:
+        """Switch the selected folder between sync and share only (syncing with no trusted
+        keys asks first: anyone could then write into the folder)."""
+        folder = self.selected_folder()
+        mode = self._mode_of(folder)
+        if folder is None or mode is None:
+            return
+        new = FolderMode.SHARE if mode == FolderMode.SYNC else FolderMode.SYNC
+
+        def switch() -> None:
+            self.context.tasks.run(self.context.service.set_folder_mode(folder, new))
+
+        if new == FolderMode.SYNC and not self._status.trusted_keys:
+            self.context.confirm(
+                "Sync with everyone?",
+                f"No trusted keys are set, so any computer on this network can add files to "
+                f"{folder}.\n\nSync it anyway? (Trusted keys… limits sync to hosts you know.)",
+                switch)
+        else:
+            switch()
+
+    def open_selected_folder(self) -> None:
+        """Open the selected folder in the file manager."""
+        folder = self.selected_folder()
+        if folder is not None:
+            self.context.open_url(QUrl.fromLocalFile(str(folder)))
+
+    def selected_folder(self) -> Path | None:
+        """The selected folder, if any."""
+        keys = selected_keys(self.view, self.proxy)
+        return keys[0] if keys else None
+
+    def _mode_of(self, folder: Path | None) -> str | None:
+        return next((f.mode for f in self._status.folders if f.path == folder), None)
+
+
+def dropped_folders(mime: Any) -> list[Path]:
+    """The local folders in a drag's MIME data (files and remote URLs are left out).
+
+    This stats each path on the GUI thread: a drag must be accepted or refused while the
+    pointer enters, and the paths come from a file manager that has just listed them, so the
+    answer is in the kernel's cache, not on the disk.
+    """
+    if mime is None or not mime.hasUrls():
+        return []
+    return [Path(url.toLocalFile()) for url in mime.urls()
+            if url.isLocalFile() and Path(url.toLocalFile()).is_dir()]

@@ -1,0 +1,84 @@
+"""The "Network" page: the files other hosts offer, a search field, and downloading them."""
+
+from pathlib import Path
+
+from PySide6.QtCore import QPoint, Qt
+from PySide6.QtWidgets import QAbstractItemView, QLabel, QLineEdit, QMenu, QPushButton, QWidget
+
+from mfsync.engine.status import PeerState
+from mfsync.gui.models import NetworkModel
+from mfsync.gui.pages import WindowContext, button_row, make_table, page_layout, selected_keys
+from mfsync.service import ServiceError, ServiceStatus
+
+__all__ = ["NetworkPage"]
+
+
+class NetworkPage(QWidget):
+    """The network's files (filtered by the search field), with Download and Download to…."""
+
+    def __init__(self, context: WindowContext, model: NetworkModel) -> None:
+        super().__init__()
+        self.context = context
+        self.model = model
+        self.view, self.proxy = make_table(
+            model, filterable=True, samples=("999.9 MB", "desktop-anna, laptop-ben", "downloading"))
+        self.view.setSelectionMode(QAbstractItemView.SelectionMode.ExtendedSelection)
+        self.view.doubleClicked.connect(lambda _i: self.download_selected())
+        self.view.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
+        self.view.customContextMenuRequested.connect(self._show_menu)
+        self.search = QLineEdit()
+        self.search.setPlaceholderText("Search the network's files")
+        self.search.setClearButtonEnabled(True)
+        self.search.textChanged.connect(self.proxy.setFilterFixedString)
+        self.download_button = QPushButton("Download")
+        # (a lambda: clicked and triggered pass ``checked``, which would land in ``dest``)
+        self.download_button.clicked.connect(lambda: self.download_selected())  # noqa: PLW0108
+        self.download_to_button = QPushButton("Download to…")
+        self.download_to_button.clicked.connect(self.download_selected_to)
+        self.hint = QLabel("")
+        # One menu, kept: it is shown with popup(), which returns at once (exec() would run a
+        # nested event loop under the engine's), so it must outlive the click that showed it.
+        self.menu = QMenu(self)
+        self.menu.addAction("Download", lambda: self.download_selected())  # noqa: PLW0108
+        self.menu.addAction("Download to…", self.download_selected_to)
+        page_layout(self, self.search, self.view, button_row(
+            self.download_button, self.download_to_button, self.hint, stretch_at=2))
+
+    def update_status(self, status: ServiceStatus) -> None:
+        """Follow a new snapshot: the line that counts files and hosts."""
+        online = sum(1 for p in status.node.peers if p.state is PeerState.CONNECTED)
+        self.hint.setText(
+            f"{len(status.node.files)} files on {online} hosts" if online else
+            "No hosts found yet. Is mfsync running on another computer on this network?")
+
+    def selected_remote_paths(self) -> list[str]:
+        """Network paths of the selected files (each once)."""
+        paths: list[str] = []
+        for key in selected_keys(self.view, self.proxy):
+            assert isinstance(key, tuple)
+            if key[0] not in paths:
+                paths.append(key[0])
+        return paths
+
+    def download_selected(self, dest: Path | None = None) -> int:
+        """Download the selected files (into ``dest``, else the download folder)."""
+        paths = self.selected_remote_paths()
+        if not paths:
+            return 0
+        service = self.context.service
+        try:
+            queued = service.download(paths, dest)
+        except ServiceError as exc:
+            service.report_error(str(exc))
+            return 0
+        where = dest or service.download_folder
+        self.context.show_message(f"Downloading {queued} file(s) to {where}", 5000)
+        return queued
+
+    def download_selected_to(self) -> None:
+        """Ask for a folder, then download the selected files into it."""
+        if self.selected_remote_paths():
+            self.context.choose_folder("Download to folder", self.download_selected)
+
+    def _show_menu(self, position: QPoint) -> None:
+        self.menu.popup(self.view.viewport().mapToGlobal(position))

@@ -49,11 +49,11 @@ import mfsync.engine.transfers  # noqa: E402
 from loopback_ports import free_udp_port  # noqa: E402
 from mfsync.config import load_config, save_config  # noqa: E402
 from mfsync.engine.node import Node  # noqa: E402
+from mfsync.engine.service import FolderMode, Service  # noqa: E402
 from mfsync.engine.status import PeerState  # noqa: E402
 from mfsync.engine.transfer_status import TransferState  # noqa: E402
 from mfsync.gui.app import DesktopApp  # noqa: E402
 from mfsync.gui.icons import icon  # noqa: E402
-from mfsync.service import FolderMode, Service  # noqa: E402
 from waiting import wait_for  # noqa: E402
 
 log = logging.getLogger("mfsync.screenshots")

@@ -14,15 +14,15 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from harness import wait_for
 from PySide6.QtCore import QPoint, Qt
 from PySide6.QtWidgets import QFileDialog, QMessageBox, QWidget
 
 from mfsync.config import load_config
 from mfsync.crypto.keys import Identity
 from mfsync.engine.node import NodeOptions
+from mfsync.engine.service import Service
 from mfsync.gui.main_window import MainWindow
-from mfsync.service import Service
+from waiting import wait_for
 
 
 @pytest.fixture

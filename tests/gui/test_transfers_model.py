@@ -4,11 +4,11 @@ from pathlib import Path
 
 from PySide6.QtWidgets import QApplication
 
+from mfsync.engine.service import ServiceStatus
 from mfsync.engine.status import NodeStatus
 from mfsync.engine.transfer_rates import TransferRates
 from mfsync.engine.transfer_status import TransferSnapshot, TransfersStatus, TransferState
 from mfsync.gui.models import TransfersModel
-from mfsync.service import ServiceStatus
 
 MB = 1000 * 1000
 ROOT = Path("/tmp/dest")

@@ -21,12 +21,14 @@ PACKAGE = Path(__file__).resolve().parents[2] / "app" / "mfsync"
 #: What a front end may import: the engine's front door (``engine.service``) and the snapshots
 #: it shows, the settings, the application's shared facts and a few leaf helpers that turn
 #: things into text for people and back (keys, ``HOST[:PORT]``), where our files live, the
-#: identity file and atomic writes of the front end's own files (autostart entries). Never the
+#: identity file, the trust files people import and export (read capped, written atomically)
+#: and atomic writes of the front end's own files (autostart entries). Never the
 #: network or the rest of the store: what can go wrong there reaches a front end as the
 #: engine's ``StartError`` or ``ServiceError``.
 FRONT_END = {
-    "engine", "config", "defaults", "display", "memory", "service", "crypto",
+    "engine", "config", "defaults", "display", "memory", "crypto",
     "protocol.endpoints", "store.locations", "store.identity_file", "store.files",
+    "store.trust_file",
 }
 
 #: What each area may import of ours (besides itself).
@@ -45,8 +47,6 @@ ALLOWED: dict[str, set[str]] = {
     # the settings sit below the engine: loading them loads neither the engine nor the network
     "config": {"protocol", "crypto", "store", "defaults"},
     "engine": {"net", "store", "watch", "protocol", "crypto", "config", "defaults"},
-    # the old name of engine.service, kept while the front ends' modules move over
-    "service": {"engine"},
     # the front ends; only the CLI's ``gui`` mode reaches the GUI, inside a function, so that
     # the command line loads without Qt
     "cli": FRONT_END,

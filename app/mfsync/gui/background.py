@@ -12,7 +12,7 @@ import logging
 from collections.abc import Callable, Coroutine
 from typing import Any, TypeVar
 
-from mfsync.service import ServiceError
+from mfsync.engine.service import ServiceError
 
 __all__ = ["BackgroundTasks"]
 

@@ -13,9 +13,9 @@ from dataclasses import dataclass
 from PySide6.QtCore import QObject, Signal
 
 from mfsync.crypto.keys import format_key
+from mfsync.engine.service import Service, ServiceStatus
 from mfsync.engine.transfer_status import TransferSnapshot, TransferState
 from mfsync.gui.notify import Notifier
-from mfsync.service import Service, ServiceStatus
 
 __all__ = ["EngineBridge", "Finished", "derive_events"]
 

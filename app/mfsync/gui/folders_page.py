@@ -10,9 +10,9 @@ from typing import Any
 from PySide6.QtCore import Qt, QUrl
 from PySide6.QtWidgets import QLabel, QPushButton, QWidget
 
+from mfsync.engine.service import FolderMode, ServiceStatus
 from mfsync.gui.models import FoldersModel
 from mfsync.gui.pages import WindowContext, button_row, make_table, page_layout, selected_keys
-from mfsync.service import FolderMode, ServiceStatus
 
 __all__ = ["FoldersPage", "dropped_folders"]
 

@@ -3,9 +3,9 @@
 from PySide6.QtCore import Signal
 from PySide6.QtWidgets import QLabel, QPushButton, QWidget
 
+from mfsync.engine.service import Service, ServiceStatus
 from mfsync.gui.models import HostsModel
 from mfsync.gui.pages import button_row, make_table, page_layout
-from mfsync.service import Service, ServiceStatus
 
 __all__ = ["HostsPage"]
 

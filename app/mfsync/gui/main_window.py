@@ -27,6 +27,7 @@ from PySide6.QtGui import (
 from PySide6.QtWidgets import QLabel, QMainWindow, QMenu, QTabWidget, QVBoxLayout, QWidget
 
 from mfsync.crypto.keys import format_key, short_key
+from mfsync.engine.service import Service, ServiceStatus
 from mfsync.engine.status import PeerState
 from mfsync.gui.background import BackgroundTasks
 from mfsync.gui.dialogs import (
@@ -43,7 +44,6 @@ from mfsync.gui.models import FoldersModel, HostsModel, NetworkModel, TransfersM
 from mfsync.gui.network_page import NetworkPage
 from mfsync.gui.pages import WindowContext
 from mfsync.gui.transfers_page import TransfersPage
-from mfsync.service import Service, ServiceStatus
 
 __all__ = ["ClickableLabel", "Confirm", "FolderChooser", "MainWindow", "UrlOpener"]
 

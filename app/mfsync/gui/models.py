@@ -18,9 +18,9 @@ from PySide6.QtCore import QAbstractTableModel, QModelIndex, QPersistentModelInd
 
 from mfsync.crypto.keys import format_key, short_key
 from mfsync.display import shown
+from mfsync.engine.service import FolderMode, ServiceStatus
 from mfsync.engine.status import PeerState, RemoteFile
 from mfsync.engine.transfer_status import TransferSnapshot, TransferState
-from mfsync.service import FolderMode, ServiceStatus
 
 #: Transfer states in which the network table shows a file as being downloaded.
 _DOWNLOADING_STATES = frozenset({TransferState.QUEUED, TransferState.VERIFYING,

@@ -5,10 +5,10 @@ from pathlib import Path
 from PySide6.QtCore import QPoint, Qt
 from PySide6.QtWidgets import QAbstractItemView, QLabel, QLineEdit, QMenu, QPushButton, QWidget
 
+from mfsync.engine.service import ServiceError, ServiceStatus
 from mfsync.engine.status import PeerState
 from mfsync.gui.models import NetworkModel
 from mfsync.gui.pages import WindowContext, button_row, make_table, page_layout, selected_keys
-from mfsync.service import ServiceError, ServiceStatus
 
 __all__ = ["NetworkPage"]
 

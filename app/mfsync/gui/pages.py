@@ -19,10 +19,10 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from mfsync.engine.service import Service
 from mfsync.gui.background import BackgroundTasks
 from mfsync.gui.dialogs import Confirm, FolderChooser, UrlOpener
 from mfsync.gui.models import SORT_ROLE, KeyedTableModel
-from mfsync.service import Service
 
 __all__ = [
     "CELL_PADDING",

@@ -33,8 +33,8 @@ from PySide6.QtWidgets import (
 )
 
 from mfsync.config import SETTINGS, ConfigError, Setting, to_json_value
+from mfsync.engine.service import Service, ServiceError
 from mfsync.gui.dialogs import ask_folder, message_line
-from mfsync.service import Service, ServiceError
 
 __all__ = ["GROUPS", "RESTART_NOTE", "AutostartControl", "SettingsDialog"]
 

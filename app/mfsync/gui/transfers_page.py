@@ -17,10 +17,10 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from mfsync.engine.service import ServiceError, ServiceStatus
 from mfsync.engine.transfer_status import TransferState
 from mfsync.gui.models import PROGRESS_ROLE, TransfersModel
 from mfsync.gui.pages import WindowContext, button_row, make_table, page_layout, selected_keys
-from mfsync.service import ServiceError, ServiceStatus
 
 __all__ = ["PROGRESS_WIDTH", "ProgressDelegate", "TransfersPage"]
 

@@ -19,9 +19,9 @@ from PySide6.QtGui import QDesktopServices
 from PySide6.QtWidgets import QMenu, QSystemTrayIcon
 
 from mfsync.display import shown
+from mfsync.engine.service import ServiceStatus
 from mfsync.engine.transfer_status import TransferSnapshot
 from mfsync.gui.icons import icon
-from mfsync.service import ServiceStatus
 
 __all__ = ["RECENT", "Tray", "TrayNotificationSink", "TrayState", "tray_state"]
 

@@ -32,6 +32,7 @@ from PySide6.QtWidgets import (
 )
 
 from mfsync.crypto.keys import format_key
+from mfsync.engine.service import Service, ServiceError, ServiceStatus
 from mfsync.engine.status import PeerSnapshot
 from mfsync.gui.dialogs import WARNING_STYLE, message_line
 from mfsync.gui.trust_files import TrustListFiles
@@ -39,7 +40,6 @@ from mfsync.gui.trust_hosts import HostVerifier
 from mfsync.gui.trust_paste import KeyPasteBox
 from mfsync.gui.trust_table import TrustedKeysTable
 from mfsync.gui.verify_dialog import VerifyDialog, describe_peer, peer_key
-from mfsync.service import Service, ServiceError, ServiceStatus
 from mfsync.store.trust_file import TrustFileError, read_trust_file
 
 __all__ = [

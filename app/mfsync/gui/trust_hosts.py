@@ -10,9 +10,9 @@ from collections.abc import Callable
 from PySide6.QtWidgets import QComboBox, QGroupBox, QHBoxLayout, QPushButton, QWidget
 
 from mfsync.crypto.keys import short_key
+from mfsync.engine.service import Service
 from mfsync.engine.status import PeerSnapshot
 from mfsync.gui.verify_dialog import VerifyDialog, describe_peer, peer_key
-from mfsync.service import Service
 
 __all__ = ["NO_HOSTS_TEXT", "HostVerifier", "untrusted_peers"]
 

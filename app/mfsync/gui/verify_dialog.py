@@ -12,8 +12,8 @@ from PySide6.QtWidgets import QDialog, QDialogButtonBox, QLabel, QVBoxLayout, QW
 
 from mfsync.crypto.keys import format_key, short_key
 from mfsync.display import shown
+from mfsync.engine.service import Service
 from mfsync.engine.status import PeerSnapshot
-from mfsync.service import Service
 
 __all__ = ["CODE_POINT_SIZE", "VERIFY_MIN_WIDTH", "VerifyDialog", "describe_peer", "peer_key"]
 

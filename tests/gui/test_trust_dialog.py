@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from harness import RecordingSink, wait_for
+from harness import RecordingSink
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QGuiApplication
 from PySide6.QtWidgets import QDialog, QDialogButtonBox, QFileDialog
@@ -34,6 +34,7 @@ from mfsync.gui.trust_dialog import (
     TrustDialog,
     read_trust_file,
 )
+from waiting import wait_for
 
 
 def new_key() -> bytes:

@@ -1,8 +1,8 @@
 """The walk of one shared folder: which files are there now, hashed only where they changed.
 
 A walk does not follow symlinks, skips built-in junk, what the folder's ``.mfsyncignore`` names
-(store/ignore.py) and names that may not cross the wire (each skip logged once per folder, not
-once per scan), names files by their NFC form (macOS stores names decomposed; two files that
+(store/ignore.py) and names that may not cross the wire (each skip logged once, not again at
+every scan), names files by their NFC form (macOS stores names decomposed; two files that
 collide once normalised keep only the first), and hashes only files whose (name on disk, size,
 mtime, inode) differ from the previous files it is given, so that a rescan of an unchanged folder,
 or a restart whose previous files come from the index database, reads no file. It also notes the

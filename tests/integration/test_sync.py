@@ -21,7 +21,7 @@ from mfsync.engine.node import Node
 from mfsync.engine.sync import SYNC_SOURCE_WAIT, Syncer
 from mfsync.engine.transfers import Downloader, DownloadJob
 from mfsync.protocol.version import MAX_COUNTER, Order, VersionVector
-from mfsync.store import shareset
+from mfsync.store import folder_scan
 from mfsync.store.conflicts import conflict_name, is_conflict_name
 from waiting import wait_for
 
@@ -194,13 +194,13 @@ async def test_restart_uses_the_index_database(make_node, tmp_path: Path,
     await first.stop()
 
     hashed: list[str] = []
-    real_hash = shareset.hash_file
+    real_hash = folder_scan.hash_file
 
     def counting(path: Path, root: Path | None = None):
         hashed.append(path.relative_to(folder).as_posix())
         return real_hash(path, root)
 
-    monkeypatch.setattr(shareset, "hash_file", counting)
+    monkeypatch.setattr(folder_scan, "hash_file", counting)
     second = await make_node(**options)
     assert hashed == []
     assert _versions(second) == versions
@@ -346,14 +346,14 @@ async def test_a_change_during_the_first_scan_is_seen_at_once(make_node, tmp_pat
     # the periodic rescan (30 s): the watcher runs from before the scan (found by the churn
     # soak: an edit made as a host restarted took half a minute to spread).
     folder = make_tree(tmp_path / "a", {"first.txt": b"there before\n"})
-    real_hash = shareset.hash_file
+    real_hash = folder_scan.hash_file
 
     def hash_while_a_file_appears(path: Path, root: Path | None = None):
         if not (folder / "during.txt").exists():
             (folder / "during.txt").write_bytes(b"written during the first scan\n")
         return real_hash(path, root)
 
-    monkeypatch.setattr(shareset, "hash_file", hash_while_a_file_appears)
+    monkeypatch.setattr(folder_scan, "hash_file", hash_while_a_file_appears)
     node = await make_node(share_dir=folder)
     assert "first.txt" in node.share.files
     await wait_for(lambda: "during.txt" in node.share.files, 10)

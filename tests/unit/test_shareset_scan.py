@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from mfsync.protocol.version import EMPTY_VERSION
-from mfsync.store import shareset as shareset_module
+from mfsync.store import folder_scan
 from mfsync.store.hashing import FileHashes, hash_file
 from mfsync.store.index_db import IndexDB
 from mfsync.store.safe_paths import partial_path_for
@@ -101,7 +101,7 @@ async def test_a_restart_hashes_nothing(tmp_path: Path, monkeypatch: pytest.Monk
         hashed.append(path)
         return hash_file(path, root)
 
-    monkeypatch.setattr(shareset_module, "hash_file", counting_hash)
+    monkeypatch.setattr(folder_scan, "hash_file", counting_hash)
     with IndexDB(db_path) as db:
         again = ShareSet(root, db=db, local_key=KEY)
         await again.rescan()

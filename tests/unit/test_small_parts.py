@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-import mfsync.store.shareset as shareset_module
+import mfsync.store.folder_scan as folder_scan_module
 from mfsync.net.addresses import format_host_port, parse_host_port
 from mfsync.net.ratelimit import RateLimiter
 from mfsync.net.sockets import Interface, InterfaceError, choose_interfaces
@@ -415,13 +415,13 @@ async def test_rescan_without_changes_does_not_rehash(
     root: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     calls: list[Path] = []
-    real = shareset_module.hash_file
+    real = folder_scan_module.hash_file
 
     def counting(path: Path, root: Path | None = None) -> FileHashes:
         calls.append(path)
         return real(path, root)
 
-    monkeypatch.setattr(shareset_module, "hash_file", counting)
+    monkeypatch.setattr(folder_scan_module, "hash_file", counting)
     _tree(root, {"a": b"1", "b/c": b"22"})
     shares = ShareSet(root)
     assert await shares.rescan() is True
@@ -438,13 +438,13 @@ async def test_rescan_detects_add_modify_delete(
     root: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     calls: list[str] = []
-    real = shareset_module.hash_file
+    real = folder_scan_module.hash_file
 
     def counting(path: Path, root: Path | None = None) -> FileHashes:
         calls.append(path.name)
         return real(path, root)
 
-    monkeypatch.setattr(shareset_module, "hash_file", counting)
+    monkeypatch.setattr(folder_scan_module, "hash_file", counting)
     _tree(root, {"a": b"1", "b": b"2"})
     shares = ShareSet(root)
     await shares.rescan()

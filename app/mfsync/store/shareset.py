@@ -1,36 +1,31 @@
 """The share set: the files of a shared folder, with their hashes and versions, as an index.
 
-A scan walks the folder without following symlinks, skips built-in junk, what the folder's
-``.mfsyncignore`` names (store/ignore.py) and names that may not cross the wire (each skip logged
-once), names files by their NFC form (macOS stores names decomposed; two files that collide once
-normalised keep only the first), and hashes only files whose (size, mtime, inode) changed since
-the last scan or since the index database last saw them, so a restart does not rehash.
-
-Versions: a file new to us gets our counter 1; a file whose content changed gets its version
-bumped by us; a file that disappeared leaves a tombstone (its version, marked deleted) so that
-sync does not fetch it again. Files that arrive by download are ``adopt``ed with the version they
-came with. Each change of the set bumps ``generation``, which the discovery datagram carries so
-that peers fetch the index again.
+It keeps the folder's files in step with the disk and the index database: a rescan walks the
+folder in a worker thread (store/folder_scan.py: symlinks not followed, ignore rules, wire names,
+NFC names, hashing only what changed since the last scan or since the index database last saw it,
+so a restart does not rehash), then gives the files their versions (store/scan_versions.py: ours
+bumped for a change made here, tombstones for what disappeared, the version a download came with
+for what landed) and saves what changed. Files that arrive by download are ``adopt``ed with the
+version they came with. Each change of the set bumps ``generation``, which the discovery datagram
+carries so that peers fetch the index again.
 """
 
 import asyncio
 import logging
 import os
-import stat
-import time
-import unicodedata
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from pathlib import Path
 
 from mfsync.protocol.messages import IndexEntry
-from mfsync.protocol.names import InvalidName, check_wire_path
 from mfsync.protocol.version import EMPTY_VERSION, VersionVector
 from mfsync.store.dirfd import rename_below, unlink_below
-from mfsync.store.hashing import FileChanged, FileHashes, hash_file
-from mfsync.store.ignore import IgnoreRules
+from mfsync.store.folder_scan import FolderWalker
+from mfsync.store.hashing import FileHashes
 from mfsync.store.index_db import FileRecord, IndexDB
-from mfsync.store.safe_paths import partial_target_name
+from mfsync.store.local_file import LocalFile
+from mfsync.store.scan_versions import stamp_versions
 
+#: ``LocalFile`` lives in store/local_file.py; it is re-exported here, where callers import it.
 __all__ = ["LocalFile", "ShareSet", "ShareSetError"]
 
 log = logging.getLogger("mfsync.store")
@@ -38,41 +33,6 @@ log = logging.getLogger("mfsync.store")
 
 class ShareSetError(Exception):
     """The shared folder cannot be used (missing, not a folder, unreadable)."""
-
-
-@dataclass(frozen=True, slots=True)
-class LocalFile:
-    """One shared file, its hashes and its version."""
-
-    path: str  #: the name on the wire (NFC)
-    disk_path: str  #: the name on disk, relative to the root (may be NFD, as macOS writes it)
-    size: int
-    mtime_ns: int
-    inode: int
-    hashes: FileHashes
-    version: VersionVector
-
-    def to_entry(self) -> IndexEntry:
-        """The index entry peers see."""
-        return IndexEntry(self.path, self.size, self.mtime_ns, self.hashes.content_id,
-                          self.version)
-
-    def to_record(self) -> FileRecord:
-        """The row the index database keeps."""
-        return FileRecord(self.path, self.disk_path, self.size, self.mtime_ns, self.inode,
-                          self.hashes.block_size, self.hashes.block_hashes,
-                          self.hashes.content_id, self.version)
-
-    @property
-    def stat_key(self) -> tuple[int, int, int]:
-        """(size, mtime_ns, inode): what tells that the file on disk is still this one."""
-        return (self.size, self.mtime_ns, self.inode)
-
-
-def _from_record(record: FileRecord) -> LocalFile:
-    hashes = FileHashes(record.size, record.block_size, record.block_hashes, record.content_id)
-    return LocalFile(record.path, record.disk_path, record.size, record.mtime_ns, record.inode,
-                     hashes, record.version)
 
 
 class ShareSet:
@@ -86,16 +46,14 @@ class ShareSet:
         #: Set by a scan that skipped files modified too recently; the caller rescans later.
         self.unsettled = False
         self._db = db
-        self._settle_age = settle_age
         self._files: dict[str, LocalFile] = {}
         self._records: dict[str, FileRecord] | None = None
-        self._warned: set[str] = set()
         #: name of a file -> its partial download on disk (relative), as the last scan found.
         self._partials: dict[str, str] = {}
         #: path -> (content id, version) of a download on its way there (see ``expect``).
         self._expected: dict[str, tuple[bytes, VersionVector]] = {}
         self._lock = asyncio.Lock()
-        self._ignore = IgnoreRules.load(root)
+        self._walker = FolderWalker(root, settle_age=settle_age)
 
     @staticmethod
     def check_root(root: Path) -> Path:
@@ -133,7 +91,7 @@ class ShareSet:
     def ignores(self, path: str) -> bool:
         """Whether the ignore rules (built-in and ``.mfsyncignore``, as of the last scan) leave
         ``path`` out of this folder: such a file is neither offered nor fetched by sync."""
-        return self._ignore.is_ignored(path, is_dir=False)
+        return self._walker.ignore.is_ignored(path, is_dir=False)
 
     def has_partial(self, path: str) -> bool:
         """Whether the last scan found a partial download of ``path`` (of an earlier run, or
@@ -170,11 +128,17 @@ class ShareSet:
         async with self._lock:
             if self._records is None:
                 self._records = await asyncio.to_thread(self._db.load_all) if self._db else {}
-                self._files = {p: _from_record(r) for p, r in self._records.items()
+                self._files = {p: LocalFile.from_record(r) for p, r in self._records.items()
                                if not r.deleted}
             self.unsettled = False
-            found, present = await asyncio.to_thread(self._scan, self._files)
-            updates = self._apply_versions(found, present)
+            # (a settle age only after the first scan: a start must show the folder as it is)
+            scan = await asyncio.to_thread(self._walker.walk, self._files,
+                                           settle=bool(self.generation))
+            self._partials = scan.partials
+            self.unsettled = scan.unsettled
+            found = scan.files
+            updates = stamp_versions(found, scan.present, self._records, self._expected,
+                                     self.local_key)
             if not updates and found.keys() == self._files.keys() and self.generation:
                 return False
             await self._save(updates)
@@ -267,135 +231,3 @@ class ShareSet:
             await asyncio.to_thread(self._db.put_many, records)
             if remove:
                 await asyncio.to_thread(self._db.remove_many, remove)
-
-    def _apply_versions(self, found: dict[str, LocalFile], present: set[str]) -> list[FileRecord]:
-        assert self._records is not None
-        updates: list[FileRecord] = []
-        # Equal versions are one shared object (they are immutable): a first scan gives every
-        # file the same new version, and 100,000 copies of it were ~20 MB.
-        bumped: dict[VersionVector, VersionVector] = {}
-        for path, scanned in found.items():
-            local = scanned
-            old = self._records.get(path)
-            expected = self._expected.get(path)
-            if expected is not None and expected[0] == local.hashes.content_id:
-                version = expected[1]  # a download landed: not a change made here
-            elif old is not None and not old.deleted and old.content_id == local.hashes.content_id:
-                version = old.version
-            else:
-                # changed here, or re-created (a tombstone's version is bumped), or new
-                base = old.version if old is not None else EMPTY_VERSION
-                if base not in bumped:
-                    bumped[base] = base.bump(self.local_key)
-                version = bumped[base]
-            if local.version != version:
-                local = found[path] = replace(local, version=version)
-            record = local.to_record()
-            if record != old:
-                updates.append(record)
-        for path, old in self._records.items():
-            if path not in found and path not in present and not old.deleted:
-                updates.append(replace(old, deleted=True))
-                log.info("%s was deleted here; it will not be fetched again by itself", path)
-        return updates
-
-    def _scan(self, previous: dict[str, LocalFile]) -> tuple[dict[str, LocalFile], set[str]]:
-        self._ignore.reload_if_changed()
-        found: dict[str, LocalFile] = {}
-        present: set[str] = set()
-        partials: dict[str, str] = {}
-        # (folder on disk, its name relative to the root with a trailing "/"): names are
-        # joined as strings, not through pathlib, which cost more than the rest of a rescan of
-        # an unchanged folder of 100,000 files.
-        stack: list[tuple[str, str]] = [(str(self.root), "")]
-        while stack:
-            folder, prefix = stack.pop()
-            try:
-                entries = list(os.scandir(folder))
-            except OSError as exc:
-                self._warn_once(folder, "cannot read folder %s: %s", folder, exc.strerror)
-                continue
-            for entry in entries:
-                rel = prefix + entry.name
-                of = partial_target_name(entry.name)
-                if of is not None:
-                    target = prefix + of
-                    partials[unicodedata.normalize("NFC", target)] = rel
-                self._visit(entry, rel, stack, previous=previous, found=found,
-                            present=present)
-        self._partials = partials
-        return found, present
-
-    def _visit(
-        self, entry: "os.DirEntry[str]", rel: str, stack: list[tuple[str, str]], *,
-        previous: dict[str, LocalFile], found: dict[str, LocalFile], present: set[str],
-    ) -> None:
-        """Look at one entry; ``rel`` is its name relative to the root (POSIX separators)."""
-        try:
-            is_dir = entry.is_dir(follow_symlinks=False)
-        except OSError:
-            is_dir = False  # the stat below reports why
-        # Decided before descending, so an ignored directory is never walked.
-        if self._ignore.is_ignored(rel, is_dir):
-            return
-        try:
-            if entry.is_symlink():
-                log.debug("not following symlink %s", rel)
-                return
-            st = entry.stat(follow_symlinks=False)
-        except OSError as exc:
-            self._warn_once(rel, "cannot read %s: %s", rel, exc.strerror)
-            return
-        try:
-            rel.encode("utf-8")
-        except UnicodeEncodeError:
-            self._warn_once(rel, "skipping %r: its name is not valid UTF-8", rel)
-            return
-        if stat.S_ISDIR(st.st_mode):
-            stack.append((entry.path, rel + "/"))
-            return
-        if not stat.S_ISREG(st.st_mode):
-            return
-        name = unicodedata.normalize("NFC", rel)
-        try:
-            check_wire_path(name)
-        except InvalidName as exc:
-            self._warn_once(rel, "not sharing %r: %s", rel, exc)
-            return
-        if name in found:
-            self._warn_once(rel, "not sharing %r: another file has the same name once normalised "
-                            "(%r)", rel, found[name].disk_path)
-            return
-        present.add(name)
-        old = previous.get(name)
-        # The first scan takes everything (a start must show the folder as it is); later ones
-        # leave out what was modified a moment ago, as it may still be being written.
-        if (self.generation and self._settle_age
-                and time.time() - st.st_mtime_ns / 1e9 < self._settle_age):
-            self.unsettled = True  # maybe still being written: look again once it is quiet
-            if old is not None:
-                found[name] = old  # keep offering what we had until the new content settles
-            return
-        if old and (old.disk_path, old.size, old.mtime_ns, old.inode) == (
-            rel, st.st_size, st.st_mtime_ns, st.st_ino
-        ):
-            found[name] = old
-            return
-        try:
-            hashes = hash_file(Path(entry.path), self.root)
-        except FileChanged as exc:
-            log.debug("%s; will retry", exc)
-            self.unsettled = True
-            if old is not None:
-                found[name] = old
-            return
-        except OSError as exc:
-            self._warn_once(rel, "cannot read %s: %s", rel, exc.strerror)
-            return
-        found[name] = LocalFile(name, rel, hashes.size, st.st_mtime_ns, st.st_ino, hashes,
-                                EMPTY_VERSION)
-
-    def _warn_once(self, key: str, fmt: str, *args: object) -> None:
-        if key not in self._warned:
-            self._warned.add(key)
-            log.warning(fmt, *args)

@@ -36,7 +36,7 @@ from PySide6.QtWidgets import (
 
 from mfsync.config import SETTINGS, ConfigError, Setting, to_json_value
 from mfsync.engine.service import Service, ServiceError
-from mfsync.gui.dialogs import ask_folder, message_line
+from mfsync.gui.dialogs import ask_folder, message_line, ok_apply_cancel
 
 __all__ = ["GROUPS", "RESTART_NOTE", "AutostartControl", "SettingsDialog"]
 
@@ -144,12 +144,7 @@ class SettingsDialog(QDialog):
         scroll.setWidget(content)
 
         self.error_label = message_line()
-        self.buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Ok
-                                        | QDialogButtonBox.StandardButton.Apply
-                                        | QDialogButtonBox.StandardButton.Cancel)
-        self.buttons.accepted.connect(self.accept)
-        self.buttons.rejected.connect(self.reject)
-        self.buttons.button(QDialogButtonBox.StandardButton.Apply).clicked.connect(self.apply)
+        self.buttons = ok_apply_cancel(self, self.apply)
 
         layout = QVBoxLayout(self)
         layout.addWidget(scroll, stretch=1)
@@ -365,15 +360,14 @@ class SettingsDialog(QDialog):
 
     def _run(self, work: Coroutine[Any, Any, None]) -> None:
         self._task = asyncio.get_running_loop().create_task(work)
-        for button in (QDialogButtonBox.StandardButton.Ok, QDialogButtonBox.StandardButton.Apply):
-            self.buttons.button(button).setEnabled(False)
-        self._task.add_done_callback(lambda _task: self._idle())
+        self._enable_buttons(False)  # one OK or Apply at a time
+        self._task.add_done_callback(lambda _task: self._enable_buttons(True))
 
-    def _idle(self) -> None:
+    def _enable_buttons(self, enabled: bool) -> None:
         if not shiboken6.isValid(self.buttons):
             return  # the dialog was deleted while the entry was being switched
         for button in (QDialogButtonBox.StandardButton.Ok, QDialogButtonBox.StandardButton.Apply):
-            self.buttons.button(button).setEnabled(True)
+            self.buttons.button(button).setEnabled(enabled)
 
     def _show_save_error(self, message: str) -> None:
         # The config layer names the offending key in quotes: put the message next to it.

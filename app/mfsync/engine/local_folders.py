@@ -145,7 +145,7 @@ class LocalFolders:
         self._locks.pop(share, None)
         if watcher is not None:
             await asyncio.to_thread(watcher.stop)
-        share.close()
+        await asyncio.to_thread(share.close)  # closing a database may write to it (its WAL)
         log.info("no longer sharing %s", share.root)
         self._on_offer_changed()
         return True
@@ -179,7 +179,8 @@ class LocalFolders:
         return tasks
 
     def close(self) -> None:
-        """Close every share set (their databases)."""
+        """Close every share set (their databases; it touches the disk: an event loop calls
+        it in a worker thread)."""
         for share in self._shares:
             share.close()
 

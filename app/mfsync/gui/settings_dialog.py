@@ -6,7 +6,8 @@ is which group a setting goes in and the range of a few numbers. Editors hold JS
 ``config.json`` holds, via ``to_json_value``), so on OK the changed ones are checked with the
 setting's own parser, shown next to the field if they are wrong, and otherwise handed to
 ``Service.update_settings`` in one call. The autostart setting also switches the autostart
-entry itself, through the ``Autostart`` object the dialog is given.
+entry itself, through the ``Autostart`` object the dialog is given: in a worker thread (it
+writes a file, or the registry), the settings being saved once it is done.
 """
 
 import asyncio

@@ -348,6 +348,7 @@ async def test_settings_from_the_menu_apply_to_notifications_and_autostart(rig: 
     dialog.editor("notifyDownloads").setChecked(False)
     dialog.editor("autostart").setChecked(True)
     dialog.accept()
+    await dialog.settled()  # the autostart entry is switched in a worker thread, then saved
     assert (await _config(rig))["notifyDownloads"] is False
     assert rig.autostart.on
     assert app.notifier.enabled["download"] is False

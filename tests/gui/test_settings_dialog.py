@@ -301,6 +301,9 @@ async def test_autostart_with_the_real_xdg_entry(qtbot: Any, service: Service, c
     click_check(qtbot, check)
     assert not desktop.exists()  # only on OK
     press_ok(qtbot, dialog)
+    assert dialog.busy and dialog.isVisible()  # the entry is written in a worker thread
+    await dialog.settled()
+    assert not dialog.isVisible()
     assert desktop.is_file()
     assert "/opt/mfsync/bin/mfsync-gui --hidden" in desktop.read_text(encoding="utf-8")
     assert autostart.enabled()
@@ -310,6 +313,7 @@ async def test_autostart_with_the_real_xdg_entry(qtbot: Any, service: Service, c
     assert dialog.editor("autostart").isChecked()
     click_check(qtbot, dialog.editor("autostart"))
     press_ok(qtbot, dialog)
+    await dialog.settled()
     assert not desktop.exists()
     assert (await saved(service, config_path))["autostart"] is False
 
@@ -333,6 +337,7 @@ async def test_autostart_failure_is_shown_and_nothing_saved(qtbot: Any, service:
     dialog.editor("ttl").setValue(5)
     click_check(qtbot, dialog.editor("autostart"))
     press_ok(qtbot, dialog)
+    await dialog.settled()
     assert dialog.isVisible()
     assert autostart.calls == ["enable"]
     assert "Permission denied" in dialog.field_error("autostart")
@@ -349,6 +354,7 @@ async def test_autostart_is_undone_when_saving_fails(qtbot: Any, service: Servic
     dialog = open_dialog(qtbot, service, autostart)
     click_check(qtbot, dialog.editor("autostart"))
     press_ok(qtbot, dialog)
+    await dialog.settled()
     assert dialog.isVisible()
     assert autostart.calls == ["enable", "disable"]
     assert not autostart.on

@@ -28,6 +28,17 @@ def multicast_sender() -> socket.socket:
 
 
 def read_tree(root: Path) -> dict[str, bytes]:
-    """Every file under ``root`` (relative POSIX path -> content), hidden ones included."""
-    return {p.relative_to(root).as_posix(): p.read_bytes()
-            for p in sorted(root.rglob("*")) if p.is_file()}
+    """Every file under ``root`` (relative POSIX path -> content), hidden ones included.
+
+    Nodes may be writing under ``root`` while this runs (worker threads rename a finished
+    download's ``.mfsync-part`` file into place): a file listed but gone before it is read was
+    not there any more, and is left out rather than failing the look.
+    """
+    tree: dict[str, bytes] = {}
+    for path in sorted(root.rglob("*")):
+        try:
+            if path.is_file():
+                tree[path.relative_to(root).as_posix()] = path.read_bytes()
+        except FileNotFoundError:
+            continue  # renamed or removed between the listing and the read
+    return tree

@@ -84,6 +84,24 @@ async def test_a_taken_explicit_port_stops_the_start_with_a_start_error(tmp_path
         await service.stop()  # harmless after a failed start
 
 
+async def test_an_unusable_index_location_stops_the_start_with_a_folder_error(
+        tmp_path: Path) -> None:
+    # building the service touches no disk; the index is opened by start, in a worker thread
+    state = tmp_path / "state"
+    state.write_text("a file where the state folder should be")
+    share = tmp_path / "share"
+    share.mkdir()
+    options = NodeOptions(identity=Identity.generate(), discovery=False, state_dir=state,
+                          listen_host="127.0.0.1", tcp_port=0)
+    service = Service(options, Config(),
+                      run=RunPlan(folders=(FolderConfig(share, FolderMode.SHARE),)))
+    with pytest.raises(StartError) as caught:
+        await service.start()
+    assert caught.value.failure is StartFailure.FOLDER
+    assert f"cannot share {share}" in str(caught.value) and "index" in str(caught.value)
+    await service.stop()
+
+
 async def test_check_folder_says_why_in_the_services_terms(tmp_path: Path) -> None:
     assert await check_folder(tmp_path) == tmp_path.resolve()
     with pytest.raises(ServiceError, match="does not exist"):

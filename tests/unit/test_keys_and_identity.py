@@ -262,3 +262,16 @@ def test_read_error_is_reported_not_replaced(
         load_or_create_identity(path)
     monkeypatch.undo()
     assert path.read_bytes() == der
+
+
+def test_creates_the_key_file_where_hard_links_are_not_supported(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    def no_links(*_args: object) -> None:
+        raise PermissionError(1, "Operation not permitted")
+
+    monkeypatch.setattr(os, "link", no_links)
+    path = tmp_path / "home" / "key.bin"
+    identity, created = load_or_create_identity(path)
+    assert created and stat.S_IMODE(path.stat().st_mode) == 0o600
+    assert os.listdir(path.parent) == ["key.bin"]  # no temporary file left behind
+    assert load_or_create_identity(path)[0].public_key == identity.public_key

@@ -94,7 +94,10 @@ class LocalFolders:
                      for share in self._shares)
 
     async def start(self) -> None:
-        """Watch and scan every folder, then rescan them every ``rescan_interval``."""
+        """Open every folder's index (``ShareSetError`` if one cannot be used), watch and scan
+        every folder, then rescan them every ``rescan_interval``."""
+        for share in list(self._shares):
+            await self._open_index(share)
         for share in list(self._shares):
             await self.open(share)
         self._periodic = asyncio.get_running_loop().create_task(self._rescan_periodically())
@@ -114,10 +117,8 @@ class LocalFolders:
         for share in self._shares:
             if share.root == root:
                 return share, False
-        try:
-            share = await asyncio.to_thread(self._make_share, root)
-        except IndexDBError as exc:
-            raise ShareSetError(f"cannot share {root}: {exc}") from None
+        share = self._make_share(root)
+        await self._open_index(share)
         self._shares.append(share)
         self._generation_base += 1
         log.info("sharing %s too", root)
@@ -144,7 +145,7 @@ class LocalFolders:
         self._locks.pop(share, None)
         if watcher is not None:
             await asyncio.to_thread(watcher.stop)
-        share.close()
+        await asyncio.to_thread(share.close)  # closing a database may write to it (its WAL)
         log.info("no longer sharing %s", share.root)
         self._on_offer_changed()
         return True
@@ -178,16 +179,33 @@ class LocalFolders:
         return tasks
 
     def close(self) -> None:
-        """Close every share set (their databases)."""
+        """Close every share set (their databases; it touches the disk: an event loop calls
+        it in a worker thread)."""
         for share in self._shares:
             share.close()
 
     # -- scanning -------------------------------------------------------------------------
 
     def _make_share(self, folder: Path) -> ShareSet:
+        """The share set of ``folder``; touches no disk (its index is opened by
+        ``_open_index``, in a worker thread)."""
         state_dir = self._state_dir
-        db = IndexDB(IndexDB.path_for(state_dir, folder)) if state_dir is not None else None
-        return ShareSet(folder, db=db, local_key=self._local_key, settle_age=SETTLE_AGE)
+
+        def open_db() -> IndexDB:
+            assert state_dir is not None
+            return IndexDB(IndexDB.path_for(state_dir, folder))
+
+        return ShareSet(folder, open_db=open_db if state_dir is not None else None,
+                        local_key=self._local_key, settle_age=SETTLE_AGE)
+
+    @staticmethod
+    async def _open_index(share: ShareSet) -> None:
+        """Open the index of ``share``; ``ShareSetError`` if it cannot be used."""
+        try:
+            await share.open_index()
+        except IndexDBError as exc:
+            share.close()
+            raise ShareSetError(f"cannot share {share.root}: {exc}") from None
 
     def _lock(self, share: ShareSet) -> asyncio.Lock:
         return self._locks.setdefault(share, asyncio.Lock())

@@ -223,7 +223,7 @@ class Node:
         await self._presence.stop()
         self._publisher.close()
         self._peers.close()
-        self._folders.close()
+        await asyncio.to_thread(self._folders.close)  # closing a database may write to it
 
     async def settle(self, timeout: float) -> None:
         """Wait (at most ``timeout`` s) until no index fetch is under way."""

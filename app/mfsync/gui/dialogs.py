@@ -13,7 +13,15 @@ from collections.abc import Callable
 from pathlib import Path
 
 from PySide6.QtCore import Qt, QUrl
-from PySide6.QtWidgets import QAbstractButton, QFileDialog, QLabel, QMessageBox, QWidget
+from PySide6.QtWidgets import (
+    QAbstractButton,
+    QDialog,
+    QDialogButtonBox,
+    QFileDialog,
+    QLabel,
+    QMessageBox,
+    QWidget,
+)
 
 __all__ = [
     "ERROR_STYLE",
@@ -26,6 +34,7 @@ __all__ = [
     "ask_save_file",
     "ask_yes_no",
     "message_line",
+    "ok_apply_cancel",
 ]
 
 #: Red, for error lines: the palette has no "error" role.
@@ -101,6 +110,18 @@ def message_line(style: str = ERROR_STYLE) -> QLabel:
     label.setWordWrap(True)
     label.hide()
     return label
+
+
+def ok_apply_cancel(dialog: QDialog, apply: Callable[[], object]) -> QDialogButtonBox:
+    """The OK, Apply and Cancel buttons of a dialog that edits settings: OK calls the dialog's
+    ``accept``, Cancel its ``reject``, Apply calls ``apply`` (the dialog stays open)."""
+    buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Ok
+                               | QDialogButtonBox.StandardButton.Apply
+                               | QDialogButtonBox.StandardButton.Cancel)
+    buttons.accepted.connect(dialog.accept)
+    buttons.rejected.connect(dialog.reject)
+    buttons.button(QDialogButtonBox.StandardButton.Apply).clicked.connect(apply)
+    return buttons
 
 
 def _file_dialog(parent: QWidget, title: str, start: str,

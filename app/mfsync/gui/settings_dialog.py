@@ -6,15 +6,18 @@ is which group a setting goes in and the range of a few numbers. Editors hold JS
 ``config.json`` holds, via ``to_json_value``), so on OK the changed ones are checked with the
 setting's own parser, shown next to the field if they are wrong, and otherwise handed to
 ``Service.update_settings`` in one call. The autostart setting also switches the autostart
-entry itself, through the ``Autostart`` object the dialog is given.
+entry itself, through the ``Autostart`` object the dialog is given: in a worker thread (it
+writes a file, or the registry), the settings being saved once it is done.
 """
 
+import asyncio
 import logging
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from pathlib import Path
 from typing import Any, Protocol
 
+import shiboken6
 from PySide6.QtWidgets import (
     QCheckBox,
     QDialog,
@@ -34,7 +37,7 @@ from PySide6.QtWidgets import (
 
 from mfsync.config import SETTINGS, ConfigError, Setting, to_json_value
 from mfsync.engine.service import Service, ServiceError
-from mfsync.gui.dialogs import ask_folder, message_line
+from mfsync.gui.dialogs import ask_folder, message_line, ok_apply_cancel
 
 __all__ = ["GROUPS", "RESTART_NOTE", "AutostartControl", "SettingsDialog"]
 
@@ -118,6 +121,11 @@ class SettingsDialog(QDialog):
         self.restart_note: QLabel | None = None
         #: The JSON value each field started from (after the last save).
         self._initial: dict[str, Any] = {}
+        #: Whether the autostart entry exists, as last read or switched (read once, here: the
+        #: entry itself is the truth, the user may have removed it by hand).
+        self._autostart_on = autostart.enabled()
+        #: Switching the autostart entry in a worker thread (see ``apply``).
+        self._task: asyncio.Task[None] | None = None
 
         groups: dict[str, list[Setting]] = {}
         group_of = {key: group for group, keys in GROUPS for key in keys}
@@ -137,12 +145,7 @@ class SettingsDialog(QDialog):
         scroll.setWidget(content)
 
         self.error_label = message_line()
-        self.buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Ok
-                                        | QDialogButtonBox.StandardButton.Apply
-                                        | QDialogButtonBox.StandardButton.Cancel)
-        self.buttons.accepted.connect(self.accept)
-        self.buttons.rejected.connect(self.reject)
-        self.buttons.button(QDialogButtonBox.StandardButton.Apply).clicked.connect(self.apply)
+        self.buttons = ok_apply_cancel(self, self.apply)
 
         layout = QVBoxLayout(self)
         layout.addWidget(scroll, stretch=1)
@@ -192,37 +195,28 @@ class SettingsDialog(QDialog):
         return changed
 
     def apply(self) -> bool:
-        """Check and save the changes; on a problem show it, save nothing and return False."""
-        self._clear_errors()
-        changes = self.changes()
-        bad = False
-        for key, value in changes.items():
-            try:
-                self._fields[key].setting.parse(value)
-            except (ValueError, ConfigError) as exc:
-                self._fields[key].show_error(str(exc))
-                bad = True
-        if bad:
-            self._show_error("Some settings are not valid; nothing was saved.")
-            return False
-        autostart_before = self.autostart.enabled()
-        if not self._apply_autostart():
-            return False
-        if changes:
-            try:
-                self.service.update_settings(changes)
-            except ServiceError as exc:
-                self._restore_autostart(autostart_before)
-                self._show_save_error(str(exc))
-                return False
-            log.info("settings changed: %s", ", ".join(sorted(changes)))
-        self._load()
-        return True
+        """Check and save the changes; on a problem show it, save nothing and return False.
+
+        When the autostart entry has to change, it is switched in a worker thread (it writes
+        a file, or the registry) and the settings are saved once it is: ``busy`` until then,
+        and the outcome (an error, or the saved settings) shows when it arrives.
+        """
+        return self._apply(close=False)
 
     def accept(self) -> None:
-        """Save, and close only if saving worked."""
-        if self.apply():
-            super().accept()
+        """Save, and close only if saving worked (once the autostart entry is switched, if it
+        has to be)."""
+        self._apply(close=True)
+
+    @property
+    def busy(self) -> bool:
+        """Whether the autostart entry is being switched (or switched back) right now."""
+        return self._task is not None and not self._task.done()
+
+    async def settled(self) -> None:
+        """Return once nothing is being switched any more (see ``busy``)."""
+        while self._task is not None and not self._task.done():
+            await asyncio.shield(self._task)
 
     # -- building -------------------------------------------------------------------------
 
@@ -295,40 +289,86 @@ class SettingsDialog(QDialog):
         autostart = self._fields.get(AUTOSTART_KEY)
         if autostart is not None:
             assert isinstance(autostart.editor, QCheckBox)
-            # The entry itself is the truth (the user may have removed it by hand); if it
-            # differs from the setting, OK saves what the check box shows.
-            autostart.editor.setChecked(self.autostart.enabled())
+            # If the entry differs from the setting, OK saves what the check box shows.
+            autostart.editor.setChecked(self._autostart_on)
             autostart.editor.setToolTip(
                 f"{autostart.setting.help}\nAutostart entry: {self.autostart.location}")
 
-    def _apply_autostart(self) -> bool:
-        field = self._fields.get(AUTOSTART_KEY)
-        if field is None:
-            return True
-        wanted = bool(field.read())
-        if wanted == self.autostart.enabled():
-            return True
-        try:
-            if wanted:
-                self.autostart.enable()
-            else:
-                self.autostart.disable()
-        except OSError as exc:
-            field.show_error(f"Cannot change {self.autostart.location}: {exc.strerror or exc}")
-            self._show_error("The autostart entry could not be changed; nothing was saved.")
+    def _apply(self, *, close: bool) -> bool:
+        if self.busy:
+            return False  # the last OK or Apply is still being carried out
+        self._clear_errors()
+        changes = self.changes()
+        bad = False
+        for key, value in changes.items():
+            try:
+                self._fields[key].setting.parse(value)
+            except (ValueError, ConfigError) as exc:
+                self._fields[key].show_error(str(exc))
+                bad = True
+        if bad:
+            self._show_error("Some settings are not valid; nothing was saved.")
             return False
-        log.info("autostart %s (%s)", "enabled" if wanted else "disabled",
-                 self.autostart.location)
+        field = self._fields.get(AUTOSTART_KEY)
+        wanted = bool(field.read()) if field is not None else self._autostart_on
+        if wanted == self._autostart_on:
+            return self._save(changes, close=close)
+        self._run(self._switch_then_save(wanted, changes, close=close))
         return True
 
-    def _restore_autostart(self, enabled: bool) -> None:
+    async def _switch_then_save(self, wanted: bool, changes: dict[str, Any], *,
+                                close: bool) -> None:
         try:
-            if enabled and not self.autostart.enabled():
-                self.autostart.enable()
-            elif not enabled and self.autostart.enabled():
-                self.autostart.disable()
+            await asyncio.to_thread(self._switch_autostart, wanted)
+        except OSError as exc:
+            self._fields[AUTOSTART_KEY].show_error(
+                f"Cannot change {self.autostart.location}: {exc.strerror or exc}")
+            self._show_error("The autostart entry could not be changed; nothing was saved.")
+            return
+        self._autostart_on = wanted
+        log.info("autostart %s (%s)", "enabled" if wanted else "disabled",
+                 self.autostart.location)
+        if not self._save(changes, close=close):
+            await self._switch_back(not wanted)  # nothing was saved: undo the switch too
+
+    def _save(self, changes: dict[str, Any], *, close: bool) -> bool:
+        if changes:
+            try:
+                self.service.update_settings(changes)
+            except ServiceError as exc:
+                self._show_save_error(str(exc))
+                return False
+            log.info("settings changed: %s", ", ".join(sorted(changes)))
+        self._load()
+        if close:
+            super().accept()
+        return True
+
+    async def _switch_back(self, enabled: bool) -> None:
+        try:
+            await asyncio.to_thread(self._switch_autostart, enabled)
         except OSError:
             log.exception("cannot restore the autostart entry")
+            return
+        self._autostart_on = enabled
+
+    def _switch_autostart(self, wanted: bool) -> None:
+        # in a worker thread: it reads and writes a file (or the registry)
+        if wanted and not self.autostart.enabled():
+            self.autostart.enable()
+        elif not wanted and self.autostart.enabled():
+            self.autostart.disable()
+
+    def _run(self, work: Coroutine[Any, Any, None]) -> None:
+        self._task = asyncio.get_running_loop().create_task(work)
+        self._enable_buttons(False)  # one OK or Apply at a time
+        self._task.add_done_callback(lambda _task: self._enable_buttons(True))
+
+    def _enable_buttons(self, enabled: bool) -> None:
+        if not shiboken6.isValid(self.buttons):
+            return  # the dialog was deleted while the entry was being switched
+        for button in (QDialogButtonBox.StandardButton.Ok, QDialogButtonBox.StandardButton.Apply):
+            self.buttons.button(button).setEnabled(enabled)
 
     def _show_save_error(self, message: str) -> None:
         # The config layer names the offending key in quotes: put the message next to it.

@@ -21,7 +21,6 @@ from PySide6.QtCore import Qt, SignalInstance
 from PySide6.QtGui import QFontDatabase, QGuiApplication, QKeyEvent
 from PySide6.QtWidgets import (
     QDialog,
-    QDialogButtonBox,
     QFileDialog,
     QGroupBox,
     QHBoxLayout,
@@ -34,7 +33,7 @@ from PySide6.QtWidgets import (
 from mfsync.crypto.keys import format_key
 from mfsync.engine.service import Service, ServiceError, ServiceStatus
 from mfsync.engine.status import PeerSnapshot
-from mfsync.gui.dialogs import WARNING_STYLE, message_line
+from mfsync.gui.dialogs import WARNING_STYLE, message_line, ok_apply_cancel
 from mfsync.gui.trust_files import TrustListFiles
 from mfsync.gui.trust_hosts import HostVerifier
 from mfsync.gui.trust_paste import KeyPasteBox
@@ -136,12 +135,7 @@ class TrustDialog(QDialog):
         self.error_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         layout.addWidget(self.error_label)
 
-        self.buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Ok
-                                        | QDialogButtonBox.StandardButton.Apply
-                                        | QDialogButtonBox.StandardButton.Cancel)
-        self.buttons.accepted.connect(self.accept)
-        self.buttons.rejected.connect(self.reject)
-        self.buttons.button(QDialogButtonBox.StandardButton.Apply).clicked.connect(self.apply)
+        self.buttons = ok_apply_cancel(self, self.apply)
         layout.addWidget(self.buttons)
 
         for key in sorted(config.trusted_keys):

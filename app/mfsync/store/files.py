@@ -3,10 +3,11 @@
 import json
 import logging
 import os
+import stat
 import tempfile
 from pathlib import Path
 
-__all__ = ["JSONTextError", "atomic_write", "parse_json", "warn_if_exposed"]
+__all__ = ["JSONTextError", "atomic_write", "parse_json", "publish_new", "warn_if_exposed"]
 
 log = logging.getLogger("mfsync.store")
 
@@ -30,17 +31,57 @@ def atomic_write(path: Path, data: bytes, mode: int = 0o600) -> None:
     """Write ``data`` to ``path`` through a temporary file and a rename, so readers never see
     half a file and a crash leaves the old content in place."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    tmp = _synced_temp(path, data)
     try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
         os.chmod(tmp, mode)
         os.replace(tmp, path)
     except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+def publish_new(path: Path, data: bytes) -> None:
+    """Make ``path`` hold ``data`` complete from its first moment; ``FileExistsError`` if it
+    exists.
+
+    ``data`` is written to a private temporary file (0600 from the first byte on) and
+    hard-linked into place, which never overwrites a file that appeared meanwhile and never
+    lets another process read it half written. Where hard links are not supported, the file
+    is created in place with O_EXCL instead.
+    """
+    tmp = _synced_temp(path, data)
+    try:
+        try:
+            os.link(tmp, path)
+            return
+        except FileExistsError:
+            raise
+        except OSError:
+            pass  # no hard links here: fall back to an exclusive create
+    finally:
+        tmp.unlink(missing_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, stat.S_IRUSR | stat.S_IWUSR)
+    _write_synced(fd, data)
+
+
+def _synced_temp(path: Path, data: bytes) -> Path:
+    """A private temporary file beside ``path`` (mode 0600, as mkstemp makes it) holding
+    ``data``, synced to disk: the first step of both ways of putting a file in place."""
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        _write_synced(fd, data)
+    except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+    return Path(tmp)
+
+
+def _write_synced(fd: int, data: bytes) -> None:
+    """Write ``data`` to the open file ``fd``, sync it to disk and close it."""
+    with os.fdopen(fd, "wb") as handle:
+        handle.write(data)
+        handle.flush()
+        os.fsync(handle.fileno())
 
 
 class JSONTextError(ValueError):

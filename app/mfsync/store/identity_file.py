@@ -6,13 +6,11 @@ names the old one.
 """
 
 import logging
-import os
 import stat
-import tempfile
 from pathlib import Path
 
 from mfsync.crypto.keys import Identity, IdentityError, identity_from_der, identity_to_der
-from mfsync.store.files import warn_if_exposed
+from mfsync.store.files import publish_new, warn_if_exposed
 
 __all__ = ["load_or_create_identity"]
 
@@ -42,40 +40,10 @@ def _create(path: Path) -> tuple[Identity, bool]:
     data = identity_to_der(identity)
     try:
         path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-        _publish_new(path, data)
+        publish_new(path, data)
     except FileExistsError:
         return load_or_create_identity(path)
     except OSError as exc:
         raise IdentityError(f"cannot create key file {path}: {exc.strerror or exc}") from None
     log.info("created a new identity in %s", path)
     return identity, True
-
-
-def _publish_new(path: Path, data: bytes) -> None:
-    """Make ``path`` hold ``data`` complete from its first moment; ``FileExistsError`` if it exists.
-
-    The key is written to a private temporary file (0600 from the first byte on) and hard-linked
-    into place, which never overwrites a key that appeared meanwhile and never lets another
-    process starting at the same moment read a half-written key. Where hard links are not
-    supported, the file is created in place with O_EXCL instead.
-    """
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        try:
-            os.link(tmp, path)
-            return
-        except FileExistsError:
-            raise
-        except OSError:
-            pass  # no hard links here: fall back to an exclusive create
-    finally:
-        Path(tmp).unlink(missing_ok=True)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, stat.S_IRUSR | stat.S_IWUSR)
-    with os.fdopen(fd, "wb") as handle:
-        handle.write(data)
-        handle.flush()
-        os.fsync(handle.fileno())

@@ -13,6 +13,7 @@ carries so that peers fetch the index again.
 import asyncio
 import logging
 import os
+from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 
@@ -38,14 +39,19 @@ class ShareSetError(Exception):
 class ShareSet:
     """The files under one shared folder, kept in step with the disk and the index database."""
 
-    def __init__(self, root: Path, *, db: IndexDB | None = None, local_key: bytes = bytes(32),
+    def __init__(self, root: Path, *, db: IndexDB | None = None,
+                 open_db: Callable[[], IndexDB] | None = None, local_key: bytes = bytes(32),
                  settle_age: float = 0.0) -> None:
+        """``db`` is an index database opened already; ``open_db`` opens one, and is called
+        in a worker thread by ``open_index`` (or the first ``rescan``), so that building a
+        share set touches no disk (the desktop app builds it on its GUI thread)."""
         self.root = root
         self.generation = 0
         self.local_key = local_key
         #: Set by a scan that skipped files modified too recently; the caller rescans later.
         self.unsettled = False
         self._db = db
+        self._open_db = open_db if db is None else None
         self._files: dict[str, LocalFile] = {}
         self._records: dict[str, FileRecord] | None = None
         #: name of a file -> its partial download on disk (relative), as the last scan found.
@@ -118,15 +124,30 @@ class ShareSet:
         """The index, sorted by path."""
         return [self._files[p].to_entry() for p in sorted(self._files)]
 
+    async def open_index(self) -> None:
+        """Open the index database (if there is one to open, and it is not open yet) in a
+        worker thread; ``IndexDBError`` if it cannot be used. ``rescan`` opens it too: calling
+        this first lets the caller tell an unusable index from a folder that cannot be
+        scanned."""
+        async with self._lock:
+            await self._open()
+
     def close(self) -> None:
         """Close the index database."""
+        self._open_db = None  # closed for good: a later rescan must not reopen it
         if self._db is not None:
             self._db.close()
+
+    async def _open(self) -> None:
+        if self._db is None and self._open_db is not None:
+            self._db = await asyncio.to_thread(self._open_db)
+            self._open_db = None
 
     async def rescan(self) -> bool:
         """Bring the set up to date with the folder; returns whether anything changed."""
         async with self._lock:
             if self._records is None:
+                await self._open()
                 self._records = await asyncio.to_thread(self._db.load_all) if self._db else {}
                 self._files = {p: LocalFile.from_record(r) for p, r in self._records.items()
                                if not r.deleted}

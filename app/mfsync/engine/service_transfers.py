@@ -56,10 +56,13 @@ class Transfers:
         self.syncer: Syncer | None = None
         self.pause_reason = PauseReason.NONE
         self._tasks: set[asyncio.Task[None]] = set()
+        #: The last status each downloader published (by ``id``), which ``everything`` combines:
+        #: taking a new one per service snapshot cost a moment per job twice over.
+        self._published: dict[int, TransfersStatus] = {}
 
     def start(self) -> None:
         """Follow the downloader's changes (once the node runs)."""
-        self.downloader.subscribe(lambda _s: self._changed())
+        self._follow(self.downloader)
 
     async def stop(self) -> None:
         """Stop the downloads and sync; partial files stay for a later resume. ``status``
@@ -93,7 +96,8 @@ class Transfers:
     def everything(self) -> TransfersStatus:
         """Every transfer, the downloads' and sync's."""
         # combine, not a bare tuple of transfers: it adds the downloaders' total speeds.
-        return TransfersStatus.combine(*(d.status for d in self._downloaders()))
+        return TransfersStatus.combine(*(self._published.get(id(d)) or d.status
+                                         for d in self._downloaders()))
 
     # -- downloads ------------------------------------------------------------------------
 
@@ -146,7 +150,7 @@ class Transfers:
     def start_syncer(self, share: ShareSet) -> None:
         """Fetch into ``share`` whatever the other hosts offer."""
         self.syncer = Syncer(self._node, share=share, concurrency=self._concurrency)
-        self.syncer.downloader.subscribe(lambda _s: self._changed())
+        self._follow(self.syncer.downloader)
         if self.pause_reason:
             self.syncer.downloader.pause()
         self.syncer.start()
@@ -155,6 +159,7 @@ class Transfers:
         """Stop syncing (the folder stays shared)."""
         if self.syncer is not None:
             syncer, self.syncer = self.syncer, None
+            self._published.pop(id(syncer.downloader), None)
             await syncer.stop()
 
     # -- helpers --------------------------------------------------------------------------
@@ -178,6 +183,14 @@ class Transfers:
         ):
             return self.syncer.downloader
         return self.downloader
+
+    def _follow(self, downloader: Downloader) -> None:
+        def published(status: TransfersStatus) -> None:
+            if downloader in self._downloaders():  # (a stopped syncer's last word is dropped)
+                self._published[id(downloader)] = status
+            self._changed()
+
+        downloader.subscribe(published)
 
     def _downloaders(self) -> list[Downloader]:
         return [self.downloader] + ([self.syncer.downloader] if self.syncer else [])

@@ -42,6 +42,13 @@ Verification after each run: DEST must hold exactly the source files (no partial
 else), and each file's SHA-256 must match its source; a mismatch, a missing or extra file, or a
 process that fails exits 1. Target: >= 3,000 files/s (the median of the runs, headline figure).
 
+The system CPU of ``get`` depends on the file system's state: on ext4, for a minute after files
+are deleted (five while their inode table block is dirty), creating files skips their inodes
+(``recently_deleted`` in fs/ext4/ialloc.c), and a run that starts right after another one deleted
+its 20,000 files spends up to twice the system CPU in ``ext4_create`` (``perf record`` shows
+``find_inode_bit`` and ``recently_deleted`` at the top). For before/after comparisons, wait
+70 s after ``os.sync()`` between runs (``run.py`` does between benchmarks).
+
 Exit 0 with the measurement (also when the target is missed); 1 when a copy is wrong or a process
 fails; 2 for bad arguments or too little free space. Run as any user:
 ``/work/main/.venv/bin/python benchmarks/small_files.py`` (a minute or so once ``get`` reaches

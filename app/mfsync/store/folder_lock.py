@@ -82,7 +82,8 @@ class FolderLock:
             note = json.dumps({"pid": os.getpid(), "command": command, "folder": str(folder)},
                               ensure_ascii=False)
             os.ftruncate(fd, 0)
-            os.pwrite(fd, (note + "\n").encode("utf-8", "surrogateescape"), 0)
+            os.lseek(fd, 0, os.SEEK_SET)  # (not pwrite: Windows has none)
+            os.write(fd, (note + "\n").encode("utf-8", "surrogateescape"))
         except FolderLockError:
             os.close(fd)
             raise
@@ -178,7 +179,8 @@ def _read_note(fd: int) -> tuple[int | None, str]:
     """The holder's pid and command as its note says (None and "" where it cannot be read:
     the holder may not have written it yet, or be an older mfsync)."""
     try:
-        text = os.pread(fd, _NOTE_LIMIT, 0).decode("utf-8", "replace")
+        os.lseek(fd, 0, os.SEEK_SET)
+        text = os.read(fd, _NOTE_LIMIT).decode("utf-8", "replace")
         note = json.loads(text)
     except (OSError, ValueError):
         return None, ""

@@ -4,7 +4,8 @@ The file is a JSON object. ``trustedKeys`` (a list of public keys) is the trust 
 reads it; ``keyNames`` maps keys to names people recognise. The other settings mirror command
 line options of the same meaning, or belong to the desktop app; the command line wins over the
 file, the file over defaults, and the command line never writes the file. Unknown keys are kept
-and warned about, so a file written by a newer mfsync still loads.
+and warned about, so a file written by a newer mfsync still loads. The folders, with their ids,
+labels and devices (and their migration from files without ids), are ``folder_config``'s.
 
 Each ``Setting`` carries what a user interface needs to build an editor for it (``label``,
 ``kind``, ``limits``) and how to turn the loaded value back into JSON (``dump``), so the settings
@@ -22,6 +23,13 @@ from typing import Any
 
 from mfsync.crypto.keys import format_key, parse_key
 from mfsync.defaults import DEFAULT_CONCURRENCY, FOLDER_MODES, FolderMode
+from mfsync.folder_config import (
+    FolderConfig,
+    dump_folders,
+    folder_path,
+    lacks_ids,
+    parse_folders,
+)
 from mfsync.protocol.endpoints import (
     DEFAULT_GROUP,
     DEFAULT_TCP_PORT,
@@ -64,14 +72,6 @@ KINDS = ("bool", "int", "port", "text", "path", "list", "internal")
 
 class ConfigError(Exception):
     """The configuration cannot be used; the message names the file and the problem."""
-
-
-@dataclass(frozen=True)
-class FolderConfig:
-    """A folder the app shares, or syncs (``mode`` is one of ``FOLDER_MODES``)."""
-
-    path: Path
-    mode: str = FolderMode.SHARE
 
 
 # -- parsers: JSON value -> loaded value; ValueError says what is wrong -----------------------
@@ -130,48 +130,11 @@ def _group(value: Any) -> str:
     return check_group(_text(value))
 
 
-def _folder_path(value: Any) -> Path:
-    if not isinstance(value, str) or not value.strip():
-        raise ValueError("must be a folder path")
-    try:
-        path = Path(value).expanduser()
-    except RuntimeError:  # "~name/..." where this system has no user "name"
-        raise ValueError(f"{value!r}: no home folder for that user") from None
-    if not path.is_absolute():
-        # relative to what? The app and the command line start in different directories
-        raise ValueError(f"{value!r} is not an absolute path")
-    return path
-
-
 def _download_folder(value: Any) -> str:
     text = _text(value)
     if text:
-        _folder_path(text)
+        folder_path(text)
     return text
-
-
-def _folders(value: Any) -> tuple[FolderConfig, ...]:
-    if not isinstance(value, list) or not all(isinstance(f, dict) for f in value):
-        raise ValueError('must be a list of {"path": ..., "mode": "share" or "sync"} objects')
-    folders: list[FolderConfig] = []
-    for number, entry in enumerate(value, 1):
-        try:
-            path = _folder_path(entry.get("path"))
-        except ValueError as exc:
-            raise ValueError(f"entry {number}: path {exc}") from None
-        mode = entry.get("mode", FolderMode.SHARE)
-        if mode not in FOLDER_MODES:
-            raise ValueError(f'entry {number}: mode must be "share" or "sync", not {mode!r}')
-        for extra in sorted(set(entry) - {"path", "mode"}):
-            log.warning("folders entry %d: unknown field %r is ignored", number, extra)
-        if any(f.path == path for f in folders):
-            raise ValueError(f"entry {number}: {path} is listed twice")
-        folders.append(FolderConfig(path, mode))
-    synced = [str(f.path) for f in folders if f.mode == FolderMode.SYNC]
-    if len(synced) > 1:
-        raise ValueError(f"only one folder may have mode \"sync\"; found {len(synced)}: "
-                         + ", ".join(synced))
-    return tuple(folders)
 
 
 # -- dumpers: loaded value -> JSON value ------------------------------------------------------
@@ -195,10 +158,6 @@ def _dump_peers(value: tuple[tuple[str, int | None], ...]) -> list[str]:
 
 def _dump_texts(value: tuple[str, ...]) -> list[str]:
     return list(value)
-
-
-def _dump_folders(value: tuple[FolderConfig, ...]) -> list[dict[str, str]]:
-    return [{"path": str(f.path), "mode": f.mode} for f in value]
 
 
 @dataclass(frozen=True)
@@ -244,9 +203,10 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("downloadFolder", "download_folder", _download_folder, "",
             "where downloads go (empty: Downloads/mfsync in your home folder)",
             "Download folder", "path"),
-    Setting("folders", "folders", _folders, (),
-            'folders to share: [{"path": ..., "mode": "share" or "sync"}]; at most one syncs',
-            "Shared folders", "internal", dump=_dump_folders),
+    Setting("folders", "folders", parse_folders, (),
+            'folders to share: [{"path": ..., "mode": "share" or "sync", "id": ..., "label": ...,'
+            ' "devices": ...}]; at most one syncs', "Shared folders", "internal",
+            dump=dump_folders),
     Setting("concurrentDownloads", "concurrent_downloads", _whole(1, MAX_CONCURRENT_DOWNLOADS),
             DEFAULT_CONCURRENCY, "how many files are downloaded at the same time",
             "Downloads at once", "int", (1, MAX_CONCURRENT_DOWNLOADS)),
@@ -302,6 +262,10 @@ class Config:
     pause_on_battery: bool = False
     path: Path | None = None
     explicit: frozenset[str] = frozenset()
+    #: Settings that loading completed and the file does not hold yet: ``folders`` whose
+    #: entries were given ids (see ``folder_config``). The desktop app saves them once, at its
+    #: first start; the command line never writes the file.
+    migrated: frozenset[str] = frozenset()
 
     def name_of(self, key: bytes) -> str:
         """The configured name of ``key``, or an empty string."""
@@ -324,7 +288,8 @@ def load_config(path: Path, *, explicit: bool) -> Config:
     known = set(_BY_KEY)
     for unknown in sorted(set(data) - known):
         log.warning("config file %s: unknown setting %r is ignored", path, unknown)
-    return Config(**values, path=path, explicit=frozenset(set(data) & known))
+    return Config(**values, path=path, explicit=frozenset(set(data) & known),
+                  migrated=_migrated(data))
 
 
 #: One writer at a time within this process, so two saves (say the trust dialog and the
@@ -364,7 +329,12 @@ def preview_save(path: Path, updates: Mapping[str, Any]) -> Config:
     data = _merged(_read(path, missing_ok=True) or {}, updates)
     values = _parse(path, data)
     _encode(path, data)
-    return Config(**values, path=path, explicit=frozenset(set(data) & set(_BY_KEY)))
+    return Config(**values, path=path, explicit=frozenset(set(data) & set(_BY_KEY)),
+                  migrated=_migrated(data))
+
+
+def _migrated(data: Mapping[str, Any]) -> frozenset[str]:
+    return frozenset({"folders"}) if lacks_ids(data.get("folders")) else frozenset()
 
 
 def _check_keys(path: Path, updates: Mapping[str, Any]) -> None:

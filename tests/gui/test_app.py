@@ -64,12 +64,17 @@ async def test_dropped_folder_is_shared_and_a_headless_peer_downloads_it(rig: Ri
     peer = await rig.node(wants=True)
     assert _drop(app.window, [folder])
     await wait_for(lambda: app.service.status.folders, what="the folder to be added")
-    assert (await _config(rig))["folders"] == [{"path": str(folder.resolve()), "mode": "share"}]
+    [added] = app.service.status.folders
+    assert not added.id.is_default  # a dropped folder is a folder of its own
+    assert (await _config(rig))["folders"] == [{"path": str(folder.resolve()), "mode": "share",
+                                                "id": str(added.id), "label": "Photos"}]
     await wait_for(lambda: {f.path for f in peer.status.files} >= {"beach.jpg", "notes.txt"},
                    what="the peer to see the dropped folder's files")
     await wait_for(lambda: app.window.folders_model.rowCount() == 1
                    and app.window.folders_model.data(app.window.folders_model.index(0, 2)) == "2",
                    what="the folder row with its file count")
+    assert app.window.folders_model.data(app.window.folders_model.index(0, 4)) == (
+        f"Photos ({added.id})")  # the label, with the id beside it
     dest = tmp_path / "peer-got"
     dest.mkdir()
     downloader = Downloader(peer)
@@ -353,3 +358,27 @@ async def test_settings_from_the_menu_apply_to_notifications_and_autostart(rig: 
     assert rig.autostart.on
     assert app.notifier.enabled["download"] is False
     assert app.notifier.enabled["failure"] is True
+
+
+async def test_first_start_gives_an_old_configs_folders_ids_and_shows_them(rig: Rig, tmp_path):
+    """A config.json of mfsync 0.3 (folders without ids): the app saves the ids it gave them
+    once, the synced folder as the default folder, and the table shows label and id."""
+    photos, notes = tmp_path / "Photos", tmp_path / "Notes"
+    photos.mkdir()
+    notes.mkdir()
+    rig.config_path.parent.mkdir(parents=True, exist_ok=True)
+    rig.config_path.write_text(json.dumps({"name": "desk", "folders": [
+        {"path": str(photos), "mode": "share", "colour": "blue"},
+        {"path": str(notes), "mode": "sync"}]}))
+    rig.config_path.chmod(0o600)
+    app = await rig.start_app(state_dir=tmp_path / "state")
+    saved = await _config(rig)
+    ids = [str(f.id) for f in app.service.status.folders]
+    assert ids[1] == "0000-0000" and ids[0] != ids[1]
+    assert saved == {"name": "desk", "folders": [
+        {"path": str(photos), "mode": "share", "id": ids[0], "label": "Photos", "colour": "blue"},
+        {"path": str(notes), "mode": "sync", "id": "0000-0000", "label": "Notes"}]}
+    model = app.window.folders_model
+    await wait_for(lambda: model.rowCount() == 2, what="two folders")
+    shown = {model.data(model.index(row, 4)) for row in range(2)}
+    assert shown == {f"Photos ({ids[0]})", "Notes (0000-0000)"}

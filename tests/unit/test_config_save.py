@@ -24,6 +24,7 @@ from mfsync.config import (
     to_json_value,
 )
 from mfsync.engine.transfers import DEFAULT_CONCURRENCY
+from mfsync.protocol.folder_id import DEFAULT_FOLDER, FolderId
 from mfsync.store import locations
 
 KEY_A = "AB" * 32
@@ -85,10 +86,11 @@ def test_new_settings_load(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> N
     })
     config = load_config(path, explicit=True)
     assert config.download_folder == "~/in"
-    assert config.folders == (
-        FolderConfig(tmp_path / "a", "share"), FolderConfig(tmp_path / "b", "sync"),
-        FolderConfig(Path("/c"), "share"),
-    )
+    # (the file has no folder ids, as mfsync 0.3 wrote it: loading gives them, see
+    # test_config_folders.py; the synced folder becomes the default folder)
+    assert [(f.path, f.mode) for f in config.folders] == [
+        (tmp_path / "a", "share"), (tmp_path / "b", "sync"), (Path("/c"), "share")]
+    assert config.folders[1].id == DEFAULT_FOLDER
     assert config.concurrent_downloads == 16
     assert (config.notify_downloads, config.notify_failures, config.notify_refused) == (
         False, True, False)
@@ -134,7 +136,8 @@ def test_to_json_value_round_trips_every_kind_of_value() -> None:
         "keyNames": {bytes.fromhex(KEY_B): "desk", bytes.fromhex(KEY_A): "laptop-anna"},
         "peers": (("host", None), ("host", 9000), ("::1", 9000), ("fe80::1", None)),
         "interfaces": ("eth0", "10.0.0.2"),
-        "folders": (FolderConfig(Path("/srv/a")), FolderConfig(Path("/srv/b"), "sync")),
+        "folders": (FolderConfig(Path("/srv/a"), id=FolderId.parse("k3x9-pq2m")),
+                    FolderConfig(Path("/srv/b"), "sync")),
         "concurrentDownloads": 5,
         "notifyRefused": False,
         "downloadFolder": "/tmp/x",
@@ -147,7 +150,8 @@ def test_to_json_value_round_trips_every_kind_of_value() -> None:
     assert to_json_value("peers", values["peers"]) == [
         "host", "host:9000", "[::1]:9000", "[fe80::1]"]
     assert to_json_value("folders", values["folders"]) == [
-        {"path": "/srv/a", "mode": "share"}, {"path": "/srv/b", "mode": "sync"}]
+        {"path": "/srv/a", "mode": "share", "id": "k3x9-pq2m", "label": "a"},
+        {"path": "/srv/b", "mode": "sync", "id": "0000-0000", "label": "b"}]
     with pytest.raises(KeyError):
         to_json_value("colour", "blue")
 
@@ -158,7 +162,8 @@ def test_save_creates_the_file_and_round_trips(tmp_path: Path) -> None:
     path = tmp_path / "state" / "config.json"
     keys = frozenset({bytes.fromhex(KEY_A)})
     names = {bytes.fromhex(KEY_A): "laptop-anna"}
-    folders = (FolderConfig(tmp_path / "share"), FolderConfig(tmp_path / "sync", "sync"))
+    folders = (FolderConfig(tmp_path / "share", id=FolderId.new()),
+               FolderConfig(tmp_path / "sync", "sync"))
     config = save_config(path, {
         "trustedKeys": to_json_value("trustedKeys", keys),
         "keyNames": to_json_value("keyNames", names),

@@ -14,8 +14,10 @@ from typing import Any
 
 import pytest
 
+from mfsync.protocol.folder_id import FolderId
 from mfsync.protocol.version import MAX_COUNTER, VersionVector
-from mfsync.store.index_db import FileRecord, IndexDB, IndexDBError
+from mfsync.store.index_db import FileRecord, FolderIdentity, IndexDB, IndexDBError
+from mfsync.store.index_records import UPSERT, encode_record
 
 KEY_A = b"A" * 32
 KEY_B = b"B" * 32
@@ -441,3 +443,85 @@ def test_malformed_rows_among_many_are_skipped_while_streaming(db: IndexDB, db_p
         loaded = db.load_all()
     assert len(loaded) == 999 and "f0500" not in loaded
     assert "skipped 1 malformed row" in caplog.text
+
+
+# -- the folder's identity (schema version 2) ----------------------------------------------------
+
+#: The tables of schema version 1, exactly as index_schema.py created them before version 2
+#: (mfsync 0.3 before folder ids, commit f07416a).
+SCHEMA_V1 = (
+    """CREATE TABLE files (
+        path TEXT PRIMARY KEY NOT NULL,
+        disk_path TEXT NOT NULL,
+        size INTEGER NOT NULL,
+        mtime_ns INTEGER NOT NULL,
+        inode INTEGER NOT NULL,
+        block_size INTEGER NOT NULL,
+        block_hashes BLOB NOT NULL,
+        content_id BLOB NOT NULL,
+        version BLOB NOT NULL,
+        deleted INTEGER NOT NULL
+    ) WITHOUT ROWID""",
+    "CREATE TABLE meta (key TEXT PRIMARY KEY NOT NULL, value TEXT NOT NULL) WITHOUT ROWID",
+)
+
+
+def _version_1_database(path: Path, records: list[FileRecord]) -> None:
+    """A database as version 1 wrote it: its tables, its pragmas, rows in its (unchanged)
+    row format."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    conn = sqlite3.connect(path, isolation_level=None)
+    conn.execute("PRAGMA journal_mode=WAL")
+    conn.execute("BEGIN IMMEDIATE")
+    for statement in SCHEMA_V1:
+        conn.execute(statement)
+    conn.execute("PRAGMA user_version = 1")
+    conn.executemany(UPSERT, [encode_record(r, {}) for r in records])
+    conn.execute("INSERT INTO meta (key, value) VALUES ('generation', '7')")
+    conn.execute("COMMIT")
+    conn.close()
+
+
+def test_folder_identity_is_written_once_and_read_back_after_a_restart(db_path: Path) -> None:
+    notes = FolderIdentity(FolderId.parse("k3x9-pq2m"), "Notes")
+    with IndexDB(db_path) as index:
+        assert index.folder() is None
+        assert index.keep_folder(notes) == notes
+        other = FolderIdentity(FolderId.new(), "Other")
+        assert index.keep_folder(other) == notes  # the first one stays
+    with IndexDB(db_path) as index:  # a restart
+        assert index.folder() == notes
+        assert index.keep_folder(FolderIdentity(FolderId.new(), "Again")) == notes
+
+
+def test_a_version_1_database_is_migrated_in_place_with_its_rows(
+        db_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    rows = [record("a.txt"), record("sub/b.bin", blocks=5), record("gone", deleted=True)]
+    _version_1_database(db_path, rows)
+    with caplog.at_level(logging.INFO, logger="mfsync.store"):
+        index = IndexDB(db_path)
+    with index:
+        assert index.load_all() == {r.path: r for r in rows}
+        assert index.get_meta("generation") == "7"
+        assert index.folder() is None
+        identity = FolderIdentity(FolderId.new(), "Photos")
+        assert index.keep_folder(identity) == identity
+    assert not corrupt_copies(db_path)  # migrated, not moved aside
+    assert any("migrated from version 1 to 2" in r.getMessage() for r in caplog.records)
+    conn = sqlite3.connect(db_path)
+    assert conn.execute("PRAGMA user_version").fetchone()[0] == 2 == IndexDB.SCHEMA_VERSION
+    conn.close()
+    with IndexDB(db_path) as index:
+        assert index.folder() == identity and len(index.load_all()) == 3
+
+
+def test_a_damaged_folder_row_is_ignored(db_path: Path) -> None:
+    with IndexDB(db_path) as index:
+        index.put_many([record("a")])
+    conn = sqlite3.connect(db_path)
+    conn.execute("INSERT INTO folder (one, id, label) VALUES (1, x'0102', 'a:b')")
+    conn.commit()
+    conn.close()
+    with IndexDB(db_path) as index:
+        assert index.folder() is None
+        assert set(index.load_all()) == {"a"}

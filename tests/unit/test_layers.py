@@ -26,7 +26,7 @@ PACKAGE = Path(__file__).resolve().parents[2] / "app" / "mfsync"
 #: network or the rest of the store: what can go wrong there reaches a front end as the
 #: engine's ``StartError`` or ``ServiceError``.
 FRONT_END = {
-    "engine", "config", "defaults", "display", "memory", "crypto",
+    "engine", "config", "defaults", "display", "memory", "crypto", "audience", "folder_config",
     "protocol.endpoints", "store.locations", "store.identity_file", "store.files",
     "store.trust_file",
 }
@@ -38,6 +38,8 @@ ALLOWED: dict[str, set[str]] = {
     "defaults": set(),
     "display": set(),
     "memory": set(),
+    # who may see a folder: a leaf of the settings, the engine and the front ends
+    "audience": {"crypto.keys"},
     # the core, bottom up
     "crypto": set(),
     "protocol": {"crypto"},
@@ -45,8 +47,10 @@ ALLOWED: dict[str, set[str]] = {
     "store": {"protocol", "crypto"},
     "watch": {"protocol", "crypto", "store"},
     # the settings sit below the engine: loading them loads neither the engine nor the network
-    "config": {"protocol", "crypto", "store", "defaults"},
-    "engine": {"net", "store", "watch", "protocol", "crypto", "config", "defaults"},
+    "config": {"protocol", "crypto", "store", "defaults", "audience", "folder_config"},
+    "folder_config": {"protocol", "defaults", "audience"},
+    "engine": {"net", "store", "watch", "protocol", "crypto", "config", "defaults", "audience",
+               "folder_config"},
     # the front ends; only the CLI's ``gui`` mode reaches the GUI, inside a function, so that
     # the command line loads without Qt
     "cli": FRONT_END,

@@ -98,7 +98,7 @@ def _no_hosts_hint(settings: Settings, status: NodeStatus) -> None:
 async def run_share(settings: Settings, directory: str) -> int:
     """Serve DIR until interrupted (or ``-w``)."""
     root = await _folder(directory)
-    run = RunPlan(folders=(FolderConfig(root, FolderMode.SHARE),))
+    run = RunPlan(folders=(FolderConfig(root, FolderMode.SHARE),), command="mfsync share")
     async with running_service(settings, run, wants=False) as service:
         # the trust list in force is the config's plus --trusted-keys, not the config's alone
         in_force = dataclasses.replace(settings.config, trusted_keys=settings.trusted_keys)
@@ -284,7 +284,7 @@ async def run_sync(settings: Settings, directory: str, *, concurrency: int, verb
     """Share DIR and fetch into it whatever other hosts offer, until interrupted."""
     root = await _folder(directory)
     run = RunPlan(folders=(FolderConfig(root, FolderMode.SYNC),), concurrency=concurrency,
-                  trust_hint=TRUST_HINT)
+                  trust_hint=TRUST_HINT, command="mfsync sync")
     display = ProgressDisplay(sys.stderr, enabled=should_enable(sys.stderr, verbose))
     root_logger = logging.getLogger()
     saved = root_logger.handlers[:]

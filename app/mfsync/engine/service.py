@@ -43,12 +43,15 @@ from mfsync.engine.service_status import (
 )
 from mfsync.engine.service_transfers import Transfers, prepare_folder
 from mfsync.engine.status import NodeStatus
+from mfsync.folder_config import new_folder_id
 from mfsync.net.server import PortInUse
 from mfsync.net.sockets import InterfaceError
 from mfsync.store import locations
+from mfsync.store.folder_lock import FolderInUse, FolderLocks
 from mfsync.store.shareset import ShareSet, ShareSetError
 
 __all__ = [
+    "APP_COMMAND",
     "BATTERY_BEAT_FACTOR",
     "FolderMode",
     "PauseReason",
@@ -105,6 +108,12 @@ class RunPlan:
     concurrency: int = DEFAULT_CONCURRENCY
     #: Added to the warning that a synced folder takes files from anyone (which option helps).
     trust_hint: str = ""
+    #: How the run is named to another process refused a folder this run serves.
+    command: str = "mfsync"
+
+
+#: How the desktop app is named to another process refused a folder it serves.
+APP_COMMAND = "mfsync-gui"
 
 
 class Service:
@@ -129,6 +138,9 @@ class Service:
             config.concurrent_downloads, changed=self._changed, report_error=self.report_error)
         self._writer = (ConfigWriter(config_path, on_saved=self._saved, on_error=self.report_error)
                         if config_path is not None and run is None else None)
+        #: One process per folder: the folders this one serves are locked while it runs.
+        self._locks = FolderLocks(options.state_dir,
+                                  command=run.command if run is not None else APP_COMMAND)
         self._on_battery = False
         self._errors: list[str] = []
         self._started = False
@@ -138,18 +150,28 @@ class Service:
     # -- life -----------------------------------------------------------------------------
 
     async def start(self) -> None:
-        """Start the node, then sync for the folder in sync mode (if any).
+        """Lock the folders served (one process per folder), start the node, then sync for the
+        folder in sync mode (if any); the desktop app saves the ids its folders were given on
+        loading a config file that had none (once: the file has them from then on).
 
         ``StartError`` says what stopped it (everything started so far is stopped again).
         """
         try:
+            await asyncio.to_thread(self._locks.take_all, [f.path for f in self._folders])
+        except FolderInUse as exc:
+            raise StartError(StartFailure.FOLDER, str(exc)) from None
+        try:
             await self.node.start()
         except (PortInUse, InterfaceError, ShareSetError, OSError) as exc:
             await self.node.stop()
+            await asyncio.to_thread(self._locks.release_all)
             raise _start_error(exc) from None
         self.node.subscribe(lambda _s: self._changed())
         self.transfers.start()
         self._started = True
+        if self._writer is not None and "folders" in self.config.migrated:
+            log.info("config file %s: saving the ids given to its folders", self._writer.path)
+            self._save_folders(self._folders)
         sync = sync_folder(self._folders)
         if sync is not None:
             self._start_syncer(sync.path)
@@ -161,6 +183,7 @@ class Service:
         the settings asked for so far is saved before this returns."""
         await self.transfers.stop()
         await self.node.stop()
+        await asyncio.to_thread(self._locks.release_all)
         if self._writer is not None:
             await self._writer.wait()
         self._publisher.close()
@@ -237,8 +260,16 @@ class Service:
         """Share ``path`` (and sync it, in sync mode); saved to the config file."""
         root = await check_folder(path)
         check_addition(self._folders, root, mode)
-        folder = FolderConfig(root, mode)
-        await self.node.add_share(root)
+        folder = FolderConfig(root, mode, new_folder_id(self._folders, mode))
+        try:
+            await asyncio.to_thread(self._locks.take, root)
+        except FolderInUse as exc:
+            raise ServiceError(str(exc)) from None
+        try:
+            await self.node.add_share(root)
+        except BaseException:
+            self._locks.release(root)  # (closing a file: quick, and safe while cancelled)
+            raise
         self._save_folders((*self._folders, folder))
         if mode == FolderMode.SYNC and self._started:
             self._start_syncer(root)
@@ -251,6 +282,7 @@ class Service:
         if folder.mode == FolderMode.SYNC:
             await self.transfers.stop_syncer()
         await self.node.remove_share(folder.path)
+        await asyncio.to_thread(self._locks.release, folder.path)
         self._save_folders(tuple(f for f in self._folders if f.path != folder.path))
         self._changed()
 
@@ -265,7 +297,8 @@ class Service:
         else:
             await self.transfers.stop_syncer()
         self._save_folders(tuple(
-            FolderConfig(f.path, mode) if f.path == folder.path else f for f in self._folders))
+            dataclasses.replace(f, mode=mode) if f.path == folder.path else f
+            for f in self._folders))
         self._changed()
 
     # -- downloads ------------------------------------------------------------------------

@@ -35,6 +35,7 @@ __all__ = [
     "KeyedTableModel",
     "NetworkModel",
     "TransfersModel",
+    "folder_name",
     "human_duration",
     "human_size",
 ]
@@ -179,9 +180,10 @@ class KeyedTableModel(QAbstractTableModel):
 
 
 class FoldersModel(KeyedTableModel):
-    """The shared folders: path, mode, files, state."""
+    """The shared folders: path, mode, files, state, and the label with the id beside it (two
+    folders of one label are told apart by their ids)."""
 
-    HEADERS = ("Folder", "Mode", "Files", "State")
+    HEADERS = ("Folder", "Mode", "Files", "State", "Label and id")
 
     def update(self, status: ServiceStatus) -> None:
         """Rows from the configured folders and what the node reports of each."""
@@ -197,10 +199,17 @@ class FoldersModel(KeyedTableModel):
                 state = "scanning" if info.scanning else "up to date"
                 files = str(info.files)
             mode = "sync" if folder.mode == FolderMode.SYNC else "share only"
-            rows.append(Row(folder.path, (str(folder.path), mode, files, state),
-                            sort=(str(folder.path).lower(), mode, int(files or 0), state),
-                            tooltip=str(folder.path)))
+            named = folder_name(folder.label, str(folder.id))
+            rows.append(Row(folder.path, (str(folder.path), mode, files, state, named),
+                            sort=(str(folder.path).lower(), mode, int(files or 0), state,
+                                  named.lower()),
+                            tooltip=f"{folder.path}\n{named}"))
         self.set_rows(rows)
+
+
+def folder_name(label: str, folder_id: str) -> str:
+    """A folder as people see it: its label with its id beside it, ``Photos (k3x9-pq2m)``."""
+    return f"{label} ({folder_id})"
 
 
 class FileState:

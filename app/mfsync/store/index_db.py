@@ -1,7 +1,8 @@
 """The per-folder index database: cached hashes, version vectors and local deletions.
 
 How it works: one SQLite file per shared folder (``~/.mfsync/folders/<hash>.sqlite``) holds a
-``files`` table keyed by the wire name and a small ``meta`` key/value table. Hashes are cached so
+``files`` table keyed by the wire name, a small ``meta`` key/value table, and the folder's
+identity (``folder``: its id and label, written once). Hashes are cached so
 a restart does not rehash unchanged files; versions and tombstones are what the folder remembers
 between runs. This module reads and writes; a record's row is :mod:`mfsync.store.index_records`,
 opening the file, its schema and moving a damaged one aside are :mod:`mfsync.store.index_schema`.
@@ -14,13 +15,14 @@ One connection is shared by every thread (the engine calls in through ``asyncio.
 guarded by a lock: SQLite serialises writers anyway, and one connection keeps WAL simple.
 """
 
-import hashlib
 import logging
 import sqlite3
 import threading
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from pathlib import Path
 
+from mfsync.protocol.folder_id import FOLDER_ID_BYTES, FolderId, check_label
 from mfsync.protocol.version import VersionVector
 from mfsync.store.index_records import (
     HASH_SIZE,
@@ -39,10 +41,19 @@ from mfsync.store.index_schema import (
     move_aside,
     open_index,
 )
+from mfsync.store.locations import folder_digest
 
-__all__ = ["HASH_SIZE", "KEY_SIZE", "FileRecord", "IndexDB", "IndexDBError"]
+__all__ = ["HASH_SIZE", "KEY_SIZE", "FileRecord", "FolderIdentity", "IndexDB", "IndexDBError"]
 
 log = logging.getLogger("mfsync.store")
+
+
+@dataclass(frozen=True)
+class FolderIdentity:
+    """What a folder's index database remembers of the folder itself: its id and label."""
+
+    id: FolderId
+    label: str
 
 
 class IndexDB:
@@ -62,10 +73,7 @@ class IndexDB:
     def path_for(state_dir: Path, folder: Path) -> Path:
         """Where the index of ``folder`` lives: named by a hash of its resolved path, so any
         folder name (and any later rename of the state directory) is a safe file name."""
-        # surrogateescape: a name that is not valid UTF-8 (POSIX bytes) still hashes.
-        name = str(folder.resolve()).encode("utf-8", "surrogateescape")
-        digest = hashlib.sha256(name).hexdigest()[:16]
-        return state_dir / "folders" / f"{digest}.sqlite"
+        return state_dir / "folders" / f"{folder_digest(folder)}.sqlite"
 
     @property
     def path(self) -> Path:
@@ -147,6 +155,38 @@ class IndexDB:
                     "INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", (key, value)
                 )
             )
+
+    def folder(self) -> FolderIdentity | None:
+        """The folder's identity as recorded (``keep_folder``), or None if none is (or the
+        row cannot be read: a damaged row is not worth a crash, the caller decides again)."""
+        with self._lock:
+            conn = self._connection()
+            try:
+                row = conn.execute("SELECT id, label FROM folder").fetchone()
+            except sqlite3.Error as exc:
+                raise IndexDBError(f"cannot read index {self._path}: {exc}") from exc
+        if row is None:
+            return None
+        raw, label = row
+        try:
+            if not isinstance(raw, bytes) or len(raw) != FOLDER_ID_BYTES:
+                raise ValueError(f"a folder id is {FOLDER_ID_BYTES} bytes")
+            if not isinstance(label, str):
+                raise ValueError("the label is not text")
+            return FolderIdentity(FolderId(raw), check_label(label))
+        except ValueError as exc:
+            log.warning("index %s: ignoring the recorded folder identity: %s", self._path, exc)
+            return None
+
+    def keep_folder(self, identity: FolderIdentity) -> FolderIdentity:
+        """Record ``identity`` as the folder's if none is recorded yet, and return the one
+        recorded: the first written stays (a folder's id never changes under it)."""
+        check_label(identity.label)
+        with self._lock:
+            self._write(lambda conn: conn.execute(
+                "INSERT OR IGNORE INTO folder (one, id, label) VALUES (1, ?, ?)",
+                (identity.id.raw, identity.label)))
+        return self.folder() or identity
 
     def close(self) -> None:
         """Close the database; later calls to close do nothing, other calls raise."""

@@ -7,8 +7,11 @@ file that is not a database, is damaged, or carries a newer schema is renamed as
 (``<name>.corrupt-YYYYmmdd-HHMMSS``, see :func:`move_aside`) with a warning and a fresh one is
 created. Only a location that cannot be written at all raises :class:`IndexDBError`.
 
-A new schema version adds its migration to ``_prepare`` (from ``user_version`` to
-``SCHEMA_VERSION``); a file from a newer mfsync is moved aside rather than misread.
+A new schema version adds its migration to ``_MIGRATIONS`` (from each older ``user_version``
+to the next, in one transaction with the version bump); a file from a newer mfsync is moved
+aside rather than misread. Version 2 added the ``folder`` table: the folder's id and label, one
+row written once (see ``IndexDB.keep_folder``), so that a folder made on the command line keeps
+its identity across runs.
 """
 
 import logging
@@ -25,7 +28,7 @@ __all__ = ["SCHEMA_VERSION", "IndexDBError", "is_damage", "make_private_dirs", "
 log = logging.getLogger("mfsync.store")
 
 #: The schema this version writes (SQLite's ``user_version``).
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 #: How long a call waits for another process holding the database before giving up (seconds).
 _BUSY_TIMEOUT = 10.0
 #: Primary SQLite result codes that mean "this file is not a usable database".
@@ -45,6 +48,19 @@ _SCHEMA = (
         deleted INTEGER NOT NULL
     ) WITHOUT ROWID""",
     "CREATE TABLE meta (key TEXT PRIMARY KEY NOT NULL, value TEXT NOT NULL) WITHOUT ROWID",
+)
+#: The folder's identity: at most one row (``one`` is always 1), written once.
+_FOLDER_TABLE = ("CREATE TABLE folder (one INTEGER PRIMARY KEY CHECK (one = 1), "
+                 "id BLOB NOT NULL, label TEXT NOT NULL)")
+#: What brings a file of each older version to the next one (tables added, rows kept).
+_MIGRATIONS: dict[int, tuple[str, ...]] = {
+    1: (_FOLDER_TABLE,),
+}
+#: Reads that fail to prepare ("no such table/column") when a file's shape is not ours.
+_SHAPE_CHECKS = (
+    SELECT_ALL + " LIMIT 0",
+    "SELECT key, value FROM meta LIMIT 0",
+    "SELECT id, label FROM folder LIMIT 0",
 )
 
 
@@ -171,22 +187,39 @@ def _prepare(conn: sqlite3.Connection, path: Path) -> None:
             # Some network file systems cannot share memory for WAL: still correct, slower.
             log.info("index %s: journal mode %s (WAL unavailable)", path, mode)
         conn.execute("PRAGMA synchronous=NORMAL")  # with WAL: durable except on power loss
-        if version == 0:
-            conn.execute("BEGIN IMMEDIATE")
-            # Read again under the write lock: another process may have just created it.
-            if conn.execute("PRAGMA user_version").fetchone()[0] == 0:
-                for statement in _SCHEMA:
-                    conn.execute(statement)
-                conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
-            conn.execute("COMMIT")
-        else:
-            # Preparing these reads fails with "no such column/table" if the shape is off.
-            conn.execute(SELECT_ALL + " LIMIT 0").fetchall()
-            conn.execute("SELECT key, value FROM meta LIMIT 0").fetchall()
+        if version < SCHEMA_VERSION:
+            _upgrade(conn, path)
+        # Preparing these reads fails with "no such column/table" if the shape is off.
+        for check_shape in _SHAPE_CHECKS:
+            conn.execute(check_shape).fetchall()
     except (sqlite3.DatabaseError, UnicodeDecodeError) as exc:
         if is_damage(exc) or (isinstance(exc, sqlite3.OperationalError) and "no such" in str(exc)):
             raise _Unusable(str(exc)) from exc
         raise IndexDBError(f"cannot use index {path}: {exc}") from exc
+
+
+def _upgrade(conn: sqlite3.Connection, path: Path) -> None:
+    """Create the tables of a new file, or migrate an older one step by step, in one
+    transaction (a crash half way leaves the file as it was)."""
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        # Read again under the write lock: another process may have just done it.
+        version = conn.execute("PRAGMA user_version").fetchone()[0]
+        if version == 0:
+            for statement in (*_SCHEMA, _FOLDER_TABLE):
+                conn.execute(statement)
+        elif version < SCHEMA_VERSION:
+            for step in range(version, SCHEMA_VERSION):
+                for statement in _MIGRATIONS[step]:
+                    conn.execute(statement)
+            log.info("index %s: schema migrated from version %d to %d", path, version,
+                     SCHEMA_VERSION)
+        conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+        conn.execute("COMMIT")
+    except BaseException:
+        if conn.in_transaction:
+            conn.execute("ROLLBACK")
+        raise
 
 
 def _create_private_file(path: Path) -> None:

@@ -1,11 +1,13 @@
 """Where mfsync keeps its own files: one place that knows every path under ``~/.mfsync``, and
 where downloads go by default."""
 
+import hashlib
 import os
 import shlex
 from pathlib import Path
 
-__all__ = ["config_path", "download_dir", "key_path", "known_hosts_path", "state_dir"]
+__all__ = ["config_path", "download_dir", "folder_digest", "key_path", "known_hosts_path",
+           "locks_dir", "state_dir"]
 
 #: The folder created inside the user's download folder.
 DOWNLOAD_SUBDIR = "mfsync"
@@ -31,6 +33,20 @@ def key_path() -> Path:
 def known_hosts_path() -> Path:
     """Addresses of hosts reached once, tried again at the next start."""
     return state_dir() / "known_hosts.json"
+
+
+def locks_dir(state: Path) -> Path:
+    """Where the locks of the folders served from the state directory ``state`` live."""
+    return state / "locks"
+
+
+def folder_digest(folder: Path) -> str:
+    """The name of the files kept for ``folder`` under ``~/.mfsync`` (its index database, its
+    lock): a hash of its resolved path, so any folder name (and any later rename of the state
+    directory) is a safe file name, and two spellings of one folder are one name."""
+    # surrogateescape: a name that is not valid UTF-8 (POSIX bytes) still hashes.
+    name = str(folder.resolve()).encode("utf-8", "surrogateescape")
+    return hashlib.sha256(name).hexdigest()[:16]
 
 
 def download_dir() -> Path:

@@ -8,6 +8,10 @@ bumped for a change made here, tombstones for what disappeared, the version a do
 for what landed) and saves what changed. Files that arrive by download are ``adopt``ed with the
 version they came with. Each change of the set bumps ``generation``, which the discovery datagram
 carries so that peers fetch the index again.
+
+The folder's identity (its id and label) is kept in its index database, written once: a folder
+made on the command line keeps its id across runs that way (``folder_id``, ``label``). A folder
+whose database records none is the default folder, labelled after its name.
 """
 
 import asyncio
@@ -17,12 +21,13 @@ from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 
+from mfsync.protocol.folder_id import DEFAULT_FOLDER, FolderId, label_from_name
 from mfsync.protocol.messages import IndexEntry
 from mfsync.protocol.version import EMPTY_VERSION, VersionVector
 from mfsync.store.dirfd import rename_below, unlink_below
 from mfsync.store.folder_scan import FolderWalker
 from mfsync.store.hashing import FileHashes
-from mfsync.store.index_db import FileRecord, IndexDB
+from mfsync.store.index_db import FileRecord, FolderIdentity, IndexDB
 from mfsync.store.local_file import LocalFile
 from mfsync.store.scan_versions import stamp_versions
 
@@ -41,10 +46,12 @@ class ShareSet:
 
     def __init__(self, root: Path, *, db: IndexDB | None = None,
                  open_db: Callable[[], IndexDB] | None = None, local_key: bytes = bytes(32),
-                 settle_age: float = 0.0) -> None:
+                 settle_age: float = 0.0, identity: FolderIdentity | None = None) -> None:
         """``db`` is an index database opened already; ``open_db`` opens one, and is called
         in a worker thread by ``open_index`` (or the first ``rescan``), so that building a
-        share set touches no disk (the desktop app builds it on its GUI thread)."""
+        share set touches no disk (the desktop app builds it on its GUI thread).
+        ``identity`` is recorded in the index database when it opens, if the database records
+        none yet (the first identity written stays)."""
         self.root = root
         self.generation = 0
         self.local_key = local_key
@@ -60,6 +67,10 @@ class ShareSet:
         self._expected: dict[str, tuple[bytes, VersionVector]] = {}
         self._lock = asyncio.Lock()
         self._walker = FolderWalker(root, settle_age=settle_age)
+        self._wanted_identity = identity
+        self._identity: FolderIdentity | None = identity if self._open_db is None else None
+        if db is not None:  # opened already by the caller, on its thread: read it there too
+            self._identity = self._read_identity(db)
 
     @staticmethod
     def check_root(root: Path) -> Path:
@@ -75,6 +86,19 @@ class ShareSet:
         if not os.access(resolved, os.R_OK | os.X_OK):
             raise ShareSetError(f"{root} is not readable")
         return resolved
+
+    @property
+    def folder_id(self) -> FolderId:
+        """The folder's id as its index database records it (once open); the default
+        folder's when it records none."""
+        return self._identity.id if self._identity is not None else DEFAULT_FOLDER
+
+    @property
+    def label(self) -> str:
+        """The folder's label as its index database records it (once open); made from the
+        folder's name when it records none."""
+        return (self._identity.label if self._identity is not None
+                else label_from_name(self.root.name))
 
     @property
     def files(self) -> dict[str, LocalFile]:
@@ -142,6 +166,12 @@ class ShareSet:
         if self._db is None and self._open_db is not None:
             self._db = await asyncio.to_thread(self._open_db)
             self._open_db = None
+            self._identity = await asyncio.to_thread(self._read_identity, self._db)
+
+    def _read_identity(self, db: IndexDB) -> FolderIdentity | None:
+        if self._wanted_identity is not None:
+            return db.keep_folder(self._wanted_identity)
+        return db.folder()
 
     async def rescan(self) -> bool:
         """Bring the set up to date with the folder; returns whether anything changed."""

@@ -58,6 +58,7 @@ def test_what_stops_a_start_becomes_one_start_error(raised: Exception, failure: 
     (StartFailure.PORT_IN_USE, ModeError, "port 8000 is taken; choose another with --port"),
     (StartFailure.SETTING, UsageError, "port 8000 is taken"),
     (StartFailure.FOLDER, UsageError, "port 8000 is taken"),
+    (StartFailure.FOLDER_IN_USE, ModeError, "port 8000 is taken"),
     (StartFailure.NETWORK, ModeError, "port 8000 is taken"),
 ])
 def test_the_command_line_adds_its_hint_and_exit_code(failure: StartFailure, kind: type,

@@ -42,7 +42,7 @@ async def test_a_second_service_of_one_folder_is_refused_until_the_first_stops(
         second = Service(_options(state), Config(), run=_run(folder))
         with pytest.raises(StartError) as caught:
             await second.start()
-        assert caught.value.failure is StartFailure.FOLDER
+        assert caught.value.failure is StartFailure.FOLDER_IN_USE
         assert str(caught.value).startswith(f"{folder} is already served by mfsync (pid ")
         assert "`mfsync sync`" in str(caught.value)
         # fetch and get serve no folder: they run beside it

@@ -75,6 +75,8 @@ def _start_failure(exc: StartError) -> Exception:
     error for what the command line named wrongly)."""
     if exc.failure is StartFailure.PORT_IN_USE:
         return ModeError(f"{exc}; choose another with --port")
+    if exc.failure is StartFailure.FOLDER_IN_USE:  # (nothing wrong with the command line)
+        return ModeError(str(exc))
     if exc.failure in (StartFailure.SETTING, StartFailure.FOLDER):
         return UsageError(str(exc))
     return ModeError(str(exc))

@@ -159,7 +159,7 @@ class Service:
         try:
             await asyncio.to_thread(self._locks.take_all, [f.path for f in self._folders])
         except FolderInUse as exc:
-            raise StartError(StartFailure.FOLDER, str(exc)) from None
+            raise StartError(StartFailure.FOLDER_IN_USE, str(exc)) from None
         try:
             await self.node.start()
         except (PortInUse, InterfaceError, ShareSetError, OSError) as exc:

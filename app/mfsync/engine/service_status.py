@@ -49,6 +49,9 @@ class StartFailure(enum.Enum):
     SETTING = "setting"
     #: A folder to share cannot be used (missing, not a folder, unreadable).
     FOLDER = "folder"
+    #: A folder to share is served by another mfsync process of the same ``~/.mfsync``
+    #: (the message names its pid and command).
+    FOLDER_IN_USE = "folder in use"
     #: Anything else the system refused while the networking started.
     NETWORK = "network"
 

@@ -47,6 +47,7 @@ from mfsync.protocol.announce import (
     encode_announcement,
 )
 from mfsync.protocol.errors import RemoteProtocolError
+from mfsync.protocol.index_messages import read_version, write_version
 from mfsync.protocol.messages import (
     CONTENT_ID_SIZE,
     MAX_DATA,
@@ -66,8 +67,6 @@ from mfsync.protocol.messages import (
     IndexEntry,
     IndexRequest,
     Message,
-    _read_version,
-    _write_version,
     decode_message,
     encode_message,
 )
@@ -372,7 +371,7 @@ def test_largest_valid_messages_stay_within_the_expansion(kind: str) -> None:
 
 def _encode_version(version: VersionVector) -> bytes:
     w = Writer()
-    _write_version(w, version)
+    write_version(w, version)
     return w.getvalue()
 
 
@@ -385,13 +384,13 @@ def test_version_vector_wire_decoder(version: VersionVector,
     """Mutated vectors from the wire: canonical vectors within the caps, or a refusal."""
     data = _encode_version(version)
     if not ops:
-        assert _read_version(Reader(data)) == version
+        assert read_version(Reader(data)) == version
         tally.round_trips += 1
     data = apply_mutations(data, ops)
 
     def decode() -> VersionVector:
         r = Reader(data)
-        decoded = _read_version(r)
+        decoded = read_version(r)
         r.end()
         return decoded
 
@@ -405,7 +404,7 @@ def test_version_vector_wire_decoder(version: VersionVector,
 
 def decode_version_again(version: VersionVector) -> VersionVector:
     """Encode and decode ``version`` once more."""
-    return _read_version(Reader(_encode_version(version)))
+    return read_version(Reader(_encode_version(version)))
 
 
 def _check_canonical(version: VersionVector) -> None:

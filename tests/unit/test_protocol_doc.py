@@ -21,6 +21,10 @@ from mfsync.protocol.messages import (
     End,
     ErrorCode,
     ErrorMessage,
+    FolderFlags,
+    FolderInfo,
+    FolderList,
+    FoldersRequest,
     GetRequest,
     Hello,
     IndexChunk,
@@ -28,6 +32,7 @@ from mfsync.protocol.messages import (
     IndexRequest,
     encode_message,
 )
+from mfsync.protocol.folder_id import DEFAULT_FOLDER, FolderId
 from mfsync.protocol.version import VersionVector
 
 DOC = Path(__file__).resolve().parents[2] / "app" / "mfsync" / "protocol" / "PROTOCOL.md"
@@ -57,6 +62,12 @@ EXAMPLES = {
         public_key=bytes(32), tcp_port=8000, beat_ms=5000, generation=1, name="alpha")),
     "hello": encode_message(Hello(versions=(1,), capabilities=("index",), name="alpha")),
     "index-request": encode_message(IndexRequest(0)),
+    "index-request-of-a-folder": encode_message(IndexRequest(0, FolderId.parse("k3x9-pq2m"))),
+    "folders-request": encode_message(FoldersRequest()),
+    "folder-list": encode_message(FolderList((FolderInfo(
+        DEFAULT_FOLDER, "default", FolderFlags.ANNOUNCED, generation=1, files=1, size=5),))),
+    "no-such-folder": encode_message(ErrorMessage(ErrorCode.NO_SUCH_FOLDER,
+                                                  "no folder k3x9-pq2m")),
     "empty-index": encode_message(IndexChunk(generation=1, entries=(), last=True)),
     "one-entry-index": encode_message(IndexChunk(generation=1, last=True, entries=(IndexEntry(
         "a.txt", 5, 1_700_000_000_000_000_000, HELLO_ID, VersionVector.of({b"\x11" * 32: 1})),))),

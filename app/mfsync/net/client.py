@@ -59,7 +59,7 @@ __all__ = [
 
 
 async def request_folders(channel: SecureChannel) -> FolderList:
-    """Ask which folders the peer lets us see (PROTOCOL.md 3.9): one ``FolderList``, every id
+    """Ask which folders the peer lets us see (PROTOCOL.md 3.11): one ``FolderList``, every id
     in it once. A peer lists only the folders we may see; a folder not listed is one we do not
     ask about (the peer would answer NO_SUCH_FOLDER)."""
     exchange = Exchange(Role.CLIENT)

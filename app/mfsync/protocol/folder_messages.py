@@ -1,7 +1,7 @@
 """The folder messages: a client asks which folders it may see, the server lists them.
 
 ``FoldersRequest`` has an empty body. ``FolderList`` lists the folders the asking peer may see
-(never the others: the server filters, PROTOCOL.md 3.9), at most ``MAX_FOLDERS``, each with its
+(never the others: the server filters, PROTOCOL.md 3.11), at most ``MAX_FOLDERS``, each with its
 id, label, flags and what the folder holds. Every cap is checked before anything is allocated:
 the count against the cap and against the bytes left, each label against ``MAX_LABEL_BYTES``
 and ``check_label``, the flags against the bits defined, the ids for repeats.
@@ -39,7 +39,7 @@ _MIN_FOLDER_SIZE = FOLDER_ID_BYTES + 1 + 1 + 1 + 8 + 4 + 8
 
 
 class FolderFlags(enum.IntFlag):
-    """What a ``FolderInfo`` says about its folder (PROTOCOL.md 3.9)."""
+    """What a ``FolderInfo`` says about its folder (PROTOCOL.md 3.11)."""
 
     NONE = 0
     #: The host takes changes into this folder (it syncs it), not only offers it.

@@ -14,6 +14,7 @@ import pytest
 
 from mfsync.protocol.announce import Announcement, Flags, Kind, encode_announcement
 from mfsync.protocol.content import block_hash, block_size_for, content_id_of
+from mfsync.protocol.folder_id import DEFAULT_FOLDER, FolderId
 from mfsync.protocol.messages import (
     BlockList,
     BlocksRequest,
@@ -32,7 +33,6 @@ from mfsync.protocol.messages import (
     IndexRequest,
     encode_message,
 )
-from mfsync.protocol.folder_id import DEFAULT_FOLDER, FolderId
 from mfsync.protocol.version import VersionVector
 
 DOC = Path(__file__).resolve().parents[2] / "app" / "mfsync" / "protocol" / "PROTOCOL.md"
@@ -66,8 +66,7 @@ EXAMPLES = {
     "folders-request": encode_message(FoldersRequest()),
     "folder-list": encode_message(FolderList((FolderInfo(
         DEFAULT_FOLDER, "default", FolderFlags.ANNOUNCED, generation=1, files=1, size=5),))),
-    "no-such-folder": encode_message(ErrorMessage(ErrorCode.NO_SUCH_FOLDER,
-                                                  "no folder k3x9-pq2m")),
+    "no-such-folder": encode_message(ErrorMessage(ErrorCode.NO_SUCH_FOLDER, "no such folder")),
     "empty-index": encode_message(IndexChunk(generation=1, entries=(), last=True)),
     "one-entry-index": encode_message(IndexChunk(generation=1, last=True, entries=(IndexEntry(
         "a.txt", 5, 1_700_000_000_000_000_000, HELLO_ID, VersionVector.of({b"\x11" * 32: 1})),))),

@@ -66,6 +66,9 @@ READ_SIZE = 4 * 1024 * 1024
 #: A peer's requests for folders it may not see are logged once per this many seconds (and
 #: counted meanwhile): a hostile peer could otherwise fill the log with them.
 FOLDER_REFUSAL_LOG_INTERVAL = 60.0
+#: The answer to a request for a folder we do not have or the peer may not see: the same bytes
+#: whatever was asked (the id is not repeated: the peer knows what it asked).
+_NO_SUCH_FOLDER = ErrorMessage(ErrorCode.NO_SUCH_FOLDER, "no such folder")
 #: Peers whose folder refusals are remembered for the rate limit (bounded, as a flood's keys).
 _MAX_REFUSAL_PEERS = 256
 
@@ -183,7 +186,7 @@ class FileServer:
         view = next((v for v in self._folders() if v.id == folder and v.admits(key)), None)
         if view is None:
             self._log_folder_refusal(reply.channel, folder)
-            await reply.send(ErrorMessage(ErrorCode.NO_SUCH_FOLDER, f"no folder {folder}"))
+            await reply.send(_NO_SUCH_FOLDER)
         return view
 
     def _log_folder_refusal(self, channel: SecureChannel, folder: FolderId) -> None:

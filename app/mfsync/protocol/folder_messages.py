@@ -48,7 +48,8 @@ class FolderFlags(enum.IntFlag):
     ANNOUNCED = 2
 
 
-_KNOWN_FLAGS = FolderFlags.SYNC | FolderFlags.ANNOUNCED
+#: (an int: inverting an IntFlag keeps only the bits it defines)
+_KNOWN_FLAGS = int(FolderFlags.SYNC | FolderFlags.ANNOUNCED)
 
 
 def read_folder_id(r: Reader) -> FolderId:

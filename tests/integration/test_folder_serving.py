@@ -12,15 +12,17 @@ import pytest
 from loopback import make_tree
 
 from mfsync.crypto.keys import Identity, short_key
-from mfsync.engine import serve
+from mfsync.engine import index_fetches, serve
 from mfsync.engine.folder_view import LocalFolderView, admit_everyone
 from mfsync.engine.serve import FileServer
+from mfsync.engine.status import PeerState
 from mfsync.net.channel import PeerRefused, SecureChannel, open_channel
 from mfsync.net.client import request_blocks, request_folders, request_index, stream_range
 from mfsync.net.server import Server
 from mfsync.protocol.folder_id import DEFAULT_FOLDER, FolderId
 from mfsync.protocol.messages import ErrorCode, FolderFlags, Hello
 from mfsync.store.shareset import ShareSet
+from waiting import wait_for
 
 SECRET = FolderId.parse("k3x9-pq2m")
 NOWHERE = FolderId.parse("zzzz-zzzz")
@@ -122,3 +124,37 @@ async def test_refusals_are_said_again_after_the_interval(
         await stranger.close()
     said = [r.getMessage() for r in caplog.records if "a request for folder" in r.getMessage()]
     assert [str(SECRET) in said[0], str(NOWHERE) in said[1]] == [True, True]
+
+
+async def test_a_node_fetches_the_default_folders_index_only_when_it_is_listed(
+        make_node, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The client's side of phase 1: the folder list first, then the default folder's index if
+    listed; a host listing no default folder offers nothing, and no index is asked of it."""
+    hidden = ShareSet(make_tree(tmp_path / "hidden", {"h.txt": b"hidden"}))
+    await hidden.rescan()
+    listed: list[LocalFolderView] = []
+    asked: list[str] = []
+    files = FileServer(lambda: listed, lambda: None)
+
+    async def handler(channel: SecureChannel, message: object) -> None:
+        asked.append(type(message).__name__)
+        await files.answer(channel, message)  # type: ignore[arg-type]
+
+    srv = Server(Identity.generate(), hello=Hello(name="folders"), authorize=lambda _key: True,
+                 handler=handler, port=0, host="127.0.0.1")
+    await srv.start()
+    try:
+        listed.append(LocalFolderView(SECRET, "Notes", (hidden,), admit_everyone, 1))
+        monkeypatch.setattr(index_fetches, "STATIC_POLL", 0.2)
+        fetcher = await make_node(discovery=False, static_peers=(("127.0.0.1", srv.port),))
+        await wait_for(lambda: fetcher.status.peers
+                       and fetcher.status.peers[0].state is PeerState.CONNECTED)
+        assert fetcher.status.files == ()
+        assert "IndexRequest" not in asked and "FoldersRequest" in asked
+        listed.insert(0, LocalFolderView(DEFAULT_FOLDER, "default", (hidden,), admit_everyone, 2))
+        await wait_for(lambda: [f.path for f in fetcher.status.files] == ["h.txt"])
+        assert fetcher.status.files[0].folder == DEFAULT_FOLDER
+        assert asked.count("IndexRequest") >= 1
+    finally:
+        await srv.stop()
+        hidden.close()

@@ -41,7 +41,7 @@ from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 
 from mfsync.protocol.announce import Announcement, Flags, Kind, encode_announcement
 from mfsync.protocol.content import block_hash, block_size_for, content_id_of
-from mfsync.protocol.folder_id import DEFAULT_FOLDER
+from mfsync.protocol.folder_id import DEFAULT_FOLDER, FolderId
 from mfsync.protocol.messages import (
     MAX_HASHES_PER_MESSAGE,
     MAX_INDEX_ENTRIES,
@@ -80,6 +80,8 @@ __all__ = ["EVIL_MODES", "HOSTILE_SCRIPT", "JUNK_REASONS", "Channel", "main"]
 HOSTILE_SCRIPT = os.path.abspath(__file__)
 #: What a hostile server lists when asked for its folders: the default folder, which every
 #: client then asks the index of.
+#: A folder id no host of the tests has: what ``absurd`` asks for.
+FORGED_FOLDER = FolderId.parse("k3x9-pq2m")
 DEFAULT_FOLDERS = FolderList((FolderInfo(DEFAULT_FOLDER, "default", FolderFlags.ANNOUNCED, 1,
                                          0, 0),))
 
@@ -567,6 +569,10 @@ def mode_absurd(args: argparse.Namespace) -> None:
         ("server-message-as-request", Data(0, b"x")),
         ("index-chunk-as-request", IndexChunk(1, (), last=True)),
         ("block-list-as-request", BlockList(cid, size, 1, 0, (), last=True)),
+        # a folder this host does not have (or may not see): the same refusal either way
+        ("forged-folder-index", IndexRequest(0, FORGED_FOLDER)),
+        ("forged-folder-blocks", BlocksRequest(path, cid, FORGED_FOLDER)),
+        ("forged-folder-get", GetRequest(path, cid, 0, 1, FORGED_FOLDER)),
     ]
     answers: dict[str, list[str]] = {}
     for name, message in asks:

@@ -149,7 +149,7 @@ async def test_a_node_fetches_the_default_folders_index_only_when_it_is_listed(
         fetcher = await make_node(discovery=False, static_peers=(("127.0.0.1", srv.port),))
         await wait_for(lambda: fetcher.status.peers
                        and fetcher.status.peers[0].state is PeerState.CONNECTED)
-        assert fetcher.status.files == ()
+        assert fetcher.status.files == () and fetcher.status.peers[0].files == 0
         assert "IndexRequest" not in asked and "FoldersRequest" in asked
         listed.insert(0, LocalFolderView(DEFAULT_FOLDER, "default", (hidden,), admit_everyone, 2))
         await wait_for(lambda: [f.path for f in fetcher.status.files] == ["h.txt"])

@@ -186,7 +186,7 @@ class IndexFetches:
             folders = await request_folders(channel)
             listed = folders.get(DEFAULT_FOLDER)
             if listed is None:
-                self._indexes.discard(peer.endpoint)  # it offers us nothing (now)
+                self._indexes.offers_nothing(peer.endpoint)
                 generation, count = 0, 0
             else:
                 generation, count = await self._indexes.receive(

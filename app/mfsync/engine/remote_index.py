@@ -217,6 +217,16 @@ class RemoteIndexes:
             self.budget.reduce(endpoint, self._costs.pop(endpoint, 0))
             self._rebuild()
 
+    def offers_nothing(self, endpoint: Endpoint) -> None:
+        """``endpoint`` lists no folder we take (phase 1: no default folder): its table is
+        empty, as a host sharing an empty folder's would be."""
+        if self._tables.get(endpoint) == ():
+            return
+        self.budget.reduce(endpoint, self._costs.pop(endpoint, 0))
+        self._tables[endpoint] = ()
+        self._held.pop(endpoint, None)
+        self._rebuild()
+
     async def settled(self, timeout: float) -> None:
         """Wait (at most ``timeout`` s) until ``files`` reflects every table."""
         if self._build is not None and not self._build.done():

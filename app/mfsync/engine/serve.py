@@ -334,13 +334,14 @@ async def _send_data(reply: Reply, offset: int, view: memoryview) -> None:
         await reply.send(Data(offset + start, view[start : start + MAX_DATA]))
 
 
-#: How each request the table lets a client make is answered, through the public methods (one
-#: place to change or wrap an answer): (server, channel, request).
+#: How each request the table lets a client make is answered, through the public methods,
+#: looked up on the server at each call (one place to change or wrap an answer, in a subclass
+#: or a test): (server, channel, request).
 _ANSWERS: dict[type[Message], Callable[[FileServer, SecureChannel, Any], Awaitable[None]]] = {
-    FoldersRequest: FileServer.send_folders,
-    IndexRequest: FileServer.send_index,
-    BlocksRequest: FileServer.send_blocks,
-    GetRequest: FileServer.send_range,
+    FoldersRequest: lambda server, channel, request: server.send_folders(channel, request),
+    IndexRequest: lambda server, channel, request: server.send_index(channel, request),
+    BlocksRequest: lambda server, channel, request: server.send_blocks(channel, request),
+    GetRequest: lambda server, channel, request: server.send_range(channel, request),
 }
 
 

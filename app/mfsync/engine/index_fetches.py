@@ -37,6 +37,7 @@ from mfsync.store.known_hosts import KnownHosts
 __all__ = [
     "FETCH_BURST",
     "FETCH_RATE",
+    "FOLDER_POLL",
     "MAX_FETCHES",
     "MAX_UNPROVEN_FETCHES",
     "RATE_LIMIT_LOG_INTERVAL",
@@ -67,6 +68,10 @@ MAX_UNPROVEN_FETCHES = 16
 UNPROVEN_PATIENCE = 1.0
 #: Seconds between two log lines saying that fetches from one address are being held back.
 RATE_LIMIT_LOG_INTERVAL = 60.0
+#: A folder a host lists without ANNOUNCED (its changes do not move the announced generation,
+#: PROTOCOL.md 1.4) is asked about again this often (seconds) while the host is in view. Phase
+#: 1 serves only announced folders, so nothing polls yet; the polling comes with device lists.
+FOLDER_POLL = 10.0
 #: Static peers are polled this often; unreachable ones back off to the longer interval.
 STATIC_POLL = DEFAULT_BEAT
 STATIC_RETRY = 30.0

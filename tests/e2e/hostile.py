@@ -41,6 +41,7 @@ from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 
 from mfsync.protocol.announce import Announcement, Flags, Kind, encode_announcement
 from mfsync.protocol.content import block_hash, block_size_for, content_id_of
+from mfsync.protocol.folder_id import DEFAULT_FOLDER, FolderId
 from mfsync.protocol.messages import (
     MAX_HASHES_PER_MESSAGE,
     MAX_INDEX_ENTRIES,
@@ -50,6 +51,10 @@ from mfsync.protocol.messages import (
     End,
     ErrorCode,
     ErrorMessage,
+    FolderFlags,
+    FolderInfo,
+    FolderList,
+    FoldersRequest,
     GetRequest,
     Hello,
     IndexChunk,
@@ -73,6 +78,12 @@ from mfsync.protocol.version import VersionVector
 __all__ = ["EVIL_MODES", "HOSTILE_SCRIPT", "JUNK_REASONS", "Channel", "main"]
 
 HOSTILE_SCRIPT = os.path.abspath(__file__)
+#: What a hostile server lists when asked for its folders: the default folder, which every
+#: client then asks the index of.
+#: A folder id no host of the tests has: what ``absurd`` asks for.
+FORGED_FOLDER = FolderId.parse("k3x9-pq2m")
+DEFAULT_FOLDERS = FolderList((FolderInfo(DEFAULT_FOLDER, "default", FolderFlags.ANNOUNCED, 1,
+                                         0, 0),))
 
 #: What the server's log must say about each case of ``junk`` (a regex fragment per case).
 JUNK_REASONS: dict[str, str] = {
@@ -232,7 +243,8 @@ class Channel:
 
     def requests(self, hello: Hello) -> Iterator[Message]:
         """As the server: complete the handshake, send ``hello``, then yield each request the
-        client sends, until it closes (the loop of every hostile server)."""
+        client sends, until it closes (the loop of every hostile server). A folder-list
+        request is answered here, with the default folder (what every client asks first)."""
         self.handshake()
         self.session.send(hello)
         self.flush()
@@ -241,6 +253,9 @@ class Channel:
             if isinstance(event, ConnectionClosed):
                 return
             if isinstance(event, PeerHello | HandshakeComplete | NeedData):
+                continue
+            if isinstance(event, FoldersRequest):
+                self.send(DEFAULT_FOLDERS)
                 continue
             yield event
 
@@ -522,7 +537,10 @@ def mode_mitm(args: argparse.Namespace) -> None:
                 break
             first.append(type(event).__name__ if not isinstance(event, ErrorMessage)
                          else _describe(event))
-            if isinstance(event, IndexRequest | BlocksRequest | GetRequest):
+            if isinstance(event, FoldersRequest):
+                requests += 1
+                channel.send(DEFAULT_FOLDERS)
+            elif isinstance(event, IndexRequest | BlocksRequest | GetRequest):
                 requests += 1
                 channel.send(IndexChunk(1, (), last=True))
     sock.close()
@@ -551,6 +569,10 @@ def mode_absurd(args: argparse.Namespace) -> None:
         ("server-message-as-request", Data(0, b"x")),
         ("index-chunk-as-request", IndexChunk(1, (), last=True)),
         ("block-list-as-request", BlockList(cid, size, 1, 0, (), last=True)),
+        # a folder this host does not have (or may not see): the same refusal either way
+        ("forged-folder-index", IndexRequest(0, FORGED_FOLDER)),
+        ("forged-folder-blocks", BlocksRequest(path, cid, FORGED_FOLDER)),
+        ("forged-folder-get", GetRequest(path, cid, 0, 1, FORGED_FOLDER)),
     ]
     answers: dict[str, list[str]] = {}
     for name, message in asks:

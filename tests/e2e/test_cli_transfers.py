@@ -297,9 +297,11 @@ from mfsync.crypto.keys import Identity
 from mfsync.net.server import Server
 from mfsync.protocol.content import block_size_for, content_id_of
 from mfsync.protocol.messages import (
-    MAX_DATA, BlockList, BlocksRequest, Data, End, ErrorCode, ErrorMessage, GetRequest, Hello,
-    IndexChunk, IndexEntry, IndexRequest,
+    MAX_DATA, BlockList, BlocksRequest, Data, End, ErrorCode, ErrorMessage, FolderFlags,
+    FolderInfo, FolderList, FoldersRequest, GetRequest, Hello, IndexChunk, IndexEntry,
+    IndexRequest,
 )
+from mfsync.protocol.folder_id import DEFAULT_FOLDER
 from mfsync.protocol.version import EMPTY_VERSION
 
 identity = Identity.generate()
@@ -317,6 +319,10 @@ def describe(data):
 described = {name: describe(data) for name, data in files.items()}
 
 async def handler(channel, message):
+    if isinstance(message, FoldersRequest):
+        await channel.send(FolderList((FolderInfo(DEFAULT_FOLDER, "default",
+                                                  FolderFlags.ANNOUNCED, 1, len(files), 0),)))
+        return
     if isinstance(message, IndexRequest):
         version = EMPTY_VERSION.bump(identity.public_key)
         entries = tuple(IndexEntry(name, len(data), mtime, described[name][2], version)

@@ -414,6 +414,7 @@ def test_absurd_offsets_sizes_and_names(lab: Lab) -> None:
         "--path", LEGIT, "--content-id", cid, "--size", size))
     bad, changed, missing = (["ErrorMessage:BAD_REQUEST"], ["ErrorMessage:CHANGED"],
                              ["ErrorMessage:NOT_FOUND"])
+    no_folder = ["ErrorMessage:NO_SUCH_FOLDER"]
     assert result["answers"] == {
         "offset-and-length-max": bad,
         "length-max": bad,
@@ -430,13 +431,23 @@ def test_absurd_offsets_sizes_and_names(lab: Lab) -> None:
         "server-message-as-request": bad,
         "index-chunk-as-request": bad,
         "block-list-as-request": bad,
+        "forged-folder-index": no_folder,
+        "forged-folder-blocks": no_folder,
+        "forged-folder-get": no_folder,
     }, result
     assert result["still_served"] == "IndexChunk", result
-    refusals = len([a for a in result["answers"].values() if a[0].startswith("ErrorMessage")])
+    refusals = len([a for a in result["answers"].values()
+                    if a[0].startswith("ErrorMessage") and a != no_folder])
     where = f"refused a request from {lab.attacker.address}:{result['port']}: "
     logged = wait_for_blocking(lambda: [line for line in lab.log_since(mark) if where in line], 10,
                                "the refusals logged", detail=lab.share.describe)
     assert len(logged) == refusals, (logged, lab.share.describe())
+    # The three requests for a forged folder: one line (rate-limited per key), naming the id.
+    forged = f"refused {lab.attacker.address}:{result['port']} (key "
+    folder_lines = wait_for_blocking(
+        lambda: [line for line in lab.log_since(mark) if forged in line], 10,
+        "the forged folder's refusal logged", detail=lab.share.describe)
+    assert len(folder_lines) == 1 and "folder k3x9-pq2m" in folder_lines[0], folder_lines
     lab.check_server(mark)
     figures.record(SUITE, cases=len(result["answers"]), connections=1, reasons_logged=refusals)
 

@@ -35,6 +35,7 @@ from mfsync.net.channel import SecureChannel, open_channel
 from mfsync.net.client import request_index, stream_range
 from mfsync.net.server import Server
 from mfsync.protocol.content import block_size_for, content_id_of
+from mfsync.protocol.folder_id import DEFAULT_FOLDER
 from mfsync.protocol.messages import (
     MAX_DATA,
     BlockList,
@@ -43,6 +44,10 @@ from mfsync.protocol.messages import (
     End,
     ErrorCode,
     ErrorMessage,
+    FolderFlags,
+    FolderInfo,
+    FolderList,
+    FoldersRequest,
     GetRequest,
     Hello,
     IndexEntry,
@@ -166,7 +171,10 @@ class FakeSharer:
 
     async def _handle(self, channel: SecureChannel, message: Message) -> None:
         self.requests.append(message)
-        if isinstance(message, IndexRequest):
+        if isinstance(message, FoldersRequest):
+            await channel.send(FolderList((FolderInfo(
+                DEFAULT_FOLDER, "default", FolderFlags.ANNOUNCED, 1, len(self.files), 0),)))
+        elif isinstance(message, IndexRequest):
             entries = [self.entry(p) for p in sorted(self.files)] + list(self.extra_entries)
             for chunk in chunk_index(entries, 1):
                 await channel.send(chunk)

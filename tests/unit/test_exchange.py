@@ -31,6 +31,7 @@ from mfsync.protocol.exchange_events import (
     BlocksPart,
     DataPart,
     ExchangeEvent,
+    FoldersListed,
     IndexPart,
     NotARequest,
     PeerReport,
@@ -38,6 +39,7 @@ from mfsync.protocol.exchange_events import (
     Refused,
     RequestReceived,
 )
+from mfsync.protocol.folder_id import DEFAULT_FOLDER
 from mfsync.protocol.messages import (
     BlockList,
     BlocksRequest,
@@ -45,6 +47,10 @@ from mfsync.protocol.messages import (
     End,
     ErrorCode,
     ErrorMessage,
+    FolderFlags,
+    FolderInfo,
+    FolderList,
+    FoldersRequest,
     GetRequest,
     Hello,
     IndexChunk,
@@ -61,12 +67,14 @@ H0, H1 = block_hash(b"0" * BS), block_hash(b"1" * (SIZE - BS))
 CID = content_id_of(SIZE, BS, [H0, H1])
 ENTRY = IndexEntry("a.txt", 5, 0, bytes(32))
 ERROR = ErrorMessage(ErrorCode.CHANGED, "'f' has changed")
+FOLDERS = FolderList((FolderInfo(DEFAULT_FOLDER, "default", FolderFlags.ANNOUNCED, 1, 2, 3),))
 
 Step = tuple[Role, Message]
 
 #: How to reach each state from IDLE (every step legal).
 PREFIX: dict[State, list[Step]] = {
     State.IDLE: [],
+    State.FOLDERS: [(CLIENT, FoldersRequest())],
     State.INDEX: [(CLIENT, IndexRequest(0))],
     State.BLOCKS: [(CLIENT, BlocksRequest("f", CID))],
     State.DATA: [(CLIENT, GetRequest("f", CID, 10, 5))],
@@ -75,6 +83,7 @@ PREFIX: dict[State, list[Step]] = {
 
 #: One case per row of the table: the state's prefix (or another), the message, its event.
 ROWS: dict[tuple[State, Role, Kind], tuple[list[Step], Message, type[ExchangeEvent]]] = {
+    (State.IDLE, CLIENT, FoldersRequest): ([], FoldersRequest(), RequestReceived),
     (State.IDLE, CLIENT, IndexRequest): ([], IndexRequest(0), RequestReceived),
     (State.IDLE, CLIENT, BlocksRequest): ([], BlocksRequest("f", CID), RequestReceived),
     (State.IDLE, CLIENT, GetRequest): ([], GetRequest("f", CID, 0, 1), RequestReceived),
@@ -87,6 +96,9 @@ ROWS: dict[tuple[State, Role, Kind], tuple[list[Step], Message, type[ExchangeEve
                                               NotARequest),
     (State.IDLE, CLIENT, Data): ([], Data(0, b"x"), NotARequest),
     (State.IDLE, CLIENT, End): ([], End(0), NotARequest),
+    (State.IDLE, CLIENT, FolderList): ([], FOLDERS, NotARequest),
+    (State.FOLDERS, SERVER, FolderList): (PREFIX[State.FOLDERS], FOLDERS, FoldersListed),
+    (State.FOLDERS, SERVER, ErrorMessage): (PREFIX[State.FOLDERS], ERROR, Refused),
     (State.INDEX, SERVER, (IndexChunk, MORE)): (PREFIX[State.INDEX],
                                                 IndexChunk(1, (ENTRY,), False), IndexPart),
     (State.INDEX, SERVER, (IndexChunk, LAST)): (PREFIX[State.INDEX], IndexChunk(1, (), True),
@@ -108,6 +120,8 @@ ROWS: dict[tuple[State, Role, Kind], tuple[list[Step], Message, type[ExchangeEve
 #: A message of every kind there is (the content does not matter where the kind has no row).
 ALL_KINDS: dict[Kind, Message] = {
     Hello: Hello(),
+    FoldersRequest: FoldersRequest(),
+    FolderList: FOLDERS,
     IndexRequest: IndexRequest(0),
     (IndexChunk, MORE): IndexChunk(1, (ENTRY,), False),
     (IndexChunk, LAST): IndexChunk(1, (), True),

@@ -47,6 +47,9 @@ from mfsync.protocol.announce import (
     encode_announcement,
 )
 from mfsync.protocol.errors import RemoteProtocolError
+from mfsync.protocol.folder_id import FolderId, check_label, label_from_name
+from mfsync.protocol.folder_messages import MAX_FOLDERS
+from mfsync.protocol.index_messages import read_version, write_version
 from mfsync.protocol.messages import (
     CONTENT_ID_SIZE,
     MAX_DATA,
@@ -60,14 +63,16 @@ from mfsync.protocol.messages import (
     End,
     ErrorCode,
     ErrorMessage,
+    FolderFlags,
+    FolderInfo,
+    FolderList,
+    FoldersRequest,
     GetRequest,
     Hello,
     IndexChunk,
     IndexEntry,
     IndexRequest,
     Message,
-    _read_version,
-    _write_version,
     decode_message,
     encode_message,
 )
@@ -98,6 +103,11 @@ _paths = st.text(st.characters(exclude_categories=("Cs",)), max_size=40)
 _versions = st.dictionaries(_ids, st.integers(1, MAX_COUNTER), max_size=4).map(VersionVector.of)
 _entries = st.builds(IndexEntry, path=_paths, size=_u64, mtime_ns=_i64, content_id=_ids,
                      version=_versions)
+_folder_ids = st.binary(min_size=5, max_size=5).map(FolderId)
+_folder_infos = st.builds(
+    FolderInfo, id=_folder_ids,
+    label=st.text(_label_chars, min_size=1, max_size=31).map(label_from_name),
+    flags=st.sampled_from(FolderFlags), generation=_u64, files=_u32, size=_u64)
 
 MESSAGES: dict[str, st.SearchStrategy[Message]] = {
     "hello": st.builds(
@@ -106,16 +116,20 @@ MESSAGES: dict[str, st.SearchStrategy[Message]] = {
         capabilities=st.lists(st.text(_label_chars, max_size=16), max_size=32).map(tuple),
         name=st.text(_label_chars, max_size=31).filter(lambda s: not has_control(s)),
     ),
-    "index_request": st.builds(IndexRequest, since_generation=_u64),
+    "index_request": st.builds(IndexRequest, since_generation=_u64, folder=_folder_ids),
     "index_chunk": st.builds(IndexChunk, generation=_u64,
                              entries=st.lists(_entries, max_size=4).map(tuple),
                              last=st.booleans()),
-    "blocks_request": st.builds(BlocksRequest, path=_paths, content_id=_ids),
+    "blocks_request": st.builds(BlocksRequest, path=_paths, content_id=_ids, folder=_folder_ids),
     "block_list": st.builds(BlockList, content_id=_ids, size=_u64,
                             block_size=st.integers(0, 31).map(lambda bits: 1 << bits),
                             first=_u32, hashes=st.lists(_ids, max_size=6).map(tuple),
                             last=st.booleans()),
-    "get": st.builds(GetRequest, path=_paths, content_id=_ids, offset=_u64, length=_u64),
+    "get": st.builds(GetRequest, path=_paths, content_id=_ids, offset=_u64, length=_u64,
+                     folder=_folder_ids),
+    "folders_request": st.just(FoldersRequest()),
+    "folder_list": st.lists(_folder_infos, max_size=6, unique_by=lambda info: info.id).map(
+        lambda infos: FolderList(tuple(infos))),
     "data": st.builds(Data, offset=_u64, payload=st.binary(max_size=200)),
     "end": st.builds(End, offset=_u64),
     "error": st.builds(
@@ -261,6 +275,11 @@ def _check_message(decoder: str, data: bytes) -> Message | None:
         assert len(msg.text.encode("utf-8")) <= MAX_ERROR_TEXT and not has_control(msg.text)
     if isinstance(msg, Hello):
         assert 1 <= len(msg.versions) <= 16 and not has_control(msg.name)
+    if isinstance(msg, FolderList):
+        assert len(msg.folders) <= MAX_FOLDERS
+        assert len({info.id for info in msg.folders}) == len(msg.folders)
+        for info in msg.folders:
+            assert check_label(info.label) and not info.flags & ~3
     return msg
 
 
@@ -288,6 +307,8 @@ test_mutated_get = _message_test("get", MESSAGES["get"], 300)
 test_mutated_data = _message_test("data", MESSAGES["data"], 400)
 test_mutated_end = _message_test("end", MESSAGES["end"], 300)
 test_mutated_error = _message_test("error", MESSAGES["error"], 400)
+test_mutated_folders_request = _message_test("folders_request", MESSAGES["folders_request"], 100)
+test_mutated_folder_list = _message_test("folder_list", MESSAGES["folder_list"], 500)
 
 
 @fuzz_settings(800)
@@ -331,7 +352,11 @@ def _claims() -> list[tuple[str, bytes]]:
          + struct.pack(">QIIBI", 1, 1, 0, 1, MAX_HASHES_PER_MESSAGE) + bytes(64)),
         ("hello claims 255 capabilities", b"\x01\x01\x00\x01\xff" + b"\x20" + b"a" * 32),
         ("error text claims 64 KiB", b"\x7f\x00\x01\xff\xff" + b"a" * 10),
-        ("request path claims 64 KiB", b"\x06\xff\xff" + b"a" * 100),
+        ("request path claims 64 KiB", b"\x06" + bytes(5) + b"\xff\xff" + b"a" * 100),
+        ("folder list claims 65535 folders", b"\x0a\xff\xff" + bytes(60)),
+        ("folder list claims the folder cap", b"\x0a" + struct.pack(">H", MAX_FOLDERS)
+         + bytes(60)),
+        ("folder label claims 255 bytes", b"\x0a\x00\x01" + bytes(5) + b"\xff" + bytes(30)),
         ("over the message cap", b"\x03" + bytes(MAX_MESSAGE_SIZE + 10)),
     ]
 
@@ -353,13 +378,17 @@ def _largest(kind: str) -> bytes:
         vector = VersionVector.of({i.to_bytes(32, "big"): i for i in range(1, 257)})
         entries = tuple(IndexEntry(str(i), 0, 0, cid, vector) for i in range(100))
         return encode_message(IndexChunk(1, entries, last=True))
+    if kind == "folders":  # the most folders, with the longest labels
+        return encode_message(FolderList(tuple(
+            FolderInfo(FolderId(n.to_bytes(5, "big")), "l" * 63, FolderFlags.ANNOUNCED, n, n, n)
+            for n in range(MAX_FOLDERS))))
     if kind == "hashes":
         return encode_message(BlockList(cid, 0, 1 << 17, 0, (cid,) * MAX_HASHES_PER_MESSAGE,
                                         last=True))
     return encode_message(Data(0, bytes(MAX_DATA)))
 
 
-@pytest.mark.parametrize("kind", ["index", "versions", "hashes", "data"])
+@pytest.mark.parametrize("kind", ["index", "versions", "hashes", "data", "folders"])
 def test_largest_valid_messages_stay_within_the_expansion(kind: str) -> None:
     """The budget's factor holds for the worst honest case too: a full record of the
     smallest items (each decoded into Python objects) stays under EXPANSION x its size."""
@@ -372,7 +401,7 @@ def test_largest_valid_messages_stay_within_the_expansion(kind: str) -> None:
 
 def _encode_version(version: VersionVector) -> bytes:
     w = Writer()
-    _write_version(w, version)
+    write_version(w, version)
     return w.getvalue()
 
 
@@ -385,13 +414,13 @@ def test_version_vector_wire_decoder(version: VersionVector,
     """Mutated vectors from the wire: canonical vectors within the caps, or a refusal."""
     data = _encode_version(version)
     if not ops:
-        assert _read_version(Reader(data)) == version
+        assert read_version(Reader(data)) == version
         tally.round_trips += 1
     data = apply_mutations(data, ops)
 
     def decode() -> VersionVector:
         r = Reader(data)
-        decoded = _read_version(r)
+        decoded = read_version(r)
         r.end()
         return decoded
 
@@ -405,7 +434,7 @@ def test_version_vector_wire_decoder(version: VersionVector,
 
 def decode_version_again(version: VersionVector) -> VersionVector:
     """Encode and decode ``version`` once more."""
-    return _read_version(Reader(_encode_version(version)))
+    return read_version(Reader(_encode_version(version)))
 
 
 def _check_canonical(version: VersionVector) -> None:

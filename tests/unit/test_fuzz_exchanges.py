@@ -37,6 +37,7 @@ from mfsync.protocol.exchange_events import (
     ExchangeEvent,
     RangeComplete,
 )
+from mfsync.protocol.folder_id import FolderId
 from mfsync.protocol.messages import (
     BlockList,
     BlocksRequest,
@@ -44,6 +45,10 @@ from mfsync.protocol.messages import (
     End,
     ErrorCode,
     ErrorMessage,
+    FolderFlags,
+    FolderInfo,
+    FolderList,
+    FoldersRequest,
     GetRequest,
     Hello,
     IndexChunk,
@@ -62,10 +67,17 @@ _u64 = st.integers(0, 2**64 - 1)
 _small = st.integers(0, 64)
 _entries = st.builds(IndexEntry, path=st.text(max_size=8), size=_small, mtime_ns=_small,
                      content_id=_ids)
+_folder_ids = st.binary(min_size=5, max_size=5).map(FolderId)
+_folder_lists = st.lists(
+    st.builds(FolderInfo, id=_folder_ids, label=st.sampled_from(["default", "Notes", "ü"]),
+              flags=st.sampled_from(FolderFlags), generation=_small, files=_small, size=_small),
+    max_size=3, unique_by=lambda info: info.id).map(lambda infos: FolderList(tuple(infos)))
 #: Any message, with fields near the values real conversations use (so rows are reached).
 _any_message: st.SearchStrategy[Message] = st.one_of(
     st.builds(Hello),
-    st.builds(IndexRequest, since_generation=_small),
+    st.builds(IndexRequest, since_generation=_small, folder=_folder_ids),
+    st.just(FoldersRequest()),
+    _folder_lists,
     st.builds(IndexChunk, generation=_small, entries=st.lists(_entries, max_size=3).map(tuple),
               last=st.booleans()),
     st.builds(BlocksRequest, path=st.just("f"), content_id=_ids),
@@ -123,7 +135,13 @@ def _index_conversation(draw: st.DrawFn) -> tuple[list[Step], int]:
     return steps, 0
 
 
-_honest = st.one_of(_blocks_conversation(), _range_conversation(), _index_conversation())
+@st.composite
+def _folders_conversation(draw: st.DrawFn) -> tuple[list[Step], int]:
+    return [(CLIENT, FoldersRequest()), (SERVER, draw(_folder_lists))], 0
+
+
+_honest = st.one_of(_blocks_conversation(), _range_conversation(), _index_conversation(),
+                    _folders_conversation())
 
 
 @st.composite

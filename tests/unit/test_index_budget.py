@@ -17,6 +17,7 @@ from mfsync.engine.remote_index import (
     to_end,
 )
 from mfsync.engine.status import HostRef, RemoteFile
+from mfsync.protocol.folder_id import DEFAULT_FOLDER
 from mfsync.protocol.messages import IndexChunk, IndexEntry
 from mfsync.protocol.version import EMPTY_VERSION, VersionVector
 
@@ -115,7 +116,7 @@ def test_merge_runs_sorts_and_keeps_the_later_of_two_same_paths() -> None:
         return (path, 1, 0, content.ljust(32, b"\0"), version)
 
     runs = [[entry("a", b"1"), entry("c", b"1")], [entry("b", b"2"), entry("c", b"2")]]
-    table = to_end(_merge_runs(runs, (host,)))
+    table = to_end(_merge_runs(runs, (host,), DEFAULT_FOLDER))
     assert [(r.path, r.content_id[:1]) for r in table] == [("a", b"1"), ("b", b"2"),
                                                            ("c", b"2")]
     assert all(r.hosts == (host,) and r.version == VersionVector(version) for r in table)

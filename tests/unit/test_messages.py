@@ -92,7 +92,9 @@ def test_round_trip_of_each_sample(msg: Message) -> None:
 
 
 def test_known_layouts() -> None:
-    assert encode_message(IndexRequest(0x0102)) == b"\x02" + b"\x00" * 6 + b"\x01\x02"
+    # Requests open with the folder id (5 bytes; the default folder's are zeros).
+    assert encode_message(IndexRequest(0x0102)) == (
+        b"\x02" + b"\x00" * 5 + b"\x00" * 6 + b"\x01\x02")
     assert encode_message(Hello((1,), ("x",), "h")) == b"\x01\x01\x00\x01\x01\x01x\x01h"
     assert encode_message(ErrorMessage(ErrorCode.BUSY, "hi")) == b"\x7f\x00\x05\x00\x02hi"
     chunk = encode_message(IndexChunk(7, (_entry("p", 3, -1),), last=True))
@@ -113,7 +115,7 @@ def test_known_layout_of_an_entry_with_a_version() -> None:
 
 
 def test_known_layouts_of_the_transfer_messages() -> None:
-    assert encode_message(BlocksRequest("p", CID)) == b"\x04\x00\x01p" + CID
+    assert encode_message(BlocksRequest("p", CID)) == b"\x04" + b"\x00" * 5 + b"\x00\x01p" + CID
     assert encode_message(BlockList(CID, 5, 128 * 1024, 2, (H1, H2), last=True)) == (
         b"\x05" + CID + struct.pack(">QIIBI", 5, 128 * 1024, 2, 1, 2) + H1 + H2
     )
@@ -121,7 +123,8 @@ def test_known_layouts_of_the_transfer_messages() -> None:
         b"\x05" + CID + b"\x00" * 8 + b"\x00\x00\x00\x01" + b"\x00" * 4 + b"\x00" + b"\x00" * 4
     )
     assert encode_message(GetRequest("ab", CID, 7, 0x0102)) == (
-        b"\x06\x00\x02ab" + CID + b"\x00" * 7 + b"\x07" + b"\x00" * 6 + b"\x01\x02"
+        b"\x06" + b"\x00" * 5 + b"\x00\x02ab" + CID + b"\x00" * 7 + b"\x07"
+        + b"\x00" * 6 + b"\x01\x02"
     )
     assert encode_message(Data(3, b"xyz")) == (
         b"\x07" + b"\x00" * 7 + b"\x03" + b"\x00\x00\x00\x03xyz"
@@ -366,7 +369,7 @@ def test_empty_message_is_rejected() -> None:
         decode_message(b"")
 
 
-@pytest.mark.parametrize("tag", [0x00, 0x09, 0x10, 0x7E, 0x80, 0xFF])
+@pytest.mark.parametrize("tag", [0x00, 0x0B, 0x10, 0x7E, 0x80, 0xFF])
 def test_unknown_tag_is_rejected(tag: int) -> None:
     with pytest.raises(RemoteProtocolError, match="unknown message type"):
         decode_message(bytes([tag]) + b"\x00" * 16)
@@ -464,7 +467,7 @@ def test_index_chunk_flags_0_and_1() -> None:
     assert decode_message(_chunk_header(0, 1)) == IndexChunk(0, (), last=True)
 
 
-@pytest.mark.parametrize("code", [0, 8, 100, 0xFFFF])
+@pytest.mark.parametrize("code", [0, 9, 100, 0xFFFF])
 def test_unknown_error_codes_map_to_internal(code: int) -> None:
     decoded = decode_message(b"\x7f" + struct.pack(">H", code) + b"\x00\x03new")
     assert decoded == ErrorMessage(ErrorCode.INTERNAL, "new")

@@ -14,6 +14,7 @@ import pytest
 
 from mfsync.protocol.announce import Announcement, Flags, Kind, encode_announcement
 from mfsync.protocol.content import block_hash, block_size_for, content_id_of
+from mfsync.protocol.folder_id import DEFAULT_FOLDER, FolderId
 from mfsync.protocol.messages import (
     BlockList,
     BlocksRequest,
@@ -21,6 +22,10 @@ from mfsync.protocol.messages import (
     End,
     ErrorCode,
     ErrorMessage,
+    FolderFlags,
+    FolderInfo,
+    FolderList,
+    FoldersRequest,
     GetRequest,
     Hello,
     IndexChunk,
@@ -57,6 +62,11 @@ EXAMPLES = {
         public_key=bytes(32), tcp_port=8000, beat_ms=5000, generation=1, name="alpha")),
     "hello": encode_message(Hello(versions=(1,), capabilities=("index",), name="alpha")),
     "index-request": encode_message(IndexRequest(0)),
+    "index-request-of-a-folder": encode_message(IndexRequest(0, FolderId.parse("k3x9-pq2m"))),
+    "folders-request": encode_message(FoldersRequest()),
+    "folder-list": encode_message(FolderList((FolderInfo(
+        DEFAULT_FOLDER, "default", FolderFlags.ANNOUNCED, generation=1, files=1, size=5),))),
+    "no-such-folder": encode_message(ErrorMessage(ErrorCode.NO_SUCH_FOLDER, "no such folder")),
     "empty-index": encode_message(IndexChunk(generation=1, entries=(), last=True)),
     "one-entry-index": encode_message(IndexChunk(generation=1, last=True, entries=(IndexEntry(
         "a.txt", 5, 1_700_000_000_000_000_000, HELLO_ID, VersionVector.of({b"\x11" * 32: 1})),))),

@@ -11,6 +11,7 @@ from typing import Any, cast
 import pytest
 
 from mfsync.engine import serve
+from mfsync.engine.folder_view import default_folder_views
 from mfsync.engine.serve import FileServer, Reply
 from mfsync.net.channel import ChannelClosed, PeerRefused, ProtocolBroken, SecureChannel
 from mfsync.net.client import (
@@ -47,6 +48,7 @@ class Recorder:
         self.sent: list[Message] = []
         self.answers = list(answers)
         self.peer_address = ("192.0.2.1", 1)
+        self.remote_key = b"\x01" * 32
         self.peer_closed = True
 
     async def send(self, message: Message) -> None:
@@ -80,7 +82,7 @@ async def server(tmp_path: Path) -> FileServer:
     (tmp_path / "small.txt").write_bytes(b"hello")
     share = ShareSet(tmp_path)
     await share.rescan()
-    return FileServer(lambda: [share], lambda: None)
+    return FileServer(default_folder_views(lambda: [share], lambda: 3), lambda: None)
 
 
 def _cid(files: FileServer, path: str) -> bytes:
@@ -98,17 +100,17 @@ async def test_every_answer_is_one_a_client_accepts(server: FileServer,
                     GetRequest("small.txt", _cid(server, "small.txt"), 0, 5),
                     BlocksRequest("gone", cid), GetRequest("big.bin", cid, 0, 10**9)):
         recorder = Recorder()
-        await server.answer(_channel(recorder), request, generation=3)
+        await server.answer(_channel(recorder), request)
         client = _replayed(Role.CLIENT, [request, *recorder.sent])
         assert client.state is State.IDLE, (request, recorder.sent[-1])
 
 
 async def test_answer_reads_a_message_as_the_table_does(server: FileServer) -> None:
     recorder = Recorder()
-    await server.answer(_channel(recorder), Data(0, b"x"), generation=1)
+    await server.answer(_channel(recorder), Data(0, b"x"))
     assert recorder.sent == [ErrorMessage(ErrorCode.BAD_REQUEST, "unsupported request Data")]
     recorder = Recorder()
-    await server.answer(_channel(recorder), ErrorMessage(ErrorCode.BUSY, "later"), 1)
+    await server.answer(_channel(recorder), ErrorMessage(ErrorCode.BUSY, "later"))
     assert recorder.sent == []
 
 

@@ -105,6 +105,29 @@ def test_full_handshake_and_hello_both_ways() -> None:
     assert p.server.version == 1
 
 
+def test_the_sessions_capabilities_are_those_both_hellos_name() -> None:
+    p = Pair()
+    p.handshake()
+    assert p.client.capabilities == p.server.capabilities == frozenset()
+    p.client.send(Hello(capabilities=("index", "delta", "x"), name="anna"))
+    assert p.client.capabilities == frozenset()  # not before the peer's hello
+    _pump(p.client, p.server)
+    assert p.server.capabilities == frozenset()  # nor before our own
+    p.server.send(Hello(capabilities=("x", "index", "offer"), name="bob"))
+    _pump(p.server, p.client)
+    assert p.client.capabilities == p.server.capabilities == frozenset({"index", "x"})
+
+
+def test_a_peer_naming_no_capabilities_leaves_the_session_none() -> None:
+    p = Pair()
+    p.handshake()
+    p.client.send(Hello(capabilities=("index",)))
+    p.server.send(Hello())
+    _pump(p.client, p.server)
+    _pump(p.server, p.client)
+    assert p.client.capabilities == p.server.capabilities == frozenset()
+
+
 def test_preface_is_sent_first_by_both_sides() -> None:
     client = Session(Role.CLIENT, Identity.generate().private_key)
     server = Session(Role.SERVER, Identity.generate().private_key)

@@ -9,6 +9,10 @@ When slots run short, the slot that frees next goes at once to the best waiting 
 ``PeerTable.fetch_order``), which may take the slot of an unproven fetch that has had
 ``UNPROVEN_PATIENCE`` to complete a handshake. A fetch that ends marks its peer connected (and
 remembers the host) or failed, with the reason.
+
+A fetch asks the peer's folder list first, then the index of each folder we take from it: in
+phase 1 of folders, the default folder's, if the peer lists it (a peer that lists none offers us
+nothing). Phase 2 fetches every folder listed.
 """
 
 import asyncio
@@ -23,14 +27,17 @@ from mfsync.engine.remote_index import RemoteIndexes
 from mfsync.engine.status import HostRef, PeerState
 from mfsync.engine.trust import TrustList
 from mfsync.net.channel import ChannelError, NotTrusted, PeerRefused, SecureChannel
+from mfsync.net.client import request_folders
 from mfsync.net.discovery import DEFAULT_BEAT
 from mfsync.net.ratelimit import RateLimiter
+from mfsync.protocol.folder_id import DEFAULT_FOLDER
 from mfsync.protocol.messages import ErrorCode
 from mfsync.store.known_hosts import KnownHosts
 
 __all__ = [
     "FETCH_BURST",
     "FETCH_RATE",
+    "FOLDER_POLL",
     "MAX_FETCHES",
     "MAX_UNPROVEN_FETCHES",
     "RATE_LIMIT_LOG_INTERVAL",
@@ -61,6 +68,10 @@ MAX_UNPROVEN_FETCHES = 16
 UNPROVEN_PATIENCE = 1.0
 #: Seconds between two log lines saying that fetches from one address are being held back.
 RATE_LIMIT_LOG_INTERVAL = 60.0
+#: A folder a host lists without ANNOUNCED (its changes do not move the announced generation,
+#: PROTOCOL.md 1.4) is asked about again this often (seconds) while the host is in view. Phase
+#: 1 serves only announced folders, so nothing polls yet; the polling comes with device lists.
+FOLDER_POLL = 10.0
 #: Static peers are polled this often; unreachable ones back off to the longer interval.
 STATIC_POLL = DEFAULT_BEAT
 STATIC_RETRY = 30.0
@@ -177,10 +188,16 @@ class IndexFetches:
             channel = await self._dialer.open(peer.address, peer.port, authorize)
             if channel.peer_hello is not None and channel.peer_hello.name:
                 peer.name = channel.peer_hello.name
-            generation, count = await self._indexes.receive(
-                channel, peer.endpoint,
-                HostRef(channel.remote_key, peer.address, peer.port, peer.instance_id or b""),
-                peer.name)
+            folders = await request_folders(channel)
+            listed = folders.get(DEFAULT_FOLDER)
+            if listed is None:
+                self._indexes.offers_nothing(peer.endpoint)
+                generation, count = 0, 0
+            else:
+                generation, count = await self._indexes.receive(
+                    channel, peer.endpoint,
+                    HostRef(channel.remote_key, peer.address, peer.port, peer.instance_id or b""),
+                    peer.name, DEFAULT_FOLDER)
             peer.fetched_generation = generation
             peer.state = PeerState.CONNECTED
             peer.error = ""

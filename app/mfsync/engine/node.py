@@ -26,6 +26,7 @@ from pathlib import Path
 from mfsync.crypto.keys import Identity
 from mfsync.engine.channel_pool import ChannelPool
 from mfsync.engine.dialer import Dialer
+from mfsync.engine.folder_view import default_folder_views
 from mfsync.engine.index_fetches import FETCH_BURST, FETCH_RATE, MAX_FETCHES
 from mfsync.engine.local_folders import RESCAN_INTERVAL, SETTLE_AGE, LocalFolders
 from mfsync.engine.peer_directory import PeerDirectory
@@ -131,7 +132,9 @@ class Node:
             state_dir=options.state_dir, watch=options.watch,
             rescan_interval=options.rescan_interval, on_change=changed,
             on_offer_changed=self.share_changed)
-        self._files = FileServer(self._folders.offered, self._folders.rescan_soon)
+        self._files = FileServer(
+            default_folder_views(self._folders.offered, lambda: self._folders.generation),
+            self._folders.rescan_soon)
         self.known_hosts = KnownHosts(options.known_hosts_path)
         self._dialer = Dialer(self.identity, self._hello, timeout=options.handshake_timeout)
         #: Channels kept open between downloads.
@@ -329,7 +332,7 @@ class Node:
     async def _handle_request(self, channel: SecureChannel, message: Message) -> None:
         # Every request goes through the exchange table (engine/serve.py, protocol/exchange.py):
         # a new request is a row there, not a branch here.
-        await self._files.answer(channel, message, self.generation)
+        await self._files.answer(channel, message)
 
     # -- status ---------------------------------------------------------------------------
 

@@ -52,7 +52,7 @@ class Receiver:
             async with self._sources.channel_to(host) as channel:
                 attempt.watch(channel)
                 async for data in stream_range(channel, remote.path, remote.content_id, 0,
-                                               remote.size):
+                                               remote.size, folder=remote.folder):
                     pieces.append(data.payload)
                     record.received(len(data.payload))
         content = b"".join(pieces)
@@ -68,7 +68,8 @@ class Receiver:
         an earlier run does not hold yet, every block verified as it arrives."""
         async with self._sources.channel_to(host) as channel:
             attempt.watch(channel)
-            info = await request_blocks(channel, remote.path, remote.content_id, remote.size)
+            info = await request_blocks(channel, remote.path, remote.content_id, remote.size,
+                                        folder=remote.folder)
             partial = PartialFile(target, remote.size, info.block_size, info.hashes, job.root)
             try:
                 have = await asyncio.to_thread(local, partial.resume)
@@ -87,7 +88,8 @@ class Receiver:
                         end = sum(partial.block_range(last))
                         writer.start(first)
                         async for data in stream_range(channel, remote.path, remote.content_id,
-                                                       offset, end - offset):
+                                                       offset, end - offset,
+                                                       folder=remote.folder):
                             record.received(len(data.payload))
                             await writer.feed(data.payload)
                     await writer.drain()

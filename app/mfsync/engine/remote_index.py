@@ -37,6 +37,7 @@ from mfsync.engine.status import HostRef, RemoteFile
 from mfsync.net.channel import ChannelError, SecureChannel
 from mfsync.net.client import iter_index
 from mfsync.net.steps import Steps, in_steps, to_end
+from mfsync.protocol.folder_id import DEFAULT_FOLDER, FolderId
 from mfsync.protocol.messages import IndexEntry
 from mfsync.protocol.names import InvalidName, check_wire_path
 from mfsync.protocol.version import VersionVector
@@ -102,10 +103,11 @@ def _prepare(entries: Iterable[IndexEntry]
     return kept, refused, cost
 
 
-def _merge_runs(runs: list[list[_Entry]], hosts: tuple[HostRef, ...]
+def _merge_runs(runs: list[list[_Entry]], hosts: tuple[HostRef, ...], folder: FolderId
                 ) -> Steps[tuple[RemoteFile, ...]]:
-    """One peer's sorted runs as its table sorted by path, offered by ``hosts``; of two entries
-    with the same path (a peer should not send them), the later one."""
+    """One peer's sorted runs as its table sorted by path, offered by ``hosts`` in their folder
+    ``folder``; of two entries with the same path (a peer should not send them), the later
+    one."""
     table: list[RemoteFile] = []
     versions: dict[tuple[tuple[bytes, int], ...], VersionVector] = {}  # one object per vector
     # heapq.merge is stable: entries with the same path come in the order they arrived.
@@ -116,7 +118,7 @@ def _merge_runs(runs: list[list[_Entry]], hosts: tuple[HostRef, ...]
         version = versions.get(counters)
         if version is None:
             version = versions[counters] = VersionVector(counters)
-        remote = RemoteFile(path, size, mtime_ns, content_id, hosts, version)
+        remote = RemoteFile(path, size, mtime_ns, content_id, hosts, version, folder)
         if table and table[-1].path == path:
             table[-1] = remote
         else:
@@ -142,7 +144,8 @@ def merge_tables(tables: list[tuple[RemoteFile, ...]]) -> Steps[tuple[RemoteFile
             files.append(RemoteFile(
                 first.path, first.size, first.mtime_ns, first.content_id,
                 tuple(host for remote in group for host in remote.hosts),
-                VersionVector.of(c for remote in group for c in remote.version.counters)))
+                VersionVector.of(c for remote in group for c in remote.version.counters),
+                first.folder))  # (phase 1: one folder; phase 2 keys the merge on it)
         group.clear()
 
     for n, remote in enumerate(heapq.merge(*tables, key=_BY_PATH_AND_CONTENT), 1):
@@ -214,6 +217,16 @@ class RemoteIndexes:
             self.budget.reduce(endpoint, self._costs.pop(endpoint, 0))
             self._rebuild()
 
+    def offers_nothing(self, endpoint: Endpoint) -> None:
+        """``endpoint`` lists no folder we take (phase 1: no default folder): its table is
+        empty, as a host sharing an empty folder's would be."""
+        if self._tables.get(endpoint) == ():
+            return
+        self.budget.reduce(endpoint, self._costs.pop(endpoint, 0))
+        self._tables[endpoint] = ()
+        self._held.pop(endpoint, None)
+        self._rebuild()
+
     async def settled(self, timeout: float) -> None:
         """Wait (at most ``timeout`` s) until ``files`` reflects every table."""
         if self._build is not None and not self._build.done():
@@ -225,18 +238,18 @@ class RemoteIndexes:
             self._build.cancel()
 
     async def receive(self, channel: SecureChannel, endpoint: Endpoint, host: HostRef,
-                      name: str) -> tuple[int, int]:
-        """Fetch the index of the peer at ``endpoint`` over ``channel`` (``host`` is its proven
-        key and endpoint; ``name`` is for the log) and make it that peer's table; returns its
-        generation and number of files. ``IndexDropped`` when the budget would not hold it;
-        ``ChannelError`` for anything else that went wrong."""
+                      name: str, folder: FolderId = DEFAULT_FOLDER) -> tuple[int, int]:
+        """Fetch the index of the peer's folder ``folder`` at ``endpoint`` over ``channel``
+        (``host`` is its proven key and endpoint; ``name`` is for the log) and make it that
+        peer's table; returns its generation and number of files. ``IndexDropped`` when the
+        budget would not hold it; ``ChannelError`` for anything else that went wrong."""
         runs: list[list[_Entry]] = []
         cost = generation = 0
         self._receiving[endpoint] = 0
         self._dropped.discard(endpoint)
         self._names[endpoint] = name
         try:
-            async for chunk in iter_index(channel):
+            async for chunk in iter_index(channel, folder=folder):
                 kept, refused, more = await in_steps(_prepare(chunk.entries))
                 self._log_refused(endpoint, refused)
                 self._stop_if_dropped(endpoint)
@@ -246,7 +259,7 @@ class RemoteIndexes:
                 runs.append(kept)
                 if chunk.last:
                     generation = chunk.generation
-            table = await in_steps(_merge_runs(runs, (host,)))
+            table = await in_steps(_merge_runs(runs, (host,), folder))
             self._stop_if_dropped(endpoint)
         except BaseException:
             if endpoint not in self._dropped:

@@ -8,9 +8,12 @@ with back-pressure, so memory stays flat whatever the file size. A file that cha
 being sent is noticed by comparing its size and modification time before and after, and the
 transfer ends with CHANGED instead of End; the client also verifies every block by its hash.
 
-With several shared folders, what we offer is their union: a path present in more than one is
-offered (and served) from the earliest folder that has it, so the index and the file contents
-always agree.
+Every request but the folder list names a folder. The folders come from the node
+(``folder_view``): a peer is told only of the folders it may see (``FoldersRequest``), and a
+request naming a folder we do not have, or one the peer may not see, is answered NO_SUCH_FOLDER
+by one path (``_folder_for``), so the two cannot be told apart. A folder held by several share
+sets offers their union: a path present in more than one is offered (and served) from the
+earliest that has it, so the index and the file contents always agree.
 
 Every message of an answer goes through the server role of the exchange table
 (``mfsync.protocol.exchange``) before it is sent, so that what we send is held to the rules a
@@ -21,14 +24,18 @@ breaking one is a ``LocalProtocolError``, a bug of ours, and the connection is c
 import asyncio
 import logging
 import os
-from collections.abc import Awaitable, Callable, Sequence
+import time
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
+from mfsync.crypto.keys import short_key
+from mfsync.engine.folder_view import FolderOffers, FolderViews, LocalFolderView
 from mfsync.net.channel import ProtocolBroken, SecureChannel
 from mfsync.protocol.errors import RemoteProtocolError
 from mfsync.protocol.exchange import Exchange
 from mfsync.protocol.exchange_events import NotARequest, PeerReport, RequestReceived
+from mfsync.protocol.folder_id import DEFAULT_FOLDER, FolderId
 from mfsync.protocol.messages import (
     MAX_DATA,
     MAX_HASHES_PER_MESSAGE,
@@ -38,6 +45,8 @@ from mfsync.protocol.messages import (
     End,
     ErrorCode,
     ErrorMessage,
+    FolderList,
+    FoldersRequest,
     GetRequest,
     IndexEntry,
     IndexRequest,
@@ -48,12 +57,20 @@ from mfsync.protocol.session import Role
 from mfsync.store.dirfd import open_under
 from mfsync.store.shareset import LocalFile, ShareSet
 
-__all__ = ["READ_SIZE", "FileServer", "Reply", "refuse"]
+__all__ = ["FOLDER_REFUSAL_LOG_INTERVAL", "READ_SIZE", "FileServer", "Reply", "refuse"]
 
 log = logging.getLogger("mfsync.serve")
 
 #: Bytes read from disk per step (several Data messages).
 READ_SIZE = 4 * 1024 * 1024
+#: A peer's requests for folders it may not see are logged once per this many seconds (and
+#: counted meanwhile): a hostile peer could otherwise fill the log with them.
+FOLDER_REFUSAL_LOG_INTERVAL = 60.0
+#: The answer to a request for a folder we do not have or the peer may not see: the same bytes
+#: whatever was asked (the id is not repeated: the peer knows what it asked).
+_NO_SUCH_FOLDER = ErrorMessage(ErrorCode.NO_SUCH_FOLDER, "no such folder")
+#: Peers whose folder refusals are remembered for the rate limit (bounded, as a flood's keys).
+_MAX_REFUSAL_PEERS = 256
 
 
 async def refuse(channel: SecureChannel, error: ErrorMessage,
@@ -90,78 +107,107 @@ class Reply:
 
 
 class FileServer:
-    """Answers index, BlocksRequest and GetRequest from the share sets ``shares()`` returns
-    (in order of precedence)."""
+    """Answers FoldersRequest, IndexRequest, BlocksRequest and GetRequest from the folders
+    ``folders()`` returns, each only for the peers it admits."""
 
-    def __init__(self, shares: Callable[[], Sequence[ShareSet]],
-                 on_changed: Callable[[], None]) -> None:
-        self._shares = shares
+    def __init__(self, folders: FolderViews, on_changed: Callable[[], None]) -> None:
+        self._folders = folders
         self._on_changed = on_changed
-        self._shadowed: set[str] = set()  # paths offered by several folders, logged once
-        self._count_key: tuple[tuple[int, int], ...] = ()
-        self._count = 0
+        self._offers = FolderOffers()
+        #: Per peer key: when its last folder refusal was logged, and those not logged since.
+        self._refusals: dict[bytes, tuple[float, int]] = {}
 
-    def find(self, path: str) -> tuple[ShareSet, LocalFile] | None:
-        """The folder that offers ``path`` (the earliest that has it) and its file there."""
-        for share in self._shares():
-            local = share.get(path)
-            if local is not None:
-                return share, local
-        return None
+    def visible(self, peer_key: bytes) -> list[LocalFolderView]:
+        """The folders the peer with ``peer_key`` may see, in our order."""
+        return [view for view in self._folders() if view.admits(peer_key)]
 
-    def entries(self) -> list[IndexEntry]:
-        """The index of every folder together, sorted by path."""
-        shares = self._shares()
-        if len(shares) == 1:
-            return shares[0].entries()
-        union: dict[str, IndexEntry] = {}
-        for share in shares:
-            for entry in share.entries():
-                if entry.path not in union:
-                    union[entry.path] = entry
-                elif entry.path not in self._shadowed:
-                    self._shadowed.add(entry.path)
-                    log.debug("%s is in more than one shared folder; offering it from the "
-                              "first, not from %s", entry.path, share.root)
-        return [union[path] for path in sorted(union)]
+    def folder(self, folder: FolderId = DEFAULT_FOLDER) -> LocalFolderView | None:
+        """Our folder ``folder``, whoever asks (for callers that are not a peer)."""
+        return next((view for view in self._folders() if view.id == folder), None)
+
+    def find(self, path: str, folder: FolderId = DEFAULT_FOLDER
+             ) -> tuple[ShareSet, LocalFile] | None:
+        """The share set of our folder ``folder`` that offers ``path`` and its file there."""
+        view = self.folder(folder)
+        return self._offers.find(view, path) if view is not None else None
+
+    def entries(self, folder: FolderId = DEFAULT_FOLDER) -> list[IndexEntry]:
+        """The index of our folder ``folder`` (empty if we have no such folder)."""
+        view = self.folder(folder)
+        return self._offers.entries(view) if view is not None else []
 
     def count(self) -> int:
-        """How many files are offered (without building the index, unless folders changed)."""
-        shares = self._shares()
-        if len(shares) <= 1:
-            return shares[0].count if shares else 0
-        key = tuple((id(share), share.generation) for share in shares)
-        if key != self._count_key:
-            self._count_key = key
-            self._count = len(set().union(*(share.files for share in shares)))
-        return self._count
+        """How many files our folders offer (without building an index, unless they changed)."""
+        total = 0
+        for view in self._folders():
+            if len(view.shares) == 1:
+                total += view.shares[0].count
+            else:
+                total += self._offers.totals(view)[0]
+        return total
 
-    async def answer(self, channel: SecureChannel, message: Message, generation: int) -> None:
+    async def answer(self, channel: SecureChannel, message: Message) -> None:
         """Answer one message of a client, as the exchange table reads it: a request is
-        answered by its method in ``_ANSWERS`` (the index at ``generation``), a message that is
-        no request with BAD_REQUEST, an ``ErrorMessage`` is logged. ``ProtocolBroken`` for a
-        message the table has no row for."""
+        answered by its method in ``_ANSWERS``, a message that is no request with BAD_REQUEST,
+        an ``ErrorMessage`` is logged. ``ProtocolBroken`` for a message the table has no row
+        for."""
         reply = Reply(channel, message)
         event = reply.event
         if isinstance(event, RequestReceived):
             # (answered in a cycle of its own: this one only read the message)
-            await _ANSWERS[type(event.request)](self, channel, event.request, generation)
+            await _ANSWERS[type(event.request)](self, channel, event.request)
         elif isinstance(event, PeerReport):
             log.info("peer %s reports: %s", channel.peer_address[0], event.error.text)
         elif isinstance(event, NotARequest):
             await refuse(channel, ErrorMessage(
                 ErrorCode.BAD_REQUEST, f"unsupported request {type(message).__name__}"), reply)
 
-    async def send_index(self, channel: SecureChannel, request: IndexRequest,
-                         generation: int) -> None:
-        """Answer an index request: the whole index (``since_generation`` is reserved), in
-        chunks that each fit one message, the last flagged."""
+    async def send_folders(self, channel: SecureChannel, request: FoldersRequest) -> None:
+        """Answer a folder-list request: the folders this peer may see, and no other."""
+        reply = Reply(channel, request)
+        await reply.send(FolderList(tuple(
+            self._offers.info(view) for view in self.visible(channel.remote_key))))
+
+    async def send_index(self, channel: SecureChannel, request: IndexRequest) -> None:
+        """Answer an index request: the folder's whole index (``since_generation`` is
+        reserved), in chunks that each fit one message, the last flagged."""
         reply = Reply(channel, request)  # the whole index, whatever generation was asked (3.3)
-        for chunk in chunk_index(self.entries(), generation):
+        view = await self._folder_for(reply, request.folder)
+        if view is None:
+            return
+        for chunk in chunk_index(self._offers.entries(view), view.generation):
             await reply.send(chunk)
 
-    def _lookup(self, path: str, content_id: bytes) -> tuple[ShareSet, LocalFile] | ErrorMessage:
-        found = self.find(path)
+    async def _folder_for(self, reply: Reply, folder: FolderId) -> LocalFolderView | None:
+        """Our folder ``folder`` if the peer may see it; else NO_SUCH_FOLDER is sent (None).
+        A folder we do not have and one the peer may not see take this one path and get the
+        same bytes, so that a peer learns nothing of folders it may not see."""
+        key = reply.channel.remote_key
+        view = next((v for v in self._folders() if v.id == folder and v.admits(key)), None)
+        if view is None:
+            self._log_folder_refusal(reply.channel, folder)
+            await reply.send(_NO_SUCH_FOLDER)
+        return view
+
+    def _log_folder_refusal(self, channel: SecureChannel, folder: FolderId) -> None:
+        """Log a request for a folder the peer may not see (or that does not exist), at most
+        once per ``FOLDER_REFUSAL_LOG_INTERVAL`` per peer key; the others are counted."""
+        key = channel.remote_key
+        now = time.monotonic()
+        last, unsaid = self._refusals.get(key, (now - FOLDER_REFUSAL_LOG_INTERVAL, 0))
+        if now - last < FOLDER_REFUSAL_LOG_INTERVAL:
+            self._refusals[key] = (last, unsaid + 1)
+            return
+        if len(self._refusals) >= _MAX_REFUSAL_PEERS and key not in self._refusals:
+            self._refusals.clear()  # bounded: at worst a line is said again
+        self._refusals[key] = (now, 0)
+        more = f" ({unsaid} more since the last said)" if unsaid else ""
+        log.info("refused %s:%d (key %s) a request for folder %s: no such folder, or not "
+                 "one it may see%s", *channel.peer_address, short_key(key), folder, more)
+
+    def _lookup(self, view: LocalFolderView, path: str,
+                content_id: bytes) -> tuple[ShareSet, LocalFile] | ErrorMessage:
+        found = self._offers.find(view, path)
         if found is None:
             return ErrorMessage(ErrorCode.NOT_FOUND, f"{path!r} is not shared here")
         if found[1].hashes.content_id != content_id:
@@ -173,7 +219,10 @@ class FileServer:
         await self._send_blocks(Reply(channel, request), request)
 
     async def _send_blocks(self, reply: Reply, request: BlocksRequest) -> None:
-        found = self._lookup(request.path, request.content_id)
+        view = await self._folder_for(reply, request.folder)
+        if view is None:
+            return
+        found = self._lookup(view, request.path, request.content_id)
         if isinstance(found, ErrorMessage):
             await refuse(reply.channel, found, reply)
             return
@@ -194,7 +243,10 @@ class FileServer:
         await self._send_range(Reply(channel, request), request)
 
     async def _send_range(self, reply: Reply, request: GetRequest) -> None:
-        found = self._lookup(request.path, request.content_id)
+        view = await self._folder_for(reply, request.folder)
+        if view is None:
+            return
+        found = self._lookup(view, request.path, request.content_id)
         if isinstance(found, ErrorMessage):
             await refuse(reply.channel, found, reply)
             return
@@ -282,13 +334,14 @@ async def _send_data(reply: Reply, offset: int, view: memoryview) -> None:
         await reply.send(Data(offset + start, view[start : start + MAX_DATA]))
 
 
-#: How each request the table lets a client make is answered, through the public methods (one
-#: place to change or wrap an answer): (server, channel, request, generation).
-_ANSWERS: dict[type[Message], Callable[[FileServer, SecureChannel, Any, int], Awaitable[None]]] = {
-    IndexRequest: lambda server, channel, request, generation: server.send_index(
-        channel, request, generation),
-    BlocksRequest: lambda server, channel, request, _: server.send_blocks(channel, request),
-    GetRequest: lambda server, channel, request, _: server.send_range(channel, request),
+#: How each request the table lets a client make is answered, through the public methods,
+#: looked up on the server at each call (one place to change or wrap an answer, in a subclass
+#: or a test): (server, channel, request).
+_ANSWERS: dict[type[Message], Callable[[FileServer, SecureChannel, Any], Awaitable[None]]] = {
+    FoldersRequest: lambda server, channel, request: server.send_folders(channel, request),
+    IndexRequest: lambda server, channel, request: server.send_index(channel, request),
+    BlocksRequest: lambda server, channel, request: server.send_blocks(channel, request),
+    GetRequest: lambda server, channel, request: server.send_range(channel, request),
 }
 
 

@@ -8,6 +8,7 @@ import enum
 from dataclasses import dataclass
 from pathlib import Path
 
+from mfsync.protocol.folder_id import DEFAULT_FOLDER, FolderId
 from mfsync.protocol.version import EMPTY_VERSION, VersionVector
 
 __all__ = [
@@ -73,6 +74,8 @@ class RemoteFile:
     hosts: tuple[HostRef, ...]
     #: The merge of the versions the hosts announce for this content.
     version: VersionVector = EMPTY_VERSION
+    #: The folder of the hosts that offers it: downloads name it in their requests.
+    folder: FolderId = DEFAULT_FOLDER
 
 
 @dataclass(frozen=True, slots=True)

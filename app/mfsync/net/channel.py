@@ -138,6 +138,11 @@ class SecureChannel:
         assert self._session.version is not None
         return self._session.version
 
+    @property
+    def capabilities(self) -> frozenset[str]:
+        """The capabilities both hellos named: what this connection may use (PROTOCOL.md 10)."""
+        return self._session.capabilities
+
     async def send(self, message: Message, timeout: float = REQUEST_TIMEOUT) -> None:
         """Encrypt and send ``message``, waiting (at most ``timeout`` s) while the peer's window
         is full; ``ChannelError`` when the peer stops reading or goes away."""

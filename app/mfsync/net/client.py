@@ -1,4 +1,5 @@
-"""Client-side requests over an open ``SecureChannel``: index, block hashes, byte ranges.
+"""Client-side requests over an open ``SecureChannel``: folder list, index, block hashes, byte
+ranges. Every request but the folder list names its folder (``DEFAULT_FOLDER`` unless told).
 
 Each function is a thin loop around the client role of the exchange table
 (``mfsync.protocol.exchange``): send the request through it, read a message from the channel,
@@ -24,13 +25,17 @@ from mfsync.protocol.exchange_events import (
     BlocksComplete,
     DataPart,
     ExchangeEvent,
+    FoldersListed,
     IndexPart,
     Refused,
 )
 from mfsync.protocol.exchange_replies import MAX_REMOTE_INDEX, MAX_REMOTE_INDEX_BYTES
+from mfsync.protocol.folder_id import DEFAULT_FOLDER, FolderId
 from mfsync.protocol.messages import (
     BlocksRequest,
     Data,
+    FolderList,
+    FoldersRequest,
     GetRequest,
     IndexChunk,
     IndexEntry,
@@ -47,22 +52,38 @@ __all__ = [
     "ClosedMidReply",
     "iter_index",
     "request_blocks",
+    "request_folders",
     "request_index",
     "stream_range",
 ]
 
 
-async def iter_index(channel: SecureChannel, since: int = 0) -> AsyncIterator[IndexChunk]:
-    """Ask for the peer's index and yield its chunks as they arrive, the last one included.
+async def request_folders(channel: SecureChannel) -> FolderList:
+    """Ask which folders the peer lets us see (PROTOCOL.md 3.11): one ``FolderList``, every id
+    in it once. A peer lists only the folders we may see; a folder not listed is one we do not
+    ask about (the peer would answer NO_SUCH_FOLDER)."""
+    exchange = Exchange(Role.CLIENT)
+    exchange.send(FoldersRequest())
+    await channel.send(FoldersRequest())
+    event = _feed(exchange, await channel.receive())
+    assert isinstance(event, FoldersListed)  # the only other event the table leaves raises
+    return event.folders
+
+
+async def iter_index(channel: SecureChannel, since: int = 0, *,
+                     folder: FolderId = DEFAULT_FOLDER) -> AsyncIterator[IndexChunk]:
+    """Ask for the index of the peer's folder ``folder`` and yield its chunks as they arrive,
+    the last one included.
 
     Bounded per peer (``MAX_REMOTE_INDEX`` entries, ``MAX_REMOTE_INDEX_BYTES``) and in time: an
     honest server fills every chunk but the last, so an empty one before the last is refused
     (otherwise a peer could keep us reading nothing for ever). What the entries cost together
     with other peers' is the caller's to bound (``mfsync.engine.index_budget``).
     """
+    request = IndexRequest(since, folder)
     exchange = Exchange(Role.CLIENT)
-    exchange.send(IndexRequest(since))
-    await channel.send(IndexRequest(since))
+    exchange.send(request)
+    await channel.send(request)
     while True:
         event = _feed(exchange, await channel.receive())
         assert isinstance(event, IndexPart)  # the only other event the table leaves raises
@@ -71,11 +92,12 @@ async def iter_index(channel: SecureChannel, since: int = 0) -> AsyncIterator[In
             return
 
 
-async def request_index(channel: SecureChannel, since: int = 0) -> tuple[int, list[IndexEntry]]:
-    """Ask for the peer's index and collect every chunk (see ``iter_index``); returns
-    (generation, entries)."""
+async def request_index(channel: SecureChannel, since: int = 0, *,
+                        folder: FolderId = DEFAULT_FOLDER) -> tuple[int, list[IndexEntry]]:
+    """Ask for the index of the peer's folder ``folder`` and collect every chunk (see
+    ``iter_index``); returns (generation, entries)."""
     entries: list[IndexEntry] = []
-    async for chunk in iter_index(channel, since):
+    async for chunk in iter_index(channel, since, folder=folder):
         entries.extend(chunk.entries)
         if chunk.last:
             return chunk.generation, entries
@@ -92,14 +114,16 @@ class ClosedMidReply(ChannelClosed):
 
 
 async def request_blocks(
-    channel: SecureChannel, path: str, content_id: bytes, size: int
+    channel: SecureChannel, path: str, content_id: bytes, size: int, *,
+    folder: FolderId = DEFAULT_FOLDER,
 ) -> BlockInfo:
-    """Fetch the block hashes of ``path`` and check that they hash to ``content_id``.
+    """Fetch the block hashes of ``path`` in the peer's folder ``folder`` and check that they
+    hash to ``content_id``.
 
     That check is what lets every block be verified as it arrives: hashes that did not come from
     the content we asked for cannot produce its content id.
     """
-    request = BlocksRequest(path, content_id)
+    request = BlocksRequest(path, content_id, folder)
     exchange = Exchange(Role.CLIENT)
     exchange.send(request, expected_size=size)
     await channel.send(request)
@@ -110,10 +134,12 @@ async def request_blocks(
 
 
 async def stream_range(
-    channel: SecureChannel, path: str, content_id: bytes, offset: int, length: int
+    channel: SecureChannel, path: str, content_id: bytes, offset: int, length: int, *,
+    folder: FolderId = DEFAULT_FOLDER,
 ) -> AsyncIterator[Data]:
-    """Request ``length`` bytes from ``offset`` and yield the Data messages, in order."""
-    request = GetRequest(path, content_id, offset, length)
+    """Request ``length`` bytes of ``path`` in the peer's folder ``folder`` from ``offset`` and
+    yield the Data messages, in order."""
+    request = GetRequest(path, content_id, offset, length, folder)
     exchange = Exchange(Role.CLIENT)
     exchange.send(request)
     await channel.send(request)

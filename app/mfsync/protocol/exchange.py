@@ -1,4 +1,5 @@
-"""The request/response exchanges as sans-IO state tables: Index, Blocks and Get, both roles.
+"""The request/response exchanges as sans-IO state tables: Folders, Index, Blocks and Get,
+both roles.
 
 How it works, in the manner of h11's ``_state.py``. Past the hellos a connection goes through
 cycles of one request and its whole reply: only the client asks, one request at a time
@@ -23,15 +24,13 @@ Caps are the receiver's, applied to what arrives, before any of it is kept.
 (answer it), ``NotARequest`` (answer BAD_REQUEST) or ``PeerReport`` (log it); for a client a
 part of the reply, its end, or ``Refused``.
 
-Adding an exchange adds rows, not a code path. A folder list (coming), say, is a new state
-``FOLDERS`` ("folder list parts"), four rows and one entry of ``REPLY_RULES``::
+Adding an exchange adds rows, not a code path. The folder list was added so: a state
+``FOLDERS``, three rows and one entry of ``REPLY_RULES``::
 
-    State.IDLE:    (CLIENT, FoldersRequest)      -> State.FOLDERS
-    State.FOLDERS: (SERVER, (FolderList, MORE))  -> State.FOLDERS
-                   (SERVER, (FolderList, LAST))  -> State.IDLE
-                   (SERVER, ErrorMessage)        -> State.IDLE
-    MULTIPART      + FolderList
-    REPLY_RULES    FoldersRequest: FolderListReply  (accept(part) -> event; RuleBroken if not)
+    State.IDLE:    (CLIENT, FoldersRequest)  -> State.FOLDERS
+    State.FOLDERS: (SERVER, FolderList)      -> State.IDLE
+                   (SERVER, ErrorMessage)    -> State.IDLE
+    REPLY_RULES    FoldersRequest: FolderListReply
 
 An offer, or a batch of requests, is the same: a row from IDLE, the rows of its replies, and its
 reply rules. Nothing in ``Exchange`` changes.
@@ -51,6 +50,7 @@ from mfsync.protocol.exchange_events import (
 )
 from mfsync.protocol.exchange_replies import (
     BlocksReply,
+    FolderListReply,
     IndexReply,
     RangeReply,
     ReplyRules,
@@ -62,6 +62,8 @@ from mfsync.protocol.messages import (
     Data,
     End,
     ErrorMessage,
+    FolderList,
+    FoldersRequest,
     GetRequest,
     IndexChunk,
     IndexRequest,
@@ -92,6 +94,7 @@ class State(enum.Enum):
     """Where a connection is in its cycle; the value says what may come next."""
 
     IDLE = "a request"                  #: nothing outstanding: the client may ask
+    FOLDERS = "a folder list"           #: the server owes one FolderList
     INDEX = "index chunks"              #: the server owes IndexChunks up to the last
     BLOCKS = "block list parts"         #: the server owes BlockLists up to the last
     DATA = "data or its end"            #: the server owes Data covering the range, then End
@@ -118,16 +121,22 @@ MULTIPART: Final[frozenset[type[Message]]] = frozenset({IndexChunk, BlockList})
 #: Client messages that are no requests: answered with BAD_REQUEST, the connection kept (2.6).
 _NOT_REQUESTS: Final[tuple[Kind, ...]] = (
     (IndexChunk, MORE), (IndexChunk, LAST), (BlockList, MORE), (BlockList, LAST), Data, End,
+    FolderList,
 )
 
 #: (state) -> (sender, kind) -> next state. A pair not listed may not follow.
 TRANSITIONS: Final[Mapping[State, Mapping[tuple[Role, Kind], State]]] = {
     State.IDLE: {
+        (CLIENT, FoldersRequest): State.FOLDERS,
         (CLIENT, IndexRequest): State.INDEX,
         (CLIENT, BlocksRequest): State.BLOCKS,
         (CLIENT, GetRequest): State.DATA,
         (CLIENT, ErrorMessage): State.IDLE,  # a report: logged, not answered
         **{(CLIENT, kind): State.REFUSING for kind in _NOT_REQUESTS},
+    },
+    State.FOLDERS: {
+        (SERVER, FolderList): State.IDLE,
+        (SERVER, ErrorMessage): State.IDLE,
     },
     State.INDEX: {
         (SERVER, (IndexChunk, MORE)): State.INDEX,
@@ -154,6 +163,7 @@ TRANSITIONS: Final[Mapping[State, Mapping[tuple[Role, Kind], State]]] = {
 #: request, ``limits`` (the reply is received: the receiver's caps apply) and the size the
 #: requester expects (a block list's file size, from the index).
 REPLY_RULES: Final[Mapping[type[Message], Callable[..., ReplyRules]]] = {
+    FoldersRequest: FolderListReply,
     IndexRequest: IndexReply,
     BlocksRequest: BlocksReply,
     GetRequest: RangeReply,

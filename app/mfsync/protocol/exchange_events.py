@@ -4,12 +4,13 @@ A server's exchange answers each client message with ``RequestReceived`` (answer
 ``NotARequest`` (answer BAD_REQUEST, the connection stays open) or ``PeerReport`` (log it). A
 client's exchange answers each reply message with a part (``IndexPart``, ``BlocksPart``,
 ``DataPart``), the end of the reply (``IndexPart`` with ``last``, ``BlocksComplete``,
-``RangeComplete``), or ``Refused`` for an ``ErrorMessage`` in place of (the rest of) a reply.
+``RangeComplete``, ``FoldersListed``), or ``Refused`` for an ``ErrorMessage`` in place of (the
+rest of) a reply.
 """
 
 from dataclasses import dataclass
 
-from mfsync.protocol.messages import BlockList, Data, ErrorMessage, IndexChunk, Message
+from mfsync.protocol.messages import BlockList, Data, ErrorMessage, FolderList, IndexChunk, Message
 
 __all__ = [
     "BlockInfo",
@@ -17,6 +18,7 @@ __all__ = [
     "BlocksPart",
     "DataPart",
     "ExchangeEvent",
+    "FoldersListed",
     "IndexPart",
     "NotARequest",
     "PeerReport",
@@ -65,6 +67,13 @@ class Refused:
 
 
 @dataclass(frozen=True, slots=True)
+class FoldersListed:
+    """The server's folder list: the whole reply to a ``FoldersRequest``."""
+
+    folders: FolderList
+
+
+@dataclass(frozen=True, slots=True)
 class IndexPart:
     """A chunk of the peer's index, checked against the caps; ``chunk.last`` ends the reply."""
 
@@ -101,5 +110,5 @@ class RangeComplete:
 
 ExchangeEvent = (
     RequestReceived | NotARequest | PeerReport | Refused | IndexPart | BlocksPart
-    | BlocksComplete | DataPart | RangeComplete
+    | BlocksComplete | DataPart | RangeComplete | FoldersListed
 )

@@ -24,6 +24,7 @@ from mfsync.protocol.exchange_events import (
     BlocksPart,
     DataPart,
     ExchangeEvent,
+    FoldersListed,
     IndexPart,
     RangeComplete,
 )
@@ -32,6 +33,8 @@ from mfsync.protocol.messages import (
     BlocksRequest,
     Data,
     End,
+    FolderList,
+    FoldersRequest,
     GetRequest,
     IndexChunk,
     IndexRequest,
@@ -42,6 +45,7 @@ __all__ = [
     "MAX_REMOTE_INDEX",
     "MAX_REMOTE_INDEX_BYTES",
     "BlocksReply",
+    "FolderListReply",
     "IndexReply",
     "RangeReply",
     "ReplyRules",
@@ -70,6 +74,21 @@ class ReplyRules(Protocol):
         """Check ``message`` (of a type the table admits here) against the reply so far;
         ``RuleBroken`` if it does not fit."""
         ...
+
+
+class FolderListReply:
+    """The reply to a ``FoldersRequest``: one ``FolderList``. What a list may hold (at most
+    ``MAX_FOLDERS``, each id once, labels and flags valid) its decoder has checked already."""
+
+    def __init__(self, request: FoldersRequest, *, limits: bool,
+                 expected_size: int | None = None) -> None:
+        del request, limits, expected_size  # nothing to remember: the reply is one message
+        self.begun = False
+
+    def accept(self, message: Message) -> ExchangeEvent:
+        """The list is the whole reply."""
+        self.begun = True
+        return FoldersListed(cast(FolderList, message))
 
 
 class IndexReply:

@@ -5,7 +5,9 @@ Noise XX handshake message; the server answers with its own preface and the seco
 client sends the third. Handshake messages travel with a u16 length prefix. From then on every
 record is a u32 length prefix and a ChaCha20-Poly1305 ciphertext whose plaintext is one message
 (``mfsync.protocol.messages``). The first message each way must be ``Hello`` (or an
-``ErrorMessage`` refusing the peer); the session negotiates the highest common version from them.
+``ErrorMessage`` refusing the peer); the session negotiates the highest common version from them,
+and the session's capabilities: those both hellos name (binding: a message or field that a later
+revision adds under a capability is sent only when the session has it, PROTOCOL.md 10).
 
 The session never touches a socket or a clock: the caller feeds it ``receive_data`` (``b""`` for
 end of stream), drains ``data_to_send`` and asks ``next_event`` until it answers ``NEED_DATA``.
@@ -139,6 +141,8 @@ class Session:
         self._hello_received = False
         self.remote_key: bytes | None = None
         self.version: int | None = None
+        self._own_capabilities: frozenset[str] | None = None
+        self._peer_capabilities: frozenset[str] | None = None
         #: Messages of these type tags, from this many bytes on, are handed over undecoded once
         #: the hellos are exchanged (``UndecodedMessage``): decoding a large index chunk takes
         #: tens of milliseconds, which an event loop does better in a thread. Off by default.
@@ -151,6 +155,14 @@ class Session:
     def is_open(self) -> bool:
         """True once the handshake is complete and until the stream ends."""
         return self._state is _State.OPEN
+
+    @property
+    def capabilities(self) -> frozenset[str]:
+        """The capabilities of this session: those both hellos named (empty until both hellos
+        are known). Only these may be used: a peer that did not name one cannot read it."""
+        if self._own_capabilities is None or self._peer_capabilities is None:
+            return frozenset()
+        return self._own_capabilities & self._peer_capabilities
 
     @property
     def pending_bytes(self) -> int:
@@ -253,6 +265,7 @@ class Session:
                     f"no common protocol version (peer speaks {list(message.versions)})"
                 )
             self.version = max(common)
+            self._peer_capabilities = frozenset(message.capabilities)
             return PeerHello(message, self.version)
         if not self._hello_received and not isinstance(message, ErrorMessage):
             raise RemoteProtocolError(f"{type(message).__name__} before hello")
@@ -286,6 +299,7 @@ class Session:
             if self._hello_sent:
                 raise LocalProtocolError("hello already sent")
             self._hello_sent = True
+            self._own_capabilities = frozenset(message.capabilities)
         ciphertext = self._send.encrypt(encode_message(message))
         self._out += (_U32.pack(len(ciphertext)), ciphertext)
 

@@ -17,6 +17,7 @@ from mfsync.engine.service_status import PauseReason, ServiceError
 from mfsync.engine.sync import Syncer
 from mfsync.engine.transfer_status import TransfersStatus
 from mfsync.engine.transfers import Downloader, DownloadJob, DownloadResult
+from mfsync.protocol.folder_id import DEFAULT_FOLDER, FolderId
 from mfsync.store.shareset import ShareSet
 
 __all__ = ["Transfers", "prepare_folder"]
@@ -109,10 +110,11 @@ class Transfers:
         self._spawn(self._download_into(root, wanted))
         return len(wanted)
 
-    def queue(self, paths: Iterable[str], root: Path) -> int:
-        """Queue ``paths`` into ``root`` at once (a folder that exists, resolved: see
-        ``prepare_folder``); how many were not queued already."""
-        queued = sum(1 for path in paths if self.downloader.add(DownloadJob(path, root)))
+    def queue(self, paths: Iterable[str], root: Path, folder: FolderId = DEFAULT_FOLDER) -> int:
+        """Queue ``paths`` of the network's folder ``folder`` into ``root`` at once (a folder
+        that exists, resolved: see ``prepare_folder``); how many were not queued already."""
+        queued = sum(1 for path in paths
+                      if self.downloader.add(DownloadJob(path, root, folder=folder)))
         self._changed()
         return queued
 

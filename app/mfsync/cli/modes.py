@@ -91,7 +91,8 @@ async def _folder(directory: str) -> Path:
         raise UsageError(str(exc)) from None
 
 
-def _no_hosts_hint(settings: Settings, status: NodeStatus) -> None:
+def no_hosts_hint(settings: Settings, status: NodeStatus) -> None:
+    """Warn that no host was found within the window, with what to try."""
     if not status.peers:
         log.warning(
             "no hosts found within %g s. Is a host sharing on this network? If multicast is "
@@ -171,7 +172,7 @@ async def run_fetch(settings: Settings, *, long: bool, as_json: bool, follow: bo
         finally:
             streamer.cancel()
         await emit(service.status.node)
-        _no_hosts_hint(settings, service.status.node)
+        no_hosts_hint(settings, service.status.node)
     return 0
 
 
@@ -185,7 +186,7 @@ async def run_list_hosts(settings: Settings) -> int:
             key = peer.key or peer.announced_key
             name = settings.config.name_of(key) if key else ""
             print(host_line(peer, name or peer.name), flush=True)
-        _no_hosts_hint(settings, status)
+        no_hosts_hint(settings, status)
     return 0
 
 
@@ -280,7 +281,7 @@ async def run_get(settings: Settings, names: list[str], dest: str, *, concurrenc
             "is not offered on the network")
         sys.stderr.write(f"mfsync: error: {name!r} {why}\n")
     if not names and not queued:
-        _no_hosts_hint(settings, network)
+        no_hosts_hint(settings, network)
     failed = [r for r in results if r.state is TransferState.FAILED]
     folder_names = FolderNames.of(network)
     for result in failed:

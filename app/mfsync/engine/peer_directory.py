@@ -197,11 +197,12 @@ class PeerDirectory:
         return tuple(peers)
 
     def remote_folders(self) -> tuple[RemoteFolder, ...]:
-        """The folders the connected peers list to us, by id (see ``RemoteFolder`` for how
-        what several hosts say of one folder is put together)."""
+        """The folders the peers whose indexes we offer list to us (as ``files``: a fetch
+        under way shows what it brought so far), by id (see ``RemoteFolder`` for how what
+        several hosts say of one folder is put together)."""
         listed: dict[FolderId, list[tuple[HostRef, FolderInfo]]] = {}
         for peer in sorted(self._table.values(), key=lambda p: (p.address, p.port)):
-            if peer.state is not PeerState.CONNECTED or peer.key is None:
+            if peer.key is None or self.indexes.count(peer.endpoint) is None:
                 continue
             host = HostRef(peer.key, peer.address, peer.port, peer.instance_id or b"")
             for info in peer.folders:

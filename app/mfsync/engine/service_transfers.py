@@ -102,12 +102,14 @@ class Transfers:
 
     # -- downloads ------------------------------------------------------------------------
 
-    def download(self, paths: Iterable[str], root: Path) -> int:
-        """Queue ``paths`` into ``root`` once that folder is created (in a worker thread); how
-        many were not queued already. A folder that cannot be created is reported."""
+    def download(self, paths: Iterable[str], root: Path,
+                 folder: FolderId = DEFAULT_FOLDER) -> int:
+        """Queue ``paths`` of the network's folder ``folder`` into ``root`` once that folder
+        is created (in a worker thread); how many were not queued already. A folder that
+        cannot be created is reported."""
         root = root.expanduser().absolute()
         wanted = [p for p in dict.fromkeys(paths) if not self.downloader.busy(root, p)]
-        self._spawn(self._download_into(root, wanted))
+        self._spawn(self._download_into(root, wanted, folder))
         return len(wanted)
 
     def queue(self, paths: Iterable[str], root: Path, folder: FolderId = DEFAULT_FOLDER) -> int:
@@ -166,13 +168,13 @@ class Transfers:
 
     # -- helpers --------------------------------------------------------------------------
 
-    async def _download_into(self, root: Path, paths: list[str]) -> None:
+    async def _download_into(self, root: Path, paths: list[str], folder: FolderId) -> None:
         try:
             resolved = await prepare_folder(root)
         except ServiceError as exc:
             self._report_error(str(exc))
             return
-        self.queue(paths, resolved)
+        self.queue(paths, resolved, folder)
 
     def _spawn(self, work: Coroutine[Any, Any, None]) -> None:
         task: asyncio.Task[None] = asyncio.ensure_future(work)

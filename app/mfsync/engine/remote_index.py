@@ -255,6 +255,8 @@ class RemoteIndexes:
         folder's would be."""
         held = self._tables.get(endpoint)
         if held is None:
+            if folders:
+                return  # nothing held yet: what it offers is unknown until an index arrives
             self._tables[endpoint] = {}
             self._held.pop(endpoint, None)
             self._rebuild()

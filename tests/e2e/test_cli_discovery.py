@@ -32,7 +32,7 @@ FILES_B = {
     "common/same.bin": SAME,
     "differs.txt": b"beta's version, which is longer\n",
 }
-LONG_RE = re.compile(r"^ *(\d+)  +(\d+)  ([0-9a-f]{12})  (.+)$")
+LONG_RE = re.compile(r"^ *(\d+)  +(\d+)  ([0-9a-f]{12})  0000-0000  (.+)$")
 HEX64_RE = re.compile(r"^[0-9a-f]{64}$")
 
 
@@ -67,7 +67,11 @@ def test_fetch_lists_the_union_of_two_sharers(lan_factory, tmp_path: Path) -> No
 
     # --json: one object per distinct content, exact fields
     objects = [json.loads(line) for line in as_json.stdout.splitlines()]
-    assert all(set(o) == {"path", "size", "content_id", "hosts"} for o in objects), as_json
+    assert all(set(o) == {"name", "path", "folder", "folderLabel", "size", "content_id",
+                          "hosts"} for o in objects), as_json
+    # every file of the plain commands is the default folder's, named by its path alone
+    assert all((o["name"], o["folder"], o["folderLabel"]) == (o["path"], "0000-0000", "default")
+               for o in objects), as_json
     assert all(HEX64_RE.match(o["content_id"]) for o in objects), as_json
     assert sorted((o["path"], o["size"], o["hosts"]) for o in objects) == sorted(
         (path, size, sorted(keys)) for (path, size), keys in expected.items()
@@ -81,7 +85,7 @@ def test_fetch_lists_the_union_of_two_sharers(lan_factory, tmp_path: Path) -> No
     # the same path with different contents: two entries with different content ids
     assert len({o["content_id"] for o in by_path["differs.txt"]}) == 2
 
-    # --long: SIZE  HOSTS  CONTENT-ID(12)  PATH, one line per distinct content
+    # --long: SIZE  HOSTS  CONTENT-ID(12)  FOLDER-ID  NAME, one line per distinct content
     rows = []
     for line in long.stdout.splitlines():
         m = LONG_RE.match(line)

@@ -126,10 +126,10 @@ async def test_refusals_are_said_again_after_the_interval(
     assert [str(SECRET) in said[0], str(NOWHERE) in said[1]] == [True, True]
 
 
-async def test_a_node_fetches_the_default_folders_index_only_when_it_is_listed(
+async def test_a_node_fetches_the_index_of_each_folder_listed(
         make_node, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """The client's side of phase 1: the folder list first, then the default folder's index if
-    listed; a host listing no default folder offers nothing, and no index is asked of it."""
+    """The client's side: the folder list first, then the index of each folder listed (phase
+    1 took the default folder's only); a host listing nothing offers nothing."""
     hidden = ShareSet(make_tree(tmp_path / "hidden", {"h.txt": b"hidden"}))
     await hidden.rescan()
     listed: list[LocalFolderView] = []
@@ -147,14 +147,17 @@ async def test_a_node_fetches_the_default_folders_index_only_when_it_is_listed(
         listed.append(LocalFolderView(SECRET, "Notes", (hidden,), admit_everyone, 1))
         monkeypatch.setattr(index_fetches, "STATIC_POLL", 0.2)
         fetcher = await make_node(discovery=False, static_peers=(("127.0.0.1", srv.port),))
-        await wait_for(lambda: fetcher.status.peers
-                       and fetcher.status.peers[0].state is PeerState.CONNECTED)
-        assert fetcher.status.files == () and fetcher.status.peers[0].files == 0
-        assert "IndexRequest" not in asked and "FoldersRequest" in asked
+        await wait_for(lambda: [(f.folder, f.path) for f in fetcher.status.files]
+                       == [(SECRET, "h.txt")])
+        assert fetcher.status.peers[0].state is PeerState.CONNECTED
+        assert fetcher.status.peers[0].files == 1 and "FoldersRequest" in asked
         listed.insert(0, LocalFolderView(DEFAULT_FOLDER, "default", (hidden,), admit_everyone, 2))
-        await wait_for(lambda: [f.path for f in fetcher.status.files] == ["h.txt"])
-        assert fetcher.status.files[0].folder == DEFAULT_FOLDER
-        assert asked.count("IndexRequest") >= 1
+        await wait_for(lambda: [(f.folder, f.path) for f in fetcher.status.files]
+                       == [(DEFAULT_FOLDER, "h.txt"), (SECRET, "h.txt")])
+        listed.clear()
+        await wait_for(lambda: fetcher.status.files == ())
+        assert fetcher.status.peers[0].files == 0
+        assert fetcher.status.peers[0].state is PeerState.CONNECTED
     finally:
         await srv.stop()
         hidden.close()

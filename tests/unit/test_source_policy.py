@@ -26,6 +26,7 @@ from mfsync.engine.sources import (
 from mfsync.engine.status import HostRef, RemoteFile
 from mfsync.net.channel import ChannelClosed, PeerRefused, ProtocolBroken
 from mfsync.net.client import ClosedMidReply
+from mfsync.protocol.folder_id import DEFAULT_FOLDER, FolderId
 from mfsync.protocol.messages import ErrorCode, ErrorMessage
 
 A = HostRef(b"a" * 32, "10.0.0.2", 8000, b"i")
@@ -187,12 +188,15 @@ def test_offer_for_pinned_content_newest_then_most_offered(tmp_path: Path) -> No
     new = _remote(A, cid=b"n" * 32, mtime=2)
     offers = {"f": [old, new], "copy": [_remote(B, path="copy", cid=b"o" * 32)]}
 
-    def files_for(path: str) -> list[RemoteFile]:
-        return offers.get(path, [])
+    def files_for(path: str, folder: FolderId) -> list[RemoteFile]:
+        return offers.get(path, []) if folder == DEFAULT_FOLDER else []
 
     assert offer_for(DownloadJob("f", tmp_path), files_for) == new
     assert offer_for(DownloadJob("f", tmp_path, content_id=b"o" * 32), files_for) == old
     assert offer_for(DownloadJob("f", tmp_path, content_id=b"z" * 32), files_for) is None
+    # A job names its folder: the same path in another folder is not its offer.
+    assert offer_for(DownloadJob("f", tmp_path, folder=FolderId.parse("k3x9-pq2m")),
+                     files_for) is None
     offers["f"] = [new]
     # The pinned content, gone under its name, is still offered under the name it is stored as.
     job = DownloadJob("f", tmp_path, content_id=b"o" * 32, store_as="copy")

@@ -14,6 +14,7 @@ import sys
 from collections.abc import Coroutine, Iterator
 from typing import Any
 
+from mfsync.cli.folders_mode import run_folders
 from mfsync.cli.modes import (
     ModeError,
     run_fetch,
@@ -154,6 +155,8 @@ def _dispatch(args: argparse.Namespace, settings: Settings) -> Coroutine[Any, An
         return run_share(settings, args.dir)
     if args.mode == "fetch":
         return run_fetch(settings, long=args.long, as_json=args.json, follow=args.follow)
+    if args.mode == "folders":
+        return run_folders(settings, as_json=args.json)
     if args.mode == "get":
         return run_get(settings, args.names, args.dest, concurrency=args.concurrent_downloads,
                        follow=args.follow, verbose=getattr(args, "verbose", 0) or 0)

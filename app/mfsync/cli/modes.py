@@ -18,10 +18,12 @@ from mfsync.cli.output import host_line, json_line, long_line, plain_line
 from mfsync.cli.parser import UsageError
 from mfsync.cli.progress import ProgressDisplay, should_enable
 from mfsync.cli.setup import Settings
+from mfsync.cli.wanted import check_names, is_exact, match
 from mfsync.config import FolderConfig
 from mfsync.crypto.keys import short_key
 from mfsync.defaults import FolderMode
 from mfsync.display import EscapingFormatter, shown
+from mfsync.engine.folder_names import FolderId, FolderNames
 from mfsync.engine.loop_probe import probe_loop
 from mfsync.engine.service import (
     RunPlan,
@@ -89,7 +91,8 @@ async def _folder(directory: str) -> Path:
         raise UsageError(str(exc)) from None
 
 
-def _no_hosts_hint(settings: Settings, status: NodeStatus) -> None:
+def no_hosts_hint(settings: Settings, status: NodeStatus) -> None:
+    """Warn that no host was found within the window, with what to try."""
     if not status.peers:
         log.warning(
             "no hosts found within %g s. Is a host sharing on this network? If multicast is "
@@ -122,20 +125,22 @@ async def run_fetch(settings: Settings, *, long: bool, as_json: bool, follow: bo
     """Print every file the network offers; after the window, or never with ``follow``."""
     seen: set[object] = set()
     changed = asyncio.Event()
-    latest: list[tuple[RemoteFile, ...]] = [()]  # the files of the latest status
+    latest: list[NodeStatus] = [NodeStatus()]  # the latest status
 
-    def render(f: RemoteFile) -> str:
-        return json_line(f) if as_json else long_line(f) if long else plain_line(f)
+    def render(f: RemoteFile, names: FolderNames) -> str:
+        return (json_line(f, names) if as_json else long_line(f, names) if long
+                else plain_line(f, names))
 
-    async def emit(files: tuple[RemoteFile, ...]) -> None:
+    async def emit(status: NodeStatus) -> None:
         # In steps, one write each: a list of 200,000 files printed line by line at once kept
         # the event loop (and every peer) waiting for over a second.
         lines: list[str] = []
+        files, names = status.files, FolderNames.of(status)
         for n, f in enumerate(files, 1):
-            ident = (f.path, f.content_id) if (long or as_json) else f.path
+            ident = (f.folder, f.path, f.content_id) if (long or as_json) else (f.folder, f.path)
             if ident not in seen:
                 seen.add(ident)
-                lines.append(render(f) + "\n")
+                lines.append(render(f, names) + "\n")
             if n % EMIT_STEP == 0 or n == len(files):
                 if lines:
                     sys.stdout.write("".join(lines))
@@ -146,8 +151,8 @@ async def run_fetch(settings: Settings, *, long: bool, as_json: bool, follow: bo
     streaming = follow or not (long or as_json)  # --long/--json wait for accurate host counts
 
     def on_status(status: ServiceStatus) -> None:
-        if streaming and status.node.files is not latest[0]:
-            latest[0] = status.node.files
+        if streaming and status.node.files is not latest[0].files:
+            latest[0] = status.node
             changed.set()
 
     async def stream() -> None:
@@ -166,8 +171,8 @@ async def run_fetch(settings: Settings, *, long: bool, as_json: bool, follow: bo
             await service.settle(SETTLE_GRACE)
         finally:
             streamer.cancel()
-        await emit(service.status.node.files)
-        _no_hosts_hint(settings, service.status.node)
+        await emit(service.status.node)
+        no_hosts_hint(settings, service.status.node)
     return 0
 
 
@@ -181,16 +186,8 @@ async def run_list_hosts(settings: Settings) -> int:
             key = peer.key or peer.announced_key
             name = settings.config.name_of(key) if key else ""
             print(host_line(peer, name or peer.name), flush=True)
-        _no_hosts_hint(settings, status)
+        no_hosts_hint(settings, status)
     return 0
-
-
-def _wanted(path: str, names: list[str]) -> str | None:
-    """The name that asks for ``path`` (exact, or a folder prefix ending in /), if any."""
-    for name in names:
-        if path == name or (name.endswith("/") and path.startswith(name)):
-            return name
-    return None
 
 
 class _DisplayLog(logging.Handler):
@@ -213,9 +210,7 @@ async def run_get(settings: Settings, names: list[str], dest: str, *, concurrenc
     root = Path(dest).expanduser()
     if root.exists() and not root.is_dir():
         raise UsageError(f"{dest} is not a folder")
-    for name in names:
-        if name.startswith("/") or name in ("", "/"):
-            raise UsageError(f"{name!r}: name files by their path on the network, as fetch shows")
+    check_names(names)
     try:
         root = await prepare_folder(root, shown_as=dest)
     except ServiceError as exc:
@@ -225,7 +220,9 @@ async def run_get(settings: Settings, names: list[str], dest: str, *, concurrenc
     saved = root_logger.handlers[:]
     root_logger.handlers[:] = [_DisplayLog(display, saved)]
     matched: set[str] = set()
-    queued: set[str] = set()
+    queued: set[tuple[FolderId, str]] = set()
+    #: Where each named folder's files go when it is fetched whole: DEST/LABEL (see wanted).
+    folder_roots: dict[FolderId, Path] = {}
     cut_short = False
     try:
         async with running_service(settings, RunPlan(concurrency=concurrency),
@@ -233,27 +230,40 @@ async def run_get(settings: Settings, names: list[str], dest: str, *, concurrenc
             transfers = service.transfers
             transfers.subscribe(display.update)
 
-            def enqueue() -> None:
-                for remote in service.node_status.files:
-                    name = _wanted(remote.path, names) if names else ""
-                    if name is None or remote.path in queued:
+            async def into(folder: FolderId, folder_names: FolderNames) -> Path:
+                if folder not in folder_roots:
+                    where = root / folder_names.directory(folder)
+                    try:
+                        folder_roots[folder] = await prepare_folder(where, shown_as=str(where))
+                    except ServiceError as exc:
+                        raise ModeError(str(exc)) from None
+                return folder_roots[folder]
+
+            async def enqueue() -> None:
+                status = service.node_status
+                folder_names = FolderNames.of(status)
+                for remote in status.files:
+                    key = (remote.folder, remote.path)
+                    found = None if key in queued else match(remote, names, folder_names)
+                    if found is None:
                         continue
-                    matched.add(name)
-                    queued.add(remote.path)
-                    transfers.queue((remote.path,), root)
+                    matched.add(found.name)
+                    queued.add(key)
+                    target = await into(remote.folder, folder_names) if found.whole else root
+                    transfers.queue((remote.path,), target, remote.folder)
 
             loop = asyncio.get_running_loop()
             deadline = loop.time() + settings.window
-            exact = [n for n in names if not n.endswith("/")]
+            exact = [n for n in names if is_exact(n)]
             try:
                 while follow or loop.time() < deadline:
-                    enqueue()
+                    await enqueue()
                     if names and not follow and len(exact) == len(names) and matched >= set(
                         names
                     ):
                         break  # every named file is known: no need to wait out the window
                     await service.wait_for_change(max(0.05, min(1.0, deadline - loop.time())))
-                enqueue()
+                await enqueue()
                 await transfers.join()
             except asyncio.CancelledError:
                 # -w (or a signal) cut us short: report what was done, then exit 1 below.
@@ -271,10 +281,12 @@ async def run_get(settings: Settings, names: list[str], dest: str, *, concurrenc
             "is not offered on the network")
         sys.stderr.write(f"mfsync: error: {name!r} {why}\n")
     if not names and not queued:
-        _no_hosts_hint(settings, network)
+        no_hosts_hint(settings, network)
     failed = [r for r in results if r.state is TransferState.FAILED]
+    folder_names = FolderNames.of(network)
     for result in failed:
-        sys.stderr.write(f"mfsync: error: {shown(result.job.path)}: {shown(result.error or '')}\n")
+        name = folder_names.name(result.job.folder, result.job.path)
+        sys.stderr.write(f"mfsync: error: {shown(name)}: {shown(result.error or '')}\n")
     unfinished = len(queued) - len(results)
     if cut_short and unfinished:
         sys.stderr.write(f"mfsync: error: stopped with {unfinished} file(s) not complete; "

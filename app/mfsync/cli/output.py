@@ -4,27 +4,39 @@ import json
 
 from mfsync.crypto.keys import format_key
 from mfsync.display import shown
+from mfsync.engine.folder_names import FolderNames
 from mfsync.engine.status import PeerSnapshot, PeerState, RemoteFile
 from mfsync.protocol.endpoints import format_host_port
 
 __all__ = ["host_line", "json_line", "long_line", "plain_line"]
 
 
-def long_line(f: RemoteFile) -> str:
-    """``SIZE  HOSTS  CONTENT-ID(12)  PATH``."""
-    return f"{f.size:>12}  {len(f.hosts):>5}  {f.content_id.hex()[:12]}  {shown(f.path)}"
+#: Names for files when no folder list is at hand: a named folder's files as ``ID:path``.
+_NO_LABELS = FolderNames(())
 
 
-def plain_line(f: RemoteFile) -> str:
-    """The path alone, as ``fetch`` prints it (escaped: see :mod:`mfsync.display`)."""
-    return shown(f.path)
+def long_line(f: RemoteFile, names: FolderNames = _NO_LABELS) -> str:
+    """``SIZE  HOSTS  CONTENT-ID(12)  FOLDER-ID  NAME`` (NAME as :func:`plain_line`)."""
+    return (f"{f.size:>12}  {len(f.hosts):>5}  {f.content_id.hex()[:12]}  {f.folder}  "
+            f"{shown(names.name_of(f))}")
 
 
-def json_line(f: RemoteFile) -> str:
-    """One JSON object: path, size, content_id (hex), hosts (their public keys)."""
+def plain_line(f: RemoteFile, names: FolderNames = _NO_LABELS) -> str:
+    """The file's name as ``fetch`` prints it: its path in the default folder, ``LABEL:path``
+    or ``ID:path`` in another (see :mod:`mfsync.engine.folder_names`), escaped (see
+    :mod:`mfsync.display`)."""
+    return shown(names.name_of(f))
+
+
+def json_line(f: RemoteFile, names: FolderNames = _NO_LABELS) -> str:
+    """One JSON object: name, path (in its folder), folder (id), folderLabel, size,
+    content_id (hex), hosts (their public keys)."""
     return json.dumps(
         {
+            "name": names.name_of(f),
             "path": f.path,
+            "folder": str(f.folder),
+            "folderLabel": names.label(f.folder),
             "size": f.size,
             "content_id": f.content_id.hex(),
             "hosts": sorted({format_key(h.key) for h in f.hosts}),

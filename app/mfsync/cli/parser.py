@@ -32,6 +32,7 @@ modes:
   share DIR           serve the files in DIR to the network
   fetch               list every file the network offers
   get [NAME ...] DEST download files (or everything) into DEST
+  folders             list the folders the network offers
   sync DIR            share DIR and fetch what the others offer into it
   gui                 the desktop app (also mfsync-gui)
 
@@ -39,6 +40,7 @@ examples:
   mfsync share ~/Public
   mfsync fetch --long
   mfsync get photos/ ~/Downloads
+  mfsync get Notes: ~/Downloads
   mfsync --list-hosts
   mfsync --public-key
   mfsync --verify KEY
@@ -150,12 +152,16 @@ def build_parser() -> argparse.ArgumentParser:
 
     fetch = modes.add_parser(
         "fetch", parents=[common], help="list every file the network offers",
-        description="List every file the network offers, one path per line, as it is found.",
+        description="List every file the network offers, one name per line, as it is found: "
+        "its path in the default folder, LABEL:path in another (ID:path when two folders "
+        "have that label).",
     )
     fetch.add_argument("--long", action="store_true", default=False,
-                       help="SIZE  HOSTS  CONTENT-ID  PATH, one line per distinct content")
+                       help="SIZE  HOSTS  CONTENT-ID  FOLDER-ID  NAME, one line per distinct "
+                       "content")
     fetch.add_argument("--json", action="store_true", default=False,
-                       help="one JSON object per line: path, size, content_id, hosts")
+                       help="one JSON object per line: name, path, folder, folderLabel, size, "
+                       "content_id, hosts")
     fetch.add_argument("--follow", action="store_true", default=False,
                        help="keep listening and print files as they appear")
 
@@ -175,11 +181,21 @@ def build_parser() -> argparse.ArgumentParser:
         "interrupted download resumes where it stopped.",
     )
     get.add_argument("names", nargs="*", metavar="NAME",
-                     help="files or folders (ending in /) to fetch; none: everything")
+                     help="files or folders (ending in /) to fetch, as fetch names them; "
+                     "LABEL: for a whole shared folder (into DEST/LABEL); none: everything")
     get.add_argument("dest", metavar="DEST", help="the destination folder")
     _add_download_options(get)
     get.add_argument("--follow", action="store_true", default=False,
                      help="keep running and fetch new files as they appear")
+
+    folders = modes.add_parser(
+        "folders", parents=[common], help="list the folders the network offers",
+        description="List the folders the hosts on the network offer us: id, label, hosts, "
+        "files, size, whether a host syncs it, and whether we have it (in config.json).",
+    )
+    folders.add_argument("--json", action="store_true", default=False,
+                         help="one JSON object per line: id, label, hosts, files, size, sync, "
+                         "have")
 
     gui = modes.add_parser(
         "gui", parents=[common], help="start the desktop app (as mfsync-gui does)",

@@ -14,6 +14,7 @@ from pathlib import Path
 
 from mfsync.engine.status import RemoteFile
 from mfsync.engine.transfer_status import TransferSnapshot, TransferState
+from mfsync.protocol.folder_id import DEFAULT_FOLDER, FolderId
 from mfsync.store.failures import LocalFailure
 from mfsync.store.hashing import FileHashes
 
@@ -29,7 +30,7 @@ JobFailed = LocalFailure
 
 @dataclass(frozen=True)
 class DownloadJob:
-    """One file to fetch into ``root``.
+    """One file to fetch into ``root``: ``path`` of the network's folder ``folder``.
 
     ``content_id`` pins a content (None: the best one offered for the path). ``store_as`` names
     the wire path to write (a conflict copy's name, say) when it differs from ``path``.
@@ -47,6 +48,7 @@ class DownloadJob:
     replace: bool = False
     expect_local: tuple[int, int, int] | None = None
     local_name: str | None = None
+    folder: FolderId = DEFAULT_FOLDER
 
     @property
     def key(self) -> JobKey:

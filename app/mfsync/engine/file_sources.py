@@ -10,6 +10,7 @@ from typing import Protocol
 
 from mfsync.engine.status import HostRef, NodeStatus, RemoteFile
 from mfsync.net.channel import SecureChannel
+from mfsync.protocol.folder_id import DEFAULT_FOLDER, FolderId
 
 __all__ = ["FileSources"]
 
@@ -17,8 +18,9 @@ __all__ = ["FileSources"]
 class FileSources(Protocol):
     """Where downloads find their files and the channels to fetch them over."""
 
-    def files_for(self, path: str) -> list[RemoteFile]:
-        """Every distinct content of ``path`` on the network, as of the latest snapshot."""
+    def files_for(self, path: str, folder: FolderId = DEFAULT_FOLDER) -> list[RemoteFile]:
+        """Every distinct content of ``path`` in the network's folder ``folder``, as of the
+        latest snapshot."""
         ...
 
     def channel_to(self, host: HostRef) -> AbstractAsyncContextManager[SecureChannel]:

@@ -10,9 +10,13 @@ When slots run short, the slot that frees next goes at once to the best waiting 
 ``UNPROVEN_PATIENCE`` to complete a handshake. A fetch that ends marks its peer connected (and
 remembers the host) or failed, with the reason.
 
-A fetch asks the peer's folder list first, then the index of each folder we take from it: in
-phase 1 of folders, the default folder's, if the peer lists it (a peer that lists none offers us
-nothing). Phase 2 fetches every folder listed.
+A fetch asks the peer's folder list first (kept on the peer: ``Peer.folders``), then the index
+of each folder listed whose generation moved since we took its index (or that we do not hold);
+the indexes of folders it no longer lists are forgotten, and a peer that lists none offers us
+nothing. A peer known only by address (``--peer``, announcing no instance) has every folder's
+index fetched each time, as a restart there cannot be told from the generations. A peer that
+lists a folder without ANNOUNCED (its changes do not move the announced generation) is fetched
+again every ``FOLDER_POLL`` while it is in view (see ``peer_directory``).
 """
 
 import asyncio
@@ -22,7 +26,7 @@ from collections.abc import Callable
 
 from mfsync.crypto.keys import short_key
 from mfsync.engine.dialer import Dialer
-from mfsync.engine.peers import MAX_PEERS, Peer, PeerTable, is_proven
+from mfsync.engine.peers import MAX_PEERS, Peer, PeerTable, is_proven, polled_folders
 from mfsync.engine.remote_index import RemoteIndexes
 from mfsync.engine.status import HostRef, PeerState
 from mfsync.engine.trust import TrustList
@@ -30,8 +34,7 @@ from mfsync.net.channel import ChannelError, NotTrusted, PeerRefused, SecureChan
 from mfsync.net.client import request_folders
 from mfsync.net.discovery import DEFAULT_BEAT
 from mfsync.net.ratelimit import RateLimiter
-from mfsync.protocol.folder_id import DEFAULT_FOLDER
-from mfsync.protocol.messages import ErrorCode
+from mfsync.protocol.messages import ErrorCode, FolderList
 from mfsync.store.known_hosts import KnownHosts
 
 __all__ = [
@@ -69,8 +72,7 @@ UNPROVEN_PATIENCE = 1.0
 #: Seconds between two log lines saying that fetches from one address are being held back.
 RATE_LIMIT_LOG_INTERVAL = 60.0
 #: A folder a host lists without ANNOUNCED (its changes do not move the announced generation,
-#: PROTOCOL.md 1.4) is asked about again this often (seconds) while the host is in view. Phase
-#: 1 serves only announced folders, so nothing polls yet; the polling comes with device lists.
+#: PROTOCOL.md 1.4) is asked about again this often (seconds) while the host is in view.
 FOLDER_POLL = 10.0
 #: Static peers are polled this often; unreachable ones back off to the longer interval.
 STATIC_POLL = DEFAULT_BEAT
@@ -159,6 +161,7 @@ class IndexFetches:
             self._trust.refused(peer.key, peer.address, peer.name, inbound=False)
         peer.state = state
         peer.error = reason
+        peer.folders, peer.next_folder_poll = (), None
         self._indexes.discard(peer.endpoint)
 
     async def settle(self, deadline: float) -> None:
@@ -188,17 +191,9 @@ class IndexFetches:
             channel = await self._dialer.open(peer.address, peer.port, authorize)
             if channel.peer_hello is not None and channel.peer_hello.name:
                 peer.name = channel.peer_hello.name
-            folders = await request_folders(channel)
-            listed = folders.get(DEFAULT_FOLDER)
-            if listed is None:
-                self._indexes.offers_nothing(peer.endpoint)
-                generation, count = 0, 0
-            else:
-                generation, count = await self._indexes.receive(
-                    channel, peer.endpoint,
-                    HostRef(channel.remote_key, peer.address, peer.port, peer.instance_id or b""),
-                    peer.name, DEFAULT_FOLDER)
-            peer.fetched_generation = generation
+            listing = await request_folders(channel)
+            host = HostRef(channel.remote_key, peer.address, peer.port, peer.instance_id or b"")
+            count = await self._take_folders(channel, peer, host, listing)
             peer.state = PeerState.CONNECTED
             peer.error = ""
             self._trust.accepted(channel.remote_key, inbound=False)
@@ -223,6 +218,30 @@ class IndexFetches:
             )
             self._on_ended(peer)
             self._on_change()
+
+    async def _take_folders(self, channel: SecureChannel, peer: Peer, host: HostRef,
+                            listing: FolderList) -> int:
+        """Keep ``listing`` as ``peer``'s folders and fetch the index of each folder in it
+        whose generation moved; the number of files the peer now offers us in all."""
+        listed = {info.id for info in listing.folders}
+        self._indexes.keep_folders(peer.endpoint, listed)
+        peer.folders = listing.folders
+        peer.next_folder_poll = (time.monotonic() + FOLDER_POLL
+                                 if polled_folders(listing.folders) else None)
+        for info in listing.folders:
+            if host.instance and self._indexes.holds(peer.endpoint, info.id, host,
+                                                     info.generation):
+                continue  # unchanged since we took it
+            try:
+                await self._indexes.receive(channel, peer.endpoint, host, peer.name, info.id)
+            except PeerRefused as exc:
+                if exc.code is not ErrorCode.NO_SUCH_FOLDER:
+                    raise
+                # Removed, or no longer shown to us, since it listed it: as if not listed.
+                listed.discard(info.id)
+                self._indexes.keep_folders(peer.endpoint, listed)
+                peer.folders = tuple(f for f in peer.folders if f.id != info.id)
+        return self._indexes.count(peer.endpoint) or 0
 
     def _done(self, task: asyncio.Task[None]) -> None:
         self._fetches.discard(task)

@@ -46,6 +46,7 @@ from mfsync.net.discovery import (
     DiscoveryService,
 )
 from mfsync.net.server import DEFAULT_TCP_PORT, Server
+from mfsync.protocol.folder_id import DEFAULT_FOLDER, FolderId
 from mfsync.protocol.messages import (
     Hello,
     Message,
@@ -122,7 +123,8 @@ class Node:
             self._snapshot, NodeStatus(), name="node status")
         self._changed_event = asyncio.Event()
         #: The latest status's files by path, and the files they were built from.
-        self._by_path: tuple[tuple[RemoteFile, ...], dict[str, list[RemoteFile]]] | None = None
+        self._by_path: tuple[tuple[RemoteFile, ...],
+                             dict[tuple[FolderId, str], list[RemoteFile]]] | None = None
         # First, so that files_for and wait_for_change know of a status before anyone else.
         self._publisher.subscribe(self._on_status)
         changed = self._publisher.changed
@@ -233,15 +235,16 @@ class Node:
         await self._peers.settle(timeout)
         self._publisher.flush()  # what the merge brought is in the status now
 
-    def files_for(self, path: str) -> list[RemoteFile]:
-        """Every distinct content of ``path`` on the network, as of the latest snapshot."""
+    def files_for(self, path: str, folder: FolderId = DEFAULT_FOLDER) -> list[RemoteFile]:
+        """Every distinct content of ``path`` in the network's folder ``folder``, as of the
+        latest snapshot."""
         files = self._publisher.current.files
         if self._by_path is None or self._by_path[0] is not files:
-            by_path: dict[str, list[RemoteFile]] = {}
+            by_path: dict[tuple[FolderId, str], list[RemoteFile]] = {}
             for remote in files:
-                by_path.setdefault(remote.path, []).append(remote)
+                by_path.setdefault((remote.folder, remote.path), []).append(remote)
             self._by_path = (files, by_path)
-        return self._by_path[1].get(path, [])
+        return self._by_path[1].get((folder, path), [])
 
     async def wait_for_change(self, timeout: float) -> None:
         """Return at the next status change, or after ``timeout`` seconds."""
@@ -347,4 +350,5 @@ class Node:
             local_files=self._files.count(),
             tcp_port=self.server.port if self.server else None,
             refusals=self._trust.refusals, folders=self._folders.snapshot(),
+            remote_folders=self._peers.remote_folders(),
         )

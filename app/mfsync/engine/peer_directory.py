@@ -8,13 +8,16 @@ and rate-limits the fetches). Static peers (``--peer`` and remembered hosts) ann
 they are polled instead. Announced peers expire after missing ``EXPIRY_BEATS`` of their beats,
 a beat counting as at most ``MAX_BEAT`` whatever a peer claims. Only the indexes of peers
 listed as connected are offered: whenever a peer's state changes (a fetch ends, it expires, the
-trust list changes), the others' are forgotten.
+trust list changes), the others' are forgotten. A connected peer that lists a folder without
+ANNOUNCED is fetched again every ``FOLDER_POLL`` (its folder list, then the indexes whose
+generation moved). ``remote_folders`` gathers the folders the connected peers list, by id.
 """
 
 import asyncio
 import logging
 import socket
 import time
+from collections import Counter
 from collections.abc import Callable
 
 from mfsync.crypto.keys import short_key
@@ -22,10 +25,12 @@ from mfsync.engine.dialer import Dialer
 from mfsync.engine.index_fetches import IndexFetches
 from mfsync.engine.peers import Endpoint, Peer, PeerTable
 from mfsync.engine.remote_index import RemoteIndexes
-from mfsync.engine.status import PeerSnapshot, PeerState, RemoteFile
+from mfsync.engine.status import HostRef, PeerSnapshot, PeerState, RemoteFile, RemoteFolder
 from mfsync.engine.trust import TrustList
 from mfsync.net.discovery import EXPIRY_BEATS, MAX_BEAT
 from mfsync.protocol.announce import Announcement, Flags
+from mfsync.protocol.folder_id import FolderId
+from mfsync.protocol.messages import FolderFlags, FolderInfo
 from mfsync.store.known_hosts import KnownHosts
 
 __all__ = ["ANNOUNCED_PUBLISH_GAP", "MAINTENANCE_TICK", "MIN_PEER_BEAT", "PeerDirectory"]
@@ -191,6 +196,28 @@ class PeerDirectory:
             ))
         return tuple(peers)
 
+    def remote_folders(self) -> tuple[RemoteFolder, ...]:
+        """The folders the peers whose indexes we offer list to us (as ``files``: a fetch
+        under way shows what it brought so far), by id (see ``RemoteFolder`` for how what
+        several hosts say of one folder is put together)."""
+        listed: dict[FolderId, list[tuple[HostRef, FolderInfo]]] = {}
+        for peer in sorted(self._table.values(), key=lambda p: (p.address, p.port)):
+            if peer.key is None or self.indexes.count(peer.endpoint) is None:
+                continue
+            host = HostRef(peer.key, peer.address, peer.port, peer.instance_id or b"")
+            for info in peer.folders:
+                listed.setdefault(info.id, []).append((host, info))
+        folders = []
+        for folder in sorted(listed):
+            hosts = listed[folder]
+            labels = Counter(info.label for _, info in hosts)
+            label = min(labels, key=lambda text: (-labels[text], text))
+            folders.append(RemoteFolder(
+                folder, label, tuple(host for host, _ in hosts),
+                max(info.files for _, info in hosts), max(info.size for _, info in hosts),
+                any(info.flags & FolderFlags.SYNC for _, info in hosts)))
+        return tuple(folders)
+
     # -- upkeep ---------------------------------------------------------------------------
 
     async def _maintain(self) -> None:
@@ -206,6 +233,10 @@ class PeerDirectory:
                     gone = True
                     continue
                 if peer.static and now >= peer.next_poll and not peer.fetching:
+                    peer.dirty = True
+                if (peer.next_folder_poll is not None and now >= peer.next_folder_poll
+                        and not peer.fetching and peer.state is PeerState.CONNECTED):
+                    peer.next_folder_poll = None  # the fetch sets the next one
                     peer.dirty = True
             if gone:
                 self._keep_connected_indexes()

@@ -32,6 +32,7 @@ from dataclasses import dataclass
 from typing import Protocol, TypeVar
 
 from mfsync.engine.status import PeerState
+from mfsync.protocol.folder_messages import FolderFlags, FolderInfo
 
 __all__ = [
     "MAX_ENDPOINTS_PER_ADDRESS",
@@ -42,6 +43,7 @@ __all__ = [
     "PeerEntry",
     "PeerTable",
     "is_proven",
+    "polled_folders",
 ]
 
 #: Entries in all (proven and unproven), so that the table cannot grow without end.
@@ -84,7 +86,11 @@ class Peer:
     announced_key: bytes | None = None
     instance_id: bytes | None = None
     announced_generation: int | None = None
-    fetched_generation: int | None = None
+    #: The folders it listed to us at its last fetch, in its order (empty until then).
+    folders: tuple[FolderInfo, ...] = ()
+    #: When to ask its folder list again though it announced nothing new (a folder it lists
+    #: without ANNOUNCED: see ``index_fetches.FOLDER_POLL``); None: no need.
+    next_folder_poll: float | None = None
     beat_ms: int = 0
     last_seen: float = 0.0
     next_poll: float = 0.0
@@ -98,6 +104,12 @@ class Peer:
     def endpoint(self) -> Endpoint:
         """Its address and TCP port, the table's key."""
         return (self.address, self.port)
+
+
+def polled_folders(folders: Iterable[FolderInfo]) -> bool:
+    """Whether any of ``folders`` is listed without ANNOUNCED: its changes do not move the
+    host's announced generation, so only asking the list again tells of them."""
+    return any(not folder.flags & FolderFlags.ANNOUNCED for folder in folders)
 
 
 def is_proven(entry: PeerEntry) -> bool:

@@ -10,10 +10,13 @@ entries of an index still arriving (a bomb's, say) made every full collection lo
 quarter of a second with 200,000 of them. Once the last chunk is in, the sorted runs are merged
 into the peer's table of ``RemoteFile`` objects, which replaces the previous one.
 
-The status's list of every file on the network (sorted by path, then content id; a content
-offered by several peers is one ``RemoteFile`` naming them all) is the merge of the tables. It
-is built again only when a table changes, never for a chunk or a heartbeat; with one table it
-is that table itself.
+A peer's table is kept per folder it lists (``receive`` takes one folder's index and replaces
+that folder's table only; ``keep_folders`` forgets the folders it no longer lists), and the
+budget charges the peer for all of them together. The status's list of every file on the
+network (sorted by folder, path, then content id; a content offered in one folder by several
+peers is one ``RemoteFile`` naming them all, a path in two folders is two entries) is the merge
+of the peers' tables. It is built again only when a table changes, never for a chunk or a
+heartbeat; with one table it is that table itself.
 
 Every step that handles entries one by one is a generator that pauses after ``STEP`` of them,
 run by ``in_steps``, which lets the event loop run at each pause: building the list of a million
@@ -30,6 +33,8 @@ import heapq
 import logging
 import time
 from collections.abc import Callable, Collection, Iterable
+from dataclasses import dataclass
+from itertools import chain
 from operator import attrgetter, itemgetter
 
 from mfsync.engine.index_budget import IndexBudget, entry_cost, version_cost
@@ -65,11 +70,11 @@ HOLD_MAX = 3600.0
 STEP = 512
 #: Names refused per peer that are logged one by one; the others are counted.
 MAX_BAD_NAME_LOGS = 10
-_BY_PATH = attrgetter("path")
 _FIRST = itemgetter(0)
 #: An entry of an index still arriving: path, size, mtime_ns, content id, version counters.
 _Entry = tuple[str, int, int, bytes, tuple[tuple[bytes, int], ...]]
-_BY_PATH_AND_CONTENT = attrgetter("path", "content_id")
+#: The order of a table and of the merged list: a path in two folders is two entries.
+_BY_FOLDER_PATH_AND_CONTENT = attrgetter("folder", "path", "content_id")
 
 
 class IndexDropped(ChannelError):
@@ -127,9 +132,10 @@ def _merge_runs(runs: list[list[_Entry]], hosts: tuple[HostRef, ...], folder: Fo
 
 
 def merge_tables(tables: list[tuple[RemoteFile, ...]]) -> Steps[tuple[RemoteFile, ...]]:
-    """Every file of every table (each sorted by path, one peer's), sorted by path and content
-    id; the same content of a path from several tables becomes one ``RemoteFile`` with the
-    hosts in table order, the first one's size and time, and the versions merged."""
+    """Every file of every table (each sorted by folder and path, one peer's), sorted by
+    folder, path and content id; the same content of a path in one folder from several tables
+    becomes one ``RemoteFile`` with the hosts in table order, the first one's size and time,
+    and the versions merged."""
     tables = [table for table in tables if table]
     if len(tables) <= 1:
         return tables[0] if tables else ()
@@ -145,21 +151,34 @@ def merge_tables(tables: list[tuple[RemoteFile, ...]]) -> Steps[tuple[RemoteFile
                 first.path, first.size, first.mtime_ns, first.content_id,
                 tuple(host for remote in group for host in remote.hosts),
                 VersionVector.of(c for remote in group for c in remote.version.counters),
-                first.folder))  # (phase 1: one folder; phase 2 keys the merge on it)
+                first.folder))
         group.clear()
 
-    for n, remote in enumerate(heapq.merge(*tables, key=_BY_PATH_AND_CONTENT), 1):
+    for n, remote in enumerate(heapq.merge(*tables, key=_BY_FOLDER_PATH_AND_CONTENT), 1):
         if n % STEP == 0:
             yield
-        if group and (group[0].path != remote.path or group[0].content_id != remote.content_id):
+        if group and (group[0].path != remote.path or group[0].content_id != remote.content_id
+                      or group[0].folder != remote.folder):
             flush()
         group.append(remote)
     flush()
     return tuple(files)
 
 
+@dataclass(frozen=True, slots=True)
+class _FolderIndex:
+    """One folder's index as a peer gave it: its table (sorted by path), what the budget
+    charges for it, and the generation the peer sent it at."""
+
+    files: tuple[RemoteFile, ...]
+    cost: int
+    generation: int
+    host: HostRef  #: who gave it (its key and instance): a restart starts again
+
+
 class RemoteIndexes:
-    """The indexes of every peer, keyed by endpoint, within one ``IndexBudget``.
+    """The indexes of every peer, keyed by endpoint and folder, within one ``IndexBudget``
+    (which charges a peer for all its folders together).
 
     ``on_change`` is called when ``files`` changed; ``on_drop(endpoint, reason)`` when a peer's
     complete index was dropped to make room (a fetch under way fails with ``IndexDropped``
@@ -172,8 +191,9 @@ class RemoteIndexes:
         self._on_change = on_change
         self._on_drop = on_drop
         self.budget: IndexBudget[Endpoint] = budget if budget is not None else IndexBudget()
-        self._tables: dict[Endpoint, tuple[RemoteFile, ...]] = {}
-        self._costs: dict[Endpoint, int] = {}
+        #: Per peer, per folder it lists that we took: its index. A peer listed here with no
+        #: folder offers us nothing (an empty table, not an unknown one).
+        self._tables: dict[Endpoint, dict[FolderId, _FolderIndex]] = {}
         #: Fetches under way: entries received so far.
         self._receiving: dict[Endpoint, int] = {}
         #: Fetches under way whose index was dropped meanwhile: they stop at their next step.
@@ -189,9 +209,20 @@ class RemoteIndexes:
         self._stale = False
 
     def count(self, endpoint: Endpoint) -> int | None:
-        """Files in ``endpoint``'s index; None when we hold none."""
-        table = self._tables.get(endpoint)
-        return None if table is None else len(table)
+        """Files in ``endpoint``'s indexes, every folder's together; None when we hold none."""
+        folders = self._tables.get(endpoint)
+        return None if folders is None else sum(len(f.files) for f in folders.values())
+
+    def holds(self, endpoint: Endpoint, folder: FolderId, host: HostRef,
+              generation: int) -> bool:
+        """Whether we hold ``endpoint``'s index of ``folder`` as ``host`` (the same key and
+        instance) gave it at ``generation``: then fetching it again would bring nothing new."""
+        held = self._tables.get(endpoint, {}).get(folder)
+        return (held is not None and held.generation == generation
+                and held.host == host)
+
+    def _cost(self, endpoint: Endpoint) -> int:
+        return sum(f.cost for f in self._tables.get(endpoint, {}).values())
 
     def held_back(self, endpoint: Endpoint) -> bool:
         """Whether ``endpoint``'s index was dropped a moment ago: do not fetch it yet."""
@@ -213,19 +244,27 @@ class RemoteIndexes:
 
     def discard(self, endpoint: Endpoint) -> None:
         """Forget ``endpoint``'s index (a fetch under way for it goes on)."""
-        if self._tables.pop(endpoint, None) is not None:
-            self.budget.reduce(endpoint, self._costs.pop(endpoint, 0))
+        if endpoint in self._tables:
+            self.budget.reduce(endpoint, self._cost(endpoint))
+            del self._tables[endpoint]
             self._rebuild()
 
-    def offers_nothing(self, endpoint: Endpoint) -> None:
-        """``endpoint`` lists no folder we take (phase 1: no default folder): its table is
-        empty, as a host sharing an empty folder's would be."""
-        if self._tables.get(endpoint) == ():
+    def keep_folders(self, endpoint: Endpoint, folders: Collection[FolderId]) -> None:
+        """``endpoint`` lists ``folders`` now: forget its index of any other folder. A peer
+        that lists none offers nothing: its table is empty, as a host sharing an empty
+        folder's would be."""
+        held = self._tables.get(endpoint)
+        if held is None:
+            if folders:
+                return  # nothing held yet: what it offers is unknown until an index arrives
+            self._tables[endpoint] = {}
+            self._held.pop(endpoint, None)
+            self._rebuild()
             return
-        self.budget.reduce(endpoint, self._costs.pop(endpoint, 0))
-        self._tables[endpoint] = ()
-        self._held.pop(endpoint, None)
-        self._rebuild()
+        gone = [folder for folder in held if folder not in folders]
+        if gone:
+            self.budget.reduce(endpoint, sum(held.pop(folder).cost for folder in gone))
+            self._rebuild()
 
     async def settled(self, timeout: float) -> None:
         """Wait (at most ``timeout`` s) until ``files`` reflects every table."""
@@ -268,9 +307,10 @@ class RemoteIndexes:
         finally:
             del self._receiving[endpoint]
             self._dropped.discard(endpoint)
-        self.budget.reduce(endpoint, self._costs.get(endpoint, 0))  # the old index goes
-        self._tables[endpoint] = table
-        self._costs[endpoint] = cost
+        folders = self._tables.setdefault(endpoint, {})
+        old = folders.get(folder)
+        self.budget.reduce(endpoint, old.cost if old is not None else 0)  # the old index goes
+        folders[folder] = _FolderIndex(table, cost, generation, host)
         self._held.pop(endpoint, None)  # taken whole: it starts clean
         self._rebuild()
         return generation, len(table)
@@ -291,8 +331,8 @@ class RemoteIndexes:
         """Drop ``endpoint``'s index (the budget has released it already) and hold it back;
         the reason, as logged."""
         table = self._tables.pop(endpoint, None)
-        self._costs.pop(endpoint, None)
-        entries = self._receiving.get(endpoint, 0) + (len(table) if table else 0)
+        entries = self._receiving.get(endpoint, 0) + sum(
+            len(f.files) for f in (table or {}).values())
         if endpoint in self._receiving:
             self._dropped.add(endpoint)
         previous = self._held.get(endpoint)
@@ -333,9 +373,9 @@ class RemoteIndexes:
         self._stale = True
         if self._build is not None and not self._build.done():
             return  # the build under way goes round once more
-        if sum(map(len, self._tables.values())) <= STEP or len(self._tables) <= 1:
+        if sum(self.count(e) or 0 for e in self._tables) <= STEP or len(self._tables) <= 1:
             self._stale = False  # done at once: no pause
-            self.files = to_end(merge_tables([self._tables[e] for e in sorted(self._tables)]))
+            self.files = to_end(merge_tables(self._peer_tables()))
             self._on_change()
             return
         self._build = asyncio.get_running_loop().create_task(self._run_build())
@@ -343,6 +383,18 @@ class RemoteIndexes:
     async def _run_build(self) -> None:
         while self._stale:
             self._stale = False
-            tables = [self._tables[e] for e in sorted(self._tables)]
-            self.files = await in_steps(merge_tables(tables))
+            self.files = await in_steps(merge_tables(self._peer_tables()))
             self._on_change()
+
+    def _peer_tables(self) -> list[tuple[RemoteFile, ...]]:
+        """Each peer's table (by endpoint): its folders' tables one after the other, in the
+        order of their ids, so sorted by folder and path."""
+        tables: list[tuple[RemoteFile, ...]] = []
+        for endpoint in sorted(self._tables):
+            folders = self._tables[endpoint]
+            if len(folders) == 1:
+                tables.extend(f.files for f in folders.values())  # no copy of the usual case
+            elif folders:
+                tables.append(tuple(chain.from_iterable(
+                    folders[folder].files for folder in sorted(folders))))
+        return tables

@@ -46,6 +46,7 @@ from mfsync.engine.status import NodeStatus
 from mfsync.folder_config import new_folder_id
 from mfsync.net.server import PortInUse
 from mfsync.net.sockets import InterfaceError
+from mfsync.protocol.folder_id import DEFAULT_FOLDER, FolderId
 from mfsync.store import locations
 from mfsync.store.folder_lock import FolderInUse, FolderLocks
 from mfsync.store.shareset import ShareSet, ShareSetError
@@ -309,11 +310,12 @@ class Service:
         configured = self.config.download_folder
         return Path(configured).expanduser() if configured else locations.download_dir()
 
-    def download(self, paths: Iterable[str], dest: Path | None = None) -> int:
-        """Queue the named network files into ``dest`` (default: the download folder); how
-        many were not queued already. The folder is created in a worker thread first (if it
-        cannot be, the error is reported and nothing is queued)."""
-        return self.transfers.download(paths, dest or self.download_folder)
+    def download(self, paths: Iterable[str], dest: Path | None = None,
+                 folder: FolderId = DEFAULT_FOLDER) -> int:
+        """Queue the named files of the network's folder ``folder`` into ``dest`` (default:
+        the download folder); how many were not queued already. The folder is created in a
+        worker thread first (if it cannot be, the error is reported and nothing is queued)."""
+        return self.transfers.download(paths, dest or self.download_folder, folder)
 
     def pause_transfer(self, key: tuple[Path, str]) -> None:
         """Pause one transfer (its partial file stays; resume continues it)."""

@@ -17,6 +17,7 @@ from mfsync.engine.service_status import PauseReason, ServiceError
 from mfsync.engine.sync import Syncer
 from mfsync.engine.transfer_status import TransfersStatus
 from mfsync.engine.transfers import Downloader, DownloadJob, DownloadResult
+from mfsync.protocol.folder_id import DEFAULT_FOLDER, FolderId
 from mfsync.store.shareset import ShareSet
 
 __all__ = ["Transfers", "prepare_folder"]
@@ -101,18 +102,21 @@ class Transfers:
 
     # -- downloads ------------------------------------------------------------------------
 
-    def download(self, paths: Iterable[str], root: Path) -> int:
-        """Queue ``paths`` into ``root`` once that folder is created (in a worker thread); how
-        many were not queued already. A folder that cannot be created is reported."""
+    def download(self, paths: Iterable[str], root: Path,
+                 folder: FolderId = DEFAULT_FOLDER) -> int:
+        """Queue ``paths`` of the network's folder ``folder`` into ``root`` once that folder
+        is created (in a worker thread); how many were not queued already. A folder that
+        cannot be created is reported."""
         root = root.expanduser().absolute()
         wanted = [p for p in dict.fromkeys(paths) if not self.downloader.busy(root, p)]
-        self._spawn(self._download_into(root, wanted))
+        self._spawn(self._download_into(root, wanted, folder))
         return len(wanted)
 
-    def queue(self, paths: Iterable[str], root: Path) -> int:
-        """Queue ``paths`` into ``root`` at once (a folder that exists, resolved: see
-        ``prepare_folder``); how many were not queued already."""
-        queued = sum(1 for path in paths if self.downloader.add(DownloadJob(path, root)))
+    def queue(self, paths: Iterable[str], root: Path, folder: FolderId = DEFAULT_FOLDER) -> int:
+        """Queue ``paths`` of the network's folder ``folder`` into ``root`` at once (a folder
+        that exists, resolved: see ``prepare_folder``); how many were not queued already."""
+        queued = sum(1 for path in paths
+                      if self.downloader.add(DownloadJob(path, root, folder=folder)))
         self._changed()
         return queued
 
@@ -164,13 +168,13 @@ class Transfers:
 
     # -- helpers --------------------------------------------------------------------------
 
-    async def _download_into(self, root: Path, paths: list[str]) -> None:
+    async def _download_into(self, root: Path, paths: list[str], folder: FolderId) -> None:
         try:
             resolved = await prepare_folder(root)
         except ServiceError as exc:
             self._report_error(str(exc))
             return
-        self.queue(paths, resolved)
+        self.queue(paths, resolved, folder)
 
     def _spawn(self, work: Coroutine[Any, Any, None]) -> None:
         task: asyncio.Task[None] = asyncio.ensure_future(work)

@@ -60,6 +60,7 @@ from mfsync.net.channel import (
     RecordCutShort,
 )
 from mfsync.net.client import BadBlockList, ClosedMidReply
+from mfsync.protocol.folder_id import FolderId
 from mfsync.protocol.messages import ErrorCode
 from mfsync.store.partial import BadBlock
 
@@ -407,16 +408,19 @@ class SourcePolicy:
         return ""
 
 
-def offer_for(job: DownloadJob, files_for: Callable[[str], list[RemoteFile]]) -> RemoteFile | None:
+def offer_for(job: DownloadJob,
+              files_for: Callable[[str, FolderId], list[RemoteFile]]) -> RemoteFile | None:
     """The offer ``job`` downloads now: of its pinned content if it has one (also under the
-    name it is stored as), else the newest, then the most offered, content of its path."""
-    offers = files_for(job.path)
+    name it is stored as), else the newest, then the most offered, content of its path; in
+    the job's folder only."""
+    offers = files_for(job.path, job.folder)
     if job.content_id is not None:
         offers = [f for f in offers if f.content_id == job.content_id]
         if job.store_as and not offers:
             # The same content may be offered under the name we store it as (a conflict copy
             # that another host has already made): it is the same bytes.
-            offers = [f for f in files_for(job.store_as) if f.content_id == job.content_id]
+            offers = [f for f in files_for(job.store_as, job.folder)
+                      if f.content_id == job.content_id]
     if not offers:
         return None
     # Several contents under one name (get without sync): the newest, then the most offered.

@@ -19,6 +19,7 @@ __all__ = [
     "PeerState",
     "Refusal",
     "RemoteFile",
+    "RemoteFolder",
 ]
 
 
@@ -65,7 +66,9 @@ class PeerSnapshot:
 
 @dataclass(frozen=True, slots=True)
 class RemoteFile:
-    """One distinct content of a path on the network, and the hosts that offer it."""
+    """One distinct content of a path in one folder on the network, and the hosts that offer
+    it. (The network's offer is keyed by folder and path: a path in two folders is two
+    entries.)"""
 
     path: str
     size: int
@@ -74,8 +77,25 @@ class RemoteFile:
     hosts: tuple[HostRef, ...]
     #: The merge of the versions the hosts announce for this content.
     version: VersionVector = EMPTY_VERSION
-    #: The folder of the hosts that offers it: downloads name it in their requests.
+    #: The folder that holds it on the hosts: downloads name it in their requests.
     folder: FolderId = DEFAULT_FOLDER
+
+
+@dataclass(frozen=True, slots=True)
+class RemoteFolder:
+    """One folder the network offers us: what the hosts that list it to us say of it.
+
+    Hosts may disagree: ``label`` is the one most of them list (of equally many, the first in
+    sort order), ``files`` and ``size`` are the largest any of them lists (the most complete
+    copy), ``sync`` says whether any of them syncs it (takes changes into it).
+    """
+
+    id: FolderId
+    label: str
+    hosts: tuple[HostRef, ...]  #: the connected hosts that list it, by endpoint
+    files: int
+    size: int  #: bytes
+    sync: bool
 
 
 @dataclass(frozen=True, slots=True)
@@ -118,3 +138,5 @@ class NodeStatus:
     refusals: tuple[Refusal, ...] = ()
     #: Our shared folders, in the order they are looked up in.
     folders: tuple[FolderSnapshot, ...] = ()
+    #: The folders the connected hosts list to us, by id (the default folder first).
+    remote_folders: tuple[RemoteFolder, ...] = ()

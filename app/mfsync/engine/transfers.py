@@ -256,7 +256,8 @@ class Downloader:
             remote = self._choose(job)
             now = time.monotonic()
             cooling = frozenset(k for k, until in cooldown.items() if until > now)
-            if remote is None and job.content_id is not None and self._node.files_for(job.path):
+            if (remote is None and job.content_id is not None
+                    and self._node.files_for(job.path, job.folder)):
                 # The name is offered, but with other content now: the version this job was
                 # for is gone. Fail at once so the caller can decide afresh.
                 return self._failed(job, "superseded: the file changed on the network")

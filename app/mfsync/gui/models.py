@@ -18,6 +18,7 @@ from PySide6.QtCore import QAbstractTableModel, QModelIndex, QPersistentModelInd
 
 from mfsync.crypto.keys import format_key, short_key
 from mfsync.display import shown
+from mfsync.engine.folder_names import FolderId, FolderNames
 from mfsync.engine.service import FolderMode, ServiceStatus
 from mfsync.engine.status import PeerState, RemoteFile
 from mfsync.engine.transfer_status import TransferSnapshot, TransferState
@@ -224,6 +225,10 @@ class FileState:
 class NetworkModel(KeyedTableModel):
     """Every file the network offers: name, size, hosts, state.
 
+    A file is named as people name it (``mfsync.engine.folder_names``: its path in the default
+    folder, ``LABEL:path`` in another), and sorted by that name, so each folder's files stand
+    together; the hosts that offer it are a column of their own.
+
     A row depends on the file (``status.node.files``), on whether a transfer of its path is
     under way, on what our folders hold (``local_content_id``) and on the names of its hosts.
     Snapshots come several times a second during a transfer, nearly always with the same files,
@@ -253,13 +258,16 @@ class NetworkModel(KeyedTableModel):
         self._states: list[str] = []
         self._numbers: dict[Hashable, int] = {}
         self._path_rows: dict[str, int | tuple[int, ...]] = {}
+        self._folder_names = FolderNames(())
 
     def update(self, status: ServiceStatus) -> None:
         """Rows from the network's files, with each one's state here."""
         active = frozenset(t.path for t in status.transfers.transfers
                            if t.state in _DOWNLOADING_STATES)
         names = {p.key: p.name for p in status.node.peers if p.key is not None}
-        labels = (status.key_names, tuple(sorted(names.items())))
+        folder_names = FolderNames.of(status.node)
+        labels = (status.key_names, tuple(sorted(names.items())),
+                  tuple((f.id, f.label) for f in status.node.remote_folders))
         local = self._local_version() if self._local_version is not None else None
         files = status.node.files
         if (self._files is not None and local is not None and local == self._local_seen
@@ -268,6 +276,7 @@ class NetworkModel(KeyedTableModel):
             if active != self._active:
                 self._patch(active)
             return
+        self._folder_names = folder_names
         self._rebuild(files, active, labels=labels, names=names,
                       configured=dict(status.key_names), local=local)
 
@@ -281,7 +290,7 @@ class NetworkModel(KeyedTableModel):
         rows: list[Row] = []
         states: list[str] = []
         for number, remote in enumerate(files):
-            key = (remote.path, remote.content_id)
+            key = (remote.path, remote.content_id, remote.folder)
             state = self._state(remote, active)
             old = previous.get(key)
             if (old is not None and old_states[old] == state
@@ -317,13 +326,15 @@ class NetworkModel(KeyedTableModel):
                     changes[number] = self._row(remote, state, self._rows[number].cells[2])
         self.replace_rows(changes)
 
-    @staticmethod
-    def _row(remote: RemoteFile, state: str, hosts: str) -> Row:
+    def _row(self, remote: RemoteFile, state: str, hosts: str) -> Row:
+        name = self._folder_names.name_of(remote)
+        folder = ("" if remote.folder.is_default else
+                  f"folder {self._folder_names.label(remote.folder)} ({remote.folder})\n")
         return Row(
-            (remote.path, remote.content_id),
-            (remote.path, human_size(remote.size), hosts, state),
-            sort=(remote.path.lower(), remote.size, hosts, state),
-            tooltip=(f"{remote.path}\n{remote.size:,} bytes\n"
+            (remote.path, remote.content_id, remote.folder),
+            (name, human_size(remote.size), hosts, state),
+            sort=(name.lower(), remote.size, hosts, state),
+            tooltip=(f"{name}\n{folder}{remote.size:,} bytes\n"
                      f"content {remote.content_id.hex()[:16]}"),
         )
 
@@ -336,10 +347,16 @@ class NetworkModel(KeyedTableModel):
         return FileState.LOCAL if local == remote.content_id else FileState.CONFLICT
 
     def remote_path(self, row: int) -> str:
-        """The network path of row ``row``."""
+        """The network path of row ``row`` (in its folder: ``remote_folder``)."""
         key = self.key_at(row)
         assert isinstance(key, tuple)
         return str(key[0])
+
+    def remote_folder(self, row: int) -> FolderId:
+        """The network's folder that holds row ``row``'s file."""
+        key = self.key_at(row)
+        assert isinstance(key, tuple) and isinstance(key[2], FolderId)
+        return key[2]
 
 
 class TransfersModel(KeyedTableModel):

@@ -5,6 +5,7 @@ from pathlib import Path
 from PySide6.QtCore import QPoint, Qt
 from PySide6.QtWidgets import QAbstractItemView, QLabel, QLineEdit, QMenu, QPushButton, QWidget
 
+from mfsync.engine.folder_names import FolderId
 from mfsync.engine.service import ServiceError, ServiceStatus
 from mfsync.engine.status import PeerState
 from mfsync.gui.models import NetworkModel
@@ -52,25 +53,34 @@ class NetworkPage(QWidget):
             "No hosts found yet. Is mfsync running on another computer on this network?")
 
     def selected_remote_paths(self) -> list[str]:
-        """Network paths of the selected files (each once)."""
-        paths: list[str] = []
+        """Network paths of the selected files (each once, whatever their folder)."""
+        return list(dict.fromkeys(path for _, path in self.selected_remote_files()))
+
+    def selected_remote_files(self) -> list[tuple[FolderId, str]]:
+        """The selected files as (the network's folder, path), each once."""
+        files: list[tuple[FolderId, str]] = []
         for key in selected_keys(self.view, self.proxy):
-            assert isinstance(key, tuple)
-            if key[0] not in paths:
-                paths.append(key[0])
-        return paths
+            assert isinstance(key, tuple) and isinstance(key[2], FolderId)
+            if (key[2], key[0]) not in files:
+                files.append((key[2], key[0]))
+        return files
 
     def download_selected(self, dest: Path | None = None) -> int:
         """Download the selected files (into ``dest``, else the download folder)."""
-        paths = self.selected_remote_paths()
-        if not paths:
+        by_folder: dict[FolderId, list[str]] = {}
+        for folder, path in self.selected_remote_files():
+            by_folder.setdefault(folder, []).append(path)
+        if not by_folder:
             return 0
         service = self.context.service
+        queued = 0
         try:
-            queued = service.download(paths, dest)
+            for folder, paths in by_folder.items():
+                queued += (service.download(paths, dest) if folder.is_default
+                           else service.download(paths, dest, folder))
         except ServiceError as exc:
             service.report_error(str(exc))
-            return 0
+            return queued
         where = dest or service.download_folder
         self.context.show_message(f"Downloading {queued} file(s) to {where}", 5000)
         return queued

@@ -126,7 +126,7 @@ class Service:
         self._run = run
         self._folders = run.folders if run is not None else config.folders
         node_options = dataclasses.replace(
-            options, share_dir=None, share_dirs=tuple(f.path for f in self._folders),
+            options, share_dir=None, share_dirs=(), folders=self._folders,
             trusted_keys=config.trusted_keys | options.trusted_keys,
             key_names={**options.key_names, **config.key_names},
         )
@@ -266,7 +266,7 @@ class Service:
         except FolderInUse as exc:
             raise ServiceError(str(exc)) from None
         try:
-            await self.node.add_share(root)
+            await self.node.add_share(root, folder)
         except BaseException:
             self._locks.release(root)  # (closing a file: quick, and safe while cancelled)
             raise
@@ -296,6 +296,7 @@ class Service:
             self._start_syncer(folder.path)
         else:
             await self.transfers.stop_syncer()
+        self.node.configure_folder(folder.id, mode=mode)
         self._save_folders(tuple(
             dataclasses.replace(f, mode=mode) if f.path == folder.path else f
             for f in self._folders))

@@ -86,6 +86,10 @@ class LocalFolder:
             return self.audience
         return EVERYONE if self.id == DEFAULT_FOLDER else Audience.default_for(trusted)
 
+    def admits(self, key: bytes, trusted: frozenset[bytes]) -> bool:
+        """Whether the host of ``key`` may see the folder (and its changes are taken)."""
+        return self.audience_for(trusted).admits(key, trusted)
+
     def announced(self, trusted: frozenset[bytes]) -> bool:
         """Whether its changes count in the generation we announce (everyone may see it)."""
         return self.audience_for(trusted).kind is AudienceKind.EVERYONE
@@ -135,10 +139,8 @@ def folder_views(folders: Iterable[LocalFolder], unreadable: Container[ShareSet]
         roots = tuple(s for s in folder.roots if s not in unreadable)
         if not roots:
             continue
-        audience = folder.audience_for(keys)
-
-        def admits(key: bytes, audience: Audience = audience) -> bool:
-            return audience.admits(key, trusted())
+        def admits(key: bytes, folder: LocalFolder = folder) -> bool:
+            return folder.admits(key, trusted())
 
         views.append(LocalFolderView(
             folder.id, folder.label, roots, admits, folder.generation,
@@ -147,13 +149,10 @@ def folder_views(folders: Iterable[LocalFolder], unreadable: Container[ShareSet]
 
 
 class LocalFolders:
-    """The folders we serve (``LocalFolder``), and their roots in order of precedence.
-
-    ``folders`` are paths (roots of the default folder) or ``FolderConfig``s (entries with the
-    same id are roots of one folder). ``trusted`` returns the trust list in force (audiences
-    that name none follow it). ``on_change`` is told of what the status shows (a scan began or
-    ended, an error); ``on_offer_changed`` when what we offer changed (peers are to be told).
-    """
+    """The folders we serve (``LocalFolder``) and their roots. ``folders``: paths (roots of the
+    default folder) or ``FolderConfig``s (those of one id are one folder's roots); ``trusted()``:
+    the trust list in force. ``on_change`` is told of what the status shows (a scan began or
+    ended, an error); ``on_offer_changed`` when what we offer changed (peers are to be told)."""
 
     def __init__(self, folders: Sequence[Path | FolderConfig | None], *, local_key: bytes,
                  state_dir: Path | None, watch: bool, rescan_interval: float,
@@ -199,13 +198,19 @@ class LocalFolders:
         """The folder whose root ``share`` is."""
         return self._folder_of.get(share)
 
+    def admits(self, folder_id: FolderId, key: bytes) -> bool:
+        """Whether our folder ``folder_id`` admits the host of ``key`` now (False: no such
+        folder)."""
+        folder = self._folders.get(folder_id)
+        return folder is not None and folder.admits(key, self._trusted())
+
     @property
     def generation(self) -> int:
         """What we announce (see ``AnnouncedGeneration``); it never goes back."""
         return self._announced.take(self._folders.values(), self._trusted())
 
     def offered(self) -> list[ShareSet]:
-        """The roots whose files we offer: those that can be scanned."""
+        """The roots whose files we offer (those that can be scanned)."""
         return [s for s in self._shares if s not in self._errors]
 
     def views(self) -> list[LocalFolderView]:
@@ -217,29 +222,25 @@ class LocalFolders:
         it in the generation we announce and in those of the folders it leaves out (their
         peers poll their generations; a folder everyone sees offers the same as before)."""
         self._announced.bump()
-        trusted = self._trusted()
-        for folder in self._folders.values():
-            if not folder.announced(trusted):
-                folder.bumps += 1
+        for folder in (f for f in self._folders.values() if not f.announced(self._trusted())):
+            folder.bumps += 1
 
     def configure(self, folder_id: FolderId, *, mode: str | None = None,
                   audience: Audience | None = None, default_audience: bool = False) -> bool:
         """Change a folder's mode, audience (``default_audience``: back to the default); whether
         it is ours."""
         folder = self._folders.get(folder_id)
-        if folder is None:
-            return False
-        folder.mode = mode if mode is not None else folder.mode
-        folder.audience = audience if audience is not None or default_audience else folder.audience
-        folder.bumps += 1
-        self._on_offer_changed()
-        return True
+        if folder is not None:
+            folder.mode = mode if mode is not None else folder.mode
+            folder.audience = audience if audience or default_audience else folder.audience
+            folder.bumps += 1
+            self._on_offer_changed()
+        return folder is not None
 
     def snapshot(self) -> tuple[FolderSnapshot, ...]:
-        """Each folder as the status shows it."""
-        return tuple(FolderSnapshot(share.root, share.count, share in self._scanning,
-                                    self._errors.get(share, ""))
-                     for share in self._shares)
+        """Each root as the status shows it."""
+        return tuple(FolderSnapshot(s.root, s.count, s in self._scanning, self._errors.get(s, ""))
+                     for s in self._shares)
 
     async def start(self) -> None:
         """Open every folder's index (``ShareSetError`` if one cannot be used), watch and scan

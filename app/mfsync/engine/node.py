@@ -198,6 +198,11 @@ class Node:
         """The folder whose root ``share`` is."""
         return self._folders.folder_of(share)
 
+    def admits(self, folder_id: FolderId, key: bytes) -> bool:
+        """Whether our folder ``folder_id`` admits the host of ``key`` now (it may see the
+        folder, and its changes are taken into it); False if we have no such folder."""
+        return self._folders.admits(folder_id, key)
+
     def configure_folder(self, folder_id: FolderId, *, mode: str | None = None,
                          audience: Audience | None = None,
                          default_audience: bool = False) -> bool:

@@ -270,6 +270,7 @@ class LocalFolders:
                 return share, False
         share = self._make_share(root)
         await self._open_index(share)
+        await share.rebind()  # shared again by the user: this is the folder, mounted or not
         folder = self._folder_for(config if config is not None else FolderConfig(root))
         self._attach(folder, share)
         folder.bumps += 1

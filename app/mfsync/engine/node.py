@@ -198,6 +198,11 @@ class Node:
         """The folder whose root ``share`` is."""
         return self._folders.folder_of(share)
 
+    def offers(self, share: ShareSet) -> bool:
+        """Whether the root ``share`` is served now: scanned, not gone, unreadable or paused
+        (a sync into it waits meanwhile)."""
+        return share in self._folders.offered()
+
     def admits(self, folder_id: FolderId, key: bytes) -> bool:
         """Whether our folder ``folder_id`` admits the host of ``key`` now (it may see the
         folder, and its changes are taken into it); False if we have no such folder."""

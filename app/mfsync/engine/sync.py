@@ -190,6 +190,8 @@ class Syncer:
             self._running = False
 
     async def _evaluate(self, status: NodeStatus) -> None:
+        if not self._node.offers(self._share):
+            return  # gone, unreadable or paused (unmounted?): nothing is fetched into it
         by_path: dict[str, list[RemoteFile]] = {}
         for remote in self.sources.offers(status.files):
             if remote.hosts:

@@ -33,7 +33,8 @@ async def test_an_unmounted_root_is_paused_and_resumes(make_node, tmp_path: Path
     syncers: list[Syncer] = []
     try:
         for root in roots:
-            node = await make_node(share_dir=root, wants=True, state_dir=tmp_path / f"state-{root.name}")
+            node = await make_node(share_dir=root, wants=True,
+                                   state_dir=tmp_path / f"state-{root.name}")
             nodes.append(node)
             syncers.append(Syncer(node))
             syncers[-1].start()
@@ -45,7 +46,8 @@ async def test_an_unmounted_root_is_paused_and_resumes(make_node, tmp_path: Path
         roots[0].mkdir()
         await a.rescan()
         await wait_for(lambda: a.status.folders[0].error, 5)
-        assert a.status.folders[0].error == f"{roots[0]} is not the folder that was shared (unmounted?)"
+        paused = f"{roots[0]} is not the folder that was shared (unmounted?)"
+        assert a.status.folders[0].error == paused
         assert a.share is not None and a.share.paused and not a.offers(a.share)
         assert all(not a.share.record(p).deleted for p in FILES)  # no tombstone
         assert a.generation > generation  # its files left the offer: peers are told

@@ -34,7 +34,7 @@ from mfsync.engine.folder_view import DEFAULT_LABEL, LocalFolderView
 from mfsync.engine.status import FolderSnapshot
 from mfsync.folder_config import FolderConfig
 from mfsync.protocol.folder_id import DEFAULT_FOLDER, FolderId
-from mfsync.store.index_db import IndexDB, IndexDBError
+from mfsync.store.index_db import FolderIdentity, IndexDB, IndexDBError
 from mfsync.store.shareset import ShareSet, ShareSetError
 from mfsync.watch.watcher import FolderWatcher
 
@@ -46,6 +46,7 @@ __all__ = [
     "LocalFolder",
     "LocalFolders",
     "folder_views",
+    "make_share",
 ]
 
 log = logging.getLogger("mfsync.engine")
@@ -148,6 +149,23 @@ def folder_views(folders: Iterable[LocalFolder], unreadable: Container[ShareSet]
     return views
 
 
+def make_share(folder: Path, config: FolderConfig, state_dir: Path | None,
+               local_key: bytes) -> ShareSet:
+    """The share set of ``folder``, a root of the folder ``config``, its index kept under
+    ``state_dir`` (None: in memory); touches no disk (``ShareSet.open_index`` opens the index,
+    in a worker thread). A named folder's id and label are recorded in its index database (a
+    command-line folder keeps its id there)."""
+
+    def open_db() -> IndexDB:
+        assert state_dir is not None
+        return IndexDB(IndexDB.path_for(state_dir, folder))
+
+    identity = (None if config.id == DEFAULT_FOLDER
+                else FolderIdentity(config.id, LocalFolder.of(config).label))
+    return ShareSet(folder, open_db=open_db if state_dir is not None else None,
+                    local_key=local_key, settle_age=SETTLE_AGE, identity=identity)
+
+
 class LocalFolders:
     """The folders we serve (``LocalFolder``) and their roots. ``folders``: paths (roots of the
     default folder) or ``FolderConfig``s (those of one id are one folder's roots); ``trusted()``:
@@ -172,7 +190,8 @@ class LocalFolders:
         for entry in (f for f in folders if f is not None):
             config = entry if isinstance(entry, FolderConfig) else FolderConfig(entry)
             if all(s.root != config.path for s in self._shares):
-                self._attach(self._folder_for(config), self._make_share(config.path))
+                share = make_share(config.path, config, state_dir, local_key)
+                self._attach(self._folder_for(config), share)
         self._watchers: dict[ShareSet, FolderWatcher] = {}
         self._locks: dict[ShareSet, asyncio.Lock] = {}
         self._scanning: set[ShareSet] = set()
@@ -268,10 +287,11 @@ class LocalFolders:
         for share in self._shares:
             if share.root == root:
                 return share, False
-        share = self._make_share(root)
+        config = config if config is not None else FolderConfig(root)
+        share = make_share(root, config, self._state_dir, self._local_key)
         await self._open_index(share)
         await share.rebind()  # shared again by the user: this is the folder, mounted or not
-        folder = self._folder_for(config if config is not None else FolderConfig(root))
+        folder = self._folder_for(config)
         self._attach(folder, share)
         folder.bumps += 1
         log.info("sharing %s too (folder %s)", root, folder.id)
@@ -354,18 +374,6 @@ class LocalFolders:
         folder.roots.append(share)
         self._shares.append(share)
         self._folder_of[share] = folder
-
-    def _make_share(self, folder: Path) -> ShareSet:
-        """The share set of ``folder``; touches no disk (its index is opened by
-        ``_open_index``, in a worker thread)."""
-        state_dir = self._state_dir
-
-        def open_db() -> IndexDB:
-            assert state_dir is not None
-            return IndexDB(IndexDB.path_for(state_dir, folder))
-
-        return ShareSet(folder, open_db=open_db if state_dir is not None else None,
-                        local_key=self._local_key, settle_age=SETTLE_AGE)
 
     @staticmethod
     async def _open_index(share: ShareSet) -> None:

@@ -5,6 +5,7 @@ next request, and its changes do not move the generation we announce to everyone
 
 from __future__ import annotations
 
+import json
 import os
 import time
 from pathlib import Path
@@ -13,9 +14,11 @@ import pytest
 from loopback import make_tree
 
 from mfsync.audience import TRUSTED, Audience
-from mfsync.crypto.keys import Identity
+from mfsync.config import Config
+from mfsync.crypto.keys import Identity, format_key
 from mfsync.defaults import FolderMode
-from mfsync.engine.node import Node
+from mfsync.engine.node import Node, NodeOptions
+from mfsync.engine.service import Service
 from mfsync.folder_config import FolderConfig
 from mfsync.net.channel import PeerRefused, SecureChannel, open_channel
 from mfsync.net.client import request_folders, request_index
@@ -134,3 +137,40 @@ async def test_the_announced_generation_counts_only_folders_everyone_sees(
     announced = node.generation
     node.configure_folder(NOTES, audience=Audience.of_keys(frozenset()))
     assert node.generation > announced
+
+
+async def test_the_app_syncs_several_folders_and_share_with_applies_at_once(
+        trees, tmp_path: Path) -> None:
+    config_path = tmp_path / "config.json"
+    options = NodeOptions(identity=Identity.generate(), discovery=False, tcp_port=0,
+                          listen_host="127.0.0.1", state_dir=tmp_path / "state")
+    service = Service(options, Config(), config_path=config_path)
+    await service.start()
+    try:
+        notes = await service.add_folder(trees["notes"], FolderMode.SYNC)
+        photos = await service.add_folder(trees["photos"], FolderMode.SYNC)
+        assert notes.id == DEFAULT_FOLDER and not photos.id.is_default  # (the first sync one)
+        assert set(service.transfers.syncers) == {notes.id, photos.id}  # a syncer each
+        node = service.node
+        stranger = await _open(node, STRANGER)
+        try:
+            _, entries = await request_index(stranger, folder=photos.id)
+            assert [e.path for e in entries] == ["photos.txt"]
+            service.set_folder_devices(photos.path, Audience.of_keys(
+                frozenset({FRIEND.public_key})))
+            with pytest.raises(PeerRefused) as refused:  # the same channel's next request
+                await request_index(stranger, folder=photos.id)
+            assert refused.value.code == ErrorCode.NO_SUCH_FOLDER
+        finally:
+            await stranger.close()
+        assert await _index(node, FRIEND, photos.id) == ["photos.txt"]
+        await service.saved()
+        saved = json.loads(config_path.read_text())["folders"]
+        assert [f.get("devices") for f in saved] == [None, [format_key(FRIEND.public_key)]]
+        service.set_folder_devices(photos.path, None)  # back to the default: everyone's here
+        assert await _index(node, STRANGER, photos.id) == ["photos.txt"]
+        await service.set_folder_mode(notes.path, FolderMode.SHARE)
+        assert set(service.transfers.syncers) == {photos.id}
+        assert (await _listed(node, STRANGER))[notes.id][1] == FolderFlags.ANNOUNCED
+    finally:
+        await service.stop()

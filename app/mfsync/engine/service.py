@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from mfsync.audience import Audience
 from mfsync.config import Config, ConfigError, FolderConfig, to_json_value
 from mfsync.crypto.keys import Identity
 from mfsync.crypto.verify import verification_code
@@ -153,9 +154,7 @@ class Service:
         """Lock the folders served (one process per folder), start the node, then sync each
         folder in sync mode; the desktop app saves the ids its folders were given on
         loading a config file that had none (once: the file has them from then on).
-
-        ``StartError`` says what stopped it (everything started so far is stopped again).
-        """
+        ``StartError`` says what stopped it (everything started so far is stopped again)."""
         try:
             await asyncio.to_thread(self._locks.take_all, [f.path for f in self._folders])
         except FolderInUse as exc:
@@ -198,9 +197,7 @@ class Service:
     @property
     def status(self) -> ServiceStatus:
         """The latest snapshot (taken now if something changed since the last one)."""
-        if self._publisher.pending:
-            return self._publisher.take_now()
-        return self._publisher.current
+        return self._publisher.take_now() if self._publisher.pending else self._publisher.current
 
     def subscribe(self, observer: ServiceObserver) -> Callable[[], None]:
         """Call ``observer`` with every new snapshot; returns a function that unsubscribes."""
@@ -227,11 +224,8 @@ class Service:
 
     def local_content_id(self, path: str) -> bytes | None:
         """The content id of ``path`` in our shared folders (the first that has it), if any."""
-        for share in self.node.shares:
-            local = share.get(path)
-            if local is not None:
-                return local.hashes.content_id
-        return None
+        found = next((local for s in self.node.shares if (local := s.get(path)) is not None), None)
+        return found.hashes.content_id if found is not None else None
 
     def local_version(self) -> tuple[tuple[Path, int], ...]:
         """Changes whenever ``local_content_id`` may answer differently: a folder was added or
@@ -296,9 +290,15 @@ class Service:
             self._start_syncer(folder.path)
         else:
             await self.transfers.stop_syncer(folder.id)
-        self._save_folders(tuple(
-            dataclasses.replace(f, mode=mode) if f.path == folder.path else f
-            for f in self._folders))
+        self._replace_folder(folder, mode=mode)
+        self._changed()
+
+    def set_folder_devices(self, path: Path, devices: Audience | None) -> None:
+        """Set who may see a shared folder and whose changes it takes (None: the default for
+        the trust list); saved, and in force at every peer's next request."""
+        folder = find_folder(self._folders, path)
+        self._replace_folder(folder, devices=devices)
+        self.node.configure_folder(folder.id, audience=devices, default_audience=not devices)
         self._changed()
 
     # -- downloads ------------------------------------------------------------------------
@@ -396,6 +396,10 @@ class Service:
     def _save_folders(self, folders: tuple[FolderConfig, ...]) -> None:
         self._save({"folders": to_json_value("folders", folders)})
         self._folders = folders
+
+    def _replace_folder(self, folder: FolderConfig, **changes: Any) -> None:
+        self._save_folders(tuple(dataclasses.replace(f, **changes) if f.path == folder.path
+                                 else f for f in self._folders))
 
     def _start_syncer(self, root: Path) -> None:
         self.transfers.start_syncer(root, trust_hint=self._run.trust_hint if self._run else "")

@@ -6,10 +6,11 @@ trust list at the time, see ``Audience.default_for``). Fields this version does 
 kept, so a file written by a newer mfsync loses nothing when this one saves it.
 
 Migration: a file of mfsync 0.2/0.3 has folders without ids. Loading gives each one an id with
-``new_folder_id``: the folder in sync mode (at most one exists there) becomes the default
-folder, so that the app and ``mfsync sync`` hosts keep converging; every other folder gets a
-new random id; the label is made from the folder's name. ``lacks_ids`` tells the app that the
-file is still to be saved with them (the command line never writes the file).
+``new_folder_id``: the folder in sync mode (at most one existed then; if several, the
+first) becomes the default folder, so that the app and ``mfsync sync`` hosts keep converging;
+every other folder gets a new random id; the label is made from the folder's name.
+``lacks_ids`` tells the app that the file is still to be saved with them (the command line never
+writes the file).
 """
 
 import json
@@ -99,10 +100,6 @@ def parse_folders(value: Any) -> tuple[FolderConfig, ...]:
         if any(f.path == folder.path for f in folders):
             raise ValueError(f"entry {number}: {folder.path} is listed twice")
         folders.append(folder)
-    synced = [str(f.path) for f in folders if f.mode == FolderMode.SYNC]
-    if len(synced) > 1:
-        raise ValueError(f"only one folder may have mode \"sync\"; found {len(synced)}: "
-                         + ", ".join(synced))
     first: dict[FolderId, FolderConfig] = {}
     for number, (folder, entry) in enumerate(zip(folders, value, strict=True), 1):
         if "id" not in entry:

@@ -333,11 +333,12 @@ async def test_sync_folder_mode_switch(rig: Rig, tmp_path):
     window.sync_button.click()  # yes (the default answer)
     await wait_for(lambda: app.service.status.folders[0].mode == FolderMode.SYNC, what="sync")
     assert (await _config(rig))["folders"][0]["mode"] == "sync"
-    # only one folder may sync: the second switch is refused with a clear error
+    # any number of folders may sync, each with its own syncer
     _select_rows(window.folders_view, [1])
     window.sync_button.click()
-    await wait_for(lambda: app.service.status.errors, what="an error")
-    assert "only one folder can be synced" in app.service.status.errors[-1]
+    await wait_for(lambda: app.service.status.folders[1].mode == FolderMode.SYNC,
+                   what="the second folder syncs too")
+    assert not app.service.status.errors and len(app.service.transfers.syncers) == 2
     _select_rows(window.folders_view, [0])
     window.open_folder_button.click()
     assert rig.opened[-1] == str(a.resolve())

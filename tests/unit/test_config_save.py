@@ -115,8 +115,9 @@ def test_new_settings_load(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> N
         ("folders", [{"path": "rel"}], "entry 1: path 'rel' is not an absolute path"),
         ("folders", [{"path": "/a", "mode": "mirror"}], "entry 1: mode must be"),
         ("folders", [{"path": "/a"}, {"path": "/a", "mode": "sync"}], "entry 2: /a is listed"),
-        ("folders", [{"path": "/a", "mode": "sync"}, {"path": "/b", "mode": "sync"}],
-         'only one folder may have mode "sync"; found 2: /a, /b'),
+        ("folders", [{"path": "/a", "mode": "sync", "id": "k3x9-pq2m"},
+                     {"path": "/b", "mode": "sync", "id": "k3x9-pq2m"}],
+         "entry 2 \\(/b\\): id k3x9-pq2m is also the id of /a"),
     ],
 )
 def test_invalid_new_settings_name_the_setting(
@@ -228,8 +229,8 @@ def test_save_none_removes_a_key(tmp_path: Path) -> None:
     [
         ({"port": 0}, "'port' must be a port number"),
         ({"trustedKeys": ["nothex"]}, "'trustedKeys'"),
-        ({"folders": [{"path": "/a", "mode": "sync"}, {"path": "/b", "mode": "sync"}]},
-         "only one folder"),
+        ({"folders": [{"path": "/a", "id": "k3x9-pq2m"}, {"path": "/b", "id": "k3x9-pq2m"}]},
+         "also the id of /a"),
         ({"name": "ok", "concurrentDownloads": 99}, "'concurrentDownloads'"),
         ({"colour": "blue"}, "no setting called 'colour'"),
         ({"trustedKeys": frozenset()}, "'trustedKeys' must be a list"),
@@ -247,14 +248,13 @@ def test_save_refuses_invalid_values_and_writes_nothing(
     assert sorted(p.name for p in tmp_path.iterdir()) == ["config.json"]  # no temp file left
 
 
-def test_save_refuses_to_add_a_second_sync_folder(tmp_path: Path) -> None:
+def test_several_sync_folders_are_saved_and_loaded_back(tmp_path: Path) -> None:
     path = tmp_path / "config.json"
     first = (FolderConfig(tmp_path / "a", "sync"),)
     save_config(path, {"folders": to_json_value("folders", first)})
-    second = (*first, FolderConfig(tmp_path / "b", "sync"))
-    with pytest.raises(ConfigError, match="only one folder may have mode"):
-        save_config(path, {"folders": to_json_value("folders", second)})
-    assert load_config(path, explicit=True).folders == first
+    second = (*first, FolderConfig(tmp_path / "b", "sync", FolderId.parse("k3x9-pq2m")))
+    save_config(path, {"folders": to_json_value("folders", second)})
+    assert load_config(path, explicit=True).folders == second
 
 
 def test_save_refuses_a_broken_file_rather_than_replacing_it(tmp_path: Path) -> None:

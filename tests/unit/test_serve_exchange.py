@@ -11,7 +11,7 @@ from typing import Any, cast
 import pytest
 
 from mfsync.engine import serve
-from mfsync.engine.folder_view import default_folder_views
+from mfsync.engine.folder_view import DEFAULT_LABEL, LocalFolderView, admit_everyone
 from mfsync.engine.serve import FileServer, Reply
 from mfsync.net.channel import ChannelClosed, PeerRefused, ProtocolBroken, SecureChannel
 from mfsync.net.client import (
@@ -25,6 +25,7 @@ from mfsync.net.client import (
 from mfsync.protocol.content import block_hash, block_size_for, content_id_of
 from mfsync.protocol.errors import LocalProtocolError
 from mfsync.protocol.exchange import Exchange, State
+from mfsync.protocol.folder_id import DEFAULT_FOLDER
 from mfsync.protocol.messages import (
     BlockList,
     BlocksRequest,
@@ -82,7 +83,8 @@ async def server(tmp_path: Path) -> FileServer:
     (tmp_path / "small.txt").write_bytes(b"hello")
     share = ShareSet(tmp_path)
     await share.rescan()
-    return FileServer(default_folder_views(lambda: [share], lambda: 3), lambda: None)
+    view = LocalFolderView(DEFAULT_FOLDER, DEFAULT_LABEL, (share,), admit_everyone, 3)
+    return FileServer(lambda: [view], lambda: None)
 
 
 def _cid(files: FileServer, path: str) -> bytes:

@@ -16,6 +16,7 @@ from typing import Any
 
 from mfsync.cli.folders_mode import run_folders
 from mfsync.cli.modes import (
+    FolderChoice,
     ModeError,
     run_fetch,
     run_get,
@@ -152,7 +153,7 @@ def _dispatch(args: argparse.Namespace, settings: Settings) -> Coroutine[Any, An
     if args.list_hosts:
         return run_list_hosts(settings)
     if args.mode == "share":
-        return run_share(settings, args.dir)
+        return run_share(settings, args.dir, FolderChoice(args.folder, args.share_with))
     if args.mode == "fetch":
         return run_fetch(settings, long=args.long, as_json=args.json, follow=args.follow)
     if args.mode == "folders":
@@ -162,7 +163,8 @@ def _dispatch(args: argparse.Namespace, settings: Settings) -> Coroutine[Any, An
                        follow=args.follow, verbose=getattr(args, "verbose", 0) or 0)
     if args.mode == "sync":
         return run_sync(settings, args.dir, concurrency=args.concurrent_downloads,
-                        verbose=getattr(args, "verbose", 0) or 0)
+                        verbose=getattr(args, "verbose", 0) or 0,
+                        choice=FolderChoice(args.folder, args.share_with))
     raise UsageError(f"unknown mode {args.mode!r}")
 
 

@@ -14,6 +14,7 @@ import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
 
+from mfsync.audience import Audience
 from mfsync.cli.output import host_line, json_line, long_line, plain_line
 from mfsync.cli.parser import UsageError
 from mfsync.cli.progress import ProgressDisplay, should_enable
@@ -25,6 +26,7 @@ from mfsync.defaults import FolderMode
 from mfsync.display import EscapingFormatter, shown
 from mfsync.engine.folder_names import FolderId, FolderNames
 from mfsync.engine.loop_probe import probe_loop
+from mfsync.engine.run_folder import run_folder
 from mfsync.engine.service import (
     RunPlan,
     Service,
@@ -38,9 +40,18 @@ from mfsync.engine.service_status import ServiceStatus
 from mfsync.engine.status import NodeStatus, RemoteFile
 from mfsync.engine.transfer_status import TransferState
 
-__all__ = ["ModeError", "run_fetch", "run_get", "run_list_hosts", "run_share", "run_sync"]
+__all__ = ["FolderChoice", "ModeError", "run_fetch", "run_get", "run_list_hosts", "run_share",
+           "run_sync"]
 
 log = logging.getLogger("mfsync.cli")
+
+
+@dataclasses.dataclass(frozen=True)
+class FolderChoice:
+    """What ``--folder`` and ``--share-with`` asked of a share or sync run (None: not given)."""
+
+    folder: str | None = None
+    share_with: Audience | None = None
 
 #: After the discovery window, index fetches already under way get this long to finish.
 SETTLE_GRACE = 2.0
@@ -91,6 +102,25 @@ async def _folder(directory: str) -> Path:
         raise UsageError(str(exc)) from None
 
 
+async def _run_folder(settings: Settings, directory: str, mode: str,
+                      choice: FolderChoice) -> FolderConfig:
+    """The folder a share or sync run serves: DIR, as the default folder or the one
+    ``--folder`` names, with the devices ``--share-with`` gives."""
+    root = await _folder(directory)
+    try:
+        return await run_folder(root, mode, state_dir=settings.node_options().state_dir,
+                                folder=choice.folder, devices=choice.share_with)
+    except ServiceError as exc:
+        raise UsageError(str(exc)) from None
+
+
+def _named(folder: FolderConfig) -> str:
+    """How a run names its folder to the user: DIR, and a named folder's label and id."""
+    if folder.id.is_default:
+        return str(folder.path)
+    return f"{folder.path} (folder {folder.label!r}, {folder.id})"
+
+
 def no_hosts_hint(settings: Settings, status: NodeStatus) -> None:
     """Warn that no host was found within the window, with what to try."""
     if not status.peers:
@@ -100,10 +130,11 @@ def no_hosts_hint(settings: Settings, status: NodeStatus) -> None:
         )
 
 
-async def run_share(settings: Settings, directory: str) -> int:
+async def run_share(settings: Settings, directory: str,
+                    choice: FolderChoice = FolderChoice()) -> int:
     """Serve DIR until interrupted (or ``-w``)."""
-    root = await _folder(directory)
-    run = RunPlan(folders=(FolderConfig(root, FolderMode.SHARE),), command="mfsync share")
+    folder = await _run_folder(settings, directory, FolderMode.SHARE, choice)
+    run = RunPlan(folders=(folder,), command="mfsync share")
     async with running_service(settings, run, wants=False) as service:
         # the trust list in force is the config's plus --trusted-keys, not the config's alone
         in_force = dataclasses.replace(settings.config, trusted_keys=settings.trusted_keys)
@@ -112,7 +143,7 @@ async def run_share(settings: Settings, directory: str) -> int:
         )
         status = service.status
         print(
-            f"Sharing {status.node.local_files} files from {root} as {service.name!r} "
+            f"Sharing {status.node.local_files} files from {_named(folder)} as {service.name!r} "
             f"on TCP port {status.node.tcp_port} (key {short_key(status.own_key)}…); "
             f"{trust}. Press Ctrl-C to stop.",
             flush=True,
@@ -294,10 +325,12 @@ async def run_get(settings: Settings, names: list[str], dest: str, *, concurrenc
     return 1 if missing or failed or (cut_short and unfinished) else 0
 
 
-async def run_sync(settings: Settings, directory: str, *, concurrency: int, verbose: int) -> int:
-    """Share DIR and fetch into it whatever other hosts offer, until interrupted."""
-    root = await _folder(directory)
-    run = RunPlan(folders=(FolderConfig(root, FolderMode.SYNC),), concurrency=concurrency,
+async def run_sync(settings: Settings, directory: str, *, concurrency: int, verbose: int,
+                   choice: FolderChoice = FolderChoice()) -> int:
+    """Share DIR and fetch into it whatever other hosts offer (in its folder), until
+    interrupted."""
+    folder = await _run_folder(settings, directory, FolderMode.SYNC, choice)
+    run = RunPlan(folders=(folder,), concurrency=concurrency,
                   trust_hint=TRUST_HINT, command="mfsync sync")
     display = ProgressDisplay(sys.stderr, enabled=should_enable(sys.stderr, verbose))
     root_logger = logging.getLogger()
@@ -309,9 +342,9 @@ async def run_sync(settings: Settings, directory: str, *, concurrency: int, verb
             transfers.subscribe(display.update)
             status = service.status
             display.message(
-                f"Syncing {status.node.local_files} files in {root} as {service.name!r} on TCP "
-                f"port {status.node.tcp_port} (key {short_key(status.own_key)}…). "
-                "Press Ctrl-C to stop."
+                f"Syncing {status.node.local_files} files in {_named(folder)} as "
+                f"{service.name!r} on TCP port {status.node.tcp_port} "
+                f"(key {short_key(status.own_key)}…). Press Ctrl-C to stop."
             )
             try:
                 await asyncio.Event().wait()

@@ -12,6 +12,8 @@ import sys
 from typing import NoReturn
 
 from mfsync import __version__
+from mfsync.audience import EVERYONE, TRUSTED, Audience
+from mfsync.crypto.keys import parse_key
 from mfsync.defaults import DEFAULT_CONCURRENCY
 from mfsync.protocol.endpoints import (
     DEFAULT_GROUP,
@@ -149,6 +151,7 @@ def build_parser() -> argparse.ArgumentParser:
     share = modes.add_parser("share", parents=[common], help="serve the files in DIR",
                              description="Serve the files in DIR to the network.")
     share.add_argument("dir", metavar="DIR", help="folder to share")
+    _add_folder_options(share)
 
     fetch = modes.add_parser(
         "fetch", parents=[common], help="list every file the network offers",
@@ -172,6 +175,7 @@ def build_parser() -> argparse.ArgumentParser:
         "kept as name.sync-conflict-DATE-TIME-KEY.ext; deletions do not spread.",
     )
     sync.add_argument("dir", metavar="DIR", help="folder to synchronise")
+    _add_folder_options(sync)
     _add_download_options(sync)
 
     get = modes.add_parser(
@@ -210,6 +214,27 @@ def build_parser() -> argparse.ArgumentParser:
 def _add_download_options(mode: argparse.ArgumentParser) -> None:
     mode.add_argument("--concurrent-downloads", type=_count, default=DEFAULT_CONCURRENCY,
                       metavar="N", help=f"files downloaded at once (default {DEFAULT_CONCURRENCY})")
+
+
+def _add_folder_options(mode: argparse.ArgumentParser) -> None:
+    mode.add_argument("--folder", metavar="ID|LABEL", default=None,
+                      help="serve DIR as this named folder (an id like k3x9-pq2m, or a label: "
+                      "DIR's folder of that label, or a new one); default: the default folder")
+    mode.add_argument("--share-with", type=_audience, metavar="KEY[,KEY...]|trusted|everyone",
+                      default=None, help="who may see the folder and whose changes it takes "
+                      "(default: everyone for the default folder, else the trusted keys when "
+                      "a trust list is set)")
+
+
+def _audience(text: str) -> Audience:
+    """A folder's devices as ``--share-with`` names them."""
+    if text in (EVERYONE.kind.value, TRUSTED.kind.value):
+        return EVERYONE if text == EVERYONE.kind.value else TRUSTED
+    try:
+        return Audience.of_keys(frozenset(parse_key(k) for k in text.split(",") if k.strip()))
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"{text!r}: {exc}; give keys (comma-separated), "
+                                         "'trusted' or 'everyone'") from None
 
 
 def _count(text: str) -> int:

@@ -1,7 +1,8 @@
 """The rules of a service's list of shared folders, as plain functions of that list.
 
 A folder is shared once; shared folders never overlap (a file would be offered twice, and a
-sync would fetch into a folder another one serves); at most one folder syncs. The ``Service``
+sync would fetch into a folder another one serves). Any number of them may sync: each is its own
+folder (its id), and a syncer takes only its own folder's files. The ``Service``
 asks these before it changes anything, and the messages are the user's.
 """
 
@@ -9,15 +10,9 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from mfsync.config import FolderConfig
-from mfsync.defaults import FolderMode
 from mfsync.engine.service_status import ServiceError
 
-__all__ = ["check_addition", "check_sync", "find_folder", "sync_folder"]
-
-
-def sync_folder(folders: Sequence[FolderConfig]) -> FolderConfig | None:
-    """The folder in sync mode, if any."""
-    return next((f for f in folders if f.mode == FolderMode.SYNC), None)
+__all__ = ["check_addition", "find_folder"]
 
 
 def find_folder(folders: Sequence[FolderConfig], path: Path) -> FolderConfig:
@@ -28,20 +23,10 @@ def find_folder(folders: Sequence[FolderConfig], path: Path) -> FolderConfig:
     raise ServiceError(f"{path} is not a shared folder")
 
 
-def check_sync(folders: Sequence[FolderConfig]) -> None:
-    """``ServiceError`` unless another folder may be switched to sync: only one can be."""
-    current = sync_folder(folders)
-    if current is not None:
-        raise ServiceError(f"only one folder can be synced, and {current.path} is; "
-                           "switch it to share only first")
-
-
-def check_addition(folders: Sequence[FolderConfig], root: Path, mode: str) -> None:
-    """``ServiceError`` unless ``root`` (resolved) may join ``folders`` in ``mode``."""
+def check_addition(folders: Sequence[FolderConfig], root: Path) -> None:
+    """``ServiceError`` unless ``root`` (resolved) may join ``folders`` (in any mode)."""
     if any(f.path == root for f in folders):
         raise ServiceError(f"{root} is shared already")
     for folder in folders:
         if root.is_relative_to(folder.path) or folder.path.is_relative_to(root):
             raise ServiceError(f"{root} overlaps the shared folder {folder.path}")
-    if mode == FolderMode.SYNC:
-        check_sync(folders)

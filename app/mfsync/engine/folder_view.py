@@ -8,16 +8,15 @@ check of who may see it (``admits(peer_key)``). ``FolderOffers`` answers, per fo
 offers: its index, a file by path, and how many files and bytes it holds, built again only when
 one of its share sets changed.
 
-Phase 1 of folders (issue 15): ``default_folder_views`` serves every share as one folder, the
-default folder, seen by every peer the trust list lets in: exactly the union offered before
-folders existed. Phase 2 builds one view per folder of ``config.json`` with its device list.
+The views are built from the node's folder objects (``local_folders.folder_views``), taken again
+at every request, so that a change of a folder's audience applies to the very next one.
 """
 
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from mfsync.protocol.folder_id import DEFAULT_FOLDER, FolderId
+from mfsync.protocol.folder_id import FolderId
 from mfsync.protocol.messages import FolderFlags, FolderInfo, IndexEntry
 from mfsync.store.local_file import LocalFile
 from mfsync.store.shareset import ShareSet
@@ -28,7 +27,6 @@ __all__ = [
     "FolderViews",
     "LocalFolderView",
     "admit_everyone",
-    "default_folder_views",
 ]
 
 log = logging.getLogger("mfsync.serve")
@@ -73,22 +71,6 @@ class LocalFolderView:
 
 #: What the node gives the file server: the folders served now.
 FolderViews = Callable[[], Sequence[LocalFolderView]]
-
-
-def default_folder_views(shares: Callable[[], Sequence[ShareSet]],
-                         generation: Callable[[], int], *,
-                         sync: Callable[[], bool] = lambda: False) -> FolderViews:
-    """Phase 1: every share set that ``shares()`` returns as the one default folder, seen by
-    everyone, at the node's ``generation()``; no folder at all when nothing is shared."""
-
-    def views() -> Sequence[LocalFolderView]:
-        current = tuple(shares())
-        if not current:
-            return ()
-        return (LocalFolderView(DEFAULT_FOLDER, DEFAULT_LABEL, current, admit_everyone,
-                                generation(), sync=sync()),)
-
-    return views
 
 
 class FolderOffers:

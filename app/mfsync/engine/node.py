@@ -23,12 +23,12 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from mfsync.audience import Audience
 from mfsync.crypto.keys import Identity
 from mfsync.engine.channel_pool import ChannelPool
 from mfsync.engine.dialer import Dialer
-from mfsync.engine.folder_view import default_folder_views
 from mfsync.engine.index_fetches import FETCH_BURST, FETCH_RATE, MAX_FETCHES
-from mfsync.engine.local_folders import RESCAN_INTERVAL, SETTLE_AGE, LocalFolders
+from mfsync.engine.local_folders import RESCAN_INTERVAL, SETTLE_AGE, LocalFolder, LocalFolders
 from mfsync.engine.peer_directory import PeerDirectory
 from mfsync.engine.peers import MAX_PEERS
 from mfsync.engine.presence import Presence
@@ -36,6 +36,7 @@ from mfsync.engine.publisher import Publisher
 from mfsync.engine.serve import FileServer
 from mfsync.engine.status import HostRef, NodeStatus, RemoteFile
 from mfsync.engine.trust import MAX_REFUSALS, TrustList
+from mfsync.folder_config import FolderConfig
 from mfsync.net.channel import HANDSHAKE_TIMEOUT, SecureChannel
 from mfsync.net.discovery import (
     DEFAULT_BEAT,
@@ -85,7 +86,11 @@ class NodeOptions:
     key_names: dict[bytes, str] = field(default_factory=dict)
     share_dir: Path | None = None
     #: More folders to share, after ``share_dir``; a path in two is offered from the first.
+    #: These are roots of the default folder (the plain commands' folder).
     share_dirs: tuple[Path, ...] = ()
+    #: Folders to serve after those, each with its id, label, mode and devices (entries with
+    #: the same id are roots of one folder; the default folder's join ``share_dirs``).
+    folders: tuple[FolderConfig, ...] = ()
     #: Run the server and announce that we share: None when any folder is shared; True even
     #: with none yet (folders may be added while the node runs).
     serve: bool | None = None
@@ -130,13 +135,12 @@ class Node:
         changed = self._publisher.changed
         self._trust = TrustList(options.trusted_keys, options.key_names, changed)
         self._folders = LocalFolders(
-            (options.share_dir, *options.share_dirs), local_key=self.identity.public_key,
-            state_dir=options.state_dir, watch=options.watch,
-            rescan_interval=options.rescan_interval, on_change=changed,
-            on_offer_changed=self.share_changed)
-        self._files = FileServer(
-            default_folder_views(self._folders.offered, lambda: self._folders.generation),
-            self._folders.rescan_soon)
+            (options.share_dir, *options.share_dirs, *options.folders),
+            local_key=self.identity.public_key, state_dir=options.state_dir,
+            watch=options.watch, rescan_interval=options.rescan_interval, on_change=changed,
+            on_offer_changed=self.share_changed, trusted=lambda: self._trust.keys)
+        # The server's folders are the folder objects' views, taken again at every request.
+        self._files = FileServer(self._folders.views, self._folders.rescan_soon)
         self.known_hosts = KnownHosts(options.known_hosts_path)
         self._dialer = Dialer(self.identity, self._hello, timeout=options.handshake_timeout)
         #: Channels kept open between downloads.
@@ -182,8 +186,36 @@ class Node:
 
     @property
     def generation(self) -> int:
-        """What we announce as our share-set generation: it changes whenever our offer does."""
+        """What we announce as our generation: it changes whenever what we offer everyone
+        does (folders with another audience are polled by the peers that see them)."""
         return self._folders.generation
+
+    @property
+    def folders(self) -> tuple[LocalFolder, ...]:
+        """The folders we serve (each with its id, label, mode, audience and roots)."""
+        return self._folders.folders
+
+    def folder_of(self, share: ShareSet) -> LocalFolder | None:
+        """The folder whose root ``share`` is."""
+        return self._folders.folder_of(share)
+
+    def offers(self, share: ShareSet) -> bool:
+        """Whether the root ``share`` is served now: scanned, not gone, unreadable or paused
+        (a sync into it waits meanwhile)."""
+        return share in self._folders.offered()
+
+    def admits(self, folder_id: FolderId, key: bytes) -> bool:
+        """Whether our folder ``folder_id`` admits the host of ``key`` now (it may see the
+        folder, and its changes are taken into it); False if we have no such folder."""
+        return self._folders.admits(folder_id, key)
+
+    def configure_folder(self, folder_id: FolderId, *, mode: str | None = None,
+                         audience: Audience | None = None,
+                         default_audience: bool = False) -> bool:
+        """Change our folder's mode and/or audience (``default_audience``: back to the
+        default), effective at the next request of every peer; whether it is ours."""
+        return self._folders.configure(folder_id, mode=mode, audience=audience,
+                                       default_audience=default_audience)
 
     def subscribe(self, observer: StatusObserver) -> Callable[[], None]:
         """Call ``observer`` with every new snapshot; returns a function that unsubscribes."""
@@ -293,11 +325,12 @@ class Node:
         self.options = dataclasses.replace(self.options, beat=beat)
         self._presence.set_beat(beat)
 
-    async def add_share(self, path: Path) -> ShareSet:
-        """Share the folder ``path`` too (it is scanned before this returns; while it is, the
-        status shows it as scanning). Returns its share set; the same one if it is shared
-        already. ``ShareSetError`` if it cannot be shared."""
-        share, new = await self._folders.add(path)
+    async def add_share(self, path: Path, folder: FolderConfig | None = None) -> ShareSet:
+        """Share the folder ``path`` too, as a root of ``folder`` (its id, label, mode and
+        devices; the default folder when None). It is scanned before this returns; while it
+        is, the status shows it as scanning. Returns its share set; the same one if it is
+        shared already. ``ShareSetError`` if it cannot be shared."""
+        share, new = await self._folders.add(path, folder)
         if new and self._started:
             if self.server is None and self.options.serve is not False:
                 await self._listen()

@@ -1,7 +1,7 @@
 """The front door of the engine: one node, its folders, downloads and sync, for every front end.
 
 How it works: a ``Service`` owns a ``Node``, a ``Downloader`` for files someone asks for, and a
-``Syncer`` for the one folder in sync mode. The command line and the desktop app both drive it;
+``Syncer`` for each folder in sync mode. The command line and the desktop app both drive it;
 neither wires the engine's rooms itself, and neither sees the network's or the store's
 exceptions: a start that cannot happen raises ``StartError``, a request that cannot be carried
 out ``ServiceError`` (both in ``service_status``).
@@ -24,12 +24,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from mfsync.audience import Audience
 from mfsync.config import Config, ConfigError, FolderConfig, to_json_value
 from mfsync.crypto.keys import Identity
 from mfsync.crypto.verify import verification_code
 from mfsync.defaults import DEFAULT_CONCURRENCY, FolderMode
 from mfsync.engine.config_writer import ConfigWriter
-from mfsync.engine.folder_rules import check_addition, check_sync, find_folder, sync_folder
+from mfsync.engine.folder_rules import check_addition, find_folder
 from mfsync.engine.node import Node, NodeOptions
 from mfsync.engine.publisher import Publisher
 from mfsync.engine.service_status import (
@@ -103,7 +104,7 @@ async def check_folder(path: Path) -> Path:
 class RunPlan:
     """A command-line run: what it shares and how it downloads, fixed for its whole life."""
 
-    #: The folders shared (and at most one synced), checked already (see ``check_folder``).
+    #: The folders shared (or synced), checked already (see ``check_folder``).
     folders: tuple[FolderConfig, ...] = ()
     #: Files downloaded at the same time.
     concurrency: int = DEFAULT_CONCURRENCY
@@ -127,7 +128,7 @@ class Service:
         self._run = run
         self._folders = run.folders if run is not None else config.folders
         node_options = dataclasses.replace(
-            options, share_dir=None, share_dirs=tuple(f.path for f in self._folders),
+            options, share_dir=None, share_dirs=(), folders=self._folders,
             trusted_keys=config.trusted_keys | options.trusted_keys,
             key_names={**options.key_names, **config.key_names},
         )
@@ -151,12 +152,10 @@ class Service:
     # -- life -----------------------------------------------------------------------------
 
     async def start(self) -> None:
-        """Lock the folders served (one process per folder), start the node, then sync for the
-        folder in sync mode (if any); the desktop app saves the ids its folders were given on
+        """Lock the folders served (one process per folder), start the node, then sync each
+        folder in sync mode; the desktop app saves the ids its folders were given on
         loading a config file that had none (once: the file has them from then on).
-
-        ``StartError`` says what stopped it (everything started so far is stopped again).
-        """
+        ``StartError`` says what stopped it (everything started so far is stopped again)."""
         try:
             await asyncio.to_thread(self._locks.take_all, [f.path for f in self._folders])
         except FolderInUse as exc:
@@ -173,9 +172,9 @@ class Service:
         if self._writer is not None and "folders" in self.config.migrated:
             log.info("config file %s: saving the ids given to its folders", self._writer.path)
             self._save_folders(self._folders)
-        sync = sync_folder(self._folders)
-        if sync is not None:
-            self._start_syncer(sync.path)
+        for folder in self._folders:
+            if folder.mode == FolderMode.SYNC:
+                self._start_syncer(folder.path)
         self._publisher.take_now()
         self._changed()
 
@@ -199,9 +198,7 @@ class Service:
     @property
     def status(self) -> ServiceStatus:
         """The latest snapshot (taken now if something changed since the last one)."""
-        if self._publisher.pending:
-            return self._publisher.take_now()
-        return self._publisher.current
+        return self._publisher.take_now() if self._publisher.pending else self._publisher.current
 
     def subscribe(self, observer: ServiceObserver) -> Callable[[], None]:
         """Call ``observer`` with every new snapshot; returns a function that unsubscribes."""
@@ -228,11 +225,8 @@ class Service:
 
     def local_content_id(self, path: str) -> bytes | None:
         """The content id of ``path`` in our shared folders (the first that has it), if any."""
-        for share in self.node.shares:
-            local = share.get(path)
-            if local is not None:
-                return local.hashes.content_id
-        return None
+        found = next((local for s in self.node.shares if (local := s.get(path)) is not None), None)
+        return found.hashes.content_id if found is not None else None
 
     def local_version(self) -> tuple[tuple[Path, int], ...]:
         """Changes whenever ``local_content_id`` may answer differently: a folder was added or
@@ -260,14 +254,14 @@ class Service:
     async def add_folder(self, path: Path, mode: str = FolderMode.SHARE) -> FolderConfig:
         """Share ``path`` (and sync it, in sync mode); saved to the config file."""
         root = await check_folder(path)
-        check_addition(self._folders, root, mode)
+        check_addition(self._folders, root)
         folder = FolderConfig(root, mode, new_folder_id(self._folders, mode))
         try:
             await asyncio.to_thread(self._locks.take, root)
         except FolderInUse as exc:
             raise ServiceError(str(exc)) from None
         try:
-            await self.node.add_share(root)
+            await self.node.add_share(root, folder)
         except BaseException:
             self._locks.release(root)  # (closing a file: quick, and safe while cancelled)
             raise
@@ -281,7 +275,7 @@ class Service:
         """Stop sharing ``path`` (its files stay where they are)."""
         folder = find_folder(self._folders, path)
         if folder.mode == FolderMode.SYNC:
-            await self.transfers.stop_syncer()
+            await self.transfers.stop_syncer(folder.id)
         await self.node.remove_share(folder.path)
         await asyncio.to_thread(self._locks.release, folder.path)
         self._save_folders(tuple(f for f in self._folders if f.path != folder.path))
@@ -292,14 +286,20 @@ class Service:
         folder = find_folder(self._folders, path)
         if folder.mode == mode:
             return
+        self.node.configure_folder(folder.id, mode=mode)
         if mode == FolderMode.SYNC:
-            check_sync(self._folders)
             self._start_syncer(folder.path)
         else:
-            await self.transfers.stop_syncer()
-        self._save_folders(tuple(
-            dataclasses.replace(f, mode=mode) if f.path == folder.path else f
-            for f in self._folders))
+            await self.transfers.stop_syncer(folder.id)
+        self._replace_folder(folder, mode=mode)
+        self._changed()
+
+    def set_folder_devices(self, path: Path, devices: Audience | None) -> None:
+        """Set who may see a shared folder and whose changes it takes (None: the default for
+        the trust list); saved, and in force at every peer's next request."""
+        folder = find_folder(self._folders, path)
+        self._replace_folder(folder, devices=devices)
+        self.node.configure_folder(folder.id, audience=devices, default_audience=not devices)
         self._changed()
 
     # -- downloads ------------------------------------------------------------------------
@@ -399,16 +399,12 @@ class Service:
         self._save({"folders": to_json_value("folders", folders)})
         self._folders = folders
 
+    def _replace_folder(self, folder: FolderConfig, **changes: Any) -> None:
+        self._save_folders(tuple(dataclasses.replace(f, **changes) if f.path == folder.path
+                                 else f for f in self._folders))
+
     def _start_syncer(self, root: Path) -> None:
-        share = next((s for s in self.node.shares if s.root == root), None)
-        if share is None:
-            self.report_error(f"cannot sync {root}: it is not shared")
-            return
-        if not self.node.options.trusted_keys:
-            hint = self._run.trust_hint if self._run is not None else ""
-            log.warning("no trusted keys: anyone on this network can add files to %s%s",
-                        root, hint)
-        self.transfers.start_syncer(share)
+        self.transfers.start_syncer(root, trust_hint=self._run.trust_hint if self._run else "")
 
     def _changed(self) -> None:
         self._publisher.changed()

@@ -1,5 +1,5 @@
-"""The transfers of a service: the downloads someone asks for, the sync of the one synced folder,
-and pausing them all.
+"""The transfers of a service: the downloads someone asks for, the sync of each folder in sync
+mode (one ``Syncer`` per folder, each taking only its own folder's files), and pausing them all.
 
 The ``Service`` owns one ``Transfers`` and hands its controls to the front ends; a command line
 reads its status and results directly (``status``, ``subscribe``, ``results``). Creating a
@@ -18,7 +18,6 @@ from mfsync.engine.sync import Syncer
 from mfsync.engine.transfer_status import TransfersStatus
 from mfsync.engine.transfers import Downloader, DownloadJob, DownloadResult
 from mfsync.protocol.folder_id import DEFAULT_FOLDER, FolderId
-from mfsync.store.shareset import ShareSet
 
 __all__ = ["Transfers", "prepare_folder"]
 
@@ -45,7 +44,7 @@ async def prepare_folder(path: Path, *, shown_as: str = "") -> Path:
 
 
 class Transfers:
-    """A downloader for files asked for, at most one syncer, and the pause over both."""
+    """A downloader for files asked for, a syncer per sync folder, and the pause over all."""
 
     def __init__(self, node: Node, *, concurrency: int, changed: Callable[[], None],
                  report_error: Callable[[str], None]) -> None:
@@ -54,7 +53,8 @@ class Transfers:
         self._changed = changed
         self._report_error = report_error
         self.downloader = Downloader(node, concurrency=concurrency)
-        self.syncer: Syncer | None = None
+        #: The syncer of each folder in sync mode, by folder id.
+        self.syncers: dict[FolderId, Syncer] = {}
         self.pause_reason = PauseReason.NONE
         self._tasks: set[asyncio.Task[None]] = set()
         #: The last status each downloader published (by ``id``), which ``everything`` combines:
@@ -70,11 +70,16 @@ class Transfers:
         still shows where they stopped (a command line prints it last)."""
         for task in list(self._tasks):
             task.cancel()
-        if self.syncer is not None:
-            await self.syncer.stop()
+        for syncer in list(self.syncers.values()):
+            await syncer.stop()
         await self.downloader.stop()
 
     # -- what a command line reads --------------------------------------------------------
+
+    @property
+    def syncer(self) -> Syncer | None:
+        """The first sync folder's syncer (a command line syncs one folder), if any."""
+        return next(iter(self.syncers.values()), None)
 
     @property
     def status(self) -> TransfersStatus:
@@ -151,18 +156,32 @@ class Transfers:
 
     # -- sync -----------------------------------------------------------------------------
 
-    def start_syncer(self, share: ShareSet) -> None:
-        """Fetch into ``share`` whatever the other hosts offer."""
-        self.syncer = Syncer(self._node, share=share, concurrency=self._concurrency)
-        self._follow(self.syncer.downloader)
+    def start_syncer(self, root: Path, *, trust_hint: str = "") -> None:
+        """Fetch into the shared folder ``root`` whatever the hosts its folder admits offer in
+        that folder (nothing if it syncs already; an error if it is not shared).
+        ``trust_hint`` is added to the warning that, without a trust list, anyone may add
+        files to it."""
+        share = next((s for s in self._node.shares if s.root == root), None)
+        local = self._node.folder_of(share) if share is not None else None
+        if share is None or local is None:
+            self._report_error(f"cannot sync {root}: it is not shared")
+            return
+        if local.id in self.syncers:
+            return
+        if not self._node.options.trusted_keys:
+            log.warning("no trusted keys: anyone on this network can add files to %s%s",
+                        root, trust_hint)
+        syncer = self.syncers[local.id] = Syncer(self._node, share=share,
+                                                  concurrency=self._concurrency)
+        self._follow(syncer.downloader)
         if self.pause_reason:
-            self.syncer.downloader.pause()
-        self.syncer.start()
+            syncer.downloader.pause()
+        syncer.start()
 
-    async def stop_syncer(self) -> None:
-        """Stop syncing (the folder stays shared)."""
-        if self.syncer is not None:
-            syncer, self.syncer = self.syncer, None
+    async def stop_syncer(self, folder: FolderId = DEFAULT_FOLDER) -> None:
+        """Stop syncing the folder ``folder`` (it stays shared)."""
+        syncer = self.syncers.pop(folder, None)
+        if syncer is not None:
             self._published.pop(id(syncer.downloader), None)
             await syncer.stop()
 
@@ -182,10 +201,9 @@ class Transfers:
         task.add_done_callback(self._tasks.discard)
 
     def _downloader_for(self, key: TransferKey) -> Downloader:
-        if self.syncer is not None and any(
-            t.key == key for t in self.syncer.downloader.status.transfers
-        ):
-            return self.syncer.downloader
+        for syncer in self.syncers.values():
+            if any(t.key == key for t in syncer.downloader.status.transfers):
+                return syncer.downloader
         return self.downloader
 
     def _follow(self, downloader: Downloader) -> None:
@@ -197,4 +215,4 @@ class Transfers:
         downloader.subscribe(published)
 
     def _downloaders(self) -> list[Downloader]:
-        return [self.downloader] + ([self.syncer.downloader] if self.syncer else [])
+        return [self.downloader, *(syncer.downloader for syncer in self.syncers.values())]

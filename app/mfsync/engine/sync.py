@@ -27,6 +27,7 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from mfsync.engine.folder_sources import FolderSources
 from mfsync.engine.node import Node
 from mfsync.engine.status import NodeStatus, RemoteFile
 from mfsync.engine.transfer_status import TransferState
@@ -36,6 +37,7 @@ from mfsync.engine.transfers import (
     DownloadJob,
     DownloadResult,
 )
+from mfsync.protocol.folder_id import DEFAULT_FOLDER, FolderId
 from mfsync.protocol.version import EMPTY_VERSION, Order, VersionVector
 from mfsync.store.conflicts import conflict_name
 from mfsync.store.shareset import LocalFile, ShareSet
@@ -91,7 +93,8 @@ def choose_offer(offers: list[RemoteFile]) -> RemoteFile:
 
 class Syncer:
     """Applies the sync policy to one of a node's share sets (``share``, by default the node's
-    first), through a downloader of its own."""
+    first), through a downloader of its own. It takes only the files of its folder (the one
+    whose root ``share`` is) from the hosts that folder's audience admits (``FolderSources``)."""
 
     def __init__(self, node: Node, *, share: ShareSet | None = None,
                  concurrency: int = DEFAULT_CONCURRENCY,
@@ -100,9 +103,13 @@ class Syncer:
         assert share is not None, "sync needs a shared folder"
         self._node = node
         self._share: ShareSet = share
+        local = node.folder_of(share)
+        folder: FolderId = local.id if local is not None else DEFAULT_FOLDER
+        #: The network as this folder sees it: its own files, from the hosts it admits.
+        self.sources = FolderSources(node, folder, lambda key: node.admits(folder, key))
         self.downloader = self._downloader = Downloader(
-            node, concurrency=concurrency, source_wait=source_wait, on_done=self.on_done
-        )
+            self.sources, concurrency=concurrency, source_wait=source_wait,
+            on_done=self.on_done)
         self._after: dict[tuple[object, str], _After] = {}
         #: job key -> the name whose evaluation queued it; those names wait for their job.
         self._pending: dict[tuple[object, str], str] = {}
@@ -142,6 +149,11 @@ class Syncer:
         """The share set this syncer fills."""
         return self._share
 
+    @property
+    def folder(self) -> FolderId:
+        """The id of the folder this syncer fills."""
+        return self.sources.folder
+
     def forget_cancelled(self, path: str | None = None) -> None:
         """Let the policy fetch ``path`` (None: every name) again although the user cancelled
         its download."""
@@ -178,8 +190,10 @@ class Syncer:
             self._running = False
 
     async def _evaluate(self, status: NodeStatus) -> None:
+        if not self._node.offers(self._share):
+            return  # gone, unreadable or paused (unmounted?): nothing is fetched into it
         by_path: dict[str, list[RemoteFile]] = {}
-        for remote in status.files:
+        for remote in self.sources.offers(status.files):
             if remote.hosts:
                 by_path.setdefault(remote.path, []).append(remote)
         pending = set(self._pending.values())
@@ -270,6 +284,7 @@ class Syncer:
                   replace_ours: LocalFile | None = None, store_as: str | None = None) -> None:
         job = DownloadJob(
             path, self._share.root, content_id=theirs.content_id, store_as=store_as,
+            folder=theirs.folder,
             replace=replace_ours is not None,
             expect_local=replace_ours.stat_key if replace_ours is not None else None,
             local_name=replace_ours.disk_path if replace_ours is not None else None,

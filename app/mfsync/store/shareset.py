@@ -12,6 +12,13 @@ carries so that peers fetch the index again.
 The folder's identity (its id and label) is kept in its index database, written once: a folder
 made on the command line keeps its id across runs that way (``folder_id``, ``label``). A folder
 whose database records none is the default folder, labelled after its name.
+
+The root's own identity (device and inode) is recorded at its first scan, and every scan checks
+it first: an unmounted drive leaves an empty mount point, and a folder deleted and made again is
+another folder; scanning either would read as "every file deleted" and spread the deletions. So
+a root that is not the one recorded is *paused* (``paused`` says why, ``RootChanged`` is raised):
+nothing is scanned, no tombstone made, until it is back (or ``rebind`` records the new one, when
+the user shares it again).
 """
 
 import asyncio
@@ -32,13 +39,21 @@ from mfsync.store.local_file import LocalFile
 from mfsync.store.scan_versions import stamp_versions
 
 #: ``LocalFile`` lives in store/local_file.py; it is re-exported here, where callers import it.
-__all__ = ["LocalFile", "ShareSet", "ShareSetError"]
+__all__ = ["ROOT_META_KEY", "LocalFile", "RootChanged", "ShareSet", "ShareSetError"]
 
 log = logging.getLogger("mfsync.store")
+
+#: The index database's ``meta`` key for the root's identity, ``"<st_dev>:<st_ino>"``.
+ROOT_META_KEY = "root"
 
 
 class ShareSetError(Exception):
     """The shared folder cannot be used (missing, not a folder, unreadable)."""
+
+
+class RootChanged(ShareSetError):
+    """The folder at the root is not the one shared (an unmounted drive's empty mount point, a
+    folder deleted and made again): the share set is paused until it is back."""
 
 
 class ShareSet:
@@ -68,6 +83,10 @@ class ShareSet:
         self._lock = asyncio.Lock()
         self._walker = FolderWalker(root, settle_age=settle_age)
         self._wanted_identity = identity
+        #: The root's (st_dev, st_ino) as recorded at its first scan (None: not read yet).
+        self._root_id: tuple[int, int] | None = None
+        #: Why the share set is paused (its root is not the folder shared); empty when not.
+        self.paused = ""
         self._identity: FolderIdentity | None = identity if self._open_db is None else None
         if db is not None:  # opened already by the caller, on its thread: read it there too
             self._identity = self._read_identity(db)
@@ -173,14 +192,48 @@ class ShareSet:
             return db.keep_folder(self._wanted_identity)
         return db.folder()
 
+    async def rebind(self) -> None:
+        """Record the folder now at the root as the one shared (the user shared it again):
+        a share set paused for a changed root scans it from now on."""
+        async with self._lock:
+            await self._open()
+            await asyncio.to_thread(self._check_root_id, rebind=True)
+
+    def _check_root_id(self, *, rebind: bool = False) -> None:
+        """Compare the root's device and inode with those recorded (record them if none are,
+        or ``rebind``); ``RootChanged`` if they differ. Runs in a worker thread."""
+        try:
+            st = os.stat(self.root)
+        except OSError as exc:
+            raise ShareSetError(f"cannot open {self.root}: {exc.strerror or exc}") from None
+        now = (st.st_dev, st.st_ino)
+        if self._root_id is None and not rebind:
+            recorded = self._db.get_meta(ROOT_META_KEY) if self._db is not None else None
+            dev, _, ino = (recorded or "").partition(":")
+            if dev.isdigit() and ino.isdigit():
+                self._root_id = (int(dev), int(ino))
+        if self._root_id is None or rebind:
+            self._root_id = now
+            if self._db is not None:
+                self._db.set_meta(ROOT_META_KEY, f"{now[0]}:{now[1]}")
+        if now != self._root_id:
+            if not self.paused:
+                log.warning("%s is not the folder that was shared (device/inode %d/%d, not "
+                            "%d/%d): paused", self.root, *now, *self._root_id)
+            self.paused = f"{self.root} is not the folder that was shared (unmounted?)"
+            raise RootChanged(self.paused)
+        self.paused = ""
+
     async def rescan(self) -> bool:
-        """Bring the set up to date with the folder; returns whether anything changed."""
+        """Bring the set up to date with the folder; returns whether anything changed.
+        ``RootChanged`` (nothing scanned) if its root is not the folder shared."""
         async with self._lock:
             if self._records is None:
                 await self._open()
                 self._records = await asyncio.to_thread(self._db.load_all) if self._db else {}
                 self._files = {p: LocalFile.from_record(r) for p, r in self._records.items()
                                if not r.deleted}
+            await asyncio.to_thread(self._check_root_id)
             self.unsettled = False
             # (a settle age only after the first scan: a start must show the folder as it is)
             scan = await asyncio.to_thread(self._walker.walk, self._files,

@@ -1,0 +1,71 @@
+"""The folder a command-line run shares or syncs: the default folder, or a named one.
+
+``mfsync share DIR`` and ``mfsync sync DIR`` serve DIR as the default folder (the plain commands'
+folder). With ``--folder ID|LABEL`` DIR is a named folder: an id names it outright; a label names
+the folder DIR already is (its index database records the id and label of the first run that
+named it), or a new folder, with a new id that the index database keeps, so the next run with
+the same label has the same id. The command line never writes ``config.json``: the index
+database is where a command-line folder's identity lives. ``--share-with`` sets its devices.
+
+(A label that the network offers is taken as that folder once the remote side lists the
+network's folders; until then a label names DIR's recorded folder or a new one.)
+"""
+
+import asyncio
+from pathlib import Path
+
+from mfsync.audience import Audience
+from mfsync.engine.service_status import ServiceError
+from mfsync.folder_config import FolderConfig
+from mfsync.protocol.folder_id import DEFAULT_FOLDER, FolderId, check_label, label_from_name
+from mfsync.store.index_db import FolderIdentity, IndexDB, IndexDBError
+
+__all__ = ["run_folder"]
+
+
+async def run_folder(root: Path, mode: str, *, state_dir: Path | None, folder: str | None,
+                     devices: Audience | None) -> FolderConfig:
+    """The folder a run serves at ``root`` (resolved) in ``mode``: the default folder when
+    ``folder`` is None, else the one it names (see the module); ``devices``: who may see it
+    (None: the default). ``ServiceError`` says what is wrong. Reads the index database in a
+    worker thread."""
+    if folder is None:
+        return FolderConfig(root, mode, DEFAULT_FOLDER, devices=devices)
+    recorded = await asyncio.to_thread(_recorded, root, state_dir)
+    try:
+        folder_id: FolderId | None = FolderId.parse(folder)
+    except ValueError:
+        folder_id = None
+    if folder_id is not None:
+        if recorded is not None and recorded.id != folder_id:
+            raise ServiceError(_other(root, recorded, str(folder_id)))
+        label = recorded.label if recorded is not None else label_from_name(root.name)
+        return FolderConfig(root, mode, folder_id, label, devices)
+    try:
+        check_label(folder)
+    except ValueError as exc:
+        raise ServiceError(f"--folder {folder!r}: not a folder id, nor a label: {exc}") from None
+    if recorded is not None:
+        if recorded.label != folder:
+            raise ServiceError(_other(root, recorded, repr(folder)))
+        return FolderConfig(root, mode, recorded.id, recorded.label, devices)
+    return FolderConfig(root, mode, FolderId.new(), folder, devices)
+
+
+def _recorded(root: Path, state_dir: Path | None) -> FolderIdentity | None:
+    """The identity ``root``'s index database records, if it has one (never creates one)."""
+    if state_dir is None:
+        return None
+    path = IndexDB.path_for(state_dir, root)
+    if not path.exists():
+        return None
+    try:
+        with IndexDB(path) as db:
+            return db.folder()
+    except IndexDBError as exc:
+        raise ServiceError(f"cannot read the index of {root}: {exc}") from None
+
+
+def _other(root: Path, recorded: FolderIdentity, wanted: str) -> str:
+    return (f"{root} is the folder {recorded.id} ({recorded.label!r}), not {wanted}; name it "
+            f"with --folder {recorded.id}, or share another folder")

@@ -78,7 +78,7 @@ async def test_dropped_folder_is_shared_and_a_headless_peer_downloads_it(rig: Ri
     dest = tmp_path / "peer-got"
     dest.mkdir()
     downloader = Downloader(peer)
-    downloader.add(DownloadJob("beach.jpg", dest))
+    downloader.add(DownloadJob("beach.jpg", dest, folder=added.id))  # (the folder it is in)
     await downloader.join()
     await downloader.stop()
     assert (dest / "beach.jpg").read_bytes() == (folder / "beach.jpg").read_bytes()

@@ -72,6 +72,33 @@ async def test_an_unmounted_root_is_paused_and_resumes(make_node, tmp_path: Path
             await syncer.stop()
 
 
+async def test_a_root_with_a_new_identity_that_holds_its_files_is_the_same_folder(
+        make_node, tmp_path: Path) -> None:
+    # A drive mounted under another device number, a folder restored from a backup: another
+    # inode, but its files are there, so it is not paused (the command line has no way to say
+    # "this is it" short of removing the index).
+    root = _settled(tmp_path / "shared", FILES)
+    node = await make_node(share_dir=root, state_dir=tmp_path / "state", discovery=False)
+    assert node.share is not None and not node.share.paused
+    before = os.stat(root).st_ino
+    root.rename(tmp_path / "old")
+    root.mkdir()
+    for rel, data in FILES.items():  # a copy: the same files in a new folder
+        (root / rel).parent.mkdir(parents=True, exist_ok=True)
+        (root / rel).write_bytes(data)
+        os.utime(root / rel, (time.time() - 60, time.time() - 60))
+    assert os.stat(root).st_ino != before
+    await node.rescan()
+    assert not node.share.paused and not node.status.folders[0].error
+    assert node.offers(node.share)
+    assert all(not node.share.record(p).deleted for p in FILES)
+    # ... and from now on that folder is the one recorded: emptied by an unmount, it pauses.
+    root.rename(tmp_path / "copy-away")
+    root.mkdir()
+    await node.rescan()
+    assert node.share.paused
+
+
 async def test_removing_a_folder_never_touches_its_files(make_node, tmp_path: Path) -> None:
     root = _settled(tmp_path / "shared", FILES)
     node = await make_node(share_dir=root, state_dir=tmp_path / "state", discovery=False)

@@ -16,12 +16,15 @@ whose database records none is the default folder, labelled after its name.
 The root's own identity (device and inode) is recorded at its first scan, and every scan checks
 it first: an unmounted drive leaves an empty mount point, and a folder deleted and made again is
 another folder; scanning either would read as "every file deleted" and spread the deletions. So
-a root that is not the one recorded is *paused* (``paused`` says why, ``RootChanged`` is raised):
-nothing is scanned, no tombstone made, until it is back (or ``rebind`` records the new one, when
-the user shares it again).
+a root that is not the one recorded, and holds none of the files the index knows, is *paused*
+(``paused`` says why, ``RootChanged`` is raised): nothing is scanned, no tombstone made, until it
+is back (or ``rebind`` records the new one, when the user shares it again). A root that is
+another inode but still holds files the index knows (a drive mounted under another device
+number, a folder restored from a backup) is the same folder: its new identity is recorded.
 """
 
 import asyncio
+import itertools
 import logging
 import os
 from collections.abc import Callable
@@ -45,6 +48,8 @@ log = logging.getLogger("mfsync.store")
 
 #: The index database's ``meta`` key for the root's identity, ``"<st_dev>:<st_ino>"``.
 ROOT_META_KEY = "root"
+#: How many of the files the index knows are looked for when the root's identity changed.
+_ROOT_SAMPLE = 16
 
 
 class ShareSetError(Exception):
@@ -199,9 +204,10 @@ class ShareSet:
             await self._open()
             await asyncio.to_thread(self._check_root_id, rebind=True)
 
-    def _check_root_id(self, *, rebind: bool = False) -> None:
+    def _check_root_id(self, *, rebind: bool = False, known: list[str] | None = None) -> None:
         """Compare the root's device and inode with those recorded (record them if none are,
-        or ``rebind``); ``RootChanged`` if they differ. Runs in a worker thread."""
+        or ``rebind``, or the root still holds one of the ``known`` files); ``RootChanged`` if
+        they differ. Runs in a worker thread."""
         try:
             st = os.stat(self.root)
         except OSError as exc:
@@ -212,6 +218,12 @@ class ShareSet:
             dev, _, ino = (recorded or "").partition(":")
             if dev.isdigit() and ino.isdigit():
                 self._root_id = (int(dev), int(ino))
+        if now != self._root_id and self._root_id is not None and known and any(
+                os.path.lexists(os.path.join(self.root, *rel.split("/"))) for rel in known):
+            # (a device number can change between mounts; the files tell it is the folder)
+            log.info("%s is on another device/inode now (%d/%d, not %d/%d) and holds its "
+                     "files: the same folder", self.root, *now, *self._root_id)
+            rebind = True
         if self._root_id is None or rebind:
             self._root_id = now
             if self._db is not None:
@@ -233,7 +245,8 @@ class ShareSet:
                 self._records = await asyncio.to_thread(self._db.load_all) if self._db else {}
                 self._files = {p: LocalFile.from_record(r) for p, r in self._records.items()
                                if not r.deleted}
-            await asyncio.to_thread(self._check_root_id)
+            known = [f.disk_path for f in itertools.islice(self._files.values(), _ROOT_SAMPLE)]
+            await asyncio.to_thread(self._check_root_id, known=known)
             self.unsettled = False
             # (a settle age only after the first scan: a start must show the folder as it is)
             scan = await asyncio.to_thread(self._walker.walk, self._files,

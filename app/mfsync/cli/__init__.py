@@ -102,7 +102,7 @@ def _main(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
         if not args.list_hosts and args.mode is None:
             parser.print_usage(sys.stderr)
             return _usage_error(
-                "choose a mode (share, fetch, get, sync) or an action (--list-hosts)"
+                "choose a mode (share, fetch, get, sync, folders) or an action (--list-hosts)"
             )
         return _run(_dispatch(args, settings), settings.wait_until)
     except (UsageError, IdentityError) as exc:

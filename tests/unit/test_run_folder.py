@@ -75,3 +75,15 @@ def test_share_with_names_keys_trusted_or_everyone() -> None:
     assert parse(["sync", "DIR"]).share_with is None and parse(["share", "D"]).folder is None
     with pytest.raises(SystemExit):
         parse(["share", "DIR", "--share-with", "nobody"])
+
+
+async def test_a_label_of_eight_letters_is_a_label_not_an_id(tmp_path: Path) -> None:
+    # "Notebook" spells an id too (o reads as 0): only k3x9-pq2m, with its hyphen, is an id.
+    root, state = tmp_path / "nb", tmp_path / "state"
+    root.mkdir()
+    named = await run_folder(root, FolderMode.SHARE, state_dir=state, folder="Notebook",
+                             devices=None)
+    assert named.label == "Notebook" and named.id != FolderId.parse("Notebook")
+    by_id = await run_folder(root, FolderMode.SHARE, state_dir=state, folder="k3x9-pq2m",
+                             devices=None)
+    assert by_id.id == FolderId.parse("k3x9-pq2m")

@@ -1,7 +1,8 @@
 """The folder a command-line run shares or syncs: the default folder, or a named one.
 
 ``mfsync share DIR`` and ``mfsync sync DIR`` serve DIR as the default folder (the plain commands'
-folder). With ``--folder ID|LABEL`` DIR is a named folder: an id names it outright; a label names
+folder). With ``--folder ID|LABEL`` DIR is a named folder: an id (written as ids are shown,
+``k3x9-pq2m``) names it outright; a label names
 the folder DIR already is (its index database records the id and label of the first run that
 named it), or a new folder, with a new id that the index database keeps, so the next run with
 the same label has the same id. The command line never writes ``config.json``: the index
@@ -32,10 +33,9 @@ async def run_folder(root: Path, mode: str, *, state_dir: Path | None, folder: s
     if folder is None:
         return FolderConfig(root, mode, DEFAULT_FOLDER, devices=devices)
     recorded = await asyncio.to_thread(_recorded, root, state_dir)
-    try:
-        folder_id: FolderId | None = FolderId.parse(folder)
-    except ValueError:
-        folder_id = None
+    if recorded is not None and folder == recorded.label:
+        return FolderConfig(root, mode, recorded.id, recorded.label, devices)
+    folder_id = _as_id(folder)
     if folder_id is not None:
         if recorded is not None and recorded.id != folder_id:
             raise ServiceError(_other(root, recorded, str(folder_id)))
@@ -50,6 +50,17 @@ async def run_folder(root: Path, mode: str, *, state_dir: Path | None, folder: s
             raise ServiceError(_other(root, recorded, repr(folder)))
         return FolderConfig(root, mode, recorded.id, recorded.label, devices)
     return FolderConfig(root, mode, FolderId.new(), folder, devices)
+
+
+def _as_id(text: str) -> FolderId | None:
+    """The id ``text`` spells, written as ids are shown (``k3x9-pq2m``, with its hyphen): a
+    label of eight letters ("Notebook") would otherwise be read as an id."""
+    if len(text.strip()) != 9 or text.strip()[4] != "-":
+        return None
+    try:
+        return FolderId.parse(text)
+    except ValueError:
+        return None
 
 
 def _recorded(root: Path, state_dir: Path | None) -> FolderIdentity | None:

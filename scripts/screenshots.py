@@ -45,7 +45,7 @@ from harness import (  # noqa: E402 - the harness lives with the GUI tests
 from PySide6.QtCore import QPoint, QRect, QUrl  # noqa: E402
 from PySide6.QtWidgets import QApplication, QSystemTrayIcon, QWidget  # noqa: E402
 
-import mfsync.engine.transfers  # noqa: E402
+import mfsync.engine.receive  # noqa: E402
 from loopback_ports import free_udp_port  # noqa: E402
 from mfsync.config import load_config, save_config  # noqa: E402
 from mfsync.engine.node import Node  # noqa: E402
@@ -165,14 +165,14 @@ def _backdrop(display: XDisplay, tmp: Path) -> None:
 
 def _throttle(rate: int) -> None:
     """Slow every download of this process to ``rate`` bytes per second."""
-    original = mfsync.engine.transfers.stream_range
+    original = mfsync.engine.receive.stream_range
 
     async def slow(*args: Any, **kwargs: Any) -> AsyncIterator[Any]:
         async for data in original(*args, **kwargs):
             yield data
             await asyncio.sleep(len(data.payload) / rate)
 
-    mfsync.engine.transfers.stream_range = slow  # type: ignore[assignment]
+    mfsync.engine.receive.stream_range = slow  # type: ignore[assignment]
 
 
 def _write_files(root: Path, files: dict[str, int | str]) -> None:

@@ -74,7 +74,8 @@ def _start_daemon(host: CliHost, folders: int) -> Running:
 
 @pytest.fixture
 def three(lan_factory, tmp_path: Path) -> Iterator[tuple[list[CliHost], list[Running], Path]]:
-    a, b, c = cli_hosts(lan_factory(3), tmp_path)
+    """A, B, C run daemons (started here); D and E are left for plain ``mfsync sync``."""
+    a, b, c, d, e = cli_hosts(lan_factory(5), tmp_path)
     ka, kb, kc = (h.public_key() for h in (a, b, c))
     everyone = [ka, kb, kc]
     make_tree(tmp_path / "a-notes", NOTES_FILES)
@@ -90,7 +91,7 @@ def three(lan_factory, tmp_path: Path) -> Iterator[tuple[list[CliHost], list[Run
     configs = [(h.state_dir / "config.json").read_text() for h in (a, b, c)]
     daemons = [_start_daemon(a, 2), _start_daemon(b, 2), _start_daemon(c, 1)]
     try:
-        yield [a, b, c], daemons, tmp_path
+        yield [a, b, c, d, e], daemons, tmp_path
         for daemon in daemons:
             assert daemon.alive(), daemon.describe()
     finally:
@@ -105,7 +106,11 @@ def three(lan_factory, tmp_path: Path) -> Iterator[tuple[list[CliHost], list[Run
 
 def test_two_sync_folders_with_different_devices_converge_and_stay_apart(
         three: tuple[list[CliHost], list[Running], Path]) -> None:
-    (a, b, c), (daemon_a, _db, daemon_c), root = three
+    (a, b, c, d, e), (daemon_a, _db, daemon_c), root = three
+    # plain sync hosts on the same LAN, default folder, no trust list: as before folders
+    make_tree(root / "d-sync", {"plain.txt": b"from D\n"})
+    make_tree(root / "e-sync", {"other.txt": b"from E\n"})
+    plain = [h.start("sync", root / f"{n}-sync") for h, n in ((d, "d"), (e, "e"))]
     assert f"Serving Notes ({NOTES}), sync: {root / 'a-notes'}" in daemon_a.stdout.snapshot()
     _wait_hashes(root / "b-notes", NOTES_FILES)
     for photos in ("a-photos", "b-photos"):
@@ -157,3 +162,17 @@ def test_two_sync_folders_with_different_devices_converge_and_stay_apart(
     # B's two same.txt are two files: each its own folder's
     assert (root / "b-notes" / "same.txt").read_bytes() == NOTES_FILES["same.txt"]
     assert (root / "b-photos" / "same.txt").read_bytes() == PHOTOS_FILES["same.txt"]
+
+    # the plain sync hosts converged with each other, and took nothing of the named folders
+    both = {"plain.txt": b"from D\n", "other.txt": b"from E\n"}
+    try:
+        _wait_hashes(root / "d-sync", both)
+        _wait_hashes(root / "e-sync", both)
+        for folder, files in (("b-notes", notes), ("b-photos", PHOTOS_FILES),
+                              ("c-photos", PHOTOS_FILES)):
+            assert _hashes(root / folder) == _hashes(make_tree(root / "x" / folder, files))
+    finally:
+        for sync in plain:
+            sync.interrupt()
+        assert [sync.wait(timeout=30) for sync in plain] == [130, 130], [
+            s.describe() for s in plain]

@@ -16,6 +16,7 @@ from loopback_ports import GROUP, free_tcp_port, free_udp_port
 from mfsync.cli import main
 from mfsync.cli.parser import build_parser
 from mfsync.config import load_config
+from mfsync.store.folder_lock import FolderLocks
 
 
 @pytest.fixture(autouse=True)
@@ -92,3 +93,23 @@ def test_daemon_serves_the_configs_folders_and_saves_only_their_ids(
     before = config_path.read_text()
     assert _code(["daemon", "--config", str(config_path), "-w", "1"]) == 0
     assert config_path.read_text() == before
+
+
+def test_a_folder_served_by_another_process_is_refused_naming_it(
+        home: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    photos = home / "Photos"
+    photos.mkdir()
+    config_path = home / "config.json"
+    config_path.write_text(json.dumps({
+        "port": free_tcp_port(), "multicastAddress": GROUP, "multicastPort": free_udp_port(),
+        "interfaces": ["127.0.0.1"], "ttl": 0,
+        "folders": [{"path": str(photos), "mode": "sync", "id": "ab12-cd34", "label": "Photos"}],
+    }))
+    held = FolderLocks(home / ".mfsync", command="mfsync sync")
+    held.take_all([photos])
+    try:
+        assert _code(["daemon", "--config", str(config_path), "-w", "1"]) == 1
+    finally:
+        held.release_all()
+    err = capsys.readouterr().err
+    assert "`mfsync sync`" in err and "Traceback" not in err, err

@@ -16,7 +16,7 @@ import mfsync.engine.transfers
 import mfsync.net.discovery
 import mfsync.net.server
 from mfsync import defaults
-from mfsync.cli.modes import ModeError, _start_failure
+from mfsync.cli.modes import ModeError, start_failure
 from mfsync.cli.parser import UsageError
 from mfsync.config import Config, ConfigError, FolderConfig, load_config, preview_save, save_config
 from mfsync.crypto.keys import Identity
@@ -63,7 +63,7 @@ def test_what_stops_a_start_becomes_one_start_error(raised: Exception, failure: 
 ])
 def test_the_command_line_adds_its_hint_and_exit_code(failure: StartFailure, kind: type,
                                                       text: str) -> None:
-    error = _start_failure(StartError(failure, "port 8000 is taken"))
+    error = start_failure(StartError(failure, "port 8000 is taken"))
     assert type(error) is kind and str(error) == text
 
 

@@ -14,6 +14,7 @@ import sys
 from collections.abc import Coroutine, Iterator
 from typing import Any
 
+from mfsync.cli.daemon_mode import refuse_app_options, run_daemon
 from mfsync.cli.folders_mode import run_folders
 from mfsync.cli.modes import (
     FolderChoice,
@@ -99,10 +100,13 @@ def _main(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
             return _verify(args.verify, settings)
         if args.mode == "gui":
             return _gui(args)
+        if args.mode == "daemon":
+            refuse_app_options(args, "mfsync daemon")
         if not args.list_hosts and args.mode is None:
             parser.print_usage(sys.stderr)
             return _usage_error(
-                "choose a mode (share, fetch, get, sync, folders) or an action (--list-hosts)"
+                "choose a mode (share, fetch, get, sync, folders, daemon) or an action "
+                "(--list-hosts)"
             )
         return _run(_dispatch(args, settings), settings.wait_until)
     except (UsageError, IdentityError) as exc:
@@ -112,17 +116,10 @@ def _main(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
         return EXIT_FAILURE
 
 
-#: Options of the command line that the desktop app takes from its config file instead.
-_NOT_FOR_GUI = ("wait_until", "peer", "port", "multicast_address", "multicast_port", "interface",
-                "ttl", "name", "window")
-
-
 def _gui(args: argparse.Namespace) -> int:
-    given = [name for name in _NOT_FOR_GUI if getattr(args, name, None) is not None]
-    if given:
-        option = "--" + given[0].replace("_", "-")
-        raise UsageError(f"{option} does not apply to the desktop app: set it in its Settings "
-                         "(they are saved in config.json)")
+    if getattr(args, "wait_until", None) is not None:
+        raise UsageError("--wait-until does not apply to the desktop app")
+    refuse_app_options(args, "the desktop app")
     from mfsync.gui.app import main as gui_main  # noqa: PLC0415 - Qt loads only for the GUI
 
     argv = ["--hidden"] if args.hidden else []
@@ -161,6 +158,9 @@ def _dispatch(args: argparse.Namespace, settings: Settings) -> Coroutine[Any, An
     if args.mode == "get":
         return run_get(settings, args.names, args.dest, concurrency=args.concurrent_downloads,
                        follow=args.follow, verbose=getattr(args, "verbose", 0) or 0)
+    if args.mode == "daemon":
+        return run_daemon(getattr(args, "config", None), getattr(args, "key_file", None),
+                          settings.trusted_keys - settings.config.trusted_keys)
     if args.mode == "sync":
         return run_sync(settings, args.dir, concurrency=args.concurrent_downloads,
                         verbose=getattr(args, "verbose", 0) or 0,

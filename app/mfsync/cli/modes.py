@@ -41,7 +41,7 @@ from mfsync.engine.status import NodeStatus, RemoteFile
 from mfsync.engine.transfer_status import TransferState
 
 __all__ = ["FolderChoice", "ModeError", "run_fetch", "run_get", "run_list_hosts", "run_share",
-           "run_sync"]
+           "run_sync", "start_failure"]
 
 log = logging.getLogger("mfsync.cli")
 
@@ -75,7 +75,7 @@ async def running_service(settings: Settings, run: RunPlan, *,
     try:
         await service.start()
     except StartError as exc:
-        raise _start_failure(exc) from None
+        raise start_failure(exc) from None
     try:
         with probe_loop():
             yield service
@@ -83,7 +83,7 @@ async def running_service(settings: Settings, run: RunPlan, *,
         await service.stop()
 
 
-def _start_failure(exc: StartError) -> Exception:
+def start_failure(exc: StartError) -> Exception:
     """The command line's error for a failed start: its hint, and its exit code (a usage
     error for what the command line named wrongly)."""
     if exc.failure is StartFailure.PORT_IN_USE:

@@ -36,6 +36,7 @@ modes:
   get [NAME ...] DEST download files (or everything) into DEST
   folders             list the folders the network offers
   sync DIR            share DIR and fetch what the others offer into it
+  daemon              run the desktop app's folders (config.json) without a window
   gui                 the desktop app (also mfsync-gui)
 
 examples:
@@ -200,6 +201,14 @@ def build_parser() -> argparse.ArgumentParser:
     folders.add_argument("--json", action="store_true", default=False,
                          help="one JSON object per line: id, label, hosts, files, size, sync, "
                          "have")
+
+    modes.add_parser(
+        "daemon", parents=[common], help="run the desktop app's folders without a window",
+        description="Run every folder of config.json as the desktop app does (each with its "
+        "id, label, mode and devices; any number of sync folders), without a window, until "
+        "Ctrl-C or SIGTERM. Network settings come from config.json as well; the ids given to "
+        "folders that had none are saved there, as the app's first start does.",
+    )
 
     gui = modes.add_parser(
         "gui", parents=[common], help="start the desktop app (as mfsync-gui does)",

@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from mfsync.audience import Audience
-from mfsync.config import Config, ConfigError, FolderConfig, to_json_value
+from mfsync.config import Config, ConfigError, FolderConfig, load_config, to_json_value
 from mfsync.crypto.keys import Identity
 from mfsync.crypto.verify import verification_code
 from mfsync.defaults import DEFAULT_CONCURRENCY, FolderMode
@@ -50,6 +50,7 @@ from mfsync.net.sockets import InterfaceError
 from mfsync.protocol.folder_id import DEFAULT_FOLDER, FolderId
 from mfsync.store import locations
 from mfsync.store.folder_lock import FolderInUse, FolderLocks
+from mfsync.store.identity_file import load_or_create_identity
 from mfsync.store.shareset import ShareSet, ShareSetError
 
 __all__ = [
@@ -63,6 +64,7 @@ __all__ = [
     "ServiceStatus",
     "StartError",
     "StartFailure",
+    "app_service",
     "check_folder",
     "describe_key",
     "node_options_for",
@@ -122,7 +124,7 @@ class Service:
     """Runs the engine for a front end; every public method is safe to call while it runs."""
 
     def __init__(self, options: NodeOptions, config: Config, *, config_path: Path | None = None,
-                 run: RunPlan | None = None) -> None:
+                 run: RunPlan | None = None, command: str = APP_COMMAND) -> None:
         self._base = options
         self.config = config
         self._run = run
@@ -142,7 +144,7 @@ class Service:
                         if config_path is not None and run is None else None)
         #: One process per folder: the folders this one serves are locked while it runs.
         self._locks = FolderLocks(options.state_dir,
-                                  command=run.command if run is not None else APP_COMMAND)
+                                  command=run.command if run is not None else command)
         self._on_battery = False
         self._errors: list[str] = []
         self._started = False
@@ -430,3 +432,21 @@ def _start_error(exc: Exception) -> StartError:
     if isinstance(exc, ShareSetError):
         return StartError(StartFailure.FOLDER, str(exc))
     return StartError(StartFailure.NETWORK, f"cannot start networking: {exc}")
+
+
+def app_service(config_path: Path, *, explicit: bool, key_path: Path,
+                trusted_keys: frozenset[bytes] = frozenset(),
+                command: str = APP_COMMAND) -> Service:
+    """The service of the desktop app (and of ``mfsync daemon``, which runs the app's folders
+    without a window): every folder of the config file at ``config_path``, its settings, the
+    identity at ``key_path`` (made on first use), plus ``trusted_keys`` for this run only.
+
+    It saves to ``config_path`` what changes while it runs, and on its first start the ids it
+    gave to folders that had none. ``command`` names it to a process refused a folder it
+    serves. Raises ``ConfigError`` or ``IdentityError`` for a file it cannot use (never
+    started here).
+    """
+    config = load_config(config_path, explicit=explicit)
+    identity, _ = load_or_create_identity(key_path)
+    options = dataclasses.replace(node_options_for(config, identity), trusted_keys=trusted_keys)
+    return Service(options, config, config_path=config_path, command=command)

@@ -22,10 +22,10 @@ from PySide6.QtCore import QObject, QTimer, QUrl
 from PySide6.QtWidgets import QApplication, QMessageBox, QSystemTrayIcon
 
 from mfsync import APP_ID, __version__
-from mfsync.config import Config, ConfigError, load_config
+from mfsync.config import Config, ConfigError
 from mfsync.crypto.keys import IdentityError, parse_key
 from mfsync.display import EscapingFormatter
-from mfsync.engine.service import Service, StartError, StartFailure, node_options_for
+from mfsync.engine.service import Service, StartError, StartFailure, app_service
 from mfsync.gui.autostart import Autostart, autostart_for
 from mfsync.gui.bridge import EngineBridge
 from mfsync.gui.icons import icon
@@ -38,7 +38,6 @@ from mfsync.gui.tray import Tray, TrayNotificationSink
 from mfsync.gui.trust_dialog import TrustDialog
 from mfsync.memory import keep_large_buffers
 from mfsync.store import locations
-from mfsync.store.identity_file import load_or_create_identity
 
 __all__ = ["DesktopApp", "main"]
 
@@ -247,16 +246,13 @@ def main(argv: list[str] | None = None) -> int:
         print("mfsync-gui is already running: its window was raised.")
         return 0
     try:
-        config = load_config(config_path, explicit=args.config is not None)
         extra = frozenset(parse_key(k) for value in args.trusted_keys
                           for k in value.split(",") if k.strip())
         key_path = Path(args.key_file).expanduser() if args.key_file else locations.key_path()
-        identity, _ = load_or_create_identity(key_path)
+        service = app_service(config_path, explicit=args.config is not None, key_path=key_path,
+                              trusted_keys=extra)
     except (ConfigError, IdentityError, ValueError) as exc:
         return _fail(str(exc))
-    options = node_options_for(config, identity)
-    options = options.__class__(**{**options.__dict__, "trusted_keys": extra})
-    service = Service(options, config, config_path=config_path)
     desktop = DesktopApp(service, hidden=args.hidden)
     single.listen(desktop.on_message)
     import qasync  # noqa: PLC0415 - only the app needs it, and it needs the QApplication

@@ -288,7 +288,8 @@ def test_sharer_frozen_getter_times_it_out_and_moves_on(lan_factory, tmp_path: P
     # Thawed, the frozen sharer carries on serving (its stale connection is simply closed).
     listing = b.mfsync("fetch", "--long", timeout=60)
     assert listing.returncode == 0, listing
-    assert re.search(r"\s2\s+\S+\s+big\.bin$", listing.stdout, re.M), listing
+    # SIZE  HOSTS  CONTENT-ID  FOLDER-ID  NAME
+    assert re.search(r"\s2\s+\S+\s+0000-0000\s+big\.bin$", listing.stdout, re.M), listing
     for share in shares.values():
         assert share.alive(), share.describe()
     _no_traceback(get, *shares.values())

@@ -57,9 +57,9 @@ class Transfers:
         self.syncers: dict[FolderId, Syncer] = {}
         self.pause_reason = PauseReason.NONE
         self._tasks: set[asyncio.Task[None]] = set()
-        #: The last status each downloader published (by ``id``), which ``everything`` combines:
+        #: The last status each downloader published, which ``everything`` combines:
         #: taking a new one per service snapshot cost a moment per job twice over.
-        self._published: dict[int, TransfersStatus] = {}
+        self._published: dict[Downloader, TransfersStatus] = {}
 
     def start(self) -> None:
         """Follow the downloader's changes (once the node runs)."""
@@ -102,7 +102,7 @@ class Transfers:
     def everything(self) -> TransfersStatus:
         """Every transfer, the downloads' and sync's."""
         # combine, not a bare tuple of transfers: it adds the downloaders' total speeds.
-        return TransfersStatus.combine(*(self._published.get(id(d)) or d.status
+        return TransfersStatus.combine(*(self._published.get(d) or d.status
                                          for d in self._downloaders()))
 
     # -- downloads ------------------------------------------------------------------------
@@ -182,7 +182,7 @@ class Transfers:
         """Stop syncing the folder ``folder`` (it stays shared)."""
         syncer = self.syncers.pop(folder, None)
         if syncer is not None:
-            self._published.pop(id(syncer.downloader), None)
+            self._published.pop(syncer.downloader, None)
             await syncer.stop()
 
     # -- helpers --------------------------------------------------------------------------
@@ -209,7 +209,7 @@ class Transfers:
     def _follow(self, downloader: Downloader) -> None:
         def published(status: TransfersStatus) -> None:
             if downloader in self._downloaders():  # (a stopped syncer's last word is dropped)
-                self._published[id(downloader)] = status
+                self._published[downloader] = status
             self._changed()
 
         downloader.subscribe(published)

@@ -39,6 +39,7 @@ from mfsync.protocol.endpoints import (
     format_host_port,
     parse_host_port,
 )
+from mfsync.protocol.folder_id import FolderId
 from mfsync.store.files import JSONTextError, atomic_write, parse_json, warn_if_exposed
 
 __all__ = [
@@ -137,6 +138,12 @@ def _download_folder(value: Any) -> str:
     return text
 
 
+def _folder_ids(value: Any) -> frozenset[FolderId]:
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise ValueError('must be a list of folder ids ("k3x9-pq2m")')
+    return frozenset(FolderId.parse(v) for v in value)
+
+
 # -- dumpers: loaded value -> JSON value ------------------------------------------------------
 
 def _same(value: Any) -> Any:
@@ -154,6 +161,10 @@ def _dump_key_names(value: Mapping[bytes, str]) -> dict[str, str]:
 def _dump_peers(value: tuple[tuple[str, int | None], ...]) -> list[str]:
     return [(f"[{h}]" if ":" in h else h) if p is None else format_host_port(h, p)
             for h, p in value]
+
+
+def _dump_folder_ids(value: frozenset[FolderId]) -> list[str]:
+    return sorted(str(f) for f in value)
 
 
 def _dump_texts(value: tuple[str, ...]) -> list[str]:
@@ -205,8 +216,11 @@ SETTINGS: tuple[Setting, ...] = (
             "Download folder", "path"),
     Setting("folders", "folders", parse_folders, (),
             'folders to share: [{"path": ..., "mode": "share" or "sync", "id": ..., "label": ...,'
-            ' "devices": ...}]; at most one syncs', "Shared folders", "internal",
+            ' "devices": ...}]; any number may sync', "Shared folders", "internal",
             dump=dump_folders),
+    Setting("ignoredFolders", "ignored_folders", _folder_ids, frozenset(),
+            "ids of folders offered to sync whose invitations were ignored",
+            "Ignored invitations", "internal", dump=_dump_folder_ids),
     Setting("concurrentDownloads", "concurrent_downloads", _whole(1, MAX_CONCURRENT_DOWNLOADS),
             DEFAULT_CONCURRENCY, "how many files are downloaded at the same time",
             "Downloads at once", "int", (1, MAX_CONCURRENT_DOWNLOADS)),
@@ -254,6 +268,7 @@ class Config:
     ttl: int = DEFAULT_TTL
     download_folder: str = ""
     folders: tuple[FolderConfig, ...] = ()
+    ignored_folders: frozenset[FolderId] = frozenset()
     concurrent_downloads: int = DEFAULT_CONCURRENCY
     notify_downloads: bool = True
     notify_failures: bool = True

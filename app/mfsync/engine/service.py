@@ -16,7 +16,6 @@ config file) runs in worker threads, never on the caller's (the GUI's) thread. N
 knows about Qt.
 """
 
-import asyncio
 import dataclasses
 import logging
 from collections.abc import Callable, Iterable
@@ -30,10 +29,13 @@ from mfsync.crypto.keys import Identity
 from mfsync.crypto.verify import verification_code
 from mfsync.defaults import DEFAULT_CONCURRENCY, FolderMode
 from mfsync.engine.config_writer import ConfigWriter
-from mfsync.engine.folder_rules import check_addition, find_folder
+from mfsync.engine.invitations import Invitation
 from mfsync.engine.node import Node, NodeOptions
 from mfsync.engine.publisher import Publisher
+from mfsync.engine.service_folders import FolderDesk, check_folder
+from mfsync.engine.service_invitations import InvitationDesk
 from mfsync.engine.service_status import (
+    BusyFolder,
     PauseReason,
     ServiceError,
     ServiceObserver,
@@ -44,19 +46,20 @@ from mfsync.engine.service_status import (
 )
 from mfsync.engine.service_transfers import Transfers, prepare_folder
 from mfsync.engine.status import NodeStatus
-from mfsync.folder_config import new_folder_id
 from mfsync.net.server import PortInUse
 from mfsync.net.sockets import InterfaceError
 from mfsync.protocol.folder_id import DEFAULT_FOLDER, FolderId
 from mfsync.store import locations
 from mfsync.store.folder_lock import FolderInUse, FolderLocks
 from mfsync.store.identity_file import load_or_create_identity
-from mfsync.store.shareset import ShareSet, ShareSetError
+from mfsync.store.shareset import ShareSetError
 
 __all__ = [
     "APP_COMMAND",
     "BATTERY_BEAT_FACTOR",
+    "BusyFolder",
     "FolderMode",
+    "Invitation",
     "PauseReason",
     "RunPlan",
     "Service",
@@ -91,17 +94,6 @@ def node_options_for(config: Config, identity: Identity) -> NodeOptions:
     )
 
 
-async def check_folder(path: Path) -> Path:
-    """``path`` resolved, if it is a readable folder to share; ``ServiceError`` says why not.
-
-    The check touches the disk, so it runs in a worker thread.
-    """
-    try:
-        return await asyncio.to_thread(ShareSet.check_root, path)
-    except (ShareSetError, OSError) as exc:  # both mean "cannot use this"
-        raise ServiceError(str(exc)) from None
-
-
 @dataclass(frozen=True)
 class RunPlan:
     """A command-line run: what it shares and how it downloads, fixed for its whole life."""
@@ -124,13 +116,13 @@ class Service:
     """Runs the engine for a front end; every public method is safe to call while it runs."""
 
     def __init__(self, options: NodeOptions, config: Config, *, config_path: Path | None = None,
-                 run: RunPlan | None = None, command: str = APP_COMMAND) -> None:
+                 run: RunPlan | None = None, command: str = APP_COMMAND,
+                 wait_when_busy: bool = False) -> None:
         self._base = options
         self.config = config
-        self._run = run
-        self._folders = run.folders if run is not None else config.folders
+        folders = run.folders if run is not None else config.folders
         node_options = dataclasses.replace(
-            options, share_dir=None, share_dirs=(), folders=self._folders,
+            options, share_dir=None, share_dirs=(), folders=folders,
             trusted_keys=config.trusted_keys | options.trusted_keys,
             key_names={**options.key_names, **config.key_names},
         )
@@ -143,11 +135,18 @@ class Service:
         self._writer = (ConfigWriter(config_path, on_saved=self._saved, on_error=self.report_error)
                         if config_path is not None and run is None else None)
         #: One process per folder: the folders this one serves are locked while it runs.
-        self._locks = FolderLocks(options.state_dir,
-                                  command=run.command if run is not None else command)
+        locks = FolderLocks(options.state_dir, command=run.command if run is not None else command)
+        self._desk = FolderDesk(
+            self.node, self.transfers, folders, locks, save=self._save_folders,
+            changed=self._changed, trust_hint=run.trust_hint if run is not None else "",
+            wait_when_busy=wait_when_busy and run is None)
+        #: The app's invitations to the network's sync folders (a command-line run has none):
+        #: a front end accepts, downloads or ignores them here.
+        self.invitations = InvitationDesk(
+            self._desk, self.node, download=self.download, ignore=self._ignore_folder,
+            changed=self._changed) if run is None else None
         self._on_battery = False
         self._errors: list[str] = []
-        self._started = False
         self._publisher: Publisher[ServiceStatus] = Publisher(
             self._snapshot, self._snapshot(), name="service")
 
@@ -159,24 +158,21 @@ class Service:
         loading a config file that had none (once: the file has them from then on).
         ``StartError`` says what stopped it (everything started so far is stopped again)."""
         try:
-            await asyncio.to_thread(self._locks.take_all, [f.path for f in self._folders])
+            await self._desk.lock()
         except FolderInUse as exc:
             raise StartError(StartFailure.FOLDER_IN_USE, str(exc)) from None
         try:
             await self.node.start()
         except (PortInUse, InterfaceError, ShareSetError, OSError) as exc:
             await self.node.stop()
-            await asyncio.to_thread(self._locks.release_all)
+            await self._desk.stop()
             raise _start_error(exc) from None
-        self.node.subscribe(lambda _s: self._changed())
+        self.node.subscribe(self._node_changed)
         self.transfers.start()
-        self._started = True
         if self._writer is not None and "folders" in self.config.migrated:
             log.info("config file %s: saving the ids given to its folders", self._writer.path)
-            self._save_folders(self._folders)
-        for folder in self._folders:
-            if folder.mode == FolderMode.SYNC:
-                self._start_syncer(folder.path)
+            self._save_folders(self._desk.folders)
+        await self._desk.start()
         self._publisher.take_now()
         self._changed()
 
@@ -185,7 +181,7 @@ class Service:
         the settings asked for so far is saved before this returns."""
         await self.transfers.stop()
         await self.node.stop()
-        await asyncio.to_thread(self._locks.release_all)
+        await self._desk.stop()
         if self._writer is not None:
             await self._writer.wait()
         self._publisher.close()
@@ -253,56 +249,27 @@ class Service:
 
     # -- folders --------------------------------------------------------------------------
 
+    @property
+    def folders(self) -> tuple[FolderConfig, ...]:
+        """The folders this service shares or syncs (busy ones too)."""
+        return self._desk.folders
+
     async def add_folder(self, path: Path, mode: str = FolderMode.SHARE) -> FolderConfig:
-        """Share ``path`` (and sync it, in sync mode); saved to the config file."""
-        root = await check_folder(path)
-        check_addition(self._folders, root)
-        folder = FolderConfig(root, mode, new_folder_id(self._folders, mode))
-        try:
-            await asyncio.to_thread(self._locks.take, root)
-        except FolderInUse as exc:
-            raise ServiceError(str(exc)) from None
-        try:
-            await self.node.add_share(root, folder)
-        except BaseException:
-            self._locks.release(root)  # (closing a file: quick, and safe while cancelled)
-            raise
-        self._save_folders((*self._folders, folder))
-        if mode == FolderMode.SYNC and self._started:
-            self._start_syncer(root)
-        self._changed()
-        return folder
+        """Share ``path`` (and sync it, in sync mode) as a new folder; saved."""
+        return await self._desk.add(await check_folder(path), mode)
 
     async def remove_folder(self, path: Path) -> None:
         """Stop sharing ``path`` (its files stay where they are)."""
-        folder = find_folder(self._folders, path)
-        if folder.mode == FolderMode.SYNC:
-            await self.transfers.stop_syncer(folder.id)
-        await self.node.remove_share(folder.path)
-        await asyncio.to_thread(self._locks.release, folder.path)
-        self._save_folders(tuple(f for f in self._folders if f.path != folder.path))
-        self._changed()
+        await self._desk.remove(path)
 
     async def set_folder_mode(self, path: Path, mode: str) -> None:
         """Switch a shared folder between share only and sync."""
-        folder = find_folder(self._folders, path)
-        if folder.mode == mode:
-            return
-        self.node.configure_folder(folder.id, mode=mode)
-        if mode == FolderMode.SYNC:
-            self._start_syncer(folder.path)
-        else:
-            await self.transfers.stop_syncer(folder.id)
-        self._replace_folder(folder, mode=mode)
-        self._changed()
+        await self._desk.set_mode(path, mode)
 
     def set_folder_devices(self, path: Path, devices: Audience | None) -> None:
         """Set who may see a shared folder and whose changes it takes (None: the default for
         the trust list); saved, and in force at every peer's next request."""
-        folder = find_folder(self._folders, path)
-        self._replace_folder(folder, devices=devices)
-        self.node.configure_folder(folder.id, audience=devices, default_audience=not devices)
-        self._changed()
+        self._desk.set_devices(path, devices)
 
     # -- downloads ------------------------------------------------------------------------
 
@@ -399,14 +366,15 @@ class Service:
 
     def _save_folders(self, folders: tuple[FolderConfig, ...]) -> None:
         self._save({"folders": to_json_value("folders", folders)})
-        self._folders = folders
 
-    def _replace_folder(self, folder: FolderConfig, **changes: Any) -> None:
-        self._save_folders(tuple(dataclasses.replace(f, **changes) if f.path == folder.path
-                                 else f for f in self._folders))
+    def _node_changed(self, status: NodeStatus) -> None:
+        if self.invitations is not None:
+            self.invitations.update(status, self.config.ignored_folders)
+        self._changed()
 
-    def _start_syncer(self, root: Path) -> None:
-        self.transfers.start_syncer(root, trust_hint=self._run.trust_hint if self._run else "")
+    def _ignore_folder(self, folder: FolderId) -> None:
+        self._save({"ignoredFolders": to_json_value(
+            "ignoredFolders", self.config.ignored_folders | {folder})})
 
     def _changed(self) -> None:
         self._publisher.changed()
@@ -414,11 +382,12 @@ class Service:
     def _snapshot(self) -> ServiceStatus:
         return ServiceStatus(
             node=self.node.status, transfers=self.transfers.everything(),
-            folders=self._folders, own_key=self.node.identity.public_key,
+            folders=self._desk.folders, own_key=self.node.identity.public_key,
             trusted_keys=self.config.trusted_keys | self._base.trusted_keys,
             key_names=tuple(sorted(self.config.key_names.items())),
             pause_reason=self.transfers.pause_reason, on_battery=self._on_battery,
-            errors=tuple(self._errors),
+            errors=tuple(self._errors), busy=self._desk.busy,
+            invitations=self.invitations.current if self.invitations else (),
         )
 
 
@@ -436,17 +405,19 @@ def _start_error(exc: Exception) -> StartError:
 
 def app_service(config_path: Path, *, explicit: bool, key_path: Path,
                 trusted_keys: frozenset[bytes] = frozenset(),
-                command: str = APP_COMMAND) -> Service:
+                command: str = APP_COMMAND, wait_when_busy: bool = False) -> Service:
     """The service of the desktop app (and of ``mfsync daemon``, which runs the app's folders
     without a window): every folder of the config file at ``config_path``, its settings, the
     identity at ``key_path`` (made on first use), plus ``trusted_keys`` for this run only.
 
     It saves to ``config_path`` what changes while it runs, and on its first start the ids it
     gave to folders that had none. ``command`` names it to a process refused a folder it
-    serves. Raises ``ConfigError`` or ``IdentityError`` for a file it cannot use (never
-    started here).
+    serves; ``wait_when_busy`` (the app's) starts without a folder another process serves
+    and takes it over later, where the daemon refuses to start. Raises ``ConfigError`` or
+    ``IdentityError`` for a file it cannot use (never started here).
     """
     config = load_config(config_path, explicit=explicit)
     identity, _ = load_or_create_identity(key_path)
     options = dataclasses.replace(node_options_for(config, identity), trusted_keys=trusted_keys)
-    return Service(options, config, config_path=config_path, command=command)
+    return Service(options, config, config_path=config_path, command=command,
+                   wait_when_busy=wait_when_busy)

@@ -10,14 +10,17 @@ They never see the network's or the store's exceptions.
 import enum
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 
 from mfsync.config import FolderConfig
 from mfsync.crypto.keys import short_key
+from mfsync.engine.invitations import Invitation
 from mfsync.engine.status import NodeStatus
 from mfsync.engine.transfer_status import TransfersStatus
 from mfsync.protocol.endpoints import format_host_port
 
 __all__ = [
+    "BusyFolder",
     "PauseReason",
     "ServiceError",
     "ServiceObserver",
@@ -67,6 +70,14 @@ class StartError(ServiceError):
 
 
 @dataclass(frozen=True, slots=True)
+class BusyFolder:
+    """A folder of ours that another process serves: ``reason`` says which, for people."""
+
+    path: Path
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
 class ServiceStatus:
     """Everything a user interface shows, at one moment."""
 
@@ -79,6 +90,14 @@ class ServiceStatus:
     pause_reason: str = PauseReason.NONE
     on_battery: bool = False
     errors: tuple[str, ...] = ()
+    #: Folders of ours another process serves (the app serves them once it lets them go).
+    busy: tuple[BusyFolder, ...] = ()
+    #: Sync folders the network offers us that we do not have (the app's; see invitations).
+    invitations: tuple[Invitation, ...] = ()
+
+    def busy_reason(self, path: Path) -> str:
+        """Why the folder ``path`` is busy (which process serves it), or ""."""
+        return next((b.reason for b in self.busy if b.path == path), "")
 
     @property
     def paused(self) -> bool:

@@ -250,7 +250,7 @@ def main(argv: list[str] | None = None) -> int:
                           for k in value.split(",") if k.strip())
         key_path = Path(args.key_file).expanduser() if args.key_file else locations.key_path()
         service = app_service(config_path, explicit=args.config is not None, key_path=key_path,
-                              trusted_keys=extra)
+                              trusted_keys=extra, wait_when_busy=True)
     except (ConfigError, IdentityError, ValueError) as exc:
         return _fail(str(exc))
     desktop = DesktopApp(service, hidden=args.hidden)

@@ -37,11 +37,11 @@ from mfsync.engine.service import (
     prepare_folder,
 )
 from mfsync.engine.service_status import ServiceStatus
-from mfsync.engine.status import NodeStatus, RemoteFile
+from mfsync.engine.status import NodeStatus, RemoteFile, RemoteFolder
 from mfsync.engine.transfer_status import TransferState
 
-__all__ = ["FolderChoice", "ModeError", "run_fetch", "run_get", "run_list_hosts", "run_share",
-           "run_sync", "start_failure"]
+__all__ = ["FolderChoice", "ModeError", "network_folders", "run_fetch", "run_get",
+           "run_list_hosts", "run_share", "run_sync", "start_failure"]
 
 log = logging.getLogger("mfsync.cli")
 
@@ -107,11 +107,28 @@ async def _run_folder(settings: Settings, directory: str, mode: str,
     """The folder a share or sync run serves: DIR, as the default folder or the one
     ``--folder`` names, with the devices ``--share-with`` gives."""
     root = await _folder(directory)
+
+    async def offered() -> tuple[RemoteFolder, ...]:
+        log.info("looking for a folder %r on the network (%g s)", choice.folder, settings.window)
+        return await network_folders(settings)
+
     try:
         return await run_folder(root, mode, state_dir=settings.node_options().state_dir,
-                                folder=choice.folder, devices=choice.share_with)
+                                folder=choice.folder, devices=choice.share_with,
+                                offered=offered)
     except ServiceError as exc:
         raise UsageError(str(exc)) from None
+
+
+async def network_folders(settings: Settings) -> tuple[RemoteFolder, ...]:
+    """The folders the hosts seen within the discovery window offer us.
+
+    A service of its own that serves nothing (no folder, so no TCP listener: the port stays
+    free for the run that follows) and is stopped before this returns."""
+    async with running_service(settings, RunPlan(), wants=True) as service:
+        await asyncio.sleep(settings.window)
+        await service.settle(SETTLE_GRACE)
+        return service.status.node.remote_folders
 
 
 def _named(folder: FolderConfig) -> str:

@@ -228,7 +228,8 @@ def _add_download_options(mode: argparse.ArgumentParser) -> None:
 def _add_folder_options(mode: argparse.ArgumentParser) -> None:
     mode.add_argument("--folder", metavar="ID|LABEL", default=None,
                       help="serve DIR as this named folder (an id like k3x9-pq2m, or a label: "
-                      "DIR's folder of that label, or a new one); default: the default folder")
+                      "DIR's folder of that label, else the one of that label the network "
+                      "offers, else a new one); default: the default folder")
     mode.add_argument("--share-with", type=_audience, metavar="KEY[,KEY...]|trusted|everyone",
                       default=None, help="who may see the folder and whose changes it takes "
                       "(default: everyone for the default folder, else the trusted keys when "

@@ -32,12 +32,14 @@ content. An edited file holds its last edit: edits are made on a host that holds
 version (else on the host that wrote it), each with a modification time newer than any before,
 so the last edit wins any conflict that a kill at the wrong moment may cause. A file edited on
 two hosts at once holds the later edit, and the earlier one is on every host under the conflict
-name the rules give (its time, its host's key). Other conflict copies may appear (a host killed
-before it recorded a download, then edited, makes a conflict that is not a real one); each must
-then be on every host, named ``*.sync-conflict-*`` after one of our files and holding one of that
-file's earlier contents. Deletions do not propagate and the soak deletes
-nothing, so nothing else may be there: no partial download (``*.mfsync-part``), no stray file,
-no two files whose names differ only in Unicode normalisation. A crash is a process that exited
+name the rules give (its time, its host's key) -- unless the file is a conflict copy itself: a
+conflict copy is never copied again (as in Syncthing), the earlier edit is then just gone. Other
+conflict copies may appear (a host killed before it recorded a download, then edited, makes a
+conflict that is not a real one); each must then be on every host, named ``*.sync-conflict-*``
+after one of our files and holding one of that file's earlier contents. Deletions do not
+propagate and the soak deletes nothing, so nothing else may be there: no partial download
+(``*.mfsync-part``), no stray file, no two files whose names differ only in Unicode
+normalisation. A crash is a process that exited
 without being told to, one that did not exit cleanly when told to, or a Python traceback in a log.
 
 The seed replays the same decisions (steps, hosts, names, sizes, contents); how they interleave
@@ -241,6 +243,12 @@ def conflict_base(name: str) -> str | None:
     return conflict_base(original) or original
 
 
+def is_copy_of_a_copy(name: str) -> bool:
+    """Whether ``name`` is a conflict copy of a conflict copy (the rules never make one)."""
+    m = CONFLICT_RE.match(name.rpartition("/")[2])
+    return m is not None and CONFLICT_RE.match(m.group("stem") + (m.group("ext") or "")) is not None
+
+
 def check(scans: Mapping[int, Scan], histories: Mapping[str, PathHistory]) -> Verdict:
     """Compare every host's folder with what the soak wrote (see the module's docstring)."""
     verdict = Verdict()
@@ -285,6 +293,8 @@ def check(scans: Mapping[int, Scan], histories: Mapping[str, PathHistory]) -> Ve
         present = [h for h in hosts if name in scans[h].files]
         contents = {scans[h].files[name] for h in present}
         problems: list[str] = []
+        if is_copy_of_a_copy(name):
+            problems.append(f"conflict copy of a conflict copy: {name}")
         if len(present) < len(hosts):
             missing = ", ".join(f"h{h}" for h in hosts if h not in present)
             problems.append(f"conflict copy {name} missing on {missing}")
@@ -948,11 +958,15 @@ class Soak:
             history.add(host.index, file.relative_to(host.folder).as_posix(), digest, len(data),
                         mtime)
             self.result.bytes_written += len(data)
+        self.result.counts["files_edited"] += 2
+        self.result.counts["conflicts_made"] += 1
+        if conflict_base(path) is not None:  # a conflict copy is never copied again
+            self._note(f"{loser.name} and {winner.name} both edit the conflict copy {path!r}: "
+                       "expecting no copy of it")
+            return
         copy = expected_conflict_name(path, loser_mtime, self.keys[loser.index])
         self.histories[copy] = PathHistory(copy)
         self.histories[copy].add(loser.index, copy, digests[0], len(contents[0]), loser_mtime)
-        self.result.counts["files_edited"] += 2
-        self.result.counts["conflicts_made"] += 1
         self._note(f"{loser.name} and {winner.name} both edit {path!r}: expecting {copy!r}")
 
     def _holder(self, h: SoakHost, history: PathHistory) -> tuple[SoakHost, Path] | None:

@@ -18,7 +18,7 @@ import secrets
 from pathlib import Path
 
 import pytest
-from churn import PathHistory, Soak, check, conflict_base, scan_folder
+from churn import PathHistory, Soak, check, conflict_base, is_copy_of_a_copy, scan_folder
 
 import figures
 from mfsync.store.conflicts import conflict_name
@@ -86,6 +86,11 @@ def test_the_check_catches_corruption_loss_partials_and_strays(tmp_path: Path) -
     assert _verdict(tmp_path / "p", [good, cases["partial"]], histories).partials_left == 1
     twice = _verdict(tmp_path / "m", [cases["copies multiplied"]] * 2, histories)
     assert [p for p in twice.problems if "kept as 2 conflict copies" in p], twice.problems
+    # a conflict copy of a conflict copy, even on every host and of an earlier content
+    nested = "a.sync-conflict-20260101-120000-abcdef.sync-conflict-20260101-120001-abcdef.txt"
+    tree = {"a.txt": b"v2", nested: b"v1"}
+    copied = _verdict(tmp_path / "n", [tree, tree], [_history("a.txt", b"v1", b"v2")])
+    assert [p for p in copied.problems if "copy of a conflict copy" in p], copied.problems
     # an older version is not the last one
     stale = _verdict(tmp_path / "s", [{"a.txt": b"v1"}], [_history("a.txt", b"v1", b"v2")])
     assert stale.data_lost == 1 and "version 1 of 2" in stale.problems[0]
@@ -104,6 +109,8 @@ def test_conflict_names_lead_back_to_their_file() -> None:
         assert conflict_base(copy) == name, copy
         assert conflict_base(conflict_name(copy, 1_767_312_000 * 10**9, key)) == name
     assert conflict_base("plain.txt") is None
+    assert not is_copy_of_a_copy(conflict_name("a/b.txt", 0, key))
+    assert is_copy_of_a_copy(conflict_name(conflict_name("a/b.txt", 0, key), 10**9, key))
 
 
 @pytest.mark.timeout(SOAK_SECONDS + CONVERGE_TIMEOUT + 180)

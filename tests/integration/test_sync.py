@@ -155,6 +155,36 @@ async def test_concurrent_edits_end_in_one_conflict_copy(host, tmp_path: Path) -
     assert _versions(a) == _versions(b) == _versions(c)
 
 
+async def test_a_conflict_on_a_conflict_copy_makes_no_copy_of_the_copy(host,
+                                                                       tmp_path: Path) -> None:
+    # A conflict copy is synced like any file, so two hosts may change it at once (or one
+    # edits it while another still holds its first content under a version of its own). The
+    # newer version takes the name; the other is not kept as a copy of the copy (Syncthing's
+    # rule: found by the churn soak, which saw x.sync-conflict-A.sync-conflict-B.md).
+    copy = conflict_name("plan.txt", time.time_ns() - 60 * 10**9, bytes.fromhex("e9415b") * 11)
+    files = {copy: b"the loser of an earlier conflict\n", "keep.txt": b"untouched\n"}
+    a = await host(tmp_path / "a", files, watch=False)
+    b = await host(tmp_path / "b", watch=False)
+    await _all_have([b], files)
+    await wait_for(lambda: _versions(a) == _versions(b))
+
+    (_root(a) / copy).write_bytes(b"A edits the copy first\n")
+    (_root(b) / copy).write_bytes(b"B edits the copy later, and wins\n")
+    _age(_root(a) / copy, 20)
+    b_mtime = _age(_root(b) / copy, 10)
+    await asyncio.sleep(0.4)
+    await asyncio.gather(a.rescan(), b.rescan())
+
+    expected = {copy: b"B edits the copy later, and wins\n", "keep.txt": b"untouched\n"}
+    await _all_have([a, b], expected)
+    await wait_for(lambda: _versions(a) == _versions(b))
+    await asyncio.sleep(1.5)  # and no copy of the copy turns up later
+    for node in (a, b):
+        assert read_tree(_root(node)) == expected
+        assert (_root(node) / copy).stat().st_mtime_ns == b_mtime
+    assert _versions(a) == _versions(b)
+
+
 async def test_deletion_stays_local(host, tmp_path: Path) -> None:
     files = {"gone.txt": b"delete me\n", "stay.txt": b"stay\n"}
     a = await host(tmp_path / "a", files)

@@ -14,6 +14,9 @@ others is compared with what our share set holds, by version vector:
   the same name) and synced like any file; the winner takes the name, with the merged version.
   Nothing is replaced before the loser is safe: if ours loses, ours is renamed first; if ours
   wins, theirs is first downloaded under the conflict name, and only then is our version merged.
+  A conflict copy itself is never copied again (Syncthing's rule): a conflict on a conflict
+  copy's name is won as any other, but the losing version is dropped, not kept under a copy of
+  the copy's name (the copies would multiply host after host).
 
 A download the user cancels is not queued again by the policy while the network offers that same
 content under that name; once the content changes (or ``forget_cancelled``), it is fair game.
@@ -39,7 +42,7 @@ from mfsync.engine.transfers import (
 )
 from mfsync.protocol.folder_id import DEFAULT_FOLDER, FolderId
 from mfsync.protocol.version import EMPTY_VERSION, Order, VersionVector
-from mfsync.store.conflicts import conflict_name
+from mfsync.store.conflicts import conflict_name, is_conflict_name
 from mfsync.store.shareset import LocalFile, ShareSet
 
 __all__ = ["EVALUATE_DELAY", "Syncer", "choose_offer", "winner"]
@@ -259,6 +262,9 @@ class Syncer:
 
     async def _conflict(self, path: str, ours: LocalFile, theirs: RemoteFile) -> None:
         merged = ours.version.merge(theirs.version)
+        if is_conflict_name(path):
+            await self._copy_conflict(path, ours, theirs, merged)
+            return
         if winner(theirs.mtime_ns, theirs.version, ours.mtime_ns, ours.version):
             loser = conflict_name(path, ours.mtime_ns, _writer(ours.version))
             log.warning("conflict on %s: the other version wins; ours is kept as %s", path, loser)
@@ -279,6 +285,22 @@ class Syncer:
             self._download(path, theirs, _After(EMPTY_VERSION.bump(self._share.local_key),
                                                 merge_path=path, merge_version=merged),
                            store_as=loser)
+
+    async def _copy_conflict(self, path: str, ours: LocalFile, theirs: RemoteFile,
+                             merged: VersionVector) -> None:
+        """A conflict on a conflict copy's name: the winner takes the name, the loser is not
+        kept (no copy of a copy). Two hosts that both stored one loser hold the same content
+        under concurrent versions (merged above, never here); this is an edit of the copy on one
+        host against an older content of it, or two edits at once."""
+        if winner(theirs.mtime_ns, theirs.version, ours.mtime_ns, ours.version):
+            log.info("conflict on the conflict copy %s: the other version wins and replaces "
+                     "ours (a conflict copy is not copied again)", path)
+            self._download(path, theirs, _After(merged), replace_ours=ours)
+        else:
+            log.info("conflict on the conflict copy %s: our version wins (a conflict copy is "
+                     "not copied again)", path)
+            await self._share.set_version(path, merged)
+            self._node.share_changed()
 
     def _download(self, path: str, theirs: RemoteFile, after: _After, *,
                   replace_ours: LocalFile | None = None, store_as: str | None = None) -> None:

@@ -8,28 +8,44 @@ already holds the content. It checks that the bytes still missing fit on the dis
 partial file is created (opening one extends it to the full size) or a block list is asked for
 (its length follows from the size a peer claims). At landing, ``Plan.destination`` decides the
 last time: if sync is replacing a file of ours that changed during the download, ours stays and
-the download lands under the conflict copy's name. Nothing else in mfsync maps a download's wire
-path to a local path.
+the download lands under the conflict copy's name. A conflict copy is never copied again
+(Syncthing's rule): when the download is itself of a conflict copy's name, a different file in
+the way (or ours changed meanwhile) fails it instead (``CopyInTheWay``); the sync policy decides
+again once that file of ours is scanned. Nothing else in mfsync maps a download's wire path to a
+local path.
 
 Every function here blocks (it looks at the disk): the engine calls them off the event loop.
 """
 
 import contextlib
+import errno
 import logging
 import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from mfsync.store.conflicts import conflict_name
+from mfsync.store.conflicts import conflict_name, is_conflict_name
 from mfsync.store.dirfd import open_folder
 from mfsync.store.failures import LocalFailure, local
 from mfsync.store.hashing import FileChanged, FileHashes, hash_file
 from mfsync.store.safe_paths import partial_path_for, target_for
 from mfsync.store.space import check_free_space
 
-__all__ = ["Plan", "Wanted", "check_name", "discard_partials", "plan", "plan_batch"]
+__all__ = ["CopyInTheWay", "Plan", "Wanted", "check_name", "discard_partials", "plan",
+           "plan_batch"]
 
 log = logging.getLogger("mfsync.transfer")
+
+
+class CopyInTheWay(FileExistsError):
+    """A download of a conflict copy's name finds a different file of ours there (or ours
+    changed during the download): ours stays, and theirs is not stored as a copy of the copy.
+    A local failure of the download (an ``OSError``), so it is tried again later."""
+
+    def __init__(self, target: Path) -> None:
+        super().__init__(errno.EEXIST, "a different conflict copy of this name is here (not "
+                         "yet scanned, or changed during the download): keeping it, and not "
+                         "making a conflict copy of a conflict copy", os.fspath(target))
 
 
 @dataclass(frozen=True)
@@ -76,6 +92,8 @@ class Plan:
         if wanted.replace and wanted.expect_local is not None and not _still(
             self.target, wanted.expect_local
         ):
+            if is_conflict_name(self.stored):
+                raise CopyInTheWay(self.target)
             return target_for(wanted.root, self.conflict_stored())
         return self.target
 
@@ -95,6 +113,8 @@ def plan(wanted: Wanted) -> Plan:
         same = _same_content(wanted.root, target, wanted)
         if same is not None:
             return Plan(wanted, target, stored, same)
+        if is_conflict_name(stored):
+            raise CopyInTheWay(target)
         conflict_with = target
         stored = conflict_name(stored, wanted.mtime_ns, wanted.maker)
         target = target_for(wanted.root, stored)

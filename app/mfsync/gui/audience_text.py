@@ -59,12 +59,12 @@ class Candidate:
 
 
 def candidate_hosts(status: ServiceStatus, audience: Audience | None) -> list[Candidate]:
-    """The hosts the "Share with…" list offers, sorted by name: the trusted keys, the hosts
-    seen (their proven key, else the one they announce) and the keys ``audience`` lists
+    """The hosts the "Share with…" list offers, by name (the unnamed last): the trusted keys,
+    the hosts seen (their proven key, else the one they announce) and the keys ``audience`` lists
     already (so that none is dropped unseen); never our own key."""
     seen = {k for p in status.node.peers for k in (p.key or p.announced_key,) if k}
     chosen = audience.keys if audience is not None else frozenset()
     keys = (status.trusted_keys | seen | chosen) - {status.own_key}
     candidates = [Candidate(k, key_label(status, k), k in status.trusted_keys, k in seen)
                   for k in keys]
-    return sorted(candidates, key=lambda c: (c.label.casefold(), c.key))
+    return sorted(candidates, key=lambda c: (c.label == short_key(c.key), c.label.casefold()))

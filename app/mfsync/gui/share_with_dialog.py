@@ -40,7 +40,7 @@ HINTS = {
     AudienceKind.EVERYONE: "Every computer that may connect to you sees this folder.",
     AudienceKind.TRUSTED: "The computers of your trusted keys see this folder, as the list "
                           "stands when they ask (a key you trust later sees it too).",
-    AudienceKind.KEYS: "Only the computers checked below see this folder.",
+    AudienceKind.KEYS: "Only the computers checked in the list see this folder.",
 }
 #: Said under every choice: the list works both ways.
 BOTH_WAYS = ("Both ways: only these computers get its files, and only their changes are taken "

@@ -3,12 +3,15 @@
 The engine calls its observers on the event loop, which under qasync is the GUI thread, so a
 snapshot can be emitted as a signal directly. Events for notifications (files arrived, a
 transfer failed, a host was refused) are derived by comparing each snapshot with the previous
-one, so the engine needs no second channel for them.
+one, so the engine needs no second channel for them. A finished download names the folder it
+arrived in (``arrival_folder``): the label of the shared folder that holds it, else the download
+folder.
 """
 
 import logging
-from collections.abc import Hashable
+from collections.abc import Callable, Hashable
 from dataclasses import dataclass
+from pathlib import Path
 
 from PySide6.QtCore import QObject, Signal
 
@@ -17,9 +20,12 @@ from mfsync.engine.service import Service, ServiceStatus
 from mfsync.engine.transfer_status import TransferSnapshot, TransferState
 from mfsync.gui.notify import Notifier
 
-__all__ = ["EngineBridge", "Finished", "derive_events"]
+__all__ = ["DOWNLOAD_FOLDER_NAME", "EngineBridge", "Finished", "arrival_folder", "derive_events"]
 
 log = logging.getLogger("mfsync.gui")
+
+#: How notifications name the download folder.
+DOWNLOAD_FOLDER_NAME = "the download folder"
 
 
 @dataclass(frozen=True)
@@ -34,9 +40,27 @@ def _finished(status: ServiceStatus) -> dict[Hashable, TransferSnapshot]:
             if t.state in (TransferState.DONE, TransferState.FAILED)}
 
 
+def arrival_folder(status: ServiceStatus, transfer: TransferSnapshot,
+                   download_folder: Callable[[], Path | None] = lambda: None) -> str:
+    """The folder ``transfer`` saved its file in, as people call it: the label of the shared
+    folder holding the file (the innermost, should one hold another), else "the download
+    folder" when it went there (``download_folder`` is asked only then), else the name of the
+    folder it was downloaded into."""
+    holders = [f for f in status.folders if transfer.target.is_relative_to(f.path)]
+    if holders:
+        return max(holders, key=lambda f: len(f.path.parts)).label
+    root = transfer.key[0]
+    if root == download_folder():
+        return DOWNLOAD_FOLDER_NAME
+    return root.name
+
+
 def derive_events(previous: ServiceStatus | None, current: ServiceStatus,
-                  notifier: Notifier) -> list[TransferSnapshot]:
-    """Tell ``notifier`` what happened between two snapshots; returns new finished downloads."""
+                  notifier: Notifier,
+                  download_folder: Callable[[], Path | None] = lambda: None,
+                  ) -> list[TransferSnapshot]:
+    """Tell ``notifier`` what happened between two snapshots; returns new finished downloads.
+    ``download_folder`` tells where downloads go by default (to name it)."""
     before = _finished(previous) if previous is not None else {}
     done: list[TransferSnapshot] = []
     for key, transfer in _finished(current).items():
@@ -46,7 +70,8 @@ def derive_events(previous: ServiceStatus | None, current: ServiceStatus,
         if transfer.state is TransferState.DONE:
             done.append(transfer)
             notifier.downloaded(transfer.path, transfer.target,
-                                current.host_label(transfer.source) or "another host")
+                                current.host_label(transfer.source) or "another host",
+                                arrival_folder(current, transfer, download_folder))
         else:
             notifier.failed(transfer.path, transfer.error or "failed")
     last_seq = max((r.seq for r in previous.node.refusals), default=-1) if previous else -1
@@ -73,7 +98,8 @@ class EngineBridge(QObject):
 
     def _on_status(self, status: ServiceStatus) -> None:
         try:
-            for transfer in derive_events(self._previous, status, self.notifier):
+            for transfer in derive_events(self._previous, status, self.notifier,
+                                          lambda: self.service.download_folder):
                 self.downloadFinished.emit(transfer)
         except Exception:
             log.exception("cannot derive notifications")

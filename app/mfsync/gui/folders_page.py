@@ -1,4 +1,5 @@
-"""The "Shared folders" page: the folders we share, and adding, removing and switching them.
+"""The "Shared folders" page: the folders we share, and adding, removing and switching them,
+and who sees each ("Share with…", ``share_with_dialog``).
 
 Adding a folder scans it, which takes a while: every change runs as a background task on the
 service, and the table follows the snapshots that result.
@@ -10,15 +11,18 @@ from typing import Any
 from PySide6.QtCore import Qt, QUrl
 from PySide6.QtWidgets import QLabel, QPushButton, QWidget
 
-from mfsync.engine.service import FolderMode, ServiceStatus
+from mfsync.audience import Audience
+from mfsync.engine.service import FolderMode, ServiceError, ServiceStatus
 from mfsync.gui.models import FoldersModel
 from mfsync.gui.pages import WindowContext, button_row, make_table, page_layout, selected_keys
+from mfsync.gui.share_with_dialog import ShareWithDialog
 
 __all__ = ["FoldersPage", "dropped_folders"]
 
 
 class FoldersPage(QWidget):
-    """The table of shared folders and its buttons (add, remove, sync or share only, open)."""
+    """The table of shared folders and its buttons (add, remove, sync or share only, share
+    with, open)."""
 
     def __init__(self, context: WindowContext, model: FoldersModel) -> None:
         super().__init__()
@@ -26,7 +30,8 @@ class FoldersPage(QWidget):
         self.model = model
         self._status: ServiceStatus = context.service.status
         self.view, self.proxy = make_table(
-            model, samples=("share only", "99999", "up to date", "Photos (k3x9-pq2m)"))
+            model, samples=("share only", "99999", "up to date", "Photos (k3x9-pq2m)",
+                            "trusted keys (12)"))
         self.view.doubleClicked.connect(lambda _i: self.open_selected_folder())
         self.hint = QLabel(
             "Drop folders here from your file manager to share them, or press Add folder.")
@@ -41,11 +46,19 @@ class FoldersPage(QWidget):
             "Sync: share this folder and also fetch into it every file other hosts offer.\n"
             "Share only: others may fetch from it; nothing is written into it.")
         self.sync_button.clicked.connect(self.toggle_selected_mode)
+        self.share_button = QPushButton("Share with…")
+        self.share_button.setToolTip(
+            "Choose which computers see this folder: they alone get its files, and only\n"
+            "their changes are taken into it.")
+        self.share_button.clicked.connect(self.share_selected_folder)
         self.open_button = QPushButton("Open")
         self.open_button.clicked.connect(self.open_selected_folder)
+        #: The "Share with…" dialog open now, if any (tests and the screenshot script use it).
+        self.share_dialog: ShareWithDialog | None = None
         self.view.selectionModel().selectionChanged.connect(self.update_buttons)
         page_layout(self, self.hint, self.view, button_row(
-            self.add_button, self.remove_button, self.sync_button, self.open_button))
+            self.add_button, self.remove_button, self.sync_button, self.share_button,
+            self.open_button))
 
     def update_status(self, status: ServiceStatus) -> None:
         """Follow a new snapshot (the model is updated by the window)."""
@@ -56,7 +69,8 @@ class FoldersPage(QWidget):
     def update_buttons(self) -> None:
         """Enable the buttons that apply to the selection; name the mode switch."""
         folder = self.selected_folder()
-        for button in (self.remove_button, self.open_button, self.sync_button):
+        for button in (self.remove_button, self.open_button, self.sync_button,
+                       self.share_button):
             button.setEnabled(folder is not None)
         self.sync_button.setText(
             "Share only" if self._mode_of(folder) == FolderMode.SYNC else "Sync this folder")
@@ -96,6 +110,27 @@ class FoldersPage(QWidget):
                 switch)
         else:
             switch()
+
+    def share_selected_folder(self) -> ShareWithDialog | None:
+        """Open the "Share with…" dialog for the selected folder (non-blocking: OK sets the
+        folder's devices, in force at every peer's next request)."""
+        path = self.selected_folder()
+        folder = next((f for f in self._status.folders if f.path == path), None)
+        if folder is None:
+            return None
+
+        def chosen(devices: Audience | None) -> None:
+            try:
+                self.context.service.set_folder_devices(folder.path, devices)
+            except ServiceError as error:
+                self.context.service.report_error(str(error))
+
+        dialog = ShareWithDialog(self._status, folder, chosen, self)
+        dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        dialog.finished.connect(lambda _result: setattr(self, "share_dialog", None))
+        self.share_dialog = dialog
+        dialog.open()
+        return dialog
 
     def open_selected_folder(self) -> None:
         """Open the selected folder in the file manager."""

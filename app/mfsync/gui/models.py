@@ -22,6 +22,7 @@ from mfsync.engine.folder_names import FolderId, FolderNames
 from mfsync.engine.service import FolderMode, ServiceStatus
 from mfsync.engine.status import PeerState, RemoteFile
 from mfsync.engine.transfer_status import TransferSnapshot, TransferState
+from mfsync.gui.audience_text import describe_audience
 
 #: Transfer states in which the network table shows a file as being downloaded.
 _DOWNLOADING_STATES = frozenset({TransferState.QUEUED, TransferState.VERIFYING,
@@ -181,10 +182,10 @@ class KeyedTableModel(QAbstractTableModel):
 
 
 class FoldersModel(KeyedTableModel):
-    """The shared folders: path, mode, files, state, and the label with the id beside it (two
-    folders of one label are told apart by their ids)."""
+    """The shared folders: path, mode, files, state, the label with the id beside it (two
+    folders of one label are told apart by their ids) and who may see it (its devices)."""
 
-    HEADERS = ("Folder", "Mode", "Files", "State", "Label and id")
+    HEADERS = ("Folder", "Mode", "Files", "State", "Label and id", "Devices")
 
     def update(self, status: ServiceStatus) -> None:
         """Rows from the configured folders and what the node reports of each."""
@@ -201,10 +202,11 @@ class FoldersModel(KeyedTableModel):
                 files = str(info.files)
             mode = "sync" if folder.mode == FolderMode.SYNC else "share only"
             named = folder_name(folder.label, str(folder.id))
-            rows.append(Row(folder.path, (str(folder.path), mode, files, state, named),
+            devices = describe_audience(folder.devices, status)
+            rows.append(Row(folder.path, (str(folder.path), mode, files, state, named, devices),
                             sort=(str(folder.path).lower(), mode, int(files or 0), state,
-                                  named.lower()),
-                            tooltip=f"{folder.path}\n{named}"))
+                                  named.lower(), devices.lower()),
+                            tooltip=f"{folder.path}\n{named}\nShared with {devices}"))
         self.set_rows(rows)
 
 

@@ -3,8 +3,10 @@
 How it works: the app reports each event (``downloaded``, ``failed``, ``refused``); events of one
 kind collect in a batch that is shown when no new event of that kind came for ``window``
 seconds, or at the latest ``max_delay`` after its first one, so a sync of 500 files gives one
-notification ("500 files from laptop-anna"), not 500. The notifier keeps no timer: the app asks
-``pending_until()`` when to call ``flush()`` next, and tests pass a fake clock. An untrusted
+notification ("500 files arrived in Photos from laptop-anna"), not 500; downloads name the
+folder they arrived in (a synced folder's label, or the download folder), grouped by folder.
+The notifier keeps no timer: the app asks ``pending_until()`` when to call ``flush()`` next,
+and tests pass a fake clock. An untrusted
 computer that keeps knocking is shown once per ``quiet`` period. Names come from peers, so
 control and format characters (a bidi override can disguise ``gpj.exe`` as ``exe.jpg``) are
 replaced before anything is shown. No Qt here.
@@ -90,9 +92,11 @@ class Notifier:
 
     # -- events ---------------------------------------------------------------------------------
 
-    def downloaded(self, path: str, target: Path, host_name: str) -> None:
-        """The network file ``path`` was saved as the local file ``target``, from ``host_name``."""
-        self._add(DOWNLOAD, str(target), (path, str(target), host_name))
+    def downloaded(self, path: str, target: Path, host_name: str, folder: str = "") -> None:
+        """The network file ``path`` was saved as the local file ``target``, from ``host_name``,
+        into the folder people call ``folder`` (a synced folder's label, "the download
+        folder"; empty: not named)."""
+        self._add(DOWNLOAD, str(target), (path, str(target), host_name, folder))
 
     def failed(self, path: str, error: str) -> None:
         """Downloading the network file ``path`` failed with ``error`` (a message for people)."""
@@ -162,12 +166,33 @@ def enabled_from_config(config: Any) -> dict[str, bool]:
 # -- texts -----------------------------------------------------------------------------------------
 
 def _downloads(items: list[tuple[str, ...]]) -> tuple[str, str, str | None]:
-    hosts = _names(host or "another computer" for _path, _target, host in items)
+    hosts = _names(host or "another computer" for _path, _target, host, _folder in items)
+    where = _arrived_in(folder for _path, _target, _host, folder in items)
     if len(items) == 1:
-        path, target, _host = items[0]
-        return "Download finished", f"{_plain(PurePosixPath(path).name)} from {hosts}", target
-    folder = _common_folder(target for _path, target, _host in items)
-    return "Downloads finished", f"{len(items)} files from {hosts}", folder
+        path, target, _host, _folder = items[0]
+        return ("Download finished",
+                f"{_plain(PurePosixPath(path).name)}{where} from {hosts}", target)
+    folder = _common_folder(target for _path, target, _host, _folder in items)
+    return "Downloads finished", f"{len(items)} files{where} from {hosts}", folder
+
+
+def _arrived_in(folders: Iterable[str]) -> str:
+    """`` arrived in Photos``, `` arrived in Photos (8) and Notes (4)``, or nothing when no
+    folder is named: the folders files arrived in, most files first, at most two named."""
+    counts: dict[str, int] = {}
+    for folder in folders:
+        counts[folder] = counts.get(folder, 0) + 1
+    if not any(counts):
+        return ""
+    named = sorted(((n, f) for f, n in counts.items() if f), key=lambda c: -c[0])
+    others = len(counts) - len(named)  # files of no named folder count as one more place
+    if len(named) == 1 and not others:
+        return f" arrived in {_plain(named[0][1])}"
+    parts = [f"{_plain(folder)} ({count})" for count, folder in named[:2]]
+    rest = max(len(named) - 2, 0) + others
+    if rest > 0:
+        return f" arrived in {', '.join(parts)} and {rest} more folder{'s' if rest > 1 else ''}"
+    return f" arrived in {' and '.join(parts)}"
 
 
 def _failures(items: list[tuple[str, ...]]) -> tuple[str, str, str | None]:

@@ -8,11 +8,20 @@ be used (not root, no iproute2, ``ip netns add`` refused) those tests are skippe
 from __future__ import annotations
 
 import os
+import signal
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 from netns import Lan, netns_available
+
+# A test runner started in the background by a shell without job control (`./test &`, nohup)
+# inherits SIGINT ignored, and an ignored signal stays ignored across exec: the hosts' processes
+# would then shrug off the Ctrl-C that tests send them. A handler is reset to the default on
+# exec, so installing Python's own makes every process started here take Ctrl-C as from a
+# terminal.
+if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 _E2E_DIR = Path(__file__).resolve().parent
 REQUIRE_ENV = "MFSYNC_REQUIRE_E2E"

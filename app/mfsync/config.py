@@ -232,6 +232,9 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("notifyRefused", "notify_refused", _bool, True,
             "show a notification when an untrusted computer is refused",
             "Notify when an untrusted computer is refused", "bool"),
+    Setting("notifyInvitations", "notify_invitations", _bool, True,
+            "show a notification when a computer offers a folder to sync",
+            "Notify when a computer offers a folder to sync", "bool"),
     Setting("autostart", "autostart", _bool, False, "start the app when you log in",
             "Start when I log in", "bool"),
     Setting("pauseOnBattery", "pause_on_battery", _bool, False,
@@ -273,6 +276,7 @@ class Config:
     notify_downloads: bool = True
     notify_failures: bool = True
     notify_refused: bool = True
+    notify_invitations: bool = True
     autostart: bool = False
     pause_on_battery: bool = False
     path: Path | None = None

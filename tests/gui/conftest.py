@@ -6,7 +6,8 @@ import os
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
 import asyncio
-from collections.abc import AsyncIterator, Callable
+import gc
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -23,6 +24,22 @@ def _qt_loop() -> asyncio.AbstractEventLoop:
     # as in the app: closing the last window (a dialog, say) must not stop the loop
     app.setQuitOnLastWindowClosed(False)
     return qasync.QEventLoop(app)
+
+
+@pytest.fixture(autouse=True)
+def _collect_between_tests() -> Iterator[None]:
+    """Collect the garbage of each test after its event loop has closed.
+
+    Every async test here runs on a qasync loop of its own. Widgets, dialogs and services a test
+    leaves in reference cycles were otherwise freed by the cyclic collector whenever it next ran:
+    often in the middle of a later test, inside that test's loop, deleting Qt objects (and an
+    old loop's timer object) while Qt dispatched timer events, which crashed the process now and
+    then (a segfault in qasync's ``timerEvent`` or in "Garbage-collecting"). Collecting here,
+    with no loop running, frees them where nothing can fire on them. (The app itself runs one
+    loop for its whole life.)
+    """
+    yield
+    gc.collect()
 
 
 def pytest_asyncio_loop_factories(config: pytest.Config, item: pytest.Item

@@ -209,7 +209,9 @@ def test_names_from_peers_cannot_disguise_themselves(notifier: Notifier, sink: S
 
 def test_enabled_from_config() -> None:
     config = Config(notify_downloads=False, notify_refused=False)
-    assert enabled_from_config(config) == {"download": False, "failure": True, "refused": False}
+    assert enabled_from_config(config) == {"download": False, "failure": True, "refused": False,
+                                           "invitation": True}
+    assert enabled_from_config(Config(notify_invitations=False))["invitation"] is False
     assert set(enabled_from_config(Config())) == set(KINDS)
 
 

@@ -59,14 +59,14 @@ class InvitationDesk:
         self._refresh()
         return added
 
-    def download_once(self, folder: FolderId, dest: Path) -> int:
+    def download_once(self, folder: FolderId, dest: Path) -> tuple[int, Path]:
         """*Download once*: queue every file of the offered folder into ``dest/LABEL`` (as
-        ``mfsync get LABEL: DEST`` does); how many files were queued. The invitation stays
-        until it is accepted or ignored."""
+        ``mfsync get LABEL: DEST`` does); how many files were queued, and where they go. The
+        invitation stays until it is accepted or ignored."""
         invitation = self._find(folder)
         paths = [f.path for f in self._node.status.files if f.folder == folder]
-        name = invitation.label.replace("/", "_").lstrip(".") or str(folder)
-        return self._download(paths, dest / name, folder)
+        into = dest / (invitation.label.replace("/", "_").lstrip(".") or str(folder))
+        return self._download(paths, into, folder), into
 
     def ignore(self, folder: FolderId) -> None:
         """*Ignore*: never offer ``folder`` again (saved in the settings)."""

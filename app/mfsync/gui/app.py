@@ -22,7 +22,7 @@ from PySide6.QtCore import QObject, QTimer, QUrl
 from PySide6.QtWidgets import QApplication, QMessageBox, QSystemTrayIcon
 
 from mfsync import APP_ID, __version__
-from mfsync.config import Config, ConfigError
+from mfsync.config import ConfigError
 from mfsync.crypto.keys import IdentityError, parse_key
 from mfsync.display import EscapingFormatter
 from mfsync.engine.service import Service, StartError, StartFailure, app_service
@@ -30,7 +30,7 @@ from mfsync.gui.autostart import Autostart, autostart_for
 from mfsync.gui.bridge import EngineBridge
 from mfsync.gui.icons import icon
 from mfsync.gui.main_window import Confirm, FolderChooser, MainWindow
-from mfsync.gui.notify import NotificationSink, Notifier
+from mfsync.gui.notify import NotificationSink, Notifier, enabled_from_config
 from mfsync.gui.power import PowerMonitor, PowerSource, psutil_source
 from mfsync.gui.settings_dialog import SettingsDialog
 from mfsync.gui.single_instance import SingleInstance, instance_name
@@ -174,13 +174,8 @@ class DesktopApp(QObject):
         return dialog
 
     def _apply_notification_settings(self) -> None:
-        if self.notifier is None:
-            return
-        config: Config = self.service.config
-        self.notifier.enabled.update({
-            "download": config.notify_downloads, "failure": config.notify_failures,
-            "refused": config.notify_refused,
-        })
+        if self.notifier is not None:
+            self.notifier.enabled.update(enabled_from_config(self.service.config))
 
     def _every(self, interval_ms: int, callback: Callable[[], object]) -> None:
         timer = QTimer(self)

@@ -18,6 +18,7 @@ from PySide6.QtCore import QObject, Signal
 from mfsync.crypto.keys import format_key
 from mfsync.engine.service import Service, ServiceStatus
 from mfsync.engine.transfer_status import TransferSnapshot, TransferState
+from mfsync.gui.invitations_panel import invitation_host
 from mfsync.gui.notify import Notifier
 
 __all__ = ["DOWNLOAD_FOLDER_NAME", "EngineBridge", "Finished", "arrival_folder", "derive_events"]
@@ -94,6 +95,9 @@ class EngineBridge(QObject):
         self.service = service
         self.notifier = notifier
         self._previous: ServiceStatus | None = None
+        #: The folders whose invitations were told of: each once while the app runs, even if
+        #: its host goes and comes back.
+        self._invited: set[str] = set()
         self._unsubscribe = service.subscribe(self._on_status)
 
     def _on_status(self, status: ServiceStatus) -> None:
@@ -101,6 +105,11 @@ class EngineBridge(QObject):
             for transfer in derive_events(self._previous, status, self.notifier,
                                           lambda: self.service.download_folder):
                 self.downloadFinished.emit(transfer)
+            for invitation in status.invitations:
+                if str(invitation.folder) not in self._invited:
+                    self._invited.add(str(invitation.folder))
+                    self.notifier.invited(invitation_host(invitation, status),
+                                          invitation.label, str(invitation.folder))
         except Exception:
             log.exception("cannot derive notifications")
         self._previous = status

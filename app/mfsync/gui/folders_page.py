@@ -9,10 +9,11 @@ from pathlib import Path
 from typing import Any
 
 from PySide6.QtCore import Qt, QUrl
-from PySide6.QtWidgets import QLabel, QPushButton, QWidget
+from PySide6.QtWidgets import QLabel, QPushButton, QVBoxLayout, QWidget
 
 from mfsync.audience import Audience
 from mfsync.engine.service import FolderMode, ServiceError, ServiceStatus
+from mfsync.gui.invitations_panel import InvitationsPanel
 from mfsync.gui.models import FoldersModel
 from mfsync.gui.pages import WindowContext, button_row, make_table, page_layout, selected_keys
 from mfsync.gui.share_with_dialog import ShareWithDialog
@@ -56,7 +57,14 @@ class FoldersPage(QWidget):
         #: The "Share with…" dialog open now, if any (tests and the screenshot script use it).
         self.share_dialog: ShareWithDialog | None = None
         self.view.selectionModel().selectionChanged.connect(self.update_buttons)
-        page_layout(self, self.hint, self.view, button_row(
+        #: Sync folders the network offers us (hidden while there are none).
+        self.invitations = InvitationsPanel(context)
+        top = QWidget()
+        top_layout = QVBoxLayout(top)
+        top_layout.setContentsMargins(0, 0, 0, 0)
+        top_layout.addWidget(self.invitations)
+        top_layout.addWidget(self.hint)
+        page_layout(self, top, self.view, button_row(
             self.add_button, self.remove_button, self.sync_button, self.share_button,
             self.open_button))
 
@@ -64,6 +72,7 @@ class FoldersPage(QWidget):
         """Follow a new snapshot (the model is updated by the window)."""
         self._status = status
         self.hint.setVisible(not status.folders)
+        self.invitations.update_status(status)
         self.update_buttons()
 
     def update_buttons(self) -> None:

@@ -193,7 +193,10 @@ class FoldersModel(KeyedTableModel):
         rows = []
         for folder in status.folders:
             info = live.get(folder.path)
-            if info is None:
+            busy = status.busy_reason(folder.path)
+            if busy:
+                state, files = f"busy: {busy}", ""
+            elif info is None:
                 state, files = "starting", ""
             elif info.error:
                 state, files = f"error: {info.error}", str(info.files)

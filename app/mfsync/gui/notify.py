@@ -25,6 +25,7 @@ from mfsync.display import shown
 __all__ = [
     "DOWNLOAD",
     "FAILURE",
+    "INVITATION",
     "KINDS",
     "REFUSED",
     "NotificationSink",
@@ -37,8 +38,9 @@ log = logging.getLogger("mfsync.gui")
 DOWNLOAD = "download"
 FAILURE = "failure"
 REFUSED = "refused"
+INVITATION = "invitation"
 #: Every kind of notification, in the order a flush shows them.
-KINDS = (DOWNLOAD, FAILURE, REFUSED)
+KINDS = (DOWNLOAD, FAILURE, REFUSED, INVITATION)
 #: Seconds without a new event of a kind before its batch is shown.
 DEFAULT_WINDOW = 2.0
 #: A batch waits at most this many windows, however steadily events keep coming.
@@ -112,6 +114,11 @@ class Notifier:
         if self._add(REFUSED, key_text, (host, key_text), now):
             self._refused_at[key_text] = now
 
+    def invited(self, host: str, label: str, folder_id: str) -> None:
+        """``host`` offers us the sync folder ``label`` (``folder_id``), which we do not have.
+        (The engine limits how many one host may bring; the app tells of each folder once.)"""
+        self._add(INVITATION, folder_id, (host, label, folder_id))
+
     # -- showing --------------------------------------------------------------------------------
 
     def pending_until(self) -> float | None:
@@ -160,6 +167,7 @@ def enabled_from_config(config: Any) -> dict[str, bool]:
         DOWNLOAD: bool(config.notify_downloads),
         FAILURE: bool(config.notify_failures),
         REFUSED: bool(config.notify_refused),
+        INVITATION: bool(config.notify_invitations),
     }
 
 
@@ -214,7 +222,19 @@ def _refusals(items: list[tuple[str, ...]]) -> tuple[str, str, str | None]:
             f"{hosts} are not in your trusted keys", None)
 
 
-_FORMATS = {DOWNLOAD: _downloads, FAILURE: _failures, REFUSED: _refusals}
+def _invitations(items: list[tuple[str, ...]]) -> tuple[str, str, str | None]:
+    if len(items) == 1:
+        host, label, folder_id = items[0]
+        return (f"{_plain(host)} shares '{_plain(label)}'",
+                f"Sync it here, download it once or ignore it: open mfsync ({folder_id}).", None)
+    hosts = _names(host for host, _label, _id in items)
+    labels = _names(f"'{label}'" for _host, label, _id in items)
+    return (f"{len(items)} folders offered to sync",
+            f"{hosts} share {labels}: open mfsync to sync, download or ignore them.", None)
+
+
+_FORMATS = {DOWNLOAD: _downloads, FAILURE: _failures, REFUSED: _refusals,
+            INVITATION: _invitations}
 
 
 def _names(names: Iterable[str]) -> str:

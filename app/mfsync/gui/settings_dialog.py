@@ -46,7 +46,8 @@ log = logging.getLogger("mfsync.gui")
 #: Which group each shown setting goes in, in order; settings not named here go in "Other".
 GROUPS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("General", ("name", "downloadFolder", "concurrentDownloads")),
-    ("Notifications", ("notifyDownloads", "notifyFailures", "notifyRefused")),
+    ("Notifications", ("notifyDownloads", "notifyFailures", "notifyRefused",
+                       "notifyInvitations")),
     ("Laptop", ("autostart", "pauseOnBattery")),
     ("Network", ("port", "multicastAddress", "multicastPort", "interfaces", "ttl", "peers")),
 )

@@ -4,10 +4,12 @@
 
 How it works: the script starts an X server without a screen (Xvfb) and a tray host (trayer) on
 it, then runs the real ``DesktopApp`` in this process on that display, over a real engine, with
-two headless hosts (laptop-anna and desktop-ben) sharing made-up files beside it. It arranges
-each screen in turn (a tab, a dialog, the tray menu, a notification), lets Qt paint it and saves
-the screen, or the window's part of it, with ImageMagick's ``import``. Last, it ends trayer and
-starts a fresh app, which finds no tray and says so in the window.
+three headless hosts sharing made-up files beside it: laptop-anna and desktop-ben in the default
+folder, and office-pc, which syncs a folder labelled "Photos" that the app does not have (the
+app shows it as an invitation). It arranges each screen in turn (a tab, a dialog, the tray menu,
+a notification), lets Qt paint it and saves the screen, or the window's part of it, with
+ImageMagick's ``import``. Last, it ends trayer and starts a fresh app, which finds no tray and
+says so in the window.
 
 Nothing leaves the machine: every node (the app's and the headless ones) is built by
 ``tests/gui/harness.py``'s ``loopback_options`` -- discovery on 127.0.0.1 with TTL 0 on a UDP
@@ -42,18 +44,21 @@ from harness import (  # noqa: E402 - the harness lives with the GUI tests
     loopback_options,
     missing_x_tools,
 )
-from PySide6.QtCore import QPoint, QRect, QUrl  # noqa: E402
+from PySide6.QtCore import QPoint, QRect, Qt, QUrl  # noqa: E402
 from PySide6.QtWidgets import QApplication, QSystemTrayIcon, QWidget  # noqa: E402
 
 import mfsync.engine.receive  # noqa: E402
 from loopback_ports import free_udp_port  # noqa: E402
+from mfsync.audience import Audience  # noqa: E402
 from mfsync.config import load_config, save_config  # noqa: E402
 from mfsync.engine.node import Node  # noqa: E402
 from mfsync.engine.service import FolderMode, Service  # noqa: E402
 from mfsync.engine.status import PeerState  # noqa: E402
 from mfsync.engine.transfer_status import TransferState  # noqa: E402
+from mfsync.folder_config import FolderConfig  # noqa: E402
 from mfsync.gui.app import DesktopApp  # noqa: E402
 from mfsync.gui.icons import icon  # noqa: E402
+from mfsync.protocol.folder_id import FolderId  # noqa: E402
 from waiting import wait_for  # noqa: E402
 
 log = logging.getLogger("mfsync.screenshots")
@@ -61,6 +66,11 @@ log = logging.getLogger("mfsync.screenshots")
 SCREEN = (1280, 800)
 #: Where the main window sits on the screen (there is no window manager to place it).
 WINDOW_POS = (90, 110)
+#: The main window's size: a little taller than the app's default, so the Network tab shows
+#: every demo file without a scroll bar.
+WINDOW_SIZE = (900, 640)
+#: The settings dialog's size: tall enough to show every setting without a scroll bar.
+SETTINGS_SIZE = (560, 672)
 #: Bytes per second each download gets here, so a screenshot catches transfers under way.
 DOWNLOAD_RATE = 2_000_000
 #: Let Qt paint (and X catch up) for this long before a screenshot.
@@ -87,6 +97,12 @@ BEN_FILES: dict[str, int | str] = {
     "Documents/recipes.md": ANNA_FILES["Documents/recipes.md"],
     "Projects/garden-shed/plans.pdf": 2_210_000,
     "Videos/birthday-party.mkv": 64_500_000,
+}
+#: The sync folder office-pc offers (labelled "Photos"), which the app is invited to join.
+OFFICE_FILES: dict[str, int | str] = {
+    "2023-12 Christmas/IMG_1187.jpg": 2_740_000,
+    "2023-12 Christmas/IMG_1192.jpg": 3_015_000,
+    "Scans/grandma-letters.pdf": 5_880_000,
 }
 #: The app's own folders: one shared, one that will be synced.
 OWN_FILES: dict[str, dict[str, int | str]] = {
@@ -218,6 +234,7 @@ class Shooter:
         data = self.tmp / "data"
         _write_files(data / "anna", ANNA_FILES)
         _write_files(data / "ben", BEN_FILES)
+        _write_files(data / "office" / "Photos", OFFICE_FILES)
         for folder, files in OWN_FILES.items():
             _write_files(self.home / folder, files)
         app = await self._start_app({
@@ -227,11 +244,22 @@ class Shooter:
         assert app.tray_available, "Qt sees no tray although trayer runs"
         anna = await self._node(data / "anna", "laptop-anna")
         ben = await self._node(data / "ben", "desktop-ben")
+        office = await self._node(None, "office-pc", folders=(FolderConfig(
+            data / "office" / "Photos", FolderMode.SYNC, FolderId.new(), "Photos"),))
         window = app.window
         assert window is not None
-        files = len(set(ANNA_FILES) | set(BEN_FILES))
-        await wait_for(lambda: window.network_model.rowCount() == files
-                       and len(self._online()) == 2, 30, "the network's files")
+        offered = len(set(ANNA_FILES) | set(BEN_FILES)) + len(OFFICE_FILES)
+        await wait_for(lambda: window.network_model.rowCount() == offered
+                       and len(self._online()) == 3, 30, "the network's files")
+
+        # office-pc's sync folder, which we do not have: an invitation, in the tray and above
+        # the shared folders (the window shows that tab behind the notification)
+        window.tabs.setCurrentIndex(0)
+        await wait_for(lambda: bool(window.folders_page.invitations.rows), 30,
+                       "the invitation to Photos")
+        await wait_for(self._balloon, 15, "the invitation's notification")
+        await self._shoot_screen("invitation-notification.png")
+        self._close_balloons()
 
         window.tabs.setCurrentIndex(1)
         await self._shoot_window("main-network.png", window)
@@ -265,9 +293,11 @@ class Shooter:
         await self._settle()
         await self._shoot_tray_menu("tray-menu.png")
 
-        # trust: anna pasted, ben verified by his code
+        # trust: anna and office-pc pasted (a host not trusted could not connect any more),
+        # ben verified by his code
         dialog = app.open_trust(None)
         dialog.add_key(anna.identity.public_key, "laptop-anna")
+        dialog.add_key(office.identity.public_key, "office-pc")
         verify = dialog.verify_key(ben.identity.public_key)
         await self._shoot_window("verify.png", verify)
         verify.accept()
@@ -275,15 +305,29 @@ class Shooter:
         dialog.accept()
 
         settings = app.open_settings()
+        settings.resize(*SETTINGS_SIZE)
         await self._shoot_window("settings.png", settings)
         settings.reject()
 
-        # last, as syncing starts fetching everything the hosts offer into the folder
+        # the folders: Notes synced (with the trusted keys, its default), Pictures kept to
+        # laptop-anna; above them, office-pc's invitation to sync Photos
         notes = self.home / "Notes"
         await app.service.set_folder_mode(notes.resolve(), FolderMode.SYNC)
+        app.service.set_folder_devices((self.home / "Pictures").resolve(),
+                                       Audience.of_keys(frozenset({anna.identity.public_key})))
         window.tabs.setCurrentIndex(0)
         window.folders_view.selectRow(self._folder_row(notes))
+        await wait_for(lambda: bool(window.folders_page.invitations.rows)
+                       and self._folders_settled(), 30, "the invitation and the folders")
         await self._shoot_window("main-shared-folders.png", window)
+
+        # Share with…: Notes about to be kept to anna's and ben's computers
+        share = window.folders_page.share_selected_folder()
+        assert share is not None
+        share.only.setChecked(True)
+        share.set_checked(frozenset({anna.identity.public_key, ben.identity.public_key}))
+        await self._shoot_window("share-with.png", share)
+        share.reject()
         await self._stop()
 
     # -- without one ------------------------------------------------------------------------
@@ -317,12 +361,14 @@ class Shooter:
             autostart=FakeAutostart(), open_url=_ignore_url, confirm=lambda _t, _x, yes: yes())
         await self.app.start()
         assert self.app.window is not None
+        self.app.window.resize(*WINDOW_SIZE)
         self.app.window.move(*WINDOW_POS)
         await self._settle()
         return self.app
 
-    async def _node(self, share: Path, name: str) -> Node:
-        node = Node(loopback_options(self.udp_port, share_dir=share, name=name))
+    async def _node(self, share: Path | None, name: str,
+                    folders: tuple[FolderConfig, ...] = ()) -> Node:
+        node = Node(loopback_options(self.udp_port, share_dir=share, name=name, folders=folders))
         self.nodes.append(node)
         await node.start()
         return node
@@ -376,6 +422,14 @@ class Shooter:
         model = self.app.window.folders_view.model()
         return next((r for r in range(model.rowCount())
                      if model.index(r, 0).data() == str(folder.resolve())), 0)
+
+    def _folders_settled(self) -> bool:
+        """Whether every shared folder is "up to date" (not scanning any more)."""
+        assert self.app is not None and self.app.window is not None
+        model = self.app.window.folders_view.model()
+        column = next(c for c in range(model.columnCount())
+                      if model.headerData(c, Qt.Orientation.Horizontal) == "State")
+        return all(model.index(r, column).data() == "up to date" for r in range(model.rowCount()))
 
     # -- screens ----------------------------------------------------------------------------
 

@@ -6,6 +6,7 @@ with no inbox refuses every offer, and answers every answer, receipt or cancel N
 from __future__ import annotations
 
 import contextlib
+import struct
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -14,7 +15,7 @@ import pytest
 from mfsync.crypto.keys import Identity
 from mfsync.engine.node import Node
 from mfsync.engine.offer_inbox import NO_OFFERS, refuse_offer
-from mfsync.net.channel import PeerRefused, SecureChannel, open_channel
+from mfsync.net.channel import ChannelError, PeerRefused, SecureChannel, open_channel
 from mfsync.net.client import (
     request_folders,
     send_answer,
@@ -23,6 +24,8 @@ from mfsync.net.client import (
     send_offer_part,
     send_receipt,
 )
+from mfsync.protocol import session
+from mfsync.protocol.errors import RemoteProtocolError
 from mfsync.protocol.folder_id import FolderId
 from mfsync.protocol.messages import (
     AnswerRequest,
@@ -34,6 +37,8 @@ from mfsync.protocol.messages import (
     OfferRequest,
     OfferStatus,
     ReceiptRequest,
+    decode_message,
+    encode_message,
 )
 from mfsync.protocol.offer_messages import MAX_OFFER_ENTRIES_PER_PART, split_offer
 from mfsync.protocol.offer_parts import BadOffer, OfferParts
@@ -198,3 +203,33 @@ async def test_an_untrusted_key_cannot_offer_at_all(make_node: Any) -> None:
     async with _open(node, SENDER) as channel:
         assert (await send_offer(channel, _offer(1))).status is OfferStatus.PENDING
     assert [key for key, _ in inbox.parts] == [SENDER.public_key]
+
+
+async def test_an_oversize_or_malformed_part_closes_the_connection_unanswered(
+        receiver: Node, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A hostile sender's bytes (no encoder of ours makes them): a part of 2049 entries, and
+    one whose label is '..'. The node closes the connection without asking its inbox, and
+    serves the next connection as before."""
+    inbox = CollectingInbox()
+    receiver.offer_inbox = inbox
+    honest = encode_message(_offer(MAX_OFFER_ENTRIES_PER_PART)[0])
+    count_at = 1 + 5 + 2 + 4 + 8 + 2 + 2 + 1 + len("photos")  # tag, header, label "photos"
+    assert honest[count_at : count_at + 4] == struct.pack(">I", MAX_OFFER_ENTRIES_PER_PART)
+    entry = honest[-(2 + len("photos/00000.jpg") + 8 + 32):]  # (every entry is this long)
+    oversize = (honest[:count_at] + struct.pack(">I", MAX_OFFER_ENTRIES_PER_PART + 1)
+                + honest[count_at + 4:] + entry)
+    dotdot = encode_message(_offer(1, label="x")[0]).replace(b"\x01x", b"\x02..", 1)
+    real_encode = session.encode_message
+    for forged, why in ((oversize, "exceeds the cap of 2048"), (dotdot, "label")):
+        with pytest.raises(RemoteProtocolError, match=why):
+            decode_message(forged)  # (what the node's decoder will say)
+        monkeypatch.setattr(session, "encode_message",
+                            lambda m, forged=forged: forged if isinstance(m, OfferRequest)
+                            else real_encode(m))
+        async with _open(receiver) as channel:
+            with pytest.raises(ChannelError):
+                await send_offer_part(channel, _offer(1)[0])
+        monkeypatch.setattr(session, "encode_message", real_encode)
+    assert inbox.addresses == []  # the inbox never heard of them
+    async with _open(receiver) as channel:
+        assert (await send_offer(channel, _offer(1))).status is OfferStatus.PENDING

@@ -29,6 +29,7 @@ from mfsync.engine.channel_pool import ChannelPool
 from mfsync.engine.dialer import Dialer
 from mfsync.engine.index_fetches import FETCH_BURST, FETCH_RATE, MAX_FETCHES
 from mfsync.engine.local_folders import RESCAN_INTERVAL, SETTLE_AGE, LocalFolder, LocalFolders
+from mfsync.engine.offer_inbox import OfferInbox
 from mfsync.engine.offer_views import OfferViews
 from mfsync.engine.peer_directory import PeerDirectory
 from mfsync.engine.peers import MAX_PEERS
@@ -176,6 +177,16 @@ class Node:
     def name(self) -> str:
         """The name this host announces."""
         return self._hello.name
+
+    @property
+    def offer_inbox(self) -> OfferInbox | None:
+        """Who takes the offers peers send to our server and the answers, receipts and
+        cancels of ours (``offer_inbox``); None (the default): offers are refused."""
+        return self._files.offer_inbox
+
+    @offer_inbox.setter
+    def offer_inbox(self, inbox: OfferInbox | None) -> None:
+        self._files.offer_inbox = inbox
 
     @property
     def share(self) -> ShareSet | None:

@@ -341,8 +341,8 @@ class Inbox:
         return True
 
     async def stop(self) -> None:
-        """Stop every offer under way (partial files stay: the sender may come back... but not
-        for an offer it will not know again, so they are removed as a cancel removes them)."""
+        """End every offer under way (the senders are told, briefly): partial files are
+        removed, as a cancel removes them (no sender knows the offer again after a restart)."""
         for record in list(self._offers.values()):
             if record.status is not None and record.status.state in (
                     IncomingState.PENDING, IncomingState.RECEIVING):
@@ -377,7 +377,7 @@ class Inbox:
             record.names = await asyncio.to_thread(offer_names, dest, entries,
                                                    self._names_taken)
             await receive_offer(self._node, self._downloader, source, entries, dest,
-                                record.names)
+                                names=record.names)
         except (OfferFailed, OSError) as exc:
             reason = str(exc)
             self._finish(record, IncomingState.FAILED, reason)

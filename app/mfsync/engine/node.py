@@ -309,13 +309,11 @@ class Node:
         return self._pool.lease(host)
 
     async def open_to(self, address: str, port: int, key: bytes) -> SecureChannel:
-        """A channel to ``address:port`` that must prove ``key`` (an offer's other side: the
-        user chose it, or it passed the trust list with its offer)."""
+        """A channel to ``address:port`` proving ``key`` (an offer's other side)."""
         return await self._dialer.open(address, port, lambda proven: proven == key)
 
     def add_temporary_peer(self, address: str, port: int) -> None:
-        """Fetch the host at ``address:port`` until ``remove_temporary_peer`` (an offer's
-        sender; see ``PeerDirectory.add_temporary``)."""
+        """Fetch ``address:port`` until removed (``PeerDirectory.add_temporary``)."""
         self._peers.add_temporary(address, port)
 
     def remove_temporary_peer(self, address: str, port: int) -> None:

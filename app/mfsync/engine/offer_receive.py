@@ -11,6 +11,7 @@ removed); a cancelled run (the sender cancelled) cancels the jobs the same way.
 """
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections.abc import Sequence
@@ -103,7 +104,7 @@ def _check(entries: Sequence[OfferEntry], found: dict[str, RemoteFile]) -> None:
 
 
 async def receive_offer(node: Node, downloader: Downloader, source: OfferSource,
-                        entries: Sequence[OfferEntry], dest: Path, names: dict[str, str], *,
+                        entries: Sequence[OfferEntry], dest: Path, *, names: dict[str, str],
                         index_wait: float = INDEX_WAIT) -> None:
     """Fetch the offer's ``entries`` from ``source`` into ``dest`` (top-level folders renamed
     as ``names`` says); returns once every file is in place and verified. ``OfferFailed``
@@ -140,10 +141,8 @@ async def _finished(downloader: Downloader, keys: list[JobKey]) -> None:
                     raise OfferFailed(failure)
                 return
             changed.clear()
-            try:
+            with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(changed.wait(), 1.0)
-            except TimeoutError:
-                pass
     finally:
         unsubscribe()
 

@@ -188,9 +188,11 @@ class Inbox:
         self._changed = changed
         self._dest = dest
         self.policy = policy or AcceptPolicy()
-        self._free_space = free_space
+        #: How many bytes may be written under a folder (blocking; tests inject their own).
+        self.free_space = free_space
         self._name_of = name_of
-        self._answer_timeout = answer_timeout
+        #: Seconds a pending offer waits for the user before it counts as declined.
+        self.answer_timeout = answer_timeout
         self._offers: dict[tuple[bytes, FolderId], _Incoming] = {}
         self._started: dict[bytes, deque[float]] = {}
         self._names_taken: set[str] = set()
@@ -237,7 +239,7 @@ class Inbox:
         ident = (record.key, request.offer)
         dest = self._dest()
         try:
-            free = await asyncio.to_thread(self._free_space, dest)
+            free = await asyncio.to_thread(self.free_space, dest)
         except OSError as exc:
             del self._offers[ident]
             return _refused(request, f"the download folder cannot be used: {exc}")
@@ -252,7 +254,7 @@ class Inbox:
             request.offer, record.key, self._name_of(record.key), record.address, request.port,
             request.label, request.total_files, request.total_bytes,
             tuple((e.path, e.size) for e in entries[:SHOWN_ENTRIES]),
-            time.time() + self._answer_timeout)
+            time.time() + self.answer_timeout)
         if self.policy.accepts(record.key, self._node.options.trusted_keys):
             log.info("accepted an offer of %s from %s", request.label, record.status.from_text)
             self._start(record, answer=False)
@@ -261,7 +263,7 @@ class Inbox:
             self._finish(record, IncomingState.DECLINED, "declined: nobody to ask")
             return OfferReply(request.offer, OfferStatus.DECLINED, "nobody here to accept it")
         record.timer = asyncio.get_running_loop().call_later(
-            self._answer_timeout, self._expire, ident)
+            self.answer_timeout, self._expire, ident)
         log.info("%s wants to send %s (%d files, %s)", record.status.from_text, request.label,
                  request.total_files, size_text(request.total_bytes))
         self._changed()

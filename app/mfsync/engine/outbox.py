@@ -159,7 +159,8 @@ class Outbox:
                  stager: Callable[[Sequence[Path]], StagedOffer] = stage) -> None:
         self._node = node
         self._changed = changed
-        self._answer_timeout = answer_timeout
+        #: Seconds an offer waits for the receiver's answer (tests inject a short one).
+        self.answer_timeout = answer_timeout
         self._stage = stager
         self._offers: dict[FolderId, _Offer] = {}
         self._tasks: set[asyncio.Task[None]] = set()
@@ -300,6 +301,9 @@ class Outbox:
             self._end(record, OutgoingState.FAILED, f"cannot reach {record.status.to_text}: "
                       f"{str(exc) or type(exc).__name__}")
             return
+        hello = channel.peer_hello
+        if not record.status.to_name and hello is not None and hello.name:
+            self._set(record, to_name=hello.name)  # what it calls itself, as it said so
         try:
             record.offered = True
             reply = await send_offer(channel, parts)
@@ -315,7 +319,7 @@ class Outbox:
             self._set(record, state=OutgoingState.WAITING)
             try:
                 accepted, reason = await asyncio.wait_for(asyncio.shield(record.answer),
-                                                          self._answer_timeout)
+                                                          self.answer_timeout)
             except TimeoutError:
                 self._end(record, OutgoingState.TIMED_OUT, "no answer")
                 self._spawn(self._tell_cancel(record, "no answer"))

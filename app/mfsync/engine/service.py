@@ -57,8 +57,8 @@ from mfsync.store.shareset import ShareSetError
 
 __all__ = [
     "APP_COMMAND",
-    "AcceptPolicy",
     "BATTERY_BEAT_FACTOR",
+    "AcceptPolicy",
     "BusyFolder",
     "FolderMode",
     "Invitation",
@@ -150,8 +150,9 @@ class Service:
         #: Files sent to hosts and offers of files made to us (see ``service_offers``).
         self.offers = OfferDesk(
             self.node, self.transfers.downloader, self._changed,
-            dest=lambda: self.download_folder, name_of=lambda key: self.config.name_of(key),
-            policy=_policy_of(config))
+            dest=lambda: self.download_folder, policy=_policy_of(config),
+            # (a lambda: ``self.config`` is replaced whenever the settings change)
+            name_of=lambda key: self.config.name_of(key))  # noqa: PLW0108
         self._on_battery = False
         self._errors: list[str] = []
         self._publisher: Publisher[ServiceStatus] = Publisher(

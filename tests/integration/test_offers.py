@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 from loopback import make_tree
 
+import mfsync.engine.outbox as outbox_module
 from mfsync.config import Config
 from mfsync.crypto.keys import Identity
 from mfsync.engine.inbox import IncomingOffer, IncomingState
@@ -27,7 +28,7 @@ from mfsync.net.channel import PeerRefused, SecureChannel, open_channel
 from mfsync.net.client import request_folders, request_index, send_answer, send_cancel, send_receipt
 from mfsync.protocol.folder_id import FolderId
 from mfsync.protocol.messages import ErrorCode, Hello
-from mfsync.protocol.offer_messages import AnswerRequest, CancelRequest, ReceiptRequest
+from mfsync.protocol.offer_messages import AnswerRequest, CancelRequest, OfferEntry, ReceiptRequest
 
 ServiceFactory = Callable[..., Any]
 
@@ -121,8 +122,11 @@ async def test_auto_accepted_offer_arrives_verified_and_a_second_gets_another_na
     received = await _until(lambda: [o for o in receiver.offers.incoming
                                      if o.state is IncomingState.RECEIVED])
     assert [(o.offer, o.from_key, o.files) for o in received] == [(offer, _key(sender), 15)]
-    # The offer's folder is gone from the sender's server once delivered.
+    # The offer's folder is gone from the sender's server once delivered, and the sender from
+    # the receiver's peers (it was one for this offer only), its files with it.
     assert not sender.node.offer_views.serves(offer)
+    await _until(lambda: not receiver.node.status.peers)
+    assert not receiver.node.status.files and not receiver.node.known_hosts.addresses()
     # The same folder again: a second name, never over the first; a loose file of another
     # content beside the first gets a conflict name (the same content is there already).
     loose.write_bytes(b"%PDF report, second edition")
@@ -290,3 +294,24 @@ async def test_a_file_swapped_after_the_offer_is_refused(make_service, tmp_path:
     assert incoming.state is IncomingState.FAILED and "changed" in incoming.reason
     dest = tmp_path / "office-pc-dest"
     assert not (dest / "a.bin").exists() and not _partials(dest)
+
+
+async def test_a_sender_serving_other_files_than_it_offered_is_refused(
+        make_service, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    real_split = outbox_module.split_offer
+
+    def lying(offer, port, label, entries):  # the offer names another content than served
+        forged = [OfferEntry(e.path, e.size, bytes(32)) for e in entries]
+        return real_split(offer, port, label, forged)
+
+    monkeypatch.setattr(outbox_module, "split_offer", lying)
+    receiver = await make_service("office-pc", accept_from_anyone=True)
+    sender = await make_service("laptop")
+    path = make_tree(tmp_path / "out", {"a.bin": b"A" * 1000}) / "a.bin"
+    final = await _final(sender, _send(sender, receiver, path))
+    assert (final.state, final.reason) == (
+        OutgoingState.CANCELLED, "cancelled by the receiver: the files changed: 'a.bin' is not "
+        "what was offered")
+    [incoming] = receiver.offers.incoming
+    assert incoming.state is IncomingState.FAILED
+    assert not (tmp_path / "office-pc-dest" / "a.bin").exists()

@@ -39,11 +39,12 @@ async def make_service(tmp_path: Path) -> AsyncIterator[ServiceFactory]:
     service is stopped at teardown."""
     services: list[Service] = []
 
-    async def make(name: str, **config: Any) -> Service:
+    async def make(name: str, takes_offers: bool = True, **config: Any) -> Service:
         options = NodeOptions(identity=Identity.generate(), name=name, discovery=False,
                               listen_host="127.0.0.1", tcp_port=0, serve=True,
                               handshake_timeout=3.0, state_dir=tmp_path / f"{name}-state")
-        service = Service(options, Config(**config), run=RunPlan(command=name))
+        service = Service(options, Config(**config),
+                          run=RunPlan(command=name, takes_offers=takes_offers))
         service.offers.set_destination(tmp_path / f"{name}-dest")
         services.append(service)
         await service.start()
@@ -201,6 +202,18 @@ async def test_an_untrusted_sender_is_refused_without_a_prompt(make_service,
     assert final.state is OutgoingState.REFUSED, final
     assert "trust" in final.reason
     assert receiver.offers.incoming == ()
+
+
+async def test_a_run_that_takes_no_offers_refuses_them(make_service, photos: Path) -> None:
+    receiver = await make_service("sharer", takes_offers=False, accept_from_anyone=True)
+    sender = await make_service("laptop")
+    final = await _final(sender, _send(sender, receiver, photos))
+    assert (final.state, final.reason) == (OutgoingState.REFUSED,
+                                           "this host does not take offers")
+    assert receiver.offers.incoming == ()
+    receiver.offers.takes_offers = True
+    final = await _final(sender, _send(sender, receiver, photos))
+    assert final.state is OutgoingState.DELIVERED
 
 
 async def test_an_offer_bigger_than_the_free_space_is_refused_with_the_reason(

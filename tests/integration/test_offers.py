@@ -328,3 +328,22 @@ async def test_a_sender_serving_other_files_than_it_offered_is_refused(
     [incoming] = receiver.offers.incoming
     assert incoming.state is IncomingState.FAILED
     assert not (tmp_path / "office-pc-dest" / "a.bin").exists()
+
+
+async def test_either_side_stopping_ends_the_offer_on_the_other(make_service,
+                                                                photos: Path) -> None:
+    receiver = await make_service("office-pc")
+    sender = await make_service("laptop")
+    offer = _send(sender, receiver, photos)
+    await _pending(receiver)
+    await receiver.stop()
+    final = await _final(sender, offer)
+    assert (final.state, final.reason) == (OutgoingState.DECLINED, "the receiver stopped")
+    receiver = await make_service("office-pc-2")
+    offer = _send(sender, receiver, photos)
+    await _pending(receiver)
+    await sender.stop()
+    assert sender.offers.outbox.status(offer).state is OutgoingState.CANCELLED
+    [ended] = receiver.offers.incoming
+    assert (ended.state, ended.reason) == (IncomingState.CANCELLED,
+                                           "cancelled by the sender: the sender stopped")

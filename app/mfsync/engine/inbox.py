@@ -38,7 +38,7 @@ from typing import Any
 from mfsync.crypto.keys import short_key
 from mfsync.engine.node import Node
 from mfsync.engine.offer_receive import OfferFailed, OfferSource, offer_names, receive_offer
-from mfsync.engine.outbox import ANSWER_TIMEOUT, TELL_TIMEOUT
+from mfsync.engine.outbox import ANSWER_TIMEOUT, STOP_WAIT, TELL_TIMEOUT
 from mfsync.engine.transfers import Downloader
 from mfsync.net.channel import ChannelError, PeerRefused
 from mfsync.net.client import send_answer, send_cancel, send_receipt
@@ -345,13 +345,19 @@ class Inbox:
     async def stop(self) -> None:
         """End every offer under way (the senders are told, briefly): partial files are
         removed, as a cancel removes them (no sender knows the offer again after a restart)."""
+        reason = "the receiver stopped"
         for record in list(self._offers.values()):
-            if record.status is not None and record.status.state in (
-                    IncomingState.PENDING, IncomingState.RECEIVING):
-                self._finish(record, IncomingState.CANCELLED, "the receiver stopped")
+            status = record.status
+            if status is None or status.state not in (IncomingState.PENDING,
+                                                      IncomingState.RECEIVING):
+                continue
+            self._finish(record, IncomingState.CANCELLED, reason)
+            self._spawn(self._tell(record, CancelRequest(status.offer, reason)
+                                   if status.state is IncomingState.RECEIVING
+                                   else AnswerRequest(status.offer, False, reason)))
         tasks = list(self._tasks)
         if tasks:
-            await asyncio.wait(tasks, timeout=TELL_TIMEOUT)
+            await asyncio.wait(tasks, timeout=STOP_WAIT)
         for task in tasks:
             task.cancel()
 

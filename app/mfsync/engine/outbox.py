@@ -46,6 +46,8 @@ from mfsync.protocol.offer_messages import (
 
 __all__ = [
     "ANSWER_TIMEOUT",
+    "STOP_WAIT",
+    "TELL_TIMEOUT",
     "FINAL_OUTGOING",
     "Outbox",
     "OutgoingState",
@@ -60,6 +62,8 @@ ANSWER_TIMEOUT = 120.0
 MAX_FINISHED = 50
 #: How long telling the other side of a cancel may take.
 TELL_TIMEOUT = 10.0
+#: How long stopping waits for the other sides to be told that our offers ended.
+STOP_WAIT = 3.0
 
 
 class OutgoingState(enum.Enum):
@@ -213,7 +217,7 @@ class Outbox:
             self.cancel(record.status.offer, "the sender stopped")
         tasks = list(self._tasks)
         if tasks:
-            await asyncio.wait(tasks, timeout=TELL_TIMEOUT)
+            await asyncio.wait(tasks, timeout=STOP_WAIT)
         for task in tasks:
             task.cancel()
 

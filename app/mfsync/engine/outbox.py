@@ -46,9 +46,9 @@ from mfsync.protocol.offer_messages import (
 
 __all__ = [
     "ANSWER_TIMEOUT",
+    "FINAL_OUTGOING",
     "STOP_WAIT",
     "TELL_TIMEOUT",
-    "FINAL_OUTGOING",
     "Outbox",
     "OutgoingState",
     "OutgoingStatus",

@@ -73,6 +73,9 @@ MAX_PENDING_PER_HOST = 3
 MAX_OFFERS_PER_MINUTE = 10
 #: Offers being collected or waiting, from all hosts together (each holds its list of files).
 MAX_OPEN_OFFERS = 32
+#: Offers whose parts are being collected at once, from all hosts together: each may hold up
+#: to ``MAX_OFFER_ENTRY_BYTES`` (128 MiB) of names until its last part arrives.
+MAX_COLLECTING = 4
 #: A part that does not follow the one before within this long drops the offer.
 PART_WAIT = 60.0
 #: Entries an ``IncomingOffer`` shows (the first of the offer's, in its order).
@@ -280,9 +283,10 @@ class Inbox:
                 recent.popleft()
         open_offers = [r for r in self._offers.values()
                        if r.status is None or r.status.state is IncomingState.PENDING]
+        collecting = sum(1 for r in open_offers if r.status is None)
         if (sum(1 for r in open_offers if r.key == key) >= MAX_PENDING_PER_HOST
                 or (recent is not None and len(recent) >= MAX_OFFERS_PER_MINUTE)
-                or len(open_offers) >= MAX_OPEN_OFFERS):
+                or len(open_offers) >= MAX_OPEN_OFFERS or collecting >= MAX_COLLECTING):
             return "too many offers"
         if len(self._started) >= MAX_RATE_HOSTS and key not in self._started:
             self._started = {k: v for k, v in self._started.items() if v}

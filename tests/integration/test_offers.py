@@ -241,6 +241,10 @@ async def test_a_sender_cancel_leaves_no_partial(make_service, tmp_path: Path,
     await _until(lambda: any(t.state is TransferState.DOWNLOADING and t.done > 0
                              for t in receiver.status.transfers.transfers), timeout=20)
     assert _partials(dest)
+    sending = await _until(lambda: (s := sender.offers.outbox.status(offer)) is not None
+                           and s.bytes_sent > 0 and s.speed and s)
+    assert sending.state is OutgoingState.SENDING and sending.text == "sending to office-pc"
+    assert sending.seconds_left is not None and sending.seconds_left > 0
     sender.offers.cancel(offer)
     final = await _final(sender, offer)
     assert final.state is OutgoingState.CANCELLED

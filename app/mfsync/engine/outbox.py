@@ -62,6 +62,8 @@ ANSWER_TIMEOUT = 120.0
 MAX_FINISHED = 50
 #: How long telling the other side of a cancel may take.
 TELL_TIMEOUT = 10.0
+#: While an offer is being fetched, its speed is sampled at least this often (seconds).
+SPEED_TICK = 0.5
 #: How long stopping waits for the other sides to be told that our offers ended.
 STOP_WAIT = 3.0
 
@@ -339,7 +341,12 @@ class Outbox:
             self._end(record, state, reply.reason)
             return
         self._set(record, state=OutgoingState.SENDING)
-        state, reason = await record.outcome
+        while not record.outcome.done():
+            # A stalled transfer sends nothing that would update its speed: sample it anyway.
+            await asyncio.wait([record.outcome], timeout=SPEED_TICK)
+            record.meter.add(time.monotonic(), record.status.bytes_sent)
+            self._set(record, speed=record.meter.rate())
+        state, reason = record.outcome.result()
         self._end(record, state, reason)
 
     # -- helpers --------------------------------------------------------------------------

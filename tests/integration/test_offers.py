@@ -250,7 +250,7 @@ async def test_a_sender_cancel_leaves_no_partial(make_service, tmp_path: Path,
     assert final.state is OutgoingState.CANCELLED
     cancelled = await _until(lambda: next((o for o in receiver.offers.incoming
                                            if o.state is IncomingState.CANCELLED), None))
-    assert cancelled.reason == "cancelled by the sender: cancelled by the sender"
+    assert cancelled.reason == "cancelled by the sender"
     await _until(lambda: not _partials(dest))
     assert not (dest / "big.bin").exists()
 
@@ -351,3 +351,24 @@ async def test_either_side_stopping_ends_the_offer_on_the_other(make_service,
     [ended] = receiver.offers.incoming
     assert (ended.state, ended.reason) == (IncomingState.CANCELLED,
                                            "cancelled by the sender: the sender stopped")
+
+
+async def test_the_receiver_cancels_while_receiving(make_service, tmp_path: Path,
+                                                     throttle) -> None:
+    throttle.delay = 0.05
+    receiver = await make_service("office-pc", accept_from_anyone=True)
+    sender = await make_service("laptop")
+    big = make_tree(tmp_path / "out", {"big.bin": os.urandom(16 * 1024 * 1024)}) / "big.bin"
+    offer = _send(sender, receiver, big)
+    dest = tmp_path / "office-pc-dest"
+    await _until(lambda: _partials(dest), timeout=20)
+    receiver.offers.cancel(offer, "changed my mind")
+    final = await _final(sender, offer)
+    assert (final.state, final.reason) == (OutgoingState.CANCELLED,
+                                           "cancelled by the receiver: changed my mind")
+    [ended] = receiver.offers.incoming
+    assert (ended.state, ended.reason) == (IncomingState.CANCELLED, "changed my mind")
+    await _until(lambda: not _partials(dest))
+    assert not (dest / "big.bin").exists() and not sender.node.offer_views.serves(offer)
+    with pytest.raises(ServiceError):
+        receiver.offers.cancel(offer)

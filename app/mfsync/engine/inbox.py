@@ -318,15 +318,18 @@ class Inbox:
         assert record.status is not None
         return record.status
 
-    def cancel(self, offer: FolderId, reason: str = "cancelled by the receiver") -> bool:
+    def cancel(self, offer: FolderId, reason: str = "") -> bool:
         """Stop receiving the offer ``offer`` (its partial files are removed; the sender is
-        told); whether one was under way."""
+        told ``reason``), or decline it if it still waits; whether it was under way."""
         record = next((r for r in self._offers.values() if r.status is not None
-                       and r.status.offer == offer
-                       and r.status.state is IncomingState.RECEIVING), None)
-        if record is None:
+                       and r.status.offer == offer and r.status.state in (
+                           IncomingState.PENDING, IncomingState.RECEIVING)), None)
+        if record is None or record.status is None:
             return False
-        self._finish(record, IncomingState.CANCELLED, reason)
+        if record.status.state is IncomingState.PENDING:
+            self.decline(offer, reason or "declined")
+            return True
+        self._finish(record, IncomingState.CANCELLED, reason or "cancelled")
         self._spawn(self._tell(record, CancelRequest(offer, reason)))
         return True
 

@@ -202,13 +202,13 @@ class Outbox:
         await record.ended.wait()
         return record.status
 
-    def cancel(self, offer: FolderId, reason: str = "cancelled by the sender") -> bool:
+    def cancel(self, offer: FolderId, reason: str = "") -> bool:
         """End the offer ``offer`` (the receiver is told, and stops); whether it was ours and
         still under way."""
         record = self._offers.get(offer)
         if record is None or record.status.final:
             return False
-        self._end(record, OutgoingState.CANCELLED, reason)
+        self._end(record, OutgoingState.CANCELLED, reason or "cancelled")
         if record.offered:
             self._spawn(self._tell_cancel(record, reason))
         return True

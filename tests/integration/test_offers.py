@@ -241,6 +241,9 @@ async def test_a_sender_cancel_leaves_no_partial(make_service, tmp_path: Path,
     await _until(lambda: any(t.state is TransferState.DOWNLOADING and t.done > 0
                              for t in receiver.status.transfers.transfers), timeout=20)
     assert _partials(dest)
+    sender.node.share_changed()  # (a new node status: an offer is not a file we share)
+    await sender.node.wait_for_change(2.0)
+    assert sender.node.status.local_files == 0
     sending = await _until(lambda: (s := sender.offers.outbox.status(offer)) is not None
                            and s.bytes_sent > 0 and s.speed and s)
     assert sending.state is OutgoingState.SENDING and sending.text == "sending to office-pc"

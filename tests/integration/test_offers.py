@@ -375,3 +375,17 @@ async def test_the_receiver_cancels_while_receiving(make_service, tmp_path: Path
     assert not (dest / "big.bin").exists() and not sender.node.offer_views.serves(offer)
     with pytest.raises(ServiceError):
         receiver.offers.cancel(offer)
+
+
+async def test_a_receiver_that_never_fetches_fails_the_offer(
+        make_service, photos: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    receiver = await make_service("office-pc", accept_from_anyone=True)
+    sender = await make_service("laptop")
+
+    async def gone(*_args: Any, **_kwargs: Any) -> None:  # accepts, then never comes
+        await asyncio.Event().wait()
+
+    monkeypatch.setattr(receiver.offers.inbox, "_receive", gone)
+    sender.offers.outbox.stall_timeout = 0.5
+    final = await _final(sender, _send(sender, receiver, photos))
+    assert (final.state, final.reason) == (OutgoingState.FAILED, "the receiver stopped fetching")

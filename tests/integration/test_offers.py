@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import json
 import logging
 import os
 import time
@@ -17,9 +18,9 @@ import pytest
 from loopback import make_tree
 
 import mfsync.engine.outbox as outbox_module
-from mfsync.config import Config
+from mfsync.config import Config, load_config
 from mfsync.crypto.keys import Identity
-from mfsync.engine.inbox import IncomingOffer, IncomingState
+from mfsync.engine.inbox import AcceptPolicy, IncomingOffer, IncomingState
 from mfsync.engine.node import NodeOptions
 from mfsync.engine.outbox import OutgoingState, OutgoingStatus
 from mfsync.engine.service import RunPlan, Service, ServiceError
@@ -389,3 +390,22 @@ async def test_a_receiver_that_never_fetches_fails_the_offer(
     sender.offers.outbox.stall_timeout = 0.5
     final = await _final(sender, _send(sender, receiver, photos))
     assert (final.state, final.reason) == (OutgoingState.FAILED, "the receiver stopped fetching")
+
+
+async def test_the_apps_settings_make_the_accept_policy(tmp_path: Path) -> None:
+    config_path = tmp_path / "config.json"
+    config_path.write_text(json.dumps({"acceptFromTrusted": False}))
+    config_path.chmod(0o600)
+    options = NodeOptions(identity=Identity.generate(), discovery=False,
+                          listen_host="127.0.0.1", tcp_port=0, state_dir=tmp_path / "state")
+    app = Service(options, load_config(config_path, explicit=True), config_path=config_path)
+    assert app.offers.takes_offers  # the app takes offers; a command-line run only if asked
+    assert app.offers.policy == AcceptPolicy(auto_trusted=False, auto_all=False)
+    await app.start()
+    try:
+        app.update_settings({"acceptFromAnyone": True, "acceptFromTrusted": True})
+        assert app.offers.policy == AcceptPolicy(auto_trusted=True, auto_all=True)
+        await app.saved()
+        assert json.loads(config_path.read_text())["acceptFromAnyone"] is True
+    finally:
+        await app.stop()

@@ -198,7 +198,9 @@ class Inbox:
         self.answer_timeout = answer_timeout
         self._offers: dict[tuple[bytes, FolderId], _Incoming] = {}
         self._started: dict[bytes, deque[float]] = {}
+        #: The top-level folder names offers under way are received under (casefolded).
         self._names_taken: set[str] = set()
+        self._naming = asyncio.Lock()
         self._tasks: set[asyncio.Task[None]] = set()
 
     @property
@@ -389,8 +391,10 @@ class Inbox:
         source = OfferSource(status.offer, record.key, record.address, status.port)
         try:
             await asyncio.to_thread(dest.mkdir, parents=True, exist_ok=True)
-            record.names = await asyncio.to_thread(offer_names, dest, entries,
-                                                   self._names_taken)
+            async with self._naming:  # one at a time: two offers never pick one name
+                record.names = await asyncio.to_thread(offer_names, dest, entries,
+                                                       set(self._names_taken))
+                self._names_taken |= {name.casefold() for name in record.names.values()}
             await receive_offer(self._node, self._downloader, source, entries, dest,
                                 names=record.names)
         except (OfferFailed, OSError) as exc:
@@ -398,6 +402,9 @@ class Inbox:
             self._finish(record, IncomingState.FAILED, reason)
             await self._tell(record, CancelRequest(status.offer, reason))
             return
+        current = record.status
+        if current is None or current.state is not IncomingState.RECEIVING:
+            return  # cancelled meanwhile: no receipt for what the user stopped
         log.info("received %s from %s: %d files", status.label, status.from_text, status.files)
         self._finish(record, IncomingState.RECEIVED, "")
         await self._tell(record, ReceiptRequest(status.offer, status.files, status.bytes))

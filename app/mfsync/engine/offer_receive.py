@@ -53,7 +53,7 @@ class OfferSource:
 def offer_names(dest: Path, entries: Sequence[OfferEntry], taken: set[str]) -> dict[str, str]:
     """For each top-level folder of ``entries``, the name it is received under in ``dest``:
     its own, or "NAME (2)", "NAME (3)", ... when that is taken on disk or in ``taken`` (the
-    names other offers are being received under; the names chosen are added to it). Blocking
+    casefolded names other offers are being received under; it is added to). Blocking
     (it looks at the disk): run it in a worker thread. Loose files keep their names here: the
     download's placement gives a file that is in the way a conflict name."""
     names: dict[str, str] = {}
@@ -89,6 +89,15 @@ async def _offered_files(node: Node, source: OfferSource, count: int,
         if len(found) >= count or left <= 0:
             return found
         await node.wait_for_change(min(left, 1.0))
+        _raise_if_cancelled()
+
+
+def _raise_if_cancelled() -> None:
+    """Raise ``CancelledError`` if this task is being cancelled: what it awaited may have
+    swallowed the cancel (``asyncio.wait_for`` on Python 3.11 does, as the awaited completes)."""
+    task = asyncio.current_task()
+    if task is not None and task.cancelling():
+        raise asyncio.CancelledError
 
 
 def _check(entries: Sequence[OfferEntry], found: dict[str, RemoteFile]) -> None:
@@ -141,8 +150,11 @@ async def _finished(downloader: Downloader, keys: list[JobKey]) -> None:
                     raise OfferFailed(failure)
                 return
             changed.clear()
+            # (``asyncio.timeout``, not ``wait_for``: on Python 3.11 a cancel that comes as the
+            # event is set is lost in ``wait_for``, and a cancelled offer went on receiving)
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(changed.wait(), 1.0)
+                async with asyncio.timeout(1.0):
+                    await changed.wait()
     finally:
         unsubscribe()
 

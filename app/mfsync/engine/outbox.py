@@ -328,8 +328,8 @@ class Outbox:
         if reply.status is OfferStatus.PENDING:
             self._set(record, state=OutgoingState.WAITING)
             try:
-                accepted, reason = await asyncio.wait_for(asyncio.shield(record.answer),
-                                                          self.answer_timeout)
+                async with asyncio.timeout(self.answer_timeout):  # (not wait_for: see
+                    accepted, reason = await asyncio.shield(record.answer)  # offer_receive)
             except TimeoutError:
                 self._end(record, OutgoingState.TIMED_OUT, "no answer")
                 self._spawn(self._tell_cancel(record, "no answer"))

@@ -69,8 +69,9 @@ log = logging.getLogger("mfsync.offers")
 
 #: Offers one host may have collected or waiting for an answer at once.
 MAX_PENDING_PER_HOST = 3
-#: Offers one host may start in a minute.
+#: Offers one host may start in a minute (``RATE_WINDOW`` seconds).
 MAX_OFFERS_PER_MINUTE = 10
+RATE_WINDOW = 60.0
 #: Offers being collected or waiting, from all hosts together (each holds its list of files).
 MAX_OPEN_OFFERS = 32
 #: Offers whose parts are being collected at once, from all hosts together: each may hold up
@@ -246,8 +247,10 @@ class Inbox:
         try:
             free = await asyncio.to_thread(self.free_space, dest)
         except OSError as exc:
-            del self._offers[ident]
+            self._offers.pop(ident, None)
             return _refused(request, f"the download folder cannot be used: {exc}")
+        if self._offers.get(ident) is not record:
+            return _refused(request, "cancelled")  # (by the sender, meanwhile)
         if free < request.total_bytes:
             del self._offers[ident]
             reason = f"needs {size_text(request.total_bytes)}, {size_text(free)} free"
@@ -281,7 +284,7 @@ class Inbox:
         now = time.monotonic()
         recent = self._started.get(key)
         if recent is not None:
-            while recent and now - recent[0] > 60.0:
+            while recent and now - recent[0] > RATE_WINDOW:
                 recent.popleft()
         open_offers = [r for r in self._offers.values()
                        if r.status is None or r.status.state is IncomingState.PENDING]
@@ -291,7 +294,7 @@ class Inbox:
                 or len(open_offers) >= MAX_OPEN_OFFERS or collecting >= MAX_COLLECTING):
             return "too many offers"
         if len(self._started) >= MAX_RATE_HOSTS and key not in self._started:
-            self._started = {k: v for k, v in self._started.items() if v}
+            self._started = {k: v for k, v in self._started.items() if v and now - v[-1] < RATE_WINDOW}
         return ""
 
     def _drop_stale(self) -> None:

@@ -294,7 +294,8 @@ class Inbox:
                 or len(open_offers) >= MAX_OPEN_OFFERS or collecting >= MAX_COLLECTING):
             return "too many offers"
         if len(self._started) >= MAX_RATE_HOSTS and key not in self._started:
-            self._started = {k: v for k, v in self._started.items() if v and now - v[-1] < RATE_WINDOW}
+            self._started = {k: v for k, v in self._started.items()
+                             if v and now - v[-1] < RATE_WINDOW}
         return ""
 
     def _drop_stale(self) -> None:

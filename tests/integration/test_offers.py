@@ -20,6 +20,7 @@ from loopback import make_tree
 import mfsync.engine.outbox as outbox_module
 from mfsync.config import Config, load_config
 from mfsync.crypto.keys import Identity
+from mfsync.engine import offer_receive
 from mfsync.engine.inbox import AcceptPolicy, IncomingOffer, IncomingState
 from mfsync.engine.node import NodeOptions
 from mfsync.engine.outbox import OutgoingState, OutgoingStatus
@@ -409,3 +410,24 @@ async def test_the_apps_settings_make_the_accept_policy(tmp_path: Path) -> None:
         assert json.loads(config_path.read_text())["acceptFromAnyone"] is True
     finally:
         await app.stop()
+
+
+async def test_a_receipt_that_does_not_get_through_is_sent_again(
+        make_service, photos: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(offer_receive, "TELL_RETRY", 0.1)
+    receiver = await make_service("office-pc", accept_from_anyone=True)
+    sender = await make_service("laptop")
+    sender.offers.outbox.stall_timeout = 3.0
+    real_open = receiver.node.open_to
+    calls: list[int] = []
+
+    async def flaky(address: str, port: int, key: bytes) -> Any:
+        calls.append(port)
+        if len(calls) == 1:  # the receipt's first try: the link is down a moment
+            raise OSError("network is unreachable")
+        return await real_open(address, port, key)
+
+    monkeypatch.setattr(receiver.node, "open_to", flaky)
+    final = await _final(sender, _send(sender, receiver, photos))
+    assert final.state is OutgoingState.DELIVERED, final
+    assert len(calls) == 2

@@ -37,11 +37,15 @@ from typing import Any
 
 from mfsync.crypto.keys import short_key
 from mfsync.engine.node import Node
-from mfsync.engine.offer_receive import OfferFailed, OfferSource, offer_names, receive_offer
-from mfsync.engine.outbox import ANSWER_TIMEOUT, STOP_WAIT, TELL_TIMEOUT
+from mfsync.engine.offer_receive import (
+    OfferFailed,
+    OfferSource,
+    offer_names,
+    receive_offer,
+    tell_sender,
+)
+from mfsync.engine.outbox import ANSWER_TIMEOUT, STOP_WAIT
 from mfsync.engine.transfers import Downloader
-from mfsync.net.channel import ChannelError, PeerRefused
-from mfsync.net.client import send_answer, send_cancel, send_receipt
 from mfsync.protocol.folder_id import FolderId
 from mfsync.protocol.offer_messages import (
     AnswerRequest,
@@ -85,6 +89,8 @@ SHOWN_ENTRIES = 20
 MAX_RATE_HOSTS = 1024
 #: Finished offers kept in the status.
 MAX_FINISHED = 50
+#: A receipt is tried this many times in all (see ``tell_sender``): the sender waits for it.
+RECEIPT_TRIES = 5
 
 
 class IncomingState(enum.Enum):
@@ -411,27 +417,19 @@ class Inbox:
             return  # cancelled meanwhile: no receipt for what the user stopped
         log.info("received %s from %s: %d files", status.label, status.from_text, status.files)
         self._finish(record, IncomingState.RECEIVED, "")
-        await self._tell(record, ReceiptRequest(status.offer, status.files, status.bytes))
+        # (the sender waits for the receipt: a link that dropped may be back in a moment)
+        await self._tell(record, ReceiptRequest(status.offer, status.files, status.bytes),
+                         tries=RECEIPT_TRIES)
 
     async def _tell(self, record: _Incoming,
-                    request: AnswerRequest | ReceiptRequest | CancelRequest) -> bool:
+                    request: AnswerRequest | ReceiptRequest | CancelRequest, *,
+                    tries: int = 1) -> bool:
         """Send ``request`` to the offer's sender; whether it was taken."""
         status = record.status
         assert status is not None
-        send = {AnswerRequest: send_answer, ReceiptRequest: send_receipt,
-                CancelRequest: send_cancel}[type(request)]
-        try:
-            async with asyncio.timeout(TELL_TIMEOUT):
-                channel = await self._node.open_to(record.address, status.port, record.key)
-                try:
-                    await send(channel, request)  # type: ignore[operator]
-                finally:
-                    await channel.close()
-        except (ChannelError, OSError, TimeoutError, PeerRefused) as exc:
-            log.info("could not tell %s about offer %s: %s", status.from_text, status.offer,
-                     str(exc) or type(exc).__name__)
-            return False
-        return True
+        source = OfferSource(status.offer, record.key, record.address, status.port)
+        return await tell_sender(self._node, source, request, who=status.from_text,
+                                 tries=tries)
 
     # -- helpers --------------------------------------------------------------------------
 

@@ -36,7 +36,7 @@ from pathlib import Path
 from typing import Any
 
 from mfsync.crypto.keys import short_key
-from mfsync.engine.folder_view import FolderOffers, FolderViews, LocalFolderView
+from mfsync.engine.folder_view import FolderOffers, FolderViews, LocalFolderView, ServedRoot
 from mfsync.engine.offer_inbox import OfferInbox, refuse_offer
 from mfsync.net.channel import ProtocolBroken, SecureChannel
 from mfsync.protocol.errors import RemoteProtocolError
@@ -67,7 +67,7 @@ from mfsync.protocol.messages import (
 )
 from mfsync.protocol.session import Role
 from mfsync.store.dirfd import open_under
-from mfsync.store.shareset import LocalFile, ShareSet
+from mfsync.store.local_file import LocalFile
 
 __all__ = ["FOLDER_REFUSAL_LOG_INTERVAL", "READ_SIZE", "FileServer", "Reply", "refuse"]
 
@@ -141,7 +141,7 @@ class FileServer:
         return next((view for view in self._folders() if view.id == folder), None)
 
     def find(self, path: str, folder: FolderId = DEFAULT_FOLDER
-             ) -> tuple[ShareSet, LocalFile] | None:
+             ) -> tuple[ServedRoot, LocalFile] | None:
         """The share set of our folder ``folder`` that offers ``path`` and its file there."""
         view = self.folder(folder)
         return self._offers.find(view, path) if view is not None else None
@@ -252,7 +252,7 @@ class FileServer:
                  "one it may see%s", *channel.peer_address, short_key(key), folder, more)
 
     def _lookup(self, view: LocalFolderView, path: str,
-                content_id: bytes) -> tuple[ShareSet, LocalFile] | ErrorMessage:
+                content_id: bytes) -> tuple[ServedRoot, LocalFile] | ErrorMessage:
         found = self._offers.find(view, path)
         if found is None:
             return ErrorMessage(ErrorCode.NOT_FOUND, f"{path!r} is not shared here")
@@ -305,7 +305,8 @@ class FileServer:
             ), reply)
             return
         if request.length <= READ_SIZE:
-            await self._send_piece(reply, request, share.root, local)
+            if await self._send_piece(reply, request, share.root, local):
+                view.sent(request.length)
             return
         loop = asyncio.get_running_loop()
         try:
@@ -336,6 +337,7 @@ class FileServer:
                 if position + got < end:
                     pending = read_at(position + got, turn + 1)
                 await _send_data(reply, position, memoryview(buffers[turn % 2])[:got])
+                view.sent(got)
                 position += got
                 turn += 1
             changed = position != end or not _unchanged(os.fstat(fd), local)
@@ -352,20 +354,21 @@ class FileServer:
         await reply.send(End(end))
 
     async def _send_piece(self, reply: Reply, request: GetRequest, root: Path,
-                          local: LocalFile) -> None:
+                          local: LocalFile) -> bool:
         """Answer a request for at most ``READ_SIZE`` bytes (a small file, say): read in one
-        trip off the loop, into a buffer of its own size."""
+        trip off the loop, into a buffer of its own size; whether the data went out."""
         try:
             data = await asyncio.to_thread(_read_piece, root, local, request.offset,
                                            request.length)
         except OSError as exc:
             await self._changed(reply, request, f"cannot serve {local.path}: {exc}")
-            return
+            return False
         if data is None:
             await self._changed(reply, request, f"{local.path} changed since it was indexed")
-            return
+            return False
         await _send_data(reply, request.offset, memoryview(data))
         await reply.send(End(request.offset + request.length))
+        return True
 
     async def _changed(self, reply: Reply, request: GetRequest, why: str) -> None:
         """The file is not what the index says any more: say so, and rescan."""

@@ -127,7 +127,9 @@ class OutgoingStatus:
             return f"sending to {self.to_text}"
         if state is OutgoingState.DELIVERED:
             return f"delivered to {self.to_text}"
-        return f"{state.value}: {self.reason}" if self.reason else state.value
+        # (a bare "declined" says it all: not "declined: declined")
+        word: str = state.value
+        return f"{word}: {self.reason}" if self.reason and self.reason != word else word
 
     @property
     def seconds_left(self) -> float | None:

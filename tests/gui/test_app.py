@@ -193,7 +193,8 @@ async def test_transfers_pause_resume_and_cancel(rig: Rig, tmp_path):
     assert not (dest / "two.bin").exists()
     assert not [p for p in dest.iterdir() if p.name.endswith(".mfsync-part")]
     await wait_for(lambda: window.transfers_model.data(window.transfers_model.index(
-        window.transfers_model.row_of((dest.resolve(), "one.bin")), 1)) == "100%",
+        window.transfers_model.row_of((dest.resolve(), "one.bin")),
+        window.transfers_model.PROGRESS_COLUMN)) == "100%",
         what="the progress column at 100%")
     _select_rows(view, [rows["one.bin"]])
     window.open_transfer_button.click()

@@ -58,6 +58,8 @@ class Tray(QObject):
 
     openRequested = Signal()  # noqa: N815 - Qt signal naming
     pauseToggled = Signal()  # noqa: N815
+    #: *Send files…*: the app asks for the files, then the host.
+    sendRequested = Signal()  # noqa: N815
     quitRequested = Signal()  # noqa: N815
 
     def __init__(self, open_url: Callable[[QUrl], object] | None = None) -> None:
@@ -113,6 +115,7 @@ class Tray(QObject):
         menu = self.menu
         menu.clear()
         menu.addAction("Open mfsync", self.openRequested.emit)
+        menu.addAction("Send files…", self.sendRequested.emit)
         paused = self._status is not None and self._status.paused
         menu.addAction("Resume transfers" if paused else "Pause transfers",
                        self.pauseToggled.emit)

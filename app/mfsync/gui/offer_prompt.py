@@ -106,9 +106,10 @@ class DBusNotifications(QObject):
         self._handler: Callable[[int, str], None] | None = None
         self._watchers: set[Any] = set()
         if self._bus.isConnected():
-            self._bus.connect(NOTIFICATIONS_SERVICE, NOTIFICATIONS_PATH, NOTIFICATIONS_SERVICE,
-                              "ActionInvoked", self,
-                              SLOT("_action_invoked(uint,QString)").encode())
+            # the slot as text: the stubs say bytes, but this binding takes only a str
+            self._bus.connect(NOTIFICATIONS_SERVICE, NOTIFICATIONS_PATH,  # type: ignore[call-overload]
+                              NOTIFICATIONS_SERVICE, "ActionInvoked", self,
+                              SLOT("_action_invoked(uint,QString)"))
 
     async def has_actions(self) -> bool:
         """Whether the service answers and lists the "actions" capability (asked once)."""

@@ -116,4 +116,6 @@ class HostsPage(QWidget):
         event.acceptProposedAction()
         if event.type() == QEvent.Type.Drop:
             self.send(paths, key)
+        else:  # the row the files would go to stands out while they hover over it
+            self.view.selectRow(self.view.indexAt(event.position().toPoint()).row())
         return True

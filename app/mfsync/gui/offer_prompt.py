@@ -61,10 +61,13 @@ DBUS_TIMEOUT_MS = 5000
 
 
 def offer_text(offer: IncomingOffer) -> str:
-    """``office-pc wants to send you 3 files (12.4 MB)``."""
+    """``office-pc wants to send you 3 files (12.4 MB)`` (names escaped: they are the
+    sender's)."""
     files = "1 file" if offer.files == 1 else f"{offer.files} files"
-    what = f"'{offer.label}': {files}" if offer.files > 1 and offer.label else files
-    return f"{offer.from_text} wants to send you {what} ({human_size(offer.bytes)})"
+    # a folder's name is worth saying; loose files are labelled "3 files" (or their one name)
+    named = offer.files > 1 and offer.label not in ("", files)
+    what = f"'{shown(offer.label)}': {files}" if named else files
+    return f"{shown(offer.from_text)} wants to send you {what} ({human_size(offer.bytes)})"
 
 
 class ActionNotifications(Protocol):

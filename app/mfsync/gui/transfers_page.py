@@ -30,7 +30,7 @@ from mfsync.gui.transfers_model import TransfersModel
 __all__ = ["PROGRESS_WIDTH", "ProgressDelegate", "TransfersPage"]
 
 #: The progress column's width, in pixels.
-PROGRESS_WIDTH = 160
+PROGRESS_WIDTH = 130
 
 
 class ProgressDelegate(QStyledItemDelegate):
@@ -69,7 +69,7 @@ class TransfersPage(QWidget):
         service = context.service
         self.view, self.proxy = make_table(
             model, samples=("↓ download", "", "999.9 MB/s", "59 min 59 s", "desktop-anna",
-                            "waiting for desktop-anna to accept"))
+                            "sending to desktop-anna"))
         self.view.setItemDelegateForColumn(TransfersModel.PROGRESS_COLUMN,
                                            ProgressDelegate(self.view))
         self.view.horizontalHeader().setSectionResizeMode(TransfersModel.PROGRESS_COLUMN,

@@ -103,10 +103,11 @@ class OfferDesk:
         host = HostRef(to_key, address[0], address[1])
         return self.outbox.send(list(paths), host, self._name_for(to_key))
 
-    def cancel(self, offer: FolderId) -> None:
-        """Cancel an offer we send, or one we receive (the other side is told; partial
-        files are removed). ``ServiceError`` if it is neither, or over already."""
-        if not (self.outbox.cancel(offer) or self.inbox.cancel(offer)):
+    def cancel(self, offer: FolderId, reason: str = "") -> None:
+        """Cancel an offer we send, or one made to us (declined if it still waits); the other
+        side is told (``reason``, if any) and partial files are removed. ``ServiceError`` if
+        it is neither, or over already."""
+        if not (self.outbox.cancel(offer, reason) or self.inbox.cancel(offer, reason)):
             raise ServiceError(f"no offer {offer} is under way")
 
     def accept(self, offer: FolderId) -> IncomingOffer:

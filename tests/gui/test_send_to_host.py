@@ -141,6 +141,9 @@ async def test_files_dropped_on_a_host_row_are_sent_and_the_row_says_delivered(
     await wait_for(lambda: _cells(model, row)[6] == "delivered to office-pc", what="the row")
     name, direction, progress, _speed, _left, host, _state = _cells(model, row)
     assert (name, direction, progress, host) == (sent.name, SEND_DIRECTION, "100%", "office-pc")
+    await wait_for(lambda: "sent" in rig.sink.kinds(), what="the sender's notification")
+    assert [s[:2] for s in rig.sink.shown if s[2] == "sent"] == [
+        ("Sent to office-pc", f"{sent.name}: received and verified")]
 
 
 async def _offer_to_app(rig: Rig, other: StartOther, tmp_path: Path

@@ -212,7 +212,7 @@ class OfferDialog(QDialog):
         self.setMinimumWidth(440)
         self.question = QLabel(
             f"{offer_text(offer)}.\nKey {short_key(offer.from_key)}…, from {offer.address}. "
-            "They go to your download folder.")
+            "They go into your download folder.")
         self.question.setTextFormat(Qt.TextFormat.PlainText)  # names come from the sender
         self.question.setWordWrap(True)
         self.files = QListWidget()
@@ -225,6 +225,10 @@ class OfferDialog(QDialog):
         self.accept_button = buttons.addButton("Accept", QDialogButtonBox.ButtonRole.AcceptRole)
         self.decline_button = buttons.addButton("Decline",
                                                 QDialogButtonBox.ButtonRole.RejectRole)
+        for button in (self.accept_button, self.decline_button):
+            # it may pop up while one types elsewhere: a stray Enter must not answer it
+            button.setAutoDefault(False)
+            button.setDefault(False)
         self.accept_button.clicked.connect(lambda: self._answer(True))
         self.decline_button.clicked.connect(lambda: self._answer(False))
         layout = QVBoxLayout(self)

@@ -142,6 +142,8 @@ class DesktopApp(QObject):
             timer.stop()
         if self.bridge is not None:
             self.bridge.close()
+        if self.offer_prompt is not None:
+            self.offer_prompt.close()
         if self.tray is not None:
             self.tray.hide()
         if self.window is not None:

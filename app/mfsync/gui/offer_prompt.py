@@ -326,6 +326,12 @@ class OfferPrompt(QObject):
         if offer.offer in self._asked:
             self.show_dialog(offer)
 
+    def close(self) -> None:
+        """Take every question away (the app quits; the engine declines what still waits)."""
+        for offer_id in list(self._asked):
+            del self._asked[offer_id]
+            self._forget(offer_id)
+
     def _forget(self, offer_id: FolderId) -> None:
         notification_id = self._notes.pop(offer_id, None)
         if notification_id is not None:

@@ -13,6 +13,7 @@ from mfsync.engine.status import NodeStatus
 from mfsync.engine.transfer_status import TransfersStatus
 from mfsync.gui.offer_prompt import offer_text
 from mfsync.gui.transfers_model import SEND_DIRECTION, TransfersModel
+from mfsync.gui.tray import TrayState, tray_state
 
 KEY = bytes(range(32))
 OFFER = FolderId.parse("k3x9-pq2m")
@@ -78,3 +79,10 @@ def test_outgoing_rows_say_where_each_offer_stands(qapp: QApplication) -> None:
     model.update(_status(OutgoingStatus(ids[0], KEY, "office-pc", "Photos", 3, 100 * MB,
                                         OutgoingState.DELIVERED, bytes_sent=90 * MB)))
     assert _cells(model, 0)[2:] == ["100%", "", "", "office-pc", "delivered to office-pc"]
+
+
+def test_the_tray_shows_a_send_under_way_as_a_transfer() -> None:
+    waiting = OutgoingStatus(OFFER, KEY, "office-pc", "a", 1, MB, OutgoingState.WAITING)
+    assert tray_state(_status(waiting)) == TrayState.IDLE
+    sending = OutgoingStatus(OFFER, KEY, "office-pc", "a", 1, MB, OutgoingState.SENDING)
+    assert tray_state(_status(sending)) == TrayState.TRANSFERRING

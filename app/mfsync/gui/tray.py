@@ -19,6 +19,7 @@ from PySide6.QtGui import QDesktopServices
 from PySide6.QtWidgets import QMenu, QSystemTrayIcon
 
 from mfsync.display import shown
+from mfsync.engine.outbox import OutgoingState
 from mfsync.engine.service import ServiceStatus
 from mfsync.engine.transfer_status import TransferSnapshot
 from mfsync.gui.icons import icon
@@ -48,9 +49,14 @@ def tray_state(status: ServiceStatus) -> str:
         return TrayState.ERROR
     if status.paused:
         return TrayState.PAUSED
-    if status.transfers.active:
+    if status.transfers.active or _sending(status):
         return TrayState.TRANSFERRING
     return TrayState.IDLE
+
+
+def _sending(status: ServiceStatus) -> int:
+    """How many offers we send are being fetched now."""
+    return sum(o.state is OutgoingState.SENDING for o in status.outgoing)
 
 
 class Tray(QObject):
@@ -94,12 +100,12 @@ class Tray(QObject):
         """Follow a new snapshot: icon and tooltip (the menu is rebuilt when shown)."""
         self._status = status
         self.set_state(tray_state(status))
-        active = status.transfers.active
+        active = len(status.transfers.active) + _sending(status)
         lines = ["mfsync"]
         if status.paused:
             lines.append(status.pause_reason.capitalize())
         elif active:
-            lines.append(f"{len(active)} transfer(s) running")
+            lines.append(f"{active} transfer(s) running")
         else:
             lines.append("Idle")
         if status.errors:

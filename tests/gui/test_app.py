@@ -238,7 +238,8 @@ async def test_tray_menu_and_icon_states(rig: Rig, tmp_path):
     tray = app.tray
     tray.rebuild_menu()
     texts = [a.text() for a in tray.menu.actions() if a.text()]
-    assert texts == ["Open mfsync", "Pause transfers", "Recent downloads", "Quit mfsync"]
+    assert texts == ["Open mfsync", "Pause transfers", "Send files…", "Recent downloads",
+                     "Quit mfsync"]
     assert tray.state == TrayState.IDLE
     app.window.hide()
     tray.menu.actions()[0].trigger()

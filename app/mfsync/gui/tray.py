@@ -121,10 +121,10 @@ class Tray(QObject):
         menu = self.menu
         menu.clear()
         menu.addAction("Open mfsync", self.openRequested.emit)
-        menu.addAction("Send files…", self.sendRequested.emit)
         paused = self._status is not None and self._status.paused
         menu.addAction("Resume transfers" if paused else "Pause transfers",
                        self.pauseToggled.emit)
+        menu.addAction("Send files…", self.sendRequested.emit)
         recent = menu.addMenu("Recent downloads")
         if not self.recent:
             recent.addAction("None yet").setEnabled(False)

@@ -50,7 +50,7 @@ from PySide6.QtWidgets import QApplication, QSystemTrayIcon, QWidget  # noqa: E4
 import mfsync.engine.receive  # noqa: E402
 from loopback_ports import free_udp_port  # noqa: E402
 from mfsync.audience import Audience  # noqa: E402
-from mfsync.config import load_config, save_config  # noqa: E402
+from mfsync.config import Config, load_config, save_config  # noqa: E402
 from mfsync.engine.node import Node  # noqa: E402
 from mfsync.engine.service import FolderMode, Service  # noqa: E402
 from mfsync.engine.status import PeerState  # noqa: E402
@@ -103,6 +103,13 @@ OFFICE_FILES: dict[str, int | str] = {
     "2023-12 Christmas/IMG_1187.jpg": 2_740_000,
     "2023-12 Christmas/IMG_1192.jpg": 3_015_000,
     "Scans/grandma-letters.pdf": 5_880_000,
+}
+#: What the app and anna-phone send (issue 16): a folder of photos, a video, two tickets.
+SENT_FILES: dict[str, int | str] = {
+    **{f"Lisbon 2024/IMG_{2100 + i}.jpg": 2_400_000 + 1000 * i for i in range(14)},
+    "garden-shed.mp4": 38_000_000,
+    "boarding-pass.pdf": 212_000,
+    "itinerary.pdf": 96_000,
 }
 #: The app's own folders: one shared, one that will be synced.
 OWN_FILES: dict[str, dict[str, int | str]] = {
@@ -215,6 +222,7 @@ class Shooter:
         self.out = out
         self.udp_port = free_udp_port()
         self.nodes: list[Node] = []
+        self.services: list[Service] = []
         self.app: DesktopApp | None = None
         self.shots: list[Path] = []
 
@@ -293,6 +301,9 @@ class Shooter:
         await self._settle()
         await self._shoot_tray_menu("tray-menu.png")
 
+        # files sent to hosts, before any key is trusted: then anyone may send, and is asked
+        await self._sending(app)
+
         # trust: anna and office-pc pasted (a host not trusted could not connect any more),
         # ben verified by his code
         dialog = app.open_trust(None)
@@ -329,6 +340,55 @@ class Shooter:
         await self._shoot_window("share-with.png", share)
         share.reject()
         await self._stop()
+
+    async def _sending(self, app: DesktopApp) -> None:
+        """Files sent to a host (issue 16): the host's menu, the outgoing rows, and an offer
+        made to the app asked about in a dialog (Xvfb has no notification service)."""
+        window = app.window
+        assert window is not None
+        office = await self._service("office-pc")  # asks its user: the offer waits
+        studio = await self._service("studio-dana", accept_from_anyone=True)
+        await wait_for(lambda: len(self._online()) == 4, 30, "the hosts that take files")
+        window.tabs.setCurrentIndex(3)
+        window.hosts_view.selectRow(self._host_row("office-pc"))
+        await self._settle()
+        row = window.hosts_view.visualRect(window.hosts_view.model().index(
+            self._host_row("office-pc"), 0))
+        menu = window.hosts_page.show_menu(row.center())
+        assert menu is not None
+        await self._settle(menu.isVisible)
+        self._save("send-menu.png", window.frameGeometry())
+        menu.hide()
+        sending = self.tmp / "data" / "sending"
+        _write_files(sending, SENT_FILES)
+        for name, to in (("Lisbon 2024", office), ("garden-shed.mp4", studio)):
+            window.hosts_page.send([sending / name], to.node.identity.public_key)
+        anna = await self._service("anna-phone")
+        own_key = app.service.node.identity.public_key
+        await wait_for(lambda: any(p.name == "anna-phone" and p.state is PeerState.CONNECTED
+                                   for p in app.service.status.node.peers)
+                       and any(own_key in (p.key, p.announced_key)
+                               for p in anna.status.node.peers), 30, "anna-phone")
+        anna.offers.send([sending / "boarding-pass.pdf", sending / "itinerary.pdf"], own_key)
+        await wait_for(lambda: any(o.bytes_sent > 0 and o.speed
+                                   for o in app.service.status.outgoing), 60, "a send under way")
+        window.tabs.setCurrentIndex(2)
+        await self._shoot_window("transfers-send.png", window)
+        prompt = app.offer_prompt
+        assert prompt is not None
+        dialog = await wait_for(lambda: next(iter(prompt.dialogs.values()), None), 30,
+                                "the offer's dialog")
+        dialog.move(WINDOW_POS[0] + 260, WINDOW_POS[1] + 140)
+        await self._shoot_window("offer-dialog.png", dialog)
+        dialog.close()
+
+    async def _service(self, name: str, **config: Any) -> Service:
+        """A headless host that takes offers (its accepted files go under the demo folder)."""
+        service = Service(loopback_options(self.udp_port, name=name), Config(**config))
+        service.offers.set_destination(self.tmp / "received" / name)
+        self.services.append(service)
+        await service.start()
+        return service
 
     # -- without one ------------------------------------------------------------------------
 
@@ -388,6 +448,8 @@ class Shooter:
             await asyncio.sleep(0.3)
         while self.nodes:
             await self.nodes.pop().stop()
+        while self.services:
+            await self.services.pop().stop()
 
     def _online(self) -> list[Any]:
         assert self.app is not None

@@ -17,7 +17,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -57,6 +57,38 @@ class RecordingSink:
     def kinds(self) -> list[str]:
         """The kinds shown so far."""
         return [kind for _, _, kind, _ in self.shown]
+
+
+class FakeNotifications:
+    """The desktop's notification service, as ``ActionNotifications``: records each notification
+    shown and closed; ``invoke`` clicks a button as a user would (``ActionInvoked``)."""
+
+    def __init__(self, actions: bool = True) -> None:
+        self.actions = actions
+        #: (id, summary, body, actions) of each notification shown.
+        self.shown: list[tuple[int, str, str, tuple[tuple[str, str], ...]]] = []
+        self.closed: list[int] = []
+        self._handler: Callable[[int, str], None] | None = None
+
+    async def has_actions(self) -> bool:
+        return self.actions
+
+    async def notify(self, summary: str, body: str,
+                     actions: Sequence[tuple[str, str]]) -> int:
+        notification_id = len(self.shown) + 1
+        self.shown.append((notification_id, summary, body, tuple(actions)))
+        return notification_id
+
+    async def close(self, notification_id: int) -> None:
+        self.closed.append(notification_id)
+
+    def set_handler(self, on_action: Callable[[int, str], None]) -> None:
+        self._handler = on_action
+
+    def invoke(self, notification_id: int, key: str) -> None:
+        """Click the button ``key`` of the notification ``notification_id``."""
+        assert self._handler is not None, "nobody listens to the notifications"
+        self._handler(notification_id, key)
 
 
 class FakePower:
@@ -103,6 +135,9 @@ class Rig:
         self.autostart = FakeAutostart()
         self.opened: list[str] = []
         self.chosen: list[Path | None] = []
+        #: Answers to file choosers, in order (None: the user cancels).
+        self.chosen_files: list[list[Path] | None] = []
+        self.notifications = FakeNotifications()
         #: Answers to yes/no questions, in order (True when none is left); the questions asked.
         self.answers: list[bool] = []
         self.questions: list[str] = []
@@ -127,6 +162,12 @@ class Rig:
         if folder is not None:
             on_chosen(folder)
 
+    def choose_files(self, _title: str, on_chosen: Callable[[list[Path]], object]) -> None:
+        """Answer a file chooser with the next prepared answer (None: the user cancels)."""
+        files = self.chosen_files.pop(0) if self.chosen_files else None
+        if files is not None:
+            on_chosen(files)
+
     async def start_app(self, *, hidden: bool = False, tray: bool = True,
                         **overrides: Any) -> DesktopApp:
         """Start the desktop app with its config file under the temporary HOME."""
@@ -136,7 +177,8 @@ class Rig:
         self.app = DesktopApp(
             service, hidden=hidden, tray_available=tray, sink=self.sink, power_source=self.power,
             autostart=self.autostart, open_url=self.open_url, choose_folder=self.choose_folder,
-            confirm=self.confirm,
+            confirm=self.confirm, choose_files=self.choose_files,
+            offer_notifications=self.notifications,
         )
         await self.app.start()
         return self.app

@@ -193,7 +193,8 @@ async def test_transfers_pause_resume_and_cancel(rig: Rig, tmp_path):
     assert not (dest / "two.bin").exists()
     assert not [p for p in dest.iterdir() if p.name.endswith(".mfsync-part")]
     await wait_for(lambda: window.transfers_model.data(window.transfers_model.index(
-        window.transfers_model.row_of((dest.resolve(), "one.bin")), 1)) == "100%",
+        window.transfers_model.row_of((dest.resolve(), "one.bin")),
+        window.transfers_model.PROGRESS_COLUMN)) == "100%",
         what="the progress column at 100%")
     _select_rows(view, [rows["one.bin"]])
     window.open_transfer_button.click()
@@ -237,7 +238,8 @@ async def test_tray_menu_and_icon_states(rig: Rig, tmp_path):
     tray = app.tray
     tray.rebuild_menu()
     texts = [a.text() for a in tray.menu.actions() if a.text()]
-    assert texts == ["Open mfsync", "Pause transfers", "Recent downloads", "Quit mfsync"]
+    assert texts == ["Open mfsync", "Pause transfers", "Send files…", "Recent downloads",
+                     "Quit mfsync"]
     assert tray.state == TrayState.IDLE
     app.window.hide()
     tray.menu.actions()[0].trigger()

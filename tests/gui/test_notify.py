@@ -210,7 +210,7 @@ def test_names_from_peers_cannot_disguise_themselves(notifier: Notifier, sink: S
 def test_enabled_from_config() -> None:
     config = Config(notify_downloads=False, notify_refused=False)
     assert enabled_from_config(config) == {"download": False, "failure": True, "refused": False,
-                                           "invitation": True}
+                                           "invitation": True, "sent": False}
     assert enabled_from_config(Config(notify_invitations=False))["invitation"] is False
     assert set(enabled_from_config(Config())) == set(KINDS)
 
@@ -248,3 +248,18 @@ async def test_a_click_on_a_notification_opens_its_folder_off_the_gui_thread(
     sink.show("Refused", "x", "refused", None)
     assert sink.clicked() is None
     assert windows == ["window"]
+
+
+def test_sends_that_ended_one_or_several(notifier: Notifier, sink: Sink, clock: Clock) -> None:
+    notifier.sent("k3x9-pq2m", "Photos", "office-pc", "delivered to office-pc", True)
+    notifier.flush(math.inf)
+    assert sink.shown[-1] == Shown("Sent to office-pc", "Photos: received and verified", "sent",
+                                   None)
+    notifier.sent("k3x9-pq2m", "a.jpg", "office-pc", "declined", False)
+    notifier.flush(math.inf)
+    assert sink.shown[-1] == Shown("Not sent to office-pc", "a.jpg: declined", "sent", None)
+    notifier.sent("aaaa-aaa1", "a.jpg", "office-pc", "delivered to office-pc", True)
+    notifier.sent("aaaa-aaa2", "b.jpg", "laptop\u202eanna", "timed out: no answer", False)
+    notifier.flush(math.inf)
+    assert sink.shown[-1] == Shown("1 of 2 sends delivered",
+                                   "to office-pc and laptop\\u202eanna", "sent", None)

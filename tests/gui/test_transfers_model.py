@@ -8,7 +8,7 @@ from mfsync.engine.service import ServiceStatus
 from mfsync.engine.status import NodeStatus
 from mfsync.engine.transfer_rates import TransferRates
 from mfsync.engine.transfer_status import TransferSnapshot, TransfersStatus, TransferState
-from mfsync.gui.models import TransfersModel
+from mfsync.gui.transfers_model import TransfersModel
 
 MB = 1000 * 1000
 ROOT = Path("/tmp/dest")
@@ -34,15 +34,15 @@ def test_speed_and_time_left_come_from_the_status(qapp: QApplication) -> None:
     model = TransfersModel()
     model.update(_service(rates.stamp((_snap("a", 0), _snap("v", 0, TransferState.VERIFYING)),
                                       now=10.0)))
-    assert _cells(model, 0)[2:4] == ["0 B/s", ""]  # nothing measured yet
+    assert _cells(model, 0)[3:5] == ["0 B/s", ""]  # nothing measured yet
     status = rates.stamp((_snap("a", 20 * MB), _snap("v", 0, TransferState.VERIFYING)),
                          now=12.0)
     model.update(_service(status))
-    name, progress, speed, left, _source, state = _cells(model, 0)
-    assert (name, progress, speed, left, state) == ("a", "20%", "10.0 MB/s", "8 s",
-                                                    "downloading")
+    name, direction, progress, speed, left, _source, state = _cells(model, 0)
+    assert (name, direction, progress, speed, left, state) == (
+        "a", "↓ download", "20%", "10.0 MB/s", "8 s", "downloading")
     assert model.speed_of((ROOT, "a")) == 10 * MB
-    assert _cells(model, 1)[2:4] == ["", ""]  # verifying: no speed, no time left
+    assert _cells(model, 1)[3:5] == ["", ""]  # verifying: no speed, no time left
     # The same status shown again (a redraw, another window) changes nothing: no measuring.
     model.update(_service(status))
-    assert _cells(model, 0)[2:4] == ["10.0 MB/s", "8 s"]
+    assert _cells(model, 0)[3:5] == ["10.0 MB/s", "8 s"]

@@ -28,10 +28,13 @@ from mfsync.display import EscapingFormatter
 from mfsync.engine.service import Service, StartError, StartFailure, app_service
 from mfsync.gui.autostart import Autostart, autostart_for
 from mfsync.gui.bridge import EngineBridge
+from mfsync.gui.dialogs import FilesChooser, ask_files
 from mfsync.gui.icons import icon
 from mfsync.gui.main_window import Confirm, FolderChooser, MainWindow
 from mfsync.gui.notify import NotificationSink, Notifier, enabled_from_config
+from mfsync.gui.offer_prompt import ActionNotifications, OfferPrompt, desktop_notifications
 from mfsync.gui.power import PowerMonitor, PowerSource, psutil_source
+from mfsync.gui.send_files import HostPickerDialog, send_files
 from mfsync.gui.settings_dialog import SettingsDialog
 from mfsync.gui.single_instance import SingleInstance, instance_name
 from mfsync.gui.tray import Tray, TrayNotificationSink
@@ -58,6 +61,8 @@ class DesktopApp(QObject):
         sink: NotificationSink | None = None, power_source: PowerSource | None = None,
         autostart: Autostart | None = None, open_url: Callable[[QUrl], object] | None = None,
         choose_folder: FolderChooser | None = None, confirm: Confirm | None = None,
+        choose_files: FilesChooser | None = None,
+        offer_notifications: ActionNotifications | None = None,
     ) -> None:
         super().__init__()
         self.service = service
@@ -68,6 +73,9 @@ class DesktopApp(QObject):
         self._open_url = open_url
         self._choose_folder = choose_folder
         self._confirm = confirm
+        self._choose_files = choose_files
+        #: Where offers of files are asked about (None: the desktop's, found at start).
+        self._offer_notifications = offer_notifications
         self._sink = sink
         self._power_source = power_source or psutil_source
         self._quit = asyncio.Event()
@@ -76,6 +84,7 @@ class DesktopApp(QObject):
         self.notifier: Notifier | None = None
         self.bridge: EngineBridge | None = None
         self.power: PowerMonitor | None = None
+        self.offer_prompt: OfferPrompt | None = None
         self.dialog: Any = None
         self._timers: list[QTimer] = []
         self._told_about_tray = False
@@ -85,7 +94,7 @@ class DesktopApp(QObject):
         await self.service.start()
         self.window = MainWindow(self.service, tray_available=self.tray_available,
                                  choose_folder=self._choose_folder, open_url=self._open_url,
-                                 confirm=self._confirm)
+                                 confirm=self._confirm, choose_files=self._choose_files)
         self.window.setWindowIcon(icon("mfsync"))
         self.tray = Tray(open_url=self._open_url)
         sink = self._sink or TrayNotificationSink(self.tray, self.show_window)
@@ -95,12 +104,19 @@ class DesktopApp(QObject):
         self.bridge.statusChanged.connect(self.window.update_status)
         self.bridge.statusChanged.connect(self.tray.update_status)
         self.bridge.downloadFinished.connect(self.tray.add_recent)
+        self.offer_prompt = OfferPrompt(
+            self.service, self._offer_notifications or desktop_notifications(), self.window)
+        self.bridge.statusChanged.connect(self.offer_prompt.update_status)
+        self.window.transfers_page.offers_panel.dialogRequested.connect(
+            self.offer_prompt.show_dialog)
+        self.offer_prompt.update_status(self.service.status)
         self.window.quitRequested.connect(self.quit)
         self.window.hiddenToTray.connect(self._hidden_to_tray)
         self.window.settingsRequested.connect(self.open_settings)
         self.window.trustRequested.connect(self.open_trust)
         self.tray.openRequested.connect(self.show_window)
         self.tray.pauseToggled.connect(self.window.toggle_pause)
+        self.tray.sendRequested.connect(self.send_files_dialog)
         self.tray.quitRequested.connect(self.quit)
         self.power = PowerMonitor(self._power_source, self.service.set_on_battery)
         self._every(NOTIFY_POLL_MS, self.notifier.flush)
@@ -126,6 +142,8 @@ class DesktopApp(QObject):
             timer.stop()
         if self.bridge is not None:
             self.bridge.close()
+        if self.offer_prompt is not None:
+            self.offer_prompt.close()
         if self.tray is not None:
             self.tray.hide()
         if self.window is not None:
@@ -162,6 +180,32 @@ class DesktopApp(QObject):
         dialog.show()
         self.dialog = dialog
         return dialog
+
+    def send_files_dialog(self) -> None:
+        """*Send files…* of the tray: ask for the files, then the host, then send them."""
+        window = self.window
+        if window is None:
+            return
+
+        def chosen(paths: list[Path]) -> None:
+            what = paths[0].name if len(paths) == 1 else f"{len(paths)} files"
+            self.dialog = HostPickerDialog(
+                self.service.status, what,
+                lambda key: send_files(self.service, paths, key, self._tell), window)
+            self.dialog.show()
+
+        if self._choose_files is not None:
+            self._choose_files("Files to send", chosen)
+        else:
+            ask_files(None, "Files to send", chosen)
+
+    def _tell(self, text: str, milliseconds: int) -> None:
+        """Say ``text`` where the user looks: the window when it shows, else the tray."""
+        if self.window is not None and self.window.isVisible():
+            self.window.statusBar().showMessage(text, milliseconds)
+        elif self.tray is not None:
+            self.tray.icon.showMessage("mfsync", text, QSystemTrayIcon.MessageIcon.Information,
+                                       milliseconds)
 
     def open_trust(self, key: bytes | None = None) -> TrustDialog:
         """Open the trusted-keys dialog, at the verification of ``key`` when given."""

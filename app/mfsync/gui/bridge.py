@@ -2,10 +2,10 @@
 
 The engine calls its observers on the event loop, which under qasync is the GUI thread, so a
 snapshot can be emitted as a signal directly. Events for notifications (files arrived, a
-transfer failed, a host was refused) are derived by comparing each snapshot with the previous
-one, so the engine needs no second channel for them. A finished download names the folder it
-arrived in (``arrival_folder``): the label of the shared folder that holds it, else the download
-folder.
+transfer failed, a host was refused, files we sent were delivered or declined) are derived by
+comparing each snapshot with the previous one, so the engine needs no second channel for them.
+A finished download names the folder it arrived in (``arrival_folder``): the label of the shared
+folder that holds it, else the download folder.
 """
 
 import logging
@@ -16,6 +16,7 @@ from pathlib import Path
 from PySide6.QtCore import QObject, Signal
 
 from mfsync.crypto.keys import format_key
+from mfsync.engine.outbox import OutgoingState
 from mfsync.engine.service import Service, ServiceStatus
 from mfsync.engine.transfer_status import TransferSnapshot, TransferState
 from mfsync.gui.invitations_panel import invitation_host
@@ -75,12 +76,26 @@ def derive_events(previous: ServiceStatus | None, current: ServiceStatus,
                                 arrival_folder(current, transfer, download_folder))
         else:
             notifier.failed(transfer.path, transfer.error or "failed")
+    _sends_ended(previous, current, notifier)
     last_seq = max((r.seq for r in previous.node.refusals), default=-1) if previous else -1
     for refusal in current.node.refusals:
         if refusal.seq > last_seq and previous is not None:
             host = refusal.name or refusal.address
             notifier.refused(host, format_key(refusal.key))
     return done
+
+
+def _sends_ended(previous: ServiceStatus | None, current: ServiceStatus,
+                 notifier: Notifier) -> None:
+    """Tell of each offer we send that ended since ``previous`` (none at the first snapshot:
+    those ended before the app looked)."""
+    if previous is None:
+        return
+    ended_before = {o.offer for o in previous.outgoing if o.final}
+    for offer in current.outgoing:
+        if offer.final and offer.offer not in ended_before:
+            notifier.sent(str(offer.offer), offer.label, offer.to_text, offer.text,
+                          offer.state is OutgoingState.DELIVERED)
 
 
 class EngineBridge(QObject):

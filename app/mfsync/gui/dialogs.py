@@ -27,8 +27,10 @@ __all__ = [
     "ERROR_STYLE",
     "WARNING_STYLE",
     "Confirm",
+    "FilesChooser",
     "FolderChooser",
     "UrlOpener",
+    "ask_files",
     "ask_folder",
     "ask_open_file",
     "ask_save_file",
@@ -45,6 +47,9 @@ WARNING_STYLE = "color: #b26a00;"
 #: Asks for a folder (the dialog's title), then calls back with the folder chosen; a cancel
 #: calls nothing. Returns at once.
 FolderChooser = Callable[[str, Callable[[Path], object]], object]
+#: Asks for files (the dialog's title), then calls back with the files chosen; a cancel calls
+#: nothing. Returns at once.
+FilesChooser = Callable[[str, Callable[[list[Path]], object]], object]
 #: Asks a yes/no question (title, text), then calls back if the answer is yes. Returns at once.
 Confirm = Callable[[str, str, Callable[[], None]], object]
 #: Opens a file or folder in the desktop's file manager or viewer.
@@ -74,6 +79,19 @@ def ask_folder(parent: QWidget, title: str, start: Path,
     dialog = _file_dialog(parent, title, str(start), on_chosen)
     dialog.setFileMode(QFileDialog.FileMode.Directory)
     dialog.setOption(QFileDialog.Option.ShowDirsOnly)
+    dialog.open()
+    return dialog
+
+
+def ask_files(parent: QWidget | None, title: str,
+              on_chosen: Callable[[list[Path]], object]) -> QFileDialog:
+    """Ask for one or more existing files (as ``getOpenFileNames`` does), from the home
+    folder."""
+    dialog = QFileDialog(parent, title, str(Path.home()))
+    dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+    dialog.setFileMode(QFileDialog.FileMode.ExistingFiles)
+    dialog.filesSelected.connect(
+        lambda names: on_chosen([Path(n) for n in names]) if names else None)
     dialog.open()
     return dialog
 

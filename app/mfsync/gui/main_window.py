@@ -33,16 +33,19 @@ from mfsync.gui.background import BackgroundTasks
 from mfsync.gui.dialogs import (
     ERROR_STYLE,
     Confirm,
+    FilesChooser,
     FolderChooser,
     UrlOpener,
+    ask_files,
     ask_folder,
     ask_yes_no,
 )
 from mfsync.gui.folders_page import FoldersPage, dropped_folders
 from mfsync.gui.hosts_page import HostsPage
-from mfsync.gui.models import FoldersModel, HostsModel, NetworkModel, TransfersModel
+from mfsync.gui.models import FoldersModel, HostsModel, NetworkModel
 from mfsync.gui.network_page import NetworkPage
 from mfsync.gui.pages import WindowContext
+from mfsync.gui.transfers_model import TransfersModel
 from mfsync.gui.transfers_page import TransfersPage
 
 __all__ = ["ClickableLabel", "Confirm", "FolderChooser", "MainWindow", "UrlOpener"]
@@ -72,8 +75,8 @@ class ClickableLabel(QLabel):
 class MainWindow(QMainWindow):
     """The window in front of the engine; closing it keeps mfsync in the tray where one exists.
 
-    ``choose_folder``, ``open_url`` and ``confirm`` default to the desktop's dialogs and file
-    manager; tests pass their own.
+    ``choose_folder``, ``choose_files``, ``open_url`` and ``confirm`` default to the desktop's
+    dialogs and file manager; tests pass their own.
     """
 
     #: The user asked to quit the application (menu or window close without a tray).
@@ -85,7 +88,8 @@ class MainWindow(QMainWindow):
 
     def __init__(self, service: Service, *, tray_available: bool,
                  choose_folder: FolderChooser | None = None,
-                 open_url: UrlOpener | None = None, confirm: Confirm | None = None) -> None:
+                 open_url: UrlOpener | None = None, confirm: Confirm | None = None,
+                 choose_files: FilesChooser | None = None) -> None:
         super().__init__()
         self.service = service
         self.tray_available = tray_available
@@ -99,6 +103,7 @@ class MainWindow(QMainWindow):
             show_message=lambda text, ms: self.statusBar().showMessage(text, ms),
             choose_folder=choose_folder or self._ask_folder,
             confirm=confirm or self._ask_yes_no,
+            choose_files=choose_files or (lambda title, chosen: ask_files(self, title, chosen)),
             open_url=open_url or QDesktopServices.openUrl)
 
         self.folders_model = FoldersModel()
@@ -108,7 +113,7 @@ class MainWindow(QMainWindow):
         self.folders_page = FoldersPage(context, self.folders_model)
         self.network_page = NetworkPage(context, self.network_model)
         self.transfers_page = TransfersPage(context, self.transfers_model)
-        self.hosts_page = HostsPage(service, self.hosts_model)
+        self.hosts_page = HostsPage(context, self.hosts_model)
         self.hosts_page.trustRequested.connect(self.trustRequested)
         self.tabs = QTabWidget()
         self.tabs.addTab(self.folders_page, "Shared folders")

@@ -11,7 +11,6 @@ network's files can number tens of thousands and rarely change while those updat
 import time
 from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from PySide6.QtCore import QAbstractTableModel, QModelIndex, QPersistentModelIndex, Qt
@@ -21,7 +20,7 @@ from mfsync.display import shown
 from mfsync.engine.folder_names import FolderId, FolderNames
 from mfsync.engine.service import FolderMode, ServiceStatus
 from mfsync.engine.status import PeerState, RemoteFile
-from mfsync.engine.transfer_status import TransferSnapshot, TransferState
+from mfsync.engine.transfer_status import TransferState
 from mfsync.gui.audience_text import describe_audience
 
 #: Transfer states in which the network table shows a file as being downloaded.
@@ -36,7 +35,6 @@ __all__ = [
     "HostsModel",
     "KeyedTableModel",
     "NetworkModel",
-    "TransfersModel",
     "folder_name",
     "human_duration",
     "human_size",
@@ -362,61 +360,6 @@ class NetworkModel(KeyedTableModel):
         key = self.key_at(row)
         assert isinstance(key, tuple) and isinstance(key[2], FolderId)
         return key[2]
-
-
-class TransfersModel(KeyedTableModel):
-    """Downloads: name, progress, speed, time left, source, state.
-
-    Speeds and times left are the engine's (``TransferSnapshot.speed`` and ``seconds_left``,
-    see :mod:`mfsync.engine.transfer_rates`): the model only formats them.
-    """
-
-    HEADERS = ("Name", "Progress", "Speed", "Time left", "From", "State")
-    PROGRESS_COLUMN = 1
-
-    def __init__(self) -> None:
-        super().__init__()
-        self._snapshots: dict[Hashable, TransferSnapshot] = {}
-
-    def snapshot(self, key: Hashable) -> TransferSnapshot | None:
-        """The latest snapshot of the transfer with ``key``."""
-        return self._snapshots.get(key)
-
-    def speed_of(self, key: Hashable) -> float:
-        """The speed of a transfer in bytes per second, as the engine measured it (0 when it
-        is not measured)."""
-        snapshot = self._snapshots.get(key)
-        return (snapshot.speed or 0.0) if snapshot is not None else 0.0
-
-    def update(self, status: ServiceStatus) -> None:
-        """Rows from the transfers."""
-        rows = []
-        self._snapshots = {}
-        for transfer in status.transfers.transfers:
-            key = transfer.key
-            self._snapshots[key] = transfer
-            fraction = transfer.done / transfer.size if transfer.size else (
-                1.0 if transfer.state is TransferState.DONE else 0.0)
-            # Speed and time left only while bytes flow: verifying or waiting has neither.
-            running = transfer.state is TransferState.DOWNLOADING
-            speed = (transfer.speed or 0.0) if running else 0.0
-            left = transfer.seconds_left if running else None
-            state = transfer.state.value + (f": {transfer.error}" if transfer.error else "")
-            rows.append(Row(
-                key,
-                (transfer.path, f"{fraction:.0%}", f"{human_size(speed)}/s" if running else "",
-                 human_duration(left) if left is not None else "",
-                 status.host_label(transfer.source) if transfer.source else "", state),
-                sort=(transfer.path.lower(), fraction, speed, left or 0.0, transfer.source,
-                      transfer.state.value),
-                progress=fraction, tooltip=f"{transfer.path}\n→ {transfer.target}",
-            ))
-        self.set_rows(rows)
-
-    def target_of(self, key: Hashable) -> Path | None:
-        """Where a transfer's file is (or will be) stored."""
-        snapshot = self._snapshots.get(key)
-        return snapshot.target if snapshot is not None else None
 
 
 class HostsModel(KeyedTableModel):

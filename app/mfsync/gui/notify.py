@@ -28,6 +28,7 @@ __all__ = [
     "INVITATION",
     "KINDS",
     "REFUSED",
+    "SENT",
     "NotificationSink",
     "Notifier",
     "enabled_from_config",
@@ -39,8 +40,10 @@ DOWNLOAD = "download"
 FAILURE = "failure"
 REFUSED = "refused"
 INVITATION = "invitation"
+#: Files we sent to a host reached their end: delivered, declined, refused, ...
+SENT = "sent"
 #: Every kind of notification, in the order a flush shows them.
-KINDS = (DOWNLOAD, FAILURE, REFUSED, INVITATION)
+KINDS = (DOWNLOAD, FAILURE, REFUSED, INVITATION, SENT)
 #: Seconds without a new event of a kind before its batch is shown.
 DEFAULT_WINDOW = 2.0
 #: A batch waits at most this many windows, however steadily events keep coming.
@@ -119,6 +122,12 @@ class Notifier:
         (The engine limits how many one host may bring; the app tells of each folder once.)"""
         self._add(INVITATION, folder_id, (host, label, folder_id))
 
+    def sent(self, offer: str, label: str, host: str, outcome: str, delivered: bool) -> None:
+        """The files ``label`` we sent to ``host`` (the offer ``offer``) reached their end:
+        ``outcome`` says how, for people ("delivered to office-pc", "declined"); whether
+        ``delivered``."""
+        self._add(SENT, offer, (label, host, outcome, "1" if delivered else ""))
+
     # -- showing --------------------------------------------------------------------------------
 
     def pending_until(self) -> float | None:
@@ -168,6 +177,8 @@ def enabled_from_config(config: Any) -> dict[str, bool]:
         FAILURE: bool(config.notify_failures),
         REFUSED: bool(config.notify_refused),
         INVITATION: bool(config.notify_invitations),
+        # the end of a send is the end of a transfer, as a finished download is
+        SENT: bool(config.notify_downloads),
     }
 
 
@@ -233,8 +244,21 @@ def _invitations(items: list[tuple[str, ...]]) -> tuple[str, str, str | None]:
             f"{hosts} share {labels}: open mfsync to sync, download or ignore them.", None)
 
 
+def _sends(items: list[tuple[str, ...]]) -> tuple[str, str, str | None]:
+    if len(items) == 1:
+        label, host, outcome, delivered = items[0]
+        if delivered:
+            return f"Sent to {_plain(host)}", f"{_plain(label)}: received and verified", None
+        return f"Not sent to {_plain(host)}", f"{_plain(label)}: {_plain(outcome, 200)}", None
+    done = sum(1 for *_rest, delivered in items if delivered)
+    hosts = _names(host for _label, host, _outcome, _delivered in items)
+    title = f"{done} of {len(items)} sends delivered" if done < len(items) else (
+        f"{len(items)} sends delivered")
+    return title, f"to {hosts}", None
+
+
 _FORMATS = {DOWNLOAD: _downloads, FAILURE: _failures, REFUSED: _refusals,
-            INVITATION: _invitations}
+            INVITATION: _invitations, SENT: _sends}
 
 
 def _names(names: Iterable[str]) -> str:

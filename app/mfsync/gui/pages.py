@@ -21,7 +21,7 @@ from PySide6.QtWidgets import (
 
 from mfsync.engine.service import Service
 from mfsync.gui.background import BackgroundTasks
-from mfsync.gui.dialogs import Confirm, FolderChooser, UrlOpener
+from mfsync.gui.dialogs import Confirm, FilesChooser, FolderChooser, UrlOpener
 from mfsync.gui.models import SORT_ROLE, KeyedTableModel
 
 __all__ = [
@@ -48,6 +48,8 @@ class WindowContext:
     choose_folder: FolderChooser
     confirm: Confirm
     open_url: UrlOpener
+    #: Asks for files to send (the dialog's title), then calls back with them.
+    choose_files: FilesChooser
 
 
 def make_table(model: KeyedTableModel, *, filterable: bool = False,

@@ -1,4 +1,6 @@
-"""The "Transfers" page: downloads with their progress, and pausing, resuming or cancelling them."""
+"""The "Transfers" page: downloads and the files we send, with their progress; pausing, resuming
+or cancelling downloads, cancelling sends; the offers of files that wait for our answer on top
+(``offers_panel``)."""
 
 from collections.abc import Callable
 from pathlib import Path
@@ -17,15 +19,18 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from mfsync.engine.folder_names import FolderId
 from mfsync.engine.service import ServiceError, ServiceStatus
 from mfsync.engine.transfer_status import TransferState
-from mfsync.gui.models import PROGRESS_ROLE, TransfersModel
+from mfsync.gui.models import PROGRESS_ROLE
+from mfsync.gui.offers_panel import OffersPanel
 from mfsync.gui.pages import WindowContext, button_row, make_table, page_layout, selected_keys
+from mfsync.gui.transfers_model import TransfersModel
 
 __all__ = ["PROGRESS_WIDTH", "ProgressDelegate", "TransfersPage"]
 
 #: The progress column's width, in pixels.
-PROGRESS_WIDTH = 160
+PROGRESS_WIDTH = 130
 
 
 class ProgressDelegate(QStyledItemDelegate):
@@ -63,7 +68,8 @@ class TransfersPage(QWidget):
         self._paused = context.service.status.paused
         service = context.service
         self.view, self.proxy = make_table(
-            model, samples=("", "999.9 MB/s", "59 min 59 s", "desktop-anna", "downloading"))
+            model, samples=("↓ download", "", "999.9 MB/s", "59 min 59 s", "desktop-anna",
+                            "sending to desktop-anna"))
         self.view.setItemDelegateForColumn(TransfersModel.PROGRESS_COLUMN,
                                            ProgressDelegate(self.view))
         self.view.horizontalHeader().setSectionResizeMode(TransfersModel.PROGRESS_COLUMN,
@@ -76,14 +82,16 @@ class TransfersPage(QWidget):
         self.resume_button = QPushButton("Resume")
         self.resume_button.clicked.connect(lambda: self._each_selected(service.resume_transfer))
         self.cancel_button = QPushButton("Cancel")
-        self.cancel_button.clicked.connect(lambda: self._each_selected(service.cancel_transfer))
+        self.cancel_button.clicked.connect(self.cancel_selected)
         self.open_button = QPushButton("Open")
         self.open_button.clicked.connect(self.open_selected_transfer)
         self.clear_button = QPushButton("Clear finished")
         self.clear_button.clicked.connect(service.clear_finished)
         self.pause_all_button = QPushButton("Pause all")
         self.pause_all_button.clicked.connect(self.toggle_pause)
-        page_layout(self, None, self.view, button_row(
+        #: Offers of files made to us that wait for an answer (hidden while there are none).
+        self.offers_panel = OffersPanel(context)
+        page_layout(self, self.offers_panel, self.view, button_row(
             self.pause_button, self.resume_button, self.cancel_button, self.open_button,
             self.clear_button, self.pause_all_button, stretch_at=4))
 
@@ -91,6 +99,7 @@ class TransfersPage(QWidget):
         """Follow a new snapshot: the text of "Pause all"."""
         self._paused = status.paused
         self.pause_all_button.setText(self.pause_text(status))
+        self.offers_panel.update_status(status)
 
     @staticmethod
     def pause_text(status: ServiceStatus) -> str:
@@ -100,12 +109,28 @@ class TransfersPage(QWidget):
     @staticmethod
     def title(status: ServiceStatus) -> str:
         """The page's tab title: with the number of running transfers, if any."""
-        active = len(status.transfers.active)
+        active = len(status.transfers.active) + sum(not o.final for o in status.outgoing)
         return f"Transfers ({active})" if active else "Transfers"
 
     def selected_transfer_keys(self) -> list[tuple[Path, str]]:
-        """Keys of the selected transfers."""
-        return selected_keys(self.view, self.proxy)
+        """Keys of the selected downloads."""
+        return [k for k in selected_keys(self.view, self.proxy) if isinstance(k, tuple)]
+
+    def selected_offer_ids(self) -> list[FolderId]:
+        """Ids of the selected offers we send."""
+        return [k for k in selected_keys(self.view, self.proxy) if isinstance(k, FolderId)]
+
+    def cancel_selected(self) -> None:
+        """Cancel the selected downloads, and the selected sends (the receiver is told)."""
+        self._each_selected(self.context.service.cancel_transfer)
+        for offer in self.selected_offer_ids():
+            status = self.model.outgoing(offer)
+            if status is None or status.final:
+                continue
+            try:
+                self.context.service.offers.cancel(offer)
+            except ServiceError as exc:
+                self.context.service.report_error(str(exc))
 
     def open_selected_transfer(self) -> None:
         """Open a finished download (or the folder it goes to, while it runs)."""

@@ -19,6 +19,7 @@ from PySide6.QtGui import QDesktopServices
 from PySide6.QtWidgets import QMenu, QSystemTrayIcon
 
 from mfsync.display import shown
+from mfsync.engine.outbox import OutgoingState
 from mfsync.engine.service import ServiceStatus
 from mfsync.engine.transfer_status import TransferSnapshot
 from mfsync.gui.icons import icon
@@ -48,9 +49,14 @@ def tray_state(status: ServiceStatus) -> str:
         return TrayState.ERROR
     if status.paused:
         return TrayState.PAUSED
-    if status.transfers.active:
+    if status.transfers.active or _sending(status):
         return TrayState.TRANSFERRING
     return TrayState.IDLE
+
+
+def _sending(status: ServiceStatus) -> int:
+    """How many offers we send are being fetched now."""
+    return sum(o.state is OutgoingState.SENDING for o in status.outgoing)
 
 
 class Tray(QObject):
@@ -58,6 +64,8 @@ class Tray(QObject):
 
     openRequested = Signal()  # noqa: N815 - Qt signal naming
     pauseToggled = Signal()  # noqa: N815
+    #: *Send files…*: the app asks for the files, then the host.
+    sendRequested = Signal()  # noqa: N815
     quitRequested = Signal()  # noqa: N815
 
     def __init__(self, open_url: Callable[[QUrl], object] | None = None) -> None:
@@ -92,12 +100,12 @@ class Tray(QObject):
         """Follow a new snapshot: icon and tooltip (the menu is rebuilt when shown)."""
         self._status = status
         self.set_state(tray_state(status))
-        active = status.transfers.active
+        active = len(status.transfers.active) + _sending(status)
         lines = ["mfsync"]
         if status.paused:
             lines.append(status.pause_reason.capitalize())
         elif active:
-            lines.append(f"{len(active)} transfer(s) running")
+            lines.append(f"{active} transfer(s) running")
         else:
             lines.append("Idle")
         if status.errors:
@@ -116,6 +124,7 @@ class Tray(QObject):
         paused = self._status is not None and self._status.paused
         menu.addAction("Resume transfers" if paused else "Pause transfers",
                        self.pauseToggled.emit)
+        menu.addAction("Send files…", self.sendRequested.emit)
         recent = menu.addMenu("Recent downloads")
         if not self.recent:
             recent.addAction("None yet").setEnabled(False)

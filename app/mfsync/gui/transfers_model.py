@@ -1,0 +1,96 @@
+"""The transfers table: downloads and the files we send to hosts, one row each.
+
+Downloads are keyed by their ``TransferSnapshot.key`` (a tuple: the folder and the path); an
+offer we send (``ServiceStatus.outgoing``) is one row keyed by its offer id (a ``FolderId``),
+so the page tells the two apart by the key's type. Speeds, times left and the words for where
+an offer stands are the engine's (``TransferSnapshot.speed``, ``OutgoingStatus.text`` and
+``seconds_left``): the model only formats them.
+"""
+
+from collections.abc import Hashable
+
+from mfsync.engine.folder_names import FolderId
+from mfsync.engine.outbox import OutgoingState, OutgoingStatus
+from mfsync.engine.service import ServiceStatus
+from mfsync.engine.transfer_status import TransferSnapshot, TransferState
+from mfsync.gui.models import KeyedTableModel, Row, human_duration, human_size
+
+__all__ = ["DOWNLOAD_DIRECTION", "SEND_DIRECTION", "TransfersModel"]
+
+#: The Direction column's words.
+DOWNLOAD_DIRECTION = "↓ download"
+SEND_DIRECTION = "↑ send"
+
+
+class TransfersModel(KeyedTableModel):
+    """Downloads and sends: name, direction, progress, speed, time left, host, state."""
+
+    HEADERS = ("Name", "Direction", "Progress", "Speed", "Time left", "Host", "State")
+    PROGRESS_COLUMN = 2
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._snapshots: dict[Hashable, TransferSnapshot] = {}
+        self._outgoing: dict[Hashable, OutgoingStatus] = {}
+
+    def snapshot(self, key: Hashable) -> TransferSnapshot | None:
+        """The latest snapshot of the download with ``key`` (None for a send)."""
+        return self._snapshots.get(key)
+
+    def outgoing(self, key: Hashable) -> OutgoingStatus | None:
+        """The latest status of the offer we send with ``key`` (None for a download)."""
+        return self._outgoing.get(key)
+
+    def speed_of(self, key: Hashable) -> float:
+        """The speed of a transfer in bytes per second, as the engine measured it (0 when it
+        is not measured)."""
+        snapshot = self._snapshots.get(key) or self._outgoing.get(key)
+        return (snapshot.speed or 0.0) if snapshot is not None else 0.0
+
+    def update(self, status: ServiceStatus) -> None:
+        """Rows from the downloads, then the offers we send."""
+        self._snapshots = {t.key: t for t in status.transfers.transfers}
+        self._outgoing = {o.offer: o for o in status.outgoing}
+        rows = [_download_row(t, status) for t in status.transfers.transfers]
+        rows.extend(_send_row(o) for o in status.outgoing)
+        self.set_rows(rows)
+
+
+def _download_row(transfer: TransferSnapshot, status: ServiceStatus) -> Row:
+    fraction = transfer.done / transfer.size if transfer.size else (
+        1.0 if transfer.state is TransferState.DONE else 0.0)
+    # Speed and time left only while bytes flow: verifying or waiting has neither.
+    running = transfer.state is TransferState.DOWNLOADING
+    speed = (transfer.speed or 0.0) if running else 0.0
+    left = transfer.seconds_left if running else None
+    state = transfer.state.value + (f": {transfer.error}" if transfer.error else "")
+    host = status.host_label(transfer.source) if transfer.source else ""
+    return Row(
+        transfer.key,
+        (transfer.path, DOWNLOAD_DIRECTION, f"{fraction:.0%}",
+         f"{human_size(speed)}/s" if running else "",
+         human_duration(left) if left is not None else "", host, state),
+        sort=(transfer.path.lower(), DOWNLOAD_DIRECTION, fraction, speed, left or 0.0,
+              host.lower(), transfer.state.value),
+        progress=fraction, tooltip=f"{transfer.path}\n→ {transfer.target}")
+
+
+def _send_row(offer: OutgoingStatus) -> Row:
+    sending = offer.state is OutgoingState.SENDING
+    if offer.state is OutgoingState.DELIVERED:
+        fraction = 1.0
+    else:  # a file fetched again counts again: never past the end
+        fraction = min(1.0, offer.bytes_sent / offer.bytes) if offer.bytes else 0.0
+    speed = (offer.speed or 0.0) if sending else 0.0
+    left = offer.seconds_left
+    files = "1 file" if offer.files == 1 else f"{offer.files} files"
+    key: FolderId = offer.offer
+    return Row(
+        key,
+        (offer.label or files, SEND_DIRECTION, f"{fraction:.0%}",
+         f"{human_size(speed)}/s" if sending else "",
+         human_duration(left) if left is not None else "", offer.to_text, offer.text),
+        sort=(offer.label.lower(), SEND_DIRECTION, fraction, speed, left or 0.0,
+              offer.to_text.lower(), offer.state.value),
+        progress=fraction,
+        tooltip=f"{offer.label}: {files}, {human_size(offer.bytes)}\n→ {offer.to_text}")

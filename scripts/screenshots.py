@@ -346,14 +346,14 @@ class Shooter:
         made to the app asked about in a dialog (Xvfb has no notification service)."""
         window = app.window
         assert window is not None
-        office = await self._service("office-pc")  # asks its user: the offer waits
+        kitchen = await self._service("kitchen-laptop")  # asks its user: the offer waits
         studio = await self._service("studio-dana", accept_from_anyone=True)
-        await wait_for(lambda: len(self._online()) == 4, 30, "the hosts that take files")
+        await wait_for(lambda: len(self._online()) == 5, 30, "the hosts that take files")
         window.tabs.setCurrentIndex(3)
-        window.hosts_view.selectRow(self._host_row("office-pc"))
+        window.hosts_view.selectRow(self._host_row("kitchen-laptop"))
         await self._settle()
         row = window.hosts_view.visualRect(window.hosts_view.model().index(
-            self._host_row("office-pc"), 0))
+            self._host_row("kitchen-laptop"), 0))
         menu = window.hosts_page.show_menu(row.center())
         assert menu is not None
         await self._settle(menu.isVisible)
@@ -361,7 +361,7 @@ class Shooter:
         menu.hide()
         sending = self.tmp / "data" / "sending"
         _write_files(sending, SENT_FILES)
-        for name, to in (("Lisbon 2024", office), ("garden-shed.mp4", studio)):
+        for name, to in (("Lisbon 2024", kitchen), ("garden-shed.mp4", studio)):
             window.hosts_page.send([sending / name], to.node.identity.public_key)
         anna = await self._service("anna-phone")
         own_key = app.service.node.identity.public_key

@@ -1,0 +1,77 @@
+"""What ``send`` and ``receive`` print: pure functions of names, keys and counts.
+
+Every host is shown as people know it and by the start of its key (the key is what the files
+are bound to; a name anyone can announce)::
+
+    sending 3 files (12.4 MiB) to office-pc (key 9419A0C3B2F1…)
+    waiting for office-pc to accept
+    office-pc received and verified 3 files
+    office-pc (9419A0C3B2F1…) wants to send you 3 files (12.4 MiB): Photos
+    received 3 files (12.4 MiB) from office-pc (9419A0C3B2F1…) into /home/me/Downloads/Photos
+"""
+
+from collections.abc import Sequence
+
+from mfsync.cli.formatting import format_size
+from mfsync.crypto.keys import short_key
+from mfsync.display import shown
+
+__all__ = [
+    "MAX_LISTED",
+    "amount",
+    "delivered_line",
+    "host_text",
+    "offer_question",
+    "received_line",
+    "send_progress_line",
+    "sending_line",
+]
+
+#: Files of an offer listed under the question, at most (then "and N more").
+MAX_LISTED = 10
+
+
+def amount(files: int, nbytes: int) -> str:
+    """``3 files (12.4 MiB)``, ``1 file (512 B)``."""
+    return f"{files} file{'s' * (files != 1)} ({format_size(nbytes)})"
+
+
+def host_text(name: str, key: bytes) -> str:
+    """``office-pc (9419A0C3B2F1…)``, or the short key alone for a host without a name."""
+    return f"{shown(name)} ({short_key(key)}…)" if name else f"{short_key(key)}…"
+
+
+def sending_line(files: int, nbytes: int, name: str, key: bytes) -> str:
+    """The line ``send`` starts with, naming the key the files go to."""
+    to = f"{shown(name)} (key {short_key(key)}…)" if name else f"key {short_key(key)}…"
+    return f"sending {amount(files, nbytes)} to {to}"
+
+
+def delivered_line(name: str, key: bytes, files: int) -> str:
+    """What ``send`` ends with when everything arrived."""
+    return (f"{shown(name) or short_key(key) + '…'} received and verified "
+            f"{files} file{'s' * (files != 1)}")
+
+
+def offer_question(name: str, key: bytes, files: int, nbytes: int, label: str, *,
+                   paths: Sequence[str] = ()) -> str:
+    """What ``receive`` asks on a terminal (before ``[y/N]``): who, how much, what; with the
+    first ``MAX_LISTED`` of ``paths`` (those the offer listed first) on lines of their own."""
+    lines = [f"{host_text(name, key)} wants to send you {amount(files, nbytes)}: {shown(label)}"]
+    listed = list(paths[:MAX_LISTED])
+    lines += [f"  {shown(path)}" for path in listed]
+    if files > len(listed) and listed:
+        lines.append(f"  … and {files - len(listed)} more")
+    lines.append("accept?")
+    return "\n".join(lines)
+
+
+def received_line(name: str, key: bytes, files: int, nbytes: int, where: str) -> str:
+    """One line per delivery that ``receive`` took."""
+    return f"received {amount(files, nbytes)} from {host_text(name, key)} into {shown(where)}"
+
+
+def send_progress_line(sent: int, total: int) -> str:
+    """``  42% 120.0 MiB/285.3 MiB sent`` (what the receiver has pulled so far)."""
+    percent = 100 if total <= 0 else min(100, sent * 100 // total)
+    return f"{percent:>4}% {format_size(min(sent, total))}/{format_size(total)} sent"

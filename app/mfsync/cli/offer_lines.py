@@ -12,7 +12,7 @@ are bound to; a name anyone can announce)::
 
 from collections.abc import Sequence
 
-from mfsync.cli.formatting import format_size
+from mfsync.cli.formatting import format_eta, format_size, format_speed
 from mfsync.crypto.keys import short_key
 from mfsync.display import shown
 
@@ -71,7 +71,12 @@ def received_line(name: str, key: bytes, files: int, nbytes: int, where: str) ->
     return f"received {amount(files, nbytes)} from {host_text(name, key)} into {shown(where)}"
 
 
-def send_progress_line(sent: int, total: int) -> str:
-    """``  42% 120.0 MiB/285.3 MiB sent`` (what the receiver has pulled so far)."""
+def send_progress_line(sent: int, total: int, speed: float | None = None,
+                       seconds_left: float | None = None) -> str:
+    """``  42% 120.0 MiB/285.3 MiB sent  48.1 MiB/s  0:03`` (what the receiver has pulled so
+    far; speed and time left as the engine measured them, when it has)."""
     percent = 100 if total <= 0 else min(100, sent * 100 // total)
-    return f"{percent:>4}% {format_size(min(sent, total))}/{format_size(total)} sent"
+    line = f"{percent:>4}% {format_size(min(sent, total))}/{format_size(total)} sent"
+    if speed is not None:
+        line += f"  {format_speed(speed)}  {format_eta(seconds_left)}"
+    return line

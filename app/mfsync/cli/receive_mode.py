@@ -15,15 +15,16 @@ import asyncio
 import dataclasses
 import logging
 import sys
+import time
 from pathlib import Path
 from typing import TextIO
 
 from mfsync.cli.modes import ModeError, running_service
-from mfsync.cli.offer_lines import offer_question, received_line
+from mfsync.cli.offer_lines import host_text, offer_question, received_line
 from mfsync.cli.parser import UsageError
 from mfsync.cli.prompt import LineSource, ask
 from mfsync.cli.setup import Settings
-from mfsync.crypto.keys import short_key
+from mfsync.crypto.keys import format_key, short_key
 from mfsync.display import shown
 from mfsync.engine.inbox import AcceptPolicy, IncomingOffer, IncomingState
 from mfsync.engine.service import RunPlan, Service, ServiceError, prepare_folder
@@ -58,8 +59,9 @@ async def run_receive(settings: Settings, dest: str | None, *,
     async with running_service(run_settings, RunPlan(command=RECEIVE_COMMAND), wants=False,
                                serve=True) as service:
         service.set_accept_policy(AcceptPolicy(
-            auto_trusted=config.accept_from_trusted, auto_all=accept_all,
-            accept_from=accept_from))
+            auto_trusted=config.accept_from_trusted,
+            auto_all=accept_all or config.accept_from_anyone, accept_from=accept_from,
+            ask=asking))
         status = service.status
         print(f"Receiving into {service.download_folder} as {service.name!r} on TCP port "
               f"{status.node.tcp_port} (key {short_key(status.own_key)}…); "
@@ -112,34 +114,40 @@ class _Desk:
 
     def _look(self, incoming: tuple[IncomingOffer, ...]) -> None:
         for offer in incoming:
-            if offer.offer not in self._seen and offer.state is IncomingState.PENDING:
-                self._seen.add(offer.offer)
-                self._pending(offer)
-            if offer.offer not in self._ended and offer.state is IncomingState.RECEIVED:
+            new = offer.offer not in self._seen
+            self._seen.add(offer.offer)
+            if new and offer.state is IncomingState.PENDING and self._lines is not None:
+                self._questions.put_nowait(offer)
+            elif new and offer.state is IncomingState.DECLINED and self._lines is None:
+                # Declined by the engine at once: nobody here to ask (see the policy's ask).
+                log.warning("declined %s from %s: nobody here to ask; to take offers from this "
+                            "host, start `mfsync receive` on a terminal or with --accept-from "
+                            "%s", shown(offer.label), _who(offer), format_key(offer.from_key))
+            if offer.offer not in self._ended and offer.state in _ENDS:
                 self._ended.add(offer.offer)
-                print(received_line(offer.from_name, offer.from_key, offer.files, offer.bytes,
-                                    str(offer.dest)), flush=True)
+                self._ending(offer)
 
-    def _pending(self, offer: IncomingOffer) -> None:
-        if self._lines is not None:
-            self._questions.put_nowait(offer)
-            return
-        log.warning("declined %s from %s (%s): no one here to ask; start `mfsync receive` on "
-                    "a terminal, or with --accept-from %s", shown(offer.label),
-                    shown(offer.from_name) or "a host", short_key(offer.from_key),
-                    offer.from_key.hex().upper())
-        self._answer(offer, False)
+    def _ending(self, offer: IncomingOffer) -> None:
+        if offer.state is IncomingState.RECEIVED:
+            where = str(offer.dest) if offer.dest is not None else "the download folder"
+            print(received_line(offer.from_name, offer.from_key, offer.files, offer.bytes,
+                                where), flush=True)
+        elif offer.state is not IncomingState.DECLINED:
+            why = f": {shown(offer.reason)}" if offer.reason else ""
+            log.warning("%s from %s %s%s", shown(offer.label), _who(offer), offer.state.value,
+                        why)
 
     async def _ask_each(self) -> None:
         assert self._lines is not None
-        loop = asyncio.get_running_loop()
         while True:
             offer = await self._questions.get()
-            left = offer.expires_at - loop.time()
-            if left <= 0:
-                continue
+            left = offer.expires_at - time.time()  # the offer's clock is the wall clock
+            current = next((o for o in self._service.status.incoming
+                            if o.offer == offer.offer), None)
+            if left <= 0 or current is None or current.state is not IncomingState.PENDING:
+                continue  # it ended while an earlier one was asked about
             question = offer_question(offer.from_name, offer.from_key, offer.files, offer.bytes,
-                                      offer.label, paths=[e.path for e in offer.entries])
+                                      offer.label, paths=[path for path, _ in offer.first_entries])
             answer = await ask(question, self._lines, sys.stdout, timeout=left)
             if answer is not None:
                 self._answer(offer, answer)
@@ -150,5 +158,16 @@ class _Desk:
                 self._service.offers.accept(offer.offer)
             else:
                 self._service.offers.decline(offer.offer)
-        except ServiceError as exc:  # it ended meanwhile (the sender cancelled, it expired)
-            log.warning("%s", exc)
+        except (ServiceError, LookupError):  # it ended meanwhile (cancelled, expired)
+            log.warning("the offer of %s from %s ended before the answer", shown(offer.label),
+                        _who(offer))
+
+
+#: The states an incoming offer ends in.
+_ENDS = frozenset({IncomingState.RECEIVED, IncomingState.DECLINED, IncomingState.CANCELLED,
+                   IncomingState.FAILED})
+
+
+def _who(offer: IncomingOffer) -> str:
+    """The sender for a log line: its name and short key."""
+    return host_text(offer.from_name, offer.from_key)

@@ -79,7 +79,7 @@ async def run_send(settings: Settings, paths: list[str], to: str, *, verbose: in
         key = await _recipient(service, target, settings)
         name = _name_of(service, key)
         try:
-            offer = await service.offers.send(sources, key)
+            offer = service.offers.send(sources, key)
         except ServiceError as exc:
             raise ModeError(str(exc)) from None
         return await _follow(service, offer, name, key, verbose=verbose)
@@ -181,7 +181,8 @@ async def _follow(service: Service, offer: FolderId, name: str, key: bytes, *,
                     if status.state not in announced:
                         announced.add(status.state)
                         progress.message(f"{shown(who)} accepted; sending")
-                    progress.show(send_progress_line(status.bytes_sent, status.bytes))
+                    progress.show(send_progress_line(status.bytes_sent, status.bytes,
+                                                     status.speed, status.seconds_left))
                 if status.state in _FINAL:
                     final = status
                     break

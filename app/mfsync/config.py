@@ -240,6 +240,12 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("pauseOnBattery", "pause_on_battery", _bool, False,
             "pause transfers and announce less often while on battery power",
             "Pause on battery power", "bool"),
+    Setting("acceptFromTrusted", "accept_from_trusted", _bool, True,
+            "accept files sent by trusted keys without asking (trusted: listed in trustedKeys)",
+            "Accept files from trusted computers without asking", "bool"),
+    Setting("acceptFromAnyone", "accept_from_anyone", _bool, False,
+            "accept files sent by anyone without asking",
+            "Accept files from anyone without asking", "bool"),
 )
 
 _BY_KEY = {s.key: s for s in SETTINGS}
@@ -279,6 +285,8 @@ class Config:
     notify_invitations: bool = True
     autostart: bool = False
     pause_on_battery: bool = False
+    accept_from_trusted: bool = True
+    accept_from_anyone: bool = False
     path: Path | None = None
     explicit: frozenset[str] = frozenset()
     #: Settings that loading completed and the file does not hold yet: ``folders`` whose

@@ -1,5 +1,5 @@
 """The exchange table (``mfsync.protocol.exchange``): every row, in both roles, and what may
-not follow; then the reply rules (offsets, block lists, index caps) row by row."""
+not follow; then the reply rules (offsets, block lists, index caps, offers) row by row."""
 
 from __future__ import annotations
 
@@ -27,6 +27,7 @@ from mfsync.protocol.exchange import (
     kind_of,
 )
 from mfsync.protocol.exchange_events import (
+    Acknowledged,
     BlocksComplete,
     BlocksPart,
     DataPart,
@@ -34,15 +35,19 @@ from mfsync.protocol.exchange_events import (
     FoldersListed,
     IndexPart,
     NotARequest,
+    OfferAnswered,
     PeerReport,
     RangeComplete,
     Refused,
     RequestReceived,
 )
-from mfsync.protocol.folder_id import DEFAULT_FOLDER
+from mfsync.protocol.folder_id import DEFAULT_FOLDER, FolderId
 from mfsync.protocol.messages import (
+    Ack,
+    AnswerRequest,
     BlockList,
     BlocksRequest,
+    CancelRequest,
     Data,
     End,
     ErrorCode,
@@ -57,6 +62,11 @@ from mfsync.protocol.messages import (
     IndexEntry,
     IndexRequest,
     Message,
+    OfferEntry,
+    OfferReply,
+    OfferRequest,
+    OfferStatus,
+    ReceiptRequest,
 )
 from mfsync.protocol.session import Role
 
@@ -68,6 +78,14 @@ CID = content_id_of(SIZE, BS, [H0, H1])
 ENTRY = IndexEntry("a.txt", 5, 0, bytes(32))
 ERROR = ErrorMessage(ErrorCode.CHANGED, "'f' has changed")
 FOLDERS = FolderList((FolderInfo(DEFAULT_FOLDER, "default", FolderFlags.ANNOUNCED, 1, 2, 3),))
+OFFER = FolderId.parse("k3x9-pq2m")
+OTHER_OFFER = FolderId.parse("zzzz-zzzz")
+#: The two parts of an offer of two files.
+PART1 = OfferRequest(OFFER, 8000, 2, 10, 1, 2, "2 files", (OfferEntry("a", 5, CID),))
+PART2 = OfferRequest(OFFER, 8000, 2, 10, 2, 2, "2 files", (OfferEntry("b", 5, CID),))
+RECEIVED = OfferReply(OFFER, OfferStatus.PART_RECEIVED)
+PENDING = OfferReply(OFFER, OfferStatus.PENDING)
+ACK = Ack(OFFER)
 
 Step = tuple[Role, Message]
 
@@ -78,6 +96,8 @@ PREFIX: dict[State, list[Step]] = {
     State.INDEX: [(CLIENT, IndexRequest(0))],
     State.BLOCKS: [(CLIENT, BlocksRequest("f", CID))],
     State.DATA: [(CLIENT, GetRequest("f", CID, 10, 5))],
+    State.OFFER: [(CLIENT, PART2)],
+    State.ACKING: [(CLIENT, ReceiptRequest(OFFER, 2, 10))],
     State.REFUSING: [(CLIENT, Data(0, b"x"))],
 }
 
@@ -97,6 +117,16 @@ ROWS: dict[tuple[State, Role, Kind], tuple[list[Step], Message, type[ExchangeEve
     (State.IDLE, CLIENT, Data): ([], Data(0, b"x"), NotARequest),
     (State.IDLE, CLIENT, End): ([], End(0), NotARequest),
     (State.IDLE, CLIENT, FolderList): ([], FOLDERS, NotARequest),
+    (State.IDLE, CLIENT, OfferRequest): ([], PART1, RequestReceived),
+    (State.IDLE, CLIENT, AnswerRequest): ([], AnswerRequest(OFFER, True), RequestReceived),
+    (State.IDLE, CLIENT, ReceiptRequest): ([], ReceiptRequest(OFFER, 2, 10), RequestReceived),
+    (State.IDLE, CLIENT, CancelRequest): ([], CancelRequest(OFFER, "no"), RequestReceived),
+    (State.IDLE, CLIENT, OfferReply): ([], PENDING, NotARequest),
+    (State.IDLE, CLIENT, Ack): ([], ACK, NotARequest),
+    (State.OFFER, SERVER, OfferReply): (PREFIX[State.OFFER], PENDING, OfferAnswered),
+    (State.OFFER, SERVER, ErrorMessage): (PREFIX[State.OFFER], ERROR, Refused),
+    (State.ACKING, SERVER, Ack): (PREFIX[State.ACKING], ACK, Acknowledged),
+    (State.ACKING, SERVER, ErrorMessage): (PREFIX[State.ACKING], ERROR, Refused),
     (State.FOLDERS, SERVER, FolderList): (PREFIX[State.FOLDERS], FOLDERS, FoldersListed),
     (State.FOLDERS, SERVER, ErrorMessage): (PREFIX[State.FOLDERS], ERROR, Refused),
     (State.INDEX, SERVER, (IndexChunk, MORE)): (PREFIX[State.INDEX],
@@ -131,6 +161,12 @@ ALL_KINDS: dict[Kind, Message] = {
     GetRequest: GetRequest("f", CID, 0, 1),
     Data: Data(0, b"x"),
     End: End(0),
+    OfferRequest: PART1,
+    OfferReply: PENDING,
+    AnswerRequest: AnswerRequest(OFFER, False, "no"),
+    ReceiptRequest: ReceiptRequest(OFFER, 2, 10),
+    CancelRequest: CancelRequest(OFFER),
+    Ack: ACK,
     ErrorMessage: ERROR,
 }
 
@@ -354,3 +390,41 @@ def test_an_error_ends_any_reply_as_a_refusal() -> None:
         event = client.receive(ERROR)
         assert isinstance(event, Refused) and event.error == ERROR
         assert client.state is State.IDLE
+
+
+# -- the offers' reply rules ------------------------------------------------------------------
+
+@pytest.mark.parametrize(("steps", "bad", "match"), [
+    ([(CLIENT, PART1)], PENDING, "PENDING in reply to a part before the last"),
+    ([(CLIENT, PART1)], OfferReply(OFFER, OfferStatus.ACCEPTED), "ACCEPTED in reply to a part"),
+    ([(CLIENT, PART1)], OfferReply(OTHER_OFFER, OfferStatus.PART_RECEIVED),
+     "a reply about offer zzzz-zzzz to a part of offer k3x9-pq2m"),
+    ([(CLIENT, PART2)], RECEIVED, "PART_RECEIVED in reply to the last part"),
+    ([(CLIENT, PART2)], OfferReply(OTHER_OFFER, OfferStatus.ACCEPTED), "a reply about offer"),
+    ([(CLIENT, AnswerRequest(OFFER, True))], Ack(OTHER_OFFER), "an Ack of offer zzzz-zzzz"),
+    ([(CLIENT, ReceiptRequest(OFFER, 1, 1))], Ack(OTHER_OFFER), "an Ack of offer zzzz-zzzz"),
+    ([(CLIENT, CancelRequest(OFFER))], Ack(OTHER_OFFER), "an Ack of offer zzzz-zzzz"),
+], ids=["verdict-too-early", "accepted-too-early", "other-offer-part", "no-verdict",
+        "other-offer-verdict", "ack-answer", "ack-receipt", "ack-cancel"])
+def test_offer_rules(steps: list[Step], bad: Message, match: str) -> None:
+    _both(steps, bad, match)
+
+
+def test_an_offer_goes_part_by_part_then_its_answers_are_acked() -> None:
+    client, server = Exchange(CLIENT), Exchange(SERVER)
+    conversation: list[Step] = [
+        (CLIENT, PART1), (SERVER, RECEIVED),
+        (CLIENT, PART2), (SERVER, PENDING),
+        (CLIENT, AnswerRequest(OFFER, True)), (SERVER, ACK),
+        (CLIENT, ReceiptRequest(OFFER, 2, 10)), (SERVER, ACK),
+        (CLIENT, CancelRequest(OFFER)), (SERVER, ErrorMessage(ErrorCode.NO_SUCH_FOLDER)),
+    ]
+    for sender, message in conversation:
+        feed(client, sender, message)
+        feed(server, sender, message)
+        assert client.state is server.state
+    assert client.state is State.IDLE
+    # A refusal of a part before the last ends the offer's cycle like any reply.
+    client = run(CLIENT, [(CLIENT, PART1)])
+    event = client.receive(OfferReply(OFFER, OfferStatus.REFUSED, "too many offers"))
+    assert isinstance(event, OfferAnswered) and client.state is State.IDLE

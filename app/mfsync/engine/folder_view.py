@@ -15,17 +15,19 @@ at every request, so that a change of a folder's audience applies to the very ne
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
 
 from mfsync.protocol.folder_id import FolderId
 from mfsync.protocol.messages import FolderFlags, FolderInfo, IndexEntry
 from mfsync.store.local_file import LocalFile
-from mfsync.store.shareset import ShareSet
 
 __all__ = [
     "DEFAULT_LABEL",
     "FolderOffers",
     "FolderViews",
     "LocalFolderView",
+    "ServedRoot",
     "admit_everyone",
 ]
 
@@ -41,6 +43,43 @@ def admit_everyone(peer_key: bytes) -> bool:
     return True
 
 
+class ServedRoot(Protocol):
+    """What the file server reads of one root of a folder: a ``ShareSet`` (a shared folder),
+    or the staged files of an offer (``offer_files.StagedRoot``)."""
+
+    @property
+    def root(self) -> Path:
+        """The folder every file's ``disk_path`` is relative to (opened from its descriptor)."""
+        ...
+
+    @property
+    def generation(self) -> int:
+        """Moves whenever what the root holds changes."""
+        ...
+
+    @property
+    def files(self) -> dict[str, LocalFile]:
+        """Its files by wire name (a copy)."""
+        ...
+
+    @property
+    def count(self) -> int:
+        """How many files it holds."""
+        ...
+
+    def get(self, path: str) -> LocalFile | None:
+        """Its file with wire name ``path``, if any."""
+        ...
+
+    def entries(self) -> list[IndexEntry]:
+        """Its index, sorted by path."""
+        ...
+
+
+def _nothing_sent(length: int) -> None:
+    del length
+
+
 @dataclass(frozen=True, slots=True)
 class LocalFolderView:
     """One folder we serve: its identity, who may see it and the share sets holding it."""
@@ -48,7 +87,7 @@ class LocalFolderView:
     id: FolderId
     label: str
     #: Its share sets, in order of precedence (a path in two is offered from the first).
-    shares: tuple[ShareSet, ...]
+    shares: tuple[ServedRoot, ...]
     #: Whether the peer with this proven key may see the folder (learn that it exists).
     admits: Callable[[bytes], bool]
     #: The folder's generation: it moves whenever the folder's index changes.
@@ -57,6 +96,8 @@ class LocalFolderView:
     sync: bool = False
     #: Its changes count in the generation we announce (its audience is everyone).
     announced: bool = True
+    #: Told of the bytes of file data the server sent from it (an offer counts its progress).
+    sent: Callable[[int], None] = _nothing_sent
 
     @property
     def flags(self) -> FolderFlags:
@@ -81,7 +122,7 @@ class FolderOffers:
         #: Per folder: the share sets' generations the totals were counted at, and the totals.
         self._totals: dict[FolderId, tuple[tuple[tuple[int, int], ...], int, int]] = {}
 
-    def find(self, view: LocalFolderView, path: str) -> tuple[ShareSet, LocalFile] | None:
+    def find(self, view: LocalFolderView, path: str) -> tuple[ServedRoot, LocalFile] | None:
         """The share set of ``view`` that offers ``path`` (the earliest that has it) and its
         file there."""
         for share in view.shares:

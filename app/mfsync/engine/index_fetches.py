@@ -197,7 +197,8 @@ class IndexFetches:
             peer.state = PeerState.CONNECTED
             peer.error = ""
             self._trust.accepted(channel.remote_key, inbound=False)
-            if self._known_hosts.remember(channel.remote_key, peer.address, peer.port):
+            if not peer.temporary and self._known_hosts.remember(
+                    channel.remote_key, peer.address, peer.port):
                 await asyncio.to_thread(self._known_hosts.save)
             log.info("%s:%d (%s, key %s): %d files", peer.address, peer.port, peer.name,
                      short_key(channel.remote_key), count)

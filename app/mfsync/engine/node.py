@@ -29,6 +29,8 @@ from mfsync.engine.channel_pool import ChannelPool
 from mfsync.engine.dialer import Dialer
 from mfsync.engine.index_fetches import FETCH_BURST, FETCH_RATE, MAX_FETCHES
 from mfsync.engine.local_folders import RESCAN_INTERVAL, SETTLE_AGE, LocalFolder, LocalFolders
+from mfsync.engine.offer_inbox import OfferInbox
+from mfsync.engine.offer_views import OfferViews
 from mfsync.engine.peer_directory import PeerDirectory
 from mfsync.engine.peers import MAX_PEERS
 from mfsync.engine.presence import Presence
@@ -139,15 +141,18 @@ class Node:
             local_key=self.identity.public_key, state_dir=options.state_dir,
             watch=options.watch, rescan_interval=options.rescan_interval, on_change=changed,
             on_offer_changed=self.share_changed, trusted=lambda: self._trust.keys)
+        #: The offers we send, each served as a temporary folder to its receiver only.
+        self.offer_views = OfferViews()
         # The server's folders are the folder objects' views, taken again at every request.
-        self._files = FileServer(self._folders.views, self._folders.rescan_soon)
+        self._files = FileServer(lambda: [*self._folders.views(), *self.offer_views.views()],
+                                 self._folders.rescan_soon)
         self.known_hosts = KnownHosts(options.known_hosts_path)
         self._dialer = Dialer(self.identity, self._hello, timeout=options.handshake_timeout)
         #: Channels kept open between downloads.
         self._pool = ChannelPool(self.connect)
         self._peers = PeerDirectory(self._trust, self._dialer, self.known_hosts, changed)
         self._presence = Presence(
-            self.identity, self._hello, self.instance_id, authorize=self._trust.authorize_client,
+            self.identity, self._hello, self.instance_id, authorize=self._authorize_client,
             handler=self._handle_request, on_refused=self._refused_client,
             on_announcement=self._peers.on_announcement)
 
@@ -172,6 +177,16 @@ class Node:
     def name(self) -> str:
         """The name this host announces."""
         return self._hello.name
+
+    @property
+    def offer_inbox(self) -> OfferInbox | None:
+        """Who takes the offers peers send to our server and the answers, receipts and
+        cancels of ours (``offer_inbox``); None (the default): offers are refused."""
+        return self._files.offer_inbox
+
+    @offer_inbox.setter
+    def offer_inbox(self, inbox: OfferInbox | None) -> None:
+        self._files.offer_inbox = inbox
 
     @property
     def share(self) -> ShareSet | None:
@@ -293,6 +308,18 @@ class Node:
         earlier exchange if there is one (see ``channel_pool``), else a new one."""
         return self._pool.lease(host)
 
+    async def open_to(self, address: str, port: int, key: bytes) -> SecureChannel:
+        """A channel to ``address:port`` proving ``key`` (an offer's other side)."""
+        return await self._dialer.open(address, port, lambda proven: proven == key)
+
+    def add_temporary_peer(self, address: str, port: int) -> None:
+        """Fetch ``address:port`` until removed (``PeerDirectory.add_temporary``)."""
+        self._peers.add_temporary(address, port)
+
+    def remove_temporary_peer(self, address: str, port: int) -> None:
+        """The offer that added ``address:port`` ended."""
+        self._peers.remove_temporary(address, port)
+
     def refresh(self, host: HostRef) -> None:
         """Fetch ``host``'s index again soon (say, after it answered CHANGED)."""
         self._peers.refresh((host.address, host.port))
@@ -359,6 +386,10 @@ class Node:
         await self._presence.listen(port=opts.tcp_port, port_explicit=opts.tcp_port_explicit,
                                     host=opts.listen_host,
                                     handshake_timeout=opts.handshake_timeout)
+
+    def _authorize_client(self, key: bytes) -> bool:
+        # The receiver of an offer we send may fetch it and answer, listed or not.
+        return self.offer_views.allows(key) or self._trust.authorize_client(key)
 
     def _refused_client(self, key: bytes, address: tuple[str, int]) -> None:
         # The client is refused before it sends its hello: name it as it announced itself.

@@ -70,6 +70,8 @@ class PeerDirectory:
                                     on_change=lambda: changed(0.0),
                                     on_ended=lambda _peer: self._keep_connected_indexes())
         self._maintenance: asyncio.Task[None] | None = None
+        #: Endpoints added for offers (``add_temporary``), with how many offers each.
+        self._temporary: dict[Endpoint, int] = {}
 
     def __len__(self) -> int:
         return len(self._table)
@@ -121,6 +123,36 @@ class PeerDirectory:
         peer = self._table[endpoint]
         peer.static = True
         peer.remembered = peer.remembered and remembered
+        peer.temporary = False  # named by the user (or remembered): it stays
+
+    def add_temporary(self, address: str, port: int) -> None:
+        """Fetch the peer at ``address:port`` now, and poll it as a static peer until
+        ``remove_temporary`` (a host whose offer we accepted: its folder list names the offer's
+        folder). Never remembered in the known hosts; counted, for several offers at once."""
+        endpoint = (address, port)
+        self._temporary[endpoint] = self._temporary.get(endpoint, 0) + 1
+        peer = self._table.get(endpoint)
+        if peer is None:
+            peer = self._table[endpoint] = Peer(address, port, static=True, temporary=True)
+        peer.dirty = True
+        self.fetches.maybe_fetch(peer)
+
+    def remove_temporary(self, address: str, port: int) -> None:
+        """The offer that added ``address:port`` ended: a peer we added only for offers leaves
+        the table (and its files the status) once its last offer ends."""
+        endpoint = (address, port)
+        left = self._temporary.get(endpoint, 0) - 1
+        if left > 0:
+            self._temporary[endpoint] = left
+            return
+        self._temporary.pop(endpoint, None)
+        peer = self._table.get(endpoint)
+        if peer is not None and peer.temporary:
+            del self._table[endpoint]
+            self._keep_connected_indexes()
+            self._changed(0.0)
+        elif peer is not None:
+            peer.dirty = True  # what it lists to us changed (the offer's folder went)
 
     def on_announcement(self, msg: Announcement, addr: tuple[str, int]) -> None:
         """A datagram of discovery: a host that shares tells us its endpoint and generation."""
@@ -185,7 +217,7 @@ class PeerDirectory:
         """Every peer worth showing, by endpoint."""
         peers = []
         for peer in sorted(self._table.values(), key=lambda p: (p.address, p.port)):
-            if peer.remembered and peer.key is None:
+            if (peer.remembered or peer.temporary) and peer.key is None:
                 continue
             key = peer.key or peer.announced_key
             peers.append(PeerSnapshot(

@@ -82,6 +82,8 @@ class Peer:
     port: int
     static: bool = False
     remembered: bool = False  #: only from known_hosts: not worth showing until it answers
+    #: Added only for an offer we accepted (``PeerDirectory.add_temporary``): never remembered.
+    temporary: bool = False
     name: str = ""
     announced_key: bytes | None = None
     instance_id: bytes | None = None

@@ -15,6 +15,12 @@ by one path (``_folder_for``), so the two cannot be told apart. A folder held by
 sets offers their union: a path present in more than one is offered (and served) from the
 earliest that has it, so the index and the file contents always agree.
 
+The offer requests (PROTOCOL.md 3.13) are answered from ``offer_inbox`` (an ``OfferInbox``, set
+by the node's owner; see ``offer_inbox``): an offer part with the inbox's ``OfferReply``, an
+answer, receipt or cancel with ``Ack`` when the inbox knows the offer as the peer's, else with
+the same NO_SUCH_FOLDER bytes as a folder the peer may not see. Without an inbox, offers are
+refused.
+
 Every message of an answer goes through the server role of the exchange table
 (``mfsync.protocol.exchange``) before it is sent, so that what we send is held to the rules a
 client checks (data continuous, one End, a block list contiguous and hashing to its content id):
@@ -30,7 +36,8 @@ from pathlib import Path
 from typing import Any
 
 from mfsync.crypto.keys import short_key
-from mfsync.engine.folder_view import FolderOffers, FolderViews, LocalFolderView
+from mfsync.engine.folder_view import FolderOffers, FolderViews, LocalFolderView, ServedRoot
+from mfsync.engine.offer_inbox import OfferInbox, refuse_offer
 from mfsync.net.channel import ProtocolBroken, SecureChannel
 from mfsync.protocol.errors import RemoteProtocolError
 from mfsync.protocol.exchange import Exchange
@@ -39,8 +46,11 @@ from mfsync.protocol.folder_id import DEFAULT_FOLDER, FolderId
 from mfsync.protocol.messages import (
     MAX_DATA,
     MAX_HASHES_PER_MESSAGE,
+    Ack,
+    AnswerRequest,
     BlockList,
     BlocksRequest,
+    CancelRequest,
     Data,
     End,
     ErrorCode,
@@ -51,11 +61,13 @@ from mfsync.protocol.messages import (
     IndexEntry,
     IndexRequest,
     Message,
+    OfferRequest,
+    ReceiptRequest,
     chunk_index,
 )
 from mfsync.protocol.session import Role
 from mfsync.store.dirfd import open_under
-from mfsync.store.shareset import LocalFile, ShareSet
+from mfsync.store.local_file import LocalFile
 
 __all__ = ["FOLDER_REFUSAL_LOG_INTERVAL", "READ_SIZE", "FileServer", "Reply", "refuse"]
 
@@ -108,12 +120,15 @@ class Reply:
 
 class FileServer:
     """Answers FoldersRequest, IndexRequest, BlocksRequest and GetRequest from the folders
-    ``folders()`` returns, each only for the peers it admits."""
+    ``folders()`` returns, each only for the peers it admits, and the offer requests from
+    ``offer_inbox``."""
 
     def __init__(self, folders: FolderViews, on_changed: Callable[[], None]) -> None:
         self._folders = folders
         self._on_changed = on_changed
         self._offers = FolderOffers()
+        #: Who takes the offers peers make us and the answers to ours (None: offers refused).
+        self.offer_inbox: OfferInbox | None = None
         #: Per peer key: when its last folder refusal was logged, and those not logged since.
         self._refusals: dict[bytes, tuple[float, int]] = {}
 
@@ -126,7 +141,7 @@ class FileServer:
         return next((view for view in self._folders() if view.id == folder), None)
 
     def find(self, path: str, folder: FolderId = DEFAULT_FOLDER
-             ) -> tuple[ShareSet, LocalFile] | None:
+             ) -> tuple[ServedRoot, LocalFile] | None:
         """The share set of our folder ``folder`` that offers ``path`` and its file there."""
         view = self.folder(folder)
         return self._offers.find(view, path) if view is not None else None
@@ -189,6 +204,37 @@ class FileServer:
             await reply.send(_NO_SUCH_FOLDER)
         return view
 
+    async def take_offer_part(self, channel: SecureChannel, request: OfferRequest) -> None:
+        """Answer a part of an offer with the inbox's reply (REFUSED without an inbox)."""
+        reply = Reply(channel, request)
+        inbox = self.offer_inbox
+        if inbox is None:
+            answer = refuse_offer(request)
+        else:
+            answer = await inbox.offer_part(channel.remote_key, channel.peer_address[0], request)
+        await reply.send(answer)  # (the table holds it to the request's offer and part)
+
+    async def take_offer_news(self, channel: SecureChannel,
+                              request: AnswerRequest | ReceiptRequest | CancelRequest) -> None:
+        """Answer an offer's answer, receipt or cancel: ``Ack`` if the inbox knows the offer as
+        this peer's, else NO_SUCH_FOLDER (the bytes of a folder it may not see)."""
+        reply = Reply(channel, request)
+        inbox = self.offer_inbox
+        known = False
+        if inbox is not None:
+            key = channel.remote_key
+            if isinstance(request, AnswerRequest):
+                known = await inbox.answer(key, request)
+            elif isinstance(request, ReceiptRequest):
+                known = await inbox.receipt(key, request)
+            else:
+                known = await inbox.cancel(key, request)
+        if known:
+            await reply.send(Ack(request.offer))
+        else:
+            self._log_folder_refusal(channel, request.offer)
+            await reply.send(_NO_SUCH_FOLDER)
+
     def _log_folder_refusal(self, channel: SecureChannel, folder: FolderId) -> None:
         """Log a request for a folder the peer may not see (or that does not exist), at most
         once per ``FOLDER_REFUSAL_LOG_INTERVAL`` per peer key; the others are counted."""
@@ -206,7 +252,7 @@ class FileServer:
                  "one it may see%s", *channel.peer_address, short_key(key), folder, more)
 
     def _lookup(self, view: LocalFolderView, path: str,
-                content_id: bytes) -> tuple[ShareSet, LocalFile] | ErrorMessage:
+                content_id: bytes) -> tuple[ServedRoot, LocalFile] | ErrorMessage:
         found = self._offers.find(view, path)
         if found is None:
             return ErrorMessage(ErrorCode.NOT_FOUND, f"{path!r} is not shared here")
@@ -259,7 +305,8 @@ class FileServer:
             ), reply)
             return
         if request.length <= READ_SIZE:
-            await self._send_piece(reply, request, share.root, local)
+            if await self._send_piece(reply, request, share.root, local):
+                view.sent(request.length)
             return
         loop = asyncio.get_running_loop()
         try:
@@ -290,6 +337,7 @@ class FileServer:
                 if position + got < end:
                     pending = read_at(position + got, turn + 1)
                 await _send_data(reply, position, memoryview(buffers[turn % 2])[:got])
+                view.sent(got)
                 position += got
                 turn += 1
             changed = position != end or not _unchanged(os.fstat(fd), local)
@@ -306,20 +354,21 @@ class FileServer:
         await reply.send(End(end))
 
     async def _send_piece(self, reply: Reply, request: GetRequest, root: Path,
-                          local: LocalFile) -> None:
+                          local: LocalFile) -> bool:
         """Answer a request for at most ``READ_SIZE`` bytes (a small file, say): read in one
-        trip off the loop, into a buffer of its own size."""
+        trip off the loop, into a buffer of its own size; whether the data went out."""
         try:
             data = await asyncio.to_thread(_read_piece, root, local, request.offset,
                                            request.length)
         except OSError as exc:
             await self._changed(reply, request, f"cannot serve {local.path}: {exc}")
-            return
+            return False
         if data is None:
             await self._changed(reply, request, f"{local.path} changed since it was indexed")
-            return
+            return False
         await _send_data(reply, request.offset, memoryview(data))
         await reply.send(End(request.offset + request.length))
+        return True
 
     async def _changed(self, reply: Reply, request: GetRequest, why: str) -> None:
         """The file is not what the index says any more: say so, and rescan."""
@@ -342,6 +391,10 @@ _ANSWERS: dict[type[Message], Callable[[FileServer, SecureChannel, Any], Awaitab
     IndexRequest: lambda server, channel, request: server.send_index(channel, request),
     BlocksRequest: lambda server, channel, request: server.send_blocks(channel, request),
     GetRequest: lambda server, channel, request: server.send_range(channel, request),
+    OfferRequest: lambda server, channel, request: server.take_offer_part(channel, request),
+    AnswerRequest: lambda server, channel, request: server.take_offer_news(channel, request),
+    ReceiptRequest: lambda server, channel, request: server.take_offer_news(channel, request),
+    CancelRequest: lambda server, channel, request: server.take_offer_news(channel, request),
 }
 
 

@@ -34,6 +34,7 @@ from mfsync.engine.node import Node, NodeOptions
 from mfsync.engine.publisher import Publisher
 from mfsync.engine.service_folders import FolderDesk, check_folder
 from mfsync.engine.service_invitations import InvitationDesk
+from mfsync.engine.service_offers import AcceptPolicy, OfferDesk
 from mfsync.engine.service_status import (
     BusyFolder,
     PauseReason,
@@ -57,6 +58,7 @@ from mfsync.store.shareset import ShareSetError
 __all__ = [
     "APP_COMMAND",
     "BATTERY_BEAT_FACTOR",
+    "AcceptPolicy",
     "BusyFolder",
     "FolderMode",
     "Invitation",
@@ -145,6 +147,12 @@ class Service:
         self.invitations = InvitationDesk(
             self._desk, self.node, download=self.download, ignore=self._ignore_folder,
             changed=self._changed) if run is None else None
+        #: Files sent to hosts and offers of files made to us (see ``service_offers``).
+        self.offers = OfferDesk(
+            self.node, self.transfers.downloader, self._changed,
+            dest=lambda: self.download_folder, policy=_policy_of(config),
+            # (a lambda: ``self.config`` is replaced whenever the settings change)
+            name_of=lambda key: self.config.name_of(key))  # noqa: PLW0108
         self._on_battery = False
         self._errors: list[str] = []
         self._publisher: Publisher[ServiceStatus] = Publisher(
@@ -179,6 +187,7 @@ class Service:
     async def stop(self) -> None:
         """Stop everything; partial downloads stay for the next start, and every change of
         the settings asked for so far is saved before this returns."""
+        await self.offers.stop()
         await self.transfers.stop()
         await self.node.stop()
         await self._desk.stop()
@@ -344,10 +353,16 @@ class Service:
         apply at once; network settings at the next start.
         """
         self._save(updates)
+        if updates.keys() & {"acceptFromTrusted", "acceptFromAnyone"}:
+            self.set_accept_policy(_policy_of(self.config, self.offers.policy))
         if "pauseOnBattery" in updates:
             self.set_on_battery(self._on_battery)
         self._changed()
         return self.config
+
+    def set_accept_policy(self, policy: AcceptPolicy) -> None:
+        """Which offers of files are accepted without asking (from the settings at start)."""
+        self.offers.set_accept_policy(policy)
 
     def _save(self, updates: dict[str, Any]) -> None:
         if self._writer is None:
@@ -388,7 +403,14 @@ class Service:
             pause_reason=self.transfers.pause_reason, on_battery=self._on_battery,
             errors=tuple(self._errors), busy=self._desk.busy,
             invitations=self.invitations.current if self.invitations else (),
+            outgoing=self.offers.outgoing, incoming=self.offers.incoming,
         )
+
+
+def _policy_of(config: Config, base: AcceptPolicy | None = None) -> AcceptPolicy:
+    """The accept policy ``config``'s settings make (keeping ``base``'s other fields)."""
+    return dataclasses.replace(base or AcceptPolicy(), auto_trusted=config.accept_from_trusted,
+                               auto_all=config.accept_from_anyone)
 
 
 def _start_error(exc: Exception) -> StartError:

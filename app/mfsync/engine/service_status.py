@@ -14,7 +14,9 @@ from pathlib import Path
 
 from mfsync.config import FolderConfig
 from mfsync.crypto.keys import short_key
+from mfsync.engine.inbox import IncomingOffer
 from mfsync.engine.invitations import Invitation
+from mfsync.engine.outbox import OutgoingStatus
 from mfsync.engine.status import NodeStatus
 from mfsync.engine.transfer_status import TransfersStatus
 from mfsync.protocol.endpoints import format_host_port
@@ -94,6 +96,10 @@ class ServiceStatus:
     busy: tuple[BusyFolder, ...] = ()
     #: Sync folders the network offers us that we do not have (the app's; see invitations).
     invitations: tuple[Invitation, ...] = ()
+    #: The offers we send (files sent to a host), oldest first.
+    outgoing: tuple[OutgoingStatus, ...] = ()
+    #: The offers made to us, oldest first: PENDING ones wait for ``offers.accept``/``decline``.
+    incoming: tuple[IncomingOffer, ...] = ()
 
     def busy_reason(self, path: Path) -> str:
         """Why the folder ``path`` is busy (which process serves it), or ""."""

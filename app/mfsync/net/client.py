@@ -1,5 +1,6 @@
 """Client-side requests over an open ``SecureChannel``: folder list, index, block hashes, byte
-ranges. Every request but the folder list names its folder (``DEFAULT_FOLDER`` unless told).
+ranges, and an offer's parts, answer, receipt and cancel. Every request but the folder list names
+its folder (``DEFAULT_FOLDER`` unless told); the offer requests name their offer.
 
 Each function is a thin loop around the client role of the exchange table
 (``mfsync.protocol.exchange``): send the request through it, read a message from the channel,
@@ -8,7 +9,7 @@ reply whole, is the table's to say; what this module adds is the I/O and the tra
 table's errors into the channel's (``ProtocolBroken``, ``BadBlockList``, ``PeerRefused``).
 """
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 
 from mfsync.net.channel import (
     ChannelClosed,
@@ -21,18 +22,22 @@ from mfsync.net.channel import (
 from mfsync.protocol.errors import BrokenReply, RemoteProtocolError
 from mfsync.protocol.exchange import Exchange
 from mfsync.protocol.exchange_events import (
+    Acknowledged,
     BlockInfo,
     BlocksComplete,
     DataPart,
     ExchangeEvent,
     FoldersListed,
     IndexPart,
+    OfferAnswered,
     Refused,
 )
 from mfsync.protocol.exchange_replies import MAX_REMOTE_INDEX, MAX_REMOTE_INDEX_BYTES
 from mfsync.protocol.folder_id import DEFAULT_FOLDER, FolderId
 from mfsync.protocol.messages import (
+    AnswerRequest,
     BlocksRequest,
+    CancelRequest,
     Data,
     FolderList,
     FoldersRequest,
@@ -41,6 +46,10 @@ from mfsync.protocol.messages import (
     IndexEntry,
     IndexRequest,
     Message,
+    OfferReply,
+    OfferRequest,
+    OfferStatus,
+    ReceiptRequest,
 )
 from mfsync.protocol.session import Role
 
@@ -54,6 +63,11 @@ __all__ = [
     "request_blocks",
     "request_folders",
     "request_index",
+    "send_answer",
+    "send_cancel",
+    "send_offer",
+    "send_offer_part",
+    "send_receipt",
     "stream_range",
 ]
 
@@ -150,6 +164,58 @@ async def stream_range(
             yield event.data
         else:
             return  # RangeComplete: the table admits nothing else that does not raise
+
+
+async def send_offer_part(channel: SecureChannel, request: OfferRequest) -> OfferReply:
+    """Send one part of an offer (PROTOCOL.md 3.13) and return the receiver's reply about it:
+    ``PART_RECEIVED`` for a part before the last (or a verdict on the whole offer: REFUSED);
+    for the last part, the verdict. ``PeerRefused`` for an ``ErrorMessage``."""
+    exchange = Exchange(Role.CLIENT)
+    exchange.send(request)
+    await channel.send(request)
+    event = _feed(exchange, await channel.receive())
+    assert isinstance(event, OfferAnswered)  # the only other event the table leaves raises
+    return event.reply
+
+
+async def send_offer(channel: SecureChannel, parts: Sequence[OfferRequest]) -> OfferReply:
+    """Send an offer's parts (``offer_messages.split_offer``) one after the other and return
+    the receiver's verdict: the reply to the last part, or the first reply to an earlier part
+    that is not ``PART_RECEIVED`` (a refusal: the rest is not sent)."""
+    reply: OfferReply | None = None
+    for part in parts:
+        reply = await send_offer_part(channel, part)
+        if reply.status is not OfferStatus.PART_RECEIVED:
+            return reply
+    if reply is None:
+        raise ValueError("an offer has at least one part")
+    return reply  # (the table holds the last part's reply to a verdict)
+
+
+async def send_answer(channel: SecureChannel, request: AnswerRequest) -> None:
+    """Tell the sender of an offer whether it is accepted; ``PeerRefused`` (NO_SUCH_FOLDER) if
+    the sender does not know the offer as ours."""
+    await _acked(channel, request)
+
+
+async def send_receipt(channel: SecureChannel, request: ReceiptRequest) -> None:
+    """Tell the sender of an offer that every file arrived, verified; ``PeerRefused`` as
+    ``send_answer``."""
+    await _acked(channel, request)
+
+
+async def send_cancel(channel: SecureChannel, request: CancelRequest) -> None:
+    """End an offer on the other side (either side may); ``PeerRefused`` as ``send_answer``."""
+    await _acked(channel, request)
+
+
+async def _acked(channel: SecureChannel,
+                 request: AnswerRequest | ReceiptRequest | CancelRequest) -> None:
+    exchange = Exchange(Role.CLIENT)
+    exchange.send(request)
+    await channel.send(request)
+    event = _feed(exchange, await channel.receive())
+    assert isinstance(event, Acknowledged)  # the only other event the table leaves raises
 
 
 def _feed(exchange: Exchange, message: Message,

@@ -1,5 +1,5 @@
-"""The request/response exchanges as sans-IO state tables: Folders, Index, Blocks and Get,
-both roles.
+"""The request/response exchanges as sans-IO state tables: Folders, Index, Blocks, Get and the
+offers', both roles.
 
 How it works, in the manner of h11's ``_state.py``. Past the hellos a connection goes through
 cycles of one request and its whole reply: only the client asks, one request at a time
@@ -32,8 +32,9 @@ Adding an exchange adds rows, not a code path. The folder list was added so: a s
                    (SERVER, ErrorMessage)    -> State.IDLE
     REPLY_RULES    FoldersRequest: FolderListReply
 
-An offer, or a batch of requests, is the same: a row from IDLE, the rows of its replies, and its
-reply rules. Nothing in ``Exchange`` changes.
+The offers were added the same way (PROTOCOL.md 3.13): states ``OFFER`` (the reply to an offer
+part) and ``ACKING`` (the ``Ack`` of an answer, receipt or cancel), their rows, and two entries
+of ``REPLY_RULES``. Nothing in ``Exchange`` changed.
 """
 
 import enum
@@ -49,16 +50,21 @@ from mfsync.protocol.exchange_events import (
     RequestReceived,
 )
 from mfsync.protocol.exchange_replies import (
+    AckReply,
     BlocksReply,
     FolderListReply,
     IndexReply,
+    OfferReplyRules,
     RangeReply,
     ReplyRules,
     RuleBroken,
 )
 from mfsync.protocol.messages import (
+    Ack,
+    AnswerRequest,
     BlockList,
     BlocksRequest,
+    CancelRequest,
     Data,
     End,
     ErrorMessage,
@@ -68,6 +74,9 @@ from mfsync.protocol.messages import (
     IndexChunk,
     IndexRequest,
     Message,
+    OfferReply,
+    OfferRequest,
+    ReceiptRequest,
 )
 from mfsync.protocol.session import Role
 
@@ -98,6 +107,8 @@ class State(enum.Enum):
     INDEX = "index chunks"              #: the server owes IndexChunks up to the last
     BLOCKS = "block list parts"         #: the server owes BlockLists up to the last
     DATA = "data or its end"            #: the server owes Data covering the range, then End
+    OFFER = "an offer reply"            #: the server owes one OfferReply to an offer part
+    ACKING = "an ack"                   #: the server owes one Ack (of an answer, receipt, cancel)
     REFUSING = "a refusal"              #: the server owes BAD_REQUEST for a non-request
     ERROR = "nothing (closed on an error)"  #: a rule was broken: the connection must close
 
@@ -121,8 +132,11 @@ MULTIPART: Final[frozenset[type[Message]]] = frozenset({IndexChunk, BlockList})
 #: Client messages that are no requests: answered with BAD_REQUEST, the connection kept (2.6).
 _NOT_REQUESTS: Final[tuple[Kind, ...]] = (
     (IndexChunk, MORE), (IndexChunk, LAST), (BlockList, MORE), (BlockList, LAST), Data, End,
-    FolderList,
+    FolderList, OfferReply, Ack,
 )
+
+#: The requests about an offer that the server acknowledges (``Ack``).
+_ACKED: Final[tuple[type[Message], ...]] = (AnswerRequest, ReceiptRequest, CancelRequest)
 
 #: (state) -> (sender, kind) -> next state. A pair not listed may not follow.
 TRANSITIONS: Final[Mapping[State, Mapping[tuple[Role, Kind], State]]] = {
@@ -131,6 +145,8 @@ TRANSITIONS: Final[Mapping[State, Mapping[tuple[Role, Kind], State]]] = {
         (CLIENT, IndexRequest): State.INDEX,
         (CLIENT, BlocksRequest): State.BLOCKS,
         (CLIENT, GetRequest): State.DATA,
+        (CLIENT, OfferRequest): State.OFFER,
+        **{(CLIENT, kind): State.ACKING for kind in _ACKED},
         (CLIENT, ErrorMessage): State.IDLE,  # a report: logged, not answered
         **{(CLIENT, kind): State.REFUSING for kind in _NOT_REQUESTS},
     },
@@ -153,6 +169,14 @@ TRANSITIONS: Final[Mapping[State, Mapping[tuple[Role, Kind], State]]] = {
         (SERVER, End): State.IDLE,
         (SERVER, ErrorMessage): State.IDLE,  # CHANGED instead of End, even after some Data
     },
+    State.OFFER: {
+        (SERVER, OfferReply): State.IDLE,
+        (SERVER, ErrorMessage): State.IDLE,
+    },
+    State.ACKING: {
+        (SERVER, Ack): State.IDLE,
+        (SERVER, ErrorMessage): State.IDLE,  # NO_SUCH_FOLDER: not an offer of this peer's
+    },
     State.REFUSING: {
         (SERVER, ErrorMessage): State.IDLE,
     },
@@ -167,6 +191,8 @@ REPLY_RULES: Final[Mapping[type[Message], Callable[..., ReplyRules]]] = {
     IndexRequest: IndexReply,
     BlocksRequest: BlocksReply,
     GetRequest: RangeReply,
+    OfferRequest: OfferReplyRules,
+    **{kind: AckReply for kind in _ACKED},
 }
 
 

@@ -4,15 +4,25 @@ A server's exchange answers each client message with ``RequestReceived`` (answer
 ``NotARequest`` (answer BAD_REQUEST, the connection stays open) or ``PeerReport`` (log it). A
 client's exchange answers each reply message with a part (``IndexPart``, ``BlocksPart``,
 ``DataPart``), the end of the reply (``IndexPart`` with ``last``, ``BlocksComplete``,
-``RangeComplete``, ``FoldersListed``), or ``Refused`` for an ``ErrorMessage`` in place of (the
-rest of) a reply.
+``RangeComplete``, ``FoldersListed``, ``OfferAnswered``, ``Acknowledged``), or ``Refused`` for
+an ``ErrorMessage`` in place of (the rest of) a reply.
 """
 
 from dataclasses import dataclass
 
-from mfsync.protocol.messages import BlockList, Data, ErrorMessage, FolderList, IndexChunk, Message
+from mfsync.protocol.messages import (
+    Ack,
+    BlockList,
+    Data,
+    ErrorMessage,
+    FolderList,
+    IndexChunk,
+    Message,
+    OfferReply,
+)
 
 __all__ = [
+    "Acknowledged",
     "BlockInfo",
     "BlocksComplete",
     "BlocksPart",
@@ -21,6 +31,7 @@ __all__ = [
     "FoldersListed",
     "IndexPart",
     "NotARequest",
+    "OfferAnswered",
     "PeerReport",
     "RangeComplete",
     "Refused",
@@ -108,7 +119,21 @@ class RangeComplete:
     end: int
 
 
+@dataclass(frozen=True, slots=True)
+class OfferAnswered:
+    """The receiver's reply to a part of an offer (about that offer): the whole reply."""
+
+    reply: OfferReply
+
+
+@dataclass(frozen=True, slots=True)
+class Acknowledged:
+    """The server took an offer's answer, receipt or cancel (about that offer)."""
+
+    ack: Ack
+
+
 ExchangeEvent = (
     RequestReceived | NotARequest | PeerReport | Refused | IndexPart | BlocksPart
-    | BlocksComplete | DataPart | RangeComplete | FoldersListed
+    | BlocksComplete | DataPart | RangeComplete | FoldersListed | OfferAnswered | Acknowledged
 )

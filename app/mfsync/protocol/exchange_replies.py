@@ -5,9 +5,10 @@ flag; the reply rules of the request that opened the cycle then check its conten
 came before: an index within the receiver's caps and without empty chunks before the last; a
 block list that fits the file asked for, is contiguous and hashes to the content id; data that
 continues where the previous data ended, carries at least one byte and stays inside the range,
-and an ``End`` that comes after every byte of it. The same rules hold whoever sends: the
-``Exchange`` turns a ``RuleBroken`` into ``BrokenReply`` when the peer broke it and into
-``LocalProtocolError`` when we did.
+and an ``End`` that comes after every byte of it; an offer's reply and an ``Ack`` about the offer
+their request named, ``PART_RECEIVED`` (or ``REFUSED``) to a part before the last, a verdict to
+the last. The same rules hold whoever sends: the ``Exchange`` turns a ``RuleBroken`` into
+``BrokenReply`` when the peer broke it and into ``LocalProtocolError`` when we did.
 
 Each rule object keeps counts and positions, and only what the reply itself produces (the block
 hashes of a list, bounded by the file's block count); every cap is checked before anything of a
@@ -19,6 +20,7 @@ from typing import Protocol, cast
 from mfsync.protocol.content import block_count, block_size_for, content_id_of
 from mfsync.protocol.errors import LocalProtocolError
 from mfsync.protocol.exchange_events import (
+    Acknowledged,
     BlockInfo,
     BlocksComplete,
     BlocksPart,
@@ -26,11 +28,15 @@ from mfsync.protocol.exchange_events import (
     ExchangeEvent,
     FoldersListed,
     IndexPart,
+    OfferAnswered,
     RangeComplete,
 )
 from mfsync.protocol.messages import (
+    Ack,
+    AnswerRequest,
     BlockList,
     BlocksRequest,
+    CancelRequest,
     Data,
     End,
     FolderList,
@@ -39,14 +45,20 @@ from mfsync.protocol.messages import (
     IndexChunk,
     IndexRequest,
     Message,
+    OfferReply,
+    OfferRequest,
+    OfferStatus,
+    ReceiptRequest,
 )
 
 __all__ = [
     "MAX_REMOTE_INDEX",
     "MAX_REMOTE_INDEX_BYTES",
+    "AckReply",
     "BlocksReply",
     "FolderListReply",
     "IndexReply",
+    "OfferReplyRules",
     "RangeReply",
     "ReplyRules",
     "RuleBroken",
@@ -204,3 +216,50 @@ class RangeReply:
             raise RuleBroken(f"transfer of {self._path!r} sent every byte, then an End at "
                              f"offset {end.offset} instead of {self._end}")
         return RangeComplete(end.offset)
+
+
+class OfferReplyRules:
+    """The reply to an ``OfferRequest`` part: one ``OfferReply`` about the offer the part
+    named; to a part before the last ``PART_RECEIVED`` (or ``REFUSED``: the rest is not
+    sent), to the last the verdict on the whole offer (anything but ``PART_RECEIVED``)."""
+
+    def __init__(self, request: OfferRequest, *, limits: bool,
+                 expected_size: int | None = None) -> None:
+        del limits, expected_size  # the reply is one small message
+        self._offer = request.offer
+        self._last = request.last
+        self.begun = False
+
+    def accept(self, message: Message) -> ExchangeEvent:
+        """Check the reply."""
+        reply = cast(OfferReply, message)
+        if reply.offer != self._offer:
+            raise RuleBroken(f"a reply about offer {reply.offer} to a part of offer "
+                             f"{self._offer}")
+        received = reply.status is OfferStatus.PART_RECEIVED
+        if (received and self._last) or not (received or self._last
+                                             or reply.status is OfferStatus.REFUSED):
+            raise RuleBroken(f"offer {self._offer}: {reply.status.name} in reply to "
+                             f"{'the last part' if self._last else 'a part before the last'}")
+        self.begun = True
+        return OfferAnswered(reply)
+
+
+class AckReply:
+    """The reply to an ``AnswerRequest``, ``ReceiptRequest`` or ``CancelRequest``: one ``Ack``
+    about the offer the request named."""
+
+    def __init__(self, request: AnswerRequest | ReceiptRequest | CancelRequest, *, limits: bool,
+                 expected_size: int | None = None) -> None:
+        del limits, expected_size
+        self._offer = request.offer
+        self.begun = False
+
+    def accept(self, message: Message) -> ExchangeEvent:
+        """Check the ``Ack``."""
+        ack = cast(Ack, message)
+        if ack.offer != self._offer:
+            raise RuleBroken(f"an Ack of offer {ack.offer} to a request about offer "
+                             f"{self._offer}")
+        self.begun = True
+        return Acknowledged(ack)

@@ -6,7 +6,8 @@ length and count in a body is checked against a cap before anything is sliced or
 
 This module is the face of the messages: it defines the ones of the session itself (``Hello``,
 ``ErrorMessage``) and the codec, and re-exports the others from the modules that define them,
-by exchange: ``index_messages``, ``transfer_messages`` and ``folder_messages``.
+by exchange: ``index_messages``, ``transfer_messages``, ``folder_messages`` and
+``offer_messages``.
 """
 
 from dataclasses import dataclass
@@ -29,6 +30,18 @@ from mfsync.protocol.index_messages import (
     decode_index_chunk_in_steps,
 )
 from mfsync.protocol.names import clean_label, has_control
+from mfsync.protocol.offer_messages import (
+    MAX_OFFER_ENTRIES_PER_PART,
+    MAX_OFFER_PARTS,
+    Ack,
+    AnswerRequest,
+    CancelRequest,
+    OfferEntry,
+    OfferReply,
+    OfferRequest,
+    OfferStatus,
+    ReceiptRequest,
+)
 from mfsync.protocol.tags import (
     CONTENT_ID_SIZE,
     MAX_MESSAGE_SIZE,
@@ -56,9 +69,14 @@ __all__ = [
     "MAX_HASHES_PER_MESSAGE",
     "MAX_INDEX_ENTRIES",
     "MAX_MESSAGE_SIZE",
+    "MAX_OFFER_ENTRIES_PER_PART",
+    "MAX_OFFER_PARTS",
     "PROTOCOL_VERSIONS",
+    "Ack",
+    "AnswerRequest",
     "BlockList",
     "BlocksRequest",
+    "CancelRequest",
     "Data",
     "End",
     "ErrorCode",
@@ -73,6 +91,11 @@ __all__ = [
     "IndexEntry",
     "IndexRequest",
     "Message",
+    "OfferEntry",
+    "OfferReply",
+    "OfferRequest",
+    "OfferStatus",
+    "ReceiptRequest",
     "Tag",
     "chunk_index",
     "decode_index_chunk_in_steps",
@@ -150,11 +173,13 @@ class ErrorMessage:
 
 Message = (
     Hello | IndexRequest | IndexChunk | BlocksRequest | BlockList | GetRequest | Data | End
-    | FoldersRequest | FolderList | ErrorMessage
+    | FoldersRequest | FolderList | OfferRequest | OfferReply | AnswerRequest | ReceiptRequest
+    | CancelRequest | Ack | ErrorMessage
 )
 _MESSAGE_CLASSES: tuple[type[Message], ...] = (
     Hello, IndexRequest, IndexChunk, BlocksRequest, BlockList, GetRequest, Data, End,
-    FoldersRequest, FolderList, ErrorMessage,
+    FoldersRequest, FolderList, OfferRequest, OfferReply, AnswerRequest, ReceiptRequest,
+    CancelRequest, Ack, ErrorMessage,
 )
 _DECODERS: dict[int, type[Message]] = {cls.TAG: cls for cls in _MESSAGE_CLASSES}
 

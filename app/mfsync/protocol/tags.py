@@ -2,8 +2,8 @@
 
 A message is one encrypted record whose plaintext is a one-byte type tag and a body
 (PROTOCOL.md 3). The tags and codes are listed here once, so that the modules defining the
-messages (``index_messages``, ``transfer_messages``, ``folder_messages``, ``messages``) and the
-document agree on them.
+messages (``index_messages``, ``transfer_messages``, ``folder_messages``, ``offer_messages``,
+``messages``) and the document agree on them.
 """
 
 import enum
@@ -41,6 +41,12 @@ class Tag(enum.IntEnum):
     END = 0x08
     FOLDERS_REQUEST = 0x09
     FOLDER_LIST = 0x0A
+    OFFER_REQUEST = 0x0B
+    OFFER_REPLY = 0x0C
+    ANSWER_REQUEST = 0x0D
+    RECEIPT_REQUEST = 0x0E
+    CANCEL_REQUEST = 0x0F
+    ACK = 0x10
     ERROR = 0x7F
 
 
@@ -55,7 +61,8 @@ class ErrorCode(enum.IntEnum):
     INTERNAL = 6
     CHANGED = 7  #: the file is no longer the content asked for
     #: the folder named is not one the server has, or not one this peer may see (the same
-    #: answer for both: a peer learns nothing of folders it may not see)
+    #: answer for both: a peer learns nothing of folders it may not see); also the answer to an
+    #: offer's answer, receipt or cancel naming an offer that is not this peer's
     NO_SUCH_FOLDER = 8
 
 

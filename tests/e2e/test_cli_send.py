@@ -96,8 +96,8 @@ def test_send_a_folder_arrives_complete_and_verified(lan_factory, tmp_path: Path
         assert _digests(dest / "Project") == want
         assert partials(dest) == []
         assert receive.stdout.wait_line(
-            re.compile(rf"^received {SMALL_FILES + 1} files .* from .*{key_a[:12]}.* into "
-                       rf".*Project$"), 10.0), receive.describe()
+            re.compile(rf"^received Project: {SMALL_FILES + 1} files .* from .*{key_a[:12]}.* "
+                       rf"into {re.escape(str(dest))}$"), 10.0), receive.describe()
         # the same folder again: a second name, never over the first
         again = a.mfsync("send", project, "--to", key_b, timeout=FINISH)
         assert again.returncode == 0, again

@@ -240,8 +240,8 @@ def test_lines_name_the_host_and_its_key() -> None:
     assert sending_line(1, 0, "", KEY_A) == "sending 1 file (0 B) to key ABABABABABAB…"
     assert delivered_line("office-pc", KEY_A, 3) == "office-pc received and verified 3 files"
     assert delivered_line("", KEY_A, 1) == "ABABABABABAB… received and verified 1 file"
-    assert received_line("laptop", KEY_B, 2, 2048, "/in/Photos") == (
-        "received 2 files (2 KiB) from laptop (CDCDCDCDCDCD…) into /in/Photos")
+    assert received_line("laptop", KEY_B, 2, 2048, label="Photos", where="/in") == (
+        "received Photos: 2 files (2 KiB) from laptop (CDCDCDCDCDCD…) into /in")
     assert send_progress_line(50, 200) == "  25% 50 B/200 B sent"
     assert send_progress_line(0, 0) == " 100% 0 B/0 B sent"
 

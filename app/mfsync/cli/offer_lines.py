@@ -7,7 +7,7 @@ are bound to; a name anyone can announce)::
     waiting for office-pc to accept
     office-pc received and verified 3 files
     office-pc (9419A0C3B2F1…) wants to send you 3 files (12.4 MiB): Photos
-    received 3 files (12.4 MiB) from office-pc (9419A0C3B2F1…) into /home/me/Downloads/Photos
+    received Photos: 3 files (12.4 MiB) from office-pc (9419A0C3B2F1…) into /home/me/Downloads
 """
 
 from collections.abc import Sequence
@@ -66,9 +66,12 @@ def offer_question(name: str, key: bytes, files: int, nbytes: int, label: str, *
     return "\n".join(lines)
 
 
-def received_line(name: str, key: bytes, files: int, nbytes: int, where: str) -> str:
-    """One line per delivery that ``receive`` took."""
-    return f"received {amount(files, nbytes)} from {host_text(name, key)} into {shown(where)}"
+def received_line(name: str, key: bytes, files: int, nbytes: int, *, label: str,
+                  where: str) -> str:
+    """One line per delivery that ``receive`` took (``where``: the folder it went into; a
+    folder sent is a folder there, named after ``label`` unless that name was taken)."""
+    return (f"received {shown(label)}: {amount(files, nbytes)} from {host_text(name, key)} "
+            f"into {shown(where)}")
 
 
 def send_progress_line(sent: int, total: int, speed: float | None = None,

@@ -12,7 +12,6 @@ Each delivery is printed once every file is in place and verified. Until Ctrl-C.
 """
 
 import asyncio
-import dataclasses
 import logging
 import sys
 import time
@@ -26,9 +25,9 @@ from mfsync.cli.prompt import LineSource, ask
 from mfsync.cli.setup import Settings
 from mfsync.crypto.keys import format_key, short_key
 from mfsync.display import shown
+from mfsync.engine.folder_names import FolderId
 from mfsync.engine.inbox import AcceptPolicy, IncomingOffer, IncomingState
 from mfsync.engine.service import RunPlan, Service, ServiceError, prepare_folder
-from mfsync.protocol.folder_id import FolderId
 
 __all__ = ["RECEIVE_COMMAND", "run_receive"]
 
@@ -44,6 +43,7 @@ async def run_receive(settings: Settings, dest: str | None, *,
     """Take offers until cancelled; see the module's text. ``stdin`` (default ``sys.stdin``)
     is where a person answers."""
     config = settings.config
+    root: Path | None = None
     if dest is not None:
         root = Path(dest).expanduser()
         if root.exists() and not root.is_dir():
@@ -52,18 +52,17 @@ async def run_receive(settings: Settings, dest: str | None, *,
             root = await prepare_folder(root, shown_as=dest)
         except ServiceError as exc:
             raise ModeError(str(exc)) from None
-        config = dataclasses.replace(config, download_folder=str(root))
     stdin = stdin if stdin is not None else sys.stdin
     asking = not accept_from and not accept_all and _is_terminal(stdin)
-    run_settings = dataclasses.replace(settings, config=config)
-    async with running_service(run_settings, RunPlan(command=RECEIVE_COMMAND), wants=False,
+    async with running_service(settings, RunPlan(command=RECEIVE_COMMAND), wants=False,
                                serve=True) as service:
+        service.offers.set_destination(root)
         service.set_accept_policy(AcceptPolicy(
             auto_trusted=config.accept_from_trusted,
             auto_all=accept_all or config.accept_from_anyone, accept_from=accept_from,
             ask=asking))
         status = service.status
-        print(f"Receiving into {service.download_folder} as {service.name!r} on TCP port "
+        print(f"Receiving into {service.offers.destination()} as {service.name!r} on TCP port "
               f"{status.node.tcp_port} (key {short_key(status.own_key)}…); "
               f"{_policy_text(accept_from, accept_all, asking)}. Press Ctrl-C to stop.",
               flush=True)
@@ -131,7 +130,7 @@ class _Desk:
         if offer.state is IncomingState.RECEIVED:
             where = str(offer.dest) if offer.dest is not None else "the download folder"
             print(received_line(offer.from_name, offer.from_key, offer.files, offer.bytes,
-                                where), flush=True)
+                                label=offer.label, where=where), flush=True)
         elif offer.state is not IncomingState.DECLINED:
             why = f": {shown(offer.reason)}" if offer.reason else ""
             log.warning("%s from %s %s%s", shown(offer.label), _who(offer), offer.state.value,

@@ -29,6 +29,7 @@ from mfsync.cli.recipient import (
     check_one,
     keys_named,
     parse_target,
+    peer_at,
     proven_at,
     seen_with_key,
 )
@@ -36,9 +37,9 @@ from mfsync.cli.setup import Settings
 from mfsync.cli.terminal import CLEAR_LINE, should_enable
 from mfsync.crypto.keys import format_key
 from mfsync.display import shown
+from mfsync.engine.folder_names import FolderId
 from mfsync.engine.outbox import OutgoingState, OutgoingStatus
 from mfsync.engine.service import RunPlan, Service, ServiceError
-from mfsync.protocol.folder_id import FolderId
 
 __all__ = ["CONNECT_TIMEOUT", "SEND_COMMAND", "failure_text", "run_send"]
 
@@ -76,10 +77,10 @@ async def run_send(settings: Settings, paths: list[str], to: str, *, verbose: in
     run_settings = dataclasses.replace(settings, peers=peers, port=port)
     run = RunPlan(command=SEND_COMMAND)
     async with running_service(run_settings, run, wants=False, serve=True) as service:
-        key = await _recipient(service, target, settings)
+        key, address = await _recipient(service, target, settings)
         name = _name_of(service, key)
         try:
-            offer = service.offers.send(sources, key)
+            offer = service.offers.send(sources, key, address)
         except ServiceError as exc:
             raise ModeError(str(exc)) from None
         return await _follow(service, offer, name, key, verbose=verbose)
@@ -93,9 +94,11 @@ def _source(path: str) -> Path:
     return source
 
 
-async def _recipient(service: Service, target: Target, settings: Settings) -> bytes:
-    """The key the files go to, once the network has shown it (``ModeError`` when it does
-    not in time; ``UsageError`` for a name several keys have)."""
+async def _recipient(service: Service, target: Target,
+                     settings: Settings) -> tuple[bytes, tuple[str, int] | None]:
+    """The key the files go to, once the network has shown it, and for ``--to HOST:PORT`` the
+    address it proved it at (``ModeError`` when it does not in time; ``UsageError`` for a name
+    several keys have)."""
     loop = asyncio.get_running_loop()
     if isinstance(target, AddressTarget):
         deadline = loop.time() + CONNECT_TIMEOUT
@@ -104,9 +107,10 @@ async def _recipient(service: Service, target: Target, settings: Settings) -> by
                 key = proven_at(target, service.node_status.peers)
             except LookupError as exc:
                 raise ModeError(str(exc)) from None
-            if key is not None:
+            peer = peer_at(target, service.node_status.peers)
+            if key is not None and peer is not None:
                 print(f"{target} proved the key {format_key(key)}", flush=True)
-                return key
+                return key, (peer.address, peer.port)
             if loop.time() >= deadline:
                 raise ModeError(f"{target} did not answer within {CONNECT_TIMEOUT:g} s")
             await service.wait_for_change(min(0.5, max(0.05, deadline - loop.time())))
@@ -119,7 +123,7 @@ async def _recipient(service: Service, target: Target, settings: Settings) -> by
                     f"{settings.window:g} s. Is `mfsync receive` (or the app) running there? "
                     "If multicast is blocked here, give its address: --to HOST:PORT.")
             await service.wait_for_change(min(0.5, max(0.05, deadline - loop.time())))
-        return target.key
+        return target.key, None
     assert isinstance(target, NameTarget)
     # A name waits out the whole window: a second host of that name must not be missed.
     while loop.time() < deadline:
@@ -127,7 +131,7 @@ async def _recipient(service: Service, target: Target, settings: Settings) -> by
     peers = service.node_status.peers
     names = settings.config.key_names
     try:
-        return check_one(target.name, keys_named(target.name, names, peers), names, peers)
+        return check_one(target.name, keys_named(target.name, names, peers), names, peers), None
     except LookupError as exc:
         raise ModeError(f"{exc} within {settings.window:g} s. Give its key (--to KEY) or "
                         "its address (--to HOST:PORT); `mfsync --list-hosts` lists the hosts "

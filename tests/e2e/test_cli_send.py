@@ -184,7 +184,8 @@ def test_decline_refusal_and_timeout_end_send_with_exit_1(lan_factory, tmp_path:
         code = sends[c].wait(ANSWER_TIMEOUT + 30)
         assert code == 1, sends[c].describe()
         assert time.monotonic() - started >= ANSWER_TIMEOUT - 5
-        assert "did not answer" in sends[c].stderr.text, sends[c].describe()
+        # the sender's clock or the receiver's "no answer", whichever came first
+        assert re.search("did not answer|no answer", sends[c].stderr.text), sends[c].describe()
         for dest in ("in-b", "in-c", "in-d"):
             assert list((tmp_path / dest).iterdir()) == [], dest
         _no_traceback(asked, idle, headless, *sends.values())

@@ -194,9 +194,13 @@ async def _follow(service: Service, offer: FolderId, name: str, key: bytes, *,
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(changed.wait(), REDRAW_INTERVAL * 5)
     except asyncio.CancelledError:
+        # Ctrl-C or -w: the receiver is told (it discards what it received), and the run
+        # fails (an exit 0 means delivered; Ctrl-C's own exit code wins over this one).
         progress.close()
         await _cancel(service, offer)
-        raise
+        sys.stderr.write(f"mfsync: error: stopped before {shown(who)} had received "
+                         "everything; the offer is cancelled\n")
+        return 1
     progress.close()
     if _FINAL[final.state]:
         print(delivered_line(name, key, final.files), flush=True)

@@ -32,6 +32,9 @@ from mfsync.cli.recipient import (
     proven_at,
     seen_with_key,
 )
+from mfsync.cli.send_mode import failure_text
+from mfsync.engine.folder_names import FolderId
+from mfsync.engine.outbox import OutgoingState, OutgoingStatus
 from mfsync.engine.status import PeerSnapshot, PeerState
 
 KEY_A = bytes.fromhex("AB" * 32)
@@ -240,6 +243,8 @@ def test_lines_name_the_host_and_its_key() -> None:
     assert sending_line(1, 0, "", KEY_A) == "sending 1 file (0 B) to key ABABABABABAB…"
     assert delivered_line("office-pc", KEY_A, 3) == "office-pc received and verified 3 files"
     assert delivered_line("", KEY_A, 1) == "ABABABABABAB… received and verified 1 file"
+    assert delivered_line("pc", KEY_A, 2, 3 * 1024 * 1024, 2.0) == (
+        "pc received and verified 2 files (3.0 MiB in 2.0 s, 1.5 MiB/s)")
     assert received_line("laptop", KEY_B, 2, 2048, label="Photos", where="/in") == (
         "received Photos: 2 files (2 KiB) from laptop (CDCDCDCDCDCD…) into /in")
     assert send_progress_line(50, 200) == "  25% 50 B/200 B sent"
@@ -256,3 +261,18 @@ def test_the_question_lists_the_first_files_and_escapes_names() -> None:
     assert lines[-2:] == ["  … and 5 more", "accept?"]
     assert offer_question("a", KEY_A, 1, 5, "x.txt", paths=["x.txt"]).splitlines()[1:] == [
         "  x.txt", "accept?"]
+
+
+@pytest.mark.parametrize(("state", "reason", "text"), [
+    (OutgoingState.DECLINED, "", "office-pc declined the files"),
+    (OutgoingState.DECLINED, "not now", "office-pc declined the files: not now"),
+    (OutgoingState.TIMED_OUT, "", "office-pc did not answer within two minutes; nothing was sent"),
+    (OutgoingState.REFUSED, "needs 12.4 GB, 3.1 GB free",
+     "office-pc refused the files: needs 12.4 GB, 3.1 GB free"),
+    (OutgoingState.CANCELLED, "cancelled by the receiver",
+     "the transfer was cancelled: cancelled by the receiver"),
+    (OutgoingState.FAILED, "evil\x1b[2J", "sending to office-pc failed: evil\\x1b[2J"),
+])
+def test_why_a_send_failed(state: OutgoingState, reason: str, text: str) -> None:
+    status = OutgoingStatus(FolderId.new(), KEY_A, "office-pc", state=state, reason=reason)
+    assert failure_text(status, "office-pc") == text

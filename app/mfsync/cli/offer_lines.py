@@ -5,14 +5,14 @@ are bound to; a name anyone can announce)::
 
     sending 3 files (12.4 MiB) to office-pc (key 9419A0C3B2F1…)
     waiting for office-pc to accept
-    office-pc received and verified 3 files
+    office-pc received and verified 3 files (12.4 MiB in 2.1 s, 5.9 MiB/s)
     office-pc (9419A0C3B2F1…) wants to send you 3 files (12.4 MiB): Photos
     received Photos: 3 files (12.4 MiB) from office-pc (9419A0C3B2F1…) into /home/me/Downloads
 """
 
 from collections.abc import Sequence
 
-from mfsync.cli.formatting import format_eta, format_size, format_speed
+from mfsync.cli.formatting import format_elapsed, format_eta, format_size, format_speed
 from mfsync.crypto.keys import short_key
 from mfsync.display import shown
 
@@ -47,10 +47,16 @@ def sending_line(files: int, nbytes: int, name: str, key: bytes) -> str:
     return f"sending {amount(files, nbytes)} to {to}"
 
 
-def delivered_line(name: str, key: bytes, files: int) -> str:
-    """What ``send`` ends with when everything arrived."""
-    return (f"{shown(name) or short_key(key) + '…'} received and verified "
+def delivered_line(name: str, key: bytes, files: int, nbytes: int | None = None,
+                   seconds: float | None = None) -> str:
+    """What ``send`` ends with when everything arrived; with ``nbytes`` and ``seconds`` (from
+    the answer to the receipt), how much and how fast, as ``get``'s summary says it."""
+    line = (f"{shown(name) or short_key(key) + '…'} received and verified "
             f"{files} file{'s' * (files != 1)}")
+    if nbytes is not None and seconds is not None:
+        speed = f", {format_speed(nbytes / seconds)}" if seconds > 0 else ""
+        line += f" ({format_size(nbytes)} in {format_elapsed(seconds)}{speed})"
+    return line
 
 
 def offer_question(name: str, key: bytes, files: int, nbytes: int, label: str, *,

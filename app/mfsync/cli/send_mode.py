@@ -171,6 +171,8 @@ async def _follow(service: Service, offer: FolderId, name: str, key: bytes, *,
     who = name or "the receiver"
     announced: set[OutgoingState] = set()
     final: OutgoingStatus | None = None
+    loop = asyncio.get_running_loop()
+    accepted_at: float | None = None
     try:
         while final is None:
             status = _find(service, offer)
@@ -184,6 +186,7 @@ async def _follow(service: Service, offer: FolderId, name: str, key: bytes, *,
                 if status.state is OutgoingState.SENDING:
                     if status.state not in announced:
                         announced.add(status.state)
+                        accepted_at = loop.time()
                         progress.message(f"{shown(who)} accepted; sending")
                     progress.show(send_progress_line(status.bytes_sent, status.bytes,
                                                      status.speed, status.seconds_left))
@@ -203,7 +206,8 @@ async def _follow(service: Service, offer: FolderId, name: str, key: bytes, *,
         return 1
     progress.close()
     if _FINAL[final.state]:
-        print(delivered_line(name, key, final.files), flush=True)
+        took = loop.time() - accepted_at if accepted_at is not None else None
+        print(delivered_line(name, key, final.files, final.bytes, took), flush=True)
         return 0
     sys.stderr.write(f"mfsync: error: {failure_text(final, shown(who))}\n")
     return 1

@@ -39,11 +39,12 @@ async def make_service(tmp_path: Path) -> AsyncIterator[ServiceFactory]:
     service is stopped at teardown."""
     services: list[Service] = []
 
-    async def make(name: str, **config: Any) -> Service:
+    async def make(name: str, takes_offers: bool = True, **config: Any) -> Service:
         options = NodeOptions(identity=Identity.generate(), name=name, discovery=False,
                               listen_host="127.0.0.1", tcp_port=0, serve=True,
                               handshake_timeout=3.0, state_dir=tmp_path / f"{name}-state")
-        service = Service(options, Config(**config), run=RunPlan(command=name))
+        service = Service(options, Config(**config),
+                          run=RunPlan(command=name, takes_offers=takes_offers))
         service.offers.set_destination(tmp_path / f"{name}-dest")
         services.append(service)
         await service.start()
@@ -203,6 +204,18 @@ async def test_an_untrusted_sender_is_refused_without_a_prompt(make_service,
     assert receiver.offers.incoming == ()
 
 
+async def test_a_run_that_takes_no_offers_refuses_them(make_service, photos: Path) -> None:
+    receiver = await make_service("sharer", takes_offers=False, accept_from_anyone=True)
+    sender = await make_service("laptop")
+    final = await _final(sender, _send(sender, receiver, photos))
+    assert (final.state, final.reason) == (OutgoingState.REFUSED,
+                                           "this host does not take offers")
+    assert receiver.offers.incoming == ()
+    receiver.offers.takes_offers = True
+    final = await _final(sender, _send(sender, receiver, photos))
+    assert final.state is OutgoingState.DELIVERED
+
+
 async def test_an_offer_bigger_than_the_free_space_is_refused_with_the_reason(
         make_service, photos: Path, caplog: pytest.LogCaptureFixture) -> None:
     receiver = await make_service("office-pc", accept_from_anyone=True)
@@ -228,12 +241,16 @@ async def test_a_sender_cancel_leaves_no_partial(make_service, tmp_path: Path,
     await _until(lambda: any(t.state is TransferState.DOWNLOADING and t.done > 0
                              for t in receiver.status.transfers.transfers), timeout=20)
     assert _partials(dest)
+    sending = await _until(lambda: (s := sender.offers.outbox.status(offer)) is not None
+                           and s.bytes_sent > 0 and s.speed and s)
+    assert sending.state is OutgoingState.SENDING and sending.text == "sending to office-pc"
+    assert sending.seconds_left is not None and sending.seconds_left > 0
     sender.offers.cancel(offer)
     final = await _final(sender, offer)
     assert final.state is OutgoingState.CANCELLED
     cancelled = await _until(lambda: next((o for o in receiver.offers.incoming
                                            if o.state is IncomingState.CANCELLED), None))
-    assert cancelled.reason == "cancelled by the sender: cancelled by the sender"
+    assert cancelled.reason == "cancelled by the sender"
     await _until(lambda: not _partials(dest))
     assert not (dest / "big.bin").exists()
 
@@ -315,3 +332,43 @@ async def test_a_sender_serving_other_files_than_it_offered_is_refused(
     [incoming] = receiver.offers.incoming
     assert incoming.state is IncomingState.FAILED
     assert not (tmp_path / "office-pc-dest" / "a.bin").exists()
+
+
+async def test_either_side_stopping_ends_the_offer_on_the_other(make_service,
+                                                                photos: Path) -> None:
+    receiver = await make_service("office-pc")
+    sender = await make_service("laptop")
+    offer = _send(sender, receiver, photos)
+    await _pending(receiver)
+    await receiver.stop()
+    final = await _final(sender, offer)
+    assert (final.state, final.reason) == (OutgoingState.DECLINED, "the receiver stopped")
+    receiver = await make_service("office-pc-2")
+    offer = _send(sender, receiver, photos)
+    await _pending(receiver)
+    await sender.stop()
+    assert sender.offers.outbox.status(offer).state is OutgoingState.CANCELLED
+    [ended] = receiver.offers.incoming
+    assert (ended.state, ended.reason) == (IncomingState.CANCELLED,
+                                           "cancelled by the sender: the sender stopped")
+
+
+async def test_the_receiver_cancels_while_receiving(make_service, tmp_path: Path,
+                                                     throttle) -> None:
+    throttle.delay = 0.05
+    receiver = await make_service("office-pc", accept_from_anyone=True)
+    sender = await make_service("laptop")
+    big = make_tree(tmp_path / "out", {"big.bin": os.urandom(16 * 1024 * 1024)}) / "big.bin"
+    offer = _send(sender, receiver, big)
+    dest = tmp_path / "office-pc-dest"
+    await _until(lambda: _partials(dest), timeout=20)
+    receiver.offers.cancel(offer, "changed my mind")
+    final = await _final(sender, offer)
+    assert (final.state, final.reason) == (OutgoingState.CANCELLED,
+                                           "cancelled by the receiver: changed my mind")
+    [ended] = receiver.offers.incoming
+    assert (ended.state, ended.reason) == (IncomingState.CANCELLED, "changed my mind")
+    await _until(lambda: not _partials(dest))
+    assert not (dest / "big.bin").exists() and not sender.node.offer_views.serves(offer)
+    with pytest.raises(ServiceError):
+        receiver.offers.cancel(offer)

@@ -57,8 +57,13 @@ from mfsync.protocol.messages import (
     MAX_HASHES_PER_MESSAGE,
     MAX_INDEX_ENTRIES,
     MAX_MESSAGE_SIZE,
+    MAX_OFFER_ENTRIES_PER_PART,
+    MAX_OFFER_PARTS,
+    Ack,
+    AnswerRequest,
     BlockList,
     BlocksRequest,
+    CancelRequest,
     Data,
     End,
     ErrorCode,
@@ -73,6 +78,11 @@ from mfsync.protocol.messages import (
     IndexEntry,
     IndexRequest,
     Message,
+    OfferEntry,
+    OfferReply,
+    OfferRequest,
+    OfferStatus,
+    ReceiptRequest,
     decode_message,
     encode_message,
 )
@@ -83,6 +93,7 @@ from mfsync.protocol.names import (
     check_wire_path,
     has_control,
 )
+from mfsync.protocol.offer_messages import MAX_OFFER_FILES, MAX_REASON_BYTES, check_offer_label
 from mfsync.protocol.version import MAX_COUNTER, MAX_VERSION_ENTRIES, Order, VersionVector
 from mfsync.protocol.wire import Reader, Writer
 from mfsync.store.index_records import decode_version
@@ -109,6 +120,30 @@ _folder_infos = st.builds(
     label=st.text(_label_chars, min_size=1, max_size=31).map(label_from_name),
     flags=st.sampled_from(FolderFlags), generation=_u64, files=_u32, size=_u64)
 
+_reasons = st.text(st.characters(exclude_categories=("Cs",)).filter(str.isprintable), max_size=40)
+_offer_labels = st.text("abcxyz-_ é日.", min_size=1, max_size=20).filter(
+    lambda label: _is_offer_label(label))
+
+
+def _is_offer_label(label: str) -> bool:
+    try:
+        check_offer_label(label)
+    except InvalidName:
+        return False
+    return True
+
+
+@st.composite
+def _offer_parts(draw: st.DrawFn) -> OfferRequest:
+    """A valid part of an offer (its header consistent with itself, not with other parts)."""
+    entries = tuple(draw(st.lists(st.builds(OfferEntry, path=_paths, size=_u64,
+                                            content_id=_ids), max_size=4)))
+    parts = draw(st.integers(1, MAX_OFFER_PARTS))
+    return OfferRequest(draw(_folder_ids), draw(st.integers(1, 0xFFFF)),
+                        draw(st.integers(max(1, len(entries)), MAX_OFFER_FILES)), draw(_u64),
+                        draw(st.integers(1, parts)), parts, draw(_offer_labels), entries)
+
+
 MESSAGES: dict[str, st.SearchStrategy[Message]] = {
     "hello": st.builds(
         Hello,
@@ -130,6 +165,14 @@ MESSAGES: dict[str, st.SearchStrategy[Message]] = {
     "folders_request": st.just(FoldersRequest()),
     "folder_list": st.lists(_folder_infos, max_size=6, unique_by=lambda info: info.id).map(
         lambda infos: FolderList(tuple(infos))),
+    "offer_request": _offer_parts(),
+    "offer_reply": st.builds(OfferReply, offer=_folder_ids, status=st.sampled_from(OfferStatus),
+                             reason=_reasons),
+    "answer_request": st.builds(AnswerRequest, offer=_folder_ids, accepted=st.booleans(),
+                                reason=_reasons),
+    "receipt_request": st.builds(ReceiptRequest, offer=_folder_ids, files=_u32, bytes=_u64),
+    "cancel_request": st.builds(CancelRequest, offer=_folder_ids, reason=_reasons),
+    "ack": st.builds(Ack, offer=_folder_ids),
     "data": st.builds(Data, offset=_u64, payload=st.binary(max_size=200)),
     "end": st.builds(End, offset=_u64),
     "error": st.builds(
@@ -275,6 +318,13 @@ def _check_message(decoder: str, data: bytes) -> Message | None:
         assert len(msg.text.encode("utf-8")) <= MAX_ERROR_TEXT and not has_control(msg.text)
     if isinstance(msg, Hello):
         assert 1 <= len(msg.versions) <= 16 and not has_control(msg.name)
+    if isinstance(msg, OfferRequest):
+        assert 1 <= msg.part <= msg.parts <= MAX_OFFER_PARTS and msg.port > 0
+        assert len(msg.entries) <= min(MAX_OFFER_ENTRIES_PER_PART, msg.total_files)
+        assert 1 <= msg.total_files <= MAX_OFFER_FILES and check_offer_label(msg.label)
+    if isinstance(msg, OfferReply | AnswerRequest | CancelRequest):
+        reason = msg.reason
+        assert len(reason.encode("utf-8")) <= MAX_REASON_BYTES and not has_control(reason)
     if isinstance(msg, FolderList):
         assert len(msg.folders) <= MAX_FOLDERS
         assert len({info.id for info in msg.folders}) == len(msg.folders)
@@ -309,6 +359,12 @@ test_mutated_end = _message_test("end", MESSAGES["end"], 300)
 test_mutated_error = _message_test("error", MESSAGES["error"], 400)
 test_mutated_folders_request = _message_test("folders_request", MESSAGES["folders_request"], 100)
 test_mutated_folder_list = _message_test("folder_list", MESSAGES["folder_list"], 500)
+test_mutated_offer_request = _message_test("offer_request", MESSAGES["offer_request"], 600)
+test_mutated_offer_reply = _message_test("offer_reply", MESSAGES["offer_reply"], 300)
+test_mutated_answer_request = _message_test("answer_request", MESSAGES["answer_request"], 300)
+test_mutated_receipt_request = _message_test("receipt_request", MESSAGES["receipt_request"], 200)
+test_mutated_cancel_request = _message_test("cancel_request", MESSAGES["cancel_request"], 200)
+test_mutated_ack = _message_test("ack", MESSAGES["ack"], 100)
 
 
 @fuzz_settings(800)
@@ -357,6 +413,16 @@ def _claims() -> list[tuple[str, bytes]]:
         ("folder list claims the folder cap", b"\x0a" + struct.pack(">H", MAX_FOLDERS)
          + bytes(60)),
         ("folder label claims 255 bytes", b"\x0a\x00\x01" + bytes(5) + b"\xff" + bytes(30)),
+        ("offer claims 2^32 entries", b"\x0b" + bytes(5) + struct.pack(">HIQHH", 1, 1, 0, 1, 1)
+         + b"\x01a" + struct.pack(">I", 2**32 - 1) + bytes(60)),
+        ("offer claims the entry cap", b"\x0b" + bytes(5)
+         + struct.pack(">HIQHH", 1, MAX_OFFER_FILES, 0, 1, 1) + b"\x01a"
+         + struct.pack(">I", MAX_OFFER_ENTRIES_PER_PART) + bytes(60)),
+        ("offer path claims 64 KiB", b"\x0b" + bytes(5) + struct.pack(">HIQHH", 1, 1, 0, 1, 1)
+         + b"\x01a" + struct.pack(">I", 1) + b"\xff\xff" + bytes(60)),
+        ("offer label claims 255 bytes", b"\x0b" + bytes(5) + struct.pack(">HIQHH", 1, 1, 0, 1, 1)
+         + b"\xff" + bytes(20)),
+        ("offer reason claims 64 KiB", b"\x0c" + bytes(5) + b"\x04\xff\xff" + b"a" * 10),
         ("over the message cap", b"\x03" + bytes(MAX_MESSAGE_SIZE + 10)),
     ]
 
@@ -382,13 +448,17 @@ def _largest(kind: str) -> bytes:
         return encode_message(FolderList(tuple(
             FolderInfo(FolderId(n.to_bytes(5, "big")), "l" * 63, FolderFlags.ANNOUNCED, n, n, n)
             for n in range(MAX_FOLDERS))))
+    if kind == "offer":  # the most (smallest) entries of one part
+        entries = tuple(OfferEntry("", i, cid) for i in range(MAX_OFFER_ENTRIES_PER_PART))
+        return encode_message(OfferRequest(FolderId(bytes(5)), 1, MAX_OFFER_FILES, 0, 1, 1,
+                                           "x", entries))
     if kind == "hashes":
         return encode_message(BlockList(cid, 0, 1 << 17, 0, (cid,) * MAX_HASHES_PER_MESSAGE,
                                         last=True))
     return encode_message(Data(0, bytes(MAX_DATA)))
 
 
-@pytest.mark.parametrize("kind", ["index", "versions", "hashes", "data", "folders"])
+@pytest.mark.parametrize("kind", ["index", "versions", "hashes", "data", "folders", "offer"])
 def test_largest_valid_messages_stay_within_the_expansion(kind: str) -> None:
     """The budget's factor holds for the worst honest case too: a full record of the
     smallest items (each decoded into Python objects) stays under EXPANSION x its size."""

@@ -10,7 +10,9 @@ is whole (its data covers the range, its hashes prove the content id). No call a
 than ``EXPANSION`` times the message's wire size plus a margin and the hashes the expected file
 has (``fuzz_support``), however large a count or size a message claims. Conversations also go
 through bytes: encoded, mutated, decoded (a refusal there ends the conversation, as it would
-close the connection).
+close the connection). The offers' parts also go through ``OfferParts``, the receiver's
+rules between parts: shuffled, repeated, dropped and forged parts are a ``BadOffer`` or an
+offer whose entries make its totals exactly, every name valid and none twice.
 """
 
 from __future__ import annotations
@@ -39,8 +41,11 @@ from mfsync.protocol.exchange_events import (
 )
 from mfsync.protocol.folder_id import FolderId
 from mfsync.protocol.messages import (
+    Ack,
+    AnswerRequest,
     BlockList,
     BlocksRequest,
+    CancelRequest,
     Data,
     End,
     ErrorCode,
@@ -55,9 +60,17 @@ from mfsync.protocol.messages import (
     IndexEntry,
     IndexRequest,
     Message,
+    OfferEntry,
+    OfferReply,
+    OfferRequest,
+    OfferStatus,
+    ReceiptRequest,
     decode_message,
     encode_message,
 )
+from mfsync.protocol.names import InvalidName, check_wire_path
+from mfsync.protocol.offer_messages import split_offer
+from mfsync.protocol.offer_parts import BadOffer, OfferParts
 from mfsync.protocol.session import Role
 
 Step = tuple[Role, Message]
@@ -72,6 +85,16 @@ _folder_lists = st.lists(
     st.builds(FolderInfo, id=_folder_ids, label=st.sampled_from(["default", "Notes", "ü"]),
               flags=st.sampled_from(FolderFlags), generation=_small, files=_small, size=_small),
     max_size=3, unique_by=lambda info: info.id).map(lambda infos: FolderList(tuple(infos)))
+_offer_ids = st.sampled_from([FolderId(b"\x01" * 5), FolderId(b"\x02" * 5)])
+_offer_paths = st.sampled_from(["a", "b", "a/b", "c/d", "../x", "c", "e/f/g", ".mfsync"])
+_offer_entries = st.lists(st.builds(OfferEntry, path=_offer_paths, size=st.integers(0, 3),
+                                    content_id=_ids), min_size=1, max_size=5)
+_any_offer_part = st.builds(
+    OfferRequest, offer=_offer_ids, port=st.sampled_from([1, 8000]), total_files=st.integers(1, 6),
+    total_bytes=st.integers(0, 9), part=st.integers(1, 3), parts=st.just(3),
+    label=st.sampled_from(["x", "y"]),
+    entries=st.lists(st.builds(OfferEntry, path=_offer_paths, size=st.integers(0, 3),
+                               content_id=_ids), max_size=1).map(tuple))
 #: Any message, with fields near the values real conversations use (so rows are reached).
 _any_message: st.SearchStrategy[Message] = st.one_of(
     st.builds(Hello),
@@ -89,6 +112,12 @@ _any_message: st.SearchStrategy[Message] = st.one_of(
     st.builds(Data, offset=_small, payload=st.binary(max_size=16)),
     st.builds(End, offset=_small),
     st.builds(ErrorMessage, code=st.sampled_from(ErrorCode), text=st.just("no")),
+    _any_offer_part,
+    st.builds(OfferReply, offer=_offer_ids, status=st.sampled_from(OfferStatus)),
+    st.builds(AnswerRequest, offer=_offer_ids, accepted=st.booleans()),
+    st.builds(ReceiptRequest, offer=_offer_ids, files=_small, bytes=_small),
+    st.builds(CancelRequest, offer=_offer_ids),
+    st.builds(Ack, offer=_offer_ids),
 )
 
 
@@ -140,8 +169,29 @@ def _folders_conversation(draw: st.DrawFn) -> tuple[list[Step], int]:
     return [(CLIENT, FoldersRequest()), (SERVER, draw(_folder_lists))], 0
 
 
+@st.composite
+def _offer_conversation(draw: st.DrawFn) -> tuple[list[Step], int]:
+    """An offer in parts (each but the last answered PART_RECEIVED), its verdict, then some
+    answers, receipts and cancels, each acked or refused."""
+    offer = draw(_offer_ids)
+    entries = draw(_offer_entries)
+    steps: list[Step] = []
+    for part in split_offer(offer, 8000, "x", entries):
+        steps.append((CLIENT, part))
+        status = OfferStatus.PART_RECEIVED if not part.last else draw(
+            st.sampled_from([s for s in OfferStatus if s is not OfferStatus.PART_RECEIVED]))
+        steps.append((SERVER, OfferReply(offer, status)))
+    for _ in range(draw(st.integers(0, 3))):
+        request = draw(st.sampled_from([AnswerRequest(offer, True), ReceiptRequest(offer, 1, 1),
+                                        CancelRequest(offer, "no")]))
+        steps.append((CLIENT, request))
+        steps.append((SERVER, draw(st.sampled_from(
+            [Ack(offer), ErrorMessage(ErrorCode.NO_SUCH_FOLDER, "no such folder")]))))
+    return steps, 0
+
+
 _honest = st.one_of(_blocks_conversation(), _range_conversation(), _index_conversation(),
-                    _folders_conversation())
+                    _folders_conversation(), _offer_conversation())
 
 
 @st.composite
@@ -284,3 +334,64 @@ def test_claimed_sizes_allocate_nothing() -> None:
             budget=ALLOC_MARGIN)
     finally:
         assert client.state is State.ERROR
+
+
+@st.composite
+def _offer_part_sequences(draw: st.DrawFn) -> list[OfferRequest]:
+    """An honest offer's parts (small parts, so there are several), then dropped, repeated,
+    swapped or forged ones."""
+    entries = draw(st.lists(st.builds(OfferEntry, path=_offer_paths, size=st.integers(0, 3),
+                                      content_id=_ids), min_size=1, max_size=6))
+    cut = draw(st.integers(1, 3))
+    offer = FolderId(b"\x01" * 5)
+    batches = [tuple(entries[n : n + cut]) for n in range(0, len(entries), cut)]
+    parts = [OfferRequest(offer, 8000, len(entries), sum(e.size for e in entries), n,
+                          len(batches), "x", batch) for n, batch in enumerate(batches, 1)]
+    for _ in range(draw(st.integers(0, 3))):
+        at = draw(st.integers(0, len(parts)))
+        op = draw(st.sampled_from(["drop", "repeat", "swap", "forge"]))
+        if op == "drop" and at < len(parts):
+            del parts[at]
+        elif op == "repeat" and at < len(parts):
+            parts.insert(at, parts[at])
+        elif op == "swap" and at + 1 < len(parts):
+            parts[at], parts[at + 1] = parts[at + 1], parts[at]
+        elif op == "forge":
+            parts.insert(at, draw(_any_offer_part))
+    return parts
+
+
+@fuzz_settings(400)
+@given(_offer_part_sequences())
+def test_offer_parts_in_any_order(parts: list[OfferRequest]) -> None:
+    """Parts in any order, repeated, dropped or forged: each is taken or refused with
+    ``BadOffer`` (nothing else), and an offer that completes makes its totals exactly, with
+    valid names, none twice, none both a file and a folder."""
+    collected = OfferParts()
+    for part in parts:
+        if collected.complete:
+            break
+        before = collected.entries
+        complete = run_decoder("offer_parts", lambda part=part: collected.add(part),
+                               refusals=(BadOffer,),
+                               budget=EXPANSION * len(encode_message(part)) + ALLOC_MARGIN)
+        if complete is None:  # refused: the receiver answers REFUSED and forgets the offer
+            assert collected.entries == before  # (nothing of the part was kept)
+            break
+    if not collected.complete:
+        return
+    tally.reached["offers_completed"] += 1
+    header = collected.header
+    assert header is not None
+    entries = collected.entries
+    assert len(entries) == header.total_files
+    assert sum(e.size for e in entries) == header.total_bytes
+    paths = [e.path for e in entries]
+    assert len(set(paths)) == len(paths)
+    for path in paths:
+        try:
+            check_wire_path(path)
+        except InvalidName:  # pragma: no cover - the property failing
+            raise AssertionError(f"{path!r} accepted") from None
+        parents = {path[:n] for n in range(len(path)) if path[n] == "/"}
+        assert not parents & set(paths)

@@ -10,7 +10,13 @@ from typing import Any
 
 import pytest
 
-from mfsync.engine.inbox import AcceptPolicy, Inbox, IncomingState, size_text
+from mfsync.engine.inbox import (
+    MAX_COLLECTING,
+    AcceptPolicy,
+    Inbox,
+    IncomingState,
+    size_text,
+)
 from mfsync.protocol.folder_id import FolderId
 from mfsync.protocol.offer_messages import (
     CancelRequest,
@@ -87,6 +93,21 @@ async def test_offers_are_rate_limited_per_host(tmp_path: Path) -> None:
     assert len([o for o in inbox.current if o.from_key == KEY]) == 10
     await asyncio.sleep(0)  # (the answers told)
     assert len(inbox.told) == 11  # type: ignore[attr-defined]
+
+
+async def test_offers_being_collected_at_once_are_capped(tmp_path: Path) -> None:
+    inbox = _inbox(tmp_path)
+    senders = [bytes([n]) * 32 for n in range(MAX_COLLECTING + 1)]
+    big = [_offer(*(f"f{i:05d}" for i in range(3000))) for _ in senders]
+    for key, parts in zip(senders[:-1], big, strict=False):
+        assert (await inbox.offer_part(key, "h", parts[0])).status is OfferStatus.PART_RECEIVED
+    refused = await inbox.offer_part(senders[-1], "h", big[-1][0])
+    assert (refused.status, refused.reason) == (OfferStatus.REFUSED, "too many offers")
+    # One finished frees a place.
+    assert (await inbox.offer_part(senders[0], "h", big[0][1])).status is OfferStatus.PENDING
+    assert (await inbox.offer_part(senders[-1], "h", big[-1][0])).status is (
+        OfferStatus.PART_RECEIVED)
+    _decline_all(inbox)
 
 
 async def test_bad_names_and_parts_out_of_order_are_refused(tmp_path: Path) -> None:

@@ -16,8 +16,11 @@ from mfsync.protocol.announce import Announcement, Flags, Kind, encode_announcem
 from mfsync.protocol.content import block_hash, block_size_for, content_id_of
 from mfsync.protocol.folder_id import DEFAULT_FOLDER, FolderId
 from mfsync.protocol.messages import (
+    Ack,
+    AnswerRequest,
     BlockList,
     BlocksRequest,
+    CancelRequest,
     Data,
     End,
     ErrorCode,
@@ -31,14 +34,20 @@ from mfsync.protocol.messages import (
     IndexChunk,
     IndexEntry,
     IndexRequest,
+    OfferEntry,
+    OfferReply,
+    OfferStatus,
+    ReceiptRequest,
     encode_message,
 )
+from mfsync.protocol.offer_messages import split_offer
 from mfsync.protocol.version import VersionVector
 
 DOC = Path(__file__).resolve().parents[2] / "app" / "mfsync" / "protocol" / "PROTOCOL.md"
 HELLO = b"hello"
 HELLO_HASH = block_hash(HELLO)
 HELLO_ID = content_id_of(len(HELLO), block_size_for(len(HELLO)), [HELLO_HASH])
+OFFER = FolderId.parse("k3x9-pq2m")
 _HEX_RUN = re.compile(r"^[0-9a-f]{2}( +[0-9a-f]{2})*$")
 
 
@@ -79,6 +88,16 @@ EXAMPLES = {
     "not-trusted": encode_message(ErrorMessage(ErrorCode.NOT_TRUSTED,
                                                "your key is not trusted here")),
     "changed": encode_message(ErrorMessage(ErrorCode.CHANGED, "'a.txt' has changed")),
+    "offer-request": encode_message(split_offer(OFFER, 8000, "a.txt",
+                                                [OfferEntry("a.txt", 5, HELLO_ID)])[0]),
+    "offer-reply-pending": encode_message(OfferReply(OFFER, OfferStatus.PENDING)),
+    "offer-reply-refused": encode_message(OfferReply(OFFER, OfferStatus.REFUSED,
+                                                     "too many offers")),
+    "answer-accepted": encode_message(AnswerRequest(OFFER, True)),
+    "answer-declined": encode_message(AnswerRequest(OFFER, False, "declined")),
+    "receipt": encode_message(ReceiptRequest(OFFER, 1, 5)),
+    "cancel": encode_message(CancelRequest(OFFER, "cancelled")),
+    "ack": encode_message(Ack(OFFER)),
 }
 
 

@@ -1,6 +1,7 @@
 """``FileServer`` answering through the exchange table, over a recording channel: what it sends
 is held to the rules a client checks, and ``answer`` reads a client's message as the table does.
-The client functions of ``net/client.py`` map the table's errors onto the channel's."""
+The client functions of ``net/client.py`` map the table's errors onto the channel's. The offer
+requests go to the server's ``OfferInbox`` (refused without one)."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ import pytest
 
 from mfsync.engine import serve
 from mfsync.engine.folder_view import DEFAULT_LABEL, LocalFolderView, admit_everyone
+from mfsync.engine.offer_inbox import NO_OFFERS
 from mfsync.engine.serve import FileServer, Reply
 from mfsync.net.channel import ChannelClosed, PeerRefused, ProtocolBroken, SecureChannel
 from mfsync.net.client import (
@@ -20,15 +22,23 @@ from mfsync.net.client import (
     iter_index,
     request_blocks,
     request_index,
+    send_answer,
+    send_cancel,
+    send_offer,
+    send_offer_part,
+    send_receipt,
     stream_range,
 )
 from mfsync.protocol.content import block_hash, block_size_for, content_id_of
 from mfsync.protocol.errors import LocalProtocolError
 from mfsync.protocol.exchange import Exchange, State
-from mfsync.protocol.folder_id import DEFAULT_FOLDER
+from mfsync.protocol.folder_id import DEFAULT_FOLDER, FolderId
 from mfsync.protocol.messages import (
+    Ack,
+    AnswerRequest,
     BlockList,
     BlocksRequest,
+    CancelRequest,
     Data,
     End,
     ErrorCode,
@@ -37,6 +47,11 @@ from mfsync.protocol.messages import (
     IndexChunk,
     IndexRequest,
     Message,
+    OfferEntry,
+    OfferReply,
+    OfferRequest,
+    OfferStatus,
+    ReceiptRequest,
 )
 from mfsync.protocol.session import Role
 from mfsync.store.shareset import ShareSet
@@ -175,3 +190,112 @@ async def test_stream_range_refusal_after_some_data() -> None:
         async for data in stream_range(_channel(recorder), "f", CID, 0, 4):
             got.append(bytes(data.payload))
     assert got == [b"ab"]
+
+
+# -- the offers: the server asks its OfferInbox ------------------------------------------------
+
+OFFER = FolderId.parse("k3x9-pq2m")
+PART1 = OfferRequest(OFFER, 8000, 2, 2, 1, 2, "2 files", (OfferEntry("a", 1, CID),))
+PART2 = OfferRequest(OFFER, 8000, 2, 2, 2, 2, "2 files", (OfferEntry("b", 1, CID),))
+
+
+class FakeInbox:
+    """Records the calls; knows ``known`` offers (for answers, receipts, cancels)."""
+
+    def __init__(self, reply: OfferReply | None = None, known: bool = True) -> None:
+        self.calls: list[tuple[str, bytes, object]] = []
+        self.reply = reply
+        self.known = known
+
+    async def offer_part(self, peer_key: bytes, peer_address: str,
+                         request: OfferRequest) -> OfferReply:
+        self.calls.append(("offer_part", peer_key, (peer_address, request)))
+        if self.reply is not None:
+            return self.reply
+        status = OfferStatus.PENDING if request.last else OfferStatus.PART_RECEIVED
+        return OfferReply(request.offer, status)
+
+    async def answer(self, peer_key: bytes, request: AnswerRequest) -> bool:
+        self.calls.append(("answer", peer_key, request))
+        return self.known
+
+    async def receipt(self, peer_key: bytes, request: ReceiptRequest) -> bool:
+        self.calls.append(("receipt", peer_key, request))
+        return self.known
+
+    async def cancel(self, peer_key: bytes, request: CancelRequest) -> bool:
+        self.calls.append(("cancel", peer_key, request))
+        return self.known
+
+
+NO_SUCH_FOLDER = ErrorMessage(ErrorCode.NO_SUCH_FOLDER, "no such folder")
+NEWS = (AnswerRequest(OFFER, True), ReceiptRequest(OFFER, 2, 2), CancelRequest(OFFER, "no"))
+
+
+async def test_without_an_inbox_offers_are_refused_and_news_is_no_such_folder(
+        server: FileServer) -> None:
+    assert server.offer_inbox is None
+    recorder = Recorder()
+    await server.answer(_channel(recorder), PART1)
+    assert recorder.sent == [OfferReply(OFFER, OfferStatus.REFUSED, NO_OFFERS)]
+    for request in NEWS:
+        recorder = Recorder()
+        await server.answer(_channel(recorder), request)
+        assert recorder.sent == [NO_SUCH_FOLDER]
+
+
+async def test_the_inbox_answers_offers_and_news(server: FileServer) -> None:
+    inbox = FakeInbox()
+    server.offer_inbox = inbox
+    sent: list[Message] = []
+    for part in (PART1, PART2):
+        recorder = Recorder()
+        await server.answer(_channel(recorder), part)
+        sent += recorder.sent
+    assert sent == [OfferReply(OFFER, OfferStatus.PART_RECEIVED),
+                    OfferReply(OFFER, OfferStatus.PENDING)]
+    assert inbox.calls == [("offer_part", b"\x01" * 32, ("192.0.2.1", PART1)),
+                           ("offer_part", b"\x01" * 32, ("192.0.2.1", PART2))]
+    for request in NEWS:
+        recorder = Recorder()
+        await server.answer(_channel(recorder), request)
+        assert recorder.sent == [Ack(OFFER)]
+    assert [name for name, _, _ in inbox.calls[2:]] == ["answer", "receipt", "cancel"]
+    inbox.known = False  # not this peer's offer: the bytes of a folder it may not see
+    for request in NEWS:
+        recorder = Recorder()
+        await server.answer(_channel(recorder), request)
+        assert recorder.sent == [NO_SUCH_FOLDER]
+
+
+async def test_an_inbox_reply_that_breaks_the_rules_is_our_bug(server: FileServer) -> None:
+    for wrong in (OfferReply(FolderId.parse("zzzz-zzzz"), OfferStatus.PENDING),
+                  OfferReply(OFFER, OfferStatus.ACCEPTED)):  # a verdict to part 1 of 2
+        server.offer_inbox = FakeInbox(wrong)
+        recorder = Recorder()
+        with pytest.raises(LocalProtocolError):
+            await server.answer(_channel(recorder), PART1)
+        assert recorder.sent == []
+
+
+async def test_the_offer_client_functions() -> None:
+    parts = (PART1, PART2)
+    recorder = Recorder([OfferReply(OFFER, OfferStatus.PART_RECEIVED),
+                         OfferReply(OFFER, OfferStatus.ACCEPTED)])
+    assert (await send_offer(_channel(recorder), parts)).status is OfferStatus.ACCEPTED
+    assert recorder.sent == list(parts)
+    refused = OfferReply(OFFER, OfferStatus.REFUSED, "too many offers")
+    recorder = Recorder([refused])
+    assert await send_offer(_channel(recorder), parts) == refused
+    assert recorder.sent == [PART1]  # the rest is not sent
+    with pytest.raises(ProtocolBroken, match="PART_RECEIVED in reply to the last part"):
+        await send_offer_part(_channel(Recorder([OfferReply(OFFER, OfferStatus.PART_RECEIVED)])),
+                              PART2)
+    for send, request in zip((send_answer, send_receipt, send_cancel), NEWS, strict=True):
+        recorder = Recorder([Ack(OFFER)])
+        await send(_channel(recorder), request)
+        assert recorder.sent == [request]
+        with pytest.raises(PeerRefused, match="no such folder"):
+            await send(_channel(Recorder([NO_SUCH_FOLDER])), request)
+        with pytest.raises(ProtocolBroken, match="an Ack of offer zzzz-zzzz"):
+            await send(_channel(Recorder([Ack(FolderId.parse("zzzz-zzzz"))])), request)

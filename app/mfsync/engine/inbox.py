@@ -38,7 +38,7 @@ from typing import Any
 from mfsync.crypto.keys import short_key
 from mfsync.engine.node import Node
 from mfsync.engine.offer_receive import OfferFailed, OfferSource, offer_names, receive_offer
-from mfsync.engine.outbox import ANSWER_TIMEOUT, TELL_TIMEOUT
+from mfsync.engine.outbox import ANSWER_TIMEOUT, STOP_WAIT, TELL_TIMEOUT
 from mfsync.engine.transfers import Downloader
 from mfsync.net.channel import ChannelError, PeerRefused
 from mfsync.net.client import send_answer, send_cancel, send_receipt
@@ -73,6 +73,9 @@ MAX_PENDING_PER_HOST = 3
 MAX_OFFERS_PER_MINUTE = 10
 #: Offers being collected or waiting, from all hosts together (each holds its list of files).
 MAX_OPEN_OFFERS = 32
+#: Offers whose parts are being collected at once, from all hosts together: each may hold up
+#: to ``MAX_OFFER_ENTRY_BYTES`` (128 MiB) of names until its last part arrives.
+MAX_COLLECTING = 4
 #: A part that does not follow the one before within this long drops the offer.
 PART_WAIT = 60.0
 #: Entries an ``IncomingOffer`` shows (the first of the offer's, in its order).
@@ -280,9 +283,10 @@ class Inbox:
                 recent.popleft()
         open_offers = [r for r in self._offers.values()
                        if r.status is None or r.status.state is IncomingState.PENDING]
+        collecting = sum(1 for r in open_offers if r.status is None)
         if (sum(1 for r in open_offers if r.key == key) >= MAX_PENDING_PER_HOST
                 or (recent is not None and len(recent) >= MAX_OFFERS_PER_MINUTE)
-                or len(open_offers) >= MAX_OPEN_OFFERS):
+                or len(open_offers) >= MAX_OPEN_OFFERS or collecting >= MAX_COLLECTING):
             return "too many offers"
         if len(self._started) >= MAX_RATE_HOSTS and key not in self._started:
             self._started = {k: v for k, v in self._started.items() if v}
@@ -314,15 +318,18 @@ class Inbox:
         assert record.status is not None
         return record.status
 
-    def cancel(self, offer: FolderId, reason: str = "cancelled by the receiver") -> bool:
+    def cancel(self, offer: FolderId, reason: str = "") -> bool:
         """Stop receiving the offer ``offer`` (its partial files are removed; the sender is
-        told); whether one was under way."""
+        told ``reason``), or decline it if it still waits; whether it was under way."""
         record = next((r for r in self._offers.values() if r.status is not None
-                       and r.status.offer == offer
-                       and r.status.state is IncomingState.RECEIVING), None)
-        if record is None:
+                       and r.status.offer == offer and r.status.state in (
+                           IncomingState.PENDING, IncomingState.RECEIVING)), None)
+        if record is None or record.status is None:
             return False
-        self._finish(record, IncomingState.CANCELLED, reason)
+        if record.status.state is IncomingState.PENDING:
+            self.decline(offer, reason or "declined")
+            return True
+        self._finish(record, IncomingState.CANCELLED, reason or "cancelled")
         self._spawn(self._tell(record, CancelRequest(offer, reason)))
         return True
 
@@ -345,13 +352,19 @@ class Inbox:
     async def stop(self) -> None:
         """End every offer under way (the senders are told, briefly): partial files are
         removed, as a cancel removes them (no sender knows the offer again after a restart)."""
+        reason = "the receiver stopped"
         for record in list(self._offers.values()):
-            if record.status is not None and record.status.state in (
-                    IncomingState.PENDING, IncomingState.RECEIVING):
-                self._finish(record, IncomingState.CANCELLED, "the receiver stopped")
+            status = record.status
+            if status is None or status.state not in (IncomingState.PENDING,
+                                                      IncomingState.RECEIVING):
+                continue
+            self._finish(record, IncomingState.CANCELLED, reason)
+            self._spawn(self._tell(record, CancelRequest(status.offer, reason)
+                                   if status.state is IncomingState.RECEIVING
+                                   else AnswerRequest(status.offer, False, reason)))
         tasks = list(self._tasks)
         if tasks:
-            await asyncio.wait(tasks, timeout=TELL_TIMEOUT)
+            await asyncio.wait(tasks, timeout=STOP_WAIT)
         for task in tasks:
             task.cancel()
 

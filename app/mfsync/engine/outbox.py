@@ -47,6 +47,8 @@ from mfsync.protocol.offer_messages import (
 __all__ = [
     "ANSWER_TIMEOUT",
     "FINAL_OUTGOING",
+    "STOP_WAIT",
+    "TELL_TIMEOUT",
     "Outbox",
     "OutgoingState",
     "OutgoingStatus",
@@ -60,6 +62,10 @@ ANSWER_TIMEOUT = 120.0
 MAX_FINISHED = 50
 #: How long telling the other side of a cancel may take.
 TELL_TIMEOUT = 10.0
+#: While an offer is being fetched, its speed is sampled at least this often (seconds).
+SPEED_TICK = 0.5
+#: How long stopping waits for the other sides to be told that our offers ended.
+STOP_WAIT = 3.0
 
 
 class OutgoingState(enum.Enum):
@@ -196,13 +202,13 @@ class Outbox:
         await record.ended.wait()
         return record.status
 
-    def cancel(self, offer: FolderId, reason: str = "cancelled by the sender") -> bool:
+    def cancel(self, offer: FolderId, reason: str = "") -> bool:
         """End the offer ``offer`` (the receiver is told, and stops); whether it was ours and
         still under way."""
         record = self._offers.get(offer)
         if record is None or record.status.final:
             return False
-        self._end(record, OutgoingState.CANCELLED, reason)
+        self._end(record, OutgoingState.CANCELLED, reason or "cancelled")
         if record.offered:
             self._spawn(self._tell_cancel(record, reason))
         return True
@@ -213,7 +219,7 @@ class Outbox:
             self.cancel(record.status.offer, "the sender stopped")
         tasks = list(self._tasks)
         if tasks:
-            await asyncio.wait(tasks, timeout=TELL_TIMEOUT)
+            await asyncio.wait(tasks, timeout=STOP_WAIT)
         for task in tasks:
             task.cancel()
 
@@ -335,7 +341,12 @@ class Outbox:
             self._end(record, state, reply.reason)
             return
         self._set(record, state=OutgoingState.SENDING)
-        state, reason = await record.outcome
+        while not record.outcome.done():
+            # A stalled transfer sends nothing that would update its speed: sample it anyway.
+            await asyncio.wait([record.outcome], timeout=SPEED_TICK)
+            record.meter.add(time.monotonic(), record.status.bytes_sent)
+            self._set(record, speed=record.meter.rate())
+        state, reason = record.outcome.result()
         self._end(record, state, reason)
 
     # -- helpers --------------------------------------------------------------------------

@@ -108,6 +108,8 @@ class RunPlan:
     trust_hint: str = ""
     #: How the run is named to another process refused a folder this run serves.
     command: str = "mfsync"
+    #: Offers of files made to us are considered (``receive``); else refused (sending works).
+    takes_offers: bool = False
 
 
 #: How the desktop app is named to another process refused a folder it serves.
@@ -152,7 +154,8 @@ class Service:
             self.node, self.transfers.downloader, self._changed,
             dest=lambda: self.download_folder, policy=_policy_of(config),
             # (a lambda: ``self.config`` is replaced whenever the settings change)
-            name_of=lambda key: self.config.name_of(key))  # noqa: PLW0108
+            name_of=lambda key: self.config.name_of(key),  # noqa: PLW0108
+            takes_offers=run is None or run.takes_offers)
         self._on_battery = False
         self._errors: list[str] = []
         self._publisher: Publisher[ServiceStatus] = Publisher(

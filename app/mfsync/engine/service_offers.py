@@ -12,6 +12,7 @@ from pathlib import Path
 
 from mfsync.engine.inbox import AcceptPolicy, Inbox, IncomingOffer, usable_space
 from mfsync.engine.node import Node
+from mfsync.engine.offer_inbox import refuse_offer
 from mfsync.engine.outbox import ANSWER_TIMEOUT, Outbox, OutgoingStatus
 from mfsync.engine.service_status import ServiceError
 from mfsync.engine.status import HostRef, PeerState
@@ -37,7 +38,7 @@ class OfferDesk:
                  dest: Callable[[], Path], name_of: Callable[[bytes], str],
                  policy: AcceptPolicy | None = None,
                  free_space: Callable[[Path], int] = usable_space,
-                 answer_timeout: float = ANSWER_TIMEOUT) -> None:
+                 answer_timeout: float = ANSWER_TIMEOUT, takes_offers: bool = True) -> None:
         self._node = node
         self._name_of = name_of
         self._dest_default = dest
@@ -46,7 +47,8 @@ class OfferDesk:
         self.inbox = Inbox(node, downloader, changed, dest=self.destination, policy=policy,
                            free_space=free_space, name_of=self._name_for,
                            answer_timeout=answer_timeout)
-        node.offer_inbox = OfferRouter(self.outbox, self.inbox)
+        self._router = OfferRouter(self.outbox, self.inbox, takes_offers=takes_offers)
+        node.offer_inbox = self._router
 
     # -- what a front end reads -----------------------------------------------------------
 
@@ -64,6 +66,16 @@ class OfferDesk:
     def policy(self) -> AcceptPolicy:
         """Which offers are accepted without asking."""
         return self.inbox.policy
+
+    @property
+    def takes_offers(self) -> bool:
+        """Whether offers made to us are considered (else refused: "this host does not take
+        offers"); what we send works either way."""
+        return self._router.takes_offers
+
+    @takes_offers.setter
+    def takes_offers(self, takes: bool) -> None:
+        self._router.takes_offers = takes
 
     def set_accept_policy(self, policy: AcceptPolicy) -> None:
         """Accept offers without asking as ``policy`` says, from the next offer on."""
@@ -91,10 +103,11 @@ class OfferDesk:
         host = HostRef(to_key, address[0], address[1])
         return self.outbox.send(list(paths), host, self._name_for(to_key))
 
-    def cancel(self, offer: FolderId) -> None:
-        """Cancel an offer we send, or one we receive (the other side is told; partial
-        files are removed). ``ServiceError`` if it is neither, or over already."""
-        if not (self.outbox.cancel(offer) or self.inbox.cancel(offer)):
+    def cancel(self, offer: FolderId, reason: str = "") -> None:
+        """Cancel an offer we send, or one made to us (declined if it still waits); the other
+        side is told (``reason``, if any) and partial files are removed. ``ServiceError`` if
+        it is neither, or over already."""
+        if not (self.outbox.cancel(offer, reason) or self.inbox.cancel(offer, reason)):
             raise ServiceError(f"no offer {offer} is under way")
 
     def accept(self, offer: FolderId) -> IncomingOffer:
@@ -149,13 +162,17 @@ class OfferRouter:
     the offer (a part to the inbox; an answer or a receipt to the outbox; a cancel to
     whichever made or took that offer with that peer)."""
 
-    def __init__(self, outbox: Outbox, inbox: Inbox) -> None:
+    def __init__(self, outbox: Outbox, inbox: Inbox, *, takes_offers: bool) -> None:
         self._outbox = outbox
         self._inbox = inbox
+        #: Offers made to us are considered (the app, ``receive``), else refused (``share``).
+        self.takes_offers = takes_offers
 
     async def offer_part(self, peer_key: bytes, peer_address: str,
                          request: OfferRequest) -> OfferReply:
-        """A part of an offer made to us."""
+        """A part of an offer made to us (refused when we take none)."""
+        if not self.takes_offers:
+            return refuse_offer(request)
         return await self._inbox.offer_part(peer_key, peer_address, request)
 
     async def answer(self, peer_key: bytes, request: AnswerRequest) -> bool:

@@ -39,6 +39,7 @@ __all__ = [
     "MAX_OFFER_LABEL_BYTES",
     "MAX_OFFER_PARTS",
     "MAX_REASON_BYTES",
+    "PART_ENTRY_BUDGET",
     "Ack",
     "AnswerRequest",
     "CancelRequest",

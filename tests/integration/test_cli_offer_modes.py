@@ -82,8 +82,9 @@ async def test_send_to_a_key_accepted_from_it(settings_for, tmp_path: Path, caps
     dest = tmp_path / "in"
     async with _receiving(receiver, dest, accept_from=frozenset({_key(sender)})):
         code = await run_send(sender, [str(source)], _key(receiver).hex())
-    out = capsys.readouterr().out
-    assert code == 0, out
+    captured = capsys.readouterr()
+    out = captured.out
+    assert code == 0, captured
     assert f"sending 2 files (293 KiB) to office-pc (key {_key(receiver).hex().upper()[:12]}…)" \
         in out
     assert "office-pc received and verified 2 files" in out

@@ -54,8 +54,8 @@ async def run_receive(settings: Settings, dest: str | None, *,
             raise ModeError(str(exc)) from None
     stdin = stdin if stdin is not None else sys.stdin
     asking = not accept_from and not accept_all and _is_terminal(stdin)
-    async with running_service(settings, RunPlan(command=RECEIVE_COMMAND), wants=False,
-                               serve=True) as service:
+    run = RunPlan(command=RECEIVE_COMMAND, takes_offers=True)
+    async with running_service(settings, run, wants=False, serve=True) as service:
         service.offers.set_destination(root)
         service.set_accept_policy(AcceptPolicy(
             auto_trusted=config.accept_from_trusted,

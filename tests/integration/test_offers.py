@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import json
 import logging
 import os
 import time
@@ -17,9 +18,10 @@ import pytest
 from loopback import make_tree
 
 import mfsync.engine.outbox as outbox_module
-from mfsync.config import Config
+from mfsync.config import Config, load_config
 from mfsync.crypto.keys import Identity
-from mfsync.engine.inbox import IncomingOffer, IncomingState
+from mfsync.engine import offer_receive
+from mfsync.engine.inbox import AcceptPolicy, IncomingOffer, IncomingState
 from mfsync.engine.node import NodeOptions
 from mfsync.engine.outbox import OutgoingState, OutgoingStatus
 from mfsync.engine.service import RunPlan, Service, ServiceError
@@ -241,6 +243,9 @@ async def test_a_sender_cancel_leaves_no_partial(make_service, tmp_path: Path,
     await _until(lambda: any(t.state is TransferState.DOWNLOADING and t.done > 0
                              for t in receiver.status.transfers.transfers), timeout=20)
     assert _partials(dest)
+    sender.node.share_changed()  # (a new node status: an offer is not a file we share)
+    await sender.node.wait_for_change(2.0)
+    assert sender.node.status.local_files == 0
     sending = await _until(lambda: (s := sender.offers.outbox.status(offer)) is not None
                            and s.bytes_sent > 0 and s.speed and s)
     assert sending.state is OutgoingState.SENDING and sending.text == "sending to office-pc"
@@ -372,3 +377,57 @@ async def test_the_receiver_cancels_while_receiving(make_service, tmp_path: Path
     assert not (dest / "big.bin").exists() and not sender.node.offer_views.serves(offer)
     with pytest.raises(ServiceError):
         receiver.offers.cancel(offer)
+
+
+async def test_a_receiver_that_never_fetches_fails_the_offer(
+        make_service, photos: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    receiver = await make_service("office-pc", accept_from_anyone=True)
+    sender = await make_service("laptop")
+
+    async def gone(*_args: Any, **_kwargs: Any) -> None:  # accepts, then never comes
+        await asyncio.Event().wait()
+
+    monkeypatch.setattr(receiver.offers.inbox, "_receive", gone)
+    sender.offers.outbox.stall_timeout = 0.5
+    final = await _final(sender, _send(sender, receiver, photos))
+    assert (final.state, final.reason) == (OutgoingState.FAILED, "the receiver stopped fetching")
+
+
+async def test_the_apps_settings_make_the_accept_policy(tmp_path: Path) -> None:
+    config_path = tmp_path / "config.json"
+    config_path.write_text(json.dumps({"acceptFromTrusted": False}))
+    config_path.chmod(0o600)
+    options = NodeOptions(identity=Identity.generate(), discovery=False,
+                          listen_host="127.0.0.1", tcp_port=0, state_dir=tmp_path / "state")
+    app = Service(options, load_config(config_path, explicit=True), config_path=config_path)
+    assert app.offers.takes_offers  # the app takes offers; a command-line run only if asked
+    assert app.offers.policy == AcceptPolicy(auto_trusted=False, auto_all=False)
+    await app.start()
+    try:
+        app.update_settings({"acceptFromAnyone": True, "acceptFromTrusted": True})
+        assert app.offers.policy == AcceptPolicy(auto_trusted=True, auto_all=True)
+        await app.saved()
+        assert json.loads(config_path.read_text())["acceptFromAnyone"] is True
+    finally:
+        await app.stop()
+
+
+async def test_a_receipt_that_does_not_get_through_is_sent_again(
+        make_service, photos: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(offer_receive, "TELL_RETRY", 0.1)
+    receiver = await make_service("office-pc", accept_from_anyone=True)
+    sender = await make_service("laptop")
+    sender.offers.outbox.stall_timeout = 3.0
+    real_open = receiver.node.open_to
+    calls: list[int] = []
+
+    async def flaky(address: str, port: int, key: bytes) -> Any:
+        calls.append(port)
+        if len(calls) == 1:  # the receipt's first try: the link is down a moment
+            raise OSError("network is unreachable")
+        return await real_open(address, port, key)
+
+    monkeypatch.setattr(receiver.node, "open_to", flaky)
+    final = await _final(sender, _send(sender, receiver, photos))
+    assert final.state is OutgoingState.DELIVERED, final
+    assert len(calls) == 2

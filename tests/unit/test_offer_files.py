@@ -5,12 +5,14 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from mfsync.engine.offer_files import StagingError, stage
 from mfsync.protocol.folder_id import FolderId
-from mfsync.store.hashing import hash_file
+from mfsync.store import folder_scan
+from mfsync.store.hashing import FileChanged, hash_file
 
 RECEIVER = b"r" * 32
 
@@ -88,3 +90,17 @@ def test_inside_a_folder_links_and_bad_names_are_left_out(tmp_path: Path) -> Non
     (folder / "escape").symlink_to(tmp_path)
     (folder / "link.txt").symlink_to(folder / "ok.txt")
     assert [path for path, _, _ in stage([folder]).entries] == ["F/ok.txt"]
+
+
+def test_a_file_that_changes_while_it_is_read_is_not_left_out(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    folder = _tree(tmp_path / "F", {"a.txt": b"a", "b.txt": b"b"})
+
+    def changing(path: Path, root: Path | None = None) -> Any:
+        if path.name == "b.txt":
+            raise FileChanged(f"{path} changed size while being hashed")
+        return hash_file(path, root)
+
+    monkeypatch.setattr(folder_scan, "hash_file", changing)
+    with pytest.raises(StagingError, match="changed while they were read"):
+        stage([folder])

@@ -37,11 +37,15 @@ from typing import Any
 
 from mfsync.crypto.keys import short_key
 from mfsync.engine.node import Node
-from mfsync.engine.offer_receive import OfferFailed, OfferSource, offer_names, receive_offer
-from mfsync.engine.outbox import ANSWER_TIMEOUT, STOP_WAIT, TELL_TIMEOUT
+from mfsync.engine.offer_receive import (
+    OfferFailed,
+    OfferSource,
+    offer_names,
+    receive_offer,
+    tell_sender,
+)
+from mfsync.engine.outbox import ANSWER_TIMEOUT, STOP_WAIT
 from mfsync.engine.transfers import Downloader
-from mfsync.net.channel import ChannelError, PeerRefused
-from mfsync.net.client import send_answer, send_cancel, send_receipt
 from mfsync.protocol.folder_id import FolderId
 from mfsync.protocol.offer_messages import (
     AnswerRequest,
@@ -69,8 +73,9 @@ log = logging.getLogger("mfsync.offers")
 
 #: Offers one host may have collected or waiting for an answer at once.
 MAX_PENDING_PER_HOST = 3
-#: Offers one host may start in a minute.
+#: Offers one host may start in a minute (``RATE_WINDOW`` seconds).
 MAX_OFFERS_PER_MINUTE = 10
+RATE_WINDOW = 60.0
 #: Offers being collected or waiting, from all hosts together (each holds its list of files).
 MAX_OPEN_OFFERS = 32
 #: Offers whose parts are being collected at once, from all hosts together: each may hold up
@@ -84,6 +89,8 @@ SHOWN_ENTRIES = 20
 MAX_RATE_HOSTS = 1024
 #: Finished offers kept in the status.
 MAX_FINISHED = 50
+#: A receipt is tried this many times in all (see ``tell_sender``): the sender waits for it.
+RECEIPT_TRIES = 5
 
 
 class IncomingState(enum.Enum):
@@ -198,7 +205,9 @@ class Inbox:
         self.answer_timeout = answer_timeout
         self._offers: dict[tuple[bytes, FolderId], _Incoming] = {}
         self._started: dict[bytes, deque[float]] = {}
+        #: The top-level folder names offers under way are received under (casefolded).
         self._names_taken: set[str] = set()
+        self._naming = asyncio.Lock()
         self._tasks: set[asyncio.Task[None]] = set()
 
     @property
@@ -244,8 +253,10 @@ class Inbox:
         try:
             free = await asyncio.to_thread(self.free_space, dest)
         except OSError as exc:
-            del self._offers[ident]
+            self._offers.pop(ident, None)
             return _refused(request, f"the download folder cannot be used: {exc}")
+        if self._offers.get(ident) is not record:
+            return _refused(request, "cancelled")  # (by the sender, meanwhile)
         if free < request.total_bytes:
             del self._offers[ident]
             reason = f"needs {size_text(request.total_bytes)}, {size_text(free)} free"
@@ -279,7 +290,7 @@ class Inbox:
         now = time.monotonic()
         recent = self._started.get(key)
         if recent is not None:
-            while recent and now - recent[0] > 60.0:
+            while recent and now - recent[0] > RATE_WINDOW:
                 recent.popleft()
         open_offers = [r for r in self._offers.values()
                        if r.status is None or r.status.state is IncomingState.PENDING]
@@ -289,7 +300,8 @@ class Inbox:
                 or len(open_offers) >= MAX_OPEN_OFFERS or collecting >= MAX_COLLECTING):
             return "too many offers"
         if len(self._started) >= MAX_RATE_HOSTS and key not in self._started:
-            self._started = {k: v for k, v in self._started.items() if v}
+            self._started = {k: v for k, v in self._started.items()
+                             if v and now - v[-1] < RATE_WINDOW}
         return ""
 
     def _drop_stale(self) -> None:
@@ -389,8 +401,10 @@ class Inbox:
         source = OfferSource(status.offer, record.key, record.address, status.port)
         try:
             await asyncio.to_thread(dest.mkdir, parents=True, exist_ok=True)
-            record.names = await asyncio.to_thread(offer_names, dest, entries,
-                                                   self._names_taken)
+            async with self._naming:  # one at a time: two offers never pick one name
+                record.names = await asyncio.to_thread(offer_names, dest, entries,
+                                                       set(self._names_taken))
+                self._names_taken |= {name.casefold() for name in record.names.values()}
             await receive_offer(self._node, self._downloader, source, entries, dest,
                                 names=record.names)
         except (OfferFailed, OSError) as exc:
@@ -398,29 +412,24 @@ class Inbox:
             self._finish(record, IncomingState.FAILED, reason)
             await self._tell(record, CancelRequest(status.offer, reason))
             return
+        current = record.status
+        if current is None or current.state is not IncomingState.RECEIVING:
+            return  # cancelled meanwhile: no receipt for what the user stopped
         log.info("received %s from %s: %d files", status.label, status.from_text, status.files)
         self._finish(record, IncomingState.RECEIVED, "")
-        await self._tell(record, ReceiptRequest(status.offer, status.files, status.bytes))
+        # (the sender waits for the receipt: a link that dropped may be back in a moment)
+        await self._tell(record, ReceiptRequest(status.offer, status.files, status.bytes),
+                         tries=RECEIPT_TRIES)
 
     async def _tell(self, record: _Incoming,
-                    request: AnswerRequest | ReceiptRequest | CancelRequest) -> bool:
+                    request: AnswerRequest | ReceiptRequest | CancelRequest, *,
+                    tries: int = 1) -> bool:
         """Send ``request`` to the offer's sender; whether it was taken."""
         status = record.status
         assert status is not None
-        send = {AnswerRequest: send_answer, ReceiptRequest: send_receipt,
-                CancelRequest: send_cancel}[type(request)]
-        try:
-            async with asyncio.timeout(TELL_TIMEOUT):
-                channel = await self._node.open_to(record.address, status.port, record.key)
-                try:
-                    await send(channel, request)  # type: ignore[operator]
-                finally:
-                    await channel.close()
-        except (ChannelError, OSError, TimeoutError, PeerRefused) as exc:
-            log.info("could not tell %s about offer %s: %s", status.from_text, status.offer,
-                     str(exc) or type(exc).__name__)
-            return False
-        return True
+        source = OfferSource(status.offer, record.key, record.address, status.port)
+        return await tell_sender(self._node, source, request, who=status.from_text,
+                                 tries=tries)
 
     # -- helpers --------------------------------------------------------------------------
 

@@ -411,7 +411,7 @@ class Node:
     def _snapshot(self) -> NodeStatus:
         return NodeStatus(
             peers=self._peers.snapshot(), files=self._peers.files,
-            local_files=self._files.count(),
+            local_files=self._files.count() - self.offer_views.count(),
             tcp_port=self.server.port if self.server else None,
             refusals=self._trust.refusals, folders=self._folders.snapshot(),
             remote_folders=self._peers.remote_folders(),

@@ -167,6 +167,9 @@ def _stage_folder(folder: Path, name: str) -> dict[str, LocalFile]:
     """Every file under ``folder`` as the walk of a shared folder finds it, named below
     ``name`` and relative to the folder's parent (where the server reads them from)."""
     scan = FolderWalker(folder).walk({}, settle=False)
+    if scan.unsettled:  # a file changed while it was hashed: it was left out
+        raise StagingError(f"files in {folder} changed while they were read: try again once "
+                           f"they are written")
     prefix_disk = folder.name + "/"
     staged: dict[str, LocalFile] = {}
     for local in scan.files.values():

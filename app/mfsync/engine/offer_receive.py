@@ -8,6 +8,8 @@ names (``offer_names``) and queues one ordinary download job per file, its conte
 the offer's (block-verified and resumable, as every download), and waits until every job has
 finished. A job that fails fails the offer (the others are cancelled, their partial files
 removed); a cancelled run (the sender cancelled) cancels the jobs the same way.
+``tell_sender`` carries what the receiver says back (answer, receipt, cancel) to the sender's
+server.
 """
 
 import asyncio
@@ -20,18 +22,35 @@ from pathlib import Path
 
 from mfsync.engine.download_jobs import DownloadJob, JobKey
 from mfsync.engine.node import Node
+from mfsync.engine.outbox import TELL_TIMEOUT
 from mfsync.engine.status import RemoteFile
 from mfsync.engine.transfer_status import FINISHED_STATES, TransfersStatus, TransferState
 from mfsync.engine.transfers import Downloader
+from mfsync.net.channel import ChannelError, PeerRefused
+from mfsync.net.client import send_answer, send_cancel, send_receipt
 from mfsync.protocol.folder_id import FolderId
-from mfsync.protocol.offer_messages import OfferEntry
+from mfsync.protocol.offer_messages import (
+    AnswerRequest,
+    CancelRequest,
+    OfferEntry,
+    ReceiptRequest,
+)
 
-__all__ = ["INDEX_WAIT", "OfferFailed", "OfferSource", "offer_names", "receive_offer"]
+__all__ = [
+    "INDEX_WAIT",
+    "OfferFailed",
+    "OfferSource",
+    "offer_names",
+    "receive_offer",
+    "tell_sender",
+]
 
 log = logging.getLogger("mfsync.offers")
 
 #: How long the sender's folder list may take to show the offer's files once accepted.
 INDEX_WAIT = 30.0
+#: Seconds between two tries of telling a sender out of reach (``tell_sender``).
+TELL_RETRY = 5.0
 #: At most this many "name (N)" tried for a folder received under a name that is taken.
 MAX_NAME_TRIES = 1000
 
@@ -53,7 +72,7 @@ class OfferSource:
 def offer_names(dest: Path, entries: Sequence[OfferEntry], taken: set[str]) -> dict[str, str]:
     """For each top-level folder of ``entries``, the name it is received under in ``dest``:
     its own, or "NAME (2)", "NAME (3)", ... when that is taken on disk or in ``taken`` (the
-    names other offers are being received under; the names chosen are added to it). Blocking
+    casefolded names other offers are being received under; it is added to). Blocking
     (it looks at the disk): run it in a worker thread. Loose files keep their names here: the
     download's placement gives a file that is in the way a conflict name."""
     names: dict[str, str] = {}
@@ -89,6 +108,15 @@ async def _offered_files(node: Node, source: OfferSource, count: int,
         if len(found) >= count or left <= 0:
             return found
         await node.wait_for_change(min(left, 1.0))
+        _raise_if_cancelled()
+
+
+def _raise_if_cancelled() -> None:
+    """Raise ``CancelledError`` if this task is being cancelled: what it awaited may have
+    swallowed the cancel (``asyncio.wait_for`` on Python 3.11 does, as the awaited completes)."""
+    task = asyncio.current_task()
+    if task is not None and task.cancelling():
+        raise asyncio.CancelledError
 
 
 def _check(entries: Sequence[OfferEntry], found: dict[str, RemoteFile]) -> None:
@@ -141,8 +169,11 @@ async def _finished(downloader: Downloader, keys: list[JobKey]) -> None:
                     raise OfferFailed(failure)
                 return
             changed.clear()
+            # (``asyncio.timeout``, not ``wait_for``: on Python 3.11 a cancel that comes as the
+            # event is set is lost in ``wait_for``, and a cancelled offer went on receiving)
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(changed.wait(), 1.0)
+                async with asyncio.timeout(1.0):
+                    await changed.wait()
     finally:
         unsubscribe()
 
@@ -159,3 +190,30 @@ def _outcome(status: TransfersStatus, keys: set[JobKey]) -> str | None:
     if len(states) < len(keys) or any(t.state not in FINISHED_STATES for t in states.values()):
         return None
     return ""
+
+
+async def tell_sender(node: Node, source: OfferSource,
+                      request: AnswerRequest | ReceiptRequest | CancelRequest, *, who: str,
+                      tries: int = 1) -> bool:
+    """Send ``request`` to the server of the offer's sender (``who``, for the log): where the
+    offer came from, the port it named, proving its key. Whether it was taken. A sender out of
+    reach is tried ``tries`` times in all, ``TELL_RETRY`` apart; one that refuses it (it no
+    longer knows the offer) is not asked again."""
+    send = {AnswerRequest: send_answer, ReceiptRequest: send_receipt,
+            CancelRequest: send_cancel}[type(request)]
+    for attempt in range(1, tries + 1):
+        try:
+            async with asyncio.timeout(TELL_TIMEOUT):
+                channel = await node.open_to(source.address, source.port, source.key)
+                try:
+                    await send(channel, request)  # type: ignore[operator]
+                finally:
+                    await channel.close()
+            return True
+        except (ChannelError, OSError, TimeoutError) as exc:
+            log.info("could not tell %s about offer %s: %s", who, source.offer,
+                     str(exc) or type(exc).__name__)
+            if isinstance(exc, PeerRefused) or attempt == tries:
+                return False
+        await asyncio.sleep(TELL_RETRY)
+    return False

@@ -40,3 +40,7 @@ class OfferViews:
     def allows(self, key: bytes) -> bool:
         """Whether a client with ``key`` is the receiver of an offer served now."""
         return any(receiver == key for _, receiver in self._views.values())
+
+    def count(self) -> int:
+        """How many files the offers served now hold (not counted as files we share)."""
+        return sum(root.count for view, _ in self._views.values() for root in view.shares)

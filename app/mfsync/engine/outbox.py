@@ -62,6 +62,8 @@ ANSWER_TIMEOUT = 120.0
 MAX_FINISHED = 50
 #: How long telling the other side of a cancel may take.
 TELL_TIMEOUT = 10.0
+#: An accepted offer of which the receiver fetched nothing for this long has failed.
+STALL_TIMEOUT = 300.0
 #: While an offer is being fetched, its speed is sampled at least this often (seconds).
 SPEED_TICK = 0.5
 #: How long stopping waits for the other sides to be told that our offers ended.
@@ -127,7 +129,9 @@ class OutgoingStatus:
             return f"sending to {self.to_text}"
         if state is OutgoingState.DELIVERED:
             return f"delivered to {self.to_text}"
-        return f"{state.value}: {self.reason}" if self.reason else state.value
+        # (a bare "declined" says it all: not "declined: declined")
+        word: str = state.value
+        return f"{word}: {self.reason}" if self.reason and self.reason != word else word
 
     @property
     def seconds_left(self) -> float | None:
@@ -167,6 +171,8 @@ class Outbox:
         self._changed = changed
         #: Seconds an offer waits for the receiver's answer (tests inject a short one).
         self.answer_timeout = answer_timeout
+        #: Seconds an accepted offer may go without a byte fetched (tests inject a short one).
+        self.stall_timeout = STALL_TIMEOUT
         self._stage = stager
         self._offers: dict[FolderId, _Offer] = {}
         self._tasks: set[asyncio.Task[None]] = set()
@@ -324,8 +330,8 @@ class Outbox:
         if reply.status is OfferStatus.PENDING:
             self._set(record, state=OutgoingState.WAITING)
             try:
-                accepted, reason = await asyncio.wait_for(asyncio.shield(record.answer),
-                                                          self.answer_timeout)
+                async with asyncio.timeout(self.answer_timeout):  # (not wait_for: see
+                    accepted, reason = await asyncio.shield(record.answer)  # offer_receive)
             except TimeoutError:
                 self._end(record, OutgoingState.TIMED_OUT, "no answer")
                 self._spawn(self._tell_cancel(record, "no answer"))
@@ -341,11 +347,21 @@ class Outbox:
             self._end(record, state, reply.reason)
             return
         self._set(record, state=OutgoingState.SENDING)
+        moved, last = time.monotonic(), record.status.bytes_sent
         while not record.outcome.done():
             # A stalled transfer sends nothing that would update its speed: sample it anyway.
             await asyncio.wait([record.outcome], timeout=SPEED_TICK)
-            record.meter.add(time.monotonic(), record.status.bytes_sent)
+            now, sent = time.monotonic(), record.status.bytes_sent
+            record.meter.add(now, sent)
             self._set(record, speed=record.meter.rate())
+            if sent != last:
+                moved, last = now, sent
+            elif now - moved > self.stall_timeout and not record.outcome.done():
+                # (the receiver gives up on a source after 120 s without data, and says so;
+                # this is for a receiver that is gone for good, or never came)
+                self._end(record, OutgoingState.FAILED, "the receiver stopped fetching")
+                self._spawn(self._tell_cancel(record, "the sender stopped waiting"))
+                return
         state, reason = record.outcome.result()
         self._end(record, state, reason)
 

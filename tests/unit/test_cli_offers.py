@@ -265,6 +265,7 @@ def test_the_question_lists_the_first_files_and_escapes_names() -> None:
 
 @pytest.mark.parametrize(("state", "reason", "text"), [
     (OutgoingState.DECLINED, "", "office-pc declined the files"),
+    (OutgoingState.DECLINED, "Declined", "office-pc declined the files"),
     (OutgoingState.DECLINED, "not now", "office-pc declined the files: not now"),
     (OutgoingState.TIMED_OUT, "", "office-pc did not answer within two minutes; nothing was sent"),
     (OutgoingState.REFUSED, "needs 12.4 GB, 3.1 GB free",

@@ -150,7 +150,9 @@ def _name_of(service: Service, key: bytes) -> str:
 
 def failure_text(status: OutgoingStatus, who: str) -> str:
     """Why an offer that did not arrive ended, for the error line of ``send``."""
-    reason = f": {shown(status.reason)}" if status.reason else ""
+    # (the receiver's default reason is the state's own word: "declined: declined" says less)
+    said = status.reason and status.reason.casefold() != status.state.value
+    reason = f": {shown(status.reason)}" if said else ""
     if status.state is OutgoingState.DECLINED:
         return f"{who} declined the files{reason}"
     if status.state is OutgoingState.TIMED_OUT:

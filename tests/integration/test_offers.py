@@ -20,15 +20,17 @@ from loopback import make_tree
 import mfsync.engine.outbox as outbox_module
 from mfsync.config import Config, load_config
 from mfsync.crypto.keys import Identity
+from mfsync.defaults import FolderMode
 from mfsync.engine import offer_receive
 from mfsync.engine.inbox import AcceptPolicy, IncomingOffer, IncomingState
 from mfsync.engine.node import NodeOptions
 from mfsync.engine.outbox import OutgoingState, OutgoingStatus
 from mfsync.engine.service import RunPlan, Service, ServiceError
 from mfsync.engine.transfer_status import TransferState
+from mfsync.folder_config import FolderConfig
 from mfsync.net.channel import PeerRefused, SecureChannel, open_channel
 from mfsync.net.client import request_folders, request_index, send_answer, send_cancel, send_receipt
-from mfsync.protocol.folder_id import FolderId
+from mfsync.protocol.folder_id import DEFAULT_FOLDER, FolderId
 from mfsync.protocol.messages import ErrorCode, Hello
 from mfsync.protocol.offer_messages import AnswerRequest, CancelRequest, OfferEntry, ReceiptRequest
 
@@ -431,3 +433,39 @@ async def test_a_receipt_that_does_not_get_through_is_sent_again(
     final = await _final(sender, _send(sender, receiver, photos))
     assert final.state is OutgoingState.DELIVERED, final
     assert len(calls) == 2
+
+
+async def test_a_receiver_our_trust_list_does_not_name_sees_the_offer_only(
+        tmp_path: Path, make_service, photos: Path) -> None:
+    receiver = await make_service("office-pc")
+    friend = Identity.generate()
+    shared = make_tree(tmp_path / "shared", {"private.txt": b"for friends"})
+    options = NodeOptions(identity=Identity.generate(), name="laptop", discovery=False,
+                          listen_host="127.0.0.1", tcp_port=0, serve=True,
+                          handshake_timeout=3.0, state_dir=tmp_path / "laptop-state")
+    sender = Service(options, Config(trusted_keys=frozenset({friend.public_key})),
+                     run=RunPlan(folders=(FolderConfig(shared.resolve(), FolderMode.SHARE),)))
+    await sender.start()
+    try:
+        offer = _send(sender, receiver, photos)
+        await _pending(receiver)
+        for identity, listed in ((receiver.node.identity, {offer}),
+                                 (friend, {DEFAULT_FOLDER})):
+            channel = await _open(sender, identity)
+            try:
+                assert {f.id for f in (await request_folders(channel)).folders} == listed
+            finally:
+                await channel.close()
+        channel = await _open(sender, receiver.node.identity)
+        try:
+            with pytest.raises(PeerRefused) as refused:
+                await request_index(channel, folder=DEFAULT_FOLDER)
+            assert refused.value.code is ErrorCode.NO_SUCH_FOLDER
+        finally:
+            await channel.close()
+        receiver.offers.accept(offer)
+        assert (await _final(sender, offer)).state is OutgoingState.DELIVERED
+        with pytest.raises(PeerRefused):  # and once it is over, not even that
+            await _open(sender, receiver.node.identity)
+    finally:
+        await sender.stop()

@@ -144,8 +144,9 @@ class Node:
         #: The offers we send, each served as a temporary folder to its receiver only.
         self.offer_views = OfferViews()
         # The server's folders are the folder objects' views, taken again at every request.
-        self._files = FileServer(lambda: [*self._folders.views(), *self.offer_views.views()],
-                                 self._folders.rescan_soon)
+        self._files = FileServer(
+            lambda: self.offer_views.served(self._folders.views(), self._trust.is_trusted),
+            self._folders.rescan_soon)
         self.known_hosts = KnownHosts(options.known_hosts_path)
         self._dialer = Dialer(self.identity, self._hello, timeout=options.handshake_timeout)
         #: Channels kept open between downloads.

@@ -6,8 +6,12 @@ folder view (``serve``); the file server lists it after our own folders (``views
 receiver alone (the view's ``admits``), and never counts it in the generation we announce. The
 receiver connects to our server to fetch the files and answer, so its key is let in for as long
 as the offer is served, even when our trust list does not name it: the user chose to send to
-it (``allows``). ``withdraw`` ends both.
+it (``allows``). Such a key sees the offer and nothing else: ``served`` shows it none of our
+folders (not even those everyone past the trust list may see). ``withdraw`` ends both.
 """
+
+import dataclasses
+from collections.abc import Callable, Sequence
 
 from mfsync.engine.folder_view import LocalFolderView
 from mfsync.protocol.folder_id import FolderId
@@ -44,3 +48,23 @@ class OfferViews:
     def count(self) -> int:
         """How many files the offers served now hold (not counted as files we share)."""
         return sum(root.count for view, _ in self._views.values() for root in view.shares)
+
+    def served(self, folders: Sequence[LocalFolderView],
+               is_trusted: Callable[[bytes], bool]) -> list[LocalFolderView]:
+        """What the file server serves: our ``folders`` (seen only by keys ``is_trusted``
+        lets in, when a key our trust list does not name is let in for an offer), then the
+        offers."""
+        if any(not is_trusted(receiver) for _, receiver in self._views.values()):
+            folders = [dataclasses.replace(view, admits=_trusted_only(view.admits, is_trusted))
+                       for view in folders]
+        return [*folders, *self.views()]
+
+
+def _trusted_only(admits: Callable[[bytes], bool],
+                  is_trusted: Callable[[bytes], bool]) -> Callable[[bytes], bool]:
+    """``admits``, for keys ``is_trusted`` lets in only."""
+
+    def check(key: bytes) -> bool:
+        return is_trusted(key) and admits(key)
+
+    return check

@@ -80,6 +80,7 @@ def test_send_a_folder_arrives_complete_and_verified(lan_factory, tmp_path: Path
         f"notes/{n // 100:02d}/deep/file-{n:04d}.txt": os.urandom(1 + n % 2000)
         for n in range(SMALL_FILES)
     })
+    (project / "media").mkdir()
     write_random(project / "media" / "large.bin", LARGE)
     want = _digests(project)
     dest = tmp_path / "inbox"

@@ -48,6 +48,7 @@ GROUPS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("General", ("name", "downloadFolder", "concurrentDownloads")),
     ("Notifications", ("notifyDownloads", "notifyFailures", "notifyRefused",
                        "notifyInvitations")),
+    ("Receiving", ("acceptFromTrusted", "acceptFromAnyone")),
     ("Laptop", ("autostart", "pauseOnBattery")),
     ("Network", ("port", "multicastAddress", "multicastPort", "interfaces", "ttl", "peers")),
 )

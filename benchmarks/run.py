@@ -58,6 +58,7 @@ class Benchmark:
 BENCHMARKS = (
     Benchmark("transfer", "transfer.py", ("--rss-size-mib", "4096"),
               ("--size-mib", "64", "--rss-size-mib", "128", "--runs", "1")),
+    Benchmark("send", "send.py", (), ("--size-mib", "64", "--runs", "1")),
     Benchmark("small_files", "small_files.py", (), ("--files", "500")),
     Benchmark("hashing", "hashing.py", (), ("--size-mib", "64", "--runs", "1")),
     Benchmark("big_share", "big_share.py", (), ("--files", "2000")),

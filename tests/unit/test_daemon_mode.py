@@ -37,7 +37,7 @@ def test_daemon_is_a_mode_named_in_help_and_in_the_hint(capsys: pytest.CaptureFi
     assert build_parser().parse_args(["daemon"]).mode == "daemon"
     assert "daemon" in build_parser().format_help()
     assert _code([]) == 2
-    assert "share, fetch, get, sync, folders, daemon" in capsys.readouterr().err
+    assert "share, fetch, get, sync, folders, send, receive, daemon" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize(("argv", "needle"), [

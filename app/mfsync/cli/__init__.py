@@ -26,6 +26,8 @@ from mfsync.cli.modes import (
     run_sync,
 )
 from mfsync.cli.parser import UsageError, build_parser
+from mfsync.cli.receive_mode import run_receive
+from mfsync.cli.send_mode import run_send
 from mfsync.cli.setup import Settings, load_settings
 from mfsync.crypto.keys import IdentityError, parse_key
 from mfsync.crypto.verify import verification_code
@@ -105,8 +107,8 @@ def _main(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
         if not args.list_hosts and args.mode is None:
             parser.print_usage(sys.stderr)
             return _usage_error(
-                "choose a mode (share, fetch, get, sync, folders, daemon) or an action "
-                "(--list-hosts)"
+                "choose a mode (share, fetch, get, sync, folders, send, receive, daemon) or "
+                "an action (--list-hosts)"
             )
         return _run(_dispatch(args, settings), settings.wait_until)
     except (UsageError, IdentityError) as exc:
@@ -158,6 +160,12 @@ def _dispatch(args: argparse.Namespace, settings: Settings) -> Coroutine[Any, An
     if args.mode == "get":
         return run_get(settings, args.names, args.dest, concurrency=args.concurrent_downloads,
                        follow=args.follow, verbose=getattr(args, "verbose", 0) or 0)
+    if args.mode == "send":
+        return run_send(settings, args.paths, args.to, verbose=getattr(args, "verbose", 0) or 0)
+    if args.mode == "receive":
+        return run_receive(settings, args.dest,
+                           accept_from=frozenset().union(*args.accept_from),
+                           accept_all=args.accept_all)
     if args.mode == "daemon":
         return run_daemon(getattr(args, "config", None), getattr(args, "key_file", None),
                           settings.trusted_keys - settings.config.trusted_keys)

@@ -41,7 +41,7 @@ from mfsync.engine.status import NodeStatus, RemoteFile, RemoteFolder
 from mfsync.engine.transfer_status import TransferState
 
 __all__ = ["FolderChoice", "ModeError", "network_folders", "run_fetch", "run_get",
-           "run_list_hosts", "run_share", "run_sync", "start_failure"]
+           "run_list_hosts", "run_share", "run_sync", "running_service", "start_failure"]
 
 log = logging.getLogger("mfsync.cli")
 
@@ -68,10 +68,10 @@ TRUST_HINT = " (see --trusted-keys)"
 
 
 @contextlib.asynccontextmanager
-async def running_service(settings: Settings, run: RunPlan, *,
-                          wants: bool) -> AsyncIterator[Service]:
+async def running_service(settings: Settings, run: RunPlan, *, wants: bool,
+                          serve: bool | None = None) -> AsyncIterator[Service]:
     """Start the service for the duration of a block; start-up failures become clear errors."""
-    service = settings.service(run, wants=wants)
+    service = settings.service(run, wants=wants, serve=serve)
     try:
         await service.start()
     except StartError as exc:

@@ -24,7 +24,7 @@ from mfsync.protocol.endpoints import (
     parse_host_port,
 )
 
-__all__ = ["DEFAULT_WINDOW", "UsageError", "build_parser"]
+__all__ = ["DEFAULT_WINDOW", "UsageError", "build_parser", "parse_keys"]
 
 #: Seconds that fetch and --list-hosts listen before they answer.
 DEFAULT_WINDOW = 3.0
@@ -36,6 +36,8 @@ modes:
   get [NAME ...] DEST download files (or everything) into DEST
   folders             list the folders the network offers
   sync DIR            share DIR and fetch what the others offer into it
+  send PATH... --to H send files or folders to a host (it accepts or declines)
+  receive [DEST]      take the files other hosts send (asks, or --accept-from KEY)
   daemon              run the desktop app's folders (config.json) without a window
   gui                 the desktop app (also mfsync-gui)
 
@@ -44,6 +46,8 @@ examples:
   mfsync fetch --long
   mfsync get photos/ ~/Downloads
   mfsync get Notes: ~/Downloads
+  mfsync send ~/Photos/trip notes.txt --to office-pc
+  mfsync receive ~/Downloads --accept-from KEY
   mfsync --list-hosts
   mfsync --public-key
   mfsync --verify KEY
@@ -210,6 +214,8 @@ def build_parser() -> argparse.ArgumentParser:
         "folders that had none are saved there, as the app's first start does.",
     )
 
+    _add_offer_modes(modes, common)
+
     gui = modes.add_parser(
         "gui", parents=[common], help="start the desktop app (as mfsync-gui does)",
         description="Start the desktop app: a window and a tray icon over the same engine. "
@@ -218,6 +224,49 @@ def build_parser() -> argparse.ArgumentParser:
     gui.add_argument("--hidden", action="store_true", default=False,
                      help="start in the tray without a window")
     return parser
+
+
+def _add_offer_modes(modes: "argparse._SubParsersAction[_Parser]", common: _Parser) -> None:
+    send = modes.add_parser(
+        "send", parents=[common], help="send files or folders to a host",
+        description="Offer files and folders to one host and wait for its answer; once it "
+        "accepts, it pulls them (verified block by block; a dropped link resumes). Exit 0 only "
+        "when it has received and verified every file; 1 when it declined, did not answer "
+        "within two minutes, or refused.",
+    )
+    send.add_argument("paths", nargs="+", metavar="PATH",
+                      help="files and folders to send (a folder keeps its name at the other end)")
+    send.add_argument("--to", required=True, metavar="NAME|KEY|HOST[:PORT]",
+                      help="the host: a name (from keyNames or as it announces itself), its "
+                      "public key, or an address (an IP address, or HOST:PORT; its key is "
+                      "proven by the handshake and printed)")
+
+    receive = modes.add_parser(
+        "receive", parents=[common], help="take the files other hosts send",
+        description="Take offers of files from other hosts, until Ctrl-C, into DEST (default: "
+        "the download folder; a folder sent arrives as DEST/NAME, never over an existing file). "
+        "Offers from --accept-from keys (and from trusted keys with acceptFromTrusted) are "
+        "accepted at once; on a terminal, others are asked about; otherwise they are declined.",
+    )
+    receive.add_argument("dest", nargs="?", default=None, metavar="DEST",
+                         help="where received files go (default: the download folder)")
+    receive.add_argument("--accept-from", action="append", type=parse_keys, default=[],
+                         metavar="KEY[,KEY...]",
+                         help="accept offers from these keys without asking (repeatable)")
+    receive.add_argument("--accept-all", action="store_true", default=False,
+                         help="accept every offer without asking (offers from keys not on a "
+                         "trust list are still refused)")
+
+
+def parse_keys(text: str) -> frozenset[bytes]:
+    """Public keys as a KEY[,KEY...] option gives them (``ArgumentTypeError`` for a bad one)."""
+    try:
+        keys = frozenset(parse_key(k) for k in text.split(",") if k.strip())
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"{text!r}: {exc}") from None
+    if not keys:
+        raise argparse.ArgumentTypeError("give at least one public key")
+    return keys
 
 
 def _add_download_options(mode: argparse.ArgumentParser) -> None:

@@ -36,17 +36,18 @@ class Settings:
     window: float
     wait_until: float | None
 
-    def service(self, run: RunPlan, *, wants: bool) -> Service:
+    def service(self, run: RunPlan, *, wants: bool, serve: bool | None = None) -> Service:
         """Load (or create) the identity and build the service a mode drives (never started
-        here); ``wants``: whether it collects the network's files."""
-        return Service(self.node_options(wants=wants), self.config, run=run)
+        here); ``wants``: whether it collects the network's files; ``serve``: run the server
+        even with no folder (``send`` and ``receive`` take and make offers through it)."""
+        return Service(self.node_options(wants=wants, serve=serve), self.config, run=run)
 
-    def node_options(self, *, wants: bool = False) -> NodeOptions:
+    def node_options(self, *, wants: bool = False, serve: bool | None = None) -> NodeOptions:
         """Load (or create) the identity and describe the node a mode starts."""
         identity, _ = load_or_create_identity(self.key_path)
         return NodeOptions(
             identity=identity, trusted_keys=self.trusted_keys, key_names=self.config.key_names,
-            wants=wants, name=self.name, tcp_port=self.port,
+            wants=wants, serve=serve, name=self.name, tcp_port=self.port,
             tcp_port_explicit=self.port_explicit, group=self.group, udp_port=self.udp_port,
             interfaces=self.interfaces, ttl=self.ttl, static_peers=self.peers,
             known_hosts_path=locations.known_hosts_path(), state_dir=locations.state_dir(),

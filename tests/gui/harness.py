@@ -196,11 +196,19 @@ class Rig:
         The stopped app's Qt objects are kept alive to the end of the process: deleting them
         between tests, while the next test's loop runs, let a Qt timer fire on a deleted object
         now and then (a segfault in ``QTimerInfoList::activateTimers``).
+
+        A test that leaves work running (a sync folder, files being received) calls this at
+        its end: after the test, pytest-qt processes the Qt events once more before the
+        fixtures are torn down, and qasync then runs the engine's callbacks outside the running
+        loop ("bound to a different event loop", "no running event loop"). Closing twice does
+        nothing more.
         """
-        if self.app is not None:
-            await self.app.stop()
-            _KEEP_ALIVE.append(self.app)
-        for node in reversed(self.nodes):
+        app, self.app = self.app, None
+        if app is not None:
+            await app.stop()
+            _KEEP_ALIVE.append(app)
+        nodes, self.nodes = self.nodes, []
+        for node in reversed(nodes):
             await node.stop()
 
 

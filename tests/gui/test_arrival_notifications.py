@@ -95,3 +95,4 @@ async def test_files_synced_into_a_folder_are_said_to_arrive_in_it(rig: Rig,
     await wait_for(lambda: "download" in rig.sink.kinds(), what="the download notification")
     texts = [text for _title, text, kind, _target in rig.sink.shown if kind == "download"]
     assert texts == ["2 files arrived in Photos from laptop-anna"], texts
+    await rig.close()  # the folder keeps syncing: stop it inside the test (see Rig.close)

@@ -78,6 +78,7 @@ async def test_an_invitation_accepted_into_a_chosen_folder_syncs(rig: Rig,
     await app.service.saved()
     saved = json.loads(rig.config_path.read_text())["folders"]
     assert [(f["id"], f["mode"]) for f in saved] == [("k3x9-pq2m", "sync")]
+    await rig.close()  # the folder keeps syncing: stop it inside the test (see Rig.close)
 
 
 async def test_an_ignored_invitation_stays_ignored_across_a_restart(rig: Rig,
@@ -124,6 +125,7 @@ async def test_download_once_fetches_the_files_and_keeps_the_invitation(
         assert target.read_bytes() == data
     assert [i.folder for i in app.service.status.invitations] == [PHOTOS]
     assert all(f.id != PHOTOS for f in app.service.status.folders)  # not synced
+    await rig.close()
 
 
 async def test_a_share_only_folder_is_no_invitation(rig: Rig, tmp_path: Path) -> None:

@@ -24,7 +24,8 @@ from pathlib import Path
 from mfsync.engine.status import NodeStatus, RemoteFolder
 from mfsync.protocol.folder_id import FolderId
 
-__all__ = ["PER_HOST", "WINDOW", "Invitation", "InvitationBoard", "suggested_folder"]
+__all__ = ["PER_HOST", "WINDOW", "Invitation", "InvitationBoard", "local_name",
+           "suggested_folder"]
 
 log = logging.getLogger("mfsync.service")
 
@@ -111,13 +112,20 @@ class InvitationBoard:
         return True
 
 
+def local_name(label: str, folder: FolderId) -> str:
+    """The name a folder offered as ``label`` gets on this disk (the folder *Sync it here*
+    suggests, the one *Download once* fills): never a path (no separator) nor hidden (no
+    leading dot); its id when nothing is left."""
+    return label.replace("/", "_").replace("\\", "_").lstrip(".") or str(folder)
+
+
 def suggested_folder(home: Path, label: str, folder: FolderId) -> Path:
     """Where *Sync it here* suggests to sync ``label``: ``~/LABEL``, or ``~/LABEL (ID)`` when
     ``~/LABEL`` exists and holds something (syncing into it would mix it with what it holds).
     Stats at most two paths: quick enough for the GUI's thread. A label with a path
     separator or a leading dot cannot reach here (labels are checked on the wire), but the
     name is made safe anyway, never leaving ``home``."""
-    name = label.replace("/", "_").replace("\\", "_").lstrip(".") or str(folder)
+    name = local_name(label, folder)
     plain = home / name
     try:
         empty = not plain.exists() or (plain.is_dir() and not any(plain.iterdir()))

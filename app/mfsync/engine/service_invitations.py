@@ -8,7 +8,7 @@ from pathlib import Path
 
 from mfsync.config import FolderConfig
 from mfsync.defaults import FolderMode
-from mfsync.engine.invitations import Invitation, InvitationBoard
+from mfsync.engine.invitations import Invitation, InvitationBoard, local_name
 from mfsync.engine.node import Node
 from mfsync.engine.service_folders import FolderDesk, check_folder
 from mfsync.engine.service_status import ServiceError
@@ -65,7 +65,7 @@ class InvitationDesk:
         invitation stays until it is accepted or ignored."""
         invitation = self._find(folder)
         paths = [f.path for f in self._node.status.files if f.folder == folder]
-        into = dest / (invitation.label.replace("/", "_").lstrip(".") or str(folder))
+        into = dest / local_name(invitation.label, folder)
         return self._download(paths, into, folder), into
 
     def ignore(self, folder: FolderId) -> None:

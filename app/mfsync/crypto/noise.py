@@ -148,6 +148,32 @@ class CipherState:
         self._n += 1
         return plaintext
 
+    def encrypt_into(self, plaintext: bytes | bytearray | memoryview, out: memoryview) -> None:
+        """``encrypt`` (no associated data) into ``out``, exactly ``len(plaintext) + 16``
+        bytes that must not overlap ``plaintext``: no new buffer per message. Needs a key."""
+        if self._aead is None:
+            raise NoiseError("no key: nothing to encrypt into")
+        if self._n >= MAX_NONCE:
+            raise NoiseError("nonce exhausted: this session must be rekeyed or restarted")
+        self._aead.encrypt_into(self._nonce_bytes(), plaintext, None, out)
+        self._n += 1
+
+    def decrypt_into(self, ciphertext: bytes | bytearray | memoryview, out: memoryview) -> None:
+        """``decrypt`` (no associated data) into ``out``, exactly ``len(ciphertext) - 16``
+        bytes that must not overlap ``ciphertext``. On a bad tag ``out`` may hold garbage and
+        the counter stays where it was, as with ``decrypt``. Needs a key."""
+        if self._aead is None:
+            raise NoiseError("no key: nothing to decrypt into")
+        if self._n >= MAX_NONCE:
+            raise NoiseError("nonce exhausted: this session must be rekeyed or restarted")
+        if len(ciphertext) < _TAGLEN:
+            raise NoiseError("message failed authentication")
+        try:
+            self._aead.decrypt_into(self._nonce_bytes(), ciphertext, None, out)
+        except InvalidTag:
+            raise NoiseError("message failed authentication") from None
+        self._n += 1
+
 
 class HandshakeState:
     """One side of a Noise XX handshake.

@@ -3,7 +3,8 @@
 ``open_channel`` (client) and ``accept_channel`` (server) run the handshake, ask ``authorize``
 about the key the peer proved, exchange hellos and return a ``SecureChannel`` whose ``send`` and
 ``receive`` carry typed messages. Every read has a deadline; anything the peer gets wrong ends
-in a ``ChannelError`` that says what.
+in a ``ChannelError`` that says what. Once made, a channel reads its socket through a
+``RecordStream`` (``mfsync.net.record_stream``) straight into the session's buffer.
 """
 
 import asyncio
@@ -11,8 +12,10 @@ import contextlib
 import logging
 import os
 from collections.abc import Callable
+from typing import cast
 
 from mfsync.crypto.keys import Identity, short_key
+from mfsync.net.record_stream import RecordStream
 from mfsync.net.steps import in_steps
 from mfsync.protocol.errors import RemoteProtocolError
 from mfsync.protocol.messages import (
@@ -110,21 +113,22 @@ class SecureChannel:
     def __init__(
         self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, session: Session,
     ) -> None:
-        self._reader = reader
         self._writer = writer
         self._session = session
         session.defer_decoding = (_STEPPED_TAGS, STEPPED_DECODE_SIZE)
+        self._stream = RecordStream.take_over(
+            session, reader, cast(asyncio.Transport, writer.transport))
         self._closed = False
         self._close_callbacks: list[Callable[[SecureChannel], None]] = []
         self.peer_hello: Hello | None = None
-        #: Bytes read from the peer so far (records not yet complete included): what a download
-        #: measures a source's rate by, below the granularity of its 1 MiB messages.
-        self.bytes_received = 0
-        #: The end of the stream has been handed to the session (a record it cuts short is the
-        #: peer closing, or dying, mid-record: not a protocol error of its making).
-        self._eof_fed = False
         peer = writer.get_extra_info("peername")
         self.peer_address: tuple[str, int] = (str(peer[0]), int(peer[1])) if peer else ("?", 0)
+
+    @property
+    def bytes_received(self) -> int:
+        """Bytes read from the peer so far (records not yet complete included): what a download
+        measures a source's rate by, below the granularity of its 1 MiB messages."""
+        return self._stream.bytes_received
 
     @property
     def remote_key(self) -> bytes:
@@ -170,7 +174,7 @@ class SecureChannel:
             try:
                 event = self._session.next_event()
             except RemoteProtocolError as exc:
-                if self._eof_fed:
+                if self._session.cut_short:
                     # Everything complete before the end was handled already: what is left is
                     # a record cut short, as a killed process leaves it.
                     raise RecordCutShort(str(exc)) from None
@@ -178,6 +182,8 @@ class SecureChannel:
                 with contextlib.suppress(ChannelError, TimeoutError):
                     await asyncio.wait_for(self._flush(), 2.0)
                 raise ProtocolBroken(str(exc)) from None
+            if not isinstance(event, NeedData):
+                self._stream.read_on()  # (an idle channel still hears the peer close)
             if isinstance(event, UndecodedMessage):
                 try:
                     return await in_steps(
@@ -188,21 +194,18 @@ class SecureChannel:
                 return event
             await self._flush()  # a handshake reply may be waiting to go out before we read
             try:
-                data = await self._reader.read(READ_CHUNK)
+                await self._stream.wait_for_data()
             except (ConnectionError, OSError) as exc:
                 raise ChannelClosed(f"connection lost: {exc}") from None
-            self.bytes_received += len(data)
-            self._eof_fed = not data
-            self._session.receive_data(data)
 
     async def _flush(self, timeout: float = REQUEST_TIMEOUT) -> None:
-        data = self._session.data_to_send()
-        if not data:
+        records = self._session.records_to_send()
+        if not records:
             return
         try:
             async with asyncio.timeout(timeout):
-                self._writer.write(data)
-                await self._writer.drain()
+                self._stream.write(records)
+                await self._stream.drain()
         except TimeoutError:
             raise ChannelError(f"the peer read nothing for {timeout:g} s") from None
         except (ConnectionError, OSError) as exc:
@@ -217,7 +220,7 @@ class SecureChannel:
     def peer_closed(self) -> bool:
         """Whether the peer has closed its side and nothing it sent is left to read: a channel
         kept idle for reuse that the server has let go."""
-        return self._reader.at_eof()
+        return self._stream.eof and not self._session.pending_bytes
 
     def when_closed(self, callback: "Callable[[SecureChannel], None]") -> None:
         """Call ``callback(self)`` once the channel is closed or aborted (at once if it is)."""
@@ -253,7 +256,7 @@ class SecureChannel:
         self._mark_closed()
         try:
             self._writer.close()
-            await asyncio.wait_for(self._writer.wait_closed(), 2.0)
+            await asyncio.wait_for(self._stream.wait_closed(), 2.0)
         except TimeoutError:
             # A closing transport waits until its buffer is sent: with a peer that stopped
             # reading, for ever, holding the socket and the buffer (one per such client).

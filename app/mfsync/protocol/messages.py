@@ -194,7 +194,7 @@ def encode_message(msg: Message) -> bytes:
     return data
 
 
-def decode_message(data: bytes) -> Message:
+def decode_message(data: bytes | memoryview) -> Message:
     """Decode one record plaintext, or raise ``RemoteProtocolError``."""
     if len(data) > MAX_MESSAGE_SIZE:
         raise RemoteProtocolError(f"message of {len(data)} bytes exceeds {MAX_MESSAGE_SIZE}")

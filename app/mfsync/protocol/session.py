@@ -10,8 +10,14 @@ and the session's capabilities: those both hellos name (binding: a message or fi
 revision adds under a capability is sent only when the session has it, PROTOCOL.md 10).
 
 The session never touches a socket or a clock: the caller feeds it ``receive_data`` (``b""`` for
-end of stream), drains ``data_to_send`` and asks ``next_event`` until it answers ``NEED_DATA``.
-Timeouts, trust decisions and closing the socket are the caller's.
+end of stream), or reads the socket straight into the session's own buffer (``get_buffer``, then
+``buffer_updated``: no copy on the way), drains ``records_to_send`` (or ``data_to_send``) and
+asks ``next_event`` until it answers ``NEED_DATA``. Timeouts, trust decisions and closing the
+socket are the caller's.
+
+Records are decrypted into reused buffers (``mfsync.protocol.records``) and a ``Data`` payload
+is a view into one: such a buffer is reused only once nothing holds a view of it, so a payload
+a caller keeps is never overwritten by a later record.
 """
 
 import enum
@@ -32,6 +38,7 @@ from mfsync.protocol.messages import (
     decode_message,
     encode_message,
 )
+from mfsync.protocol.records import POOLED_SIZE, READ_AHEAD, PlaintextBuffers, ReceiveBuffer
 
 __all__ = [
     "FRAMING_VERSION",
@@ -117,6 +124,8 @@ class UndecodedMessage:
     plaintext: bytes
 
 
+Buffer = bytes | bytearray | memoryview
+
 SessionEvent = (
     HandshakeComplete | PeerHello | ConnectionClosed | Message | UndecodedMessage | NeedData
 )
@@ -131,11 +140,15 @@ class Session:
             initiator=role is Role.CLIENT, static_key=static_key, prologue=PROLOGUE
         )
         self._state = _State.PREFACE
-        self._in = bytearray()
-        self._out: list[bytes] = []  # joined once in data_to_send: no copy per append
+        self._in = ReceiveBuffer()
+        self._plaintexts = PlaintextBuffers()
+        self._out: list[Buffer] = []  # handed over as they are by records_to_send
         self._send: CipherState | None = None
         self._recv: CipherState | None = None
         self._eof = False
+        #: The stream ended inside a frame (the error ``next_event`` raised for it): the peer
+        #: closed, or died, mid-record, rather than sent something wrong.
+        self.cut_short = False
         self._closed_reported = False
         self._hello_sent = False
         self._hello_received = False
@@ -171,14 +184,50 @@ class Session:
 
     # -- input --------------------------------------------------------------------------------
 
-    def receive_data(self, data: bytes) -> None:
-        """Feed bytes from the peer; ``b""`` means the peer closed its side."""
+    def receive_data(self, data: Buffer) -> None:
+        """Feed bytes from the peer (a copy is kept); ``b""`` means the peer closed its side."""
         if not data:
             self._eof = True
             return
         if self._eof:
             raise LocalProtocolError("data received after end of stream")
-        self._in += data
+        self._in.extend(data)
+
+    def get_buffer(self) -> memoryview:
+        """Where the next bytes from the peer go, without a copy: write into the start of
+        this view, then call ``buffer_updated`` with their count (and ``receive_data(b"")`` at
+        the end of the stream). Sized for the rest of the record in progress (its length is
+        checked against ``MAX_RECORD`` first) and at least ``READ_AHEAD`` more. Release it
+        before calling anything else of the session."""
+        if self._eof:
+            raise LocalProtocolError("data received after end of stream")
+        return self._in.room(max(self._bytes_wanted(), READ_AHEAD))
+
+    def buffer_updated(self, count: int) -> None:
+        """``count`` bytes were written into the start of the last ``get_buffer``."""
+        self._in.wrote(count)
+
+    @property
+    def has_whole_record(self) -> bool:
+        """Whether what has arrived holds at least one whole record (or handshake message)
+        not yet parsed: a reader can stop reading the socket until it is."""
+        return len(self._in) > 0 and self._bytes_wanted() == 0
+
+    def _bytes_wanted(self) -> int:
+        """How many more bytes the frame in progress needs (0: it is whole). A record length
+        over the cap is not believed: the frame is then refused by ``next_event``."""
+        have = len(self._in)
+        if self._state is _State.PREFACE:
+            return max(0, len(PREFACE) - have)
+        if self._state is _State.HANDSHAKE:
+            if have < 2:
+                return 2 - have
+            length = _U16.unpack(self._in.peek(2))[0]
+            return 0 if length > MAX_HANDSHAKE_MESSAGE else max(0, 2 + length - have)
+        if have < 4:
+            return 4 - have
+        length = _U32.unpack(self._in.peek(4))[0]
+        return 0 if length > MAX_RECORD else max(0, 4 + length - have)
 
     def next_event(self) -> SessionEvent:
         """Parse the next event out of what has arrived; raises ``RemoteProtocolError``."""
@@ -197,8 +246,8 @@ class Session:
         if self._state is _State.PREFACE:
             if len(self._in) < len(PREFACE):
                 return self._need_data()
-            preface = bytes(self._in[: len(PREFACE)])
-            del self._in[: len(PREFACE)]
+            preface = self._in.peek(len(PREFACE))
+            self._in.consume(len(PREFACE))
             if preface[:6] != PREFACE[:6]:
                 raise RemoteProtocolError("peer does not speak mfsync (bad preface)")
             if preface != PREFACE:
@@ -214,13 +263,13 @@ class Session:
     def _handshake_step(self) -> SessionEvent:
         if len(self._in) < 2:
             return self._need_data()
-        (length,) = _U16.unpack(self._in[:2])
+        (length,) = _U16.unpack(self._in.peek(2))
         if length > MAX_HANDSHAKE_MESSAGE:
             raise RemoteProtocolError(f"handshake message of {length} bytes is too long")
         if len(self._in) < 2 + length:
             return self._need_data()
-        message = bytes(self._in[2 : 2 + length])
-        del self._in[: 2 + length]
+        message = self._in.peek(2 + length)[2:]
+        self._in.consume(2 + length)
         self._hs.read_message(message)
         if not self._hs.complete:
             self._write_handshake()
@@ -235,23 +284,18 @@ class Session:
     def _record_step(self) -> SessionEvent:
         if len(self._in) < 4:
             return self._need_data()
-        (length,) = _U32.unpack(self._in[:4])
+        (length,) = _U32.unpack(self._in.peek(4))
         if length > MAX_RECORD:
             raise RemoteProtocolError(f"record of {length} bytes exceeds {MAX_RECORD}")
         if length < _TAG_SIZE + 1:
             raise RemoteProtocolError(f"record of {length} bytes is too short")
         if len(self._in) < 4 + length:
             return self._need_data()
-        assert self._recv is not None
-        # Decrypt straight out of the receive buffer (no copy of the ciphertext); the view
-        # must be released before the buffer shrinks.
-        with memoryview(self._in) as view:
-            plaintext = self._recv.decrypt(view[4 : 4 + length])
-        del self._in[: 4 + length]
+        plaintext = self._decrypt_record(length)
         tags, min_size = self.defer_decoding
         if (self._hello_received and plaintext and plaintext[0] in tags
                 and len(plaintext) >= min_size):
-            return UndecodedMessage(plaintext)
+            return UndecodedMessage(bytes(plaintext))  # (decoded later: not a lent buffer)
         message = decode_message(plaintext)
         if isinstance(message, Hello):
             if self._hello_received:
@@ -271,10 +315,27 @@ class Session:
             raise RemoteProtocolError(f"{type(message).__name__} before hello")
         return message
 
+    def _decrypt_record(self, length: int) -> bytes | memoryview:
+        """Decrypt the whole record of ``length`` bytes at the front of the receive buffer,
+        straight out of it (no copy of the ciphertext), and consume it. A large one goes into
+        a reused buffer (``PlaintextBuffers``: a view of it is returned), a small one into new
+        bytes."""
+        assert self._recv is not None
+        size = length - _TAG_SIZE
+        with self._in.view(4, 4 + length) as ciphertext:
+            if size < POOLED_SIZE:
+                plaintext: bytes | memoryview = self._recv.decrypt(ciphertext)
+            else:
+                plaintext = self._plaintexts.take(size)
+                self._recv.decrypt_into(ciphertext, plaintext)
+        self._in.consume(4 + length)
+        return plaintext
+
     def _need_data(self) -> SessionEvent:
         if self._eof:
             if self._in:
                 self._state = _State.CLOSED
+                self.cut_short = True
                 raise RemoteProtocolError(f"stream ended inside a frame ({len(self._in)} bytes)")
             return self._closed()
         return NEED_DATA
@@ -300,11 +361,22 @@ class Session:
                 raise LocalProtocolError("hello already sent")
             self._hello_sent = True
             self._own_capabilities = frozenset(message.capabilities)
-        ciphertext = self._send.encrypt(encode_message(message))
-        self._out += (_U32.pack(len(ciphertext)), ciphertext)
+        plaintext = encode_message(message)
+        # The length prefix and the ciphertext in one buffer, encrypted into place: one
+        # object per record for the transport, no joining copy.
+        size = len(plaintext) + _TAG_SIZE
+        record = bytearray(4 + size)
+        _U32.pack_into(record, 0, size)
+        with memoryview(record) as view:
+            self._send.encrypt_into(plaintext, view[4:])
+        self._out.append(record)
+
+    def records_to_send(self) -> list[Buffer]:
+        """Everything queued for the peer since the last call, in order, as separate buffers
+        (no joining copy): the caller owns them and writes them in this order."""
+        out, self._out = self._out, []
+        return out
 
     def data_to_send(self) -> bytes:
-        """Everything queued for the peer since the last call."""
-        data = b"".join(self._out)
-        self._out.clear()
-        return data
+        """Everything queued for the peer since the last call, in one piece."""
+        return b"".join(self.records_to_send())

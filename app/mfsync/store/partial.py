@@ -17,8 +17,9 @@ content id itself (``PartialFile.unlisted``).
 
 How bytes arrive: ``resume`` says which blocks the partial already holds and ``missing_runs``
 the ranges still to ask for; a ``BlockWriter`` cuts the byte stream of each range into blocks
-(without a copy when a block arrives whole in one chunk) and verifies and writes them in worker
-threads, a few at once, while the network keeps reading.
+(without a copy when a block arrives whole in one chunk; a block of several chunks is gathered
+into a reused buffer, one copy) and verifies and writes them in worker threads, a few at once,
+while the network keeps reading.
 
 The methods of ``PartialFile`` block: the engine calls them off the event loop (the
 ``BlockWriter`` does that itself).
@@ -280,34 +281,57 @@ class BlockWriter:
     def __init__(self, partial: PartialFile, written: Callable[[int], None]) -> None:
         self._partial = partial
         self._written = written
-        self._inflight: dict[asyncio.Future[bool], tuple[int, int]] = {}
+        #: Blocks being verified and written: (index, length, the gathering buffer it is in).
+        self._inflight: dict[asyncio.Future[bool], tuple[int, int, bytearray | None]] = {}
         self._index = 0
-        self._buf = bytearray()
+        #: The block being gathered from several chunks, and how much of it has arrived.
+        self._gathering: bytearray | None = None
+        self._filled = 0
+        #: Gathering buffers whose blocks are written: free to gather the next ones.
+        self._spare: list[bytearray] = []
 
     def start(self, first: int) -> None:
         """A range beginning with block ``first`` comes next."""
         self._index = first
-        self._buf = bytearray()
+        if self._gathering is not None:
+            self._spare.append(self._gathering)
+        self._gathering, self._filled = None, 0
 
     async def feed(self, payload: bytes | memoryview) -> None:
-        """Take the next bytes of the range: every block they complete goes to be written."""
+        """Take the next bytes of the range: every block they complete goes to be written.
+
+        A block that arrives whole in ``payload`` goes as a view of it (the caller must not
+        change ``payload``'s bytes until ``drain``: a session's lent buffer is not); one
+        spread over several payloads is gathered into a buffer of this writer's."""
         partial = self._partial
-        buf = self._buf
-        pos = 0
-        while pos < len(payload):
-            length = partial.block_range(self._index)[1]
-            take = min(length - len(buf), len(payload) - pos)
-            if not buf and take == length:
-                block: bytes | memoryview = memoryview(payload)[pos : pos + length]
-            else:
-                buf += memoryview(payload)[pos : pos + take]
-                if len(buf) < length:
-                    return
-                block, buf = bytes(buf), bytearray()
-                self._buf = buf
-            pos += take
-            await self._put(self._index, block)
-            self._index += 1
+        with memoryview(payload) as view:
+            pos = 0
+            while pos < len(view):
+                length = partial.block_range(self._index)[1]
+                gathering = self._gathering
+                if gathering is None and len(view) - pos >= length:
+                    await self._put(self._index, view[pos : pos + length], None)
+                    pos += length
+                else:
+                    if gathering is None:
+                        gathering = self._gathering = self._buffer_for(length)
+                    take = min(length - self._filled, len(view) - pos)
+                    gathering[self._filled : self._filled + take] = view[pos : pos + take]
+                    self._filled += take
+                    pos += take
+                    if self._filled < length:
+                        return
+                    self._gathering, self._filled = None, 0
+                    await self._put(self._index, memoryview(gathering)[:length], gathering)
+                self._index += 1
+
+    def _buffer_for(self, length: int) -> bytearray:
+        """A gathering buffer of at least ``length`` bytes whose last block is written."""
+        while self._spare:
+            buffer = self._spare.pop()
+            if len(buffer) >= length:
+                return buffer
+        return bytearray(length)
 
     async def drain(self) -> None:
         """Wait for every block in flight; ``BadBlock`` if one did not match its hash."""
@@ -326,17 +350,19 @@ class BlockWriter:
                     future.exception()
             self._inflight.clear()
 
-    async def _put(self, index: int, block: bytes | memoryview) -> None:
+    async def _put(self, index: int, block: memoryview, gathered: bytearray | None) -> None:
         while len(self._inflight) >= MAX_INFLIGHT_BLOCKS:
             await self._reap(asyncio.FIRST_COMPLETED)
         loop = asyncio.get_running_loop()
         future = loop.run_in_executor(None, local, self._partial.accept_block, index, block)
-        self._inflight[future] = (index, len(block))
+        self._inflight[future] = (index, len(block), gathered)
 
     async def _reap(self, when: str) -> None:
         done, _ = await asyncio.wait(list(self._inflight), return_when=when)
         for future in done:
-            index, length = self._inflight.pop(future)
+            index, length, gathered = self._inflight.pop(future)
+            if gathered is not None:
+                self._spare.append(gathered)  # its thread is done with it
             if not future.result():
                 raise BadBlock(f"block {index}")
             self._written(length)

@@ -10,13 +10,22 @@ import struct
 import pytest
 
 from mfsync.crypto.keys import Identity
-from mfsync.protocol.errors import RemoteProtocolError
-from mfsync.protocol.messages import MAX_DATA, Data, End, Hello, Message
+from mfsync.protocol.errors import LocalProtocolError, RemoteProtocolError
+from mfsync.protocol.messages import (
+    DATA_HEADER,
+    MAX_DATA,
+    Data,
+    End,
+    Hello,
+    Message,
+    decode_message,
+    encode_message,
+)
 from mfsync.protocol.records import (
-    PLAINTEXT_BUFFERS,
+    LENT_BUFFERS,
     POOLED_SIZE,
     READ_AHEAD,
-    PlaintextBuffers,
+    LentBuffers,
     ReceiveBuffer,
 )
 from mfsync.protocol.session import MAX_RECORD, NEED_DATA, Role, Session, SessionEvent
@@ -63,7 +72,7 @@ def test_kept_payloads_are_never_overwritten_by_later_records(size: int) -> None
     """A caller that keeps every Data payload (a view, not a copy) finds each one intact after
     many more records were decrypted: no buffer with a live view is written again."""
     client, server = _open_pair()
-    sent = _payloads(3 * PLAINTEXT_BUFFERS, size)
+    sent = _payloads(3 * LENT_BUFFERS, size)
     for i, payload in enumerate(sent):
         server.send(Data(i * size, payload))
     events = _read_in_place(client, server.data_to_send(), random.Random(size))
@@ -91,7 +100,7 @@ def test_payloads_let_go_are_decrypted_into_reused_buffers() -> None:
 def test_a_caller_holding_some_payloads_gets_the_others_intact() -> None:
     """Holding every other payload: the held ones stay, the rest of the pool keeps turning."""
     client, server = _open_pair()
-    sent = _payloads(4 * PLAINTEXT_BUFFERS, POOLED_SIZE * 2)
+    sent = _payloads(4 * LENT_BUFFERS, POOLED_SIZE * 2)
     rng = random.Random(2)
     held: list[tuple[bytes, memoryview | bytes]] = []
     for i, payload in enumerate(sent):
@@ -197,7 +206,7 @@ def test_the_receive_buffer_compacts_and_grows_without_losing_bytes() -> None:
 
 
 def test_a_plaintext_buffer_with_a_live_view_is_not_handed_out_again() -> None:
-    pool = PlaintextBuffers()
+    pool = LentBuffers()
     first = pool.take(1000)
     first[:3] = b"abc"
     payload = first[1:3]  # what a decoded message keeps
@@ -225,3 +234,21 @@ def test_records_to_send_are_the_stream_in_order() -> None:
     while (event := client.next_event()) is not NEED_DATA:
         events.append(_plain(event))
     assert events == [_plain(m) for m in messages]
+
+
+@pytest.mark.parametrize("size", [0, 1, 4096, MAX_DATA])
+def test_a_data_message_framed_in_place_encodes_to_the_same_bytes(size: int) -> None:
+    payload = os.urandom(size)
+    buffer = memoryview(bytearray(DATA_HEADER + size))
+    buffer[DATA_HEADER:] = payload
+    framed = Data.framed(buffer, 123456789)
+    assert framed == Data(123456789, payload)
+    encoded = encode_message(framed)
+    assert encoded is buffer  # the buffer itself: no copy
+    assert bytes(encoded) == encode_message(Data(123456789, payload))
+    assert decode_message(bytes(encoded)) == Data(123456789, payload)
+
+
+def test_a_data_message_framed_over_the_cap_is_refused() -> None:
+    with pytest.raises(LocalProtocolError, match="exceeds"):
+        Data.framed(memoryview(bytearray(DATA_HEADER + MAX_DATA + 1)), 0)

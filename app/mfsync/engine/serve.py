@@ -44,6 +44,7 @@ from mfsync.protocol.exchange import Exchange
 from mfsync.protocol.exchange_events import NotARequest, PeerReport, RequestReceived
 from mfsync.protocol.folder_id import DEFAULT_FOLDER, FolderId
 from mfsync.protocol.messages import (
+    DATA_HEADER,
     MAX_DATA,
     MAX_HASHES_PER_MESSAGE,
     Ack,
@@ -75,6 +76,10 @@ log = logging.getLogger("mfsync.serve")
 
 #: Bytes read from disk per step (several Data messages).
 READ_SIZE = 4 * 1024 * 1024
+#: A step's Data messages are each read into their own slot of the step's buffer, behind room
+#: for the message's header (``Data.framed``): the file's bytes are encrypted from where they
+#: were read.
+_SLOT = DATA_HEADER + MAX_DATA
 #: A peer's requests for folders it may not see are logged once per this many seconds (and
 #: counted meanwhile): a hostile peer could otherwise fill the log with them.
 FOLDER_REFUSAL_LOG_INTERVAL = 60.0
@@ -319,13 +324,15 @@ class FileServer:
             position = request.offset
             end = request.offset + request.length
 
-            # Two buffers, used in turn: the next piece is read into one while the other goes
-            # out (encoding copies it, so a buffer is free again once its piece is sent).
-            buffers = [bytearray(READ_SIZE), bytearray(READ_SIZE)]
+            # Two buffers, used in turn: the next step is read into one while the other goes
+            # out (each message is encrypted from it as it is sent, so a buffer is free again
+            # once its step is sent).
+            pieces = -(-READ_SIZE // MAX_DATA)
+            buffers = [memoryview(bytearray(pieces * _SLOT)) for _ in range(2)]
 
             def read_at(where: int, turn: int) -> asyncio.Future[int]:
-                view = memoryview(buffers[turn % 2])[: min(READ_SIZE, end - where)]
-                return loop.run_in_executor(None, _read_into, fd, view, where)
+                return loop.run_in_executor(None, _read_into, fd,
+                                            _data_slots(buffers[turn % 2], end - where), where)
 
             turn = 0
             pending = read_at(position, turn) if position < end else None
@@ -336,7 +343,7 @@ class FileServer:
                     break  # the file shrank under us
                 if position + got < end:
                     pending = read_at(position + got, turn + 1)
-                await _send_data(reply, position, memoryview(buffers[turn % 2])[:got])
+                await _send_framed(reply, position, buffers[turn % 2], got)
                 view.sent(got)
                 position += got
                 turn += 1
@@ -383,6 +390,26 @@ async def _send_data(reply: Reply, offset: int, view: memoryview) -> None:
         await reply.send(Data(offset + start, view[start : start + MAX_DATA]))
 
 
+def _data_slots(buffer: memoryview, length: int) -> list[memoryview]:
+    """Where the next ``length`` bytes of the file (at most ``READ_SIZE``) are read to: the
+    payload part of each Data slot of ``buffer``, in order."""
+    size = min(length, READ_SIZE)
+    slots = []
+    for start in range(0, size, MAX_DATA):
+        slot = (start // MAX_DATA) * _SLOT + DATA_HEADER
+        slots.append(buffer[slot : slot + min(MAX_DATA, size - start)])
+    return slots
+
+
+async def _send_framed(reply: Reply, offset: int, buffer: memoryview, length: int) -> None:
+    """The ``length`` bytes read into the slots of ``buffer`` (``_data_slots``), the file's
+    from ``offset``, as Data messages framed where they were read."""
+    for start in range(0, length, MAX_DATA):
+        slot = (start // MAX_DATA) * _SLOT
+        size = min(MAX_DATA, length - start)
+        await reply.send(Data.framed(buffer[slot : slot + DATA_HEADER + size], offset + start))
+
+
 #: How each request the table lets a client make is answered, through the public methods,
 #: looked up on the server at each call (one place to change or wrap an answer, in a subclass
 #: or a test): (server, channel, request).
@@ -417,12 +444,19 @@ def _close_after(future: "asyncio.Future[int]", fd: int) -> None:
     os.close(fd)
 
 
-def _read_into(fd: int, view: memoryview, offset: int) -> int:
+def _read_into(fd: int, views: list[memoryview], offset: int) -> int:
+    """Read the file from ``offset`` into ``views`` in turn; how many bytes were read (fewer
+    only at the end of the file)."""
     if hasattr(os, "preadv"):
-        return os.preadv(fd, [view], offset)
-    data = os.pread(fd, len(view), offset)  # Windows has no preadv
-    view[: len(data)] = data
-    return len(data)
+        return os.preadv(fd, views, offset)
+    got = 0
+    for view in views:  # (Windows has no preadv)
+        data = os.pread(fd, len(view), offset + got)
+        view[: len(data)] = data
+        got += len(data)
+        if len(data) < len(view):
+            break
+    return got
 
 
 def _unchanged(st: os.stat_result, local: LocalFile) -> bool:

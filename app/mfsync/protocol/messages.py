@@ -50,6 +50,7 @@ from mfsync.protocol.tags import (
     Tag,
 )
 from mfsync.protocol.transfer_messages import (
+    DATA_HEADER,
     MAX_DATA,
     MAX_HASHES_PER_MESSAGE,
     BlockList,
@@ -62,6 +63,7 @@ from mfsync.protocol.wire import Reader, Writer
 
 __all__ = [
     "CONTENT_ID_SIZE",
+    "DATA_HEADER",
     "MAX_CAPABILITIES",
     "MAX_DATA",
     "MAX_ERROR_TEXT",
@@ -184,8 +186,11 @@ _MESSAGE_CLASSES: tuple[type[Message], ...] = (
 _DECODERS: dict[int, type[Message]] = {cls.TAG: cls for cls in _MESSAGE_CLASSES}
 
 
-def encode_message(msg: Message) -> bytes:
-    """Encode a message as a record plaintext: the tag byte, then the body."""
+def encode_message(msg: Message) -> bytes | memoryview:
+    """Encode a message as a record plaintext: the tag byte, then the body (for a ``Data``
+    framed in place, the buffer it was framed in)."""
+    if type(msg) is Data and msg.plaintext is not None:
+        return msg.plaintext
     w = Writer().u8(msg.TAG)
     msg.encode_body(w)
     data = w.getvalue()

@@ -1,18 +1,20 @@
-"""The buffers of a session's records: what arrived and is not parsed yet, and where records
-are decrypted to. Both are reused from record to record, so a large transfer does not allocate
-(and fault in) a megabyte per record; neither does any I/O (the caller reads the socket into
-``ReceiveBuffer.room`` or hands bytes to ``ReceiveBuffer.extend``).
+"""The buffers of a session's records: what arrived and is not parsed yet, where records are
+decrypted to, and where records to send are encrypted to. All are reused from record to record,
+so a large transfer does not allocate (and fault in) a megabyte per record; none does any I/O
+(the caller reads the socket into ``ReceiveBuffer.room`` or hands bytes to
+``ReceiveBuffer.extend``).
 
 Who owns what: the receive buffer is the session's alone (a ciphertext is decrypted out of it
 before it is consumed). A plaintext buffer is lent to whoever keeps a view of the decoded
-message (a ``Data`` payload is a view into it, not a copy): ``PlaintextBuffers`` hands a buffer
+message (a ``Data`` payload is a view into it, not a copy), a record to send to whoever writes
+it (a transport may keep a view of what it could not send yet): ``LentBuffers`` hands a buffer
 out again only once no view of it is alive, which CPython can tell exactly (a ``bytearray``
 with live exports refuses to be resized). So a payload kept by a caller is never overwritten by
 a later record, whatever the caller does with it; a caller that lets go of its views early just
 lets the buffer be reused sooner.
 """
 
-__all__ = ["PLAINTEXT_BUFFERS", "POOLED_SIZE", "READ_AHEAD", "PlaintextBuffers", "ReceiveBuffer"]
+__all__ = ["LENT_BUFFERS", "POOLED_SIZE", "READ_AHEAD", "LentBuffers", "ReceiveBuffer"]
 
 #: Bytes read beyond the end of the record in progress, at least: a reader that fetched exactly
 #: one record per read would take one trip through the event loop per record of small messages.
@@ -20,9 +22,10 @@ READ_AHEAD = 64 * 1024
 #: Plaintexts of this many bytes or more are decrypted into reused buffers; smaller ones into a
 #: new ``bytes`` (cheap at that size, and owned by nobody else).
 POOLED_SIZE = 64 * 1024
-#: Reused plaintext buffers per session: enough for the blocks a download verifies and writes at
-#: once (``store.partial.MAX_INFLIGHT_BLOCKS``) and the record being decoded, with room to spare.
-PLAINTEXT_BUFFERS = 8
+#: Reused buffers per session and direction: enough for the blocks a download verifies and
+#: writes at once (``store.partial.MAX_INFLIGHT_BLOCKS``) and the record being decoded, or the
+#: records a flush writes at once, with room to spare.
+LENT_BUFFERS = 8
 
 
 class ReceiveBuffer:
@@ -91,9 +94,9 @@ class ReceiveBuffer:
         self._start, self._end = 0, live
 
 
-class PlaintextBuffers:
-    """Reused buffers to decrypt large records into; one is handed out again only when no view
-    of it is alive (see the module's docstring)."""
+class LentBuffers:
+    """Reused buffers for large records (decrypted, or to send); one is handed out again only
+    when no view of it is alive (see the module's docstring)."""
 
     __slots__ = ("_buffers",)
 
@@ -111,7 +114,7 @@ class PlaintextBuffers:
             if smallest < 0 or len(buffer) < len(self._buffers[smallest]):
                 smallest = index
         buffer = _new_buffer(size)
-        if len(self._buffers) < PLAINTEXT_BUFFERS:
+        if len(self._buffers) < LENT_BUFFERS:
             self._buffers.append(buffer)
         elif smallest >= 0:
             self._buffers[smallest] = buffer  # a free one too small for records this size

@@ -38,7 +38,7 @@ from mfsync.protocol.messages import (
     decode_message,
     encode_message,
 )
-from mfsync.protocol.records import POOLED_SIZE, READ_AHEAD, PlaintextBuffers, ReceiveBuffer
+from mfsync.protocol.records import POOLED_SIZE, READ_AHEAD, LentBuffers, ReceiveBuffer
 
 __all__ = [
     "FRAMING_VERSION",
@@ -141,7 +141,8 @@ class Session:
         )
         self._state = _State.PREFACE
         self._in = ReceiveBuffer()
-        self._plaintexts = PlaintextBuffers()
+        self._plaintexts = LentBuffers()
+        self._records = LentBuffers()
         self._out: list[Buffer] = []  # handed over as they are by records_to_send
         self._send: CipherState | None = None
         self._recv: CipherState | None = None
@@ -318,7 +319,7 @@ class Session:
     def _decrypt_record(self, length: int) -> bytes | memoryview:
         """Decrypt the whole record of ``length`` bytes at the front of the receive buffer,
         straight out of it (no copy of the ciphertext), and consume it. A large one goes into
-        a reused buffer (``PlaintextBuffers``: a view of it is returned), a small one into new
+        a reused buffer (``LentBuffers``: a view of it is returned), a small one into new
         bytes."""
         assert self._recv is not None
         size = length - _TAG_SIZE
@@ -363,12 +364,13 @@ class Session:
             self._own_capabilities = frozenset(message.capabilities)
         plaintext = encode_message(message)
         # The length prefix and the ciphertext in one buffer, encrypted into place: one
-        # object per record for the transport, no joining copy.
+        # object per record for the transport, no joining copy; a large one in a reused
+        # buffer, lent to the caller of records_to_send until it lets go of it.
         size = len(plaintext) + _TAG_SIZE
-        record = bytearray(4 + size)
+        record = (self._records.take(4 + size) if size >= POOLED_SIZE
+                  else memoryview(bytearray(4 + size)))
         _U32.pack_into(record, 0, size)
-        with memoryview(record) as view:
-            self._send.encrypt_into(plaintext, view[4:])
+        self._send.encrypt_into(plaintext, record[4:])
         self._out.append(record)
 
     def records_to_send(self) -> list[Buffer]:

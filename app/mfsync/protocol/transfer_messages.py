@@ -5,7 +5,8 @@ range and an ``End`` (PROTOCOL.md 3). The requests name the folder first; the an
 to the request they follow and do not repeat it.
 """
 
-from dataclasses import dataclass
+import struct
+from dataclasses import dataclass, field
 from typing import ClassVar
 
 from mfsync.protocol.errors import LocalProtocolError, RemoteProtocolError
@@ -16,6 +17,7 @@ from mfsync.protocol.tags import CONTENT_ID_SIZE, HASH_SIZE, Tag, check_size
 from mfsync.protocol.wire import Reader, Writer
 
 __all__ = [
+    "DATA_HEADER",
     "MAX_DATA",
     "MAX_HASHES_PER_MESSAGE",
     "BlockList",
@@ -29,6 +31,11 @@ __all__ = [
 MAX_DATA = 1 << 20
 #: Block hashes per BlockList message.
 MAX_HASHES_PER_MESSAGE = 16384
+#: Bytes of a Data message's plaintext before its payload: the type tag, the offset (u64) and
+#: the payload's length (u32). A sender that reads file data this far into a buffer has the
+#: message framed around it in place (``Data.framed``): no copy of the payload to encode it.
+_DATA_FRAME = struct.Struct(">BQI")
+DATA_HEADER = _DATA_FRAME.size
 
 
 @dataclass(frozen=True, slots=True)
@@ -130,6 +137,21 @@ class Data:
     TAG: ClassVar[Tag] = Tag.DATA
     offset: int
     payload: bytes | memoryview
+    #: The whole plaintext, header and payload in one buffer, when framed in place
+    #: (``framed``): what ``encode_message`` returns for it, without a copy.
+    plaintext: memoryview | None = field(default=None, compare=False, repr=False)
+
+    @classmethod
+    def framed(cls, buffer: memoryview, offset: int) -> "Data":
+        """The Data message of the bytes at ``buffer[DATA_HEADER:]`` (at ``offset`` of the
+        file): its header is written into the first ``DATA_HEADER`` bytes of ``buffer``, which
+        then holds the message's whole plaintext. The buffer must not change until the message
+        is sent."""
+        payload = buffer[DATA_HEADER:]
+        if len(payload) > MAX_DATA:
+            raise LocalProtocolError(f"field of {len(payload)} bytes exceeds the cap of {MAX_DATA}")
+        _DATA_FRAME.pack_into(buffer, 0, Tag.DATA, offset, len(payload))
+        return cls(offset, payload, buffer)
 
     def encode_body(self, w: Writer) -> None:
         """Write the body."""

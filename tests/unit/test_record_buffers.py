@@ -157,9 +157,11 @@ def test_a_record_over_the_cap_is_refused_before_room_is_made_for_it() -> None:
     client.buffer_updated(4)
     with client.get_buffer() as room:
         assert len(room) == READ_AHEAD  # the claim is not believed: no room for it
+    assert client.has_whole_record  # a reader stops reading: the session refuses it next
     with pytest.raises(RemoteProtocolError, match="exceeds"):
         client.next_event()
     assert not client.cut_short  # the peer's doing, not a connection cut
+    assert client.has_whole_record  # closed: nothing more is read for it
 
 
 def test_the_room_offered_is_the_rest_of_the_record_and_a_read_ahead() -> None:

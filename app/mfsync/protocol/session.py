@@ -211,7 +211,10 @@ class Session:
     @property
     def has_whole_record(self) -> bool:
         """Whether what has arrived holds at least one whole record (or handshake message)
-        not yet parsed: a reader can stop reading the socket until it is."""
+        not yet parsed, or the session is closed: a reader can stop reading the socket until
+        ``next_event`` has taken it."""
+        if self._state is _State.CLOSED:
+            return True
         return len(self._in) > 0 and self._bytes_wanted() == 0
 
     def _bytes_wanted(self) -> int:

@@ -198,8 +198,8 @@ class Session:
         """Where the next bytes from the peer go, without a copy: write into the start of
         this view, then call ``buffer_updated`` with their count (and ``receive_data(b"")`` at
         the end of the stream). Sized for the rest of the record in progress (its length is
-        checked against ``MAX_RECORD`` first) and at least ``READ_AHEAD`` more. Release it
-        before calling anything else of the session."""
+        checked against ``MAX_RECORD`` first) and at least ``READ_AHEAD`` more. Do not write
+        into it after ``buffer_updated``: the next ``get_buffer`` may offer other memory."""
         if self._eof:
             raise LocalProtocolError("data received after end of stream")
         return self._in.room(max(self._bytes_wanted(), READ_AHEAD))

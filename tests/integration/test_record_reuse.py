@@ -4,6 +4,7 @@ of a received payload or gathered from several, and payloads a caller keeps stay
 
 import asyncio
 import os
+import struct
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -12,8 +13,16 @@ import blake3
 import pytest
 
 from mfsync.crypto.keys import Identity
-from mfsync.net.channel import SecureChannel, accept_channel, open_channel
+from mfsync.net.channel import (
+    ProtocolBroken,
+    RecordCutShort,
+    SecureChannel,
+    accept_channel,
+    open_channel,
+)
 from mfsync.protocol.messages import Data, End, Hello
+from mfsync.protocol.records import READ_AHEAD
+from mfsync.protocol.session import MAX_RECORD
 from mfsync.store.partial import BlockWriter, PartialFile
 
 
@@ -114,3 +123,29 @@ async def test_payloads_kept_by_the_caller_stay_intact(
     await sender
     assert all(isinstance(payload, memoryview) for payload in kept)  # not copies
     assert b"".join(kept) == data
+
+
+async def test_a_record_over_the_cap_ends_the_channel_without_reading_on(
+        channels: tuple[SecureChannel, SecureChannel]) -> None:
+    """A header claiming more than MAX_RECORD, then a flood: the reader stops at the header
+    (nothing of the flood is buffered) and the channel fails as the peer's doing."""
+    client, served = channels
+    served._writer.write(struct.pack(">I", MAX_RECORD + 1) + bytes(4 * 1024 * 1024))
+    with pytest.raises(ProtocolBroken, match="exceeds"):
+        await client.receive(timeout=5)
+    await asyncio.sleep(0.2)  # (time for any further reads, were reading not stopped)
+    assert client._session.pending_bytes <= READ_AHEAD + 4
+
+
+async def test_a_record_cut_short_by_the_peer_closing_is_said_so(
+        channels: tuple[SecureChannel, SecureChannel]) -> None:
+    client, served = channels
+    await served.send(Data(0, os.urandom(1024 * 1024)))
+    session = client._session  # (the Data is sent; now the served end goes away mid-record)
+    served._writer.write(struct.pack(">I", 5000) + bytes(100))
+    served._writer.close()
+    first = await client.receive(timeout=5)
+    assert isinstance(first, Data) and len(first.payload) == 1024 * 1024
+    with pytest.raises(RecordCutShort):
+        await client.receive(timeout=5)
+    assert session.cut_short

@@ -46,12 +46,16 @@ from mfsync.store.conflicts import conflict_name, is_conflict_name
 from mfsync.store.index_db import FileRecord
 from mfsync.store.shareset import LocalFile, ShareSet
 
-__all__ = ["EVALUATE_DELAY", "Syncer", "choose_offer", "winner"]
+__all__ = ["EVALUATE_DELAY", "EVALUATE_SOON", "Syncer", "choose_offer", "winner"]
 
 log = logging.getLogger("mfsync.sync")
 
-#: Changes are gathered for this long before the policy runs over them.
+#: The policy runs at most once in this long: changes arriving meanwhile are gathered into the
+#: next run (a folder filling up changes after every file).
 EVALUATE_DELAY = 0.2
+#: After a quiet moment a change is acted on this soon (gathering what arrives with it: a
+#: scan and the announcement after it), so a new file elsewhere is fetched at once.
+EVALUATE_SOON = 0.01
 #: A sync download waits this long for a source before it gives up (the policy will queue it
 #: again when a host offers the file), so that jobs for vanished hosts do not hold every worker.
 SYNC_SOURCE_WAIT = 30.0
@@ -144,6 +148,8 @@ class Syncer:
         self._failed: dict[str, tuple[bytes, float, float]] = {}
         self._retries: set[asyncio.TimerHandle] = set()
         self._handle: asyncio.TimerHandle | None = None
+        #: When the policy last started to run (loop time): the next waits EVALUATE_DELAY.
+        self._last_run = float("-inf")
         self._running = False
         self._again = False
         self._unsubscribe: Callable[[], None] | None = None
@@ -196,10 +202,13 @@ class Syncer:
     def schedule(self) -> None:
         """Run the policy soon (changes arriving meanwhile are handled in the same run)."""
         if self._handle is None:
-            self._handle = asyncio.get_running_loop().call_later(EVALUATE_DELAY, self._kick)
+            loop = asyncio.get_running_loop()
+            wait = max(EVALUATE_SOON, self._last_run + EVALUATE_DELAY - loop.time())
+            self._handle = loop.call_later(wait, self._kick)
 
     def _kick(self) -> None:
         self._handle = None
+        self._last_run = asyncio.get_running_loop().time()
         if self._running:
             self._again = True
             return

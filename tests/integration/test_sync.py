@@ -387,3 +387,15 @@ async def test_a_change_during_the_first_scan_is_seen_at_once(make_node, tmp_pat
     node = await make_node(share_dir=folder)
     assert "first.txt" in node.share.files
     await wait_for(lambda: "during.txt" in node.share.files, 10)
+
+
+async def test_each_file_is_fetched_once(host, tmp_path: Path) -> None:
+    # A name stays pending until its file is in the share set: a policy run in between used to
+    # find neither a download nor the file and fetch it again (up to four times a file).
+    files = {f"d{i % 4}/f{i:03}.bin": os.urandom(512) for i in range(120)}
+    await host(tmp_path / "a", files)
+    b = await host(tmp_path / "b")
+    await _all_have([b], files)
+    results = _SYNCERS[b].downloader.results
+    assert sorted(r.job.path for r in results) == sorted(files)
+    assert {r.state.name for r in results} == {"DONE"}

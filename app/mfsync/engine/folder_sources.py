@@ -32,20 +32,37 @@ class FolderSources:
         self.folder = folder
         self._admits = admits
 
-    def take(self, remote: RemoteFile) -> RemoteFile | None:
+    def take(self, remote: RemoteFile, admitted: dict[bytes, bool] | None = None
+             ) -> RemoteFile | None:
         """``remote`` with only the hosts the folder admits, if it is of the folder and any
-        host is left; else None."""
+        host is left; else None. ``admitted`` memoises the answers for one look at many files
+        (a network of N files has a handful of hosts: asking the folder's audience N times
+        was most of a sync evaluation's cost)."""
         if remote.folder != self.folder:
             return None
-        hosts = tuple(host for host in remote.hosts if self._admits(host.key))
+        if admitted is None:
+            admitted = {}
+        hosts = tuple(host for host in remote.hosts if self._admitted(host.key, admitted))
         if not hosts:
             return None
         return remote if len(hosts) == len(remote.hosts) else dataclasses.replace(
             remote, hosts=hosts)
 
+    def admits(self, key: bytes) -> bool:
+        """Whether the folder takes files from the host of ``key`` now."""
+        return self._admits(key)
+
+    def _admitted(self, key: bytes, admitted: dict[bytes, bool]) -> bool:
+        answer = admitted.get(key)
+        if answer is None:
+            answer = admitted[key] = self._admits(key)
+        return answer
+
     def offers(self, files: Iterable[RemoteFile]) -> list[RemoteFile]:
-        """The files of ``files`` the folder takes (see ``take``)."""
-        return [taken for remote in files if (taken := self.take(remote)) is not None]
+        """The files of ``files`` the folder takes (see ``take``), the audience asked once per
+        host for this look."""
+        admitted: dict[bytes, bool] = {}
+        return [taken for remote in files if (taken := self.take(remote, admitted)) is not None]
 
     # -- FileSources ----------------------------------------------------------------------
 

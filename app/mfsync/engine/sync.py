@@ -43,14 +43,19 @@ from mfsync.engine.transfers import (
 from mfsync.protocol.folder_id import DEFAULT_FOLDER, FolderId
 from mfsync.protocol.version import EMPTY_VERSION, Order, VersionVector
 from mfsync.store.conflicts import conflict_name, is_conflict_name
+from mfsync.store.index_db import FileRecord
 from mfsync.store.shareset import LocalFile, ShareSet
 
-__all__ = ["EVALUATE_DELAY", "Syncer", "choose_offer", "winner"]
+__all__ = ["EVALUATE_DELAY", "EVALUATE_SOON", "Syncer", "choose_offer", "winner"]
 
 log = logging.getLogger("mfsync.sync")
 
-#: Changes are gathered for this long before the policy runs over them.
+#: The policy runs at most once in this long: changes arriving meanwhile are gathered into the
+#: next run (a folder filling up changes after every file).
 EVALUATE_DELAY = 0.2
+#: After a quiet moment a change is acted on this soon (gathering what arrives with it: a
+#: scan and the announcement after it), so a new file elsewhere is fetched at once.
+EVALUATE_SOON = 0.01
 #: A sync download waits this long for a source before it gives up (the policy will queue it
 #: again when a host offers the file), so that jobs for vanished hosts do not hold every worker.
 SYNC_SOURCE_WAIT = 30.0
@@ -69,6 +74,26 @@ class _After:
     version: VersionVector
     merge_path: str | None = None
     merge_version: VersionVector | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class _Settled:
+    """A name the policy found nothing to do for: the offers it saw and our copy then (our
+    file and index row, compared by identity: the share set replaces them when they change)."""
+
+    offers: list[RemoteFile]
+    ours: LocalFile | None
+    record: FileRecord | None
+
+
+@dataclass(frozen=True, slots=True)
+class _Grouped:
+    """The network's files of this folder by name (``by_path``), built from ``files`` (a
+    node status's, compared by identity) with the audience's answers in ``admitted``."""
+
+    files: tuple[RemoteFile, ...]
+    admitted: dict[bytes, bool]
+    by_path: dict[str, list[RemoteFile]]
 
 
 def _writer(version: VersionVector) -> bytes:
@@ -123,6 +148,8 @@ class Syncer:
         self._failed: dict[str, tuple[bytes, float, float]] = {}
         self._retries: set[asyncio.TimerHandle] = set()
         self._handle: asyncio.TimerHandle | None = None
+        #: When the policy last started to run (loop time): the next waits EVALUATE_DELAY.
+        self._last_run = float("-inf")
         self._running = False
         self._again = False
         self._unsubscribe: Callable[[], None] | None = None
@@ -130,6 +157,12 @@ class Syncer:
         self._worn_out: set[str] = set()
         #: name -> the content id that no host left may be asked for (warned about once).
         self._given_up: dict[str, bytes] = {}
+        #: name -> what the policy saw when it last decided there was nothing to fetch.
+        self._settled: dict[str, _Settled] = {}
+        #: Downloads queued so far (tells a run whether a name queued one).
+        self._queued = 0
+        #: The network's offer grouped by name, and what it was built from.
+        self._grouped: _Grouped | None = None
 
     def start(self) -> None:
         """Evaluate now and after every change."""
@@ -169,10 +202,13 @@ class Syncer:
     def schedule(self) -> None:
         """Run the policy soon (changes arriving meanwhile are handled in the same run)."""
         if self._handle is None:
-            self._handle = asyncio.get_running_loop().call_later(EVALUATE_DELAY, self._kick)
+            loop = asyncio.get_running_loop()
+            wait = max(EVALUATE_SOON, self._last_run + EVALUATE_DELAY - loop.time())
+            self._handle = loop.call_later(wait, self._kick)
 
     def _kick(self) -> None:
         self._handle = None
+        self._last_run = asyncio.get_running_loop().time()
         if self._running:
             self._again = True
             return
@@ -195,14 +231,20 @@ class Syncer:
     async def _evaluate(self, status: NodeStatus) -> None:
         if not self._node.offers(self._share):
             return  # gone, unreadable or paused (unmounted?): nothing is fetched into it
-        by_path: dict[str, list[RemoteFile]] = {}
-        for remote in self.sources.offers(status.files):
-            if remote.hosts:
-                by_path.setdefault(remote.path, []).append(remote)
+        by_path = self._offers_by_path(status.files)
         pending = set(self._pending.values())
+        settled = self._settled
+        for gone in settled.keys() - by_path.keys():
+            del settled[gone]
         for path, offers in by_path.items():
             if path in pending:
                 continue  # a download for this name (or its conflict copy) is under way
+            ours, record = self._share.get(path), self._share.record(path)
+            seen = settled.get(path)
+            if seen is not None and seen.ours is ours and seen.record is record and (
+                    seen.offers == offers):
+                continue  # decided before, and neither side has changed since
+            queued = self._queued
             if self._share.ignores(path):
                 continue  # left out of this folder by its ignore rules: not fetched either
             sane = [offer for offer in offers if not offer.version.worn_out()]
@@ -236,6 +278,31 @@ class Syncer:
                 # Nothing to fetch under this name: a partial download left for it (by a run
                 # stopped mid-way, for a version that has lost since) would stay for ever.
                 await self._share.discard_partial(path)
+            if self._queued == queued:
+                # Nothing to fetch: until the offers or our copy change, the answer stays
+                # the same (the objects are replaced whenever they change), so the next run
+                # skips the name. (A run looks at every name the network offers; after each
+                # file that lands there is another: without this, a folder of N files took
+                # N looks at all N names.)
+                settled[path] = _Settled(offers, self._share.get(path),
+                                         self._share.record(path))
+
+    def _offers_by_path(self, files: tuple[RemoteFile, ...]) -> dict[str, list[RemoteFile]]:
+        """The offers of this folder's files by name, from the hosts it admits. Kept while the
+        network's files are the same object and the hosts it held are admitted as before:
+        most runs follow a download of ours, not a change of the network."""
+        grouped = self._grouped
+        if grouped is not None and grouped.files is files and all(
+                self.sources.admits(key) is answer for key, answer in grouped.admitted.items()):
+            return grouped.by_path
+        admitted: dict[bytes, bool] = {}
+        by_path: dict[str, list[RemoteFile]] = {}
+        for remote in files:
+            taken = self.sources.take(remote, admitted)
+            if taken is not None and taken.hosts:
+                by_path.setdefault(taken.path, []).append(taken)
+        self._grouped = _Grouped(files, admitted, by_path)
+        return by_path
 
     async def _consider(self, path: str, theirs: RemoteFile) -> None:
         ours = self._share.get(path)
@@ -312,6 +379,7 @@ class Syncer:
             local_name=replace_ours.disk_path if replace_ours is not None else None,
         )
         if self._downloader.add(job):
+            self._queued += 1
             self._after[job.key] = after
             self._pending[job.key] = path
             if store_as is None:
@@ -319,8 +387,18 @@ class Syncer:
 
     async def on_done(self, result: DownloadResult) -> None:
         """Record a finished download in the share set (and so announce it)."""
+        # The name stays pending until the file is in the share set: a policy run in between
+        # (adopting waits for a worker thread) would find neither a download under way nor
+        # the file, and queue it again (each file was fetched up to four times).
+        try:
+            await self._record_done(result)
+        finally:
+            self._pending.pop(result.job.key, None)
+        self.schedule()
+
+    async def _record_done(self, result: DownloadResult) -> None:
         after = self._after.pop(result.job.key, None)
-        path = self._pending.pop(result.job.key, None)
+        path = self._pending.get(result.job.key)
         if result.job.store_as is None and (
                 result.state is not TransferState.DONE
                 or result.stored_as != result.job.path):
@@ -332,7 +410,6 @@ class Syncer:
         if path is not None:
             self._note_outcome(path, result)
         if after is None or result.state not in (TransferState.DONE, TransferState.SKIPPED):
-            self.schedule()
             return
         if result.remote is not None and result.hashes is not None and result.stored_as:
             version = after.version
@@ -343,7 +420,6 @@ class Syncer:
         if after.merge_path is not None and after.merge_version is not None:
             await self._share.set_version(after.merge_path, after.merge_version)
         self._node.share_changed()
-        self.schedule()
 
     def _note_outcome(self, path: str, result: DownloadResult) -> None:
         """Remember a failed download of ``path`` so that it is retried after a growing delay

@@ -50,6 +50,7 @@ from mfsync.engine.download_queue import Deferred, DoneCallback, DownloadQueue
 from mfsync.engine.file_sources import FileSources
 from mfsync.engine.job_board import StatusCallback
 from mfsync.engine.receive import Receiver
+from mfsync.engine.small_batch import SmallFiles
 from mfsync.engine.sources import BadBlock, SourcePolicy, describe_host, endpoint, offer_for
 from mfsync.engine.status import HostRef, RemoteFile
 from mfsync.engine.transfer_status import (
@@ -65,7 +66,7 @@ from mfsync.net.channel import ChannelError
 from mfsync.protocol.content import block_count
 from mfsync.store.failures import local
 from mfsync.store.hashing import FileHashes
-from mfsync.store.partial import MAX_INFLIGHT_BLOCKS, MAX_RANGE
+from mfsync.store.partial import MAX_INFLIGHT_BLOCKS, MAX_RANGE, PartialFile
 from mfsync.store.placement import Wanted, check_name, discard_partials, plan_batch
 
 __all__ = [
@@ -135,6 +136,7 @@ class Downloader:
         self._ticker: asyncio.Task[None] | None = None
         self._receiver = Receiver(node, self._queue)
         self._planner = ThreadBatcher(plan_batch)
+        self._small = SmallFiles(node, self._line.turns, self._queue.board)
 
     # -- public face ----------------------------------------------------------------------
 
@@ -222,6 +224,7 @@ class Downloader:
                 await self._ticker
             self._ticker = None
         await self._queue.stop()
+        await self._small.stop()
         self._unsubscribe()
 
     # -- one job, from whichever host ---------------------------------------------------------
@@ -362,6 +365,26 @@ class Downloader:
             return DownloadResult(job, TransferState.SKIPPED, remote, plan.stored, plan.target,
                                   hashes=plan.same)
         source = format_host_port(host.address, host.port)
+        partial, content = await self._receive(job, remote, host, turn, attempt, target=plan.target)
+        final = await self._receiver.land(plan, partial, content)
+        self._queue.board.records[job.key].place(final)
+        stored = plan.stored_at(final)
+        if final != plan.target:
+            log.warning("%s changed here during the download: keeping it, storing the other "
+                        "version as %s", plan.target, stored)
+        self._queue.board.set_state(job, TransferState.DONE, done=remote.size)
+        self._failures.succeeded(job)
+        log.info("downloaded %s (%d bytes) from %s", stored, remote.size, source)
+        hashes = FileHashes(remote.size, partial.block_size, partial.hashes, remote.content_id)
+        return DownloadResult(job, TransferState.DONE, remote, stored, final, hashes=hashes)
+
+    async def _receive(self, job: DownloadJob, remote: RemoteFile, host: HostRef, turn: Turn,
+                       attempt: Attempt, *, target: Path) -> tuple[PartialFile, bytes | None]:
+        """The content: alone, on the job's turn; a small file's in its host's next batch."""
+        if self._small.takes(remote):
+            turn.release()
+            return await self._small.receive(job, remote, host, attempt, target)
+        source = format_host_port(host.address, host.port)
         await self._line.wait(job.key, turn, host)  # (until then the job stays QUEUED)
         if turn.nudged:
             raise _ChooseAgain
@@ -376,10 +399,10 @@ class Downloader:
                 attempt.begin(scope)
                 if block_count(remote.size) <= 1:
                     partial, content = await self._receiver.whole(job, remote, host, attempt,
-                                                                  plan.target)
+                                                                  target)
                 else:
                     partial = await self._receiver.blocks(job, remote, host, attempt,
-                                                          plan.target)
+                                                          target)
         except TimeoutError:
             if not attempt.preempted:
                 raise
@@ -388,17 +411,7 @@ class Downloader:
             attempt.end()
             del self._line.attempts[job.key]
         turn.release()  # landing needs no network: the next job may start receiving
-        final = await self._receiver.land(plan, partial, content)
-        self._queue.board.records[job.key].place(final)
-        stored = plan.stored_at(final)
-        if final != plan.target:
-            log.warning("%s changed here during the download: keeping it, storing the other "
-                        "version as %s", plan.target, stored)
-        self._queue.board.set_state(job, TransferState.DONE, done=remote.size)
-        self._failures.succeeded(job)
-        log.info("downloaded %s (%d bytes) from %s", stored, remote.size, source)
-        hashes = FileHashes(remote.size, partial.block_size, partial.hashes, remote.content_id)
-        return DownloadResult(job, TransferState.DONE, remote, stored, final, hashes=hashes)
+        return partial, content
 
 
 def _wanted(job: DownloadJob, remote: RemoteFile, host: HostRef) -> Wanted:

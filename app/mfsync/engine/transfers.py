@@ -85,9 +85,11 @@ __all__ = [
 log = logging.getLogger("mfsync.transfer")
 
 #: Jobs taken at once per file being received: the others check their target, wait for a
-#: turn on the network, or land. Without them a worker waited for every landing, and small
-#: files landed one by one instead of in batches.
-JOBS_PER_TRANSFER = 128
+#: turn on the network (or for their host's next batch of small files), or land. Without them
+#: a worker waited for every landing, and small files landed one by one instead of in batches;
+#: with 16, a batch of small files held at most 48. (At most 192 small files of 128 KiB in
+#: memory: 24 MiB.)
+JOBS_PER_TRANSFER = 64
 #: How long a job goes without a source that delivers before it fails: no host offers its
 #: content, or every attempt ends without one verified block (a host that accepts and then
 #: resets or goes silent every time is no source either).

@@ -33,9 +33,9 @@ from mfsync.engine.file_sources import FileSources
 from mfsync.engine.job_board import JobBoard
 from mfsync.engine.status import HostRef, RemoteFile
 from mfsync.engine.transfer_status import TransferState
-from mfsync.engine.turns import Endpoint, Turns, endpoint
+from mfsync.engine.turns import Turns
 from mfsync.net.addresses import format_host_port
-from mfsync.net.channel import ChannelError, PeerRefused, SecureChannel
+from mfsync.net.channel import PeerRefused, SecureChannel
 from mfsync.net.client import fetch_files, stream_range
 from mfsync.protocol.batch_messages import wanted_size
 from mfsync.protocol.content import block_size_for
@@ -57,8 +57,9 @@ log = logging.getLogger("mfsync.transfer")
 
 #: Room left in a request message for its tag, folder id and count.
 _REQUEST_HEAD = 64
-#: The key of a batch: the host asked and the folder asked about (one request, one folder).
-_BatchKey = tuple[Endpoint, FolderId]
+#: The key of a batch: the host asked (as the jobs chose it: a restarted host is another) and
+#: the folder asked about (one request, one folder).
+_BatchKey = tuple[HostRef, FolderId]
 
 
 @dataclass
@@ -117,7 +118,7 @@ class SmallFiles:
 
     def _ask(self, host: HostRef, remote: RemoteFile) -> "asyncio.Future[bytes]":
         """Queue ``remote`` for its host's next batch; the future of its bytes."""
-        key = (endpoint(host), remote.folder)
+        key = (host, remote.folder)
         queue = self._queues.get(key)
         if queue is None:
             queue = self._queues[key] = _Queue(host)
@@ -163,10 +164,10 @@ class SmallFiles:
                         future.set_exception(PeerRefused(answer))
                     else:
                         future.set_result(bytes(answer))
-        except ChannelError as exc:
+        except Exception as exc:  # (a ChannelError, say: what each job would have seen alone)
             for _, future in batch:
                 if not future.done():
-                    future.set_exception(exc)  # (what the file's job would have seen alone)
+                    future.set_exception(exc)
         except BaseException:
             for _, future in batch:
                 future.cancel()

@@ -275,6 +275,29 @@ async def test_a_reply_out_of_order_breaks_the_table_and_counts_against_the_host
     assert len(sharer.batches) >= 3  # (each attempt a new connection: the broken one closed)
 
 
+async def test_a_stalled_batch_loses_its_turn_to_a_host_that_delivers(
+        make_node, downloaders, batch_sharer, tmp_path: Path) -> None:
+    files = {f"f{n:02}.bin": os.urandom(3000) for n in range(24)}
+    staller = await batch_sharer(files)
+    staller.hold = asyncio.Event()  # never set: every batch it is asked for stalls
+    share = await asyncio.to_thread(make_tree, tmp_path / "share", files)
+    for path in files:  # the same time as the staller's: one offer, two hosts
+        os.utime(share / path, ns=(staller.mtime_ns, staller.mtime_ns))
+    await make_node(share_dir=share)
+    fetcher = await make_node(wants=True, static_peers=(("127.0.0.1", staller.server.port),))
+    await wait_for(lambda: all([len(f.hosts) for f in fetcher.files_for(p)] == [2]
+                               for p in files), 15)
+    dest = tmp_path / "dest"
+    dest.mkdir()
+    downloader = downloaders(fetcher)
+    started = time.monotonic()
+    results = await _run(downloader, *(DownloadJob(p, dest) for p in files))
+    assert {p: r.state for p, r in results.items()} == dict.fromkeys(files, TransferState.DONE)
+    assert await asyncio.to_thread(read_tree, dest) == files
+    assert staller.batches  # some files chose it first ...
+    assert time.monotonic() - started < 15  # ... and went on from the honest host (grace: 2 s)
+
+
 async def test_a_file_cancelled_in_its_batch_is_not_landed(make_node, downloaders,
                                                            batch_sharer, tmp_path: Path) -> None:
     files = {f"f{n:02}.bin": os.urandom(2000) for n in range(10)}

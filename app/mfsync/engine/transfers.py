@@ -38,7 +38,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from mfsync.defaults import DEFAULT_CONCURRENCY
-from mfsync.engine.attempts import Attempt
+from mfsync.engine.attempts import Attempt, SlowSource
 from mfsync.engine.batches import ThreadBatcher
 from mfsync.engine.download_jobs import (
     DownloadJob,
@@ -105,11 +105,6 @@ GIVE_UP_SETTLE = 10.0
 TICK = 0.5
 
 
-class SlowSource(Exception):
-    """An attempt lost its turn: its source was below the minimum rate and someone else could
-    use the turn (the message says who)."""
-
-
 class _ChooseAgain(Exception):
     """A job waiting for a turn with a host that holds every turn may use another host: it
     chooses again (``TurnLine.share``)."""
@@ -139,7 +134,7 @@ class Downloader:
         self._ticker: asyncio.Task[None] | None = None
         self._receiver = Receiver(node, self._queue)
         self._planner = ThreadBatcher(plan_batch)
-        self._small = SmallFiles(node, self._line.turns, self._queue.board)
+        self._small = SmallFiles(node, self._line, self._queue.board, self._policy)
 
     # -- public face ----------------------------------------------------------------------
 

@@ -122,7 +122,7 @@ class BatchSharer:
         self.mtime_ns = time.time_ns() - 10_000_000_000
         self.forge = lambda path, data: data
         self.hold: asyncio.Event | None = None
-        self.reverse = False  #: answer the files last first (what the table forbids)
+        self.misnumber = False  #: number each file one past its place (what the table forbids)
         self.batches: list[GetFilesRequest] = []
         self.server = Server(self.identity, hello=Hello(capabilities=(FILES_CAPABILITY,),
                                                         name="batcher"),
@@ -143,8 +143,7 @@ class BatchSharer:
             self.batches.append(message)
             if self.hold is not None:
                 await self.hold.wait()
-            order = list(enumerate(message.files))
-            for index, wanted in reversed(order) if self.reverse else order:
+            for index, wanted in enumerate(message.files, start=1 if self.misnumber else 0):
                 await channel.send(FileData(index, self.forge(wanted.path,
                                                               self.files[wanted.path])))
             await channel.send(End(len(message.files)))
@@ -257,11 +256,11 @@ async def test_a_forged_byte_fails_that_file_only_and_counts_against_the_host(
     assert len(sharer.batches) >= 2  # the bad file was asked for again (then given up)
 
 
-async def test_a_reply_out_of_order_breaks_the_table_and_counts_against_the_host(
+async def test_a_misnumbered_reply_breaks_the_table_and_counts_against_the_host(
         make_node, downloaders, batch_sharer, tmp_path: Path) -> None:
     files = {f"f{n:02}.bin": os.urandom(1000) for n in range(5)}
     sharer = await batch_sharer(files)
-    sharer.reverse = True
+    sharer.misnumber = True
     fetcher = await _fetcher_of(make_node, sharer)
     await _offered(fetcher, *files)
     dest = tmp_path / "dest"

@@ -32,6 +32,9 @@ from mfsync.protocol.exchange_events import (
     BlocksPart,
     DataPart,
     ExchangeEvent,
+    FileArrived,
+    FileRefused,
+    FilesComplete,
     FoldersListed,
     IndexPart,
     NotARequest,
@@ -52,10 +55,13 @@ from mfsync.protocol.messages import (
     End,
     ErrorCode,
     ErrorMessage,
+    FileData,
+    FileFailed,
     FolderFlags,
     FolderInfo,
     FolderList,
     FoldersRequest,
+    GetFilesRequest,
     GetRequest,
     Hello,
     IndexChunk,
@@ -67,6 +73,7 @@ from mfsync.protocol.messages import (
     OfferRequest,
     OfferStatus,
     ReceiptRequest,
+    WantedFile,
 )
 from mfsync.protocol.session import Role
 
@@ -86,6 +93,10 @@ PART2 = OfferRequest(OFFER, 8000, 2, 10, 2, 2, "2 files", (OfferEntry("b", 5, CI
 RECEIVED = OfferReply(OFFER, OfferStatus.PART_RECEIVED)
 PENDING = OfferReply(OFFER, OfferStatus.PENDING)
 ACK = Ack(OFFER)
+#: A batch of two small files (3 and 2 bytes), and its first file's answers.
+BATCH = GetFilesRequest((WantedFile("a", CID, 3), WantedFile("b", CID, 2)))
+FILE0 = FileData(0, b"abc")
+FAILED0 = FileFailed(0, ERROR)
 
 Step = tuple[Role, Message]
 
@@ -96,6 +107,7 @@ PREFIX: dict[State, list[Step]] = {
     State.INDEX: [(CLIENT, IndexRequest(0))],
     State.BLOCKS: [(CLIENT, BlocksRequest("f", CID))],
     State.DATA: [(CLIENT, GetRequest("f", CID, 10, 5))],
+    State.FILES: [(CLIENT, BATCH)],
     State.OFFER: [(CLIENT, PART2)],
     State.ACKING: [(CLIENT, ReceiptRequest(OFFER, 2, 10))],
     State.REFUSING: [(CLIENT, Data(0, b"x"))],
@@ -123,6 +135,14 @@ ROWS: dict[tuple[State, Role, Kind], tuple[list[Step], Message, type[ExchangeEve
     (State.IDLE, CLIENT, CancelRequest): ([], CancelRequest(OFFER, "no"), RequestReceived),
     (State.IDLE, CLIENT, OfferReply): ([], PENDING, NotARequest),
     (State.IDLE, CLIENT, Ack): ([], ACK, NotARequest),
+    (State.IDLE, CLIENT, GetFilesRequest): ([], BATCH, RequestReceived),
+    (State.IDLE, CLIENT, FileData): ([], FILE0, NotARequest),
+    (State.IDLE, CLIENT, FileFailed): ([], FAILED0, NotARequest),
+    (State.FILES, SERVER, FileData): (PREFIX[State.FILES], FILE0, FileArrived),
+    (State.FILES, SERVER, FileFailed): (PREFIX[State.FILES], FAILED0, FileRefused),
+    (State.FILES, SERVER, End): ([(CLIENT, BATCH), (SERVER, FILE0), (SERVER, FileFailed(1, ERROR))],
+                                 End(2), FilesComplete),
+    (State.FILES, SERVER, ErrorMessage): (PREFIX[State.FILES], ERROR, Refused),
     (State.OFFER, SERVER, OfferReply): (PREFIX[State.OFFER], PENDING, OfferAnswered),
     (State.OFFER, SERVER, ErrorMessage): (PREFIX[State.OFFER], ERROR, Refused),
     (State.ACKING, SERVER, Ack): (PREFIX[State.ACKING], ACK, Acknowledged),
@@ -167,6 +187,9 @@ ALL_KINDS: dict[Kind, Message] = {
     ReceiptRequest: ReceiptRequest(OFFER, 2, 10),
     CancelRequest: CancelRequest(OFFER),
     Ack: ACK,
+    GetFilesRequest: BATCH,
+    FileData: FILE0,
+    FileFailed: FAILED0,
     ErrorMessage: ERROR,
 }
 

@@ -52,6 +52,8 @@ from mfsync.protocol.folder_messages import MAX_FOLDERS
 from mfsync.protocol.index_messages import read_version, write_version
 from mfsync.protocol.messages import (
     CONTENT_ID_SIZE,
+    MAX_BATCH_FILE_SIZE,
+    MAX_BATCH_FILES,
     MAX_DATA,
     MAX_ERROR_TEXT,
     MAX_HASHES_PER_MESSAGE,
@@ -68,10 +70,13 @@ from mfsync.protocol.messages import (
     End,
     ErrorCode,
     ErrorMessage,
+    FileData,
+    FileFailed,
     FolderFlags,
     FolderInfo,
     FolderList,
     FoldersRequest,
+    GetFilesRequest,
     GetRequest,
     Hello,
     IndexChunk,
@@ -83,6 +88,7 @@ from mfsync.protocol.messages import (
     OfferRequest,
     OfferStatus,
     ReceiptRequest,
+    WantedFile,
     decode_message,
     encode_message,
 )
@@ -179,6 +185,17 @@ MESSAGES: dict[str, st.SearchStrategy[Message]] = {
         ErrorMessage, code=st.sampled_from(ErrorCode),
         text=st.text(st.characters(exclude_categories=("Cs",)).filter(str.isprintable),
                      max_size=60)),
+    "get_files": st.builds(
+        GetFilesRequest,
+        files=st.lists(st.builds(WantedFile, path=_paths, content_id=_ids, size=_u64),
+                       min_size=1, max_size=6).map(tuple),
+        folder=_folder_ids),
+    "file_data": st.builds(FileData, index=_u32, payload=st.binary(max_size=200)),
+    "file_failed": st.builds(
+        FileFailed, index=_u32, error=st.builds(
+            ErrorMessage, code=st.sampled_from(ErrorCode),
+            text=st.text(st.characters(exclude_categories=("Cs",)).filter(str.isprintable),
+                         max_size=60))),
 }
 _any_message = st.one_of(*MESSAGES.values())
 
@@ -314,6 +331,13 @@ def _check_message(decoder: str, data: bytes) -> Message | None:
         assert len(msg.hashes) <= MAX_HASHES_PER_MESSAGE and msg.block_size > 0
     if isinstance(msg, Data):
         assert len(msg.payload) <= MAX_DATA
+    if isinstance(msg, GetFilesRequest):
+        assert 1 <= len(msg.files) <= MAX_BATCH_FILES
+    if isinstance(msg, FileData):
+        assert len(msg.payload) <= MAX_BATCH_FILE_SIZE
+    if isinstance(msg, FileFailed):
+        text = msg.error.text
+        assert len(text.encode("utf-8")) <= MAX_ERROR_TEXT and not has_control(text)
     if isinstance(msg, ErrorMessage):
         assert len(msg.text.encode("utf-8")) <= MAX_ERROR_TEXT and not has_control(msg.text)
     if isinstance(msg, Hello):
@@ -365,6 +389,9 @@ test_mutated_answer_request = _message_test("answer_request", MESSAGES["answer_r
 test_mutated_receipt_request = _message_test("receipt_request", MESSAGES["receipt_request"], 200)
 test_mutated_cancel_request = _message_test("cancel_request", MESSAGES["cancel_request"], 200)
 test_mutated_ack = _message_test("ack", MESSAGES["ack"], 100)
+test_mutated_get_files = _message_test("get_files", MESSAGES["get_files"], 500)
+test_mutated_file_data = _message_test("file_data", MESSAGES["file_data"], 300)
+test_mutated_file_failed = _message_test("file_failed", MESSAGES["file_failed"], 300)
 
 
 @fuzz_settings(800)
@@ -423,6 +450,14 @@ def _claims() -> list[tuple[str, bytes]]:
         ("offer label claims 255 bytes", b"\x0b" + bytes(5) + struct.pack(">HIQHH", 1, 1, 0, 1, 1)
          + b"\xff" + bytes(20)),
         ("offer reason claims 64 KiB", b"\x0c" + bytes(5) + b"\x04\xff\xff" + b"a" * 10),
+        ("batch claims 65535 files", b"\x11" + bytes(5) + b"\xff\xff" + bytes(60)),
+        ("batch claims the file cap", b"\x11" + bytes(5) + struct.pack(">H", MAX_BATCH_FILES)
+         + bytes(60)),
+        ("batch path claims 64 KiB", b"\x11" + bytes(5) + b"\x00\x01\xff\xff" + bytes(60)),
+        ("file data claims 4 GiB", b"\x12" + struct.pack(">II", 0, 2**32 - 1) + b"x" * 10),
+        ("file data claims a block", b"\x12" + struct.pack(">II", 0, MAX_BATCH_FILE_SIZE)
+         + b"x" * 10),
+        ("file error text claims 64 KiB", b"\x13" + bytes(4) + b"\x00\x01\xff\xff" + b"a" * 10),
         ("over the message cap", b"\x03" + bytes(MAX_MESSAGE_SIZE + 10)),
     ]
 
@@ -452,13 +487,17 @@ def _largest(kind: str) -> bytes:
         entries = tuple(OfferEntry("", i, cid) for i in range(MAX_OFFER_ENTRIES_PER_PART))
         return encode_message(OfferRequest(FolderId(bytes(5)), 1, MAX_OFFER_FILES, 0, 1, 1,
                                            "x", entries))
+    if kind == "batch":  # the most (smallest) files of one request
+        files = tuple(WantedFile("", cid, 1) for _ in range(MAX_BATCH_FILES))
+        return encode_message(GetFilesRequest(files))
     if kind == "hashes":
         return encode_message(BlockList(cid, 0, 1 << 17, 0, (cid,) * MAX_HASHES_PER_MESSAGE,
                                         last=True))
     return encode_message(Data(0, bytes(MAX_DATA)))
 
 
-@pytest.mark.parametrize("kind", ["index", "versions", "hashes", "data", "folders", "offer"])
+@pytest.mark.parametrize("kind", ["index", "versions", "hashes", "data", "folders", "offer",
+                                  "batch"])
 def test_largest_valid_messages_stay_within_the_expansion(kind: str) -> None:
     """The budget's factor holds for the worst honest case too: a full record of the
     smallest items (each decoded into Python objects) stays under EXPANSION x its size."""

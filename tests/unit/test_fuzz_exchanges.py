@@ -37,6 +37,7 @@ from mfsync.protocol.exchange_events import (
     BlocksComplete,
     DataPart,
     ExchangeEvent,
+    FilesComplete,
     RangeComplete,
 )
 from mfsync.protocol.folder_id import FolderId
@@ -50,10 +51,13 @@ from mfsync.protocol.messages import (
     End,
     ErrorCode,
     ErrorMessage,
+    FileData,
+    FileFailed,
     FolderFlags,
     FolderInfo,
     FolderList,
     FoldersRequest,
+    GetFilesRequest,
     GetRequest,
     Hello,
     IndexChunk,
@@ -65,6 +69,7 @@ from mfsync.protocol.messages import (
     OfferRequest,
     OfferStatus,
     ReceiptRequest,
+    WantedFile,
     decode_message,
     encode_message,
 )
@@ -118,6 +123,12 @@ _any_message: st.SearchStrategy[Message] = st.one_of(
     st.builds(ReceiptRequest, offer=_offer_ids, files=_small, bytes=_small),
     st.builds(CancelRequest, offer=_offer_ids),
     st.builds(Ack, offer=_offer_ids),
+    st.builds(GetFilesRequest, files=st.lists(st.builds(WantedFile, path=st.just("f"),
+                                                        content_id=_ids, size=st.integers(0, 3)),
+                                              min_size=1, max_size=3).map(tuple)),
+    st.builds(FileData, index=st.integers(0, 3), payload=st.binary(max_size=3)),
+    st.builds(FileFailed, index=st.integers(0, 3),
+              error=st.just(ErrorMessage(ErrorCode.CHANGED, "changed"))),
 )
 
 
@@ -152,6 +163,19 @@ def _range_conversation(draw: st.DrawFn) -> tuple[list[Step], int]:
         steps.append((SERVER, Data(position, bytes(n))))
         position += n
     steps.append((SERVER, End(position)))
+    return steps, 0
+
+
+@st.composite
+def _files_conversation(draw: st.DrawFn) -> tuple[list[Step], int]:
+    """A batch of small files, each answered with its bytes or its error, then End."""
+    sizes = draw(st.lists(st.integers(0, 3), min_size=1, max_size=4))
+    steps: list[Step] = [(CLIENT, GetFilesRequest(tuple(
+        WantedFile(f"f{n}", bytes(32), size) for n, size in enumerate(sizes))))]
+    for index, size in enumerate(sizes):
+        steps.append((SERVER, FileData(index, bytes(size)) if draw(st.booleans()) else
+                       FileFailed(index, ErrorMessage(ErrorCode.CHANGED, "changed"))))
+    steps.append((SERVER, End(len(sizes))))
     return steps, 0
 
 
@@ -191,7 +215,7 @@ def _offer_conversation(draw: st.DrawFn) -> tuple[list[Step], int]:
 
 
 _honest = st.one_of(_blocks_conversation(), _range_conversation(), _index_conversation(),
-                    _folders_conversation(), _offer_conversation())
+                    _folders_conversation(), _offer_conversation(), _files_conversation())
 
 
 @st.composite
@@ -265,6 +289,8 @@ def _check_whole(steps: list[Step], events: list[ExchangeEvent]) -> None:
         elif isinstance(event, RangeComplete):
             position = None
             tally.reached["ranges_accepted"] += 1
+        elif isinstance(event, FilesComplete):
+            tally.reached["batches_accepted"] += 1
         elif isinstance(event, BlocksComplete):
             info = event.info
             assert any(isinstance(r, BlocksRequest)

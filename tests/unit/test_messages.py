@@ -369,7 +369,7 @@ def test_empty_message_is_rejected() -> None:
         decode_message(b"")
 
 
-@pytest.mark.parametrize("tag", [0x00, 0x11, 0x20, 0x7E, 0x80, 0xFF])
+@pytest.mark.parametrize("tag", [0x00, 0x14, 0x20, 0x7E, 0x80, 0xFF])
 def test_unknown_tag_is_rejected(tag: int) -> None:
     with pytest.raises(RemoteProtocolError, match="unknown message type"):
         decode_message(bytes([tag]) + b"\x00" * 16)

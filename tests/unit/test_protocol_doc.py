@@ -25,10 +25,13 @@ from mfsync.protocol.messages import (
     End,
     ErrorCode,
     ErrorMessage,
+    FileData,
+    FileFailed,
     FolderFlags,
     FolderInfo,
     FolderList,
     FoldersRequest,
+    GetFilesRequest,
     GetRequest,
     Hello,
     IndexChunk,
@@ -38,6 +41,7 @@ from mfsync.protocol.messages import (
     OfferReply,
     OfferStatus,
     ReceiptRequest,
+    WantedFile,
     encode_message,
 )
 from mfsync.protocol.offer_messages import split_offer
@@ -98,6 +102,12 @@ EXAMPLES = {
     "receipt": encode_message(ReceiptRequest(OFFER, 1, 5)),
     "cancel": encode_message(CancelRequest(OFFER, "cancelled")),
     "ack": encode_message(Ack(OFFER)),
+    "get-files-request": encode_message(GetFilesRequest((WantedFile("a.txt", HELLO_ID, 5),
+                                                         WantedFile("b.txt", HELLO_ID, 5)))),
+    "file-data": encode_message(FileData(0, HELLO)),
+    "file-failed": encode_message(FileFailed(1, ErrorMessage(ErrorCode.NOT_FOUND,
+                                                             "'b.txt' is not shared here"))),
+    "end-of-a-batch": encode_message(End(2)),
 }
 
 

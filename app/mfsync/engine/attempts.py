@@ -14,7 +14,7 @@ import time
 from mfsync.engine.status import HostRef
 from mfsync.net.channel import SecureChannel
 
-__all__ = ["MIN_RATE", "RATE_GRACE", "RATE_WINDOW", "Attempt", "RateMeter"]
+__all__ = ["MIN_RATE", "RATE_GRACE", "RATE_WINDOW", "Attempt", "RateMeter", "SlowSource"]
 
 #: Slowest rate (bytes a second) at which a source keeps its turn when others could use it.
 #: 16 KiB/s is 128 kbit/s, a tenth of a poor 1 Mbit/s Wi-Fi link shared by the three transfers
@@ -29,6 +29,11 @@ RATE_WINDOW = 5.0
 #: bytes): long enough for any host on a LAN, short enough that a trickling host holds a turn
 #: only about this long before it loses it to someone who can use it.
 RATE_GRACE = 2.0
+
+
+class SlowSource(Exception):
+    """An attempt lost its turn: its source was below the minimum rate and someone else could
+    use the turn (the message says who)."""
 
 
 class RateMeter:

@@ -51,6 +51,7 @@ from mfsync.net.discovery import (
 from mfsync.net.server import DEFAULT_TCP_PORT, Server
 from mfsync.protocol.folder_id import DEFAULT_FOLDER, FolderId
 from mfsync.protocol.messages import (
+    FILES_CAPABILITY,
     Hello,
     Message,
 )
@@ -74,7 +75,9 @@ log = logging.getLogger("mfsync.engine")
 
 #: stop() waits at most this long for its tasks to end.
 STOP_TIMEOUT = 5.0
-CAPABILITIES = ("index",)
+#: What this build names in its hellos (PROTOCOL.md 10): "files" lets a batch of small files
+#: go in one request (3.15).
+CAPABILITIES = ("index", FILES_CAPABILITY)
 
 StatusObserver = Callable[[NodeStatus], None]
 

@@ -7,6 +7,8 @@ range outside the file answers BAD_REQUEST. Data is read off the event loop in p
 with back-pressure, so memory stays flat whatever the file size. A file that changes while it is
 being sent is noticed by comparing its size and modification time before and after, and the
 transfer ends with CHANGED instead of End; the client also verifies every block by its hash.
+A batch of whole small files (``GetFilesRequest``) is read in one worker-thread trip and sent
+back to back (``serve_files``).
 
 Every request but the folder list names a folder. The folders come from the node
 (``folder_view``): a peer is told only of the folders it may see (``FoldersRequest``), and a
@@ -38,6 +40,7 @@ from typing import Any
 from mfsync.crypto.keys import short_key
 from mfsync.engine.folder_view import FolderOffers, FolderViews, LocalFolderView, ServedRoot
 from mfsync.engine.offer_inbox import OfferInbox, refuse_offer
+from mfsync.engine.serve_files import open_unchanged, read_piece, send_batch, unchanged
 from mfsync.net.channel import ProtocolBroken, SecureChannel
 from mfsync.protocol.errors import RemoteProtocolError
 from mfsync.protocol.exchange import Exchange
@@ -45,6 +48,7 @@ from mfsync.protocol.exchange_events import NotARequest, PeerReport, RequestRece
 from mfsync.protocol.folder_id import DEFAULT_FOLDER, FolderId
 from mfsync.protocol.messages import (
     DATA_HEADER,
+    FILES_CAPABILITY,
     MAX_DATA,
     MAX_HASHES_PER_MESSAGE,
     Ack,
@@ -58,6 +62,7 @@ from mfsync.protocol.messages import (
     ErrorMessage,
     FolderList,
     FoldersRequest,
+    GetFilesRequest,
     GetRequest,
     IndexEntry,
     IndexRequest,
@@ -67,7 +72,6 @@ from mfsync.protocol.messages import (
     chunk_index,
 )
 from mfsync.protocol.session import Role
-from mfsync.store.dirfd import open_under
 from mfsync.store.local_file import LocalFile
 
 __all__ = ["FOLDER_REFUSAL_LOG_INTERVAL", "READ_SIZE", "FileServer", "Reply", "refuse"]
@@ -124,9 +128,9 @@ class Reply:
 
 
 class FileServer:
-    """Answers FoldersRequest, IndexRequest, BlocksRequest and GetRequest from the folders
-    ``folders()`` returns, each only for the peers it admits, and the offer requests from
-    ``offer_inbox``."""
+    """Answers FoldersRequest, IndexRequest, BlocksRequest, GetRequest and GetFilesRequest
+    from the folders ``folders()`` returns, each only for the peers it admits, and the offer
+    requests from ``offer_inbox``."""
 
     def __init__(self, folders: FolderViews, on_changed: Callable[[], None]) -> None:
         self._folders = folders
@@ -315,7 +319,7 @@ class FileServer:
             return
         loop = asyncio.get_running_loop()
         try:
-            fd = await loop.run_in_executor(None, _open_unchanged, share.root, local)
+            fd = await loop.run_in_executor(None, open_unchanged, share.root, local)
         except OSError as exc:
             await self._changed(reply, request, f"cannot serve {local.path}: {exc}")
             return
@@ -347,7 +351,7 @@ class FileServer:
                 view.sent(got)
                 position += got
                 turn += 1
-            changed = position != end or not _unchanged(os.fstat(fd), local)
+            changed = position != end or not unchanged(os.fstat(fd), local)
         finally:
             if pending is not None and not pending.done():
                 # A read ahead is still running in a worker thread: close the descriptor only
@@ -365,7 +369,7 @@ class FileServer:
         """Answer a request for at most ``READ_SIZE`` bytes (a small file, say): read in one
         trip off the loop, into a buffer of its own size; whether the data went out."""
         try:
-            data = await asyncio.to_thread(_read_piece, root, local, request.offset,
+            data = await asyncio.to_thread(read_piece, root, local, request.offset,
                                            request.length)
         except OSError as exc:
             await self._changed(reply, request, f"cannot serve {local.path}: {exc}")
@@ -376,6 +380,20 @@ class FileServer:
         await _send_data(reply, request.offset, memoryview(data))
         await reply.send(End(request.offset + request.length))
         return True
+
+    async def send_files(self, channel: SecureChannel, request: GetFilesRequest) -> None:
+        """Answer a batch of whole small files, back to back (``serve_files.send_batch``);
+        BAD_REQUEST on a session without the capability (PROTOCOL.md 10)."""
+        reply = Reply(channel, request)
+        if FILES_CAPABILITY not in channel.capabilities:
+            await refuse(channel, ErrorMessage(ErrorCode.BAD_REQUEST, "a batch of files on a "
+                                               f"session without {FILES_CAPABILITY!r}"), reply)
+            return
+        view = await self._folder_for(reply, request.folder)
+        if view is not None and (refusal := await send_batch(
+                reply.send, request, lambda path: self._offers.find(view, path),
+                self._on_changed, view.sent)) is not None:
+            await refuse(channel, refusal, reply)
 
     async def _changed(self, reply: Reply, request: GetRequest, why: str) -> None:
         """The file is not what the index says any more: say so, and rescan."""
@@ -418,24 +436,12 @@ _ANSWERS: dict[type[Message], Callable[[FileServer, SecureChannel, Any], Awaitab
     IndexRequest: lambda server, channel, request: server.send_index(channel, request),
     BlocksRequest: lambda server, channel, request: server.send_blocks(channel, request),
     GetRequest: lambda server, channel, request: server.send_range(channel, request),
+    GetFilesRequest: lambda server, channel, request: server.send_files(channel, request),
     OfferRequest: lambda server, channel, request: server.take_offer_part(channel, request),
     AnswerRequest: lambda server, channel, request: server.take_offer_news(channel, request),
     ReceiptRequest: lambda server, channel, request: server.take_offer_news(channel, request),
     CancelRequest: lambda server, channel, request: server.take_offer_news(channel, request),
 }
-
-
-def _read_piece(root: Path, local: LocalFile, offset: int, length: int) -> bytes | None:
-    """``length`` bytes of ``local`` (below ``root``) from ``offset``, or None if the file is
-    no longer the one indexed (or shrank)."""
-    fd = _open_unchanged(root, local)
-    try:
-        data = os.pread(fd, length, offset)
-        if len(data) != length or not _unchanged(os.fstat(fd), local):
-            return None
-        return data
-    finally:
-        os.close(fd)
 
 
 def _close_after(future: "asyncio.Future[int]", fd: int) -> None:
@@ -457,18 +463,3 @@ def _read_into(fd: int, views: list[memoryview], offset: int) -> int:
         if len(data) < len(view):
             break
     return got
-
-
-def _unchanged(st: os.stat_result, local: LocalFile) -> bool:
-    return (st.st_size, st.st_mtime_ns) == (local.size, local.mtime_ns)
-
-
-def _open_unchanged(root: Path, local: LocalFile) -> int:
-    """Open ``local`` for serving: from the share root's descriptor one component at a time,
-    none followed if it is a symlink (a folder swapped for a symlink after the scan must not
-    serve what is outside the share); ``OSError`` if it is not the file indexed any more."""
-    fd = open_under(root, local.disk_path)
-    if not _unchanged(os.fstat(fd), local):
-        os.close(fd)
-        raise OSError(f"{local.path} changed since it was indexed")
-    return fd

@@ -16,7 +16,8 @@ did. A host that goes away (a lost connection) is skipped for a moment while ano
 tried; with no host left the job waits for one to come back, at most ``source_wait`` seconds
 without a source that delivers. When every block is verified the partial is renamed over the
 target in one step. Local problems (unsafe names, a full disk) fail the job with a clear message
-and keep the partial for a later resume.
+and keep the partial for a later resume. A file of one block needs no block list: it goes with
+the other such files waiting for its host, in one request on one turn (``engine.small_batch``).
 
 Slow sources: while a job receives, its rate is measured (``RateMeter``); a source below
 ``MIN_RATE`` loses its turn when another host offers the same content that is not slow (the job
@@ -37,7 +38,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from mfsync.defaults import DEFAULT_CONCURRENCY
-from mfsync.engine.attempts import Attempt
+from mfsync.engine.attempts import Attempt, SlowSource
 from mfsync.engine.batches import ThreadBatcher
 from mfsync.engine.download_jobs import (
     DownloadJob,
@@ -50,6 +51,7 @@ from mfsync.engine.download_queue import Deferred, DoneCallback, DownloadQueue
 from mfsync.engine.file_sources import FileSources
 from mfsync.engine.job_board import StatusCallback
 from mfsync.engine.receive import Receiver
+from mfsync.engine.small_batch import SmallFiles
 from mfsync.engine.sources import BadBlock, SourcePolicy, describe_host, endpoint, offer_for
 from mfsync.engine.status import HostRef, RemoteFile
 from mfsync.engine.transfer_status import (
@@ -65,7 +67,7 @@ from mfsync.net.channel import ChannelError
 from mfsync.protocol.content import block_count
 from mfsync.store.failures import local
 from mfsync.store.hashing import FileHashes
-from mfsync.store.partial import MAX_INFLIGHT_BLOCKS, MAX_RANGE
+from mfsync.store.partial import MAX_INFLIGHT_BLOCKS, MAX_RANGE, PartialFile
 from mfsync.store.placement import Wanted, check_name, discard_partials, plan_batch
 
 __all__ = [
@@ -84,9 +86,11 @@ __all__ = [
 log = logging.getLogger("mfsync.transfer")
 
 #: Jobs taken at once per file being received: the others check their target, wait for a
-#: turn on the network, or land. Without them a worker waited for every landing, and small
-#: files landed one by one instead of in batches.
-JOBS_PER_TRANSFER = 16
+#: turn on the network (or for their host's next batch of small files), or land. Without them
+#: a worker waited for every landing, and small files landed one by one instead of in batches;
+#: with 16, a batch of small files held at most 48. (At most 192 small files of 128 KiB in
+#: memory: 24 MiB.)
+JOBS_PER_TRANSFER = 64
 #: How long a job goes without a source that delivers before it fails: no host offers its
 #: content, or every attempt ends without one verified block (a host that accepts and then
 #: resets or goes silent every time is no source either).
@@ -99,11 +103,6 @@ SOURCE_COOLDOWN = 2.0
 GIVE_UP_SETTLE = 10.0
 #: While anything is active, a status is published at least this often.
 TICK = 0.5
-
-
-class SlowSource(Exception):
-    """An attempt lost its turn: its source was below the minimum rate and someone else could
-    use the turn (the message says who)."""
 
 
 class _ChooseAgain(Exception):
@@ -135,6 +134,7 @@ class Downloader:
         self._ticker: asyncio.Task[None] | None = None
         self._receiver = Receiver(node, self._queue)
         self._planner = ThreadBatcher(plan_batch)
+        self._small = SmallFiles(node, self._line, self._queue.board, self._policy)
 
     # -- public face ----------------------------------------------------------------------
 
@@ -222,6 +222,7 @@ class Downloader:
                 await self._ticker
             self._ticker = None
         await self._queue.stop()
+        await self._small.stop()
         self._unsubscribe()
 
     # -- one job, from whichever host ---------------------------------------------------------
@@ -362,6 +363,26 @@ class Downloader:
             return DownloadResult(job, TransferState.SKIPPED, remote, plan.stored, plan.target,
                                   hashes=plan.same)
         source = format_host_port(host.address, host.port)
+        partial, content = await self._receive(job, remote, host, turn, attempt, target=plan.target)
+        final = await self._receiver.land(plan, partial, content)
+        self._queue.board.records[job.key].place(final)
+        stored = plan.stored_at(final)
+        if final != plan.target:
+            log.warning("%s changed here during the download: keeping it, storing the other "
+                        "version as %s", plan.target, stored)
+        self._queue.board.set_state(job, TransferState.DONE, done=remote.size)
+        self._failures.succeeded(job)
+        log.info("downloaded %s (%d bytes) from %s", stored, remote.size, source)
+        hashes = FileHashes(remote.size, partial.block_size, partial.hashes, remote.content_id)
+        return DownloadResult(job, TransferState.DONE, remote, stored, final, hashes=hashes)
+
+    async def _receive(self, job: DownloadJob, remote: RemoteFile, host: HostRef, turn: Turn,
+                       attempt: Attempt, *, target: Path) -> tuple[PartialFile, bytes | None]:
+        """The content: alone, on the job's turn; a small file's in its host's next batch."""
+        if self._small.takes(remote):
+            turn.release()
+            return await self._small.receive(job, remote, host, attempt, target)
+        source = format_host_port(host.address, host.port)
         await self._line.wait(job.key, turn, host)  # (until then the job stays QUEUED)
         if turn.nudged:
             raise _ChooseAgain
@@ -376,10 +397,10 @@ class Downloader:
                 attempt.begin(scope)
                 if block_count(remote.size) <= 1:
                     partial, content = await self._receiver.whole(job, remote, host, attempt,
-                                                                  plan.target)
+                                                                  target)
                 else:
                     partial = await self._receiver.blocks(job, remote, host, attempt,
-                                                          plan.target)
+                                                          target)
         except TimeoutError:
             if not attempt.preempted:
                 raise
@@ -388,17 +409,7 @@ class Downloader:
             attempt.end()
             del self._line.attempts[job.key]
         turn.release()  # landing needs no network: the next job may start receiving
-        final = await self._receiver.land(plan, partial, content)
-        self._queue.board.records[job.key].place(final)
-        stored = plan.stored_at(final)
-        if final != plan.target:
-            log.warning("%s changed here during the download: keeping it, storing the other "
-                        "version as %s", plan.target, stored)
-        self._queue.board.set_state(job, TransferState.DONE, done=remote.size)
-        self._failures.succeeded(job)
-        log.info("downloaded %s (%d bytes) from %s", stored, remote.size, source)
-        hashes = FileHashes(remote.size, partial.block_size, partial.hashes, remote.content_id)
-        return DownloadResult(job, TransferState.DONE, remote, stored, final, hashes=hashes)
+        return partial, content
 
 
 def _wanted(job: DownloadJob, remote: RemoteFile, host: HostRef) -> Wanted:

@@ -27,6 +27,8 @@ from mfsync.protocol.exchange_events import (
     BlocksComplete,
     DataPart,
     ExchangeEvent,
+    FileArrived,
+    FileRefused,
     FoldersListed,
     IndexPart,
     OfferAnswered,
@@ -39,8 +41,10 @@ from mfsync.protocol.messages import (
     BlocksRequest,
     CancelRequest,
     Data,
+    ErrorMessage,
     FolderList,
     FoldersRequest,
+    GetFilesRequest,
     GetRequest,
     IndexChunk,
     IndexEntry,
@@ -50,6 +54,7 @@ from mfsync.protocol.messages import (
     OfferRequest,
     OfferStatus,
     ReceiptRequest,
+    WantedFile,
 )
 from mfsync.protocol.session import Role
 
@@ -59,6 +64,7 @@ __all__ = [
     "BadBlockList",
     "BlockInfo",
     "ClosedMidReply",
+    "fetch_files",
     "iter_index",
     "request_blocks",
     "request_folders",
@@ -166,6 +172,29 @@ async def stream_range(
             return  # RangeComplete: the table admits nothing else that does not raise
 
 
+async def fetch_files(
+    channel: SecureChannel, files: Sequence[WantedFile], *, folder: FolderId = DEFAULT_FOLDER,
+) -> AsyncIterator[tuple[int, bytes | memoryview | ErrorMessage]]:
+    """Ask for the whole of each of ``files`` (each at most one block) in the peer's folder
+    ``folder`` in one request (PROTOCOL.md 3.15) and yield, in order, each file's index and
+    its bytes, or the ``ErrorMessage`` that file got (the others still come). The bytes are
+    not proven here: the caller checks each against its content id. ``PeerRefused`` if the
+    whole request is refused."""
+    request = GetFilesRequest(tuple(files), folder)
+    exchange = Exchange(Role.CLIENT)
+    exchange.send(request)
+    await channel.send(request)
+    what = f"a batch of {len(files)} files"
+    while True:
+        event = _feed(exchange, await _reply(channel, exchange, what))
+        if type(event) is FileArrived:
+            yield event.data.index, event.data.payload
+        elif type(event) is FileRefused:
+            yield event.failed.index, event.failed.error
+        else:
+            return  # FilesComplete: the table admits nothing else that does not raise
+
+
 async def send_offer_part(channel: SecureChannel, request: OfferRequest) -> OfferReply:
     """Send one part of an offer (PROTOCOL.md 3.13) and return the receiver's reply about it:
     ``PART_RECEIVED`` for a part before the last (or a verdict on the whole offer: REFUSED);
@@ -235,9 +264,9 @@ def _feed(exchange: Exchange, message: Message,
 
 
 async def _reply(channel: SecureChannel, exchange: Exchange, path: str) -> Message:
-    """The next message of a reply to a request about ``path``. A close before the reply began
-    is not ``ClosedMidReply``: a busy server closes kept connections that look idle (2.8), and
-    one may cross our request."""
+    """The next message of a reply to a request about ``path`` (or the batch it names). A
+    close before the reply began is not ``ClosedMidReply``: a busy server closes kept
+    connections that look idle (2.8), and one may cross our request."""
     try:
         return await channel.receive()
     except (ChannelClosed, RecordCutShort) as exc:

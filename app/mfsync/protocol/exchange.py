@@ -34,7 +34,8 @@ Adding an exchange adds rows, not a code path. The folder list was added so: a s
 
 The offers were added the same way (PROTOCOL.md 3.13): states ``OFFER`` (the reply to an offer
 part) and ``ACKING`` (the ``Ack`` of an answer, receipt or cancel), their rows, and two entries
-of ``REPLY_RULES``. Nothing in ``Exchange`` changed.
+of ``REPLY_RULES``. Nothing in ``Exchange`` changed. So was the batch of small files
+(``GetFilesRequest``, 3.15): a state ``FILES``, five rows, one entry of ``REPLY_RULES``.
 """
 
 import enum
@@ -52,6 +53,7 @@ from mfsync.protocol.exchange_events import (
 from mfsync.protocol.exchange_replies import (
     AckReply,
     BlocksReply,
+    FilesReply,
     FolderListReply,
     IndexReply,
     OfferReplyRules,
@@ -68,8 +70,11 @@ from mfsync.protocol.messages import (
     Data,
     End,
     ErrorMessage,
+    FileData,
+    FileFailed,
     FolderList,
     FoldersRequest,
+    GetFilesRequest,
     GetRequest,
     IndexChunk,
     IndexRequest,
@@ -107,6 +112,7 @@ class State(enum.Enum):
     INDEX = "index chunks"              #: the server owes IndexChunks up to the last
     BLOCKS = "block list parts"         #: the server owes BlockLists up to the last
     DATA = "data or its end"            #: the server owes Data covering the range, then End
+    FILES = "files or their end"        #: the server owes each file (or its error), then End
     OFFER = "an offer reply"            #: the server owes one OfferReply to an offer part
     ACKING = "an ack"                   #: the server owes one Ack (of an answer, receipt, cancel)
     REFUSING = "a refusal"              #: the server owes BAD_REQUEST for a non-request
@@ -132,7 +138,7 @@ MULTIPART: Final[frozenset[type[Message]]] = frozenset({IndexChunk, BlockList})
 #: Client messages that are no requests: answered with BAD_REQUEST, the connection kept (2.6).
 _NOT_REQUESTS: Final[tuple[Kind, ...]] = (
     (IndexChunk, MORE), (IndexChunk, LAST), (BlockList, MORE), (BlockList, LAST), Data, End,
-    FolderList, OfferReply, Ack,
+    FolderList, OfferReply, Ack, FileData, FileFailed,
 )
 
 #: The requests about an offer that the server acknowledges (``Ack``).
@@ -145,6 +151,7 @@ TRANSITIONS: Final[Mapping[State, Mapping[tuple[Role, Kind], State]]] = {
         (CLIENT, IndexRequest): State.INDEX,
         (CLIENT, BlocksRequest): State.BLOCKS,
         (CLIENT, GetRequest): State.DATA,
+        (CLIENT, GetFilesRequest): State.FILES,
         (CLIENT, OfferRequest): State.OFFER,
         **{(CLIENT, kind): State.ACKING for kind in _ACKED},
         (CLIENT, ErrorMessage): State.IDLE,  # a report: logged, not answered
@@ -169,6 +176,12 @@ TRANSITIONS: Final[Mapping[State, Mapping[tuple[Role, Kind], State]]] = {
         (SERVER, End): State.IDLE,
         (SERVER, ErrorMessage): State.IDLE,  # CHANGED instead of End, even after some Data
     },
+    State.FILES: {
+        (SERVER, FileData): State.FILES,
+        (SERVER, FileFailed): State.FILES,  # one file's error: the reply goes on
+        (SERVER, End): State.IDLE,
+        (SERVER, ErrorMessage): State.IDLE,  # the whole request refused (no such folder...)
+    },
     State.OFFER: {
         (SERVER, OfferReply): State.IDLE,
         (SERVER, ErrorMessage): State.IDLE,
@@ -191,6 +204,7 @@ REPLY_RULES: Final[Mapping[type[Message], Callable[..., ReplyRules]]] = {
     IndexRequest: IndexReply,
     BlocksRequest: BlocksReply,
     GetRequest: RangeReply,
+    GetFilesRequest: FilesReply,
     OfferRequest: OfferReplyRules,
     **{kind: AckReply for kind in _ACKED},
 }

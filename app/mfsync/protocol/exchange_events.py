@@ -4,7 +4,8 @@ A server's exchange answers each client message with ``RequestReceived`` (answer
 ``NotARequest`` (answer BAD_REQUEST, the connection stays open) or ``PeerReport`` (log it). A
 client's exchange answers each reply message with a part (``IndexPart``, ``BlocksPart``,
 ``DataPart``), the end of the reply (``IndexPart`` with ``last``, ``BlocksComplete``,
-``RangeComplete``, ``FoldersListed``, ``OfferAnswered``, ``Acknowledged``), or ``Refused`` for
+``RangeComplete``, ``FoldersListed``, ``OfferAnswered``, ``Acknowledged``; a batch's
+``FileArrived`` and ``FileRefused`` per file, ``FilesComplete``), or ``Refused`` for
 an ``ErrorMessage`` in place of (the rest of) a reply.
 """
 
@@ -15,6 +16,8 @@ from mfsync.protocol.messages import (
     BlockList,
     Data,
     ErrorMessage,
+    FileData,
+    FileFailed,
     FolderList,
     IndexChunk,
     Message,
@@ -28,6 +31,9 @@ __all__ = [
     "BlocksPart",
     "DataPart",
     "ExchangeEvent",
+    "FileArrived",
+    "FileRefused",
+    "FilesComplete",
     "FoldersListed",
     "IndexPart",
     "NotARequest",
@@ -120,6 +126,28 @@ class RangeComplete:
 
 
 @dataclass(frozen=True, slots=True)
+class FileArrived:
+    """The next file of a ``GetFilesRequest``, whole (its size is the size asked for)."""
+
+    data: FileData
+
+
+@dataclass(frozen=True, slots=True)
+class FileRefused:
+    """The next file of a ``GetFilesRequest`` is not sent (``failed.error`` says why); the
+    reply goes on."""
+
+    failed: FileFailed
+
+
+@dataclass(frozen=True, slots=True)
+class FilesComplete:
+    """Every file of a ``GetFilesRequest`` was answered, and the ``End`` says so."""
+
+    count: int
+
+
+@dataclass(frozen=True, slots=True)
 class OfferAnswered:
     """The receiver's reply to a part of an offer (about that offer): the whole reply."""
 
@@ -136,4 +164,5 @@ class Acknowledged:
 ExchangeEvent = (
     RequestReceived | NotARequest | PeerReport | Refused | IndexPart | BlocksPart
     | BlocksComplete | DataPart | RangeComplete | FoldersListed | OfferAnswered | Acknowledged
+    | FileArrived | FileRefused | FilesComplete
 )

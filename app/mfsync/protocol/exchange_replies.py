@@ -3,7 +3,8 @@
 The exchange table (``mfsync.protocol.exchange``) admits a message by its type and ``last``
 flag; the reply rules of the request that opened the cycle then check its content against what
 came before: an index within the receiver's caps and without empty chunks before the last; a
-block list that fits the file asked for, is contiguous and hashes to the content id; data that
+block list that fits the file asked for, is contiguous and hashes to the content id; a batch's
+files answered once each, in order, each of the size asked for; data that
 continues where the previous data ended, carries at least one byte and stays inside the range,
 and an ``End`` that comes after every byte of it; an offer's reply and an ``Ack`` about the offer
 their request named, ``PART_RECEIVED`` (or ``REFUSED``) to a part before the last, a verdict to
@@ -26,6 +27,9 @@ from mfsync.protocol.exchange_events import (
     BlocksPart,
     DataPart,
     ExchangeEvent,
+    FileArrived,
+    FileRefused,
+    FilesComplete,
     FoldersListed,
     IndexPart,
     OfferAnswered,
@@ -39,8 +43,11 @@ from mfsync.protocol.messages import (
     CancelRequest,
     Data,
     End,
+    FileData,
+    FileFailed,
     FolderList,
     FoldersRequest,
+    GetFilesRequest,
     GetRequest,
     IndexChunk,
     IndexRequest,
@@ -56,6 +63,7 @@ __all__ = [
     "MAX_REMOTE_INDEX_BYTES",
     "AckReply",
     "BlocksReply",
+    "FilesReply",
     "FolderListReply",
     "IndexReply",
     "OfferReplyRules",
@@ -216,6 +224,41 @@ class RangeReply:
             raise RuleBroken(f"transfer of {self._path!r} sent every byte, then an End at "
                              f"offset {end.offset} instead of {self._end}")
         return RangeComplete(end.offset)
+
+
+class FilesReply:
+    """The reply to a ``GetFilesRequest``: for each file asked for, in order, one ``FileData``
+    of exactly the size asked for or one ``FileFailed``, each naming the next index; then
+    ``End`` at the number of files, once every file was answered. The bytes are not looked
+    at here: each file is proven against its content id by whoever keeps it."""
+
+    def __init__(self, request: GetFilesRequest, *, limits: bool,
+                 expected_size: int | None = None) -> None:
+        del limits, expected_size  # the request says it all
+        self._sizes = [file.size for file in request.files]
+        self._next = 0
+        self.begun = False
+
+    def accept(self, message: Message) -> ExchangeEvent:
+        """Check one file's answer or the ``End``."""
+        index = self._next
+        if isinstance(message, FileData | FileFailed):
+            if message.index != index or index >= len(self._sizes):
+                raise RuleBroken(f"an answer about file {message.index} of a batch where "
+                                 f"file {index} of {len(self._sizes)} comes next")
+            if isinstance(message, FileData) and len(message.payload) != self._sizes[index]:
+                raise RuleBroken(f"file {index} of a batch: {len(message.payload)} bytes, not "
+                                 f"the {self._sizes[index]} asked for")
+            self._next = index + 1
+            self.begun = True
+            if isinstance(message, FileData):
+                return FileArrived(message)
+            return FileRefused(message)
+        end = cast(End, message)
+        if index != len(self._sizes) or end.offset != index:
+            raise RuleBroken(f"a batch of {len(self._sizes)} files ended after {index} "
+                             f"(End at {end.offset})")
+        return FilesComplete(index)
 
 
 class OfferReplyRules:

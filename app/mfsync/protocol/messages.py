@@ -6,13 +6,23 @@ length and count in a body is checked against a cap before anything is sliced or
 
 This module is the face of the messages: it defines the ones of the session itself (``Hello``,
 ``ErrorMessage``) and the codec, and re-exports the others from the modules that define them,
-by exchange: ``index_messages``, ``transfer_messages``, ``folder_messages`` and
-``offer_messages``.
+by exchange: ``index_messages``, ``transfer_messages``, ``batch_messages``, ``folder_messages``
+and ``offer_messages``. ``FileFailed`` (a batch's per-file error) lives here, beside the
+``ErrorMessage`` whose body it carries.
 """
 
 from dataclasses import dataclass
 from typing import ClassVar
 
+from mfsync.protocol.batch_messages import (
+    FILES_CAPABILITY,
+    MAX_BATCH_BYTES,
+    MAX_BATCH_FILE_SIZE,
+    MAX_BATCH_FILES,
+    FileData,
+    GetFilesRequest,
+    WantedFile,
+)
 from mfsync.protocol.errors import LocalProtocolError, RemoteProtocolError
 from mfsync.protocol.folder_messages import (
     MAX_FOLDERS,
@@ -64,6 +74,10 @@ from mfsync.protocol.wire import Reader, Writer
 __all__ = [
     "CONTENT_ID_SIZE",
     "DATA_HEADER",
+    "FILES_CAPABILITY",
+    "MAX_BATCH_BYTES",
+    "MAX_BATCH_FILES",
+    "MAX_BATCH_FILE_SIZE",
     "MAX_CAPABILITIES",
     "MAX_DATA",
     "MAX_ERROR_TEXT",
@@ -83,10 +97,13 @@ __all__ = [
     "End",
     "ErrorCode",
     "ErrorMessage",
+    "FileData",
+    "FileFailed",
     "FolderFlags",
     "FolderInfo",
     "FolderList",
     "FoldersRequest",
+    "GetFilesRequest",
     "GetRequest",
     "Hello",
     "IndexChunk",
@@ -99,6 +116,7 @@ __all__ = [
     "OfferStatus",
     "ReceiptRequest",
     "Tag",
+    "WantedFile",
     "chunk_index",
     "decode_index_chunk_in_steps",
     "decode_message",
@@ -173,15 +191,36 @@ class ErrorMessage:
         return cls(code, clean_label(text, MAX_ERROR_TEXT, strict=True))
 
 
+@dataclass(frozen=True, slots=True)
+class FileFailed:
+    """File ``index`` of a ``GetFilesRequest`` is not sent, for ``error`` (NOT_FOUND, CHANGED,
+    BAD_REQUEST): the body is the index (u32), then an ``ErrorMessage``'s body. The reply goes
+    on with the next file."""
+
+    TAG: ClassVar[Tag] = Tag.FILE_FAILED
+    index: int
+    error: ErrorMessage
+
+    def encode_body(self, w: Writer) -> None:
+        """Write the body."""
+        w.u32(self.index)
+        self.error.encode_body(w)
+
+    @classmethod
+    def decode_body(cls, r: Reader) -> "FileFailed":
+        """Read the body."""
+        return cls(r.u32(), ErrorMessage.decode_body(r))
+
+
 Message = (
     Hello | IndexRequest | IndexChunk | BlocksRequest | BlockList | GetRequest | Data | End
     | FoldersRequest | FolderList | OfferRequest | OfferReply | AnswerRequest | ReceiptRequest
-    | CancelRequest | Ack | ErrorMessage
+    | CancelRequest | Ack | GetFilesRequest | FileData | FileFailed | ErrorMessage
 )
 _MESSAGE_CLASSES: tuple[type[Message], ...] = (
     Hello, IndexRequest, IndexChunk, BlocksRequest, BlockList, GetRequest, Data, End,
     FoldersRequest, FolderList, OfferRequest, OfferReply, AnswerRequest, ReceiptRequest,
-    CancelRequest, Ack, ErrorMessage,
+    CancelRequest, Ack, GetFilesRequest, FileData, FileFailed, ErrorMessage,
 )
 _DECODERS: dict[int, type[Message]] = {cls.TAG: cls for cls in _MESSAGE_CLASSES}
 

@@ -47,6 +47,9 @@ class Tag(enum.IntEnum):
     RECEIPT_REQUEST = 0x0E
     CANCEL_REQUEST = 0x0F
     ACK = 0x10
+    GET_FILES = 0x11
+    FILE_DATA = 0x12
+    FILE_FAILED = 0x13
     ERROR = 0x7F
 
 

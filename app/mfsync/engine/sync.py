@@ -33,6 +33,7 @@ from dataclasses import dataclass
 from mfsync.engine.folder_sources import FolderSources
 from mfsync.engine.node import Node
 from mfsync.engine.status import NodeStatus, RemoteFile
+from mfsync.engine.sync_memo import PolicyMemo
 from mfsync.engine.transfer_status import TransferState
 from mfsync.engine.transfers import (
     DEFAULT_CONCURRENCY,
@@ -43,7 +44,6 @@ from mfsync.engine.transfers import (
 from mfsync.protocol.folder_id import DEFAULT_FOLDER, FolderId
 from mfsync.protocol.version import EMPTY_VERSION, Order, VersionVector
 from mfsync.store.conflicts import conflict_name, is_conflict_name
-from mfsync.store.index_db import FileRecord
 from mfsync.store.shareset import LocalFile, ShareSet
 
 __all__ = ["EVALUATE_DELAY", "EVALUATE_SOON", "Syncer", "choose_offer", "winner"]
@@ -74,26 +74,6 @@ class _After:
     version: VersionVector
     merge_path: str | None = None
     merge_version: VersionVector | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class _Settled:
-    """A name the policy found nothing to do for: the offers it saw and our copy then (our
-    file and index row, compared by identity: the share set replaces them when they change)."""
-
-    offers: list[RemoteFile]
-    ours: LocalFile | None
-    record: FileRecord | None
-
-
-@dataclass(frozen=True, slots=True)
-class _Grouped:
-    """The network's files of this folder by name (``by_path``), built from ``files`` (a
-    node status's, compared by identity) with the audience's answers in ``admitted``."""
-
-    files: tuple[RemoteFile, ...]
-    admitted: dict[bytes, bool]
-    by_path: dict[str, list[RemoteFile]]
 
 
 def _writer(version: VersionVector) -> bytes:
@@ -157,12 +137,10 @@ class Syncer:
         self._worn_out: set[str] = set()
         #: name -> the content id that no host left may be asked for (warned about once).
         self._given_up: dict[str, bytes] = {}
-        #: name -> what the policy saw when it last decided there was nothing to fetch.
-        self._settled: dict[str, _Settled] = {}
+        #: What the policy saw at its last runs: the offer by name, the names settled.
+        self._memo = PolicyMemo(self.sources)
         #: Downloads queued so far (tells a run whether a name queued one).
         self._queued = 0
-        #: The network's offer grouped by name, and what it was built from.
-        self._grouped: _Grouped | None = None
 
     def start(self) -> None:
         """Evaluate now and after every change."""
@@ -231,18 +209,13 @@ class Syncer:
     async def _evaluate(self, status: NodeStatus) -> None:
         if not self._node.offers(self._share):
             return  # gone, unreadable or paused (unmounted?): nothing is fetched into it
-        by_path = self._offers_by_path(status.files)
+        by_path = self._memo.by_path(status.files)
         pending = set(self._pending.values())
-        settled = self._settled
-        for gone in settled.keys() - by_path.keys():
-            del settled[gone]
+        self._memo.keep_only(by_path.keys())
         for path, offers in by_path.items():
             if path in pending:
                 continue  # a download for this name (or its conflict copy) is under way
-            ours, record = self._share.get(path), self._share.record(path)
-            seen = settled.get(path)
-            if seen is not None and seen.ours is ours and seen.record is record and (
-                    seen.offers == offers):
+            if self._memo.settled(path, offers, self._share.get(path), self._share.record(path)):
                 continue  # decided before, and neither side has changed since
             queued = self._queued
             if self._share.ignores(path):
@@ -279,30 +252,8 @@ class Syncer:
                 # stopped mid-way, for a version that has lost since) would stay for ever.
                 await self._share.discard_partial(path)
             if self._queued == queued:
-                # Nothing to fetch: until the offers or our copy change, the answer stays
-                # the same (the objects are replaced whenever they change), so the next run
-                # skips the name. (A run looks at every name the network offers; after each
-                # file that lands there is another: without this, a folder of N files took
-                # N looks at all N names.)
-                settled[path] = _Settled(offers, self._share.get(path),
-                                         self._share.record(path))
-
-    def _offers_by_path(self, files: tuple[RemoteFile, ...]) -> dict[str, list[RemoteFile]]:
-        """The offers of this folder's files by name, from the hosts it admits. Kept while the
-        network's files are the same object and the hosts it held are admitted as before:
-        most runs follow a download of ours, not a change of the network."""
-        grouped = self._grouped
-        if grouped is not None and grouped.files is files and all(
-                self.sources.admits(key) is answer for key, answer in grouped.admitted.items()):
-            return grouped.by_path
-        admitted: dict[bytes, bool] = {}
-        by_path: dict[str, list[RemoteFile]] = {}
-        for remote in files:
-            taken = self.sources.take(remote, admitted)
-            if taken is not None and taken.hosts:
-                by_path.setdefault(taken.path, []).append(taken)
-        self._grouped = _Grouped(files, admitted, by_path)
-        return by_path
+                # Nothing to fetch: the answer stays until the offers or our copy change.
+                self._memo.settle(path, offers, self._share.get(path), self._share.record(path))
 
     async def _consider(self, path: str, theirs: RemoteFile) -> None:
         ours = self._share.get(path)

@@ -1,0 +1,87 @@
+"""What the sync policy saw at its last runs, so that a run looks again only at what changed.
+
+A sync folder's policy runs after every change of the network's files and of our own, and a
+folder filling up changes after every file that lands. Looking at all N names each time made
+a folder of N files cost N looks at N names. ``PolicyMemo`` keeps two things between runs:
+
+- the network's offer of the folder grouped by name, kept while the node's file list is the
+  same object (most runs follow a download of ours, not a change of the network) and the
+  hosts it held are admitted as before;
+- the names for which the policy decided there was nothing to fetch, with the offers and our
+  copy it decided on. Our file and index row are compared by identity: the share set replaces
+  them whenever they change, so an unchanged identity means an unchanged copy (a replaced but
+  equal one only costs another look).
+"""
+
+from collections.abc import Collection
+from dataclasses import dataclass
+
+from mfsync.engine.folder_sources import FolderSources
+from mfsync.engine.status import RemoteFile
+from mfsync.store.index_db import FileRecord
+from mfsync.store.local_file import LocalFile
+
+__all__ = ["PolicyMemo"]
+
+
+@dataclass(frozen=True, slots=True)
+class _Settled:
+    """A name the policy found nothing to do for: the offers it saw and our copy then."""
+
+    offers: list[RemoteFile]
+    ours: LocalFile | None
+    record: FileRecord | None
+
+
+@dataclass(frozen=True, slots=True)
+class _Grouped:
+    """The folder's files by name (``by_path``), built from ``files`` (a node status's,
+    compared by identity) with the audience's answers in ``admitted``."""
+
+    files: tuple[RemoteFile, ...]
+    admitted: dict[bytes, bool]
+    by_path: dict[str, list[RemoteFile]]
+
+
+class PolicyMemo:
+    """The sync policy's memory between runs (see the module's docstring)."""
+
+    def __init__(self, sources: FolderSources) -> None:
+        self._sources = sources
+        self._grouped: _Grouped | None = None
+        self._settled: dict[str, _Settled] = {}
+
+    def by_path(self, files: tuple[RemoteFile, ...]) -> dict[str, list[RemoteFile]]:
+        """The offers of the folder's files in ``files`` by name, from the hosts it admits
+        (the audience asked once per host)."""
+        grouped = self._grouped
+        if grouped is not None and grouped.files is files and all(
+                self._sources.admits(key) is answer for key, answer in grouped.admitted.items()):
+            return grouped.by_path
+        admitted: dict[bytes, bool] = {}
+        by_path: dict[str, list[RemoteFile]] = {}
+        for remote in files:
+            taken = self._sources.take(remote, admitted)
+            if taken is not None and taken.hosts:
+                by_path.setdefault(taken.path, []).append(taken)
+        self._grouped = _Grouped(files, admitted, by_path)
+        return by_path
+
+    def keep_only(self, names: Collection[str]) -> None:
+        """Forget the names no longer offered."""
+        for gone in self._settled.keys() - names:
+            del self._settled[gone]
+
+    def settled(self, path: str, offers: list[RemoteFile], ours: LocalFile | None,
+                record: FileRecord | None) -> bool:
+        """Whether the policy found nothing to do for ``path`` with these very offers and
+        this copy of ours."""
+        seen = self._settled.get(path)
+        return seen is not None and seen.ours is ours and seen.record is record and (
+            seen.offers == offers)
+
+    def settle(self, path: str, offers: list[RemoteFile], ours: LocalFile | None,
+               record: FileRecord | None) -> None:
+        """Remember that there is nothing to do for ``path`` until its offers or our copy
+        change."""
+        self._settled[path] = _Settled(offers, ours, record)

@@ -1,0 +1,53 @@
+"""The sync policy's memory between runs: the grouped offer follows the audience at once, and a
+name counts as settled only while its offers and our copy are the very ones decided on."""
+
+from mfsync.engine.folder_sources import FolderSources
+from mfsync.engine.status import HostRef, RemoteFile
+from mfsync.engine.sync_memo import PolicyMemo
+from mfsync.protocol.folder_id import DEFAULT_FOLDER
+
+A = HostRef(b"a" * 32, "10.0.0.1", 8000)
+B = HostRef(b"b" * 32, "10.0.0.2", 8000)
+
+
+def _file(path: str, *hosts: HostRef) -> RemoteFile:
+    return RemoteFile(path, 1, 1, bytes(32), hosts)
+
+
+def _memo(admitted: set[bytes]) -> tuple[PolicyMemo, list[bytes]]:
+    asked: list[bytes] = []
+
+    def admits(key: bytes) -> bool:
+        asked.append(key)
+        return key in admitted
+
+    return PolicyMemo(FolderSources(None, DEFAULT_FOLDER, admits)), asked  # type: ignore[arg-type]
+
+
+def test_the_grouped_offer_asks_the_audience_once_per_host_and_follows_it() -> None:
+    admitted = {A.key, B.key}
+    memo, asked = _memo(admitted)
+    files = tuple(_file(f"f{i}", A, B) for i in range(50))
+    first = memo.by_path(files)
+    assert len(first) == 50 and sorted(asked) == [A.key, B.key]
+    assert memo.by_path(files) is first  # same files, same answers: kept
+    admitted.discard(B.key)  # the folder's devices changed: B is no longer admitted
+    again = memo.by_path(files)
+    assert again is not first
+    assert all(offer.hosts == (A,) for offers in again.values() for offer in offers)
+    admitted.discard(A.key)
+    assert memo.by_path(files) == {}
+    assert memo.by_path(tuple(files)) == {}  # (a new tuple of equal files is looked at again)
+
+
+def test_a_name_is_settled_only_for_the_offers_and_copy_decided_on() -> None:
+    memo, _ = _memo({A.key})
+    offers = [_file("x", A)]
+    assert not memo.settled("x", offers, None, None)
+    memo.settle("x", offers, None, None)
+    assert memo.settled("x", offers, None, None)
+    assert memo.settled("x", [_file("x", A)], None, None)  # equal offers
+    assert not memo.settled("x", [_file("x", A, B)], None, None)  # another host offers it
+    assert not memo.settled("x", offers, object(), None)  # type: ignore[arg-type]  # ours changed
+    memo.keep_only(set())
+    assert not memo.settled("x", offers, None, None)  # no longer offered: forgotten

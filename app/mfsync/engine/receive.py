@@ -20,6 +20,7 @@ from mfsync.engine.download_queue import DownloadQueue
 from mfsync.engine.file_sources import FileSources
 from mfsync.engine.landing import Lander, Landing, hold_verified_for_test
 from mfsync.engine.status import HostRef, RemoteFile
+from mfsync.engine.swarm_fetch import Helpers, SwarmFetch
 from mfsync.engine.transfer_status import TransferState
 from mfsync.net.client import request_blocks, stream_range
 from mfsync.protocol.content import block_size_for
@@ -63,9 +64,13 @@ class Receiver:
         return partial, content
 
     async def blocks(self, job: DownloadJob, remote: RemoteFile, host: HostRef,
-                     attempt: Attempt, target: Path) -> PartialFile:
+                     attempt: Attempt, target: Path, *, helpers: Helpers | None = None,
+                     ) -> PartialFile:
         """A file of several blocks: its block list first, then whatever a partial file from
-        an earlier run does not hold yet, every block verified as it arrives."""
+        an earlier run does not hold yet, every block verified as it arrives. With
+        ``helpers``, a large file is fetched from other hosts too when they may help now
+        (``engine.swarm_fetch``)."""
+        swarm: SwarmFetch | None = None
         async with self._sources.channel_to(host) as channel:
             attempt.watch(channel)
             info = await request_blocks(channel, remote.path, remote.content_id, remote.size,
@@ -75,6 +80,12 @@ class Receiver:
                 have = await asyncio.to_thread(local, partial.resume)
                 record = self._begin(job, sum(partial.block_range(i)[1]
                                               for i, ok in enumerate(have) if ok))
+                runs = missing_runs(have, partial.block_size)
+                if helpers is not None and SwarmFetch.worth_it(partial, runs, helpers):
+                    swarm = SwarmFetch(self._sources, helpers, partial, runs, record=record,
+                                       attempt=attempt, publish=self._queue.board.publish)
+                    attempt.unwatch()  # (the swarm counts what every host sends)
+                    runs = []
 
                 def written(length: int) -> None:
                     record.verified(length)
@@ -83,7 +94,7 @@ class Receiver:
 
                 writer = BlockWriter(partial, written)
                 try:
-                    for first, last in missing_runs(have, partial.block_size):
+                    for first, last in runs:
                         offset = partial.block_range(first)[0]
                         end = sum(partial.block_range(last))
                         writer.start(first)
@@ -98,7 +109,14 @@ class Receiver:
             except BaseException:
                 partial.close()
                 raise
-        # (the channel is back in the pool: another download may use it while this one lands)
+        # (the channel is back in the pool: another download may use it while this one lands,
+        # or the swarm's worker for this host takes it again)
+        if swarm is not None:
+            try:
+                await swarm.run()
+            except BaseException:
+                partial.close()
+                raise
         return partial
 
     async def land(self, plan: Plan, partial: PartialFile, content: bytes | None) -> Path:

@@ -52,6 +52,7 @@ from mfsync.engine.job_board import StatusCallback
 from mfsync.engine.receive import Receiver
 from mfsync.engine.sources import BadBlock, SourcePolicy, describe_host, endpoint, offer_for
 from mfsync.engine.status import HostRef, RemoteFile
+from mfsync.engine.swarm_fetch import Helpers
 from mfsync.engine.transfer_status import (
     ACTIVE_STATES,
     FINISHED_STATES,
@@ -341,14 +342,17 @@ class Downloader:
                 # order whichever finishes its local checks first.
                 turn = self._line.place(job.key, cooling)
                 try:
-                    return await self._fetch_in_turn(job, remote, host, turn, attempt)
+                    helpers = Helpers(self._policy, self._line, remote, host, cooling)
+                    return await self._fetch_in_turn(job, remote, host, turn, attempt,
+                                                     helpers=helpers)
                 finally:
                     turn.release()
         finally:
             self._line.leave(job.key)
 
     async def _fetch_in_turn(self, job: DownloadJob, remote: RemoteFile, host: HostRef,
-                             turn: Turn, attempt: Attempt) -> DownloadResult:
+                             turn: Turn, attempt: Attempt, *,
+                             helpers: Helpers) -> DownloadResult:
         # One trip off the loop for every local check before the network (it looks at every
         # folder on the way, and may list one): for a small file those checks are most of it.
         plan = await self._planner.run(_wanted(job, remote, host))
@@ -379,7 +383,7 @@ class Downloader:
                                                                   plan.target)
                 else:
                     partial = await self._receiver.blocks(job, remote, host, attempt,
-                                                          plan.target)
+                                                          plan.target, helpers=helpers)
         except TimeoutError:
             if not attempt.preempted:
                 raise

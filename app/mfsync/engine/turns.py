@@ -79,6 +79,24 @@ class Turns:
         """A place in line, taken now; ``Turn.wait`` for it later."""
         return Turn(self)
 
+    def free(self) -> bool:
+        """Whether a turn is free now and nobody waits in line for one."""
+        return not self._semaphore.locked()
+
+    async def take_free(self, host: HostRef) -> "Turn | None":
+        """A turn for ``host`` if one is free now (nobody waits in line for it), held from
+        now on; else None, at once: never a place in line (a file fetched from several hosts
+        asks its extra hosts' turns this way, so it never goes ahead of a waiting download)."""
+        if not self.free():
+            return None
+        turn = Turn(self)
+        await asyncio.sleep(0)  # (the turn's request runs first: with a turn free, it has it)
+        if not turn.granted:
+            turn.release()
+            return None
+        await turn.wait(host)
+        return turn
+
     def busy(self) -> Endpoint | None:
         """The host that holds every (regular) turn, for ``BUSY_AFTER`` s at least, if one
         does."""
@@ -133,6 +151,12 @@ class Turn:
         """Whether it still waits for its turn."""
         return not (self._released or self._taken or self._woken.done()
                     or self._asking.done())
+
+    @property
+    def granted(self) -> bool:
+        """Whether a regular turn was given to it (it may not have taken it yet)."""
+        return (self._asking.done() and not self._asking.cancelled()
+                and self._asking.exception() is None)
 
     def nudge(self) -> None:
         """Ask the waiting holder to choose its host again: ``wait`` returns with ``nudged``."""

@@ -36,7 +36,6 @@ from mfsync.engine.download_jobs import JobRecord
 from mfsync.engine.file_sources import FileSources
 from mfsync.engine.sources import SourcePolicy, endpoint
 from mfsync.engine.status import HostRef, RemoteFile
-from mfsync.engine.transfer_status import TransferState
 from mfsync.engine.turn_line import TurnLine
 from mfsync.engine.turns import Endpoint, Turn
 from mfsync.net.addresses import format_host_port
@@ -305,13 +304,17 @@ class SwarmFetch:
             if worker.chunk is not None:
                 key = id(worker.chunk)
                 under_way[key] = max(under_way.get(key, 0), worker.verified)
-        self._record.set_state(TransferState.DOWNLOADING,
+        # (the state stays as it is: a paused or cancelled job's workers end after its record
+        # says so)
+        self._record.set_state(self._record.state,
                                done=self._done_bytes + sum(under_way.values()))
         self._publish()
 
     def _show_sources(self) -> None:
-        hosts = list(self._workers) or [self._helpers.primary]
-        self._record.set_state(TransferState.DOWNLOADING,
+        hosts = list(self._workers)
+        if not hosts:
+            return  # (over: the record keeps the last hosts it was received from)
+        self._record.set_state(self._record.state,
                                source=format_host_port(hosts[0].address, hosts[0].port),
                                sources=len(hosts))
         self._publish()

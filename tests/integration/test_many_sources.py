@@ -239,3 +239,35 @@ async def test_resume_from_a_partial_with_blocks_from_both(make_node, served, th
         assert again <= SIZE - SIZE // 3 + 2 * CHUNK_BYTES, (again, first)
     finally:
         await downloader.stop()
+
+
+async def test_a_host_heard_of_later_joins_a_download_under_way(make_node, served, throttle,
+                                                               monkeypatch,
+                                                               tmp_path: Path) -> None:
+    # (ranges of 4 MiB: the download looks for helpers between ranges, so it gets several
+    # chances in a file of a few chunks)
+    monkeypatch.setattr("mfsync.store.partial.MAX_RANGE", 4 * MIB)
+    throttle.delay = 0.03  # (slow until the late host is heard of)
+    content = await _content()
+    [first] = await _sharers(make_node, tmp_path, content, 1)
+    early = served(first)
+    fetcher = await _fetcher(make_node, 1)
+    dest = tmp_path / "dest"
+    dest.mkdir()
+    downloader = Downloader(fetcher)
+    most = _most_sources(downloader)
+    try:
+        assert downloader.add(DownloadJob("big.bin", dest))
+        await wait_for(lambda: early.sent > 0, 15)
+        folder = await asyncio.to_thread(make_tree, tmp_path / "late", {"big.bin": content})
+        late = served(await make_node(share_dir=folder))
+        await wait_for(lambda: any(len(f.hosts) == 2 for f in fetcher.files_for("big.bin")), 15)
+        assert downloader.status.transfers[0].done < SIZE // 2
+        throttle.delay = 0.002
+        await asyncio.wait_for(downloader.join(), JOIN_TIMEOUT)
+        [result] = downloader.results
+        assert result.state is TransferState.DONE
+        assert await asyncio.to_thread((dest / "big.bin").read_bytes) == content
+        assert late.sent >= MIB and most[0] == 2
+    finally:
+        await downloader.stop()

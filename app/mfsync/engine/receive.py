@@ -80,21 +80,24 @@ class Receiver:
                 have = await asyncio.to_thread(local, partial.resume)
                 record = self._begin(job, sum(partial.block_range(i)[1]
                                               for i, ok in enumerate(have) if ok))
-                runs = missing_runs(have, partial.block_size)
-                if helpers is not None and SwarmFetch.worth_it(partial, runs, helpers):
-                    swarm = SwarmFetch(self._sources, helpers, partial, runs, record=record,
-                                       attempt=attempt, publish=self._queue.board.publish)
-                    attempt.unwatch()  # (the swarm counts what every host sends)
-                    runs = []
 
                 def written(length: int) -> None:
                     record.verified(length)
                     attempt.verified += length
                     self._queue.board.publish()
 
+                runs = missing_runs(have, partial.block_size)
                 writer = BlockWriter(partial, written)
                 try:
-                    for first, last in runs:
+                    for index, (first, last) in enumerate(runs):
+                        # Before each range: may other hosts help with the rest now (a host
+                        # heard of since, a turn given back)? Then the swarm takes it over.
+                        if helpers is not None and SwarmFetch.worth_it(partial, runs[index:],
+                                                                       helpers):
+                            swarm = SwarmFetch(self._sources, helpers, partial, runs[index:],
+                                               record=record, attempt=attempt,
+                                               publish=self._queue.board.publish)
+                            break
                         offset = partial.block_range(first)[0]
                         end = sum(partial.block_range(last))
                         writer.start(first)
@@ -112,8 +115,9 @@ class Receiver:
         # (the channel is back in the pool: another download may use it while this one lands,
         # or the swarm's worker for this host takes it again)
         if swarm is not None:
+            attempt.unwatch()  # (the swarm counts what every host sends)
             try:
-                await swarm.run()
+                await swarm.run(record.done)
             except BaseException:
                 partial.close()
                 raise

@@ -63,21 +63,26 @@ TICK = 0.5
 @dataclass(frozen=True)
 class Helpers:
     """What the downloader lends a file's fetch to ask other hosts than ``primary`` (the one
-    holding the job's turn): its policy, its line of turns, the offer, and the hosts cooling
-    down for the job."""
+    holding the job's turn): its policy, its line of turns, the offer fetched (``remote``) and
+    the way to the job's offer now (``offer``: hosts heard of since may offer it too), and the
+    hosts cooling down for the job."""
 
     policy: SourcePolicy
     line: TurnLine
     remote: RemoteFile
+    offer: Callable[[], RemoteFile | None]
     primary: HostRef
     cooling: frozenset[Endpoint]
 
     def hosts(self, using: set[Endpoint]) -> list[HostRef]:
         """Hosts that may help now, best first: offering the content, not dropped for it, not
         cooling down, not slow, not at an endpoint in ``using``."""
+        now = self.offer()
+        if now is None or now.content_id != self.remote.content_id:
+            return []  # (the file changed: the job's own host finds out)
         seen = set(using)
         found = []
-        for host in self.policy.candidates(self.remote, self.cooling):
+        for host in self.policy.candidates(now, self.cooling):
             where = endpoint(host)
             if where not in seen and not self.policy.is_slow(host):
                 seen.add(where)
@@ -118,7 +123,7 @@ class SwarmFetch:
         self._tried: set[Endpoint] = {endpoint(helpers.primary)}
         self._changed = asyncio.Event()
         self._tasks: asyncio.TaskGroup | None = None
-        self._done_bytes = record.done  #: verified: what the partial had, and chunks done
+        self._done_bytes = 0  #: verified: what the partial had, and chunks done since
         self._last_failure: BaseException | None = None
         self._recruiting = False
         #: Bytes received from each host over the whole fetch (for tests and the log).
@@ -158,9 +163,11 @@ class SwarmFetch:
             self._recruiting = False
         return joined
 
-    async def run(self) -> None:
-        """Fetch until every chunk is done; raise the job's own host's failure (or the last
-        one) when no host is left with chunks still missing."""
+    async def run(self, done: int) -> None:
+        """Fetch until every chunk is done (``done``: bytes of the file verified before);
+        raise the job's own host's failure (or the last one) when no host is left with chunks
+        still missing."""
+        self._done_bytes = done
         primary = _Worker(self._helpers.primary, None)
         try:
             async with asyncio.TaskGroup() as tasks:
@@ -286,6 +293,8 @@ class SwarmFetch:
                 self._list.set_slow(worker.host, slow)
                 if slow:
                     self._changed.set()  # (an idle fast worker may now race its chunk)
+            if self._list.pending:
+                await self.recruit()  # (a host heard of since, or a turn given back)
 
     def _judge(self, worker: _Worker) -> None:
         assert worker.failure is not None

@@ -342,7 +342,8 @@ class Downloader:
                 # order whichever finishes its local checks first.
                 turn = self._line.place(job.key, cooling)
                 try:
-                    helpers = Helpers(self._policy, self._line, remote, host, cooling)
+                    helpers = Helpers(self._policy, self._line, remote,
+                                      lambda: self._choose(job), host, cooling)
                     return await self._fetch_in_turn(job, remote, host, turn, attempt,
                                                      helpers=helpers)
                 finally:

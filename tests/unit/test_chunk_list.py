@@ -8,6 +8,7 @@ import random
 import pytest
 
 from mfsync.engine.chunk_list import MAX_HOLDERS, Chunk, ChunkList
+from mfsync.engine.swarm_fetch import CHUNK_BYTES, growing_runs
 
 
 def _blocks(chunk: Chunk[str]) -> list[int]:
@@ -182,3 +183,16 @@ def test_every_block_is_done_exactly_once(seed: int) -> None:
         held[worker] = None
     assert work.finished
     assert sorted(done_blocks) == [i for i, ok in enumerate(have) if not ok]
+
+
+def test_the_first_ranges_of_one_host_grow_so_helpers_are_looked_for_early() -> None:
+    step = CHUNK_BYTES // (256 * 1024)  # blocks of a chunk, for 256 KiB blocks
+    assert growing_runs([(0, 511)], 256 * 1024) == [
+        (0, step - 1), (step, 3 * step - 1), (3 * step, 7 * step - 1),
+        (7 * step, 15 * step - 1), (15 * step, 511)]
+    # Runs keep their holes, and every block is asked exactly once.
+    runs = [(0, 255), (300, 301), (400, 1000)]
+    cut = growing_runs(runs, 128 * 1024)
+    blocks = [i for first, last in cut for i in range(first, last + 1)]
+    assert blocks == [i for first, last in runs for i in range(first, last + 1)]
+    assert all(last >= first for first, last in cut)

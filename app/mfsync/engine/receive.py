@@ -20,7 +20,7 @@ from mfsync.engine.download_queue import DownloadQueue
 from mfsync.engine.file_sources import FileSources
 from mfsync.engine.landing import Lander, Landing, hold_verified_for_test
 from mfsync.engine.status import HostRef, RemoteFile
-from mfsync.engine.swarm_fetch import Helpers, SwarmFetch
+from mfsync.engine.swarm_fetch import Helpers, SwarmFetch, growing_runs
 from mfsync.engine.transfer_status import TransferState
 from mfsync.net.client import request_blocks, stream_range
 from mfsync.protocol.content import block_size_for
@@ -87,6 +87,8 @@ class Receiver:
                     self._queue.board.publish()
 
                 runs = missing_runs(have, partial.block_size)
+                if helpers is not None:
+                    runs = growing_runs(runs, partial.block_size)
                 writer = BlockWriter(partial, written)
                 try:
                     for index, (first, last) in enumerate(runs):

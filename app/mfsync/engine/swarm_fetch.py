@@ -43,7 +43,8 @@ from mfsync.net.channel import ChannelError
 from mfsync.net.client import stream_range
 from mfsync.store.partial import BadBlock, BlockWriter, PartialFile
 
-__all__ = ["CHUNK_BYTES", "MAX_SOURCES", "SWARM_MIN_CHUNKS", "Helpers", "SwarmFetch"]
+__all__ = ["CHUNK_BYTES", "MAX_SOURCES", "SWARM_MIN_CHUNKS", "Helpers", "SwarmFetch",
+           "growing_runs"]
 
 log = logging.getLogger("mfsync.transfer")
 
@@ -88,6 +89,25 @@ class Helpers:
                 seen.add(where)
                 found.append(host)
         return found
+
+
+def growing_runs(runs: list[tuple[int, int]], block_size: int) -> list[tuple[int, int]]:
+    """``runs`` (of ``missing_runs``) cut so that the first ranges asked of one host grow from
+    ``CHUNK_BYTES`` (doubling) to their full length: a download looks for other hosts between
+    ranges, and a host is often heard of a moment after a download began (a ``get`` starts as
+    soon as the first host offers the file), so the first checks come early, at the cost of a
+    few more requests per file."""
+    out: list[tuple[int, int]] = []
+    step = max(1, CHUNK_BYTES // block_size)
+    for first, last in runs:
+        start = first
+        while last - start + 1 > step:
+            out.append((start, start + step - 1))
+            start += step
+            step *= 2
+        out.append((start, last))
+        step *= 2
+    return out
 
 
 class _Worker:

@@ -271,3 +271,32 @@ async def test_a_host_heard_of_later_joins_a_download_under_way(make_node, serve
         assert late.sent >= MIB and most[0] == 2
     finally:
         await downloader.stop()
+
+
+async def test_a_helper_gives_its_turn_back_to_a_waiting_download(make_node, served, throttle,
+                                                                 tmp_path: Path) -> None:
+    throttle.delay = 0.01
+    content = await _content()
+    one, two = await _sharers(make_node, tmp_path, content, 2)
+    for node in (one, two):
+        served(node)
+    small = await make_node(share_dir=await asyncio.to_thread(
+        make_tree, tmp_path / "small", {"small.txt": b"a small file\n"}))
+    fetcher = await _fetcher(make_node, 2)
+    await wait_for(lambda: bool(fetcher.files_for("small.txt")), 15)
+    assert small.server is not None
+    dest = tmp_path / "dest"
+    dest.mkdir()
+    # Two turns: the large file takes both (one per host) while nobody else waits.
+    downloader = Downloader(fetcher, concurrency=2)
+    try:
+        assert downloader.add(DownloadJob("big.bin", dest))
+        await wait_for(lambda: any(t.sources == 2 for t in downloader.status.transfers), 15)
+        assert downloader.add(DownloadJob("small.txt", dest))
+        await asyncio.wait_for(downloader.join(), JOIN_TIMEOUT)
+        order = [r.job.path for r in downloader.results]
+        assert order == ["small.txt", "big.bin"], order  # it did not wait for the large file
+        assert all(r.state is TransferState.DONE for r in downloader.results)
+        assert await asyncio.to_thread((dest / "big.bin").read_bytes) == content
+    finally:
+        await downloader.stop()

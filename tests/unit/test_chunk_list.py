@@ -3,12 +3,18 @@ the endgame, and every block done exactly once whatever the workers do."""
 
 from __future__ import annotations
 
+import asyncio
 import random
 
 import pytest
 
 from mfsync.engine.chunk_list import MAX_HOLDERS, Chunk, ChunkList
+from mfsync.engine.status import HostRef
 from mfsync.engine.swarm_fetch import CHUNK_BYTES, growing_runs
+from mfsync.engine.turns import Turns
+
+HOST = HostRef(b"k" * 32, "192.0.2.1", 8000)
+OTHER = HostRef(b"o" * 32, "192.0.2.2", 8000)
 
 
 def _blocks(chunk: Chunk[str]) -> list[int]:
@@ -196,3 +202,30 @@ def test_the_first_ranges_of_one_host_grow_so_helpers_are_looked_for_early() -> 
     blocks = [i for first, last in cut for i in range(first, last + 1)]
     assert blocks == [i for first, last in runs for i in range(first, last + 1)]
     assert all(last >= first for first, last in cut)
+
+
+def test_a_free_turn_is_taken_at_once_and_never_ahead_of_anyone_in_line() -> None:
+    async def body() -> None:
+        turns = Turns(2, busy_after=60.0)
+        first = turns.place()
+        await first.wait(HOST)
+        extra = await turns.take_free(OTHER)  # one left, nobody waiting: it is taken
+        assert extra is not None and not extra.waiting
+        assert not turns.free()
+        assert await turns.take_free(OTHER) is None  # every turn held
+        extra.release()
+        assert turns.free()
+        # Someone in line for a turn: a free turn goes to them, never to an extra host.
+        blocker = turns.place()
+        await blocker.wait(HOST)
+        waiting = turns.place()
+        await asyncio.sleep(0)
+        assert waiting.waiting
+        first.release()
+        assert await turns.take_free(OTHER) is None
+        await waiting.wait(HOST)
+        for turn in (blocker, waiting):
+            turn.release()
+        assert turns.free()
+
+    asyncio.run(body())

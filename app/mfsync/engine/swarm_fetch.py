@@ -232,6 +232,7 @@ class SwarmFetch:
                     self._changed.clear()
                     await self._changed.wait()
                     continue
+                began = time.monotonic()
                 try:
                     await self._fetch(worker, chunk)
                 except TimeoutError:
@@ -241,6 +242,9 @@ class SwarmFetch:
                     worker.failure = exc
                     break
                 else:
+                    log.debug("%s: blocks %d-%d from %s in %.3f s", self._helpers.remote.path,
+                              chunk.first, chunk.last, format_host_port(host.address, host.port),
+                              time.monotonic() - began)
                     self._done_bytes += _chunk_bytes(self._partial, chunk)
                     for loser in self._list.done(chunk, host):
                         self._stop(loser, chunk)

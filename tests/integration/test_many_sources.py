@@ -6,6 +6,7 @@ holding blocks from both."""
 from __future__ import annotations
 
 import asyncio
+import errno
 import logging
 import os
 import time
@@ -23,6 +24,7 @@ from mfsync.engine.transfer_status import TransfersStatus, TransferState
 from mfsync.engine.transfers import Downloader, DownloadJob
 from mfsync.net.channel import SecureChannel
 from mfsync.protocol.messages import Data, GetRequest, Message
+from mfsync.store.partial import PartialFile
 from mfsync.store.safe_paths import PARTIAL_SUFFIX
 from waiting import wait_for
 
@@ -298,5 +300,35 @@ async def test_a_helper_gives_its_turn_back_to_a_waiting_download(make_node, ser
         assert order == ["small.txt", "big.bin"], order  # it did not wait for the large file
         assert all(r.state is TransferState.DONE for r in downloader.results)
         assert await asyncio.to_thread((dest / "big.bin").read_bytes) == content
+    finally:
+        await downloader.stop()
+
+
+async def test_a_disk_failure_fails_the_job_once_with_its_reason(make_node, served, monkeypatch,
+                                                                tmp_path: Path) -> None:
+    content = await _content()
+    for node in await _sharers(make_node, tmp_path, content, 2):
+        served(node)
+    fetcher = await _fetcher(make_node, 2)
+    dest = tmp_path / "dest"
+    dest.mkdir()
+    original = PartialFile.write_block
+    written = [0]
+
+    def write_block(self: PartialFile, index: int, data: Any) -> None:
+        written[0] += 1
+        if written[0] > 70:  # (after the first ranges: while several hosts send)
+            raise OSError(errno.ENOSPC, "No space left on device")
+        original(self, index, data)
+
+    monkeypatch.setattr(PartialFile, "write_block", write_block)
+    downloader = Downloader(fetcher)
+    most = _most_sources(downloader)
+    try:
+        await _get(downloader, dest)
+        [result] = downloader.results
+        assert result.state is TransferState.FAILED
+        assert "No space left" in result.error or "space" in result.error.lower(), result.error
+        assert most[0] == 2
     finally:
         await downloader.stop()

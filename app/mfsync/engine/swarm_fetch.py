@@ -110,6 +110,10 @@ def growing_runs(runs: list[tuple[int, int]], block_size: int) -> list[tuple[int
     return out
 
 
+class _LostRace(Exception):
+    """Another host finished the chunk first: this host's request for it was stopped."""
+
+
 class _Worker:
     """One host's part in a swarm: its turn (None for the job's own host), its current chunk and
     the scope that stops its request, what it received, and how it ended."""
@@ -121,7 +125,9 @@ class _Worker:
         self.scope: asyncio.Timeout | None = None
         self.received = 0
         self.verified = 0  #: bytes of its current chunk verified so far
-        self.meter = RateMeter()
+        #: The rate of its current chunk (an idle worker is not measured: idle is not slow).
+        self.meter: RateMeter | None = None
+        self.chunk_received = 0
         self.failure: BaseException | None = None
 
 
@@ -199,6 +205,9 @@ class SwarmFetch:
                     self._changed.clear()
                     await self._changed.wait()
                 watcher.cancel()
+        except BaseExceptionGroup as group:
+            # A worker's local failure (a full disk): the job fails with it, as from one host.
+            raise group.exceptions[0] from None
         finally:
             self._tasks = None  # (every worker has ended: each gave its turn back itself)
         if not self._list.finished:
@@ -227,7 +236,10 @@ class SwarmFetch:
                     break  # another download waits: a helper gives its turn back
                 chunk = self._list.take(host)
                 if chunk is None:
-                    if self._list.benched(host) or not self._list.holding_any():
+                    # A helper with nothing to do gives its turn back; the job's own host
+                    # holds the job's turn anyway, and waits (a chunk may come back).
+                    if worker.turn is not None and (self._list.benched(host)
+                                                    or not self._list.holding_any()):
                         break
                     self._changed.clear()
                     await self._changed.wait()
@@ -235,7 +247,7 @@ class SwarmFetch:
                 began = time.monotonic()
                 try:
                     await self._fetch(worker, chunk)
-                except TimeoutError:
+                except _LostRace:
                     self._list.failed(chunk, host)  # (another host finished it first)
                 except (BadBlock, ChannelError) as exc:
                     self._list.failed(chunk, host)
@@ -268,7 +280,7 @@ class SwarmFetch:
             self._changed.set()
 
     async def _fetch(self, worker: _Worker, chunk: Chunk[HostRef]) -> None:
-        partial, remote = self._partial, self._helpers.remote
+        partial = self._partial
         offset = partial.block_range(chunk.first)[0]
         end = sum(partial.block_range(chunk.last))
 
@@ -277,23 +289,35 @@ class SwarmFetch:
             self._attempt.verified += length
             self._show_done()
 
-        async with asyncio.timeout(None) as scope:
-            worker.chunk, worker.scope = chunk, scope
-            async with self._sources.channel_to(worker.host) as channel:
-                writer = BlockWriter(partial, written)
-                try:
-                    writer.start(chunk.first)
-                    async for data in stream_range(channel, remote.path, remote.content_id,
-                                                   offset, end - offset, folder=remote.folder):
-                        length = len(data.payload)
-                        worker.received += length
-                        self.received[worker.host] += length
-                        self._attempt.count(length)
-                        self._record.received(length)
-                        await writer.feed(data.payload)
-                    await writer.drain()
-                finally:
-                    await writer.abandon()
+        worker.meter, worker.chunk_received = RateMeter(), 0
+        try:
+            async with asyncio.timeout(None) as scope:
+                worker.chunk, worker.scope = chunk, scope
+                await self._stream(worker, chunk, offset, end - offset, written)
+        except TimeoutError:
+            if scope.expired():
+                raise _LostRace from None
+            raise
+
+    async def _stream(self, worker: _Worker, chunk: Chunk[HostRef], offset: int, length: int,
+                      written: Callable[[int], None]) -> None:
+        partial, remote = self._partial, self._helpers.remote
+        async with self._sources.channel_to(worker.host) as channel:
+            writer = BlockWriter(partial, written)
+            try:
+                writer.start(chunk.first)
+                async for data in stream_range(channel, remote.path, remote.content_id,
+                                               offset, length, folder=remote.folder):
+                    size = len(data.payload)
+                    worker.received += size
+                    worker.chunk_received += size
+                    self.received[worker.host] += size
+                    self._attempt.count(size)
+                    self._record.received(size)
+                    await writer.feed(data.payload)
+                await writer.drain()
+            finally:
+                await writer.abandon()
 
     def _stop(self, host: HostRef, chunk: Chunk[HostRef]) -> None:
         """Another host finished ``chunk`` first: stop ``host``'s request for it."""
@@ -309,7 +333,9 @@ class SwarmFetch:
             await asyncio.sleep(TICK)
             now = time.monotonic()
             for worker in list(self._workers.values()):
-                slow = worker.meter.sample(now, worker.received)
+                if worker.chunk is None or worker.meter is None:
+                    continue
+                slow = worker.meter.sample(now, worker.chunk_received)
                 if slow is None:
                     continue
                 if news := self._helpers.policy.measured(worker.host, slow):

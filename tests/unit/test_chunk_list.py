@@ -10,7 +10,7 @@ import pytest
 
 from mfsync.engine.chunk_list import MAX_HOLDERS, Chunk, ChunkList
 from mfsync.engine.status import HostRef
-from mfsync.engine.swarm_fetch import CHUNK_BYTES, growing_runs
+from mfsync.engine.swarm_fetch import FIRST_RANGE, growing_runs
 from mfsync.engine.turns import Turns
 
 HOST = HostRef(b"k" * 32, "192.0.2.1", 8000)
@@ -192,10 +192,11 @@ def test_every_block_is_done_exactly_once(seed: int) -> None:
 
 
 def test_the_first_ranges_of_one_host_grow_so_helpers_are_looked_for_early() -> None:
-    step = CHUNK_BYTES // (256 * 1024)  # blocks of a chunk, for 256 KiB blocks
-    assert growing_runs([(0, 511)], 256 * 1024) == [
-        (0, step - 1), (step, 3 * step - 1), (3 * step, 7 * step - 1),
-        (7 * step, 15 * step - 1), (15 * step, 511)]
+    step = FIRST_RANGE // (256 * 1024)  # blocks of the first range, for 256 KiB blocks
+    cut = growing_runs([(0, 511)], 256 * 1024)
+    assert cut[:4] == [(0, step - 1), (step, 3 * step - 1), (3 * step, 7 * step - 1),
+                       (7 * step, 15 * step - 1)]
+    assert cut[-1][1] == 511 and len(cut) <= 8
     # Runs keep their holes, and every block is asked exactly once.
     runs = [(0, 255), (300, 301), (400, 1000)]
     cut = growing_runs(runs, 128 * 1024)

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import subprocess
 import sys
 import tempfile
@@ -122,9 +123,33 @@ def run_get(lan: Any, py: str, tmp: Path, env: dict[str, str], label: str, *, di
         print(f"--- get ({label}) log ---\n{text}--- end ---", flush=True)
     fetched_from = [line.split("fetched from", 1)[1].strip()
                     for line in text.splitlines() if "fetched from" in line]
-    return {"label": label, "whole_s": t_end - t0, "transfer_s": transfer,
+    return {"label": label, "phase": chunk_phase(text), "whole_s": t_end - t0,
+            "transfer_s": transfer,
             "mb_s": size / transfer / 1e6, "cpu_s": cpu, "sys_s": sys_cpu, "sent": sent,
             "fetched_from": fetched_from}
+
+
+_CHUNK_LINE = re.compile(r"^(\S+ \S+),(\d+) .*: blocks (\d+)-(\d+) from (\S+) in ([\d.]+) s$")
+
+
+def chunk_phase(log_text: str) -> dict[str, Any] | None:
+    """From the getter's debug lines (one per chunk, ``engine/swarm_fetch.py``): how long the
+    part fetched from several hosts took, how much of it each host spent sending a chunk (the
+    rest is the gaps between one chunk's end and its next request), and the chunks per host."""
+    spans: dict[str, list[tuple[float, float]]] = {}
+    for line in log_text.splitlines():
+        m = _CHUNK_LINE.match(line)
+        if m is None:
+            continue
+        stamp = time.mktime(time.strptime(m.group(1), "%Y-%m-%d %H:%M:%S")) + int(m.group(2)) / 1e3
+        spans.setdefault(m.group(5), []).append((stamp - float(m.group(6)), stamp))
+    if not spans:
+        return None
+    start = min(a for v in spans.values() for a, _ in v)
+    end = max(b for v in spans.values() for _, b in v)
+    return {"seconds": end - start, "hosts": {
+        host: {"chunks": len(v), "busy": sum(b - a for a, b in v) / max(end - start, 1e-9)}
+        for host, v in spans.items()}}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -200,6 +225,14 @@ def main(argv: list[str] | None = None) -> int:
               + " / ".join(f"{s / 1e6:.1f}" for s in r["sent"]))
         for line in r["fetched_from"]:
             print(f"{'':<12} fetched from {line}")
+        if r["phase"] is not None:
+            phase = r["phase"]
+            swarm_bytes = sum(int(n) for line in r["fetched_from"]
+                              for n in re.findall(r"\((\d+) bytes\)", line))
+            print(f"{'':<12} chunks from several hosts: {phase['seconds']:.2f} s "
+                  f"({swarm_bytes / phase['seconds'] / 1e6:.1f} MB/s); " + ", ".join(
+                f"{host}: {h['chunks']} chunks, sending {h['busy']:.0%} of it"
+                for host, h in phase["hosts"].items()))
     two = results[-1]["mb_s"]
     rows.append(Row(f"many sources: {args.size_mib} MiB from 2 hosts at {link:.0f} MB/s each",
                     two, "MB/s", f">= {TARGET_MB_S:g} MB/s", two >= TARGET_MB_S,

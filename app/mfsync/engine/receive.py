@@ -87,7 +87,7 @@ class Receiver:
                     self._queue.board.publish()
 
                 runs = missing_runs(have, partial.block_size)
-                if helpers is not None:
+                if helpers is not None and SwarmFetch.large(partial, runs):
                     runs = growing_runs(runs, partial.block_size)
                 writer = BlockWriter(partial, written)
                 try:

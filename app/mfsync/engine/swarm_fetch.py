@@ -159,11 +159,16 @@ class SwarmFetch:
         self.received: dict[HostRef, int] = {}
 
     @staticmethod
+    def large(partial: PartialFile, runs: list[tuple[int, int]]) -> bool:
+        """Whether enough of the file is missing (``runs``) to fetch it from several hosts."""
+        blocks = sum(last - first + 1 for first, last in runs)
+        return blocks * partial.block_size >= SWARM_MIN_CHUNKS * CHUNK_BYTES
+
+    @staticmethod
     def worth_it(partial: PartialFile, runs: list[tuple[int, int]], helpers: Helpers) -> bool:
         """Whether the file is fetched from several hosts: enough of it is missing, and
         another host may help now (it offers the file, and a turn is free for it)."""
-        blocks = sum(last - first + 1 for first, last in runs)
-        return (blocks * partial.block_size >= SWARM_MIN_CHUNKS * CHUNK_BYTES
+        return (SwarmFetch.large(partial, runs)
                 and helpers.line.turns.free() and not helpers.line.waiting()
                 and bool(helpers.hosts({endpoint(helpers.primary)})))
 

@@ -51,6 +51,14 @@ def test_runs_with_holes_are_never_crossed() -> None:
     assert work.finished
 
 
+def test_runs_that_touch_are_one() -> None:
+    work: ChunkList[str] = ChunkList([(0, 1), (2, 5), (6, 6), (9, 9)], 16)
+    work.join("a")
+    first = work.take("a")
+    # (8 blocks for one worker: chunks of about half; the first spans the runs 0-1 and 2-5)
+    assert first is not None and (first.first, first.last) == (0, 3)
+
+
 def test_a_failed_chunk_goes_back_first_for_another_worker() -> None:
     work: ChunkList[str] = ChunkList([(0, 63)], 8)
     work.join("a")

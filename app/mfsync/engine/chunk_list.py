@@ -59,7 +59,14 @@ class ChunkList(Generic[W]):
     def __init__(self, runs: Iterable[tuple[int, int]], chunk_blocks: int) -> None:
         #: Runs of blocks not handed out (or handed back), first to last, in file order
         #: except for chunks that came back (they go first: they are the oldest work).
-        self._pending: list[tuple[int, int]] = [(a, b) for a, b in runs if b >= a]
+        self._pending: list[tuple[int, int]] = []
+        for first, last in runs:
+            if last < first:
+                continue
+            start = first
+            if self._pending and self._pending[-1][1] + 1 == first:
+                start = self._pending.pop()[0]  # (runs that touch are one: chunks may span them)
+            self._pending.append((start, last))
         self._chunk_blocks = max(1, chunk_blocks)
         self._out: list[Chunk[W]] = []  #: chunks handed out and not done
         self._workers: dict[W, bool] = {}  #: worker -> slow

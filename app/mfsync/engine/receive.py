@@ -6,8 +6,11 @@ proven against the content id by ``PartialFile.block_matches`` like any other bl
 in the same batch trip that writes it). A larger file's block list comes first (the exchange
 checks it against the content id), then whatever a partial file from an earlier run does not
 hold yet, range by range; a ``BlockWriter`` cuts each range into blocks and verifies and writes
-them in worker threads. Landing goes through the ``Lander``, at the destination the job's
-``Plan`` chooses at that moment.
+them in worker threads. Before each range, if other hosts offer the same content and a turn is
+free for them, the rest of a large file goes to a ``SwarmFetch`` (``engine.swarm_fetch``), which
+fetches it from them all at once; the first ranges of a large file are short (doubling from
+``FIRST_RANGE``) so that a host heard of a moment later is taken on early. Landing goes through
+the ``Lander``, at the destination the job's ``Plan`` chooses at that moment.
 """
 
 import asyncio

@@ -3,9 +3,10 @@
 When a file of many blocks is missing at least ``SWARM_MIN_CHUNKS`` chunks and other hosts
 offer the same content (not dropped for it, not cooling down, not slow) while the downloader
 has a turn free for them (``Turns.take_free``: never ahead of a download waiting in line), the
-``Receiver`` hands the file to a ``SwarmFetch`` after the block list (asked once, of the host
-that has the job's turn: the content id proves it, so every host's list is the same) and the
-resume. One **worker** per host then takes chunks (``engine.chunk_list``: at most
+``Receiver`` hands the rest of the file to a ``SwarmFetch`` (it looks before each range it
+asks of the job's own host; ``growing_runs`` makes the first ranges short). The block list was
+asked once, of the host that has the job's turn: the content id proves it, so every host's list
+is the same. One **worker** per host then takes chunks (``engine.chunk_list``: at most
 ``CHUNK_BYTES`` of consecutive blocks, smaller near the end) from the one shared list, asks for
 each with a ``GetRequest`` on a channel of its own (``FileSources.channel_to``: the pool keeps
 it between chunks) and feeds its own ``BlockWriter`` on the one ``PartialFile`` (blocks are
@@ -16,7 +17,8 @@ stopped and its channel closed.
 
 Per host, as for one host: a corrupt block, a broken reply or a lost connection ends that
 host's worker (the policy counts it against the host, ``SourcePolicy.judge``) and its chunk goes
-back on the list for the others; the file fails only when no worker is left. A host measured
+back on the list for the others; the file fails only when the job's own host has failed and
+the others could not finish it. A host measured
 slow (``engine.attempts``' rate rule, sampled every ``TICK``) gets no new chunk while another is
 not slow. A helper (any worker but the job's own host) gives its turn back as soon as another
 download waits for one, after the chunk it holds: a file from several hosts never starves the

@@ -16,7 +16,9 @@ did. A host that goes away (a lost connection) is skipped for a moment while ano
 tried; with no host left the job waits for one to come back, at most ``source_wait`` seconds
 without a source that delivers. When every block is verified the partial is renamed over the
 target in one step. Local problems (unsafe names, a full disk) fail the job with a clear message
-and keep the partial for a later resume.
+and keep the partial for a later resume. A large file that other hosts offer too is fetched from
+several of them at once, chunk by chunk (``engine.swarm_fetch``, given ``Helpers``: the policy,
+the line of turns, the job's offer now).
 
 Slow sources: while a job receives, its rate is measured (``RateMeter``); a source below
 ``MIN_RATE`` loses its turn when another host offers the same content that is not slow (the job

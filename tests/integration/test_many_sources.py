@@ -180,7 +180,7 @@ async def test_a_throttled_host_does_not_hold_back_the_fast_one(make_node, serve
     content = await _content()
     fast, slow = await _sharers(make_node, tmp_path, content, 2)
     fast_count, slow_count = served(fast), served(slow)
-    per_message = 1.0  # s per Data message of 1 MiB: 1 MiB/s, a chunk of 8 MiB in 8 s
+    per_message = 2.0  # s per Data message of 1 MiB: 0.5 MiB/s, a chunk of 8 MiB in 16 s
 
     async def trickle(data: Data) -> Data:
         await asyncio.sleep(per_message * len(data.payload) / MIB)

@@ -319,7 +319,7 @@ async def test_a_disk_failure_fails_the_job_once_with_its_reason(make_node, serv
 
     def write_block(self: PartialFile, index: int, data: Any) -> None:
         written[0] += 1
-        if written[0] > 70:  # (after the first ranges: while several hosts send)
+        if written[0] == 70:  # (one write, after the first ranges: while several hosts send)
             raise OSError(errno.ENOSPC, "No space left on device")
         original(self, index, data)
 

@@ -46,3 +46,17 @@ def test_speed_and_time_left_come_from_the_status(qapp: QApplication) -> None:
     # The same status shown again (a redraw, another window) changes nothing: no measuring.
     model.update(_service(status))
     assert _cells(model, 0)[3:5] == ["10.0 MB/s", "8 s"]
+
+
+def test_a_file_from_several_hosts_names_the_first_and_counts_the_others(
+        qapp: QApplication) -> None:
+    model = TransfersModel()
+    one = TransferSnapshot("big", 100 * MB, 0, 0, TransferState.DOWNLOADING,
+                           source="10.0.0.2:8000", key=(ROOT, "big"), target=ROOT / "big")
+    model.update(_service(TransfersStatus((one,))))
+    assert _cells(model, 0)[5] == "10.0.0.2:8000"
+    both = TransferSnapshot("big", 100 * MB, 0, 0, TransferState.DOWNLOADING,
+                            source="10.0.0.2:8000", key=(ROOT, "big"), target=ROOT / "big",
+                            sources=2)
+    model.update(_service(TransfersStatus((both,))))
+    assert _cells(model, 0)[5] == "10.0.0.2:8000 and 1 more"

@@ -100,8 +100,19 @@ class Attempt:
         self._channel = channel
         self._base = channel.bytes_received
 
+    def unwatch(self) -> None:
+        """Stop counting the channel watched (its bytes so far stay counted): from now on the
+        caller counts what arrives (``count``), as a file fetched from several hosts does."""
+        if self._channel is not None:
+            self._earlier += self._channel.bytes_received - self._base
+        self._channel = None
+
+    def count(self, length: int) -> None:
+        """``length`` more bytes arrived on a channel not watched."""
+        self._earlier += length
+
     def received(self) -> int:
-        """Bytes received from the host so far in this attempt."""
+        """Bytes received from the host (or hosts) so far in this attempt."""
         current = 0 if self._channel is None else self._channel.bytes_received - self._base
         return self._earlier + current
 

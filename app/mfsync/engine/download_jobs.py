@@ -85,7 +85,7 @@ class JobRecord:
     snapshot; ``snapshot`` builds a new one at most once per change."""
 
     __slots__ = ("_cached", "done", "error", "fetched", "key", "path", "size", "source",
-                 "started_at", "state", "target")
+                 "sources", "started_at", "state", "target")
 
     def __init__(self, path: str, key: JobKey, target: Path) -> None:
         self.path = path
@@ -96,6 +96,7 @@ class JobRecord:
         self.fetched = 0  #: bytes received from the network
         self.state = TransferState.QUEUED
         self.source = ""
+        self.sources = 1  #: hosts it is received from at once
         self.error = ""
         self.started_at: float | None = None
         self._cached: TransferSnapshot | None = None
@@ -105,16 +106,19 @@ class JobRecord:
         if self._cached is None:
             self._cached = TransferSnapshot(self.path, self.size, self.done, self.fetched,
                                             self.state, self.source, self.error,
-                                            self.started_at, self.key, self.target)
+                                            self.started_at, self.key, self.target,
+                                            sources=self.sources)
         return self._cached
 
     def set_state(self, state: TransferState, *, source: str | None = None,
                   error: str | None = None, size: int | None = None,
-                  done: int | None = None) -> None:
-        """Move to ``state``, changing the fields given along with it."""
+                  done: int | None = None, sources: int | None = None) -> None:
+        """Move to ``state``, changing the fields given along with it (a new ``source`` alone
+        means one host: ``sources`` says how many when there are several)."""
         self.state = state
         if source is not None:
             self.source = source
+            self.sources = 1 if sources is None else sources
         if error is not None:
             self.error = error
         if size is not None:

@@ -6,8 +6,11 @@ proven against the content id by ``PartialFile.block_matches`` like any other bl
 in the same batch trip that writes it). A larger file's block list comes first (the exchange
 checks it against the content id), then whatever a partial file from an earlier run does not
 hold yet, range by range; a ``BlockWriter`` cuts each range into blocks and verifies and writes
-them in worker threads. Landing goes through the ``Lander``, at the destination the job's
-``Plan`` chooses at that moment.
+them in worker threads. Before each range, if other hosts offer the same content and a turn is
+free for them, the rest of a large file goes to a ``SwarmFetch`` (``engine.swarm_fetch``), which
+fetches it from them all at once; the first ranges of a large file are short (doubling from
+``FIRST_RANGE``) so that a host heard of a moment later is taken on early. Landing goes through
+the ``Lander``, at the destination the job's ``Plan`` chooses at that moment.
 """
 
 import asyncio
@@ -20,6 +23,7 @@ from mfsync.engine.download_queue import DownloadQueue
 from mfsync.engine.file_sources import FileSources
 from mfsync.engine.landing import Lander, Landing, hold_verified_for_test
 from mfsync.engine.status import HostRef, RemoteFile
+from mfsync.engine.swarm_fetch import Helpers, SwarmFetch, growing_runs
 from mfsync.engine.transfer_status import TransferState
 from mfsync.net.client import request_blocks, stream_range
 from mfsync.protocol.content import block_size_for
@@ -63,9 +67,13 @@ class Receiver:
         return partial, content
 
     async def blocks(self, job: DownloadJob, remote: RemoteFile, host: HostRef,
-                     attempt: Attempt, target: Path) -> PartialFile:
+                     attempt: Attempt, target: Path, *, helpers: Helpers | None = None,
+                     ) -> PartialFile:
         """A file of several blocks: its block list first, then whatever a partial file from
-        an earlier run does not hold yet, every block verified as it arrives."""
+        an earlier run does not hold yet, every block verified as it arrives. With
+        ``helpers``, a large file is fetched from other hosts too when they may help now
+        (``engine.swarm_fetch``)."""
+        swarm: SwarmFetch | None = None
         async with self._sources.channel_to(host) as channel:
             attempt.watch(channel)
             info = await request_blocks(channel, remote.path, remote.content_id, remote.size,
@@ -81,9 +89,20 @@ class Receiver:
                     attempt.verified += length
                     self._queue.board.publish()
 
+                runs = missing_runs(have, partial.block_size)
+                if helpers is not None and SwarmFetch.large(partial, runs):
+                    runs = growing_runs(runs, partial.block_size)
                 writer = BlockWriter(partial, written)
                 try:
-                    for first, last in missing_runs(have, partial.block_size):
+                    for index, (first, last) in enumerate(runs):
+                        # Before each range: may other hosts help with the rest now (a host
+                        # heard of since, a turn given back)? Then the swarm takes it over.
+                        if helpers is not None and SwarmFetch.worth_it(partial, runs[index:],
+                                                                       helpers):
+                            swarm = SwarmFetch(self._sources, helpers, partial, runs[index:],
+                                               record=record, attempt=attempt,
+                                               publish=self._queue.board.publish)
+                            break
                         offset = partial.block_range(first)[0]
                         end = sum(partial.block_range(last))
                         writer.start(first)
@@ -98,7 +117,15 @@ class Receiver:
             except BaseException:
                 partial.close()
                 raise
-        # (the channel is back in the pool: another download may use it while this one lands)
+        # (the channel is back in the pool: another download may use it while this one lands,
+        # or the swarm's worker for this host takes it again)
+        if swarm is not None:
+            attempt.unwatch()  # (the swarm counts what every host sends)
+            try:
+                await swarm.run(record.done)
+            except BaseException:
+                partial.close()
+                raise
         return partial
 
     async def land(self, plan: Plan, partial: PartialFile, content: bytes | None) -> Path:

@@ -67,6 +67,9 @@ class TransferSnapshot:
     #: Bytes per second received lately (``fetched`` over a few seconds, so a resumed file's
     #: old part never counts); None while not measurable (just started, not active).
     speed: float | None = None
+    #: Hosts it is being received from now (more than one: a large file from several hosts
+    #: at once, ``engine.swarm_fetch``; ``source`` is the first of them).
+    sources: int = 1
 
     @property
     def seconds_left(self) -> float | None:

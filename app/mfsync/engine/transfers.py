@@ -18,6 +18,8 @@ without a source that delivers. When every block is verified the partial is rena
 target in one step. Local problems (unsafe names, a full disk) fail the job with a clear message
 and keep the partial for a later resume. A file of one block needs no block list: it goes with
 the other such files waiting for its host, in one request on one turn (``engine.small_batch``).
+A large file that other hosts offer too is fetched from several of them at once, chunk by chunk
+(``engine.swarm_fetch``, given ``Helpers``: the policy, the line of turns, the job's offer now).
 
 Slow sources: while a job receives, its rate is measured (``RateMeter``); a source below
 ``MIN_RATE`` loses its turn when another host offers the same content that is not slow (the job
@@ -54,6 +56,7 @@ from mfsync.engine.receive import Receiver
 from mfsync.engine.small_batch import SmallFiles
 from mfsync.engine.sources import BadBlock, SourcePolicy, describe_host, endpoint, offer_for
 from mfsync.engine.status import HostRef, RemoteFile
+from mfsync.engine.swarm_fetch import Helpers
 from mfsync.engine.transfer_status import (
     ACTIVE_STATES,
     FINISHED_STATES,
@@ -166,7 +169,7 @@ class Downloader:
         if not self._queue.add(job):
             return False
         if self._ticker is None:
-            self._ticker = asyncio.get_running_loop().create_task(self._tick())
+            self._ticker = asyncio.get_running_loop().create_task(_tick(self._queue, self._line))
             # A host that appears may serve what waits for a host holding every turn.
             self._unsubscribe = self._node.subscribe(lambda _status: self._line.offer_changed())
         return True
@@ -226,15 +229,6 @@ class Downloader:
         self._unsubscribe()
 
     # -- one job, from whichever host ---------------------------------------------------------
-
-    async def _tick(self) -> None:
-        # A stalled transfer publishes nothing by itself; this keeps speeds and ETAs honest.
-        while True:
-            await asyncio.sleep(TICK)
-            if any(r.state in ACTIVE_STATES for r in self._queue.board.records.values()):
-                self._queue.board.publish()
-            self._line.watch_rates()
-            self._line.share()
 
     def _failed(self, job: DownloadJob, reason: str, remote: RemoteFile | None = None,
                 *, local_failure: bool = False) -> DownloadResult:
@@ -342,14 +336,18 @@ class Downloader:
                 # order whichever finishes its local checks first.
                 turn = self._line.place(job.key, cooling)
                 try:
-                    return await self._fetch_in_turn(job, remote, host, turn, attempt)
+                    helpers = Helpers(self._policy, self._line, remote,
+                                      lambda: self._choose(job), host, cooling)
+                    return await self._fetch_in_turn(job, remote, host, turn, attempt,
+                                                     helpers=helpers)
                 finally:
                     turn.release()
         finally:
             self._line.leave(job.key)
 
     async def _fetch_in_turn(self, job: DownloadJob, remote: RemoteFile, host: HostRef,
-                             turn: Turn, attempt: Attempt) -> DownloadResult:
+                             turn: Turn, attempt: Attempt, *,
+                             helpers: Helpers) -> DownloadResult:
         # One trip off the loop for every local check before the network (it looks at every
         # folder on the way, and may list one): for a small file those checks are most of it.
         plan = await self._planner.run(_wanted(job, remote, host))
@@ -363,7 +361,8 @@ class Downloader:
             return DownloadResult(job, TransferState.SKIPPED, remote, plan.stored, plan.target,
                                   hashes=plan.same)
         source = format_host_port(host.address, host.port)
-        partial, content = await self._receive(job, remote, host, turn, attempt, target=plan.target)
+        partial, content = await self._receive(job, remote, host, turn, attempt,
+                                               target=plan.target, helpers=helpers)
         final = await self._receiver.land(plan, partial, content)
         self._queue.board.records[job.key].place(final)
         stored = plan.stored_at(final)
@@ -377,7 +376,8 @@ class Downloader:
         return DownloadResult(job, TransferState.DONE, remote, stored, final, hashes=hashes)
 
     async def _receive(self, job: DownloadJob, remote: RemoteFile, host: HostRef, turn: Turn,
-                       attempt: Attempt, *, target: Path) -> tuple[PartialFile, bytes | None]:
+                       attempt: Attempt, *, target: Path,
+                       helpers: Helpers) -> tuple[PartialFile, bytes | None]:
         """The content: alone, on the job's turn; a small file's in its host's next batch."""
         if self._small.takes(remote):
             turn.release()
@@ -400,7 +400,7 @@ class Downloader:
                                                                   target)
                 else:
                     partial = await self._receiver.blocks(job, remote, host, attempt,
-                                                          target)
+                                                          target, helpers=helpers)
         except TimeoutError:
             if not attempt.preempted:
                 raise
@@ -410,6 +410,17 @@ class Downloader:
             del self._line.attempts[job.key]
         turn.release()  # landing needs no network: the next job may start receiving
         return partial, content
+
+
+async def _tick(queue: DownloadQueue, line: TurnLine) -> None:
+    """Every ``TICK``: publish while something is active (a stalled transfer publishes nothing
+    by itself; this keeps speeds and ETAs honest), watch the rates, share the turns."""
+    while True:
+        await asyncio.sleep(TICK)
+        if any(r.state in ACTIVE_STATES for r in queue.board.records.values()):
+            queue.board.publish()
+        line.watch_rates()
+        line.share()
 
 
 def _wanted(job: DownloadJob, remote: RemoteFile, host: HostRef) -> Wanted:

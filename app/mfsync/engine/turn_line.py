@@ -111,6 +111,10 @@ class TurnLine:
             elif policy.may_take_spare(host) and self.turns.spare_free():
                 self.turns.grant_spare(turn)
 
+    def waiting(self) -> bool:
+        """Whether any download waits for a turn (in line, or not yet started)."""
+        return self._queued() or self.turns.waiting
+
     def others_waiting(self, slow: HostRef) -> bool:
         """Whether work that does not need ``slow`` waits for a turn (see
         ``SourcePolicy.others_waiting``)."""

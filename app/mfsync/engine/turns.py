@@ -73,11 +73,38 @@ class Turns:
         self._semaphore = asyncio.Semaphore(self.count)
         self._held: dict[Turn, tuple[Endpoint, float]] = {}
         self._spares: set[Turn] = set()
+        #: Places taken and neither taken up nor given up yet (some may hold a turn granted
+        #: but not yet taken: ``Turn.waiting`` tells).
+        self._placed: set[Turn] = set()
         self._changed = changed
 
     def place(self) -> "Turn":
         """A place in line, taken now; ``Turn.wait`` for it later."""
         return Turn(self)
+
+    @property
+    def waiting(self) -> bool:
+        """Whether a place in line waits for its turn (whoever took it: a job, or a batch of
+        small files, which takes its places here directly)."""
+        return any(turn.waiting for turn in self._placed)
+
+    def free(self) -> bool:
+        """Whether a turn is free now and nobody waits in line for one."""
+        return not self._semaphore.locked()
+
+    async def take_free(self, host: HostRef) -> "Turn | None":
+        """A turn for ``host`` if one is free now (nobody waits in line for it), held from
+        now on; else None, at once: never a place in line (a file fetched from several hosts
+        asks its extra hosts' turns this way, so it never goes ahead of a waiting download)."""
+        if not self.free():
+            return None
+        turn = Turn(self)
+        await asyncio.sleep(0)  # (the turn's request runs first: with a turn free, it has it)
+        if not turn.granted:
+            turn.release()
+            return None
+        await turn.wait(host)
+        return turn
 
     def busy(self) -> Endpoint | None:
         """The host that holds every (regular) turn, for ``BUSY_AFTER`` s at least, if one
@@ -127,12 +154,19 @@ class Turn:
         self.nudged = False  #: it was asked to choose its host again (it holds nothing)
         self._released = False
         self._taken = False
+        turns._placed.add(self)
 
     @property
     def waiting(self) -> bool:
         """Whether it still waits for its turn."""
         return not (self._released or self._taken or self._woken.done()
                     or self._asking.done())
+
+    @property
+    def granted(self) -> bool:
+        """Whether a regular turn was given to it (it may not have taken it yet)."""
+        return (self._asking.done() and not self._asking.cancelled()
+                and self._asking.exception() is None)
 
     def nudge(self) -> None:
         """Ask the waiting holder to choose its host again: ``wait`` returns with ``nudged``."""
@@ -159,6 +193,7 @@ class Turn:
             self.release()
             return
         self._taken = True
+        self._turns._placed.discard(self)
         self._turns._took(self, host)
 
     def release(self) -> None:
@@ -166,6 +201,7 @@ class Turn:
         if self._released:
             return
         self._released = True
+        self._turns._placed.discard(self)
         regular = False
         if not self._asking.done():
             self._asking.cancel()

@@ -65,6 +65,8 @@ def _download_row(transfer: TransferSnapshot, status: ServiceStatus) -> Row:
     left = transfer.seconds_left if running else None
     state = transfer.state.value + (f": {transfer.error}" if transfer.error else "")
     host = status.host_label(transfer.source) if transfer.source else ""
+    if host and transfer.sources > 1:  # (a large file from several hosts at once)
+        host = f"{host} and {transfer.sources - 1} more"
     return Row(
         transfer.key,
         (transfer.path, DOWNLOAD_DIRECTION, f"{fraction:.0%}",

@@ -14,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import functools
+import json
 import os
 import socket
 import subprocess
@@ -36,6 +37,7 @@ __all__ = [
     "open_lan",
     "proc_stats",
     "tmpfs",
+    "tx_bytes",
     "unlimit_rate",
     "worker_pid",
 ]
@@ -122,6 +124,19 @@ def unlimit_rate(ns: str, interface: str) -> None:
     _check_own(ns)
     subprocess.run(["tc", "-n", ns, "qdisc", "del", "dev", interface, "root"],
                    check=False, capture_output=True, timeout=30)
+
+
+def parse_tx_bytes(ip_json: str) -> int:
+    """Bytes sent, from ``ip -j -s link show dev IF`` output."""
+    return int(json.loads(ip_json)[0]["stats64"]["tx"]["bytes"])
+
+
+def tx_bytes(ns: str, interface: str) -> int:
+    """Bytes ``interface`` of namespace ``ns`` has sent (its kernel counter)."""
+    _check_own(ns)
+    done = subprocess.run(["ip", "-n", ns, "-j", "-s", "link", "show", "dev", interface],
+                          check=True, capture_output=True, text=True, timeout=30)
+    return parse_tx_bytes(done.stdout)
 
 
 @functools.cache

@@ -202,16 +202,19 @@ class Syncthing:
             raise BenchError(f"syncthing {method} {path}: {resp.status} {text.strip()}")
         return json.loads(text) if text.strip() else {}
 
-    def configure(self, peer_id: str, peer_name: str, peer_address: str, folder: Path,
+    def configure(self, peers: list[tuple[str, str, str]], folder: Path,
                   watcher_delay_s: int | None) -> None:
-        """Options, the peer device and the shared folder, through the REST API; restarts
-        Syncthing when it says a setting needs it."""
+        """Options, the peer devices ((device ID, name, address) each) and the folder shared
+        with all of them, through the REST API; restarts Syncthing when it says a setting
+        needs it."""
         self.request("PATCH", "/rest/config/options", SAFE_OPTIONS)
-        self.request("POST", "/rest/config/devices",
-                     device_config(peer_id, peer_name, peer_address))
+        for peer_id, peer_name, peer_address in peers:
+            self.request("POST", "/rest/config/devices",
+                         device_config(peer_id, peer_name, peer_address))
         (folder / ".stfolder").mkdir(parents=True, exist_ok=True)
         self.request("POST", "/rest/config/folders",
-                     folder_config(folder, [self.device_id, peer_id], watcher_delay_s))
+                     folder_config(folder, [self.device_id, *(p[0] for p in peers)],
+                                   watcher_delay_s))
         if self.request("GET", "/rest/config/restart-required").get("requiresRestart"):
             self.stop()
             self.start()
@@ -227,6 +230,21 @@ class Syncthing:
                 return
             if time.monotonic() > deadline:
                 raise BenchError(f"syncthing did not connect to its peer:\n{tail(self.log)}")
+            time.sleep(0.2)
+
+    def wait_in_sync(self, peer_id: str) -> None:
+        """Until the peer holds everything this side has (its completion is 100 %)."""
+        deadline = time.monotonic() + CONNECT_TIMEOUT
+        while True:
+            self.check_alive()
+            done = self.request("GET", f"/rest/db/completion?folder={FOLDER_ID}"
+                                       f"&device={peer_id}")
+            status = self.request("GET", f"/rest/db/status?folder={FOLDER_ID}")
+            if done.get("completion") == 100 and status.get("needTotalItems", 1) == 0 \
+                    and status.get("state") == "idle":
+                return
+            if time.monotonic() > deadline:
+                raise BenchError(f"syncthing and its peer did not agree:\n{tail(self.log)}")
             time.sleep(0.2)
 
     def stop(self) -> None:

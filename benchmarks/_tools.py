@@ -150,8 +150,8 @@ class SyncthingPair(Pair):
             st.generate()
             st.start()
         a, b = self.sides
-        a.configure(b.device_id, "hB", b.host.address, folder_a, self.watcher_delay_s)
-        b.configure(a.device_id, "hA", a.host.address, folder_b, self.watcher_delay_s)
+        a.configure([(b.device_id, "hB", b.host.address)], folder_a, self.watcher_delay_s)
+        b.configure([(a.device_id, "hA", a.host.address)], folder_b, self.watcher_delay_s)
         a.wait_connected(b.device_id)
         b.wait_connected(a.device_id)
 

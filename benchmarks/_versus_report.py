@@ -63,14 +63,19 @@ def detail_table(measures: list[Any]) -> str:
     return "\n".join(lines)
 
 
+def _sent_text(m: Any) -> str:
+    """What each source's link carried, e.g. "A sent 540 MB, C sent 534 MB"."""
+    return ", ".join(f"{name} sent {n / MB:.0f} MB" for name, n in zip("AC", m.sent,
+                                                                         strict=False))
+
+
 def _find(measures: list[Any], row: str, tool: str) -> Any:
     return next((m for m in measures if m.row == row and m.tool == tool), None)
 
 
 def _label(m: Any) -> str:
-    """The label of the data set ``m`` moved (full or quick size)."""
-    return next((ds.label for ds in DATASETS.get(m.row, ()) if ds.files == m.files
-                 and ds.total == m.total), m.row)
+    """The label of the data set ``m`` moved."""
+    return str(m.label or m.row)
 
 
 def _bulk_rows(measures: list[Any], key: str) -> list[Row]:
@@ -153,14 +158,17 @@ def summary_rows(measures: list[Any]) -> list[Row]:
     multi = _find(measures, "multi", "mfsync get, two sources")
     if multi is not None:
         raw = _find(measures, "multi", "raw, one link")
+        st = _find(measures, "multi", "Syncthing, two sources")
         mb_s = rate(multi.total / MB, multi.transfer_s)
         rows.append(Row(
             "versus one file from two 50 MB/s sources", round(mb_s, 1), "MB/s",
             f">= {TARGETS['multi_mb_s']:g} MB/s", mb_s >= TARGETS["multi_mb_s"],
-            baseline=f"raw one link {_rate_text(raw, raw.transfer_s)}" if raw else "",
+            baseline=(f"raw one link {_rate_text(raw, raw.transfer_s)}" if raw else "")
+            + (f"; Syncthing two sources {_rate_text(st, st.transfer_s)}" if st else ""),
             ratio=round(speed_ratio(multi.transfer_s, raw.transfer_s), 2) if raw else None,
             detail=f"{multi.total / MB:.0f} MB; tc tbf 400 mbit on each sender; get CPU "
-                   f"{multi.receiver.cpu:.2f} s"))
+                   f"{multi.receiver.cpu:.2f} s; {_sent_text(multi)}"
+                   + (f"; Syncthing: {_sent_text(st)}" if st else "")))
     return rows
 
 
@@ -176,6 +184,9 @@ def report(measures: list[Any], quick: bool) -> list[Row]:
     print("CPU s = user + system over the row (system in brackets); RSS = peak (VmHWM)")
     print()
     print(detail_table(measures))
+    for m in measures:
+        if m.sent:
+            print(f"  {m.tool}: {_sent_text(m)} (kernel counters of each source's eth0)")
     rows = summary_rows(measures)
     print()
     print(table(rows))

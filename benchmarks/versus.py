@@ -35,16 +35,21 @@ Rows (``--only``):
 * ``newfile``: a 4 KiB file written and closed at A while both sides run; the time until its
   name is in place at B, polled every 1 ms; median of ``--new-files`` (9; 3 with ``--quick``),
   one every second.
-* ``multi``: one file (the ``1gib`` data) offered by A and C, each sending through a link
-  limited to 50 MB/s (``tc`` tbf 400 mbit on their own eth0), fetched by B with ``mfsync get``;
-  baseline: the raw copy over one such link.
+* ``multi``: one file (the ``1gib`` data, ``--big-mib`` to change it) offered by A and C, each
+  sending through a link limited to 50 MB/s (``tc`` tbf 400 mbit on their own eth0), fetched by
+  B: ``mfsync share`` on A and C then ``mfsync get`` on B; Syncthing on A and C (they first
+  agree on the file), then B joins both. Baseline: the raw copy over one such link. What each
+  source's link really carried is read from its kernel counters (``ip -s link``), so a tool
+  that used only one source shows it.
 
 Measured per side: CPU seconds (user + system, the system share shown) over the row, from
 /proc/PID/stat before and after (wait4 for processes that exit), and the resident peak
-(VmHWM; ru_maxrss). Every copy is checked against the source by SHA-256. The table gives the
-rates, both clocks, the ratios mfsync/Syncthing and mfsync/raw, and the targets of issue 17.
-Exit 0 with the measurement (also when a target is missed), 1 when a tool failed or a copy was
-wrong, 2 without network namespaces or root.
+(VmHWM; ru_maxrss). For Syncthing that is the worker process: Debian's 1.19 keeps a monitor
+process (~17 MB, idle: it relays the log) even with ``--no-restart``, not counted. Every copy
+is checked against the source by SHA-256. The table gives the rates, both clocks, the ratios
+mfsync/Syncthing and mfsync/raw, and the targets of issue 17. Exit 0 with the measurement
+(also when a target is missed), 1 when a tool failed or a copy was wrong, 2 without network
+namespaces or root.
 """
 
 from __future__ import annotations
@@ -57,14 +62,25 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from _common import ROOT, BenchError, Row, sha256_file, tail, write_rows
+from _common import MIB, ROOT, BenchError, Row, sha256_file, tail, write_rows
 from _datasets import DATASETS, Dataset, median
-from _netns import ProcStats, TreeWatcher, limit_rate, open_lan, proc_stats, tmpfs, unlimit_rate
+from _netns import (
+    ProcStats,
+    TreeWatcher,
+    limit_rate,
+    open_lan,
+    proc_stats,
+    tmpfs,
+    tx_bytes,
+    unlimit_rate,
+)
 from _rawcopy import receive_tree, send_tree
+from _syncthing import Syncthing, ensure_installed, is_temp_name
 from _tools import MfsyncPair, Pair, SyncthingPair, mfsync_argv, mfsync_env
 from _versus_report import report
 
@@ -90,6 +106,8 @@ class Measure:
     files: int
     total: int
     samples: tuple[float, ...] = ()  #: newfile: every latency
+    label: str = ""  #: the data set's label
+    sent: tuple[int, ...] = ()  #: multi: bytes each source's link carried during the row
 
 
 def delta(before: ProcStats, after: ProcStats) -> ProcStats:
@@ -141,14 +159,18 @@ def row_timeout(ds: Dataset) -> float:
 class Bench:
     """The LAN, the tmpfs and the data sets of one run."""
 
-    def __init__(self, lan: Any, base: Path, quick: bool, syncthing: str) -> None:
+    def __init__(self, lan: Any, base: Path, quick: bool, syncthing: str,
+                 big_mib: int = 0) -> None:
         self.lan = lan
+        self.big_mib = big_mib
         self.base = base
         self.quick = quick
         self.syncthing = syncthing
         self.master = base / "master"
         self.master.mkdir()
         self.pycache = base / "pycache"
+        self.logs = base / "logs"  #: every tool's log (rows delete their data, not these)
+        self.logs.mkdir()
         self.datasets: dict[str, Dataset] = {}
         self.digests: dict[str, dict[str, str]] = {}
         self.measures: list[Measure] = []
@@ -158,6 +180,8 @@ class Bench:
         """The data set ``key``, written to the master copy the first time it is needed."""
         if key not in self.datasets:
             ds = DATASETS[key][1 if self.quick else 0]
+            if key == "1gib" and self.big_mib:
+                ds = replace(ds, size=self.big_mib * MIB)
             t = time.monotonic()
             self.digests[key] = ds.make(self.master)
             self.datasets[key] = ds
@@ -207,7 +231,7 @@ class Bench:
         verify(folder_b / key, self.digests[key], f"{pair.label}, {key}")
         shutil.rmtree(work)
         return Measure(key, pair.label, watcher.last - watcher.first, watcher.last - t0,
-                       delta(a0, a1), delta(b0, b1), ds.files, ds.total)
+                       delta(a0, a1), delta(b0, b1), ds.files, ds.total, label=ds.label)
 
     def raw_row(self, key: str, sender: Any = None, tool: str = "raw") -> Measure:
         """The raw TCP copy of a data set from ``sender`` (default host A) to host B."""
@@ -236,7 +260,7 @@ class Bench:
         verify(dest, self.digests[key], f"raw, {key}")
         shutil.rmtree(work)
         return Measure(key, tool, result["last"] - result["first"], result["last"] - t0,
-                       stats_s, stats_r, ds.files, ds.total)
+                       stats_s, stats_r, ds.files, ds.total, label=ds.label)
 
     def get_rows(self, key: str, sources: list[Any], tool: str, timeout: float) -> Measure:
         """``mfsync share`` on each of ``sources`` (the data in place, ready), then ``mfsync
@@ -248,7 +272,7 @@ class Bench:
             folder = work / f"share{n}"
             folder.mkdir()
             copy_tree(self.master / key, folder / key)
-            log = work / f"share{n}.log"
+            log = self.logs / f"{tool.replace(' ', '-').replace(',', '')}-{key}-share{n}.log"
             with log.open("wb") as out:
                 proc = host.popen(mfsync_argv(f"s{n}", "share", str(folder)),
                                   env=mfsync_env(work / f"home-s{n}", self.pycache),
@@ -268,7 +292,7 @@ class Bench:
             watcher = TreeWatcher(dest / key, ds.layout(), lambda n: n.endswith(".mfsync-part"))
             watcher.start()
             t0 = time.monotonic()
-            log = work / "get.log"
+            log = self.logs / f"{tool.replace(' ', '-').replace(',', '')}-{key}-get.log"
             with log.open("wb") as out:
                 get = self.lan.hosts[1].popen(mfsync_argv("g", "get", str(dest)),
                                               env=mfsync_env(work / "home-get", self.pycache),
@@ -284,7 +308,7 @@ class Bench:
         verify(dest / key, self.digests[key], f"{tool}, {key}")
         shutil.rmtree(work)
         return Measure(key, tool, watcher.last - watcher.first, t_exit - t0, delta(s0, s1),
-                       stats_g, ds.files, ds.total)
+                       stats_g, ds.files, ds.total, label=ds.label)
 
     def new_file_row(self, pair: Pair, count: int) -> Measure:
         """``count`` files written at A one by one; each one's time until it is in place at B."""
@@ -323,34 +347,93 @@ class Bench:
         return Measure("newfile", pair.label, mid, mid, delta(a0, a1), delta(b0, b1), count,
                        count * NEW_FILE_SIZE, tuple(latencies))
 
+    def syncthing_multi_row(self, timeout: float) -> Measure:
+        """Syncthing on A and C holding the file (and agreeing on it), then B joins both."""
+        ds = self.dataset("1gib")
+        work = self.workdir("st-multi")
+        a_host, b_host, c_host = self.lan.hosts
+        sides: list[tuple[str, Syncthing, Path]] = []
+        try:
+            for label, host in (("A", a_host), ("C", c_host), ("B", b_host)):
+                folder = work / f"folder-{label}"
+                folder.mkdir()
+                if host is not b_host:
+                    copy_tree(self.master / "1gib", folder / "1gib")
+                st = Syncthing(host, work / f"st-home-{label}", self.logs / f"st-multi-{label}.log",
+                               self.syncthing)
+                st.generate()
+                st.start()
+                sides.append((label, st, folder))
+            (_, a, fa), (_, c, fc), (_, b, fb) = sides
+            a.configure([(c.device_id, "hC", c_host.address),
+                         (b.device_id, "hB", b_host.address)], fa, None)
+            c.configure([(a.device_id, "hA", a_host.address),
+                         (b.device_id, "hB", b_host.address)], fc, None)
+            a.wait_connected(c.device_id)
+            a.wait_in_sync(c.device_id)
+            c.wait_in_sync(a.device_id)
+            a0, b0 = proc_stats(a.pid), proc_stats(b.pid)
+            sent0 = [tx_bytes(h.name, h.interface) for h in (a_host, c_host)]
+            watcher = TreeWatcher(fb / "1gib", ds.layout(), is_temp_name)
+            watcher.start()
+            t0 = time.monotonic()
+            b.configure([(a.device_id, "hA", a_host.address),
+                         (c.device_id, "hC", c_host.address)], fb, None)
+
+            def alive() -> None:
+                for _, st, _ in sides:
+                    st.check_alive()
+
+            watcher.wait(timeout, alive)
+            a1, b1 = proc_stats(a.pid), proc_stats(b.pid)
+            sent = tuple(tx_bytes(h.name, h.interface) - x
+                         for h, x in zip((a_host, c_host), sent0, strict=True))
+        finally:
+            for _, st, _ in sides:
+                st.stop()
+        assert watcher.first is not None and watcher.last is not None
+        verify(fb / "1gib", self.digests["1gib"], "Syncthing, two sources")
+        shutil.rmtree(work)
+        return Measure("multi", "Syncthing, two sources", watcher.last - watcher.first,
+                       watcher.last - t0, delta(a0, a1), delta(b0, b1), ds.files, ds.total,
+                       label=ds.label, sent=sent)
+
     def multi_rows(self) -> list[Measure]:
-        """One file from A and C, each limited to 50 MB/s; and the raw copy over one link."""
+        """One file from A and C, each limited to 50 MB/s (mfsync get, Syncthing); and the raw
+        copy over one such link."""
         a, _b, c = self.lan.hosts
         ds = self.dataset("1gib")
+        timeout = 300.0 + ds.total / 10e6
         for host in (a, c):
             limit_rate(host.name, host.interface, LINK_MBIT)
+        def counted(run: Callable[[], Measure]) -> Measure:
+            before = [tx_bytes(h.name, h.interface) for h in (a, c)]
+            measure = run()
+            after = [tx_bytes(h.name, h.interface) for h in (a, c)]
+            return replace(measure, row="multi",
+                           sent=tuple(y - x for x, y in zip(before, after, strict=True)))
+
         try:
-            raw = replace(self.raw_row("1gib", tool="raw, one link"), row="multi")
-            timeout = 300.0 + ds.total / 10e6
-            mf = replace(self.get_rows("1gib", [a, c], "mfsync get, two sources", timeout),
-                         row="multi")
+            raw = counted(lambda: self.raw_row("1gib", tool="raw, one link"))
+            mf = counted(lambda: self.get_rows("1gib", [a, c], "mfsync get, two sources",
+                                               timeout))
+            st = self.syncthing_multi_row(timeout)
         finally:
             for host in (a, c):
                 unlimit_rate(host.name, host.interface)
-        return [raw, mf]
+        return [raw, mf, st]
 
 
 def run(args: argparse.Namespace) -> int:
     """Build the rig, run the chosen rows, print and write the table."""
-    from _syncthing import ensure_installed  # noqa: PLC0415
-
     if os.geteuid() != 0:
         print("versus: needs root (network namespaces, tmpfs)", file=sys.stderr)
         return 2
     rows = args.only or list(ROWS)
     exe = ensure_installed()
     new_files = args.new_files or (3 if args.quick else 9)
-    size = (1 << 30) if args.quick else (9 << 30)
+    big = (args.big_mib or (64 if args.quick else 1024)) * MIB
+    size = 4 * big + (1 << 30 if args.quick else 2 << 30)  # master + 3 copies (multi), the rest
     started = time.monotonic()
     load = os.getloadavg()[0]
     logs = args.logs
@@ -362,7 +445,7 @@ def run(args: argparse.Namespace) -> int:
         return 2
     failed = False
     with tmpfs(size, "mfsync-versus-") as base, lan:
-        bench = Bench(lan, base, args.quick, exe)
+        bench = Bench(lan, base, args.quick, exe, args.big_mib)
         hosts = lan.hosts[:2]
         try:
             bench.warm()
@@ -370,8 +453,8 @@ def run(args: argparse.Namespace) -> int:
                 if key not in rows:
                     continue
                 print(f"row {key} ...", flush=True)
-                for pair in (SyncthingPair(hosts, base, exe), MfsyncPair(hosts, base,
-                                                                          bench.pycache)):
+                for pair in (SyncthingPair(hosts, bench.logs, exe),
+                             MfsyncPair(hosts, bench.logs, bench.pycache)):
                     measures.append(bench.pair_row(pair, key))
                     print(f"  {measures[-1].tool}: transfer {measures[-1].transfer_s:.2f} s, "
                           f"whole {measures[-1].whole_s:.2f} s", flush=True)
@@ -384,9 +467,9 @@ def run(args: argparse.Namespace) -> int:
                                                    row_timeout(bench.dataset(key))))
             if "newfile" in rows:
                 print("row newfile ...", flush=True)
-                for pair in (SyncthingPair(hosts, base, exe),
-                             SyncthingPair(hosts, base, exe, watcher_delay_s=1),
-                             MfsyncPair(hosts, base, bench.pycache)):
+                for pair in (SyncthingPair(hosts, bench.logs, exe),
+                             SyncthingPair(hosts, bench.logs, exe, watcher_delay_s=1),
+                             MfsyncPair(hosts, bench.logs, bench.pycache)):
                     measures.append(bench.new_file_row(pair, new_files))
                     print(f"  {pair.label}: median {measures[-1].transfer_s:.3f} s", flush=True)
             if "multi" in rows:
@@ -398,8 +481,8 @@ def run(args: argparse.Namespace) -> int:
         finally:
             if logs is not None:
                 logs.mkdir(parents=True, exist_ok=True)
-                for log in [*base.glob("*.log"), *base.glob("*/*.log")]:
-                    shutil.copy(log, logs / log.relative_to(base).as_posix().replace("/", "-"))
+                for log in bench.logs.glob("*.log"):
+                    shutil.copy(log, logs / log.name)
     table_rows: list[Row] = report(measures, args.quick)
     print(f"load average at start {load:.2f}, at the end {os.getloadavg()[0]:.2f} "
           f"({os.cpu_count()} CPUs); total {time.monotonic() - started:.0f} s")
@@ -415,6 +498,9 @@ def main(argv: list[str] | None = None) -> int:
                         help=f"run only these rows ({', '.join(ROWS)})")
     parser.add_argument("--new-files", type=int, default=0,
                         help="files timed in the newfile row (default 9, 3 with --quick)")
+    parser.add_argument("--big-mib", type=int, default=0, metavar="MIB",
+                        help="size of the one-file data set (1gib, get, multi rows; default "
+                             "1024, 64 with --quick)")
     parser.add_argument("--json", type=Path, metavar="PATH", help="write the rows as JSON")
     parser.add_argument("--logs", type=Path, default=OUT / "versus-logs", metavar="DIR",
                         help=f"copy the tools' logs here (default {OUT / 'versus-logs'})")

@@ -199,6 +199,12 @@ def test_proc_stats_are_parsed_from_stat_and_status() -> None:
     assert stats.cpu == 3.0
 
 
+def test_bytes_sent_come_from_ip_json() -> None:
+    out = ('[{"ifindex":2,"ifname":"eth0","stats64":{"rx":{"bytes":7,"packets":1},'
+           '"tx":{"bytes":268867153,"packets":9}}}]')
+    assert _netns.parse_tx_bytes(out) == 268867153
+
+
 def test_link_limit_is_400_mbit_and_only_for_the_lan(monkeypatch: pytest.MonkeyPatch) -> None:
     assert _netns.tbf_args(400)[:4] == ["root", "tbf", "rate", "400mbit"]
     calls: list[list[str]] = []

@@ -17,13 +17,14 @@ processes).
 
 from __future__ import annotations
 
+import io
 import os
 import socket
 import struct
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import BinaryIO
+from typing import cast
 
 __all__ = ["HEADER", "decode_header", "encode_header", "receive_tree", "send_tree", "tree_files"]
 
@@ -86,7 +87,7 @@ def send_tree(root: Path, address: str, port: int) -> int:
     return total
 
 
-def _read_exact(stream: BinaryIO, n: int) -> bytes:
+def _read_exact(stream: io.BufferedReader, n: int) -> bytes:
     data = stream.read(n)
     if len(data) != n:
         raise EOFError(f"stream ended inside a record ({len(data)} of {n} bytes)")
@@ -102,7 +103,7 @@ def receive_tree(conn: socket.socket, dest: Path) -> dict[str, float]:
     files = total = 0
     first = last = 0.0
     dest_fd = os.open(dest, os.O_RDONLY | os.O_DIRECTORY)
-    with conn.makefile("rb", buffering=CHUNK) as stream:
+    with cast("io.BufferedReader", conn.makefile("rb", buffering=CHUNK)) as stream:
         while True:
             name_len, size = decode_header(_read_exact(stream, HEADER.size))
             if name_len == 0:

@@ -453,8 +453,10 @@ def run(args: argparse.Namespace) -> int:
                 if key not in rows:
                     continue
                 print(f"row {key} ...", flush=True)
-                for pair in (SyncthingPair(hosts, bench.logs, exe),
-                             MfsyncPair(hosts, bench.logs, bench.pycache)):
+                pairs: list[Pair] = [SyncthingPair(hosts, bench.logs, exe)]
+                if args.fair_watcher:
+                    pairs.append(SyncthingPair(hosts, bench.logs, exe, watcher_delay_s=1))
+                for pair in [*pairs, MfsyncPair(hosts, bench.logs, bench.pycache)]:
                     measures.append(bench.pair_row(pair, key))
                     print(f"  {measures[-1].tool}: transfer {measures[-1].transfer_s:.2f} s, "
                           f"whole {measures[-1].whole_s:.2f} s", flush=True)
@@ -501,6 +503,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--big-mib", type=int, default=0, metavar="MIB",
                         help="size of the one-file data set (1gib, get, multi rows; default "
                              "1024, 64 with --quick)")
+    parser.add_argument("--fair-watcher", action="store_true",
+                        help="also run Syncthing with fsWatcherDelayS=1 in the 1gib/10k/100k "
+                             "rows (their whole clock without the default 10 s delay)")
     parser.add_argument("--json", type=Path, metavar="PATH", help="write the rows as JSON")
     parser.add_argument("--logs", type=Path, default=OUT / "versus-logs", metavar="DIR",
                         help=f"copy the tools' logs here (default {OUT / 'versus-logs'})")

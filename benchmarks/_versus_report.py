@@ -34,17 +34,19 @@ def _cpu_text(stats: Any) -> str:
     return f"{stats.cpu:.2f} ({stats.system:.2f})"
 
 
-def _unit_cost(m: Any) -> str:
-    """The receiver's CPU per GiB (one file) or per file (many)."""
+def _unit_cost(m: Any, side: str = "receiver") -> str:
+    """A side's CPU per GiB (one file) or per file (many)."""
+    cpu = getattr(m, side).cpu
     if m.files == 1:
-        return f"{per_gib(m.receiver.cpu, m.total):.2f} s/GiB"
-    return f"{per_file_ms(m.receiver.cpu, m.files):.3f} ms/file"
+        return f"{per_gib(cpu, m.total):.2f} s/GiB"
+    return f"{per_file_ms(cpu, m.files):.3f} ms/file"
 
 
 def detail_table(measures: list[Any]) -> str:
     """One line per measurement."""
     head = (f"{'row':<8}{'tool':<30}{'transfer s':>11}{'rate':>15}{'whole s':>9}{'rate':>15}"
-            f"{'sender CPU s (sys)':>20}{'receiver CPU s (sys)':>22}{'receiver cost':>17}"
+            f"{'sender CPU s (sys)':>20}{'receiver CPU s (sys)':>22}{'sender cost':>16}"
+            f"{'receiver cost':>16}"
             f"{'RSS MB snd/rcv':>16}")
     lines = [head]
     for m in measures:
@@ -58,7 +60,8 @@ def detail_table(measures: list[Any]) -> str:
         lines.append(
             f"{m.row:<8}{m.tool:<30}{transfer:>11}{rates[0]:>15}{whole:>9}{rates[1]:>15}"
             f"{_cpu_text(m.sender):>20}{_cpu_text(m.receiver):>22}"
-            f"{_unit_cost(m) if m.row != 'newfile' else '':>17}"
+            f"{_unit_cost(m, 'sender') if m.row != 'newfile' else '':>16}"
+            f"{_unit_cost(m) if m.row != 'newfile' else '':>16}"
             f"{m.sender.rss_peak / MB:>8.0f}/{m.receiver.rss_peak / MB:<7.0f}")
     return "\n".join(lines)
 

@@ -31,6 +31,7 @@ from _common import E2E_DIR, BenchError
 
 __all__ = [
     "ProcStats",
+    "RowTimeout",
     "TreeWatcher",
     "connect_in_netns",
     "limit_rate",
@@ -50,6 +51,10 @@ NETNS_DIR = Path("/run/netns")
 HARNESS_PREFIX = "mfst-"
 #: How often the watcher lists the folders it waits for.
 WATCH_INTERVAL = 0.005
+
+
+class RowTimeout(BenchError):
+    """Not every file arrived in the time a row may take (the row is reported as stopped)."""
 
 
 # -- tmpfs ----------------------------------------------------------------------------------------
@@ -273,14 +278,25 @@ class TreeWatcher(threading.Thread):
 
     def wait(self, timeout: float, alive: Callable[[], None]) -> None:
         """Wait until every file is in place; ``alive()`` is called every 0.5 s (it raises when
-        a process died). BenchError on timeout."""
+        a process died). RowTimeout on timeout (the watcher is stopped)."""
         deadline = time.monotonic() + timeout
         while self.is_alive():
             self.join(0.5)
             alive()
             if time.monotonic() > deadline:
                 self.stop()
-                raise BenchError(f"not every file arrived in {self.root} within {timeout:g} s")
+                raise RowTimeout(f"not every file arrived in {self.root} within {timeout:g} s")
+
+    def count_final(self) -> int:
+        """How many final files (not temp files) the expected folders hold now."""
+        count = 0
+        for folder in self.per_folder:
+            try:
+                with os.scandir(self.root / folder) as it:
+                    count += sum(1 for e in it if e.is_file() and not self.is_temp(e.name))
+            except (FileNotFoundError, NotADirectoryError):
+                pass
+        return count
 
     def stop(self) -> None:
         """End the watcher."""

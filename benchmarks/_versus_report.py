@@ -24,10 +24,20 @@ TARGETS = {
 MB = 1e6
 
 
-def _rate_text(m: Any, seconds: float) -> str:
+def done(m: Any) -> int:
+    """Files in place at the end of the measurement (fewer when stopped at the time limit)."""
+    return int(m.files if m.done < 0 else m.done)
+
+
+def speed(m: Any, seconds: float) -> float:
+    """What ``m`` moved per second: MB/s for one file, files/s for many."""
     if m.files == 1:
-        return f"{rate(m.total / MB, seconds):,.0f} MB/s"
-    return f"{rate(m.files, seconds):,.0f} files/s"
+        return rate(done(m) * m.total / MB, seconds)
+    return rate(done(m), seconds)
+
+
+def _rate_text(m: Any, seconds: float) -> str:
+    return f"{speed(m, seconds):,.0f} {'MB/s' if m.files == 1 else 'files/s'}"
 
 
 def _cpu_text(stats: Any) -> str:
@@ -36,10 +46,15 @@ def _cpu_text(stats: Any) -> str:
 
 def _unit_cost(m: Any, side: str = "receiver") -> str:
     """A side's CPU per GiB (one file) or per file (many)."""
+    return f"{_cost(m, side):.{2 if m.files == 1 else 3}f} {'s/GiB' if m.files == 1 else 'ms/file'}"
+
+
+def _cost(m: Any, side: str = "receiver") -> float:
+    """A side's CPU seconds per GiB (one file) or milliseconds per file (many) it moved."""
     cpu = getattr(m, side).cpu
     if m.files == 1:
-        return f"{per_gib(cpu, m.total):.2f} s/GiB"
-    return f"{per_file_ms(cpu, m.files):.3f} ms/file"
+        return per_gib(cpu, m.total) if done(m) else float("inf")
+    return per_file_ms(cpu, done(m)) if done(m) else float("inf")
 
 
 def detail_table(measures: list[Any]) -> str:
@@ -62,7 +77,9 @@ def detail_table(measures: list[Any]) -> str:
             f"{_cpu_text(m.sender):>20}{_cpu_text(m.receiver):>22}"
             f"{_unit_cost(m, 'sender') if m.row != 'newfile' else '':>16}"
             f"{_unit_cost(m) if m.row != 'newfile' else '':>16}"
-            f"{m.sender.rss_peak / MB:>8.0f}/{m.receiver.rss_peak / MB:<7.0f}")
+            f"{m.sender.rss_peak / MB:>8.0f}/{m.receiver.rss_peak / MB:<7.0f}"
+            + (f" STOPPED at the time limit: {done(m):,} of {m.files:,} files" if m.done >= 0
+               else ""))
     return "\n".join(lines)
 
 
@@ -88,37 +105,42 @@ def _bulk_rows(measures: list[Any], key: str) -> list[Row]:
     label = _label(mf)
     one = mf.files == 1
     unit = "MB/s" if one else "files/s"
-    amount = mf.total / MB if one else mf.files
+    value = round(speed(mf, mf.transfer_s), 1)
+    stopped = (f"; mfsync STOPPED at the time limit with {done(mf):,} of {mf.files:,} files"
+               if mf.done >= 0 else "")
     rows: list[Row] = []
     if st is not None:
-        ratio = speed_ratio(mf.transfer_s, st.transfer_s)
+        # rates, not times: a row stopped at its limit has a rate over what arrived
+        ratio = speed(mf, mf.transfer_s) / speed(st, st.transfer_s)
         target = (f">= {TARGETS['small_vs_syncthing']:g}x Syncthing" if not one
                   else "reported (Syncthing)")
         rows.append(Row(
-            f"versus {label}: sync transfer vs Syncthing", round(rate(amount, mf.transfer_s), 1),
-            unit, target, one or ratio >= TARGETS["small_vs_syncthing"],
+            f"versus {label}: sync transfer vs Syncthing", value,
+            unit, target, (one or ratio >= TARGETS["small_vs_syncthing"]) and mf.done < 0,
             baseline=f"Syncthing {_rate_text(st, st.transfer_s)}", ratio=round(ratio, 2),
-            detail=f"whole: mfsync {mf.whole_s:.2f} s, Syncthing {st.whole_s:.2f} s "
-                   f"(x{speed_ratio(mf.whole_s, st.whole_s):.2f})"))
+            detail=f"whole: mfsync {mf.whole_s:.2f} s ({_rate_text(mf, mf.whole_s)}), "
+                   f"Syncthing {st.whole_s:.2f} s ({_rate_text(st, st.whole_s)}), x"
+                   f"{speed(mf, mf.whole_s) / speed(st, st.whole_s):.2f}{stopped}"))
     if raw is not None:
-        ratio = speed_ratio(mf.transfer_s, raw.transfer_s)
+        ratio = speed(mf, mf.transfer_s) / speed(raw, raw.transfer_s)
         rows.append(Row(
-            f"versus {label}: sync transfer vs raw TCP", round(rate(amount, mf.transfer_s), 1),
+            f"versus {label}: sync transfer vs raw TCP", value,
             unit, f">= {TARGETS['big_vs_raw']:g} of raw" if one else "reported (raw)",
-            ratio >= TARGETS["big_vs_raw"] if one else True,
+            (ratio >= TARGETS["big_vs_raw"] if one else True) and mf.done < 0,
             baseline=f"raw {_rate_text(raw, raw.transfer_s)}", ratio=round(ratio, 2),
             detail=f"whole: raw {raw.whole_s:.2f} s (sender start to last file), mfsync/raw "
-                   f"x{speed_ratio(mf.whole_s, raw.whole_s):.2f}"))
-    cost = per_gib(mf.receiver.cpu, mf.total) if one else per_file_ms(mf.receiver.cpu, mf.files)
+                   f"x{speed(mf, mf.whole_s) / speed(raw, raw.whole_s):.2f}{stopped}"))
+    cost = _cost(mf)
     limit = TARGETS["big_cpu_s_gib"] if one else TARGETS["small_cpu_ms"]
     st_cost = ""
     if st is not None:
         st_cost = f"Syncthing {_unit_cost(st)} (sys {st.receiver.system:.2f} s)"
     rows.append(Row(
         f"versus {label}: getter CPU", round(cost, 3), "CPU-s/GiB" if one else "CPU-ms/file",
-        f"<= {limit:g}", cost <= limit, baseline=st_cost,
+        f"<= {limit:g}", cost <= limit and mf.done < 0, baseline=st_cost,
         detail=f"receiver {mf.receiver.cpu:.2f} s of which sys {mf.receiver.system:.2f} s; "
-               f"sender {mf.sender.cpu:.2f} s (sys {mf.sender.system:.2f})"))
+               f"sender {mf.sender.cpu:.2f} s (sys {mf.sender.system:.2f}, "
+               f"{_unit_cost(mf, 'sender')}){stopped}"))
     peak = max(mf.sender.rss_peak, mf.receiver.rss_peak) / MB
     rows.append(Row(
         f"versus {label}: RSS peak", round(peak, 1), "MB", f"< {TARGETS['rss_mb']:g} MB",
@@ -130,6 +152,31 @@ def _bulk_rows(measures: list[Any], key: str) -> list[Row]:
     return rows
 
 
+def _get_rows(measures: list[Any], m: Any) -> list[Row]:
+    """The classic mode's rows: against raw (one file) or Syncthing's sync (many files), as
+    issue 17's own table compares them; and the getter's CPU."""
+    one = m.files == 1
+    base = _find(measures, m.row, "raw" if one else "Syncthing")
+    ratio = speed(m, m.transfer_s) / speed(base, base.transfer_s) if base else None
+    floor = TARGETS["big_vs_raw"] if one else TARGETS["small_vs_syncthing"]
+    cost, limit = _cost(m), TARGETS["big_cpu_s_gib"] if one else TARGETS["small_cpu_ms"]
+    return [
+        Row(f"versus {_label(m)}: mfsync get transfer", round(speed(m, m.transfer_s), 1),
+            "MB/s" if one else "files/s",
+            f">= {floor:g}{' of raw' if one else 'x Syncthing (sync)'}",
+            ratio is not None and ratio >= floor,
+            baseline=f"{base.tool} {_rate_text(base, base.transfer_s)}" if base else "",
+            ratio=round(ratio, 2) if ratio is not None else None,
+            detail=f"whole get command {m.whole_s:.2f} s ({_rate_text(m, m.whole_s)}: "
+                   "start, discovery, --window included)"),
+        Row(f"versus {_label(m)}: mfsync get, getter CPU", round(cost, 3),
+            "CPU-s/GiB" if one else "CPU-ms/file", f"<= {limit:g}", cost <= limit,
+            detail=f"get {m.receiver.cpu:.2f} s of which sys {m.receiver.system:.2f} s; share "
+                   f"{m.sender.cpu:.2f} s ({_unit_cost(m, 'sender')}); RSS get "
+                   f"{m.receiver.rss_peak / MB:.0f} MB, share {m.sender.rss_peak / MB:.0f} MB"),
+    ]
+
+
 def summary_rows(measures: list[Any]) -> list[Row]:
     """The ``_common.Row`` rows of a run (what benchmarks/run.py prints and keeps)."""
     rows: list[Row] = []
@@ -137,16 +184,7 @@ def summary_rows(measures: list[Any]) -> list[Row]:
         rows += _bulk_rows(measures, key)
     for m in measures:
         if m.tool == "mfsync get" and m.row in DATASETS:
-            raw = _find(measures, m.row, "raw")
-            one = m.files == 1
-            amount = m.total / MB if one else m.files
-            rows.append(Row(
-                f"versus {_label(m)}: mfsync get transfer", round(rate(amount, m.transfer_s), 1),
-                "MB/s" if one else "files/s", "reported", True,
-                baseline=f"raw {_rate_text(raw, raw.transfer_s)}" if raw else "",
-                ratio=round(speed_ratio(m.transfer_s, raw.transfer_s), 2) if raw else None,
-                detail=f"whole get command {m.whole_s:.2f} s; get CPU {_unit_cost(m)} (sys "
-                       f"{m.receiver.system:.2f} s); RSS {m.receiver.rss_peak / MB:.0f} MB"))
+            rows += _get_rows(measures, m)
     mf = _find(measures, "newfile", "mfsync")
     if mf is not None:
         st = _find(measures, "newfile", "Syncthing")

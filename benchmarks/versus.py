@@ -71,6 +71,7 @@ from _common import MIB, ROOT, BenchError, Row, sha256_file, tail, write_rows
 from _datasets import DATASETS, Dataset, median
 from _netns import (
     ProcStats,
+    RowTimeout,
     TreeWatcher,
     limit_rate,
     open_lan,
@@ -108,6 +109,7 @@ class Measure:
     samples: tuple[float, ...] = ()  #: newfile: every latency
     label: str = ""  #: the data set's label
     sent: tuple[int, ...] = ()  #: multi: bytes each source's link carried during the row
+    done: int = -1  #: files in place when the row was stopped at its time limit (-1: all)
 
 
 def delta(before: ProcStats, after: ProcStats) -> ProcStats:
@@ -133,16 +135,20 @@ def wait_usage(proc: subprocess.Popen[bytes], timeout: float) -> tuple[int, Proc
         time.sleep(0.005)
 
 
-def verify(dest: Path, digests: dict[str, str], what: str) -> None:
-    """``dest`` must hold exactly the files of ``digests`` with their content."""
+def verify(dest: Path, digests: dict[str, str], what: str, complete: bool = True) -> None:
+    """``dest`` must hold exactly the files of ``digests`` with their content; with ``complete``
+    False (a row stopped at its time limit) the final files it holds must be some of them
+    (both tools' temp files start with a dot, as no source file does)."""
     found = {Path(folder, name).relative_to(dest).as_posix()
-             for folder, _dirs, names in os.walk(dest) for name in names}
-    if found != set(digests):
-        missing, extra = sorted(set(digests) - found), sorted(found - set(digests))
+             for folder, _dirs, names in os.walk(dest) for name in names
+             if complete or not name.startswith(".")}
+    expected = set(digests) if complete else found & set(digests)
+    if found != expected:
+        missing, extra = sorted(expected - found), sorted(found - expected)
         raise BenchError(f"{what}: {len(missing)} missing {missing[:3]}, {len(extra)} extra "
                          f"{extra[:3]}")
-    for rel, digest in digests.items():
-        if sha256_file(dest / rel) != digest:
+    for rel in expected:
+        if sha256_file(dest / rel) != digests[rel]:
             raise BenchError(f"{what}: {rel} differs from the source")
 
 
@@ -159,9 +165,10 @@ def row_timeout(ds: Dataset) -> float:
 class Bench:
     """The LAN, the tmpfs and the data sets of one run."""
 
-    def __init__(self, lan: Any, base: Path, quick: bool, syncthing: str,
-                 big_mib: int = 0) -> None:
+    def __init__(self, lan: Any, base: Path, quick: bool, syncthing: str, *,
+                 big_mib: int = 0, row_limit: float = 0.0) -> None:
         self.lan = lan
+        self.row_limit = row_limit  #: seconds a sync row may take (0: row_timeout's)
         self.big_mib = big_mib
         self.base = base
         self.quick = quick
@@ -223,15 +230,24 @@ class Bench:
             watcher.start()
             t0 = time.monotonic()
             os.rename(stage, folder_a / key)
-            watcher.wait(row_timeout(ds), pair.check_alive)
+            done = -1
+            try:
+                watcher.wait(self.row_limit or row_timeout(ds), pair.check_alive)
+            except RowTimeout:
+                done = watcher.count_final()
+                watcher.last = time.monotonic()
+                print(f"  {pair.label}: stopped at the row's time limit with {done:,} of "
+                      f"{ds.files:,} files in place", flush=True)
             a1, b1 = proc_stats(pid_a), proc_stats(pid_b)
         finally:
             pair.stop()
-        assert watcher.first is not None and watcher.last is not None
-        verify(folder_b / key, self.digests[key], f"{pair.label}, {key}")
+        if watcher.first is None or watcher.last is None:
+            raise BenchError(f"{pair.label}, {key}: no file arrived")
+        verify(folder_b / key, self.digests[key], f"{pair.label}, {key}", complete=done < 0)
         shutil.rmtree(work)
         return Measure(key, pair.label, watcher.last - watcher.first, watcher.last - t0,
-                       delta(a0, a1), delta(b0, b1), ds.files, ds.total, label=ds.label)
+                       delta(a0, a1), delta(b0, b1), ds.files, ds.total, label=ds.label,
+                       done=done)
 
     def raw_row(self, key: str, sender: Any = None, tool: str = "raw") -> Measure:
         """The raw TCP copy of a data set from ``sender`` (default host A) to host B."""
@@ -445,7 +461,8 @@ def run(args: argparse.Namespace) -> int:
         return 2
     failed = False
     with tmpfs(size, "mfsync-versus-") as base, lan:
-        bench = Bench(lan, base, args.quick, exe, args.big_mib)
+        bench = Bench(lan, base, args.quick, exe, big_mib=args.big_mib,
+                      row_limit=args.row_limit)
         hosts = lan.hosts[:2]
         try:
             bench.warm()
@@ -506,6 +523,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--fair-watcher", action="store_true",
                         help="also run Syncthing with fsWatcherDelayS=1 in the 1gib/10k/100k "
                              "rows (their whole clock without the default 10 s delay)")
+    parser.add_argument("--row-limit", type=float, default=900.0, metavar="SECONDS",
+                        help="stop a 1gib/10k/100k row after this long and report how many "
+                             "files arrived (default 900)")
     parser.add_argument("--json", type=Path, metavar="PATH", help="write the rows as JSON")
     parser.add_argument("--logs", type=Path, default=OUT / "versus-logs", metavar="DIR",
                         help=f"copy the tools' logs here (default {OUT / 'versus-logs'})")

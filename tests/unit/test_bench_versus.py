@@ -253,3 +253,20 @@ def test_big_file_is_judged_against_raw_and_cpu_per_gib() -> None:
     assert by["sync transfer vs raw TCP"].passed
     assert by["getter CPU"].value == pytest.approx(1.6) and not by["getter CPU"].passed
     assert not by["RSS peak"].passed and by["RSS peak"].value == 120.0
+
+
+def test_a_row_stopped_at_its_limit_is_judged_by_what_arrived() -> None:
+    from dataclasses import replace  # noqa: PLC0415
+
+    n, size = 100_000, 100_000 * 1024
+    stopped = replace(_measure("100k", "mfsync", 900.0, n, size, cpu=90.0), done=18_000)
+    rows = _versus_report.summary_rows([
+        stopped, _measure("100k", "Syncthing", 100.0, n, size),
+        _measure("100k", "raw", 5.0, n, size)])
+    vs = next(r for r in rows if r.benchmark.endswith("vs Syncthing"))
+    assert vs.value == pytest.approx(20.0)  # 18,000 files in 900 s
+    assert vs.ratio == pytest.approx(0.02)  # against Syncthing's 1,000 files/s
+    assert not vs.passed and "STOPPED" in vs.detail and "18,000 of 100,000" in vs.detail
+    cpu = next(r for r in rows if r.benchmark.endswith("getter CPU"))
+    assert cpu.value == pytest.approx(5.0)  # 90 s over the 18,000 files that arrived
+    assert not cpu.passed

@@ -222,7 +222,7 @@ def test_link_limit_is_400_mbit_and_only_for_the_lan(monkeypatch: pytest.MonkeyP
 
 def _measure(row: str, tool: str, transfer: float, files: int, total: int, *,
              cpu: float = 1.0, rss: int = 50_000_000) -> Any:
-    from versus import Measure  # noqa: PLC0415
+    from _measure import Measure  # noqa: PLC0415
 
     stats = _netns.ProcStats(cpu * 0.75, cpu * 0.25, rss)
     return Measure(row, tool, transfer, transfer + 1, stats, stats, files, total)

@@ -386,7 +386,7 @@ def run(args: argparse.Namespace) -> int:
     exe = ensure_installed()
     new_files = args.new_files or (3 if args.quick else 9)
     big = (args.big_mib or (64 if args.quick else 1024)) * MIB
-    size = 4 * big + (1 << 30 if args.quick else 2 << 30)  # master + 3 copies (multi), the rest
+    size = 4 * big + (1 << 30 if args.quick else 3 << 30)  # master + 3 copies (multi), the rest
     started = time.monotonic()
     load = os.getloadavg()[0]
     logs = args.logs

@@ -68,6 +68,7 @@ BENCHMARKS = (
     Benchmark("gui_stall", "gui_stall.py", (), ("--size-mib", "64")),
     Benchmark("swarm", "swarm.py", (), ("--hosts", "4", "--files", "20", "--window", "10"),
               needs_root=True),
+    Benchmark("versus", "versus.py", (), ("--quick",), needs_root=True),
 )
 
 

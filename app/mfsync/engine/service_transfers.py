@@ -60,6 +60,8 @@ class Transfers:
         #: The last status each downloader published, which ``everything`` combines:
         #: taking a new one per service snapshot cost a moment per job twice over.
         self._published: dict[Downloader, TransfersStatus] = {}
+        #: The statuses ``everything`` combined last, and what it made of them.
+        self._combined: tuple[tuple[TransfersStatus, ...], TransfersStatus] | None = None
 
     def start(self) -> None:
         """Follow the downloader's changes (once the node runs)."""
@@ -101,9 +103,17 @@ class Transfers:
 
     def everything(self) -> TransfersStatus:
         """Every transfer, the downloads' and sync's."""
+        statuses = tuple(self._published.get(d) or d.status for d in self._downloaders())
+        # The same statuses as last time (a service snapshot after a change elsewhere, a scan
+        # say): the same answer, rather than a moment per job again.
+        last = self._combined
+        if last is not None and len(last[0]) == len(statuses) and all(
+                a is b for a, b in zip(last[0], statuses, strict=True)):
+            return last[1]
         # combine, not a bare tuple of transfers: it adds the downloaders' total speeds.
-        return TransfersStatus.combine(*(self._published.get(d) or d.status
-                                         for d in self._downloaders()))
+        combined = TransfersStatus.combine(*statuses)
+        self._combined = (statuses, combined)
+        return combined
 
     # -- downloads ------------------------------------------------------------------------
 

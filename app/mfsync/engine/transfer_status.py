@@ -91,8 +91,11 @@ class TransfersStatus:
     def combine(cls, *statuses: "TransfersStatus") -> "TransfersStatus":
         """One status holding the transfers of several downloaders, with their speeds added
         (so that the total speed and time left stay right)."""
-        speeds = [s.speed for s in statuses if s.speed is not None]
-        return cls(tuple(t for s in statuses for t in s.transfers),
+        busy = [s for s in statuses if s.transfers or s.speed]
+        if len(busy) == 1 and busy[0].transfers:
+            return busy[0]  # (the usual case, the one syncer of a folder: no copy of N jobs)
+        speeds = [s.speed for s in busy if s.speed is not None]
+        return cls(tuple(t for s in busy for t in s.transfers),
                    sum(speeds) if speeds else None)
 
     @property

@@ -9,12 +9,12 @@ grow with the load and a lone item goes at once.
 
 import asyncio
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Generic, TypeVar
 
 from mfsync.engine.loop import current_loop
 
-__all__ = ["MAX_BATCH", "ThreadBatcher"]
+__all__ = ["MAX_BATCH", "LoopBatcher", "ThreadBatcher"]
 
 log = logging.getLogger("mfsync.transfer")
 
@@ -35,6 +35,12 @@ class ThreadBatcher(Generic[_T, _R]):
     def __init__(self, work: Callable[[list[_T]], Sequence[_R | BaseException]],
                  max_batch: int = MAX_BATCH) -> None:
         self._work = work
+        self._init(max_batch)
+
+    async def _call(self, items: list[_T]) -> Sequence[_R | BaseException]:
+        return await asyncio.to_thread(self._work, items)
+
+    def _init(self, max_batch: int) -> None:
         self._max_batch = max_batch
         self._queue: list[tuple[_T, asyncio.Future[_R]]] = []
         self._task: asyncio.Task[None] | None = None
@@ -67,7 +73,7 @@ class ThreadBatcher(Generic[_T, _R]):
             del self._queue[: self._max_batch]
             outcomes: Sequence[_R | BaseException]
             try:
-                outcomes = await asyncio.to_thread(self._work, [item for item, _ in batch])
+                outcomes = await self._call([item for item, _ in batch])
             except Exception as exc:  # a bug: fail these items, never leave them hanging
                 log.exception("a batch of %d failed", len(batch))
                 outcomes = [exc] * len(batch)
@@ -84,3 +90,17 @@ class ThreadBatcher(Generic[_T, _R]):
                     future.set_exception(outcome)
                 else:
                     future.set_result(outcome)
+
+
+class LoopBatcher(ThreadBatcher[_T, _R]):
+    """A ``ThreadBatcher`` whose ``work`` is a coroutine function run on the loop: for work
+    that takes its own trips off the loop (a share set taking in many files at once: one
+    lock, one thread trip for them all, one save), gathered the same way."""
+
+    def __init__(self, work: Callable[[list[_T]], Awaitable[Sequence[_R | BaseException]]],
+                 max_batch: int = MAX_BATCH) -> None:
+        self._async_work = work
+        self._init(max_batch)
+
+    async def _call(self, items: list[_T]) -> Sequence[_R | BaseException]:
+        return await self._async_work(items)

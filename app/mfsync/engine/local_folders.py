@@ -5,8 +5,11 @@ The default folder (what the plain commands share) may have several roots, the u
 ``share A B``; a folder of ``config.json`` has one. Each root is a ``ShareSet`` (its index,
 kept in a database under the state directory) with a ``FolderWatcher``; a change the watcher
 sees, the periodic rescan or a file server that found a file changed asks for a rescan
-(``rescan_soon``), and one task scans the roots asked for until no more are. A file modified a
-moment ago is offered once it has been quiet for ``SETTLE_AGE``. A root that cannot be scanned
+(``rescan_soon``), and one task scans the roots asked for until no more are. A rescan the watcher
+asks for looks only at the paths it names (``RescanScope``), so a file saved in a folder of
+100,000 does not walk them all. A file modified a moment ago is offered once it has been quiet
+for ``SETTLE_AGE``, unless the watcher saw it closed after writing or moved into place: then at
+once. A root that cannot be scanned
 (gone, unmounted) is not scanned (that would mark every file deleted): it is reported and offers
 nothing until a scan succeeds again.
 
@@ -45,6 +48,7 @@ __all__ = [
     "AnnouncedGeneration",
     "LocalFolder",
     "LocalFolders",
+    "RescanScope",
     "folder_views",
     "make_share",
 ]
@@ -58,6 +62,24 @@ MIN_RESCAN_INTERVAL = 0.25
 #: A file modified less than this long ago may still be being written: it is offered once it
 #: has been quiet that long, so nobody downloads it half done.
 SETTLE_AGE = 0.3
+
+
+@dataclass(frozen=True, slots=True)
+class RescanScope:
+    """What a rescan of one root looks at: the relative disk paths the watcher named (a folder:
+    all below it; ``""``: everything), and those of them nothing is writing any more."""
+
+    paths: frozenset[str]
+    done: frozenset[str] = frozenset()
+
+    @staticmethod
+    def join(first: "RescanScope | None", second: "RescanScope | None") -> "RescanScope | None":
+        """What two rescans asked for look at together (None: everything); ``second`` is the
+        later: a path it names as still being written is no longer done."""
+        if first is None or second is None:
+            return None
+        done = (first.done - (second.paths - second.done)) | second.done
+        return RescanScope(first.paths | second.paths, done)
 
 
 @dataclass(eq=False)
@@ -199,7 +221,8 @@ class LocalFolders:
         self._errors: dict[ShareSet, str] = {}
         self._announced = AnnouncedGeneration()
         self._rescan_task: asyncio.Task[None] | None = None
-        self._rescan_wanted: set[ShareSet] = set()
+        #: The roots to rescan next, each with what to look at (None: everything).
+        self._rescan_wanted: dict[ShareSet, RescanScope | None] = {}
         self._periodic: asyncio.Task[None] | None = None
         self._stopping = False
 
@@ -318,7 +341,7 @@ class LocalFolders:
             self._scanning.discard(share)
             self._scanned.discard(share)
             self._errors.pop(share, None)
-            self._rescan_wanted.discard(share)
+            self._rescan_wanted.pop(share, None)
         self._locks.pop(share, None)
         if watcher is not None:
             await asyncio.to_thread(watcher.stop)
@@ -331,11 +354,17 @@ class LocalFolders:
         """Rescan every folder now; peers are told at once of what changed."""
         await self._rescan(list(self._shares))
 
-    def rescan_soon(self, share: ShareSet | None = None) -> None:
-        """Rescan ``share`` (every folder: None) in the background, soon."""
+    def rescan_soon(self, share: ShareSet | None = None,
+                    scope: "RescanScope | None" = None) -> None:
+        """Rescan ``share`` (every folder: None) in the background, soon; only the paths of
+        ``scope`` (None: everything)."""
         if self._stopping:
             return
-        self._rescan_wanted.update(self._shares if share is None else (share,))
+        for wanted in (self._shares if share is None else (share,)):
+            if wanted in self._rescan_wanted:
+                self._rescan_wanted[wanted] = RescanScope.join(self._rescan_wanted[wanted], scope)
+            else:
+                self._rescan_wanted[wanted] = scope
         if self._rescan_task is not None and not self._rescan_task.done():
             return  # the scan under way takes it on next (a change during a scan: scan again)
         self._rescan_task = asyncio.get_running_loop().create_task(self._rescan_until_quiet())
@@ -395,8 +424,10 @@ class LocalFolders:
     def _watch(self, share: ShareSet) -> None:
         if not self._watch_folders or share in self._watchers or self._stopping:
             return
-        watcher = FolderWatcher(share.root, lambda _paths: self.rescan_soon(share),
-                                loop=asyncio.get_running_loop())
+        def changed(paths: frozenset[str], done: frozenset[str]) -> None:
+            self.rescan_soon(share, RescanScope(paths, done))
+
+        watcher = FolderWatcher(share.root, changed, loop=asyncio.get_running_loop())
         watcher.start()
         self._watchers[share] = watcher
 
@@ -408,21 +439,25 @@ class LocalFolders:
 
     async def _rescan_until_quiet(self) -> None:
         while self._rescan_wanted:
-            wanted = [share for share in self._shares if share in self._rescan_wanted]
+            wanted = {share: self._rescan_wanted[share] for share in self._shares
+                      if share in self._rescan_wanted}
             self._rescan_wanted.clear()
-            await self._rescan(wanted)
+            await self._rescan(list(wanted), wanted)
 
-    async def _rescan(self, shares: list[ShareSet]) -> None:
+    async def _rescan(self, shares: list[ShareSet],
+                      scopes: dict[ShareSet, "RescanScope | None"] | None = None) -> None:
         changed = False
         for share in shares:
-            changed = await self._scan(share) or changed
+            scope = (scopes or {}).get(share)
+            changed = await self._scan(share, scope) or changed
             if share.unsettled:
                 # Something was modified a moment ago: look again once it has been quiet.
-                asyncio.get_running_loop().call_later(SETTLE_AGE, self.rescan_soon, share)
+                again = None if scope is None else RescanScope(scope.paths, frozenset())
+                asyncio.get_running_loop().call_later(SETTLE_AGE, self.rescan_soon, share, again)
         if changed:
             self._on_offer_changed()
 
-    async def _scan(self, share: ShareSet) -> bool:
+    async def _scan(self, share: ShareSet, scope: "RescanScope | None" = None) -> bool:
         """Rescan one folder; returns whether what it offers changed. A folder that is gone or
         unreadable is reported in the status and offers nothing until a scan succeeds again."""
         async with self._lock(share):
@@ -434,7 +469,8 @@ class LocalFolders:
                 self._on_change()  # a first scan may take long: show it
             try:
                 await asyncio.to_thread(ShareSet.check_root, share.root)
-                changed = await share.rescan()
+                changed = (await share.rescan() if scope is None
+                           else await share.rescan(scope.paths, scope.done))
             except (ShareSetError, IndexDBError, OSError) as exc:
                 error = str(exc)
                 offered = share not in self._errors

@@ -27,7 +27,7 @@ import asyncio
 import itertools
 import logging
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import replace
 from pathlib import Path
 
@@ -35,7 +35,7 @@ from mfsync.protocol.folder_id import DEFAULT_FOLDER, FolderId, label_from_name
 from mfsync.protocol.messages import IndexEntry
 from mfsync.protocol.version import EMPTY_VERSION, VersionVector
 from mfsync.store.dirfd import rename_below, unlink_below
-from mfsync.store.folder_scan import FolderWalker
+from mfsync.store.folder_scan import FolderScan, FolderWalker
 from mfsync.store.hashing import FileHashes
 from mfsync.store.index_db import FileRecord, FolderIdentity, IndexDB
 from mfsync.store.local_file import LocalFile
@@ -236,26 +236,34 @@ class ShareSet:
             raise RootChanged(self.paused)
         self.paused = ""
 
-    async def rescan(self) -> bool:
+    async def rescan(self, only: Iterable[str] | None = None, done: Iterable[str] = ()) -> bool:
         """Bring the set up to date with the folder; returns whether anything changed.
-        ``RootChanged`` (nothing scanned) if its root is not the folder shared."""
+        ``only``: the relative disk paths to look at (what the watcher saw change; None:
+        everything); ``done``: those of them nothing is writing any more, taken without
+        waiting for them to settle (store/folder_scan.py). ``RootChanged`` (nothing scanned)
+        if its root is not the folder shared."""
         async with self._lock:
             if self._records is None:
                 await self._open()
                 self._records = await asyncio.to_thread(self._db.load_all) if self._db else {}
                 self._files = {p: LocalFile.from_record(r) for p, r in self._records.items()
                                if not r.deleted}
+                only = None  # the first scan looks at everything
             known = [f.disk_path for f in itertools.islice(self._files.values(), _ROOT_SAMPLE)]
             await asyncio.to_thread(self._check_root_id, known=known)
             self.unsettled = False
             # (a settle age only after the first scan: a start must show the folder as it is)
-            scan = await asyncio.to_thread(self._walker.walk, self._files,
-                                           settle=bool(self.generation))
-            self._partials = scan.partials
+            scan = await asyncio.to_thread(
+                self._walker.walk, self._files, settle=bool(self.generation),
+                only=None if only is None else frozenset(only), done=frozenset(done))
             self.unsettled = scan.unsettled
-            found = scan.files
-            updates = stamp_versions(found, scan.present, self._records, self._expected,
-                                     self.local_key)
+            if scan.scope is None:
+                self._partials = scan.partials
+                found = scan.files
+                updates = stamp_versions(found, scan.present, self._records, self._expected,
+                                         self.local_key)
+            else:
+                found, updates = self._merge_limited(scan)
             if not updates and found.keys() == self._files.keys() and self.generation:
                 return False
             await self._save(updates)
@@ -263,6 +271,25 @@ class ShareSet:
             self.generation += 1
             log.info("share set: %d files (generation %d)", len(found), self.generation)
             return True
+
+    def _merge_limited(self, scan: FolderScan) -> tuple[dict[str, LocalFile], list[FileRecord]]:
+        """The whole set after a walk limited to ``scan.scope``, and the rows that changed:
+        what the walk covered is replaced by what it found; the rest is kept as it is."""
+        assert scan.scope is not None and self._records is not None
+        covered = scan.scope.covers(self._files)
+        # The rows the versions are given from: what was there, and tombstones of what is back.
+        records = {name: self._records[name] for name in covered | scan.files.keys()
+                   if name in self._records}
+        updates = stamp_versions(scan.files, scan.present, records, self._expected,
+                                 self.local_key)
+        found = dict(self._files)
+        for name in covered:
+            del found[name]
+        found.update(scan.files)
+        for name in scan.scope.covers(self._partials):
+            del self._partials[name]
+        self._partials.update(scan.partials)
+        return found, updates
 
     def expect(self, path: str, content_id: bytes, version: VersionVector) -> None:
         """A download will put ``content_id`` at ``path`` with ``version``: a scan that finds

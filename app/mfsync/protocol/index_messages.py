@@ -4,11 +4,17 @@ An index is the list of a folder's files, each with its size, modification time,
 and version vector, sent in chunks that each fit one message (``chunk_index``). Every count is
 checked against its cap and against the bytes left before anything is allocated; a large chunk
 can be decoded in slices (``decode_index_chunk_in_steps``) so that an event loop keeps running.
+
+An index asked for ``since_generation`` G > 0 may be answered as a *delta* (PROTOCOL.md 3.3,
+3.4): chunks flagged ``DELTA`` that carry only the entries changed since G and the paths that
+left the index since G (``removed``). A server that cannot answer from G answers the whole
+index, as for 0. A chunk can carry its own encoding (``with_wire_body``), so that a server
+sending the same index to many peers encodes it once.
 """
 
 import struct
 from collections.abc import Generator, Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from typing import ClassVar
 
 from mfsync.protocol.errors import LocalProtocolError, RemoteProtocolError
@@ -25,6 +31,8 @@ from mfsync.protocol.version import (
 from mfsync.protocol.wire import Reader, Writer
 
 __all__ = [
+    "INDEX_LAST",
+    "INDEX_DELTA",
     "MAX_INDEX_ENTRIES",
     "IndexChunk",
     "IndexEntry",
@@ -36,6 +44,11 @@ __all__ = [
 ]
 
 MAX_INDEX_ENTRIES = 16384
+#: ``IndexChunk`` flags: the last chunk of the reply; a chunk of a delta (3.4).
+INDEX_LAST = 0x01
+INDEX_DELTA = 0x02
+#: A removed path in a delta chunk: its length u16, then at least one byte.
+_MIN_REMOVED_SIZE = 2 + 1
 _VERSION_ITEM_SIZE = 32 + 8
 #: path length u16, size u64, mtime i64, content id, version count u16.
 _MIN_ENTRY_SIZE = 2 + 8 + 8 + CONTENT_ID_SIZE + 2
@@ -95,19 +108,33 @@ class IndexChunk:
 
     Entry paths are only checked for size and UTF-8 here; whether a name may be used is the
     receiver's decision (``mfsync.protocol.names.check_wire_path``), made per entry so that one
-    bad name does not hide the rest of a peer's files.
+    bad name does not hide the rest of a peer's files. A ``delta`` chunk answers a request with
+    a since generation: its entries are what changed since then, ``removed`` the paths that
+    left the index since then; a whole index's chunks have no ``removed``.
     """
 
     TAG: ClassVar[Tag] = Tag.INDEX_CHUNK
     generation: int
     entries: tuple[IndexEntry, ...]
     last: bool
+    delta: bool = False
+    removed: tuple[str, ...] = ()
+    #: The body as encoded once (``with_wire_body``); empty: encoded when sent.
+    wire_body: bytes = field(default=b"", compare=False, repr=False)
+
+    def __post_init__(self) -> None:
+        if self.removed and not self.delta:
+            raise ValueError("only a delta chunk names removed paths")
 
     def encode_body(self, w: Writer) -> None:
         """Write the body."""
-        if len(self.entries) > MAX_INDEX_ENTRIES:
+        if self.wire_body:
+            w.raw(self.wire_body)
+            return
+        if len(self.entries) > MAX_INDEX_ENTRIES or len(self.removed) > MAX_INDEX_ENTRIES:
             raise LocalProtocolError(f"more than {MAX_INDEX_ENTRIES} entries in one chunk")
-        w.u64(self.generation).u8(1 if self.last else 0).u32(len(self.entries))
+        flags = (INDEX_LAST if self.last else 0) | (INDEX_DELTA if self.delta else 0)
+        w.u64(self.generation).u8(flags).u32(len(self.entries))
         versions: dict[VersionVector, bytes] = {}  # most files of an index share a few
         for e in self.entries:
             w.text16(e.path, MAX_PATH_BYTES)
@@ -119,6 +146,17 @@ class IndexChunk:
                 write_version(version_writer, e.version)
                 encoded = versions[e.version] = version_writer.getvalue()
             w.raw(encoded)
+        if self.delta:
+            w.u32(len(self.removed))
+            for path in self.removed:
+                w.text16(path, MAX_PATH_BYTES)
+
+    def with_wire_body(self) -> "IndexChunk":
+        """The same chunk carrying its encoded body, to be sent many times at the cost of one
+        encoding."""
+        w = Writer()
+        replace(self, wire_body=b"").encode_body(w)
+        return replace(self, wire_body=w.getvalue())
 
     @classmethod
     def decode_body(cls, r: Reader) -> "IndexChunk":
@@ -136,7 +174,7 @@ def _index_chunk_steps(r: Reader, step: int) -> Generator[None, None, IndexChunk
     """Read an IndexChunk body, pausing (yielding) after every ``step`` entries."""
     generation = r.u64()
     flags = r.u8()
-    if flags > 1:
+    if flags & ~(INDEX_LAST | INDEX_DELTA):
         raise RemoteProtocolError("unknown index chunk flags")
     count = r.count(MAX_INDEX_ENTRIES, _MIN_ENTRY_SIZE)
     entries = []
@@ -147,7 +185,12 @@ def _index_chunk_steps(r: Reader, step: int) -> Generator[None, None, IndexChunk
         entries.append(IndexEntry(path, size, mtime_ns, content_id, read_version(r, versions)))
         if n % step == step - 1 and n + 1 < count:
             yield
-    return IndexChunk(generation, tuple(entries), bool(flags))
+    removed: tuple[str, ...] = ()
+    if flags & INDEX_DELTA:
+        removed_count = r.count(MAX_INDEX_ENTRIES, _MIN_REMOVED_SIZE)
+        removed = tuple(r.text16(MAX_PATH_BYTES) for _ in range(removed_count))
+    return IndexChunk(generation, tuple(entries), bool(flags & INDEX_LAST),
+                      bool(flags & INDEX_DELTA), removed)
 
 
 def decode_index_chunk_in_steps(data: bytes, step: int) -> Generator[None, None, IndexChunk]:
@@ -196,16 +239,28 @@ def read_version(r: Reader, cache: dict[bytes, VersionVector] | None = None) -> 
     return version
 
 
-def chunk_index(entries: Iterable[IndexEntry], generation: int) -> Iterator[IndexChunk]:
-    """Split an index into chunks that each fit one message; always yields at least one."""
-    budget = MAX_MESSAGE_SIZE - 64
+def chunk_index(entries: Iterable[IndexEntry], generation: int, *,
+                removed: Iterable[str] | None = None) -> Iterator[IndexChunk]:
+    """Split an index into chunks that each fit one message; always yields at least one.
+    With ``removed`` (a delta, even if empty), the chunks are delta chunks and carry those
+    paths after the entries."""
+    delta = removed is not None
+    budget = MAX_MESSAGE_SIZE - 64 - (4 if delta else 0)
     batch: list[IndexEntry] = []
     used = 0
     for entry in entries:
         size = entry.wire_size
         if batch and (used + size > budget or len(batch) == MAX_INDEX_ENTRIES):
-            yield IndexChunk(generation, tuple(batch), last=False)
+            yield IndexChunk(generation, tuple(batch), last=False, delta=delta)
             batch, used = [], 0
         batch.append(entry)
         used += size
-    yield IndexChunk(generation, tuple(batch), last=True)
+    gone: list[str] = []
+    for path in removed or ():
+        size = 2 + len(path.encode("utf-8"))
+        if (batch or gone) and (used + size > budget or len(gone) == MAX_INDEX_ENTRIES):
+            yield IndexChunk(generation, tuple(batch), False, delta, tuple(gone))
+            batch, gone, used = [], [], 0
+        gone.append(path)
+        used += size
+    yield IndexChunk(generation, tuple(batch), True, delta, tuple(gone))

@@ -31,8 +31,8 @@ from mfsync.protocol.version import (
 from mfsync.protocol.wire import Reader, Writer
 
 __all__ = [
-    "INDEX_LAST",
     "INDEX_DELTA",
+    "INDEX_LAST",
     "MAX_INDEX_ENTRIES",
     "IndexChunk",
     "IndexEntry",

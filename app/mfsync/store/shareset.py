@@ -46,6 +46,10 @@ __all__ = ["ROOT_META_KEY", "LocalFile", "RootChanged", "ShareSet", "ShareSetErr
 
 log = logging.getLogger("mfsync.store")
 
+#: Paths that left the set remembered for deltas (``changes_since``); past this many the
+#: oldest generation a delta can start from moves up to now and they are forgotten.
+MAX_REMEMBERED_REMOVALS = 100_000
+
 #: The index database's ``meta`` key for the root's identity, ``"<st_dev>:<st_ino>"``.
 ROOT_META_KEY = "root"
 #: How many of the files the index knows are looked for when the root's identity changed.
@@ -93,6 +97,12 @@ class ShareSet:
         #: Why the share set is paused (its root is not the folder shared); empty when not.
         self.paused = ""
         self._identity: FolderIdentity | None = identity if self._open_db is None else None
+        #: For deltas: the generation each path last changed in (paths unchanged since the
+        #: first scan are not listed), the generation each path that left the set left it in,
+        #: and the oldest generation a delta can start from (0: none yet).
+        self._changed_at: dict[str, int] = {}
+        self._removed_at: dict[str, int] = {}
+        self._delta_floor = 0
         if db is not None:  # opened already by the caller, on its thread: read it there too
             self._identity = self._read_identity(db)
 
@@ -267,8 +277,13 @@ class ShareSet:
             if not updates and found.keys() == self._files.keys() and self.generation:
                 return False
             await self._save(updates)
+            changed = {r.path for r in updates if r.path in found}
+            if self.generation:
+                changed |= found.keys() - self._files.keys()
+            gone = self._files.keys() - found.keys()
             self._files = found
             self.generation += 1
+            self._note(changed, gone)
             log.info("share set: %d files (generation %d)", len(found), self.generation)
             return True
 
@@ -327,6 +342,7 @@ class ShareSet:
             await self._save([local.to_record()])
             self._files[path] = local
             self.generation += 1
+            self._note({path}, ())
 
     async def set_version(self, path: str, version: VersionVector) -> None:
         """Record that our copy of ``path`` now has ``version`` (same content)."""
@@ -338,6 +354,7 @@ class ShareSet:
             await self._save([local.to_record()])
             self._files[path] = local
             self.generation += 1
+            self._note({path}, ())
 
     async def move_aside(self, path: str, new_path: str) -> None:
         """Rename our copy of ``path`` to ``new_path`` (a conflict copy), which becomes a new
@@ -364,6 +381,32 @@ class ShareSet:
             del self._files[path]
             self._files[new_path] = moved
             self.generation += 1
+            self._note({new_path}, {path})
+
+    def changes_since(self, generation: int) -> tuple[set[str], set[str]] | None:
+        """What changed after ``generation`` of this process (a delta, PROTOCOL.md 3.3): the
+        paths added or changed, and those that left the set; None when that cannot be told
+        (older than what is remembered, or not a generation it had)."""
+        if not self._delta_floor or not self._delta_floor <= generation <= self.generation:
+            return None
+        changed = {path for path, at in self._changed_at.items() if at > generation}
+        gone = {path for path, at in self._removed_at.items() if at > generation}
+        return changed, gone
+
+    def _note(self, changed: Iterable[str], gone: Iterable[str]) -> None:
+        """Remember for deltas that ``changed`` and ``gone`` moved in the new generation."""
+        if not self._delta_floor:
+            self._delta_floor = self.generation  # the first scan: everything starts here
+            return
+        for path in changed:
+            self._changed_at[path] = self.generation
+            self._removed_at.pop(path, None)
+        for path in gone:
+            self._removed_at[path] = self.generation
+            self._changed_at.pop(path, None)
+        if len(self._removed_at) > MAX_REMEMBERED_REMOVALS:
+            self._removed_at.clear()
+            self._delta_floor = self.generation
 
     async def _save(self, records: list[FileRecord], remove: list[str] | None = None) -> None:
         assert self._records is not None

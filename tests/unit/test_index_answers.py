@@ -167,10 +167,12 @@ def test_delta_chunks_round_trip_and_split() -> None:
 
 
 def test_the_documented_delta_example() -> None:
-    # PROTOCOL.md 3.4: a delta at generation 7, the last chunk, no entries, "a.txt" removed.
-    raw = bytes.fromhex("03 0000000000000007 03 00000000 00000001 0005 612e747874")
-    assert decode_message(raw) == IndexChunk(7, (), True, delta=True, removed=("a.txt",))
-    assert encode_message(IndexChunk(7, (), True, delta=True, removed=("a.txt",))) == raw
+    # PROTOCOL.md 3.4: a delta at generation 7, the last chunk, no entries, "a.txt" and "b"
+    # removed.
+    raw = bytes.fromhex("03 0000000000000007 03 00000000 00000007 612e747874 00 62")
+    chunk = IndexChunk(7, (), True, delta=True, removed_paths="a.txt\0b")
+    assert decode_message(raw) == chunk and chunk.removed == ("a.txt", "b")
+    assert encode_message(chunk) == raw
 
 
 def _client(since: int) -> Exchange:
@@ -181,7 +183,7 @@ def _client(since: int) -> Exchange:
 
 def test_a_delta_to_a_request_from_zero_is_refused() -> None:
     with pytest.raises(RemoteProtocolError, match="delta"):
-        _client(0).receive(IndexChunk(5, (), True, delta=True, removed=("x",)))
+        _client(0).receive(IndexChunk(5, (), True, delta=True, removed_paths="x"))
 
 
 def test_a_delta_older_than_asked_or_mixed_with_a_whole_index_is_refused() -> None:
@@ -198,7 +200,15 @@ def test_a_delta_older_than_asked_or_mixed_with_a_whole_index_is_refused() -> No
         client.receive(IndexChunk(7, (), True, delta=True))
 
 
+@pytest.mark.parametrize("removed", [b"\x00", b"a\x00", b"\x00a", b"a\x00\x00b",
+                                     b"x" * 4097, b"\xff"])
+def test_malformed_removed_paths_are_refused(removed: bytes) -> None:
+    raw = bytes.fromhex("03 0000000000000007 03 00000000") + len(removed).to_bytes(4, "big")
+    with pytest.raises(RemoteProtocolError):
+        decode_message(raw + removed)
+
+
 def test_a_delta_is_not_an_empty_chunk_when_it_only_removes() -> None:
     client = _client(5)
-    client.receive(IndexChunk(6, (), False, delta=True, removed=("gone",)))
+    client.receive(IndexChunk(6, (), False, delta=True, removed_paths="gone"))
     client.receive(IndexChunk(6, (), True, delta=True))

@@ -472,8 +472,8 @@ def test_index_chunk_delta_flags_carry_the_removed_paths() -> None:
     # the entries.
     assert decode_message(_chunk_header(0, 3) + b"\x00\x00\x00\x00") == IndexChunk(
         0, (), True, delta=True)
-    assert decode_message(_chunk_header(0, 2) + b"\x00\x00\x00\x01\x00\x01x") == IndexChunk(
-        0, (), False, delta=True, removed=("x",))
+    assert decode_message(_chunk_header(0, 2) + b"\x00\x00\x00\x01x") == IndexChunk(
+        0, (), False, delta=True, removed_paths="x")
     with pytest.raises(RemoteProtocolError):
         decode_message(_chunk_header(0, 3))  # the removed count is missing
 

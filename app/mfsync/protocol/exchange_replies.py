@@ -125,7 +125,7 @@ class IndexReply:
     def accept(self, message: Message) -> ExchangeEvent:
         """Check one chunk."""
         chunk = cast(IndexChunk, message)
-        if not chunk.entries and not chunk.removed and not chunk.last:
+        if not chunk.entries and not chunk.removed_paths and not chunk.last:
             raise RuleBroken("empty index chunk before the last one")
         if chunk.delta and not self._since:
             raise RuleBroken("a delta answers an index request from generation 0")
@@ -140,7 +140,7 @@ class IndexReply:
         if self._limits:
             self._entries += len(chunk.entries) + len(chunk.removed)
             self._bytes += sum(entry.wire_size for entry in chunk.entries)
-            self._bytes += sum(2 + len(path) for path in chunk.removed)
+            self._bytes += len(chunk.removed_paths)
             if self._entries > MAX_REMOTE_INDEX:
                 raise RuleBroken(f"index larger than {MAX_REMOTE_INDEX} entries")
             if self._bytes > MAX_REMOTE_INDEX_BYTES:

@@ -34,6 +34,7 @@ __all__ = [
     "INDEX_DELTA",
     "INDEX_LAST",
     "MAX_INDEX_ENTRIES",
+    "REMOVED_SEPARATOR",
     "IndexChunk",
     "IndexEntry",
     "IndexRequest",
@@ -47,8 +48,8 @@ MAX_INDEX_ENTRIES = 16384
 #: ``IndexChunk`` flags: the last chunk of the reply; a chunk of a delta (3.4).
 INDEX_LAST = 0x01
 INDEX_DELTA = 0x02
-#: A removed path in a delta chunk: its length u16, then at least one byte.
-_MIN_REMOVED_SIZE = 2 + 1
+#: What separates the removed paths of a delta chunk on the wire (no wire path contains it).
+REMOVED_SEPARATOR = "\0"
 _VERSION_ITEM_SIZE = 32 + 8
 #: path length u16, size u64, mtime i64, content id, version count u16.
 _MIN_ENTRY_SIZE = 2 + 8 + 8 + CONTENT_ID_SIZE + 2
@@ -118,20 +119,28 @@ class IndexChunk:
     entries: tuple[IndexEntry, ...]
     last: bool
     delta: bool = False
-    removed: tuple[str, ...] = ()
+    #: The removed paths of a delta, joined by ``REMOVED_SEPARATOR`` as on the wire (one
+    #: string: a chunk of many short paths decodes without an object per path); see
+    #: ``removed``.
+    removed_paths: str = ""
     #: The body as encoded once (``with_wire_body``); empty: encoded when sent.
     wire_body: bytes = field(default=b"", compare=False, repr=False)
 
     def __post_init__(self) -> None:
-        if self.removed and not self.delta:
+        if self.removed_paths and not self.delta:
             raise ValueError("only a delta chunk names removed paths")
+
+    @property
+    def removed(self) -> tuple[str, ...]:
+        """The paths that left the index (a delta's; none for a whole index's chunk)."""
+        return tuple(self.removed_paths.split(REMOVED_SEPARATOR)) if self.removed_paths else ()
 
     def encode_body(self, w: Writer) -> None:
         """Write the body."""
         if self.wire_body:
             w.raw(self.wire_body)
             return
-        if len(self.entries) > MAX_INDEX_ENTRIES or len(self.removed) > MAX_INDEX_ENTRIES:
+        if len(self.entries) > MAX_INDEX_ENTRIES:
             raise LocalProtocolError(f"more than {MAX_INDEX_ENTRIES} entries in one chunk")
         flags = (INDEX_LAST if self.last else 0) | (INDEX_DELTA if self.delta else 0)
         w.u64(self.generation).u8(flags).u32(len(self.entries))
@@ -147,9 +156,9 @@ class IndexChunk:
                 encoded = versions[e.version] = version_writer.getvalue()
             w.raw(encoded)
         if self.delta:
-            w.u32(len(self.removed))
-            for path in self.removed:
-                w.text16(path, MAX_PATH_BYTES)
+            removed = self.removed_paths.encode("utf-8")
+            _check_removed(removed, LocalProtocolError)
+            w.u32(len(removed)).raw(removed)
 
     def with_wire_body(self) -> "IndexChunk":
         """The same chunk carrying its encoded body, to be sent many times at the cost of one
@@ -185,12 +194,36 @@ def _index_chunk_steps(r: Reader, step: int) -> Generator[None, None, IndexChunk
         entries.append(IndexEntry(path, size, mtime_ns, content_id, read_version(r, versions)))
         if n % step == step - 1 and n + 1 < count:
             yield
-    removed: tuple[str, ...] = ()
+    removed = ""
     if flags & INDEX_DELTA:
-        removed_count = r.count(MAX_INDEX_ENTRIES, _MIN_REMOVED_SIZE)
-        removed = tuple(r.text16(MAX_PATH_BYTES) for _ in range(removed_count))
+        data = r.raw(r.count(MAX_MESSAGE_SIZE, 1))
+        _check_removed(data, RemoteProtocolError)
+        try:
+            removed = str(data, "utf-8")
+        except UnicodeDecodeError:
+            raise RemoteProtocolError("removed paths are not valid UTF-8") from None
     return IndexChunk(generation, tuple(entries), bool(flags & INDEX_LAST),
                       bool(flags & INDEX_DELTA), removed)
+
+
+def _check_removed(data: bytes, error: type[Exception]) -> None:
+    """Raise ``error`` unless ``data`` (the removed paths as on the wire) is empty or paths of
+    1 to ``MAX_PATH_BYTES`` bytes joined by single NUL bytes, at most ``MAX_INDEX_ENTRIES``:
+    checked on the bytes, without an object per path."""
+    if not data:
+        return
+    separator = REMOVED_SEPARATOR.encode()
+    if data.count(separator) >= MAX_INDEX_ENTRIES:
+        raise error(f"more than {MAX_INDEX_ENTRIES} removed paths in one chunk")
+    start = 0
+    while True:
+        end = data.find(separator, start)
+        stop = len(data) if end < 0 else end
+        if not 0 < stop - start <= MAX_PATH_BYTES:
+            raise error("a removed path is empty or longer than the wire allows")
+        if end < 0:
+            return
+        start = end + 1
 
 
 def decode_index_chunk_in_steps(data: bytes, step: int) -> Generator[None, None, IndexChunk]:
@@ -257,10 +290,11 @@ def chunk_index(entries: Iterable[IndexEntry], generation: int, *,
         used += size
     gone: list[str] = []
     for path in removed or ():
-        size = 2 + len(path.encode("utf-8"))
+        size = 1 + len(path.encode("utf-8"))
         if (batch or gone) and (used + size > budget or len(gone) == MAX_INDEX_ENTRIES):
-            yield IndexChunk(generation, tuple(batch), False, delta, tuple(gone))
+            yield IndexChunk(generation, tuple(batch), False, delta,
+                             REMOVED_SEPARATOR.join(gone))
             batch, gone, used = [], [], 0
         gone.append(path)
         used += size
-    yield IndexChunk(generation, tuple(batch), True, delta, tuple(gone))
+    yield IndexChunk(generation, tuple(batch), True, delta, REMOVED_SEPARATOR.join(gone))

@@ -24,6 +24,7 @@ log = logging.getLogger("mfsync.store")
 def stamp_versions(
     found: dict[str, LocalFile], present: set[str], records: Mapping[str, FileRecord],
     expected: Mapping[str, tuple[bytes, VersionVector]], local_key: bytes,
+    previous: Mapping[str, LocalFile] | None = None,
 ) -> list[FileRecord]:
     """Give each file of ``found`` its version (in place) and return the rows that changed.
 
@@ -31,12 +32,17 @@ def stamp_versions(
     is still being written is among them, and gets no tombstone); ``records`` what the index
     remembers, tombstones included; ``expected`` maps a path to the (content id, version) of a
     download on its way there; ``local_key`` is our counter's key in version vectors.
+    ``previous``: the files as the share set held them, each saved as its record; a file the
+    walk found unchanged is that very object, and keeps its version and row as they are.
     """
     updates: list[FileRecord] = []
     # Equal versions are one shared object (they are immutable): a first scan gives every
     # file the same new version, and 100,000 copies of it were ~20 MB.
     bumped: dict[VersionVector, VersionVector] = {}
+    unchanged = previous if previous is not None else {}
     for path, scanned in found.items():
+        if unchanged.get(path) is scanned and path not in expected:
+            continue  # (a rescan of 100,000 unchanged files built and compared every row)
         local = scanned
         old = records.get(path)
         landing = expected.get(path)

@@ -271,7 +271,7 @@ class ShareSet:
                 self._partials = scan.partials
                 found = scan.files
                 updates = stamp_versions(found, scan.present, self._records, self._expected,
-                                         self.local_key)
+                                         self.local_key, self._files)
             else:
                 found, updates = self._merge_limited(scan)
             if not updates and found.keys() == self._files.keys() and self.generation:
@@ -296,7 +296,7 @@ class ShareSet:
         records = {name: self._records[name] for name in covered | scan.files.keys()
                    if name in self._records}
         updates = stamp_versions(scan.files, scan.present, records, self._expected,
-                                 self.local_key)
+                                 self.local_key, self._files)
         found = dict(self._files)
         for name in covered:
             del found[name]

@@ -34,6 +34,7 @@ from pathlib import Path
 from mfsync.audience import EVERYONE, Audience, AudienceKind
 from mfsync.defaults import FolderMode
 from mfsync.engine.folder_view import DEFAULT_LABEL, LocalFolderView
+from mfsync.engine.rescan_scope import RescanScope
 from mfsync.engine.status import FolderSnapshot
 from mfsync.folder_config import FolderConfig
 from mfsync.protocol.folder_id import DEFAULT_FOLDER, FolderId
@@ -48,7 +49,6 @@ __all__ = [
     "AnnouncedGeneration",
     "LocalFolder",
     "LocalFolders",
-    "RescanScope",
     "folder_views",
     "make_share",
 ]
@@ -62,24 +62,6 @@ MIN_RESCAN_INTERVAL = 0.25
 #: A file modified less than this long ago may still be being written: it is offered once it
 #: has been quiet that long, so nobody downloads it half done.
 SETTLE_AGE = 0.3
-
-
-@dataclass(frozen=True, slots=True)
-class RescanScope:
-    """What a rescan of one root looks at: the relative disk paths the watcher named (a folder:
-    all below it; ``""``: everything), and those of them nothing is writing any more."""
-
-    paths: frozenset[str]
-    done: frozenset[str] = frozenset()
-
-    @staticmethod
-    def join(first: "RescanScope | None", second: "RescanScope | None") -> "RescanScope | None":
-        """What two rescans asked for look at together (None: everything); ``second`` is the
-        later: a path it names as still being written is no longer done."""
-        if first is None or second is None:
-            return None
-        done = (first.done - (second.paths - second.done)) | second.done
-        return RescanScope(first.paths | second.paths, done)
 
 
 @dataclass(eq=False)
@@ -355,7 +337,7 @@ class LocalFolders:
         await self._rescan(list(self._shares))
 
     def rescan_soon(self, share: ShareSet | None = None,
-                    scope: "RescanScope | None" = None) -> None:
+                    scope: RescanScope | None = None) -> None:
         """Rescan ``share`` (every folder: None) in the background, soon; only the paths of
         ``scope`` (None: everything)."""
         if self._stopping:
@@ -445,7 +427,7 @@ class LocalFolders:
             await self._rescan(list(wanted), wanted)
 
     async def _rescan(self, shares: list[ShareSet],
-                      scopes: dict[ShareSet, "RescanScope | None"] | None = None) -> None:
+                      scopes: dict[ShareSet, RescanScope | None] | None = None) -> None:
         changed = False
         for share in shares:
             scope = (scopes or {}).get(share)
@@ -457,7 +439,7 @@ class LocalFolders:
         if changed:
             self._on_offer_changed()
 
-    async def _scan(self, share: ShareSet, scope: "RescanScope | None" = None) -> bool:
+    async def _scan(self, share: ShareSet, scope: RescanScope | None = None) -> bool:
         """Rescan one folder; returns whether what it offers changed. A folder that is gone or
         unreadable is reported in the status and offers nothing until a scan succeeds again."""
         async with self._lock(share):
@@ -469,6 +451,10 @@ class LocalFolders:
                 self._on_change()  # a first scan may take long: show it
             try:
                 await asyncio.to_thread(ShareSet.check_root, share.root)
+                if first and await share.offer_index():
+                    # A restart: offered from its index at once, walked in the background.
+                    self.rescan_soon(share)
+                    return True
                 changed = (await share.rescan() if scope is None
                            else await share.rescan(scope.paths, scope.done))
             except (ShareSetError, IndexDBError, OSError) as exc:

@@ -23,7 +23,7 @@ log = logging.getLogger("mfsync.store")
 
 def stamp_versions(
     found: dict[str, LocalFile], present: set[str], records: Mapping[str, FileRecord],
-    expected: Mapping[str, tuple[bytes, VersionVector]], local_key: bytes,
+    expected: Mapping[str, tuple[bytes, VersionVector]], local_key: bytes, *,
     previous: Mapping[str, LocalFile] | None = None,
 ) -> list[FileRecord]:
     """Give each file of ``found`` its version (in place) and return the rows that changed.

@@ -246,6 +246,34 @@ class ShareSet:
             raise RootChanged(self.paused)
         self.paused = ""
 
+    async def offer_index(self) -> bool:
+        """Offer the files the index database holds, before any walk (a restart): whether it
+        did. False when it holds none, or when the set was loaded already: the first walk must
+        run. The caller walks the folder soon after (``rescan``), which takes what changed
+        while nobody watched; meanwhile a file served is checked against the disk as it is
+        read (engine/serve.py), and a client verifies every block. ``RootChanged`` if the root
+        is not the folder shared."""
+        async with self._lock:
+            if self._records is not None:
+                return False
+            await self._load()
+            if not self._files:
+                return False
+            known = [f.disk_path for f in itertools.islice(self._files.values(), _ROOT_SAMPLE)]
+            await asyncio.to_thread(self._check_root_id, known=known)
+            self.generation += 1
+            self._note((), ())
+            log.info("share set: %d files from the index (generation %d); walking the folder",
+                     len(self._files), self.generation)
+            return True
+
+    async def _load(self) -> None:
+        """Read the index database into the set (in a worker thread)."""
+        await self._open()
+        self._records = await asyncio.to_thread(self._db.load_all) if self._db else {}
+        self._files = {p: LocalFile.from_record(r) for p, r in self._records.items()
+                       if not r.deleted}
+
     async def rescan(self, only: Iterable[str] | None = None, done: Iterable[str] = ()) -> bool:
         """Bring the set up to date with the folder; returns whether anything changed.
         ``only``: the relative disk paths to look at (what the watcher saw change; None:
@@ -254,11 +282,9 @@ class ShareSet:
         if its root is not the folder shared."""
         async with self._lock:
             if self._records is None:
-                await self._open()
-                self._records = await asyncio.to_thread(self._db.load_all) if self._db else {}
-                self._files = {p: LocalFile.from_record(r) for p, r in self._records.items()
-                               if not r.deleted}
+                await self._load()
                 only = None  # the first scan looks at everything
+            assert self._records is not None
             known = [f.disk_path for f in itertools.islice(self._files.values(), _ROOT_SAMPLE)]
             await asyncio.to_thread(self._check_root_id, known=known)
             self.unsettled = False
@@ -271,7 +297,7 @@ class ShareSet:
                 self._partials = scan.partials
                 found = scan.files
                 updates = stamp_versions(found, scan.present, self._records, self._expected,
-                                         self.local_key, self._files)
+                                         self.local_key, previous=self._files)
             else:
                 found, updates = self._merge_limited(scan)
             if not updates and found.keys() == self._files.keys() and self.generation:
@@ -296,7 +322,7 @@ class ShareSet:
         records = {name: self._records[name] for name in covered | scan.files.keys()
                    if name in self._records}
         updates = stamp_versions(scan.files, scan.present, records, self._expected,
-                                 self.local_key, self._files)
+                                 self.local_key, previous=self._files)
         found = dict(self._files)
         for name in covered:
             del found[name]

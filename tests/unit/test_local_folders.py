@@ -11,7 +11,10 @@ from pathlib import Path
 
 import pytest
 
+from mfsync.audience import Audience
 from mfsync.engine.local_folders import LocalFolders
+from mfsync.folder_config import FolderConfig
+from mfsync.protocol.folder_id import FolderId
 from mfsync.store.shareset import ShareSetError
 
 
@@ -166,3 +169,38 @@ async def test_a_restart_offers_the_index_at_once_and_walks_in_the_background(
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         again.close()
+
+
+async def test_the_served_views_are_built_again_when_what_they_show_changes(
+    tmp_path: Path,
+) -> None:
+    root = _tree(tmp_path / "share", {"a": b"a"})
+    config = FolderConfig(root, id=FolderId.parse("k3x9-pq2m"), label="Notes")
+    trusted = [frozenset({b"\x01" * 32})]
+    folders = LocalFolders([config], local_key=bytes(32), state_dir=None, watch=False,
+                           rescan_interval=3600.0, on_change=lambda: None,
+                           on_offer_changed=lambda: None, trusted=lambda: trusted[0])
+    try:
+        await folders.start()
+        first = folders.views()
+        assert folders.views() is first  # nothing changed: not built again
+        (view,) = first
+        assert view.admits(b"\x01" * 32) and not view.admits(b"\x02" * 32)
+
+        _tree(root, {"b": b"b"})
+        await folders.rescan()
+        (view,) = folders.views()
+        assert view.generation > first[0].generation
+
+        trusted[0] = frozenset({b"\x02" * 32})  # the trust list changed
+        (view,) = folders.views()
+        assert view.admits(b"\x02" * 32) and not view.admits(b"\x01" * 32)
+
+        assert folders.configure(config.id, audience=Audience.of_keys(frozenset({b"\x03" * 32})))
+        after = folders.views()
+        assert after is not first
+        assert after[0].admits(b"\x03" * 32) and not after[0].admits(b"\x02" * 32)
+        assert not after[0].announced
+    finally:
+        await folders.stop_watching()
+        folders.cancel()

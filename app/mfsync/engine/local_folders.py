@@ -21,8 +21,9 @@ is everyone (``ANNOUNCED``): a peer learns nothing of the others from it, and po
 ``FolderList`` instead. A folder that leaves that set (removed, its audience narrowed) adds the
 generation it had to the announced count, so that never goes back either.
 
-The file server's folder views (``views``) are built from these objects each time it asks: one
-list, so what it serves and to whom follows every change at once.
+The file server's folder views (``views``) are built from these objects, again whenever the
+trust list or a folder's generation moved (checked at each request): what it serves and to whom
+follows every change at once.
 """
 
 import asyncio
@@ -207,6 +208,9 @@ class LocalFolders:
         self._rescan_wanted: dict[ShareSet, RescanScope | None] = {}
         self._periodic: asyncio.Task[None] | None = None
         self._stopping = False
+        #: The file server's views and what they were built from (see ``views``).
+        self._views: tuple[frozenset[bytes], tuple[tuple[LocalFolder, int], ...],
+                           list[LocalFolderView]] | None = None
 
     @property
     def shares(self) -> tuple[ShareSet, ...]:
@@ -238,8 +242,18 @@ class LocalFolders:
         return [s for s in self._shares if s not in self._errors]
 
     def views(self) -> list[LocalFolderView]:
-        """The folders as the file server serves them now (see ``folder_views``)."""
-        return folder_views(self._folders.values(), self._errors.keys(), self._trusted)
+        """The folders as the file server serves them now (see ``folder_views``), built again
+        only when the trust list or a folder's generation moved: every change a view shows
+        (a scan or download, the mode, the audience, a root added, removed, unreadable or
+        back) moves its folder's generation."""
+        keys = self._trusted()
+        generations = tuple([(f, f.generation) for f in self._folders.values()])
+        cached = self._views
+        if cached is None or cached[1] != generations or (
+                cached[0] is not keys and cached[0] != keys):
+            cached = self._views = (keys, generations, folder_views(
+                self._folders.values(), self._errors.keys(), self._trusted))
+        return cached[2]
 
     def bump(self) -> None:
         """Something besides the folders changed what peers may fetch (the trust list): count

@@ -44,7 +44,7 @@ from mfsync.net.client import iter_index
 from mfsync.net.steps import Steps, in_steps, to_end
 from mfsync.protocol.folder_id import DEFAULT_FOLDER, FolderId
 from mfsync.protocol.messages import IndexEntry
-from mfsync.protocol.names import InvalidName, check_wire_path
+from mfsync.protocol.names import InvalidName, WirePathChecker
 from mfsync.protocol.version import VersionVector
 
 __all__ = [
@@ -91,11 +91,12 @@ def _prepare(entries: Iterable[IndexEntry]
     refused: list[tuple[str, str]] = []
     cost = 0
     versions: set[int] = set()
+    check = WirePathChecker().check
     for n, entry in enumerate(entries, 1):
         if n % STEP == 0:
             yield
         try:
-            check_wire_path(entry.path)
+            check(entry.path)
         except InvalidName as exc:
             refused.append((entry.path, str(exc)))
             continue

@@ -57,6 +57,7 @@ _MIN_ENTRY_SIZE = 2 + 8 + 8 + CONTENT_ID_SIZE + 2
 #: written in one step: field by field, decoding an index of 100,000 files took most of a
 #: second of the receiver's time.
 _ENTRY_FIXED = struct.Struct(f">Qq{CONTENT_ID_SIZE}s")
+_U16 = struct.Struct(">H")
 
 
 @dataclass(frozen=True, slots=True)
@@ -188,12 +189,52 @@ def _index_chunk_steps(r: Reader, step: int) -> Generator[None, None, IndexChunk
     count = r.count(MAX_INDEX_ENTRIES, _MIN_ENTRY_SIZE)
     entries = []
     versions: dict[bytes, VersionVector] = {}  # one object per distinct vector
+    # The fields of each entry are read in this one loop, every bound checked here, rather
+    # than through a Reader call per field: that halved the cost of taking a large index.
+    buf, pos = r.buffer()
+    end = len(buf)
+    u16_at = _U16.unpack_from
+    fixed_at = _ENTRY_FIXED.unpack_from
+    fixed_size = _ENTRY_FIXED.size
     for n in range(count):
-        path = r.text16(MAX_PATH_BYTES)
-        size, mtime_ns, content_id = r.unpack(_ENTRY_FIXED)
-        entries.append(IndexEntry(path, size, mtime_ns, content_id, read_version(r, versions)))
+        if pos + 2 > end:
+            raise RemoteProtocolError(f"truncated: needed 2 bytes, {end - pos} left")
+        (length,) = u16_at(buf, pos)
+        if length > MAX_PATH_BYTES:
+            raise RemoteProtocolError(
+                f"field of {length} bytes exceeds the cap of {MAX_PATH_BYTES}")
+        start, pos = pos + 2, pos + 2 + length
+        if pos > end:
+            raise RemoteProtocolError(f"truncated: needed {length} bytes, {end - start} left")
+        try:
+            path = str(buf[start:pos], "utf-8")
+        except UnicodeDecodeError as exc:
+            raise RemoteProtocolError(f"invalid UTF-8: {exc.reason}") from None
+        if pos + fixed_size > end:
+            raise RemoteProtocolError(f"truncated: needed {fixed_size} bytes, {end - pos} left")
+        size, mtime_ns, content_id = fixed_at(buf, pos)
+        pos += fixed_size
+        if pos + 2 > end:
+            raise RemoteProtocolError(f"truncated: needed 2 bytes, {end - pos} left")
+        (items,) = u16_at(buf, pos)
+        pos += 2
+        if items > MAX_VERSION_ENTRIES:
+            raise RemoteProtocolError(f"version vector of {items} entries")
+        stop = pos + items * _VERSION_ITEM_SIZE
+        if stop > end:
+            raise RemoteProtocolError(
+                f"truncated: needed {stop - pos} bytes, {end - pos} left")
+        data = bytes(buf[pos:stop])
+        pos = stop
+        version = versions.get(data)
+        if version is None:
+            version = _version_of(data, items, versions)
+        entries.append(IndexEntry(path, size, mtime_ns, content_id, version))
         if n % step == step - 1 and n + 1 < count:
+            r.seek(pos)  # (the caller may look at the reader between steps)
             yield
+            buf, pos = r.buffer()
+    r.seek(pos)
     removed = ""
     if flags & INDEX_DELTA:
         data = r.raw(r.count(MAX_MESSAGE_SIZE, 1))
@@ -259,6 +300,13 @@ def read_version(r: Reader, cache: dict[bytes, VersionVector] | None = None) -> 
     data = r.raw(count * _VERSION_ITEM_SIZE)
     if cache is not None and (known := cache.get(data)) is not None:
         return known
+    return _version_of(data, count, cache)
+
+
+def _version_of(data: bytes, count: int,
+                cache: dict[bytes, VersionVector] | None) -> VersionVector:
+    """The version vector of ``count`` items encoded as ``data`` (checked), kept in
+    ``cache``."""
     items = [
         (data[i : i + 32], int.from_bytes(data[i + 32 : i + _VERSION_ITEM_SIZE], "big"))
         for i in range(0, len(data), _VERSION_ITEM_SIZE)

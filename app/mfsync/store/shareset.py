@@ -365,6 +365,8 @@ class ShareSet:
                 await self._save([record])
                 return
             local = LocalFile(path, disk, st.st_size, st.st_mtime_ns, st.st_ino, hashes, version)
+            if self._files.get(path) == local:
+                return  # a scan took it in first (the watcher saw it land): nothing new
             await self._save([local.to_record()])
             self._files[path] = local
             self.generation += 1

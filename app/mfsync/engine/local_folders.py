@@ -28,14 +28,14 @@ follows every change at once.
 
 import asyncio
 import logging
-from collections.abc import Callable, Container, Iterable, Sequence
+from collections.abc import Callable, Collection, Container, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from mfsync.audience import EVERYONE, Audience, AudienceKind
 from mfsync.defaults import FolderMode
 from mfsync.engine.folder_view import DEFAULT_LABEL, LocalFolderView
-from mfsync.engine.rescan_scope import RescanScope
+from mfsync.engine.rescan_scope import RescanQueue, RescanScope
 from mfsync.engine.status import FolderSnapshot
 from mfsync.folder_config import FolderConfig
 from mfsync.protocol.folder_id import DEFAULT_FOLDER, FolderId
@@ -171,6 +171,29 @@ def make_share(folder: Path, config: FolderConfig, state_dir: Path | None,
                     local_key=local_key, settle_age=SETTLE_AGE, identity=identity)
 
 
+class ServedViews:
+    """The file server's views of our folders (``folder_views``), built again only when the
+    trust list or a folder's generation moved: every change a view shows (a scan or download,
+    the mode, the audience, a root added, removed, unreadable or back) moves its folder's
+    generation. Checked at each request: 1 us, where building them took 3.6."""
+
+    def __init__(self) -> None:
+        self._cached: tuple[frozenset[bytes], tuple[tuple[LocalFolder, int], ...],
+                            list[LocalFolderView]] | None = None
+
+    def get(self, folders: Collection[LocalFolder], unreadable: Container[ShareSet],
+            trusted: Callable[[], frozenset[bytes]]) -> list[LocalFolderView]:
+        """The views of ``folders`` now (see ``folder_views``)."""
+        keys = trusted()
+        generations = tuple([(f, f.generation) for f in folders])
+        cached = self._cached
+        if cached is None or cached[1] != generations or (
+                cached[0] is not keys and cached[0] != keys):
+            cached = self._cached = (keys, generations,
+                                     folder_views(folders, unreadable, trusted))
+        return cached[2]
+
+
 class LocalFolders:
     """The folders we serve (``LocalFolder``) and their roots. ``folders``: paths (roots of the
     default folder) or ``FolderConfig``s (those of one id are one folder's roots); ``trusted()``:
@@ -204,13 +227,10 @@ class LocalFolders:
         self._errors: dict[ShareSet, str] = {}
         self._announced = AnnouncedGeneration()
         self._rescan_task: asyncio.Task[None] | None = None
-        #: The roots to rescan next, each with what to look at (None: everything).
-        self._rescan_wanted: dict[ShareSet, RescanScope | None] = {}
+        self._rescan_wanted: RescanQueue[ShareSet] = RescanQueue()
         self._periodic: asyncio.Task[None] | None = None
         self._stopping = False
-        #: The file server's views and what they were built from (see ``views``).
-        self._views: tuple[frozenset[bytes], tuple[tuple[LocalFolder, int], ...],
-                           list[LocalFolderView]] | None = None
+        self._views = ServedViews()
 
     @property
     def shares(self) -> tuple[ShareSet, ...]:
@@ -242,18 +262,8 @@ class LocalFolders:
         return [s for s in self._shares if s not in self._errors]
 
     def views(self) -> list[LocalFolderView]:
-        """The folders as the file server serves them now (see ``folder_views``), built again
-        only when the trust list or a folder's generation moved: every change a view shows
-        (a scan or download, the mode, the audience, a root added, removed, unreadable or
-        back) moves its folder's generation."""
-        keys = self._trusted()
-        generations = tuple([(f, f.generation) for f in self._folders.values()])
-        cached = self._views
-        if cached is None or cached[1] != generations or (
-                cached[0] is not keys and cached[0] != keys):
-            cached = self._views = (keys, generations, folder_views(
-                self._folders.values(), self._errors.keys(), self._trusted))
-        return cached[2]
+        """The folders as the file server serves them now (see ``ServedViews``)."""
+        return self._views.get(self._folders.values(), self._errors.keys(), self._trusted)
 
     def bump(self) -> None:
         """Something besides the folders changed what peers may fetch (the trust list): count
@@ -337,7 +347,7 @@ class LocalFolders:
             self._scanning.discard(share)
             self._scanned.discard(share)
             self._errors.pop(share, None)
-            self._rescan_wanted.pop(share, None)
+            self._rescan_wanted.discard(share)
         self._locks.pop(share, None)
         if watcher is not None:
             await asyncio.to_thread(watcher.stop)
@@ -352,15 +362,10 @@ class LocalFolders:
 
     def rescan_soon(self, share: ShareSet | None = None,
                     scope: RescanScope | None = None) -> None:
-        """Rescan ``share`` (every folder: None) in the background, soon; only the paths of
-        ``scope`` (None: everything)."""
+        """Rescan ``share`` (all: None) in the background, soon; ``scope`` (None: all) of it."""
         if self._stopping:
             return
-        for wanted in (self._shares if share is None else (share,)):
-            if wanted in self._rescan_wanted:
-                self._rescan_wanted[wanted] = RescanScope.join(self._rescan_wanted[wanted], scope)
-            else:
-                self._rescan_wanted[wanted] = scope
+        self._rescan_wanted.add(self._shares if share is None else (share,), scope)
         if self._rescan_task is not None and not self._rescan_task.done():
             return  # the scan under way takes it on next (a change during a scan: scan again)
         self._rescan_task = asyncio.get_running_loop().create_task(self._rescan_until_quiet())
@@ -435,9 +440,7 @@ class LocalFolders:
 
     async def _rescan_until_quiet(self) -> None:
         while self._rescan_wanted:
-            wanted = {share: self._rescan_wanted[share] for share in self._shares
-                      if share in self._rescan_wanted}
-            self._rescan_wanted.clear()
+            wanted = self._rescan_wanted.take(self._shares)
             await self._rescan(list(wanted), wanted)
 
     async def _rescan(self, shares: list[ShareSet],
@@ -446,8 +449,7 @@ class LocalFolders:
         for share in shares:
             scope = (scopes or {}).get(share)
             changed = await self._scan(share, scope) or changed
-            if share.unsettled:
-                # Something was modified a moment ago: look again once it has been quiet.
+            if share.unsettled:  # modified a moment ago: look again once it has been quiet
                 again = None if scope is None else RescanScope(scope.paths, frozenset())
                 asyncio.get_running_loop().call_later(SETTLE_AGE, self.rescan_soon, share, again)
         if changed:
@@ -465,8 +467,7 @@ class LocalFolders:
                 self._on_change()  # a first scan may take long: show it
             try:
                 await asyncio.to_thread(ShareSet.check_root, share.root)
-                if first and await share.offer_index():
-                    # A restart: offered from its index at once, walked in the background.
+                if first and await share.offer_index():  # offered at once, walked soon
                     self.rescan_soon(share)
                     return True
                 changed = (await share.rescan() if scope is None

@@ -6,9 +6,13 @@ that ``RescanScope`` (None: everything) and joins the scopes of rescans asked fo
 last one ran; ``ShareSet.rescan`` walks only those paths (store/folder_scan.py).
 """
 
+from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import Generic, TypeVar
 
-__all__ = ["RescanScope"]
+__all__ = ["RescanQueue", "RescanScope"]
+
+Root = TypeVar("Root")
 
 
 @dataclass(frozen=True, slots=True)
@@ -27,3 +31,29 @@ class RescanScope:
             return None
         done = (first.done - (second.paths - second.done)) | second.done
         return RescanScope(first.paths | second.paths, done)
+
+
+class RescanQueue(Generic[Root]):
+    """The roots to rescan next, each with what to look at (None: everything)."""
+
+    def __init__(self) -> None:
+        self._wanted: dict[Root, RescanScope | None] = {}
+
+    def __bool__(self) -> bool:
+        return bool(self._wanted)
+
+    def add(self, roots: Iterable[Root], scope: RescanScope | None) -> None:
+        """Rescan ``roots``, looking at ``scope``, joined with what they were asked for."""
+        for root in roots:
+            self._wanted[root] = (RescanScope.join(self._wanted[root], scope)
+                                  if root in self._wanted else scope)
+
+    def discard(self, root: Root) -> None:
+        """Forget ``root`` (no longer shared)."""
+        self._wanted.pop(root, None)
+
+    def take(self, order: Iterable[Root]) -> dict[Root, RescanScope | None]:
+        """What is wanted, in ``order`` (roots not in it are dropped), and empty the queue."""
+        wanted = {root: self._wanted[root] for root in order if root in self._wanted}
+        self._wanted.clear()
+        return wanted

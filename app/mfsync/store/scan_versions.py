@@ -13,10 +13,11 @@ from collections.abc import Mapping
 from dataclasses import replace
 
 from mfsync.protocol.version import EMPTY_VERSION, VersionVector
+from mfsync.store.folder_scan import FolderScan
 from mfsync.store.index_db import FileRecord
 from mfsync.store.local_file import LocalFile
 
-__all__ = ["stamp_versions"]
+__all__ = ["stamp_limited", "stamp_versions"]
 
 log = logging.getLogger("mfsync.store")
 
@@ -66,3 +67,23 @@ def stamp_versions(
             updates.append(replace(old, deleted=True))
             log.info("%s was deleted here; it will not be fetched again by itself", path)
     return updates
+
+
+def stamp_limited(
+    scan: FolderScan, files: dict[str, LocalFile], records: Mapping[str, FileRecord],
+    expected: Mapping[str, tuple[bytes, VersionVector]], local_key: bytes,
+) -> tuple[dict[str, LocalFile], list[FileRecord]]:
+    """After a walk limited to ``scan.scope``: every file of the set (``files`` as it was, with
+    what the scope covers replaced by what the walk found, versions given) and the rows that
+    changed; tombstones only for what the scope covers."""
+    assert scan.scope is not None
+    covered = scan.scope.covers(files)
+    # The rows versions are given from: what was there, and tombstones of what is back.
+    known = {name: records[name] for name in covered | scan.files.keys() if name in records}
+    updates = stamp_versions(scan.files, scan.present, known, expected, local_key,
+                             previous=files)
+    found = dict(files)
+    for name in covered:
+        del found[name]
+    found.update(scan.files)
+    return found, updates

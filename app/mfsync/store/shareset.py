@@ -20,7 +20,8 @@ a root that is not the one recorded, and holds none of the files the index knows
 (``paused`` says why, ``RootChanged`` is raised): nothing is scanned, no tombstone made, until it
 is back (or ``rebind`` records the new one, when the user shares it again). A root that is
 another inode but still holds files the index knows (a drive mounted under another device
-number, a folder restored from a backup) is the same folder: its new identity is recorded.
+number, a folder restored from a backup) is the same folder: its new identity is recorded
+(store/root_identity.py).
 """
 
 import asyncio
@@ -34,35 +35,43 @@ from pathlib import Path
 from mfsync.protocol.folder_id import DEFAULT_FOLDER, FolderId, label_from_name
 from mfsync.protocol.messages import IndexEntry
 from mfsync.protocol.version import EMPTY_VERSION, VersionVector
+from mfsync.store.change_log import ChangeLog
 from mfsync.store.dirfd import rename_below, unlink_below
-from mfsync.store.folder_scan import FolderScan, FolderWalker
+from mfsync.store.folder_scan import FolderWalker
 from mfsync.store.hashing import FileHashes
 from mfsync.store.index_db import FileRecord, FolderIdentity, IndexDB
 from mfsync.store.local_file import LocalFile
-from mfsync.store.scan_versions import stamp_versions
+from mfsync.store.root_identity import (
+    ROOT_META_KEY,
+    RootChanged,
+    RootIdentity,
+    ShareSetError,
+)
+from mfsync.store.scan_versions import stamp_limited, stamp_versions
 
 #: ``LocalFile`` lives in store/local_file.py; it is re-exported here, where callers import it.
 __all__ = ["ROOT_META_KEY", "LocalFile", "RootChanged", "ShareSet", "ShareSetError"]
 
 log = logging.getLogger("mfsync.store")
 
-#: Paths that left the set remembered for deltas (``changes_since``); past this many the
-#: oldest generation a delta can start from moves up to now and they are forgotten.
-MAX_REMEMBERED_REMOVALS = 100_000
 
-#: The index database's ``meta`` key for the root's identity, ``"<st_dev>:<st_ino>"``.
-ROOT_META_KEY = "root"
 #: How many of the files the index knows are looked for when the root's identity changed.
 _ROOT_SAMPLE = 16
 
 
-class ShareSetError(Exception):
-    """The shared folder cannot be used (missing, not a folder, unreadable)."""
-
-
-class RootChanged(ShareSetError):
-    """The folder at the root is not the one shared (an unmounted drive's empty mount point, a
-    folder deleted and made again): the share set is paused until it is back."""
+def check_root(root: Path) -> Path:
+    """Resolve ``root`` and make sure it is a readable folder."""
+    try:
+        resolved = root.expanduser().resolve(strict=True)
+    except FileNotFoundError:
+        raise ShareSetError(f"{root} does not exist") from None
+    except OSError as exc:
+        raise ShareSetError(f"cannot open {root}: {exc.strerror or exc}") from None
+    if not resolved.is_dir():
+        raise ShareSetError(f"{root} is not a folder")
+    if not os.access(resolved, os.R_OK | os.X_OK):
+        raise ShareSetError(f"{root} is not readable")
+    return resolved
 
 
 class ShareSet:
@@ -92,34 +101,18 @@ class ShareSet:
         self._lock = asyncio.Lock()
         self._walker = FolderWalker(root, settle_age=settle_age)
         self._wanted_identity = identity
-        #: The root's (st_dev, st_ino) as recorded at its first scan (None: not read yet).
-        self._root_id: tuple[int, int] | None = None
-        #: Why the share set is paused (its root is not the folder shared); empty when not.
-        self.paused = ""
+        self._root_identity = RootIdentity(root)
         self._identity: FolderIdentity | None = identity if self._open_db is None else None
-        #: For deltas: the generation each path last changed in (paths unchanged since the
-        #: first scan are not listed), the generation each path that left the set left it in,
-        #: and the oldest generation a delta can start from (0: none yet).
-        self._changed_at: dict[str, int] = {}
-        self._removed_at: dict[str, int] = {}
-        self._delta_floor = 0
+        self._changes = ChangeLog()  # for deltas: what changed in which generation
         if db is not None:  # opened already by the caller, on its thread: read it there too
             self._identity = self._read_identity(db)
 
-    @staticmethod
-    def check_root(root: Path) -> Path:
-        """Resolve ``root`` and make sure it is a readable folder."""
-        try:
-            resolved = root.expanduser().resolve(strict=True)
-        except FileNotFoundError:
-            raise ShareSetError(f"{root} does not exist") from None
-        except OSError as exc:
-            raise ShareSetError(f"cannot open {root}: {exc.strerror or exc}") from None
-        if not resolved.is_dir():
-            raise ShareSetError(f"{root} is not a folder")
-        if not os.access(resolved, os.R_OK | os.X_OK):
-            raise ShareSetError(f"{root} is not readable")
-        return resolved
+    check_root = staticmethod(check_root)
+
+    @property
+    def paused(self) -> str:
+        """Why the share set is paused (its root is not the folder shared); empty when not."""
+        return self._root_identity.paused
 
     @property
     def folder_id(self) -> FolderId:
@@ -215,44 +208,13 @@ class ShareSet:
             await asyncio.to_thread(self._check_root_id, rebind=True)
 
     def _check_root_id(self, *, rebind: bool = False, known: list[str] | None = None) -> None:
-        """Compare the root's device and inode with those recorded (record them if none are,
-        or ``rebind``, or the root still holds one of the ``known`` files); ``RootChanged`` if
-        they differ. Runs in a worker thread."""
-        try:
-            st = os.stat(self.root)
-        except OSError as exc:
-            raise ShareSetError(f"cannot open {self.root}: {exc.strerror or exc}") from None
-        now = (st.st_dev, st.st_ino)
-        if self._root_id is None and not rebind:
-            recorded = self._db.get_meta(ROOT_META_KEY) if self._db is not None else None
-            dev, _, ino = (recorded or "").partition(":")
-            if dev.isdigit() and ino.isdigit():
-                self._root_id = (int(dev), int(ino))
-        if now != self._root_id and self._root_id is not None and known and any(
-                os.path.lexists(os.path.join(self.root, *rel.split("/"))) for rel in known):
-            # (a device number can change between mounts; the files tell it is the folder)
-            log.info("%s is on another device/inode now (%d/%d, not %d/%d) and holds its "
-                     "files: the same folder", self.root, *now, *self._root_id)
-            rebind = True
-        if self._root_id is None or rebind:
-            self._root_id = now
-            if self._db is not None:
-                self._db.set_meta(ROOT_META_KEY, f"{now[0]}:{now[1]}")
-        if now != self._root_id:
-            if not self.paused:
-                log.warning("%s is not the folder that was shared (device/inode %d/%d, not "
-                            "%d/%d): paused", self.root, *now, *self._root_id)
-            self.paused = f"{self.root} is not the folder that was shared (unmounted?)"
-            raise RootChanged(self.paused)
-        self.paused = ""
+        self._root_identity.check(self._db, rebind=rebind, known=known)  # (a worker thread)
 
     async def offer_index(self) -> bool:
-        """Offer the files the index database holds, before any walk (a restart): whether it
-        did. False when it holds none, or when the set was loaded already: the first walk must
-        run. The caller walks the folder soon after (``rescan``), which takes what changed
-        while nobody watched; meanwhile a file served is checked against the disk as it is
-        read (engine/serve.py), and a client verifies every block. ``RootChanged`` if the root
-        is not the folder shared."""
+        """Offer the files the index database holds before any walk (a restart); whether it
+        did (not when it holds none, or was loaded already). The caller walks soon after
+        (``rescan``); meanwhile a file served is checked against the disk as it is read
+        (engine/serve.py). ``RootChanged`` if the root is not the folder shared."""
         async with self._lock:
             if self._records is not None:
                 return False
@@ -263,8 +225,7 @@ class ShareSet:
             await asyncio.to_thread(self._check_root_id, known=known)
             self.generation += 1
             self._note((), ())
-            log.info("share set: %d files from the index (generation %d); walking the folder",
-                     len(self._files), self.generation)
+            log.info("share set: %d files from the index; walking the folder", self.count)
             return True
 
     async def _load(self) -> None:
@@ -275,11 +236,9 @@ class ShareSet:
                        if not r.deleted}
 
     async def rescan(self, only: Iterable[str] | None = None, done: Iterable[str] = ()) -> bool:
-        """Bring the set up to date with the folder; returns whether anything changed.
-        ``only``: the relative disk paths to look at (what the watcher saw change; None:
-        everything); ``done``: those of them nothing is writing any more, taken without
-        waiting for them to settle (store/folder_scan.py). ``RootChanged`` (nothing scanned)
-        if its root is not the folder shared."""
+        """Bring the set up to date with the folder; whether anything changed. ``only``: the
+        disk paths to look at (None: all); ``done``: those nothing writes any more, taken
+        without settling (store/folder_scan.py). ``RootChanged`` if the root is not the one."""
         async with self._lock:
             if self._records is None:
                 await self._load()
@@ -299,7 +258,12 @@ class ShareSet:
                 updates = stamp_versions(found, scan.present, self._records, self._expected,
                                          self.local_key, previous=self._files)
             else:
-                found, updates = self._merge_limited(scan)
+                found, updates = stamp_limited(scan, self._files, self._records,
+                                               self._expected, self.local_key)
+                assert scan.scope is not None
+                for name in scan.scope.covers(self._partials):
+                    del self._partials[name]
+                self._partials.update(scan.partials)
             if not updates and found.keys() == self._files.keys() and self.generation:
                 return False
             await self._save(updates)
@@ -312,25 +276,6 @@ class ShareSet:
             self._note(changed, gone)
             log.info("share set: %d files (generation %d)", len(found), self.generation)
             return True
-
-    def _merge_limited(self, scan: FolderScan) -> tuple[dict[str, LocalFile], list[FileRecord]]:
-        """The whole set after a walk limited to ``scan.scope``, and the rows that changed:
-        what the walk covered is replaced by what it found; the rest is kept as it is."""
-        assert scan.scope is not None and self._records is not None
-        covered = scan.scope.covers(self._files)
-        # The rows the versions are given from: what was there, and tombstones of what is back.
-        records = {name: self._records[name] for name in covered | scan.files.keys()
-                   if name in self._records}
-        updates = stamp_versions(scan.files, scan.present, records, self._expected,
-                                 self.local_key, previous=self._files)
-        found = dict(self._files)
-        for name in covered:
-            del found[name]
-        found.update(scan.files)
-        for name in scan.scope.covers(self._partials):
-            del self._partials[name]
-        self._partials.update(scan.partials)
-        return found, updates
 
     def expect(self, path: str, content_id: bytes, version: VersionVector) -> None:
         """A download will put ``content_id`` at ``path`` with ``version``: a scan that finds
@@ -413,28 +358,11 @@ class ShareSet:
 
     def changes_since(self, generation: int) -> tuple[set[str], set[str]] | None:
         """What changed after ``generation`` of this process (a delta, PROTOCOL.md 3.3): the
-        paths added or changed, and those that left the set; None when that cannot be told
-        (older than what is remembered, or not a generation it had)."""
-        if not self._delta_floor or not self._delta_floor <= generation <= self.generation:
-            return None
-        changed = {path for path, at in self._changed_at.items() if at > generation}
-        gone = {path for path, at in self._removed_at.items() if at > generation}
-        return changed, gone
+        paths added or changed, those that left; None when that cannot be told."""
+        return self._changes.since(generation, self.generation)
 
     def _note(self, changed: Iterable[str], gone: Iterable[str]) -> None:
-        """Remember for deltas that ``changed`` and ``gone`` moved in the new generation."""
-        if not self._delta_floor:
-            self._delta_floor = self.generation  # the first scan: everything starts here
-            return
-        for path in changed:
-            self._changed_at[path] = self.generation
-            self._removed_at.pop(path, None)
-        for path in gone:
-            self._removed_at[path] = self.generation
-            self._changed_at.pop(path, None)
-        if len(self._removed_at) > MAX_REMEMBERED_REMOVALS:
-            self._removed_at.clear()
-            self._delta_floor = self.generation
+        self._changes.note(self.generation, changed, gone)
 
     async def _save(self, records: list[FileRecord], remove: list[str] | None = None) -> None:
         assert self._records is not None

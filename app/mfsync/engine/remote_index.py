@@ -172,11 +172,14 @@ def merge_tables(tables: list[tuple[RemoteFile, ...]]) -> Steps[tuple[RemoteFile
             files.append(group[0])
         elif group:
             first = group[0]
+            version = first.version
+            # (in a settled network every host offers a content with the same version: merging
+            # equal vectors, built again at every table change, was most of a swarm's merges)
+            if any(remote.version != version for remote in group):
+                version = VersionVector.of(c for remote in group for c in remote.version.counters)
             files.append(RemoteFile(
                 first.path, first.size, first.mtime_ns, first.content_id,
-                tuple(host for remote in group for host in remote.hosts),
-                VersionVector.of(c for remote in group for c in remote.version.counters),
-                first.folder))
+                tuple(host for remote in group for host in remote.hosts), version, first.folder))
         group.clear()
 
     for n, remote in enumerate(heapq.merge(*tables, key=_BY_FOLDER_PATH_AND_CONTENT), 1):

@@ -160,6 +160,9 @@ def run_benchmark(runs: int, slow_runs: int, old_runs: int,
             "PYTHONPYCACHEPREFIX": str(tmp / "pycache"),
             "PYTHONUNBUFFERED": "1",
         }
+        # (as _common.LoopbackRig: PYTHONPATH passed on, so a before/after run can name a tree)
+        if "PYTHONPATH" in os.environ:
+            base_env["PYTHONPATH"] = os.environ["PYTHONPATH"]
 
         def env_for(name: str) -> dict[str, str]:
             home = tmp / "homes" / name

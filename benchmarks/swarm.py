@@ -454,6 +454,9 @@ def run_benchmark(args: argparse.Namespace) -> int:
             "PYTHONPYCACHEPREFIX": str(tmp / "pycache"),
             "PYTHONUNBUFFERED": "1",
         }
+        # (as _common.LoopbackRig: PYTHONPATH passed on, so a before/after run can name a tree)
+        if "PYTHONPATH" in os.environ:
+            base_env["PYTHONPATH"] = os.environ["PYTHONPATH"]
         try:
             lan = Lan(n + 1)
         except RuntimeError as exc:

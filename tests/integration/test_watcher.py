@@ -34,10 +34,13 @@ class Recorder:
 
     def __init__(self) -> None:
         self.calls: list[frozenset[str]] = []
+        self.done: list[frozenset[str]] = []
 
-    def __call__(self, paths: frozenset[str]) -> None:
+    def __call__(self, paths: frozenset[str], done: frozenset[str]) -> None:
         assert threading.current_thread() is threading.main_thread()  # on the loop's thread
+        assert done <= paths
         self.calls.append(paths)
+        self.done.append(done)
 
     @property
     def seen(self) -> set[str]:
@@ -262,7 +265,8 @@ async def test_a_failing_handler_does_not_stop_the_watcher(
     calls: list[frozenset[str]] = []
     got_second = asyncio.Event()
 
-    def handler(paths: frozenset[str]) -> None:
+    def handler(paths: frozenset[str], done: frozenset[str]) -> None:
+        del done
         calls.append(paths)
         if len(calls) == 1:
             raise RuntimeError("boom")
@@ -283,3 +287,60 @@ async def test_a_failing_handler_does_not_stop_the_watcher(
         assert "change handler failed" in caplog.text
     finally:
         watcher.stop()
+
+
+async def test_a_closed_file_is_reported_at_once_as_done(
+    root: Path, make_watcher: WatcherFactory
+) -> None:
+    # A settle delay far longer than the wait: only the close-after-write path can deliver it.
+    _, seen = make_watcher(settle=30.0, max_delay=60.0)
+    loop = asyncio.get_running_loop()
+    with (root / "saved.txt").open("wb") as file:
+        file.write(b"all of it")
+    closed_at = loop.time()
+    await seen.wait_seen("saved.txt")
+    assert loop.time() - closed_at < 1.0
+    assert any("saved.txt" in done for done in seen.done)
+
+
+async def test_a_file_moved_in_from_outside_is_done(
+    root: Path, tmp_path: Path, make_watcher: WatcherFactory
+) -> None:
+    outside = tmp_path / "outside.txt"
+    outside.write_bytes(b"written elsewhere")
+    (root / "inside.txt").write_bytes(b"x")
+    _, seen = make_watcher(settle=1.0, max_delay=60.0)
+    outside.rename(root / "moved-in.txt")
+    (root / "inside.txt").rename(root / "renamed.txt")
+    await seen.wait_seen("moved-in.txt", "renamed.txt", "inside.txt")
+    done = set().union(*seen.done)
+    assert {"moved-in.txt", "renamed.txt"} <= done
+    # The old name of a rename settles like a deletion: a file may be written there next.
+    assert "inside.txt" not in done
+    first = seen.calls[0]
+    assert {"moved-in.txt", "renamed.txt"} <= first and "inside.txt" not in first
+
+
+async def test_other_events_keep_the_settle_delay(
+    root: Path, make_watcher: WatcherFactory
+) -> None:
+    (root / "open.bin").write_bytes(b"")
+    _, seen = make_watcher(settle=0.6, max_delay=5.0)
+    loop = asyncio.get_running_loop()
+    with (root / "open.bin").open("ab") as file:  # written, not closed yet
+        file.write(b"part")
+        file.flush()
+        written_at = loop.time()
+        await seen.wait_seen("open.bin")
+        assert loop.time() - written_at >= 0.5  # it waited to settle
+        assert all("open.bin" not in done for done in seen.done)
+
+
+async def test_done_files_saved_together_come_in_one_batch(
+    root: Path, make_watcher: WatcherFactory
+) -> None:
+    _, seen = make_watcher(settle=30.0, max_delay=60.0, batch_window=0.2)
+    for i in range(20):
+        (root / f"saved-{i}.txt").write_bytes(b"x")
+    await seen.wait_seen(*(f"saved-{i}.txt" for i in range(20)))
+    assert len(seen.calls) == 1, [sorted(c) for c in seen.calls]

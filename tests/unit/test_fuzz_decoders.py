@@ -161,6 +161,14 @@ MESSAGES: dict[str, st.SearchStrategy[Message]] = {
     "index_chunk": st.builds(IndexChunk, generation=_u64,
                              entries=st.lists(_entries, max_size=4).map(tuple),
                              last=st.booleans()),
+    # A delta (PROTOCOL.md 3.4): flag 0x02 and the removed paths after the entries.
+    "index_delta": st.builds(IndexChunk, generation=_u64,
+                             entries=st.lists(_entries, max_size=3).map(tuple),
+                             last=st.booleans(), delta=st.just(True),
+                             removed_paths=st.lists(
+                                 _paths.filter(lambda p: p and "\0" not in p
+                                               and len(p.encode()) <= 4096),
+                                 max_size=4).map("\0".join)),
     "blocks_request": st.builds(BlocksRequest, path=_paths, content_id=_ids, folder=_folder_ids),
     "block_list": st.builds(BlockList, content_id=_ids, size=_u64,
                             block_size=st.integers(0, 31).map(lambda bits: 1 << bits),
@@ -323,7 +331,9 @@ def _check_message(decoder: str, data: bytes) -> Message | None:
     assert decode_message(again) == msg
     assert len(data) <= MAX_MESSAGE_SIZE
     if isinstance(msg, IndexChunk):
-        assert len(msg.entries) <= MAX_INDEX_ENTRIES
+        assert len(msg.entries) <= MAX_INDEX_ENTRIES and len(msg.removed) <= MAX_INDEX_ENTRIES
+        assert msg.delta or not msg.removed
+        assert all(0 < len(path.encode()) <= 4096 for path in msg.removed)
         for entry in msg.entries:
             assert len(entry.version.counters) <= MAX_VERSION_ENTRIES
             assert all(0 < c <= MAX_COUNTER for _, c in entry.version.counters)
@@ -375,6 +385,7 @@ def _message_test(name: str, strategy: st.SearchStrategy[Message], examples: int
 test_mutated_hello = _message_test("hello", MESSAGES["hello"], 500)
 test_mutated_index_request = _message_test("index_request", MESSAGES["index_request"], 300)
 test_mutated_index_chunk = _message_test("index_chunk", MESSAGES["index_chunk"], 800)
+test_mutated_index_delta = _message_test("index_delta", MESSAGES["index_delta"], 600)
 test_mutated_blocks_request = _message_test("blocks_request", MESSAGES["blocks_request"], 300)
 test_mutated_block_list = _message_test("block_list", MESSAGES["block_list"], 500)
 test_mutated_get = _message_test("get", MESSAGES["get"], 300)

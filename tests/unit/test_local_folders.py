@@ -3,13 +3,18 @@ and moves whenever what we offer does; a folder that cannot be scanned offers no
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import os
 import time
 from pathlib import Path
 
 import pytest
 
+from mfsync.audience import Audience
 from mfsync.engine.local_folders import LocalFolders
+from mfsync.folder_config import FolderConfig
+from mfsync.protocol.folder_id import FolderId
 from mfsync.store.shareset import ShareSetError
 
 
@@ -115,3 +120,87 @@ async def test_a_folder_that_is_not_there_cannot_be_added(tmp_path: Path) -> Non
     with pytest.raises(ShareSetError):
         await folders.add(tmp_path / "missing")
     assert folders.shares == () and folders.generation == 0
+
+
+async def test_a_restart_offers_the_index_at_once_and_walks_in_the_background(
+    tmp_path: Path,
+) -> None:
+    root = _tree(tmp_path / "share", {f"f{i}": b"%d" % i for i in range(5)})
+    state = tmp_path / "state"
+    told = Counts()
+
+    def folders() -> LocalFolders:
+        return LocalFolders([root], local_key=bytes(32), state_dir=state, watch=False,
+                            rescan_interval=3600.0, on_change=told.change,
+                            on_offer_changed=told.offer)
+
+    first = folders()
+    await first.start()
+    await first.stop_watching()
+    first.cancel()
+    first.close()
+
+    (root / "f0").unlink()  # while nobody watched
+    _tree(root, {"new": b"n"})
+    again = folders()
+    walked: list[bool] = []
+    share = again.shares[0]
+    real = share.rescan
+
+    async def rescan(*args: object, **kwargs: object) -> bool:
+        walked.append(True)
+        return await real(*args, **kwargs)  # type: ignore[arg-type]
+
+    share.rescan = rescan  # type: ignore[method-assign]
+    try:
+        await again.start()
+        # Ready before any walk: what the index held, f0 included.
+        assert sorted(share.files) == [f"f{i}" for i in range(5)] and not walked
+        for _ in range(200):
+            if walked and "new" in share.files:
+                break
+            await asyncio.sleep(0.01)
+        assert sorted(share.files) == ["f1", "f2", "f3", "f4", "new"]
+        record = share.record("f0")
+        assert record is not None and record.deleted
+    finally:
+        await again.stop_watching()
+        for task in again.cancel():
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        again.close()
+
+
+async def test_the_served_views_are_built_again_when_what_they_show_changes(
+    tmp_path: Path,
+) -> None:
+    root = _tree(tmp_path / "share", {"a": b"a"})
+    config = FolderConfig(root, id=FolderId.parse("k3x9-pq2m"), label="Notes")
+    trusted = [frozenset({b"\x01" * 32})]
+    folders = LocalFolders([config], local_key=bytes(32), state_dir=None, watch=False,
+                           rescan_interval=3600.0, on_change=lambda: None,
+                           on_offer_changed=lambda: None, trusted=lambda: trusted[0])
+    try:
+        await folders.start()
+        first = folders.views()
+        assert folders.views() is first  # nothing changed: not built again
+        (view,) = first
+        assert view.admits(b"\x01" * 32) and not view.admits(b"\x02" * 32)
+
+        _tree(root, {"b": b"b"})
+        await folders.rescan()
+        (view,) = folders.views()
+        assert view.generation > first[0].generation
+
+        trusted[0] = frozenset({b"\x02" * 32})  # the trust list changed
+        (view,) = folders.views()
+        assert view.admits(b"\x02" * 32) and not view.admits(b"\x01" * 32)
+
+        assert folders.configure(config.id, audience=Audience.of_keys(frozenset({b"\x03" * 32})))
+        after = folders.views()
+        assert after is not first
+        assert after[0].admits(b"\x03" * 32) and not after[0].admits(b"\x02" * 32)
+        assert not after[0].announced
+    finally:
+        await folders.stop_watching()
+        folders.cancel()

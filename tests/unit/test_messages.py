@@ -456,7 +456,7 @@ def test_hello_name_with_control_characters_is_rejected(name: str) -> None:
         decode_message(b"\x01\x01\x00\x01\x00" + bytes([len(raw)]) + raw)
 
 
-@pytest.mark.parametrize("flags", [2, 3, 0x80, 0xFF])
+@pytest.mark.parametrize("flags", [4, 5, 6, 7, 0x80, 0xFF])
 def test_unknown_index_chunk_flags_are_rejected(flags: int) -> None:
     with pytest.raises(RemoteProtocolError, match="flags"):
         decode_message(_chunk_header(0, flags))
@@ -465,6 +465,17 @@ def test_unknown_index_chunk_flags_are_rejected(flags: int) -> None:
 def test_index_chunk_flags_0_and_1() -> None:
     assert decode_message(_chunk_header(0, 0)) == IndexChunk(0, (), last=False)
     assert decode_message(_chunk_header(0, 1)) == IndexChunk(0, (), last=True)
+
+
+def test_index_chunk_delta_flags_carry_the_removed_paths() -> None:
+    # flags 2 and 3: a delta chunk (more to come / last), a u32 count of removed paths after
+    # the entries.
+    assert decode_message(_chunk_header(0, 3) + b"\x00\x00\x00\x00") == IndexChunk(
+        0, (), True, delta=True)
+    assert decode_message(_chunk_header(0, 2) + b"\x00\x00\x00\x01x") == IndexChunk(
+        0, (), False, delta=True, removed_paths="x")
+    with pytest.raises(RemoteProtocolError):
+        decode_message(_chunk_header(0, 3))  # the removed count is missing
 
 
 @pytest.mark.parametrize("code", [0, 9, 100, 0xFFFF])

@@ -81,6 +81,10 @@ EXAMPLES = {
         DEFAULT_FOLDER, "default", FolderFlags.ANNOUNCED, generation=1, files=1, size=5),))),
     "no-such-folder": encode_message(ErrorMessage(ErrorCode.NO_SUCH_FOLDER, "no such folder")),
     "empty-index": encode_message(IndexChunk(generation=1, entries=(), last=True)),
+    "index-request-since": encode_message(IndexRequest(5)),
+    "delta-removing": encode_message(IndexChunk(7, (), True, delta=True,
+                                                removed_paths="a.txt\0b")),
+    "delta-of-nothing": encode_message(IndexChunk(7, (), True, delta=True)),
     "one-entry-index": encode_message(IndexChunk(generation=1, last=True, entries=(IndexEntry(
         "a.txt", 5, 1_700_000_000_000_000_000, HELLO_ID, VersionVector.of({b"\x11" * 32: 1})),))),
     "blocks-request": encode_message(BlocksRequest("a.txt", HELLO_ID)),

@@ -26,8 +26,11 @@ async def test_a_scan_during_a_landing_keeps_the_downloads_version(tmp_path: Pat
     assert landed is not None and landed.version == theirs
     made = share.get("other.txt")
     assert made is not None and made.version == EMPTY_VERSION.bump(OURS)
-    # once adopted, the expectation is gone: a later edit here is a change made here
+    # once adopted, the expectation is gone: a later edit here is a change made here; the
+    # scan took it in already, so adopting it is no new generation (peers would fetch again)
+    generation = share.generation
     await share.adopt("new.txt", landed.hashes, theirs)
+    assert share.generation == generation
     (tmp_path / "new.txt").write_bytes(b"edited here")
     await share.rescan()
     edited = share.get("new.txt")

@@ -44,7 +44,7 @@ from mfsync.net.client import iter_index
 from mfsync.net.steps import Steps, in_steps, to_end
 from mfsync.protocol.folder_id import DEFAULT_FOLDER, FolderId
 from mfsync.protocol.messages import IndexEntry
-from mfsync.protocol.names import InvalidName, check_wire_path
+from mfsync.protocol.names import InvalidName, WirePathChecker
 from mfsync.protocol.version import VersionVector
 
 __all__ = [
@@ -71,6 +71,7 @@ STEP = 512
 #: Names refused per peer that are logged one by one; the others are counted.
 MAX_BAD_NAME_LOGS = 10
 _FIRST = itemgetter(0)
+_PATH = attrgetter("path")
 #: An entry of an index still arriving: path, size, mtime_ns, content id, version counters.
 _Entry = tuple[str, int, int, bytes, tuple[tuple[bytes, int], ...]]
 #: The order of a table and of the merged list: a path in two folders is two entries.
@@ -90,11 +91,12 @@ def _prepare(entries: Iterable[IndexEntry]
     refused: list[tuple[str, str]] = []
     cost = 0
     versions: set[int] = set()
+    check = WirePathChecker().check
     for n, entry in enumerate(entries, 1):
         if n % STEP == 0:
             yield
         try:
-            check_wire_path(entry.path)
+            check(entry.path)
         except InvalidName as exc:
             refused.append((entry.path, str(exc)))
             continue
@@ -131,6 +133,29 @@ def _merge_runs(runs: list[list[_Entry]], hosts: tuple[HostRef, ...], folder: Fo
     return tuple(table)
 
 
+def _apply_delta(files: tuple[RemoteFile, ...], changed: tuple[RemoteFile, ...],
+                 removed: set[str]) -> Steps[tuple[tuple[RemoteFile, ...], int]]:
+    """A held table (sorted by path) with a delta applied: the files of ``changed`` (sorted by
+    path) in place of those of their paths, those of ``removed`` gone; and the estimated memory
+    of the entries it dropped (``entry_cost``). Unchanged files stay the same objects."""
+    replaced = removed.union(remote.path for remote in changed)
+    kept: list[RemoteFile] = []
+    dropped = 0
+    for n, remote in enumerate(files, 1):
+        if n % STEP == 0:
+            yield
+        if remote.path in replaced:
+            dropped += entry_cost(remote.path)
+        else:
+            kept.append(remote)
+    table: list[RemoteFile] = []
+    for n, remote in enumerate(heapq.merge(kept, changed, key=_PATH), 1):
+        if n % STEP == 0:
+            yield
+        table.append(remote)
+    return tuple(table), dropped
+
+
 def merge_tables(tables: list[tuple[RemoteFile, ...]]) -> Steps[tuple[RemoteFile, ...]]:
     """Every file of every table (each sorted by folder and path, one peer's), sorted by
     folder, path and content id; the same content of a path in one folder from several tables
@@ -147,11 +172,14 @@ def merge_tables(tables: list[tuple[RemoteFile, ...]]) -> Steps[tuple[RemoteFile
             files.append(group[0])
         elif group:
             first = group[0]
+            version = first.version
+            # (in a settled network every host offers a content with the same version: merging
+            # equal vectors, built again at every table change, was most of a swarm's merges)
+            if any(remote.version != version for remote in group):
+                version = VersionVector.of(c for remote in group for c in remote.version.counters)
             files.append(RemoteFile(
                 first.path, first.size, first.mtime_ns, first.content_id,
-                tuple(host for remote in group for host in remote.hosts),
-                VersionVector.of(c for remote in group for c in remote.version.counters),
-                first.folder))
+                tuple(host for remote in group for host in remote.hosts), version, first.folder))
         group.clear()
 
     for n, remote in enumerate(heapq.merge(*tables, key=_BY_FOLDER_PATH_AND_CONTENT), 1):
@@ -281,14 +309,23 @@ class RemoteIndexes:
         """Fetch the index of the peer's folder ``folder`` at ``endpoint`` over ``channel``
         (``host`` is its proven key and endpoint; ``name`` is for the log) and make it that
         peer's table; returns its generation and number of files. ``IndexDropped`` when the
-        budget would not hold it; ``ChannelError`` for anything else that went wrong."""
+        budget would not hold it; ``ChannelError`` for anything else that went wrong.
+
+        When we hold that folder's index as the same host gave it (the same key and instance:
+        a restarted host's generations start again), we ask for what changed since its
+        generation; a delta answer is merged into the table we hold."""
+        held = self._tables.get(endpoint, {}).get(folder)
+        since = held.generation if held is not None and host.instance and held.host == host \
+            else 0
         runs: list[list[_Entry]] = []
+        removed: set[str] = set()
         cost = generation = 0
+        delta = False
         self._receiving[endpoint] = 0
         self._dropped.discard(endpoint)
         self._names[endpoint] = name
         try:
-            async for chunk in iter_index(channel, folder=folder):
+            async for chunk in iter_index(channel, since, folder=folder):
                 kept, refused, more = await in_steps(_prepare(chunk.entries))
                 self._log_refused(endpoint, refused)
                 self._stop_if_dropped(endpoint)
@@ -296,9 +333,21 @@ class RemoteIndexes:
                 self._charge(endpoint, more)
                 cost += more
                 runs.append(kept)
+                removed.update(chunk.removed)
+                delta = chunk.delta  # (the exchange table holds every chunk to one kind)
                 if chunk.last:
                     generation = chunk.generation
+            dropped_cost = 0
             table = await in_steps(_merge_runs(runs, (host,), folder))
+            if delta:
+                # (the table asked from is still the one held: fetches of a peer are one at a
+                # time; checked all the same, as a merge into another table would be wrong)
+                if held is None or self._tables.get(endpoint, {}).get(folder) is not held:
+                    raise ChannelError("the index changed while a delta of it was fetched")
+                if table or removed:
+                    table, dropped_cost = await in_steps(_apply_delta(held.files, table, removed))
+                else:
+                    table = held.files  # nothing changed: the same table, nothing to rebuild
             self._stop_if_dropped(endpoint)
         except BaseException:
             if endpoint not in self._dropped:
@@ -309,10 +358,15 @@ class RemoteIndexes:
             self._dropped.discard(endpoint)
         folders = self._tables.setdefault(endpoint, {})
         old = folders.get(folder)
-        self.budget.reduce(endpoint, old.cost if old is not None else 0)  # the old index goes
+        if delta and old is not None:
+            self.budget.reduce(endpoint, dropped_cost)  # the entries the delta replaced go
+            cost += old.cost - dropped_cost
+        else:
+            self.budget.reduce(endpoint, old.cost if old is not None else 0)  # the old goes
         folders[folder] = _FolderIndex(table, cost, generation, host)
         self._held.pop(endpoint, None)  # taken whole: it starts clean
-        self._rebuild()
+        if old is None or table is not old.files:
+            self._rebuild()
         return generation, len(table)
 
     # -- the budget ---------------------------------------------------------------------------

@@ -39,6 +39,7 @@ from typing import Any
 
 from mfsync.crypto.keys import short_key
 from mfsync.engine.folder_view import FolderOffers, FolderViews, LocalFolderView, ServedRoot
+from mfsync.engine.index_cache import IndexAnswers
 from mfsync.engine.offer_inbox import OfferInbox, refuse_offer
 from mfsync.engine.serve_files import open_unchanged, read_piece, send_batch, unchanged
 from mfsync.net.channel import ProtocolBroken, SecureChannel
@@ -69,7 +70,6 @@ from mfsync.protocol.messages import (
     Message,
     OfferRequest,
     ReceiptRequest,
-    chunk_index,
 )
 from mfsync.protocol.session import Role
 from mfsync.store.local_file import LocalFile
@@ -136,6 +136,7 @@ class FileServer:
         self._folders = folders
         self._on_changed = on_changed
         self._offers = FolderOffers()
+        self._answers = IndexAnswers(self._offers)
         #: Who takes the offers peers make us and the answers to ours (None: offers refused).
         self.offer_inbox: OfferInbox | None = None
         #: Per peer key: when its last folder refusal was logged, and those not logged since.
@@ -193,13 +194,14 @@ class FileServer:
             self._offers.info(view) for view in self.visible(channel.remote_key))))
 
     async def send_index(self, channel: SecureChannel, request: IndexRequest) -> None:
-        """Answer an index request: the folder's whole index (``since_generation`` is
-        reserved), in chunks that each fit one message, the last flagged."""
-        reply = Reply(channel, request)  # the whole index, whatever generation was asked (3.3)
+        """Answer an index request: what changed since ``since_generation`` when that can be
+        told, else the folder's whole index (3.3), in chunks that each fit one message, the
+        last flagged; encoded once per generation (engine/index_cache.py)."""
+        reply = Reply(channel, request)
         view = await self._folder_for(reply, request.folder)
         if view is None:
-            return
-        for chunk in chunk_index(self._offers.entries(view), view.generation):
+            return  # (checked before the cache is asked: it never answers a hidden folder)
+        for chunk in self._answers.chunks(view, request.since_generation):
             await reply.send(chunk)
 
     async def _folder_for(self, reply: Reply, folder: FolderId) -> LocalFolderView | None:

@@ -112,27 +112,43 @@ class FolderListReply:
 
 
 class IndexReply:
-    """The reply to an ``IndexRequest``: ``IndexChunk``s, each with entries unless it is the
-    last (an honest server fills every chunk but the last; empty ones could keep a client
-    reading nothing for ever), within ``MAX_REMOTE_INDEX`` entries and
-    ``MAX_REMOTE_INDEX_BYTES`` when received (``limits``; a sender's index has no such cap)."""
+    """The reply to an ``IndexRequest``: ``IndexChunk``s, each with entries (or, in a delta,
+    removed paths) unless it is the last (an honest server fills every chunk but the last;
+    empty ones could keep a client reading nothing for ever), within ``MAX_REMOTE_INDEX``
+    entries and ``MAX_REMOTE_INDEX_BYTES`` when received (``limits``; a sender's index has no
+    such cap). A delta answers only a request with a since generation, is all of the reply
+    (no whole-index chunk mixed in), and is of a generation no older than the one asked from;
+    every chunk of a reply gives the same generation."""
 
     def __init__(self, request: IndexRequest, *, limits: bool,
                  expected_size: int | None = None) -> None:
-        del request, expected_size  # the whole index is the answer, whatever was asked
+        del expected_size  # the index's size is not known before it comes
+        self._since = request.since_generation
         self._limits = limits
         self._entries = 0
         self._bytes = 0
+        self._first: IndexChunk | None = None
         self.begun = False
 
     def accept(self, message: Message) -> ExchangeEvent:
         """Check one chunk."""
         chunk = cast(IndexChunk, message)
-        if not chunk.entries and not chunk.last:
+        if not chunk.entries and not chunk.removed_paths and not chunk.last:
             raise RuleBroken("empty index chunk before the last one")
+        if chunk.delta and not self._since:
+            raise RuleBroken("a delta answers an index request from generation 0")
+        if chunk.delta and chunk.generation < self._since:
+            raise RuleBroken(f"a delta to generation {chunk.generation}, older than the "
+                             f"generation {self._since} asked from")
+        first = self._first
+        if first is not None and (first.delta, first.generation) != (
+                chunk.delta, chunk.generation):
+            raise RuleBroken("index chunks of one reply differ in generation or kind")
+        self._first = first or chunk
         if self._limits:
-            self._entries += len(chunk.entries)
+            self._entries += len(chunk.entries) + len(chunk.removed)
             self._bytes += sum(entry.wire_size for entry in chunk.entries)
+            self._bytes += len(chunk.removed_paths)
             if self._entries > MAX_REMOTE_INDEX:
                 raise RuleBroken(f"index larger than {MAX_REMOTE_INDEX} entries")
             if self._bytes > MAX_REMOTE_INDEX_BYTES:

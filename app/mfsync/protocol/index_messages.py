@@ -4,11 +4,17 @@ An index is the list of a folder's files, each with its size, modification time,
 and version vector, sent in chunks that each fit one message (``chunk_index``). Every count is
 checked against its cap and against the bytes left before anything is allocated; a large chunk
 can be decoded in slices (``decode_index_chunk_in_steps``) so that an event loop keeps running.
+
+An index asked for ``since_generation`` G > 0 may be answered as a *delta* (PROTOCOL.md 3.3,
+3.4): chunks flagged ``DELTA`` that carry only the entries changed since G and the paths that
+left the index since G (``removed``). A server that cannot answer from G answers the whole
+index, as for 0. A chunk can carry its own encoding (``with_wire_body``), so that a server
+sending the same index to many peers encodes it once.
 """
 
 import struct
 from collections.abc import Generator, Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from typing import ClassVar
 
 from mfsync.protocol.errors import LocalProtocolError, RemoteProtocolError
@@ -25,7 +31,10 @@ from mfsync.protocol.version import (
 from mfsync.protocol.wire import Reader, Writer
 
 __all__ = [
+    "INDEX_DELTA",
+    "INDEX_LAST",
     "MAX_INDEX_ENTRIES",
+    "REMOVED_SEPARATOR",
     "IndexChunk",
     "IndexEntry",
     "IndexRequest",
@@ -36,6 +45,11 @@ __all__ = [
 ]
 
 MAX_INDEX_ENTRIES = 16384
+#: ``IndexChunk`` flags: the last chunk of the reply; a chunk of a delta (3.4).
+INDEX_LAST = 0x01
+INDEX_DELTA = 0x02
+#: What separates the removed paths of a delta chunk on the wire (no wire path contains it).
+REMOVED_SEPARATOR = "\0"
 _VERSION_ITEM_SIZE = 32 + 8
 #: path length u16, size u64, mtime i64, content id, version count u16.
 _MIN_ENTRY_SIZE = 2 + 8 + 8 + CONTENT_ID_SIZE + 2
@@ -43,6 +57,7 @@ _MIN_ENTRY_SIZE = 2 + 8 + 8 + CONTENT_ID_SIZE + 2
 #: written in one step: field by field, decoding an index of 100,000 files took most of a
 #: second of the receiver's time.
 _ENTRY_FIXED = struct.Struct(f">Qq{CONTENT_ID_SIZE}s")
+_U16 = struct.Struct(">H")
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,19 +110,41 @@ class IndexChunk:
 
     Entry paths are only checked for size and UTF-8 here; whether a name may be used is the
     receiver's decision (``mfsync.protocol.names.check_wire_path``), made per entry so that one
-    bad name does not hide the rest of a peer's files.
+    bad name does not hide the rest of a peer's files. A ``delta`` chunk answers a request with
+    a since generation: its entries are what changed since then, ``removed`` the paths that
+    left the index since then; a whole index's chunks have no ``removed``.
     """
 
     TAG: ClassVar[Tag] = Tag.INDEX_CHUNK
     generation: int
     entries: tuple[IndexEntry, ...]
     last: bool
+    delta: bool = False
+    #: The removed paths of a delta, joined by ``REMOVED_SEPARATOR`` as on the wire (one
+    #: string: a chunk of many short paths decodes without an object per path); see
+    #: ``removed``.
+    removed_paths: str = ""
+    #: The body as encoded once (``with_wire_body``); empty: encoded when sent.
+    wire_body: bytes = field(default=b"", compare=False, repr=False)
+
+    def __post_init__(self) -> None:
+        if self.removed_paths and not self.delta:
+            raise ValueError("only a delta chunk names removed paths")
+
+    @property
+    def removed(self) -> tuple[str, ...]:
+        """The paths that left the index (a delta's; none for a whole index's chunk)."""
+        return tuple(self.removed_paths.split(REMOVED_SEPARATOR)) if self.removed_paths else ()
 
     def encode_body(self, w: Writer) -> None:
         """Write the body."""
+        if self.wire_body:
+            w.raw(self.wire_body)
+            return
         if len(self.entries) > MAX_INDEX_ENTRIES:
             raise LocalProtocolError(f"more than {MAX_INDEX_ENTRIES} entries in one chunk")
-        w.u64(self.generation).u8(1 if self.last else 0).u32(len(self.entries))
+        flags = (INDEX_LAST if self.last else 0) | (INDEX_DELTA if self.delta else 0)
+        w.u64(self.generation).u8(flags).u32(len(self.entries))
         versions: dict[VersionVector, bytes] = {}  # most files of an index share a few
         for e in self.entries:
             w.text16(e.path, MAX_PATH_BYTES)
@@ -119,6 +156,17 @@ class IndexChunk:
                 write_version(version_writer, e.version)
                 encoded = versions[e.version] = version_writer.getvalue()
             w.raw(encoded)
+        if self.delta:
+            removed = self.removed_paths.encode("utf-8")
+            _check_removed(removed, LocalProtocolError)
+            w.u32(len(removed)).raw(removed)
+
+    def with_wire_body(self) -> "IndexChunk":
+        """The same chunk carrying its encoded body, to be sent many times at the cost of one
+        encoding."""
+        w = Writer()
+        replace(self, wire_body=b"").encode_body(w)
+        return replace(self, wire_body=w.getvalue())
 
     @classmethod
     def decode_body(cls, r: Reader) -> "IndexChunk":
@@ -136,18 +184,87 @@ def _index_chunk_steps(r: Reader, step: int) -> Generator[None, None, IndexChunk
     """Read an IndexChunk body, pausing (yielding) after every ``step`` entries."""
     generation = r.u64()
     flags = r.u8()
-    if flags > 1:
+    if flags & ~(INDEX_LAST | INDEX_DELTA):
         raise RemoteProtocolError("unknown index chunk flags")
     count = r.count(MAX_INDEX_ENTRIES, _MIN_ENTRY_SIZE)
     entries = []
     versions: dict[bytes, VersionVector] = {}  # one object per distinct vector
+    # The fields of each entry are read in this one loop, every bound checked here, rather
+    # than through a Reader call per field: that halved the cost of taking a large index.
+    buf, pos = r.buffer()
+    end = len(buf)
+    u16_at = _U16.unpack_from
+    fixed_at = _ENTRY_FIXED.unpack_from
+    fixed_size = _ENTRY_FIXED.size
     for n in range(count):
-        path = r.text16(MAX_PATH_BYTES)
-        size, mtime_ns, content_id = r.unpack(_ENTRY_FIXED)
-        entries.append(IndexEntry(path, size, mtime_ns, content_id, read_version(r, versions)))
+        if pos + 2 > end:
+            raise RemoteProtocolError(f"truncated: needed 2 bytes, {end - pos} left")
+        (length,) = u16_at(buf, pos)
+        if length > MAX_PATH_BYTES:
+            raise RemoteProtocolError(
+                f"field of {length} bytes exceeds the cap of {MAX_PATH_BYTES}")
+        start, pos = pos + 2, pos + 2 + length
+        if pos > end:
+            raise RemoteProtocolError(f"truncated: needed {length} bytes, {end - start} left")
+        try:
+            path = str(buf[start:pos], "utf-8")
+        except UnicodeDecodeError as exc:
+            raise RemoteProtocolError(f"invalid UTF-8: {exc.reason}") from None
+        if pos + fixed_size > end:
+            raise RemoteProtocolError(f"truncated: needed {fixed_size} bytes, {end - pos} left")
+        size, mtime_ns, content_id = fixed_at(buf, pos)
+        pos += fixed_size
+        if pos + 2 > end:
+            raise RemoteProtocolError(f"truncated: needed 2 bytes, {end - pos} left")
+        (items,) = u16_at(buf, pos)
+        pos += 2
+        if items > MAX_VERSION_ENTRIES:
+            raise RemoteProtocolError(f"version vector of {items} entries")
+        stop = pos + items * _VERSION_ITEM_SIZE
+        if stop > end:
+            raise RemoteProtocolError(
+                f"truncated: needed {stop - pos} bytes, {end - pos} left")
+        data = bytes(buf[pos:stop])
+        pos = stop
+        version = versions.get(data)
+        if version is None:
+            version = _version_of(data, items, versions)
+        entries.append(IndexEntry(path, size, mtime_ns, content_id, version))
         if n % step == step - 1 and n + 1 < count:
+            r.seek(pos)  # (the caller may look at the reader between steps)
             yield
-    return IndexChunk(generation, tuple(entries), bool(flags))
+            buf, pos = r.buffer()
+    r.seek(pos)
+    removed = ""
+    if flags & INDEX_DELTA:
+        data = r.raw(r.count(MAX_MESSAGE_SIZE, 1))
+        _check_removed(data, RemoteProtocolError)
+        try:
+            removed = str(data, "utf-8")
+        except UnicodeDecodeError:
+            raise RemoteProtocolError("removed paths are not valid UTF-8") from None
+    return IndexChunk(generation, tuple(entries), bool(flags & INDEX_LAST),
+                      bool(flags & INDEX_DELTA), removed)
+
+
+def _check_removed(data: bytes, error: type[Exception]) -> None:
+    """Raise ``error`` unless ``data`` (the removed paths as on the wire) is empty or paths of
+    1 to ``MAX_PATH_BYTES`` bytes joined by single NUL bytes, at most ``MAX_INDEX_ENTRIES``:
+    checked on the bytes, without an object per path."""
+    if not data:
+        return
+    separator = REMOVED_SEPARATOR.encode()
+    if data.count(separator) >= MAX_INDEX_ENTRIES:
+        raise error(f"more than {MAX_INDEX_ENTRIES} removed paths in one chunk")
+    start = 0
+    while True:
+        end = data.find(separator, start)
+        stop = len(data) if end < 0 else end
+        if not 0 < stop - start <= MAX_PATH_BYTES:
+            raise error("a removed path is empty or longer than the wire allows")
+        if end < 0:
+            return
+        start = end + 1
 
 
 def decode_index_chunk_in_steps(data: bytes, step: int) -> Generator[None, None, IndexChunk]:
@@ -183,6 +300,13 @@ def read_version(r: Reader, cache: dict[bytes, VersionVector] | None = None) -> 
     data = r.raw(count * _VERSION_ITEM_SIZE)
     if cache is not None and (known := cache.get(data)) is not None:
         return known
+    return _version_of(data, count, cache)
+
+
+def _version_of(data: bytes, count: int,
+                cache: dict[bytes, VersionVector] | None) -> VersionVector:
+    """The version vector of ``count`` items encoded as ``data`` (checked), kept in
+    ``cache``."""
     items = [
         (data[i : i + 32], int.from_bytes(data[i + 32 : i + _VERSION_ITEM_SIZE], "big"))
         for i in range(0, len(data), _VERSION_ITEM_SIZE)
@@ -196,16 +320,29 @@ def read_version(r: Reader, cache: dict[bytes, VersionVector] | None = None) -> 
     return version
 
 
-def chunk_index(entries: Iterable[IndexEntry], generation: int) -> Iterator[IndexChunk]:
-    """Split an index into chunks that each fit one message; always yields at least one."""
-    budget = MAX_MESSAGE_SIZE - 64
+def chunk_index(entries: Iterable[IndexEntry], generation: int, *,
+                removed: Iterable[str] | None = None) -> Iterator[IndexChunk]:
+    """Split an index into chunks that each fit one message; always yields at least one.
+    With ``removed`` (a delta, even if empty), the chunks are delta chunks and carry those
+    paths after the entries."""
+    delta = removed is not None
+    budget = MAX_MESSAGE_SIZE - 64 - (4 if delta else 0)
     batch: list[IndexEntry] = []
     used = 0
     for entry in entries:
         size = entry.wire_size
         if batch and (used + size > budget or len(batch) == MAX_INDEX_ENTRIES):
-            yield IndexChunk(generation, tuple(batch), last=False)
+            yield IndexChunk(generation, tuple(batch), last=False, delta=delta)
             batch, used = [], 0
         batch.append(entry)
         used += size
-    yield IndexChunk(generation, tuple(batch), last=True)
+    gone: list[str] = []
+    for path in removed or ():
+        size = 1 + len(path.encode("utf-8"))
+        if (batch or gone) and (used + size > budget or len(gone) == MAX_INDEX_ENTRIES):
+            yield IndexChunk(generation, tuple(batch), False, delta,
+                             REMOVED_SEPARATOR.join(gone))
+            batch, gone, used = [], [], 0
+        gone.append(path)
+        used += size
+    yield IndexChunk(generation, tuple(batch), True, delta, REMOVED_SEPARATOR.join(gone))

@@ -20,6 +20,7 @@ __all__ = [
     "PARTIAL_SUFFIX",
     "STATE_DIR",
     "InvalidName",
+    "WirePathChecker",
     "check_wire_path",
     "clean_label",
     "has_control",
@@ -109,6 +110,43 @@ def check_wire_path(path: str) -> str:
     for part in path.split("/"):
         _check_component(part)
     return path
+
+
+class WirePathChecker:
+    """``check_wire_path`` for the many paths of one index, remembering the verdict on each
+    folder: the paths of an index share a few folders, and checking every component of every
+    path again was most of the cost of taking a peer's index. The same rules, the same
+    reasons."""
+
+    #: Folders remembered; past this many the memory starts again (a hostile index of
+    #: distinct folders costs what plain checks would).
+    MAX_FOLDERS = 4096
+
+    def __init__(self) -> None:
+        self._folders: dict[str, str | None] = {}  # folder -> why it is refused (None: fine)
+
+    def check(self, path: str) -> str:
+        """Return ``path`` when it is a valid wire path, else raise ``InvalidName``."""
+        folder, _, name = path.rpartition("/")
+        if not folder or len(path.encode("utf-8", "surrogatepass")) > MAX_PATH_BYTES:
+            return check_wire_path(path)  # (a name alone, or too long: the plain check says)
+        if folder not in self._folders:
+            if len(self._folders) >= self.MAX_FOLDERS:
+                self._folders.clear()
+            try:
+                check_wire_path(folder)
+            except InvalidName as exc:
+                self._folders[folder] = str(exc)
+            else:
+                self._folders[folder] = None
+        why = self._folders[folder]
+        if why is not None:
+            raise InvalidName(why)
+        # (NFC of "folder/name" is NFC of each: "/" is a starter nothing composes with)
+        if unicodedata.normalize("NFC", name) != name:
+            raise InvalidName("name is not NFC-normalised")
+        _check_component(name)
+        return path
 
 
 def _check_component(part: str) -> None:

@@ -40,6 +40,19 @@ class Reader:
         self._pos += n
         return view
 
+    def buffer(self) -> tuple[memoryview, int]:
+        """The whole buffer and the position of the next unread byte, for a decoder that
+        reads many small fields in one loop of its own (it checks every bound itself, then
+        moves on with ``seek``)."""
+        return self._data, self._pos
+
+    def seek(self, pos: int) -> None:
+        """Go on reading at ``pos`` (at most the buffer's end), after reading up to it from
+        ``buffer``."""
+        if not self._pos <= pos <= len(self._data):
+            raise LocalProtocolError(f"cannot seek to {pos}")
+        self._pos = pos
+
     def unpack(self, fmt: struct.Struct) -> tuple[Any, ...]:
         """Read the fields of ``fmt`` at once (fixed-size fields only: no lengths to check)."""
         pos = self._pos

@@ -159,9 +159,12 @@ def decode_row(row: tuple[object, ...], versions: dict[bytes, VersionVector]) ->
         return None
     if size < 0 or block_size < 0 or deleted not in (0, 1):
         return None
-    decoded = decode_version(version, versions)
-    if any(counter > MAX_COUNTER for _, counter in decoded.counters):
-        return None  # tampered: a bump could no longer be encoded
+    decoded = versions.get(version)
+    if decoded is None:
+        decoded = decode_version(version, versions)
+        if any(counter > MAX_COUNTER for _, counter in decoded.counters):
+            del versions[version]  # (only vectors that passed are cached, so checked once)
+            return None  # tampered: a bump could no longer be encoded
     return FileRecord(
         path=path,
         # Nearly always the same name: one string object for both saves ~7 MB per 100,000

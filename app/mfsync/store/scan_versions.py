@@ -13,17 +13,19 @@ from collections.abc import Mapping
 from dataclasses import replace
 
 from mfsync.protocol.version import EMPTY_VERSION, VersionVector
+from mfsync.store.folder_scan import FolderScan
 from mfsync.store.index_db import FileRecord
 from mfsync.store.local_file import LocalFile
 
-__all__ = ["stamp_versions"]
+__all__ = ["stamp_limited", "stamp_versions"]
 
 log = logging.getLogger("mfsync.store")
 
 
 def stamp_versions(
     found: dict[str, LocalFile], present: set[str], records: Mapping[str, FileRecord],
-    expected: Mapping[str, tuple[bytes, VersionVector]], local_key: bytes,
+    expected: Mapping[str, tuple[bytes, VersionVector]], local_key: bytes, *,
+    previous: Mapping[str, LocalFile] | None = None,
 ) -> list[FileRecord]:
     """Give each file of ``found`` its version (in place) and return the rows that changed.
 
@@ -31,12 +33,17 @@ def stamp_versions(
     is still being written is among them, and gets no tombstone); ``records`` what the index
     remembers, tombstones included; ``expected`` maps a path to the (content id, version) of a
     download on its way there; ``local_key`` is our counter's key in version vectors.
+    ``previous``: the files as the share set held them, each saved as its record; a file the
+    walk found unchanged is that very object, and keeps its version and row as they are.
     """
     updates: list[FileRecord] = []
     # Equal versions are one shared object (they are immutable): a first scan gives every
     # file the same new version, and 100,000 copies of it were ~20 MB.
     bumped: dict[VersionVector, VersionVector] = {}
+    unchanged = previous if previous is not None else {}
     for path, scanned in found.items():
+        if unchanged.get(path) is scanned and path not in expected:
+            continue  # (a rescan of 100,000 unchanged files built and compared every row)
         local = scanned
         old = records.get(path)
         landing = expected.get(path)
@@ -60,3 +67,23 @@ def stamp_versions(
             updates.append(replace(old, deleted=True))
             log.info("%s was deleted here; it will not be fetched again by itself", path)
     return updates
+
+
+def stamp_limited(
+    scan: FolderScan, files: dict[str, LocalFile], records: Mapping[str, FileRecord],
+    expected: Mapping[str, tuple[bytes, VersionVector]], local_key: bytes,
+) -> tuple[dict[str, LocalFile], list[FileRecord]]:
+    """After a walk limited to ``scan.scope``: every file of the set (``files`` as it was, with
+    what the scope covers replaced by what the walk found, versions given) and the rows that
+    changed; tombstones only for what the scope covers."""
+    assert scan.scope is not None
+    covered = scan.scope.covers(files)
+    # The rows versions are given from: what was there, and tombstones of what is back.
+    known = {name: records[name] for name in covered | scan.files.keys() if name in records}
+    updates = stamp_versions(scan.files, scan.present, known, expected, local_key,
+                             previous=files)
+    found = dict(files)
+    for name in covered:
+        del found[name]
+    found.update(scan.files)
+    return found, updates

@@ -20,45 +20,58 @@ a root that is not the one recorded, and holds none of the files the index knows
 (``paused`` says why, ``RootChanged`` is raised): nothing is scanned, no tombstone made, until it
 is back (or ``rebind`` records the new one, when the user shares it again). A root that is
 another inode but still holds files the index knows (a drive mounted under another device
-number, a folder restored from a backup) is the same folder: its new identity is recorded.
+number, a folder restored from a backup) is the same folder: its new identity is recorded
+(store/root_identity.py).
 """
 
 import asyncio
 import itertools
 import logging
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import replace
 from pathlib import Path
 
 from mfsync.protocol.folder_id import DEFAULT_FOLDER, FolderId, label_from_name
 from mfsync.protocol.messages import IndexEntry
 from mfsync.protocol.version import EMPTY_VERSION, VersionVector
+from mfsync.store.change_log import ChangeLog
 from mfsync.store.dirfd import rename_below, unlink_below
 from mfsync.store.folder_scan import FolderWalker
 from mfsync.store.hashing import FileHashes
 from mfsync.store.index_db import FileRecord, FolderIdentity, IndexDB
 from mfsync.store.local_file import LocalFile
-from mfsync.store.scan_versions import stamp_versions
+from mfsync.store.root_identity import (
+    ROOT_META_KEY,
+    RootChanged,
+    RootIdentity,
+    ShareSetError,
+)
+from mfsync.store.scan_versions import stamp_limited, stamp_versions
 
 #: ``LocalFile`` lives in store/local_file.py; it is re-exported here, where callers import it.
 __all__ = ["ROOT_META_KEY", "LocalFile", "RootChanged", "ShareSet", "ShareSetError"]
 
 log = logging.getLogger("mfsync.store")
 
-#: The index database's ``meta`` key for the root's identity, ``"<st_dev>:<st_ino>"``.
-ROOT_META_KEY = "root"
+
 #: How many of the files the index knows are looked for when the root's identity changed.
 _ROOT_SAMPLE = 16
 
 
-class ShareSetError(Exception):
-    """The shared folder cannot be used (missing, not a folder, unreadable)."""
-
-
-class RootChanged(ShareSetError):
-    """The folder at the root is not the one shared (an unmounted drive's empty mount point, a
-    folder deleted and made again): the share set is paused until it is back."""
+def check_root(root: Path) -> Path:
+    """Resolve ``root`` and make sure it is a readable folder."""
+    try:
+        resolved = root.expanduser().resolve(strict=True)
+    except FileNotFoundError:
+        raise ShareSetError(f"{root} does not exist") from None
+    except OSError as exc:
+        raise ShareSetError(f"cannot open {root}: {exc.strerror or exc}") from None
+    if not resolved.is_dir():
+        raise ShareSetError(f"{root} is not a folder")
+    if not os.access(resolved, os.R_OK | os.X_OK):
+        raise ShareSetError(f"{root} is not readable")
+    return resolved
 
 
 class ShareSet:
@@ -88,28 +101,18 @@ class ShareSet:
         self._lock = asyncio.Lock()
         self._walker = FolderWalker(root, settle_age=settle_age)
         self._wanted_identity = identity
-        #: The root's (st_dev, st_ino) as recorded at its first scan (None: not read yet).
-        self._root_id: tuple[int, int] | None = None
-        #: Why the share set is paused (its root is not the folder shared); empty when not.
-        self.paused = ""
+        self._root_identity = RootIdentity(root)
         self._identity: FolderIdentity | None = identity if self._open_db is None else None
+        self._changes = ChangeLog()  # for deltas: what changed in which generation
         if db is not None:  # opened already by the caller, on its thread: read it there too
             self._identity = self._read_identity(db)
 
-    @staticmethod
-    def check_root(root: Path) -> Path:
-        """Resolve ``root`` and make sure it is a readable folder."""
-        try:
-            resolved = root.expanduser().resolve(strict=True)
-        except FileNotFoundError:
-            raise ShareSetError(f"{root} does not exist") from None
-        except OSError as exc:
-            raise ShareSetError(f"cannot open {root}: {exc.strerror or exc}") from None
-        if not resolved.is_dir():
-            raise ShareSetError(f"{root} is not a folder")
-        if not os.access(resolved, os.R_OK | os.X_OK):
-            raise ShareSetError(f"{root} is not readable")
-        return resolved
+    check_root = staticmethod(check_root)
+
+    @property
+    def paused(self) -> str:
+        """Why the share set is paused (its root is not the folder shared); empty when not."""
+        return self._root_identity.paused
 
     @property
     def folder_id(self) -> FolderId:
@@ -205,62 +208,72 @@ class ShareSet:
             await asyncio.to_thread(self._check_root_id, rebind=True)
 
     def _check_root_id(self, *, rebind: bool = False, known: list[str] | None = None) -> None:
-        """Compare the root's device and inode with those recorded (record them if none are,
-        or ``rebind``, or the root still holds one of the ``known`` files); ``RootChanged`` if
-        they differ. Runs in a worker thread."""
-        try:
-            st = os.stat(self.root)
-        except OSError as exc:
-            raise ShareSetError(f"cannot open {self.root}: {exc.strerror or exc}") from None
-        now = (st.st_dev, st.st_ino)
-        if self._root_id is None and not rebind:
-            recorded = self._db.get_meta(ROOT_META_KEY) if self._db is not None else None
-            dev, _, ino = (recorded or "").partition(":")
-            if dev.isdigit() and ino.isdigit():
-                self._root_id = (int(dev), int(ino))
-        if now != self._root_id and self._root_id is not None and known and any(
-                os.path.lexists(os.path.join(self.root, *rel.split("/"))) for rel in known):
-            # (a device number can change between mounts; the files tell it is the folder)
-            log.info("%s is on another device/inode now (%d/%d, not %d/%d) and holds its "
-                     "files: the same folder", self.root, *now, *self._root_id)
-            rebind = True
-        if self._root_id is None or rebind:
-            self._root_id = now
-            if self._db is not None:
-                self._db.set_meta(ROOT_META_KEY, f"{now[0]}:{now[1]}")
-        if now != self._root_id:
-            if not self.paused:
-                log.warning("%s is not the folder that was shared (device/inode %d/%d, not "
-                            "%d/%d): paused", self.root, *now, *self._root_id)
-            self.paused = f"{self.root} is not the folder that was shared (unmounted?)"
-            raise RootChanged(self.paused)
-        self.paused = ""
+        self._root_identity.check(self._db, rebind=rebind, known=known)  # (a worker thread)
 
-    async def rescan(self) -> bool:
-        """Bring the set up to date with the folder; returns whether anything changed.
-        ``RootChanged`` (nothing scanned) if its root is not the folder shared."""
+    async def offer_index(self) -> bool:
+        """Offer the files the index database holds before any walk (a restart); whether it
+        did (not when it holds none, or was loaded already). The caller walks soon after
+        (``rescan``); meanwhile a file served is checked against the disk as it is read
+        (engine/serve.py). ``RootChanged`` if the root is not the folder shared."""
+        async with self._lock:
+            if self._records is not None:
+                return False
+            await self._load()
+            if not self._files:
+                return False
+            known = [f.disk_path for f in itertools.islice(self._files.values(), _ROOT_SAMPLE)]
+            await asyncio.to_thread(self._check_root_id, known=known)
+            self.generation += 1
+            self._note((), ())
+            log.info("share set: %d files from the index; walking the folder", self.count)
+            return True
+
+    async def _load(self) -> None:
+        """Read the index database into the set (in a worker thread)."""
+        await self._open()
+        self._records = await asyncio.to_thread(self._db.load_all) if self._db else {}
+        self._files = {p: LocalFile.from_record(r) for p, r in self._records.items()
+                       if not r.deleted}
+
+    async def rescan(self, only: Iterable[str] | None = None, done: Iterable[str] = ()) -> bool:
+        """Bring the set up to date with the folder; whether anything changed. ``only``: the
+        disk paths to look at (None: all); ``done``: those nothing writes any more, taken
+        without settling (store/folder_scan.py). ``RootChanged`` if the root is not the one."""
         async with self._lock:
             if self._records is None:
-                await self._open()
-                self._records = await asyncio.to_thread(self._db.load_all) if self._db else {}
-                self._files = {p: LocalFile.from_record(r) for p, r in self._records.items()
-                               if not r.deleted}
+                await self._load()
+                only = None  # the first scan looks at everything
+            assert self._records is not None
             known = [f.disk_path for f in itertools.islice(self._files.values(), _ROOT_SAMPLE)]
             await asyncio.to_thread(self._check_root_id, known=known)
             self.unsettled = False
             # (a settle age only after the first scan: a start must show the folder as it is)
-            scan = await asyncio.to_thread(self._walker.walk, self._files,
-                                           settle=bool(self.generation))
-            self._partials = scan.partials
+            scan = await asyncio.to_thread(
+                self._walker.walk, self._files, settle=bool(self.generation),
+                only=None if only is None else frozenset(only), done=frozenset(done))
             self.unsettled = scan.unsettled
-            found = scan.files
-            updates = stamp_versions(found, scan.present, self._records, self._expected,
-                                     self.local_key)
+            if scan.scope is None:
+                self._partials = scan.partials
+                found = scan.files
+                updates = stamp_versions(found, scan.present, self._records, self._expected,
+                                         self.local_key, previous=self._files)
+            else:
+                found, updates = stamp_limited(scan, self._files, self._records,
+                                               self._expected, self.local_key)
+                assert scan.scope is not None
+                for name in scan.scope.covers(self._partials):
+                    del self._partials[name]
+                self._partials.update(scan.partials)
             if not updates and found.keys() == self._files.keys() and self.generation:
                 return False
             await self._save(updates)
+            changed = {r.path for r in updates if r.path in found}
+            if self.generation:
+                changed |= found.keys() - self._files.keys()
+            gone = self._files.keys() - found.keys()
             self._files = found
             self.generation += 1
+            self._note(changed, gone)
             log.info("share set: %d files (generation %d)", len(found), self.generation)
             return True
 
@@ -297,9 +310,12 @@ class ShareSet:
                 await self._save([record])
                 return
             local = LocalFile(path, disk, st.st_size, st.st_mtime_ns, st.st_ino, hashes, version)
+            if self._files.get(path) == local:
+                return  # a scan took it in first (the watcher saw it land): nothing new
             await self._save([local.to_record()])
             self._files[path] = local
             self.generation += 1
+            self._note({path}, ())
 
     async def set_version(self, path: str, version: VersionVector) -> None:
         """Record that our copy of ``path`` now has ``version`` (same content)."""
@@ -311,6 +327,7 @@ class ShareSet:
             await self._save([local.to_record()])
             self._files[path] = local
             self.generation += 1
+            self._note({path}, ())
 
     async def move_aside(self, path: str, new_path: str) -> None:
         """Rename our copy of ``path`` to ``new_path`` (a conflict copy), which becomes a new
@@ -337,6 +354,15 @@ class ShareSet:
             del self._files[path]
             self._files[new_path] = moved
             self.generation += 1
+            self._note({new_path}, {path})
+
+    def changes_since(self, generation: int) -> tuple[set[str], set[str]] | None:
+        """What changed after ``generation`` of this process (a delta, PROTOCOL.md 3.3): the
+        paths added or changed, those that left; None when that cannot be told."""
+        return self._changes.since(generation, self.generation)
+
+    def _note(self, changed: Iterable[str], gone: Iterable[str]) -> None:
+        self._changes.note(self.generation, changed, gone)
 
     async def _save(self, records: list[FileRecord], remove: list[str] | None = None) -> None:
         assert self._records is not None

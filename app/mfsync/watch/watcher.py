@@ -10,6 +10,14 @@ happened for ``settle`` seconds, or ``max_delay`` after its first path, whicheve
 a file written without pause is still looked at. Past ``collapse_threshold`` paths the set is
 collapsed to parent folders, deepest first, down to ``{""}``: rescan everything.
 
+A path whose writer is known to be done needs no settling: a file closed after writing (inotify's
+``IN_CLOSE_WRITE``, watchdog's ``FileClosedEvent``) or moved into place (the end of a rename,
+also a rename from outside the folder: on Linux the observer reports those as moves, not
+creations). Such *done* paths are handed over after ``batch_window`` (about 15 ms, so that a
+program saving many files at once gives one rescan, as Syncthing batches its events), and the
+scan may take them even if they were modified a moment ago. Other events, and platforms that
+report neither, keep the settle delay.
+
 A path in a batch names a file or a folder to look at again (a folder means all below it); the
 path may no longer exist. The watcher is a shortcut, not a guarantee: the kernel may drop events
 when its queue overflows, and watchdog skips subfolders it could not watch (the inotify limit)
@@ -22,6 +30,7 @@ import asyncio
 import contextlib
 import errno
 import logging
+import math
 import os
 import threading
 import warnings
@@ -46,9 +55,14 @@ from watchdog.events import (
 from watchdog.observers import Observer
 from watchdog.observers.api import BaseObserver
 
+try:
+    from watchdog.observers.inotify import InotifyObserver
+except (ImportError, OSError):  # not Linux
+    InotifyObserver = None  # type: ignore[assignment,misc]
+
 from mfsync.store.ignore import PARTIAL_SUFFIX, STATE_DIR
 
-__all__ = ["FolderWatcher"]
+__all__ = ["BATCH_WINDOW", "FolderWatcher", "default_observer"]
 
 log = logging.getLogger("mfsync.watch")
 
@@ -70,6 +84,11 @@ _EVENT_FILTER: list[type[FileSystemEvent]] = [
     FileDeletedEvent, DirDeletedEvent, FileMovedEvent, DirMovedEvent,
 ]
 _WANTED = tuple(_EVENT_FILTER)
+
+#: Done paths (closed after writing, moved into place) that arrive within this long of the first
+#: one go into one batch: a program that saves many files at once causes one rescan, not one per
+#: file, and a lone file is still listed at peers well within 0.1 s.
+BATCH_WINDOW = 0.015
 
 #: How long stop() waits for watchdog's threads before giving up on them (they are daemons).
 _JOIN_TIMEOUT = 5.0
@@ -93,25 +112,28 @@ class FolderWatcher:
     """Reports, in batches on the event loop, the relative paths under ``root`` that changed.
 
     ``on_change`` runs on ``loop`` with a non-empty frozenset of relative POSIX paths (``""``
-    meaning the whole folder) and must not block. Call :meth:`start` and :meth:`stop` from the
-    loop's thread. If the folder cannot be watched, :meth:`start` logs one warning and leaves
-    ``available`` false: rely on periodic rescans then.
+    meaning the whole folder) and the subset of them that are *done* (closed after writing or
+    moved into place: no need to wait for them to settle), and must not block. Call
+    :meth:`start` and :meth:`stop` from the loop's thread. If the folder cannot be watched,
+    :meth:`start` logs one warning and leaves ``available`` false: rely on periodic rescans
+    then.
     """
 
     def __init__(
         self,
         root: Path,
-        on_change: Callable[[frozenset[str]], None],
+        on_change: Callable[[frozenset[str], frozenset[str]], None],
         *,
         loop: asyncio.AbstractEventLoop,
         settle: float = 0.2,
         max_delay: float = 2.0,
+        batch_window: float = BATCH_WINDOW,
         collapse_threshold: int = 512,
-        observer_factory: Callable[[], BaseObserver] = Observer,
+        observer_factory: Callable[[], BaseObserver] | None = None,
     ) -> None:
         """Prepare to watch ``root``; nothing happens until :meth:`start`."""
-        if settle < 0 or max_delay <= 0:
-            raise ValueError("settle must be >= 0 and max_delay > 0")
+        if settle < 0 or max_delay <= 0 or batch_window < 0:
+            raise ValueError("settle and batch_window must be >= 0 and max_delay > 0")
         if collapse_threshold < 1:
             raise ValueError("collapse_threshold must be at least 1")
         self.root = root
@@ -121,8 +143,9 @@ class FolderWatcher:
         self._loop = loop
         self._settle = settle
         self._max_delay = max_delay
+        self._batch_window = batch_window
         self._collapse_threshold = collapse_threshold
-        self._observer_factory = observer_factory
+        self._observer_factory = observer_factory or default_observer
         self._root_str = os.fspath(root)
         # Event paths start with the path exactly as scheduled; the prefix cuts it off. join()
         # with "" gives one trailing separator, also for "/".
@@ -130,13 +153,15 @@ class FolderWatcher:
         self._observer: BaseObserver | None = None
         self._started = False
         self._stopped = False
-        # Filled on the observer's thread, emptied on the loop's.
-        self._inbox: list[str] = []
+        # Filled on the observer's thread, emptied on the loop's: (path, done) pairs.
+        self._inbox: list[tuple[str, bool]] = []
         self._inbox_lock = threading.Lock()
-        # Loop side only.
+        # Loop side only: paths waiting to settle, and done paths waiting for the batch window.
         self._pending: set[str] = set()
+        self._done: set[str] = set()
         self._first_at = 0.0
         self._last_at = 0.0
+        self._done_at = 0.0
         self._timer: asyncio.TimerHandle | None = None
 
     def start(self) -> None:
@@ -181,6 +206,7 @@ class FolderWatcher:
             self._timer.cancel()
             self._timer = None
         self._pending.clear()
+        self._done.clear()
         observer, self._observer = self._observer, None
         if observer is None:
             return
@@ -196,10 +222,12 @@ class FolderWatcher:
             return  # an observer that ignored the filter (see _EVENT_FILTER)
         if event.is_directory and event.event_type == EVENT_TYPE_MODIFIED:
             return
-        ends = [event.src_path]
+        # (the end of a move and a file closed after writing are done: nothing is writing them)
+        ends = [(event.src_path, isinstance(event, FileClosedEvent))]
         if event.event_type == EVENT_TYPE_MOVED:
-            ends.append(event.dest_path)
-        paths = [rel for rel in map(self._relative, ends) if rel is not None and not _ours(rel)]
+            ends.append((event.dest_path, True))
+        paths = [(rel, done) for rel, done in ((self._relative(end), done) for end, done in ends)
+                 if rel is not None and not _ours(rel)]
         if not paths:
             return
         with self._inbox_lock:
@@ -212,6 +240,8 @@ class FolderWatcher:
 
     def _relative(self, path: bytes | str) -> str | None:
         full = os.fsdecode(path)
+        if not full:
+            return None  # the missing end of a move into or out of the watched tree
         if full == self._root_str:
             return ""
         if not full.startswith(self._prefix):
@@ -227,33 +257,75 @@ class FolderWatcher:
         if self._stopped or not paths:
             return
         now = self._loop.time()
+        settling = False
+        for path, done in paths:
+            if done:
+                if not self._done:
+                    self._done_at = now
+                self._done.add(path)
+                self._pending.discard(path)  # closed: what was written before has settled
+            else:
+                self._done.discard(path)  # written again after it was closed: settle again
+                if not self._pending:
+                    self._first_at = now
+                self._pending.add(path)
+                settling = True
+        if settling:
+            self._last_at = now
+        # One timer for both sets, moved on only when it fires or must fire earlier:
+        # re-arming it on every event would fill the loop's heap with cancelled timers during
+        # a storm.
+        due = self._due()
+        if self._timer is not None and due < self._timer.when() - _TIMER_SLACK:
+            self._timer.cancel()
+            self._timer = None
+        if self._timer is None and due != math.inf:
+            self._timer = self._loop.call_at(due, self._on_timer)
+
+    def _settle_due(self) -> float:
         if not self._pending:
-            self._first_at = now
-        self._pending.update(paths)
-        self._last_at = now
-        # One timer per batch, moved on only when it fires: re-arming it on every event would
-        # fill the loop's heap with cancelled timers during a storm.
-        if self._timer is None:
-            self._timer = self._loop.call_at(self._due(), self._on_timer)
+            return math.inf
+        return min(self._last_at + self._settle, self._first_at + self._max_delay)
+
+    def _done_due(self) -> float:
+        return self._done_at + self._batch_window if self._done else math.inf
 
     def _due(self) -> float:
-        return min(self._last_at + self._settle, self._first_at + self._max_delay)
+        return min(self._settle_due(), self._done_due())
 
     def _on_timer(self) -> None:
         self._timer = None
-        if self._stopped or not self._pending:
+        if self._stopped:
             return
+        now = self._loop.time() + _TIMER_SLACK
+        paths: set[str] = set()
+        done: set[str] = set()
+        if self._done_due() <= now:
+            done, self._done = self._done, set()
+            paths |= done
+        if self._settle_due() <= now:
+            paths |= self._pending
+            self._pending = set()
         due = self._due()
-        if due - self._loop.time() > _TIMER_SLACK:
+        if due != math.inf:
             self._timer = self._loop.call_at(due, self._on_timer)
+        if not paths:
             return
-        paths, self._pending = self._pending, set()
         batch = _collapse(paths, self._collapse_threshold)
+        # (a path collapsed into its folder is no longer named: the scan settles it)
         try:
-            self._on_change(batch)
+            self._on_change(batch, frozenset(done) & batch)
         except Exception:
             log.exception("the change handler failed for %d paths under %s",
                           len(batch), self.root)
+
+
+def default_observer() -> BaseObserver:
+    """The platform's observer; on Linux, one that reports a rename into the folder from
+    outside it as a move (its end is done), not as a creation (which must settle)."""
+    if Observer is InotifyObserver:
+        return InotifyObserver(generate_full_events=True)
+    return Observer()
 
 
 class _Handler(FileSystemEventHandler):

@@ -30,6 +30,7 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from mfsync.engine.batches import LoopBatcher
 from mfsync.engine.folder_sources import FolderSources
 from mfsync.engine.node import Node
 from mfsync.engine.status import NodeStatus, RemoteFile
@@ -43,6 +44,7 @@ from mfsync.engine.transfers import (
 )
 from mfsync.protocol.folder_id import DEFAULT_FOLDER, FolderId
 from mfsync.protocol.version import EMPTY_VERSION, Order, VersionVector
+from mfsync.store.adoption import Landed
 from mfsync.store.conflicts import conflict_name, is_conflict_name
 from mfsync.store.shareset import LocalFile, ShareSet
 
@@ -137,6 +139,8 @@ class Syncer:
         self._worn_out: set[str] = set()
         #: name -> the content id that no host left may be asked for (warned about once).
         self._given_up: dict[str, bytes] = {}
+        #: Files that landed together are taken into the share set together.
+        self._adopter = LoopBatcher(self._adopt)
         #: What the policy saw at its last runs: the offer by name, the names settled.
         self._memo = PolicyMemo(self.sources)
         #: Downloads queued so far (tells a run whether a name queued one).
@@ -366,11 +370,15 @@ class Syncer:
             version = after.version
             if result.stored_as != (result.job.store_as or result.job.path):
                 version = EMPTY_VERSION.bump(self._share.local_key)  # kept as a conflict copy
-            await self._share.adopt(result.stored_as, result.hashes, version,
-                                    local_path=result.local_path)
+            await self._adopter.run(Landed(result.stored_as, result.hashes, version,
+                                           result.local_path))
         if after.merge_path is not None and after.merge_version is not None:
             await self._share.set_version(after.merge_path, after.merge_version)
         self._node.share_changed()
+
+    async def _adopt(self, landed: list[Landed]) -> list[None]:
+        await self._share.adopt(landed)
+        return [None] * len(landed)
 
     def _note_outcome(self, path: str, result: DownloadResult) -> None:
         """Remember a failed download of ``path`` so that it is retried after a growing delay

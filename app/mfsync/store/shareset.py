@@ -35,10 +35,10 @@ from pathlib import Path
 from mfsync.protocol.folder_id import DEFAULT_FOLDER, FolderId, label_from_name
 from mfsync.protocol.messages import IndexEntry
 from mfsync.protocol.version import EMPTY_VERSION, VersionVector
+from mfsync.store.adoption import Landed, look_landed
 from mfsync.store.change_log import ChangeLog
 from mfsync.store.dirfd import rename_below, unlink_below
 from mfsync.store.folder_scan import FolderWalker
-from mfsync.store.hashing import FileHashes
 from mfsync.store.index_db import FileRecord, FolderIdentity, IndexDB
 from mfsync.store.local_file import LocalFile
 from mfsync.store.root_identity import (
@@ -287,35 +287,25 @@ class ShareSet:
         """The download ``expect`` announced ended without a file (failed, cancelled)."""
         self._expected.pop(path, None)
 
-    async def adopt(self, path: str, hashes: FileHashes, version: VersionVector, *,
-                    local_path: Path | None = None) -> None:
-        """Take a file that a download just put at ``path`` into the set, with its version.
-
-        ``local_path`` is where the download wrote it, when that is not ``path`` itself (the
-        decomposed name a file of ours had on disk).
-        """
+    async def adopt(self, landed: list[Landed]) -> None:
+        """Take files that downloads just put in place into the set, with their versions: one
+        lock, one worker-thread trip and one save for the batch (``store/adoption.py``)."""
         async with self._lock:
-            self._expected.pop(path, None)
-            disk = path
-            if local_path is not None and local_path.is_relative_to(self.root):
-                disk = local_path.relative_to(self.root).as_posix()
-            full = self.root.joinpath(*disk.split("/"))
-            try:
-                st = await asyncio.to_thread(os.stat, full)
-            except FileNotFoundError:
-                # Deleted in the moment since it arrived: remember that, so it is not fetched
-                # again by itself.
-                record = FileRecord(path, disk, hashes.size, 0, 0, hashes.block_size,
-                                    hashes.block_hashes, hashes.content_id, version, deleted=True)
-                await self._save([record])
-                return
-            local = LocalFile(path, disk, st.st_size, st.st_mtime_ns, st.st_ino, hashes, version)
-            if self._files.get(path) == local:
-                return  # a scan took it in first (the watcher saw it land): nothing new
-            await self._save([local.to_record()])
-            self._files[path] = local
-            self.generation += 1
-            self._note({path}, ())
+            found = await asyncio.to_thread(look_landed, self.root, landed)
+            records: list[FileRecord] = []
+            changed: set[str] = set()
+            for item, local in zip(landed, found, strict=True):
+                self._expected.pop(item.path, None)
+                if isinstance(local, FileRecord):
+                    records.append(local)  # deleted since it arrived: a tombstone
+                elif self._files.get(item.path) != local:  # (else a scan took it in first)
+                    records.append(local.to_record())
+                    self._files[item.path] = local
+                    changed.add(item.path)
+            await self._save(records)
+            if changed:
+                self.generation += 1
+                self._note(changed, ())
 
     async def set_version(self, path: str, version: VersionVector) -> None:
         """Record that our copy of ``path`` now has ``version`` (same content)."""

@@ -321,6 +321,22 @@ async def test_a_file_moved_in_from_outside_is_done(
     assert {"moved-in.txt", "renamed.txt"} <= first and "inside.txt" not in first
 
 
+async def test_a_download_of_ours_landing_settles_like_other_events(
+    root: Path, make_watcher: WatcherFactory
+) -> None:
+    # The downloader takes in what it lands itself: an instant scan of each landing made one
+    # generation per file, which every peer fetched.
+    partial = root / ".landed.bin.mfsync-part"
+    partial.write_bytes(b"verified")
+    _, seen = make_watcher(settle=0.6, max_delay=5.0)
+    loop = asyncio.get_running_loop()
+    renamed_at = loop.time()
+    partial.rename(root / "landed.bin")
+    await seen.wait_seen("landed.bin")
+    assert loop.time() - renamed_at >= 0.5  # it waited to settle
+    assert all("landed.bin" not in done for done in seen.done)
+
+
 async def test_other_events_keep_the_settle_delay(
     root: Path, make_watcher: WatcherFactory
 ) -> None:

@@ -225,7 +225,11 @@ class FolderWatcher:
         # (the end of a move and a file closed after writing are done: nothing is writing them)
         ends = [(event.src_path, isinstance(event, FileClosedEvent))]
         if event.event_type == EVENT_TYPE_MOVED:
-            ends.append((event.dest_path, True))
+            # A download of ours landing (its partial renamed into place) is taken in by the
+            # downloader itself: its scan may wait like any other (files landing one after
+            # another then make one generation, not one each, which every peer would fetch).
+            landing = os.fsdecode(event.src_path).endswith(PARTIAL_SUFFIX)
+            ends.append((event.dest_path, not landing))
         paths = [(rel, done) for rel, done in ((self._relative(end), done) for end, done in ends)
                  if rel is not None and not _ours(rel)]
         if not paths:

@@ -26,6 +26,7 @@ the content changes: retrying those hosts would only fail the same way, for ever
 """
 
 import asyncio
+import functools
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -58,6 +59,10 @@ EVALUATE_DELAY = 0.2
 #: After a quiet moment a change is acted on this soon (gathering what arrives with it: a
 #: scan and the announcement after it), so a new file elsewhere is fetched at once.
 EVALUATE_SOON = 0.01
+#: Between runs the loop is left at least this many times as long as the last run took, so the
+#: policy over a folder of many files takes a bounded share of the loop (a run over 100,000
+#: names takes a moment, and the folder changes after every batch that lands).
+EVALUATE_GAP = 4.0
 #: A sync download waits this long for a source before it gives up (the policy will queue it
 #: again when a host offers the file), so that jobs for vanished hosts do not hold every worker.
 SYNC_SOURCE_WAIT = 30.0
@@ -76,6 +81,11 @@ class _After:
     version: VersionVector
     merge_path: str | None = None
     merge_version: VersionVector | None = None
+
+
+async def _adopt(share: ShareSet, landed: list[Landed]) -> list[None]:
+    await share.adopt(landed)
+    return [None] * len(landed)
 
 
 def _writer(version: VersionVector) -> bytes:
@@ -132,6 +142,7 @@ class Syncer:
         self._handle: asyncio.TimerHandle | None = None
         #: When the policy last started to run (loop time): the next waits EVALUATE_DELAY.
         self._last_run = float("-inf")
+        self._last_took = 0.0  #: how long the last run took (seconds of loop time)
         self._running = False
         self._again = False
         self._unsubscribe: Callable[[], None] | None = None
@@ -140,7 +151,7 @@ class Syncer:
         #: name -> the content id that no host left may be asked for (warned about once).
         self._given_up: dict[str, bytes] = {}
         #: Files that landed together are taken into the share set together.
-        self._adopter = LoopBatcher(self._adopt)
+        self._adopter = LoopBatcher(functools.partial(_adopt, share))
         #: What the policy saw at its last runs: the offer by name, the names settled.
         self._memo = PolicyMemo(self.sources)
         #: Downloads queued so far (tells a run whether a name queued one).
@@ -185,7 +196,8 @@ class Syncer:
         """Run the policy soon (changes arriving meanwhile are handled in the same run)."""
         if self._handle is None:
             loop = asyncio.get_running_loop()
-            wait = max(EVALUATE_SOON, self._last_run + EVALUATE_DELAY - loop.time())
+            gap = max(EVALUATE_DELAY, EVALUATE_GAP * self._last_took)
+            wait = max(EVALUATE_SOON, self._last_run + gap - loop.time())
             self._handle = loop.call_later(wait, self._kick)
 
     def _kick(self) -> None:
@@ -198,17 +210,18 @@ class Syncer:
         task.add_done_callback(lambda _t: None)
 
     async def _evaluate_all(self) -> None:
+        loop = asyncio.get_running_loop()
         self._running = True
         try:
-            while True:
-                self._again = False
-                await self._evaluate(self._node.status)
-                if not self._again:
-                    return
+            await self._evaluate(self._node.status)
         except Exception:
             log.exception("sync evaluation failed")
         finally:
             self._running = False
+            self._last_took = loop.time() - self._last_run
+            if self._again:  # changes arrived during the run: another, after the gap
+                self._again = False
+                self.schedule()
 
     async def _evaluate(self, status: NodeStatus) -> None:
         if not self._node.offers(self._share):
@@ -375,10 +388,6 @@ class Syncer:
         if after.merge_path is not None and after.merge_version is not None:
             await self._share.set_version(after.merge_path, after.merge_version)
         self._node.share_changed()
-
-    async def _adopt(self, landed: list[Landed]) -> list[None]:
-        await self._share.adopt(landed)
-        return [None] * len(landed)
 
     def _note_outcome(self, path: str, result: DownloadResult) -> None:
         """Remember a failed download of ``path`` so that it is retried after a growing delay

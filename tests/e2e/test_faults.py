@@ -183,7 +183,8 @@ def _two_sharers_and_a_getter(lan_factory, tmp_path: Path) -> _TwoSharers:
     partial = _partial(dest, "big.bin")
     get = b.start("get", "big.bin", dest, "-v")
     assert wait_occupied(partial, int(0.1 * SIZE), int(0.4 * SIZE), get), get.describe()
-    victim = serving_host([a, c])
+    # (both may be sending: a file two hosts offer is fetched from both at once)
+    victim = serving_host([a, c], alone=False)
     return _TwoSharers(b, shares, want, dest, partial, get, victim, c if victim is a else a)
 
 
@@ -205,11 +206,10 @@ def test_sharer_killed_another_host_takes_over(lan_factory, tmp_path: Path) -> N
     assert code == 0, get.describe()
     assert got == want
     assert partials(dest) == []
-    # The getter said which source it lost, and took the rest from the other host only.
+    # The getter said which source it lost, and took the rest from the other host.
     assert re.search(rf"lost {re.escape(victim.address)}:\d+ while fetching big\.bin",
                      get.stderr.text), get.describe()
-    assert re.search(rf"downloaded big\.bin .* from {re.escape(other.address)}:",
-                     get.stderr.text), get.describe()
+    assert re.search(r"downloaded big\.bin ", get.stderr.text), get.describe()
     # (at_kill, read just after the kill, is a lower bound of what the partial held when the
     # getter switched: blocks still in its socket buffer were written after it)
     assert sent_by_other < (1 - at_kill / SIZE + OVERHEAD) * SIZE, (sent_by_other, at_kill)
@@ -259,7 +259,7 @@ def test_sharer_killed_getter_waits_for_its_restart(lan_factory, tmp_path: Path)
 def test_sharer_frozen_getter_times_it_out_and_moves_on(lan_factory, tmp_path: Path) -> None:
     run = _two_sharers_and_a_getter(lan_factory, tmp_path)
     shares, want, dest, partial, get = run.shares, run.want, run.dest, run.partial, run.get
-    victim, other, b = run.victim, run.other, run.getter
+    victim, b = run.victim, run.getter
     frozen_at = time.monotonic()
     signal_group(shares[victim], signal.SIGSTOP)
     try:
@@ -278,12 +278,14 @@ def test_sharer_frozen_getter_times_it_out_and_moves_on(lan_factory, tmp_path: P
     assert got == want
     assert partials(dest) == []
     # Given up on by the slow-source rule (engine/sources.py: below MIN_RATE while another host
-    # offers the file) within seconds, or at the latest by the 60 s read timeout.
+    # offers the file) within seconds, or at the latest by the 60 s read timeout; or, with
+    # both hosts sending at once (2.7 step 5b), its chunk was raced and finished by the other
+    # (the endgame), which then sent the rest.
     timed_out = (rf"lost {re.escape(victim.address)}:\d+ while fetching big\.bin: no message"
-                 rf"|{re.escape(victim.address)}:\d+ \(key \w+\) sends less than")
+                 rf"|{re.escape(victim.address)}:\d+ \(key \w+\) sends less than"
+                 rf"|big\.bin: fetched from .*{re.escape(run.other.address)}:\d+ \([1-9]")
     assert re.search(timed_out, get.stderr.text), get.describe()
-    assert re.search(rf"downloaded big\.bin .* from {re.escape(other.address)}:",
-                     get.stderr.text), get.describe()
+    assert re.search(r"downloaded big\.bin ", get.stderr.text), get.describe()
     print(f"frozen sharer given up and the file finished from the other after {took:.1f} s")
     # Thawed, the frozen sharer carries on serving (its stale connection is simply closed).
     listing = b.mfsync("fetch", "--long", timeout=60)
@@ -391,7 +393,10 @@ def _append(path: Path, extra: int) -> str:
     return sha256_of(path)
 
 
-CORRUPT_RE = re.compile(r"sent corrupt data for data\.bin")
+#: The getter noticed the new content: blocks that did not match, or the sharer's CHANGED
+#: (a rewrite is closed after writing, so the sharer rescans at once and refuses the old one).
+CORRUPT_RE = re.compile(
+    r"sent corrupt data for data\.bin|refused data\.bin: 'data\.bin' has changed")
 
 
 @pytest.mark.parametrize("change", ["rewrite", "append"])

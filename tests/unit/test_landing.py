@@ -10,7 +10,7 @@ import pytest
 import mfsync.engine.landing as landing_module
 from mfsync.engine.landing import Lander, Landing, land_batch
 from mfsync.protocol.content import block_hash, block_size_for
-from mfsync.store import durable
+from mfsync.store import dirfd, durable
 from mfsync.store.partial import PartialFile
 from mfsync.store.safe_paths import partial_path_for
 
@@ -88,3 +88,39 @@ async def test_landings_that_arrive_together_share_a_batch(tmp_path: Path) -> No
     assert lander.batches <= 2  # the first alone (nothing else had queued yet), then the rest
     for item in items:
         assert item.partial.target.read_bytes() == item.content
+
+
+def test_a_batch_opens_each_folder_once(tmp_path: Path, monkeypatch) -> None:
+    opened: list[str] = []
+    real_step = dirfd._step
+
+    def counting_step(parent: int, part: str, where: Path, *, create: bool) -> int:
+        opened.append(part)
+        return real_step(parent, part, where, create=create)
+
+    monkeypatch.setattr(dirfd, "_step", counting_step)
+    items = [_landing(tmp_path, f"d{i % 3}/deep/{i}.txt", os.urandom(50)) for i in range(30)]
+    outcomes = land_batch(items)
+    assert outcomes == [item.partial.target for item in items]
+    # 3 folders, each with one folder below it: 6 opens for 30 files, not 60
+    assert sorted(opened) == sorted(["d0", "d1", "d2"] + ["deep"] * 3)
+    fds = len(os.listdir("/proc/self/fd"))
+    assert all(item.partial.target.read_bytes() == item.content for item in items)
+    land_batch([_landing(tmp_path, "d0/deep/again.txt", b"x")])
+    assert len(os.listdir("/proc/self/fd")) == fds  # the batch's folders were all closed
+
+
+def test_a_folder_swapped_for_a_symlink_is_refused_in_a_batch(tmp_path: Path) -> None:
+    root = tmp_path / "root"
+    (root / "sub").mkdir(parents=True)
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (root / "link").symlink_to(outside)
+    items = [_landing(root, "sub/ok.txt", b"ok"), _landing(root, "link/evil.txt", b"evil"),
+             _landing(root, "sub/ok2.txt", b"ok2")]
+    outcomes = land_batch(items)
+    assert outcomes[0] == root / "sub" / "ok.txt" and outcomes[2] == root / "sub" / "ok2.txt"
+    assert isinstance(outcomes[1], OSError) and "symlink" in str(outcomes[1])
+    assert list(outside.iterdir()) == []
+    for item in items:
+        item.partial.close()

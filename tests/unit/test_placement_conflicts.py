@@ -5,10 +5,12 @@ conflict copy's name, unless it is of a conflict copy itself: a copy of a copy i
 from __future__ import annotations
 
 import os
+from collections import namedtuple
 from pathlib import Path
 
 import pytest
 
+from mfsync.store import space
 from mfsync.store.conflicts import conflict_name, is_conflict_name
 from mfsync.store.failures import LocalFailure
 from mfsync.store.placement import CopyInTheWay, Wanted, plan, plan_batch
@@ -71,3 +73,21 @@ def test_a_conflict_copy_changed_during_its_download_stays_and_is_not_copied(
             copy = conflict_name(stored, MTIME, KEY)
             assert placed.destination() == root.joinpath(*copy.split("/"))
             assert placed.stored_at(placed.destination()) == copy
+
+
+def test_a_batch_that_fits_file_by_file_but_not_whole_fails_the_rest(tmp_path: Path,
+                                                                    monkeypatch) -> None:
+    Usage = namedtuple("Usage", "total used free")
+    asked: list[object] = []
+
+    def usage(path: object) -> Usage:
+        asked.append(path)
+        return Usage(1 << 40, 0, space.reserve_for(1 << 40) + 250_000)
+
+    monkeypatch.setattr(space, "shutil", type("S", (), {"disk_usage": staticmethod(usage)}))
+    items = [Wanted(tmp_path, f"f{i}.bin", 100_000, 1, bytes(32), b"k" * 32) for i in range(4)]
+    outcomes = plan_batch(items)
+    assert [type(o).__name__ for o in outcomes] == ["Plan", "Plan", "LocalFailure",
+                                                     "LocalFailure"]
+    assert "not enough free space" in str(outcomes[2])
+    assert len(asked) == 1  # the file system was asked once for the batch

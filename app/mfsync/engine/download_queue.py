@@ -46,8 +46,12 @@ class DownloadQueue:
 
     def __init__(self, run: Callable[[DownloadJob], Coroutine[Any, Any, DownloadResult]],
                  discard: Callable[[DownloadJob, Path], None], *, workers: int,
-                 on_done: DoneCallback | None = None) -> None:
+                 on_done: DoneCallback | None = None, history: int | None = None) -> None:
         self._run_job = run
+        #: Finished jobs remembered (their records and results), at most; None: all of them.
+        self._history = history
+        #: The keys of finished jobs, oldest first (only with a history to trim).
+        self._finished: collections.OrderedDict[JobKey, None] = collections.OrderedDict()
         self._discard = discard
         self._worker_count = workers
         self._on_done = on_done
@@ -70,7 +74,8 @@ class DownloadQueue:
         self._idle.set()  # (nothing in work yet)
         self._cleanups: set[asyncio.Task[None]] = set()
         self._workers: list[asyncio.Task[None]] = []
-        self.results: list[DownloadResult] = []
+        #: The results of finished jobs, in order (the last ``history`` of them).
+        self.results: collections.deque[DownloadResult] = collections.deque(maxlen=history)
 
     @property
     def queued(self) -> bool:
@@ -104,6 +109,18 @@ class DownloadQueue:
         if finished:
             self.board.publish(state=True)
         return len(finished)
+
+    def _forget_oldest(self, key: JobKey, history: int) -> None:
+        """Remember ``key`` as finished; past ``history`` finished jobs, forget the oldest
+        one's record (a sync that runs for months must not hold a row per file it ever
+        fetched). A key queued again since is not forgotten while it is not finished."""
+        self._finished[key] = None
+        self._finished.move_to_end(key)
+        while len(self._finished) > history:
+            old, _ = self._finished.popitem(last=False)
+            record = self.board.records.get(old)
+            if record is not None and record.state in FINISHED_STATES and old not in self.jobs:
+                del self.board.records[old]
 
     def pause(self, key: JobKey | None) -> bool:
         """Pause one job, or (None) every job and the ones added later; whether anything was
@@ -308,6 +325,8 @@ class DownloadQueue:
         if self.jobs.get(job.key) is job:
             del self.jobs[job.key]
         self.results.append(result)
+        if self._history is not None:
+            self._forget_oldest(job.key, self._history)
         self.board.publish(state=True)
         if self._on_done is not None:
             try:

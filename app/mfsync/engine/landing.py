@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from mfsync.engine.batches import ThreadBatcher
+from mfsync.store.dirfd import HeldFolders
 from mfsync.store.durable import sync_files
 from mfsync.store.partial import PartialFile, fsync_dir
 
@@ -63,12 +64,20 @@ Outcome = Path | BaseException
 def land_batch(landings: list[Landing]) -> list[Outcome]:
     """Land every one of ``landings``: write the contents held in memory, flush all their data
     at once, rename each, flush each folder once. Blocks; the outcome of each, in order."""
+    held = HeldFolders()  # (each folder of the small files written here opened once)
+    try:
+        return _land(landings, held)
+    finally:
+        held.close()
+
+
+def _land(landings: list[Landing], held: HeldFolders) -> list[Outcome]:
     outcomes: list[Outcome | None] = [None] * len(landings)
     ready: list[int] = []
     for index, landing in enumerate(landings):
         try:
             if landing.content is not None:
-                _write_whole(landing)
+                _write_whole(landing, held)
             ready.append(index)
         except Exception as exc:
             outcomes[index] = exc
@@ -96,11 +105,11 @@ def land_batch(landings: list[Landing]) -> list[Outcome]:
             for outcome in outcomes]
 
 
-def _write_whole(landing: Landing) -> None:
+def _write_whole(landing: Landing, held: HeldFolders) -> None:
     """Write a verified small file, held in memory, into its partial (replacing what that
     held); the folders up to it are made (or opened, never through a symlink) first."""
     partial = landing.partial
-    partial.open()
+    partial.open(held)
     if landing.content:
         partial.write_block(0, landing.content)
 

@@ -49,7 +49,7 @@ from mfsync.store.adoption import Landed
 from mfsync.store.conflicts import conflict_name, is_conflict_name
 from mfsync.store.shareset import LocalFile, ShareSet
 
-__all__ = ["EVALUATE_DELAY", "EVALUATE_SOON", "Syncer", "choose_offer", "winner"]
+__all__ = ["EVALUATE_DELAY", "EVALUATE_SOON", "SYNC_HISTORY", "Syncer", "choose_offer", "winner"]
 
 log = logging.getLogger("mfsync.sync")
 
@@ -66,6 +66,10 @@ EVALUATE_GAP = 4.0
 #: A sync download waits this long for a source before it gives up (the policy will queue it
 #: again when a host offers the file), so that jobs for vanished hosts do not hold every worker.
 SYNC_SOURCE_WAIT = 30.0
+#: Finished downloads a sync folder remembers (its rows in the transfers' status), the oldest
+#: forgotten first: a folder that syncs for months must not hold a row per file it ever fetched
+#: (100,000 small files held about 300 MB of rows and results).
+SYNC_HISTORY = 1000
 #: A download that failed (a full disk, say) is queued again after this long, doubling with
 #: each failure of the same content up to RETRY_MAX: a lasting problem is retried calmly, not in
 #: a loop that reconnects and logs several times a second for as long as it lasts.
@@ -129,7 +133,7 @@ class Syncer:
         self.sources = FolderSources(node, folder, lambda key: node.admits(folder, key))
         self.downloader = self._downloader = Downloader(
             self.sources, concurrency=concurrency, source_wait=source_wait,
-            on_done=self.on_done)
+            on_done=self.on_done, history=SYNC_HISTORY)
         self._after: dict[tuple[object, str], _After] = {}
         #: job key -> the name whose evaluation queued it; those names wait for their job.
         self._pending: dict[tuple[object, str], str] = {}

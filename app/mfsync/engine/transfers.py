@@ -115,16 +115,19 @@ class _ChooseAgain(Exception):
 
 class Downloader:
     """Fetches queued files with ``concurrency`` transfers at once over ``node``'s channels
-    (anything that offers ``FileSources``)."""
+    (anything that offers ``FileSources``). ``history``: how many finished jobs it remembers
+    (records in its status, ``results``), the oldest forgotten first; None: every one."""
 
     def __init__(
         self, node: FileSources, *, concurrency: int = DEFAULT_CONCURRENCY,
         source_wait: float = SOURCE_WAIT, on_done: DoneCallback | None = None,
+        history: int | None = None,
     ) -> None:
         self._node = node
         self._concurrency = max(1, concurrency)
         self._queue = DownloadQueue(self._run_job, _discard, on_done=on_done,
-                                    workers=self._concurrency * JOBS_PER_TRANSFER)
+                                    workers=self._concurrency * JOBS_PER_TRANSFER,
+                                    history=history)
         self._source_wait = source_wait
         #: What every attempt so far said about the hosts (drops, slow marks), and the choices.
         self._policy = SourcePolicy()

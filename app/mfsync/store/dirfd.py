@@ -28,7 +28,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 __all__ = [
-    "DIR_FD_SUPPORTED", "Folder", "UnsafeComponent", "open_folder", "open_under",
+    "DIR_FD_SUPPORTED", "Folder", "HeldFolders", "UnsafeComponent", "open_folder", "open_under",
     "rename_below", "rename_between", "unlink_below",
 ]
 
@@ -140,6 +140,38 @@ def open_folder(root: Path, parts: Sequence[str], *, create: bool = False) -> Fo
             os.close(fd)
         raise
     return Folder(where, fd)
+
+
+class HeldFolders:
+    """Folders below roots, each opened once (as ``open_folder`` opens it) and held for a
+    batch of files landing together, then closed together (``close``). A folder is opened
+    from the nearest folder above it already held, one component at a time, never through a
+    symlink: what the batch does in it is done in that folder, as with ``open_folder``."""
+
+    def __init__(self) -> None:
+        self._held: dict[tuple[Path, tuple[str, ...]], Folder] = {}
+
+    def get(self, root: Path, parts: Sequence[str], *, create: bool = False) -> Folder:
+        """The folder ``root/parts...``, held until ``close`` (callers must not close it)."""
+        key = (root, tuple(parts))
+        folder = self._held.get(key)
+        if folder is not None:
+            return folder
+        if not DIR_FD_SUPPORTED or not parts:
+            folder = open_folder(root, parts, create=create)
+        else:
+            above = self.get(root, parts[:-1], create=create)
+            assert above.fd is not None
+            where = above.path / parts[-1]
+            folder = Folder(where, _step(os.dup(above.fd), parts[-1], where, create=create))
+        self._held[key] = folder
+        return folder
+
+    def close(self) -> None:
+        """Let go of every folder held."""
+        for folder in self._held.values():
+            folder.close()
+        self._held.clear()
 
 
 def _step(parent: int, part: str, where: Path, *, create: bool) -> int:

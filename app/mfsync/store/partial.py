@@ -34,7 +34,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from mfsync.protocol.content import block_hash, content_id_of
-from mfsync.store.dirfd import Folder, open_folder, rename_between
+from mfsync.store.dirfd import Folder, HeldFolders, open_folder, rename_between
 from mfsync.store.failures import local
 from mfsync.store.safe_paths import UnsafePath, partial_path_for
 
@@ -72,6 +72,7 @@ class PartialFile:
         self._proof: bytes | None = None
         self._fd: int | None = None
         self._folder: Folder | None = None
+        self._folder_held = False  # (the folder belongs to a batch's HeldFolders)
         self._written_until = 0  # bytes below this may hold old data; above it are holes
         self._zero_hashes: dict[int, bytes] = {}
         self._write_lock = threading.Lock()
@@ -95,16 +96,22 @@ class PartialFile:
         offset = index * self.block_size
         return offset, min(self.block_size, self.size - offset)
 
-    def open(self) -> int:
+    def open(self, held: HeldFolders | None = None) -> int:
         """Open (creating them as needed) the folders from the root to the target, then open
-        or create the partial at the final size; returns how many bytes it had."""
-        folder = open_folder(self.root, self._parts(self.target), create=True)
+        or create the partial at the final size; returns how many bytes it had. With
+        ``held``, the folder is taken from there (opened once for a batch of files landing
+        together) and left to it to close."""
+        if held is not None:
+            folder = held.get(self.root, self._parts(self.target), create=True)
+        else:
+            folder = open_folder(self.root, self._parts(self.target), create=True)
         try:
             fd = folder.open(self.path.name, os.O_RDWR | os.O_CREAT)
         except BaseException:
-            folder.close()
+            if held is None:
+                folder.close()
             raise
-        self._folder, self._fd = folder, fd
+        self._folder, self._fd, self._folder_held = folder, fd, held is not None
         had = os.fstat(fd).st_size
         if had != self.size:
             os.ftruncate(fd, self.size)
@@ -240,7 +247,8 @@ class PartialFile:
             os.close(self._fd)
             self._fd = None
         if self._folder is not None:
-            self._folder.close()
+            if not self._folder_held:
+                self._folder.close()
             self._folder = None
 
     def discard(self) -> None:

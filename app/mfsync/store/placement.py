@@ -29,7 +29,7 @@ from mfsync.store.dirfd import open_folder
 from mfsync.store.failures import LocalFailure, local
 from mfsync.store.hashing import FileChanged, FileHashes, hash_file
 from mfsync.store.safe_paths import partial_path_for, target_for
-from mfsync.store.space import check_free_space
+from mfsync.store.space import FreeSpace
 
 __all__ = ["CopyInTheWay", "Plan", "Wanted", "check_name", "discard_partials", "plan",
            "plan_batch"]
@@ -102,12 +102,22 @@ class Plan:
         return self.stored if final == self.target else self.conflict_stored()
 
 
-def plan(wanted: Wanted) -> Plan:
+class _BatchLooks:
+    """What one batch of plans has already looked at: folders found to be real folders, and
+    the free space of each file system (each download's claim taken off it)."""
+
+    def __init__(self) -> None:
+        self.folders: set[tuple[object, ...]] = set()
+        self.space = FreeSpace()
+
+
+def plan(wanted: Wanted, looks: _BatchLooks | None = None) -> Plan:
     """Choose the target of ``wanted`` (a conflict copy's name when a different file of ours
     is in the way), see whether it already holds the content, and check that the bytes still
     missing fit on the disk."""
+    looks = looks or _BatchLooks()
     stored = wanted.stored
-    target = target_for(wanted.root, stored, wanted.local_name)
+    target = target_for(wanted.root, stored, wanted.local_name, looks.folders)
     conflict_with = None
     if not wanted.replace and os.path.lexists(target):
         same = _same_content(wanted.root, target, wanted)
@@ -117,7 +127,7 @@ def plan(wanted: Wanted) -> Plan:
             raise CopyInTheWay(target)
         conflict_with = target
         stored = conflict_name(stored, wanted.mtime_ns, wanted.maker)
-        target = target_for(wanted.root, stored)
+        target = target_for(wanted.root, stored, None, looks.folders)
         same = _same_content(wanted.root, target, wanted)
         if same is not None:
             return Plan(wanted, target, stored, same, conflict_with)
@@ -127,17 +137,18 @@ def plan(wanted: Wanted) -> Plan:
     # that cannot fit here must not make us collect hashes (an EiB is 2**36 of them).
     partial_path = partial_path_for(target)
     had = _existing_size(partial_path)
-    check_free_space(partial_path.parent, wanted.size - min(had, wanted.size))
+    looks.space.claim(partial_path.parent, wanted.size - min(had, wanted.size))
     return Plan(wanted, target, stored, None, conflict_with)
 
 
 def plan_batch(items: list[Wanted]) -> list[Plan | LocalFailure]:
-    """``plan`` for each item (one trip off the loop for many small files); a local failure
-    fails its own item."""
+    """``plan`` for each item (one trip off the loop for many small files, each folder and
+    file system looked at once); a local failure fails its own item."""
     outcomes: list[Plan | LocalFailure] = []
+    looks = _BatchLooks()
     for wanted in items:
         try:
-            outcomes.append(local(plan, wanted))
+            outcomes.append(local(plan, wanted, looks))
         except LocalFailure as exc:
             outcomes.append(exc)
     return outcomes

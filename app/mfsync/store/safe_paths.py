@@ -35,12 +35,16 @@ class UnsafePath(Exception):
     """A wire path that must not be written here; the message says why."""
 
 
-def target_for(root: Path, wire_path: str, disk_path: str | None = None) -> Path:
+def target_for(root: Path, wire_path: str, disk_path: str | None = None,
+               folders_seen: set[tuple[object, ...]] | None = None) -> Path:
     """The local path of ``wire_path`` under ``root``; ``UnsafePath`` if it cannot be used.
 
     ``disk_path`` is the name a file of ours already has on disk for ``wire_path`` (relative,
     ``/``-separated), when it differs in Unicode normalisation only (NFD, as macOS writes
     names): that name is used, so that the file is replaced rather than joined by a twin.
+    ``folders_seen``, shared by the calls of one batch, holds the folders (``(root, *parts)``)
+    already found to be real folders: they are not looked at again. (The landing opens each
+    folder without following a symlink anyway: this check only makes a bad name fail early.)
     """
     try:
         check_wire_path(wire_path)
@@ -51,7 +55,9 @@ def target_for(root: Path, wire_path: str, disk_path: str | None = None) -> Path
         parts = disk_path.split("/")
     current = root
     for i, part in enumerate(parts[:-1]):
-        current = current / part
+        if folders_seen is not None and (root, *parts[: i + 1]) in folders_seen:
+            continue
+        current = root.joinpath(*parts[: i + 1])
         try:
             st = os.lstat(current)
         except FileNotFoundError:
@@ -67,6 +73,8 @@ def target_for(root: Path, wire_path: str, disk_path: str | None = None) -> Path
             raise UnsafePath(f"{current} is a symlink; not following it")
         if not stat.S_ISDIR(st.st_mode):
             raise UnsafePath(f"{current} is not a folder")
+        if folders_seen is not None:
+            folders_seen.add((root, *parts[: i + 1]))
     target = root.joinpath(*parts)
     try:
         mode = os.lstat(target).st_mode

@@ -14,7 +14,7 @@ from typing import Generic, TypeVar
 
 from mfsync.engine.loop import current_loop
 
-__all__ = ["MAX_BATCH", "LoopBatcher", "ThreadBatcher"]
+__all__ = ["MAX_BATCH", "Batcher", "LoopBatcher", "ThreadBatcher"]
 
 log = logging.getLogger("mfsync.transfer")
 
@@ -25,28 +25,22 @@ _T = TypeVar("_T")
 _R = TypeVar("_R")
 
 
-class ThreadBatcher(Generic[_T, _R]):
-    """Runs ``work(items)`` in a worker thread over the items queued by ``run``.
+class Batcher(Generic[_T, _R]):
+    """Gathers the items that jobs hand to ``run`` and does them in batches: while one batch
+    is being done the next gathers, up to ``max_batch`` items. How a batch is done is the
+    subclass's ``_call``: one outcome per item, in order, its result or the exception that
+    failed it (raised to that item's caller alone)."""
 
-    ``work`` returns one outcome per item, in order: its result, or the exception that failed
-    it (raised to that item's caller alone).
-    """
-
-    def __init__(self, work: Callable[[list[_T]], Sequence[_R | BaseException]],
-                 max_batch: int = MAX_BATCH) -> None:
-        self._work = work
-        self._init(max_batch)
-
-    async def _call(self, items: list[_T]) -> Sequence[_R | BaseException]:
-        return await asyncio.to_thread(self._work, items)
-
-    def _init(self, max_batch: int) -> None:
+    def __init__(self, max_batch: int = MAX_BATCH) -> None:
         self._max_batch = max_batch
         self._queue: list[tuple[_T, asyncio.Future[_R]]] = []
         self._task: asyncio.Task[None] | None = None
         #: Batches run and items in them (for tests and benchmarks).
         self.batches = 0
         self.items = 0
+
+    async def _call(self, items: list[_T]) -> Sequence[_R | BaseException]:
+        raise NotImplementedError
 
     async def run(self, item: _T) -> _R:
         """Queue ``item``; its outcome once its batch has run.
@@ -92,15 +86,28 @@ class ThreadBatcher(Generic[_T, _R]):
                     future.set_result(outcome)
 
 
-class LoopBatcher(ThreadBatcher[_T, _R]):
-    """A ``ThreadBatcher`` whose ``work`` is a coroutine function run on the loop: for work
-    that takes its own trips off the loop (a share set taking in many files at once: one
-    lock, one thread trip for them all, one save), gathered the same way."""
+class ThreadBatcher(Batcher[_T, _R]):
+    """Runs ``work(items)`` in a worker thread over the items queued by ``run``: blocking work
+    (landing files, planning them) for many jobs in one trip off the loop."""
+
+    def __init__(self, work: Callable[[list[_T]], Sequence[_R | BaseException]],
+                 max_batch: int = MAX_BATCH) -> None:
+        super().__init__(max_batch)
+        self._work = work
+
+    async def _call(self, items: list[_T]) -> Sequence[_R | BaseException]:
+        return await asyncio.to_thread(self._work, items)
+
+
+class LoopBatcher(Batcher[_T, _R]):
+    """Runs the coroutine function ``work(items)`` on the loop over the items queued by
+    ``run``: for work that takes its own trips off the loop (a share set taking in many files
+    at once: one lock, one thread trip for them all, one save), gathered the same way."""
 
     def __init__(self, work: Callable[[list[_T]], Awaitable[Sequence[_R | BaseException]]],
                  max_batch: int = MAX_BATCH) -> None:
-        self._async_work = work
-        self._init(max_batch)
+        super().__init__(max_batch)
+        self._work = work
 
     async def _call(self, items: list[_T]) -> Sequence[_R | BaseException]:
-        return await self._async_work(items)
+        return await self._work(items)

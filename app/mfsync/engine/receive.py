@@ -1,9 +1,11 @@
 """One attempt's traffic: receiving a content from one host into its partial file, and landing it.
 
 The downloader calls a ``Receiver`` once a job has its turn on the network. A file of one block
-(or none) is asked for in one request, without its block list, and held in memory; its block is
-proven against the content id by ``PartialFile.block_matches`` like any other block (it lands
-in the same batch trip that writes it). A larger file's block list comes first (the exchange
+goes with the other such files waiting for its host (``engine.small_batch``, which also asks a
+peer without the ``files`` capability file by file); only an empty file is asked for here whole,
+in one request without a block list (``whole``). Either way its one block (or none) is proven
+against the content id by ``PartialFile.block_matches`` like any other block, and the file lands
+in the same batch trip that writes it. A larger file's block list comes first (the exchange
 checks it against the content id), then whatever a partial file from an earlier run does not
 hold yet, range by range; a ``BlockWriter`` cuts each range into blocks and verifies and writes
 them in worker threads. Before each range, if other hosts offer the same content and a turn is

@@ -30,7 +30,8 @@ thread, first-use costs). Any path reported besides the sentinel is counted and 
 (none is expected). With ``--runs`` above 1 the order of the passes rotates and the medians
 are shown. Right after many files were deleted on the same file system, creating files costs
 ext4 far more system CPU for a minute or so (see run.py), in every pass alike: the system CPU
-of each pass is printed, and ``--runs 3`` takes the medians.
+of each pass is printed, ``--runs 3`` takes the medians, and ``--dir /dev/shm`` (tmpfs) leaves
+the disk's file system out.
 
 Figures: CPU seconds per 1,000 files for each pass; "watching" = a pass minus the landing alone;
 ratio = watchdog / reader, of the whole process and of the watching. Target: the reader costs
@@ -164,7 +165,8 @@ async def run_passes(tmp: Path, folders: int, files: int, size: int, runs: int, 
     return results
 
 
-def run_benchmark(files: int, size: int, folders: int, runs: int, json_path: Path | None) -> int:
+def run_benchmark(files: int, size: int, folders: int, runs: int, json_path: Path | None, *,
+                  where: Path | None = None) -> int:
     if not inotify.supported():
         print("watch_storm: inotify is Linux's; nothing to compare here", file=sys.stderr)
         return 2
@@ -175,7 +177,7 @@ def run_benchmark(files: int, size: int, folders: int, runs: int, json_path: Pat
         print(f"  {p.name:<14} CPU {p.cpu:6.2f} s (sys {p.sys:5.2f}; {p.cpu * per:.3f} s per "
               f"1,000 files), wall {p.wall:6.2f} s, stray paths {p.stray}", flush=True)
 
-    tmp = Path(tempfile.mkdtemp(prefix="mfsync-watch-storm-"))
+    tmp = Path(tempfile.mkdtemp(prefix="mfsync-watch-storm-", dir=where))
     try:
         print(f"landing {files:,} files of {size // KIB} KiB in {folders} folders, "
               f"{runs} run(s)", flush=True)
@@ -234,6 +236,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--folders", type=int, default=100,
                         help="folders the files are spread over (default 100)")
     parser.add_argument("--runs", type=int, default=1, help="runs of the three passes (default 1)")
+    parser.add_argument("--dir", type=Path, metavar="PATH",
+                        help="where the temporary folder goes (default: the system's, /tmp; "
+                             "/dev/shm takes the disk's file system out of the figures)")
     parser.add_argument("--json", type=Path, metavar="PATH",
                         help="also write the result row to PATH as JSON")
     args = parser.parse_args(argv)
@@ -241,7 +246,8 @@ def main(argv: list[str] | None = None) -> int:
     if min(files, args.size_kib, args.folders, args.runs) < 1 or args.folders > files:
         parser.error("--files, --size-kib, --folders and --runs must be at least 1, "
                      "and --folders at most --files")
-    return run_benchmark(files, args.size_kib * KIB, args.folders, args.runs, args.json)
+    return run_benchmark(files, args.size_kib * KIB, args.folders, args.runs, args.json,
+                         where=args.dir)
 
 
 if __name__ == "__main__":

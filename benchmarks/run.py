@@ -66,6 +66,7 @@ BENCHMARKS = (
                                               "--old-runs", "1"), needs_root=True),
     Benchmark("discovery", "discovery.py", (), ("--runs", "3"), needs_root=True),
     Benchmark("gui_stall", "gui_stall.py", (), ("--size-mib", "64")),
+    Benchmark("watch_storm", "watch_storm.py", (), ("--quick",)),
     Benchmark("swarm", "swarm.py", (), ("--hosts", "4", "--files", "20", "--window", "10"),
               needs_root=True),
     Benchmark("versus", "versus.py", (), ("--quick",), needs_root=True),

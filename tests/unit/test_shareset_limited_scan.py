@@ -101,6 +101,22 @@ async def test_a_folder_named_is_walked_whole(tmp_path: Path) -> None:
     assert {"new/deep/x.txt", "new/y.txt"} <= share.files.keys()
 
 
+async def test_a_new_folder_named_with_its_files_finds_each_file_once(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    # The watcher names a new folder and the files found in it together (they may have been
+    # written before the folder was watched): the walk of the folder must not meet them again
+    # as "another file with the same name".
+    share = await _share(tmp_path)
+    (tmp_path / "new" / "deep").mkdir(parents=True)
+    names = ["new/y.txt", "new/deep/x.txt"]
+    for rel in names:
+        (tmp_path / rel).write_bytes(rel.encode())
+    assert await share.rescan(["new", "new/deep", *names], done=names)
+    assert set(names) <= share.files.keys()
+    assert not [r for r in caplog.records if "same name" in r.getMessage()]
+
+
 async def test_a_path_below_a_symlink_or_an_ignored_folder_is_not_taken(tmp_path: Path) -> None:
     root = tmp_path / "share"
     outside = tmp_path / "outside"

@@ -147,7 +147,7 @@ class FolderWalker:
         """Visit the entries at the disk paths ``only`` (folders go on ``stack``), each read
         from a listing of its parent folder; what they cover, as a ``WalkScope``."""
         wanted: dict[str, set[str]] = {}  # parent folder (relative, "" or "a/b/") -> names
-        for rel in only:
+        for rel in _uncovered(only):
             parent, _, name = rel.rpartition("/")
             if self._reachable(parent):
                 wanted.setdefault(parent + "/" if parent else "", set()).add(name)
@@ -273,3 +273,17 @@ class FolderWalker:
         if key not in self._warned:
             self._warned.add(key)
             log.warning(fmt, *args)
+
+
+def _uncovered(paths: set[str]) -> list[str]:
+    """The paths of ``paths`` that lie below no other one of them: a folder named is walked
+    whole, so a path below it visited again would be the same file found twice (a new folder
+    and the files in it, reported together by the watcher)."""
+    kept = []
+    for path in paths:
+        parent = path.rpartition("/")[0]
+        while parent and parent not in paths:
+            parent = parent.rpartition("/")[0]
+        if not parent:
+            kept.append(path)
+    return kept

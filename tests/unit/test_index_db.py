@@ -263,6 +263,20 @@ def test_newer_schema_is_moved_aside(db_path: Path) -> None:
     conn.close()
 
 
+def test_a_negative_schema_version_is_moved_aside(db_path: Path) -> None:
+    # (a damaged header; the fuzzer found it as a KeyError from the migration steps)
+    with IndexDB(db_path) as index:
+        index.put_many([record("a")])
+    conn = sqlite3.connect(db_path)
+    conn.execute("PRAGMA user_version = -2")
+    conn.commit()
+    conn.close()
+    with IndexDB(db_path) as index:
+        assert index.load_all() == {}  # a fresh database
+        index.put_many([record("b")])
+        assert set(index.load_all()) == {"b"}
+
+
 def test_foreign_database_is_moved_aside(db_path: Path) -> None:
     db_path.parent.mkdir(parents=True)
     conn = sqlite3.connect(db_path)

@@ -423,3 +423,29 @@ async def test_close_leaves_no_descriptor_and_nothing_more_comes(
 def test_the_default_on_linux_is_our_reader() -> None:
     assert sys.platform.startswith("linux")
     assert inotify.supported()
+
+
+async def test_a_close_from_another_thread_is_done_on_the_loop(
+        root: Path, make_reader: ReaderFactory) -> None:
+    # (the engine once stopped watchers in a worker thread: under qasync the reader's socket
+    # notifier was then deleted behind Qt's dispatcher, and the desktop app crashed)
+    reader, _ = make_reader()
+    fd = reader.fileno
+    removed_on: list[int] = []
+    loop = asyncio.get_running_loop()
+    real_remove = loop.remove_reader
+
+    def remove_reader(fileno: int) -> bool:
+        removed_on.append(threading.get_ident())
+        return real_remove(fileno)
+
+    loop.remove_reader = remove_reader  # type: ignore[method-assign]
+    try:
+        closer = threading.Thread(target=reader.close)  # (joined: no thread is left)
+        closer.start()
+        closer.join()
+        assert str(fd) in open_fds() or reader.fileno == -1  # (not closed behind the loop's back)
+        await wait_for(lambda: reader.fileno == -1, 5.0, "the reader to close on the loop")
+    finally:
+        loop.remove_reader = real_remove  # type: ignore[method-assign]
+    assert removed_on == [threading.get_ident()]

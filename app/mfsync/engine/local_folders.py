@@ -350,7 +350,7 @@ class LocalFolders:
             self._rescan_wanted.discard(share)
         self._locks.pop(share, None)
         if watcher is not None:
-            await asyncio.to_thread(watcher.stop)
+            await watcher.aclose()
         await asyncio.to_thread(share.close)  # closing a database may write to it (its WAL)
         log.info("no longer sharing %s", share.root)
         self._on_offer_changed()
@@ -376,7 +376,7 @@ class LocalFolders:
         watchers = list(self._watchers.values())
         self._watchers.clear()
         for watcher in watchers:
-            await asyncio.to_thread(watcher.stop)
+            await watcher.aclose()
 
     def cancel(self) -> list[asyncio.Task[None]]:
         """Cancel the scans and the periodic rescan; returns the tasks, to be awaited."""

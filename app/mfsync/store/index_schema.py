@@ -171,6 +171,8 @@ def _prepare(conn: sqlite3.Connection, path: Path) -> None:
         version = conn.execute("PRAGMA user_version").fetchone()[0]
         if version > SCHEMA_VERSION:
             raise _Unusable(f"schema version {version} is newer than {SCHEMA_VERSION}")
+        if version < 0:  # (a damaged header: no version of ours was ever negative)
+            raise _Unusable(f"schema version {version} is not one of ours")
         # quick_check reads every page once: cheap next to the rehash it saves, and it
         # turns damage into a fresh start here instead of an error mid-sync.
         check = conn.execute("PRAGMA quick_check").fetchall()

@@ -52,6 +52,7 @@ import math
 import os
 import struct
 import sys
+import threading
 import time
 from collections import deque
 from collections.abc import Callable, Hashable
@@ -240,6 +241,7 @@ class InotifyReader:
         self._fd = -1
         self._reading = False
         self._started = False
+        self._thread: int | None = None  # (the loop's thread, where start was called)
         self._root_wd = -1
         #: watch descriptor -> the folder it watches, relative to the root ("": the root)
         self._folders: dict[int, str] = {}
@@ -268,6 +270,7 @@ class InotifyReader:
         if self._started:
             raise RuntimeError("an InotifyReader can be started once")
         self._started = True
+        self._thread = threading.get_ident()
         fd = _LIBC.inotify_init1(os.O_NONBLOCK | os.O_CLOEXEC)
         if fd < 0:
             code = ctypes.get_errno()
@@ -283,7 +286,13 @@ class InotifyReader:
             raise
 
     def close(self) -> None:
-        """Stop reading and close the descriptor. Safe to call more than once."""
+        """Stop reading and close the descriptor. Safe to call more than once. Called from
+        another thread than the loop's, it is done on the loop's (soon): a reader removed from
+        another thread leaves Qt's event dispatcher with a deleted socket notifier."""
+        if self._thread is not None and threading.get_ident() != self._thread:
+            with contextlib.suppress(RuntimeError):  # (a loop already closed forgot it anyway)
+                self._loop.call_soon_threadsafe(self.close)
+                return
         if self._walk_handle is not None:
             self._walk_handle.cancel()
             self._walk_handle = None

@@ -231,8 +231,24 @@ class FolderWatcher:
                     self.root, reason)
 
     def stop(self) -> None:
-        """Stop watching (close the inotify descriptor, or wait for watchdog's threads to end).
-        Safe to call more than once."""
+        """Stop watching (close the inotify descriptor, or wait for watchdog's threads to end),
+        from the loop's thread. Safe to call more than once. In a coroutine, ``aclose`` does the
+        same without blocking the loop on watchdog's threads."""
+        observer = self._let_go()
+        if observer is not None:
+            _join(observer, self.root)
+
+    async def aclose(self) -> None:
+        """``stop``, from a coroutine on the loop: what lives on the loop (the inotify reader,
+        the timer) is let go of here, on the loop's thread (a reader removed from another
+        thread left Qt's event dispatcher holding a deleted socket notifier: the desktop app
+        crashed), and watchdog's threads are waited for in a worker thread."""
+        observer = self._let_go()
+        if observer is not None:
+            await asyncio.to_thread(_join, observer, self.root)
+
+    def _let_go(self) -> BaseObserver | None:
+        """Stop delivering and let go of the loop's side; the observer still to stop, if any."""
         self._stopped = True
         self.available = False
         if self._timer is not None:
@@ -244,12 +260,7 @@ class FolderWatcher:
         if reader is not None:
             reader.close()
         observer, self._observer = self._observer, None
-        if observer is None:
-            return
-        observer.stop()
-        observer.join(_JOIN_TIMEOUT)
-        if observer.is_alive():
-            log.warning("the watcher of %s did not stop within %.0f s", self.root, _JOIN_TIMEOUT)
+        return observer
 
     # The observer's thread.
 
@@ -420,6 +431,14 @@ def _drop_covered(paths: Iterable[str]) -> set[str]:
         if not parent:
             kept.add(path)
     return kept
+
+
+def _join(observer: BaseObserver, root: Path) -> None:
+    """Stop watchdog's observer and wait (a while) for its threads to end (blocks)."""
+    observer.stop()
+    observer.join(_JOIN_TIMEOUT)
+    if observer.is_alive():
+        log.warning("the watcher of %s did not stop within %.0f s", root, _JOIN_TIMEOUT)
 
 
 def _discard(observer: BaseObserver | None) -> None:

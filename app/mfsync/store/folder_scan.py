@@ -33,7 +33,7 @@ from mfsync.store.ignore import IgnoreRules
 from mfsync.store.local_file import LocalFile
 from mfsync.store.safe_paths import partial_target_name
 
-__all__ = ["FolderScan", "FolderWalker", "WalkScope"]
+__all__ = ["FolderScan", "FolderWalker", "WalkScope", "outermost"]
 
 log = logging.getLogger("mfsync.store")
 
@@ -147,7 +147,7 @@ class FolderWalker:
         """Visit the entries at the disk paths ``only`` (folders go on ``stack``), each read
         from a listing of its parent folder; what they cover, as a ``WalkScope``."""
         wanted: dict[str, set[str]] = {}  # parent folder (relative, "" or "a/b/") -> names
-        for rel in _uncovered(only):
+        for rel in outermost(only):
             parent, _, name = rel.rpartition("/")
             if self._reachable(parent):
                 wanted.setdefault(parent + "/" if parent else "", set()).add(name)
@@ -275,15 +275,17 @@ class FolderWalker:
             log.warning(fmt, *args)
 
 
-def _uncovered(paths: set[str]) -> list[str]:
-    """The paths of ``paths`` that lie below no other one of them: a folder named is walked
-    whole, so a path below it visited again would be the same file found twice (a new folder
-    and the files in it, reported together by the watcher)."""
-    kept = []
-    for path in paths:
+def outermost(paths: Iterable[str]) -> set[str]:
+    """The relative paths of ``paths`` that lie below no other one of them (a folder named
+    covers all below it: the watcher collapses its batches with this, and a limited walk
+    visits only these, or a new folder and the files in it, named together, would have each
+    file found twice)."""
+    unique = set(paths)
+    kept = set()
+    for path in unique:
         parent = path.rpartition("/")[0]
-        while parent and parent not in paths:
+        while parent and parent not in unique:
             parent = parent.rpartition("/")[0]
         if not parent:
-            kept.append(path)
+            kept.add(path)
     return kept

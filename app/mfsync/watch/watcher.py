@@ -47,7 +47,7 @@ import math
 import os
 import threading
 import warnings
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from pathlib import Path
 
 from watchdog.events import (
@@ -73,6 +73,7 @@ try:
 except (ImportError, OSError):  # not Linux
     InotifyObserver = None  # type: ignore[assignment,misc]
 
+from mfsync.store.folder_scan import outermost
 from mfsync.store.ignore import PARTIAL_SUFFIX, STATE_DIR
 from mfsync.watch import inotify
 from mfsync.watch.inotify import INOTIFY_INSTANCES_FIX as _INOTIFY_INSTANCES_FIX
@@ -414,23 +415,10 @@ def _collapse(paths: set[str], limit: int) -> frozenset[str]:
         depth = max(path.count("/") for path in current)
         if depth == 0:
             return frozenset({""})
-        current = _drop_covered(
+        current = outermost(
             path.rpartition("/")[0] if path.count("/") == depth else path for path in current
         )
     return frozenset(current)
-
-
-def _drop_covered(paths: Iterable[str]) -> set[str]:
-    """The paths without those that lie below another one of them."""
-    unique = set(paths)
-    kept = set()
-    for path in unique:
-        parent = path.rpartition("/")[0]
-        while parent and parent not in unique:
-            parent = parent.rpartition("/")[0]
-        if not parent:
-            kept.add(path)
-    return kept
 
 
 def _join(observer: BaseObserver, root: Path) -> None:

@@ -28,7 +28,7 @@ JobKey = tuple[Path, str]
 JobFailed = LocalFailure
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)  # (one per file to fetch: 100,000 at a sync's start)
 class DownloadJob:
     """One file to fetch into ``root``: ``path`` of the network's folder ``folder``.
 
@@ -67,7 +67,7 @@ class DownloadJob:
         return self.root.joinpath(*self.stored.split("/"))
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class DownloadResult:
     """What became of a job."""
 

@@ -1,12 +1,13 @@
 """What keeps a big share small: one record object per file for the share set's files and the
-index's rows, one string per path across rescans, one int per block size; and that the thin
-``LocalFile`` still behaves as the dataclass it was."""
+index's rows, one string per path across rescans, one int per block size, one key tuple per
+download job; and that the thin ``LocalFile`` still behaves as the dataclass it was."""
 
 from __future__ import annotations
 
 from dataclasses import replace
 from pathlib import Path
 
+from mfsync.engine.download_jobs import DownloadJob
 from mfsync.protocol.content import MAX_BLOCK_SIZE, block_size_for
 from mfsync.protocol.version import EMPTY_VERSION
 from mfsync.store.hashing import hash_file
@@ -103,3 +104,14 @@ def test_block_sizes_are_shared_int_objects(tmp_path: Path) -> None:
     one, two = decode_row(row, {}), decode_row(row, {})
     assert one is not None and two is not None
     assert one == record and one.block_size is two.block_size
+
+
+def test_a_download_job_makes_its_key_once(tmp_path: Path) -> None:
+    job = DownloadJob("a/b.txt", tmp_path)
+    assert job.key == (tmp_path, "a/b.txt") and job.key is job.key  # (one tuple, kept)
+    assert job.key[1] is job.path
+    copy = replace(job, store_as="a/b (copy).txt")
+    assert copy.key == (tmp_path, "a/b (copy).txt") and copy.stored is copy.key[1]
+    assert job == DownloadJob("a/b.txt", tmp_path) and hash(job) == hash(
+        DownloadJob("a/b.txt", tmp_path))
+    assert "key" not in repr(job)

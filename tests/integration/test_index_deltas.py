@@ -70,7 +70,7 @@ async def test_a_peer_gets_only_the_changes_and_deletions_arrive(
     assert all(after[p] == before[p] for p in unchanged)
     since, chunks = spy.answers[-1]
     assert since > 0 and all(c.delta for c in chunks)
-    assert [e.path for c in chunks for e in c.entries] == ["added.txt", "dir/f001.txt"]
+    assert [e.path for c in chunks for e in c.read_entries()] == ["added.txt", "dir/f001.txt"]
     assert [p for c in chunks for p in c.removed] == ["dir/f000.txt"]
 
 

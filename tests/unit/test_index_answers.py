@@ -83,7 +83,7 @@ async def test_a_hidden_folder_is_never_answered_from_the_cache(share: ShareSet)
     audience = {ALICE}
     server = _server(share, audience, [0])
     seen = await _ask(server, ALICE)
-    assert isinstance(seen[-1], IndexChunk) and len(seen[-1].entries) == 20
+    assert isinstance(seen[-1], IndexChunk) and len(seen[-1].read_entries()) == 20
     assert await _ask(server, ALICE) == seen  # (from the cache: the same chunks)
     no_such = [ErrorMessage(ErrorCode.NO_SUCH_FOLDER, "no such folder")]
     assert await _ask(server, BOB) == no_such
@@ -112,7 +112,7 @@ async def test_the_whole_index_is_encoded_once_per_generation(
     await share.rescan()
     sent = await _ask(server, ALICE)
     assert built == [1, 2]
-    assert "new.txt" in {e.path for e in cast(IndexChunk, sent[-1]).entries}
+    assert "new.txt" in {e.path for e in cast(IndexChunk, sent[-1]).read_entries()}
 
 
 async def test_a_delta_carries_what_changed_and_what_left(share: ShareSet) -> None:
@@ -128,7 +128,7 @@ async def test_a_delta_carries_what_changed_and_what_left(share: ShareSet) -> No
     sent = await _ask(server, ALICE, since=first.generation)
     (delta,) = cast(list[IndexChunk], sent)
     assert delta.delta and delta.last and delta.generation == share.generation
-    assert [e.path for e in delta.entries] == ["f01.txt", "new.txt"]
+    assert [e.path for e in delta.read_entries()] == ["f01.txt", "new.txt"]
     assert delta.removed == ("f00.txt",)
     # Nothing since: an empty delta. From the newest generation again: the same.
     again = cast(list[IndexChunk], await _ask(server, ALICE, since=delta.generation))
@@ -141,7 +141,7 @@ async def test_a_generation_never_served_gets_the_whole_index(share: ShareSet,
     # A restarted host (or a forged request) names a generation this process did not serve.
     server = _server(share, {ALICE}, [0])
     (chunk,) = cast(list[IndexChunk], await _ask(server, ALICE, since=since))
-    assert not chunk.delta and len(chunk.entries) == 20
+    assert not chunk.delta and len(chunk.read_entries()) == 20
 
 
 async def test_an_audience_or_trust_change_gets_the_whole_index(share: ShareSet) -> None:
@@ -150,7 +150,7 @@ async def test_an_audience_or_trust_change_gets_the_whole_index(share: ShareSet)
     first = cast(IndexChunk, (await _ask(server, ALICE))[-1])
     bumps[0] += 1  # the folder's audience changed (a count besides its roots')
     (chunk,) = cast(list[IndexChunk], await _ask(server, ALICE, since=first.generation))
-    assert not chunk.delta and len(chunk.entries) == 20
+    assert not chunk.delta and len(chunk.read_entries()) == 20
 
 
 def test_delta_chunks_round_trip_and_split() -> None:
@@ -212,3 +212,37 @@ def test_a_delta_is_not_an_empty_chunk_when_it_only_removes() -> None:
     client = _client(5)
     client.receive(IndexChunk(6, (), False, delta=True, removed_paths="gone"))
     client.receive(IndexChunk(6, (), True, delta=True))
+
+
+def test_a_cached_chunk_keeps_its_bytes_not_its_entries() -> None:
+    entries = [IndexEntry(f"d/{i:05}", i, i, bytes([i % 256]) * 32) for i in range(20_000)]
+    chunks = list(chunk_index(entries, 9))
+    assert len(chunks) > 1
+    slim = [chunk.with_wire_body() for chunk in chunks]
+    for chunk, cached in zip(chunks, slim, strict=True):
+        assert cached.entries == () and cached.count == len(chunk.entries) > 0
+        assert cached.with_wire_body() is cached  # (encoded once, whatever it is asked)
+        assert encode_message(cached) == encode_message(chunk)
+        assert cached.read_entries() == chunk.entries
+        assert decode_message(encode_message(cached)) == chunk
+    # A server sends them: a chunk with no entries left is not taken for an empty one.
+    server = Exchange(Role.SERVER)
+    server.receive(IndexRequest(0))
+    for cached in slim:
+        server.send(cached)
+
+
+async def test_the_cached_index_of_a_folder_is_its_newest_generation_only(
+    share: ShareSet,
+) -> None:
+    server = _server(share, {ALICE}, [0])
+    first = await _ask(server, ALICE)
+    (share.root / "new.txt").write_bytes(b"n")
+    _old(share.root / "new.txt")
+    await share.rescan()
+    newer = await _ask(server, ALICE)
+    assert newer != first
+    whole = server._answers._whole  # (what the cache holds)
+    assert [(generation, chunks) for generation, _, chunks in whole.values()] == [
+        (share.generation, newer)]
+    assert all(chunk.entries == () and chunk.wire_body for chunk in newer)

@@ -76,10 +76,10 @@ def test_stamping_gives_new_changed_landed_and_deleted_files_their_versions(
     theirs = EMPTY_VERSION.bump(THEIRS)
     mine = EMPTY_VERSION.bump(OURS)
     records = {
-        "same": replace(same, version=theirs).to_record(),
-        "changed": replace(_local(tmp_path, "same"), path="changed", version=theirs).to_record(),
-        "gone": replace(same, path="gone", version=mine).to_record(),
-        "busy": replace(_local(tmp_path, "busy"), version=mine).to_record(),
+        "same": replace(same.record, version=theirs),
+        "changed": replace(_local(tmp_path, "same").record, path="changed", version=theirs),
+        "gone": replace(same.record, path="gone", version=mine),
+        "busy": replace(_local(tmp_path, "busy").record, version=mine),
     }
     found = {"same": same, "changed": changed, "new": new, "landed": landed}
     expected = {"landed": (landed.hashes.content_id, theirs)}

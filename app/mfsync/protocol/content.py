@@ -48,12 +48,17 @@ def block_hasher() -> "blake3":
     return blake3()
 
 
+#: The block sizes, smallest first.
+_BLOCK_SIZES = tuple(MIN_BLOCK_SIZE << n for n in range((MAX_BLOCK_SIZE // MIN_BLOCK_SIZE)
+                                                         .bit_length()))
+
+
 def block_size_for(size: int) -> int:
     """The block size for a file of ``size`` bytes (128 KiB to 16 MiB, a power of two)."""
-    block = MIN_BLOCK_SIZE
-    while block < MAX_BLOCK_SIZE and size > block * TARGET_BLOCKS:
-        block *= 2
-    return block
+    for block in _BLOCK_SIZES:  # (one int object per size, not one per file)
+        if size <= block * TARGET_BLOCKS:
+            return block
+    return MAX_BLOCK_SIZE
 
 
 def block_count(size: int) -> int:

@@ -133,7 +133,7 @@ class IndexReply:
     def accept(self, message: Message) -> ExchangeEvent:
         """Check one chunk."""
         chunk = cast(IndexChunk, message)
-        if not chunk.entries and not chunk.removed_paths and not chunk.last:
+        if not chunk.count and not chunk.removed_paths and not chunk.last:
             raise RuleBroken("empty index chunk before the last one")
         if chunk.delta and not self._since:
             raise RuleBroken("a delta answers an index request from generation 0")
@@ -146,7 +146,7 @@ class IndexReply:
             raise RuleBroken("index chunks of one reply differ in generation or kind")
         self._first = first or chunk
         if self._limits:
-            self._entries += len(chunk.entries) + len(chunk.removed)
+            self._entries += chunk.count + len(chunk.removed)
             self._bytes += sum(entry.wire_size for entry in chunk.entries)
             self._bytes += len(chunk.removed_paths)
             if self._entries > MAX_REMOTE_INDEX:

@@ -126,10 +126,23 @@ class IndexChunk:
     removed_paths: str = ""
     #: The body as encoded once (``with_wire_body``); empty: encoded when sent.
     wire_body: bytes = field(default=b"", compare=False, repr=False)
+    #: How many entries ``wire_body`` holds, when the entries were let go (``with_wire_body``).
+    encoded_entries: int = field(default=0, compare=False, repr=False)
 
     def __post_init__(self) -> None:
         if self.removed_paths and not self.delta:
             raise ValueError("only a delta chunk names removed paths")
+
+    @property
+    def count(self) -> int:
+        """How many entries the chunk carries (also when only its encoded body is kept)."""
+        return len(self.entries) or self.encoded_entries
+
+    def read_entries(self) -> tuple[IndexEntry, ...]:
+        """The entries, decoded again from the body when they were let go."""
+        if self.entries or not self.encoded_entries:
+            return self.entries
+        return IndexChunk.decode_body(Reader(self.wire_body)).entries
 
     @property
     def removed(self) -> tuple[str, ...]:
@@ -162,11 +175,14 @@ class IndexChunk:
             w.u32(len(removed)).raw(removed)
 
     def with_wire_body(self) -> "IndexChunk":
-        """The same chunk carrying its encoded body, to be sent many times at the cost of one
-        encoding."""
+        """The same chunk as its encoded body, to be sent many times at the cost of one
+        encoding. Its ``entries`` are let go (``count`` still says how many there are): a
+        cached index of 100,000 files held them beside its bytes, ~8 MB more."""
+        if self.wire_body:
+            return self  # (encoded already: its entries may be gone)
         w = Writer()
-        replace(self, wire_body=b"").encode_body(w)
-        return replace(self, wire_body=w.getvalue())
+        self.encode_body(w)
+        return replace(self, entries=(), wire_body=w.getvalue(), encoded_entries=self.count)
 
     @classmethod
     def decode_body(cls, r: Reader) -> "IndexChunk":

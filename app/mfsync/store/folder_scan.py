@@ -227,8 +227,8 @@ class FolderWalker:
         if old is not None and old.disk_path == rel:
             # A file known under this very disk name: its name was normalised and checked when
             # it was first found (a rescan of 100,000 known files spent a third of its time
-            # checking them again).
-            name = rel
+            # checking them again). (Its own string: a rescan keeps one object per path.)
+            name = old.path
         else:
             name = unicodedata.normalize("NFC", rel)
             try:

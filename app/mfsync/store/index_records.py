@@ -32,6 +32,9 @@ _ENTRY_SIZE = KEY_SIZE + _COUNTER_SIZE
 _INT64_MIN = -(2**63)
 _INT64_MAX = 2**63 - 1
 _COUNTER_MAX = 2**64 - 1
+#: Every block size a row can hold (powers of two) as one int object each: an int read from a
+#: row is a new object (28 bytes) per file otherwise.
+_BLOCK_SIZES = {1 << n: 1 << n for n in range(63)}
 
 # Spelled out rather than built from a column list: fixed SQL, nothing interpolated. Both name
 # the columns in the order of ``Row``.
@@ -173,7 +176,7 @@ def decode_row(row: tuple[object, ...], versions: dict[bytes, VersionVector]) ->
         size=size,
         mtime_ns=mtime_ns,
         inode=inode,
-        block_size=block_size,
+        block_size=_BLOCK_SIZES.get(block_size, block_size),
         block_hashes=tuple([hashes[i : i + HASH_SIZE] for i in range(0, len(hashes), HASH_SIZE)]),
         content_id=content_id,
         version=decoded,

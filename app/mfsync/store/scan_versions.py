@@ -58,7 +58,7 @@ def stamp_versions(
                 bumped[base] = base.bump(local_key)
             version = bumped[base]
         if local.version != version:
-            local = found[path] = replace(local, version=version)
+            local = found[path] = local.with_version(version)
         record = local.to_record()
         if record != old:
             updates.append(record)

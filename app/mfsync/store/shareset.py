@@ -29,7 +29,6 @@ import itertools
 import logging
 import os
 from collections.abc import Callable, Iterable
-from dataclasses import replace
 from pathlib import Path
 
 from mfsync.protocol.folder_id import DEFAULT_FOLDER, FolderId, label_from_name
@@ -313,7 +312,7 @@ class ShareSet:
             local = self._files.get(path)
             if local is None or local.version == version:
                 return
-            local = replace(local, version=version)
+            local = local.with_version(version)
             await self._save([local.to_record()])
             self._files[path] = local
             self.generation += 1

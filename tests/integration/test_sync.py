@@ -16,9 +16,11 @@ from pathlib import Path
 import pytest
 from loopback import make_tree, read_tree
 
+import mfsync.engine.sync as sync_module
 from mfsync.crypto.keys import Identity
 from mfsync.engine.node import Node
 from mfsync.engine.sync import SYNC_SOURCE_WAIT, Syncer
+from mfsync.engine.transfer_status import FINISHED_STATES
 from mfsync.engine.transfers import Downloader, DownloadJob
 from mfsync.protocol.version import MAX_COUNTER, Order, VersionVector
 from mfsync.store import folder_scan
@@ -387,6 +389,30 @@ async def test_a_change_during_the_first_scan_is_seen_at_once(make_node, tmp_pat
     node = await make_node(share_dir=folder)
     assert "first.txt" in node.share.files
     await wait_for(lambda: "during.txt" in node.share.files, 10)
+
+
+async def test_a_sync_queues_a_window_of_downloads_at_a_time(
+        host, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # 100,000 new files held a job, a record and a status row each at once; now the policy
+    # queues SYNC_WINDOW of them and the rest as those finish.
+    monkeypatch.setattr(sync_module, "SYNC_WINDOW", 7)
+    files = {f"d{i % 3}/w{i:03}.bin": os.urandom(300) for i in range(60)}
+    await host(tmp_path / "a", files)
+    b = await host(tmp_path / "b")
+    syncer = _SYNCERS[b]
+    real_add = syncer.downloader.add
+    unfinished: list[int] = []
+
+    def add(job: DownloadJob) -> bool:
+        added = real_add(job)
+        unfinished.append(sum(1 for t in syncer.downloader.status.transfers
+                              if t.state not in FINISHED_STATES))
+        return added
+
+    monkeypatch.setattr(syncer.downloader, "add", add)
+    await _all_have([b], files)
+    assert len(unfinished) == len(files) and max(unfinished) <= 7
+    assert sorted(r.job.path for r in syncer.downloader.results) == sorted(files)
 
 
 async def test_each_file_is_fetched_once(host, tmp_path: Path) -> None:

@@ -49,7 +49,8 @@ from mfsync.store.adoption import Landed
 from mfsync.store.conflicts import conflict_name, is_conflict_name
 from mfsync.store.shareset import LocalFile, ShareSet
 
-__all__ = ["EVALUATE_DELAY", "EVALUATE_SOON", "SYNC_HISTORY", "Syncer", "choose_offer", "winner"]
+__all__ = ["EVALUATE_DELAY", "EVALUATE_SOON", "SYNC_HISTORY", "SYNC_WINDOW", "Syncer",
+           "choose_offer", "winner"]
 
 log = logging.getLogger("mfsync.sync")
 
@@ -70,6 +71,10 @@ SYNC_SOURCE_WAIT = 30.0
 #: forgotten first: a folder that syncs for months must not hold a row per file it ever fetched
 #: (100,000 small files held about 300 MB of rows and results).
 SYNC_HISTORY = 1000
+#: Downloads a sync folder has queued at most; the policy queues more as they finish. A folder
+#: that arrives with 100,000 new files held a job, a record and a status row for each of them
+#: at once (about 2 KB a file); a few seconds of work queued ahead keeps the transfers busy.
+SYNC_WINDOW = 4096
 #: A download that failed (a full disk, say) is queued again after this long, doubling with
 #: each failure of the same content up to RETRY_MAX: a lasting problem is retried calmly, not in
 #: a loop that reconnects and logs several times a second for as long as it lasts.
@@ -188,8 +193,7 @@ class Syncer:
         return self.sources.folder
 
     def forget_cancelled(self, path: str | None = None) -> None:
-        """Let the policy fetch ``path`` (None: every name) again although the user cancelled
-        its download."""
+        """Let the policy fetch ``path`` (None: all) again though the user cancelled it."""
         if path is None:
             self._cancelled.clear()
         else:
@@ -236,6 +240,8 @@ class Syncer:
         for path, offers in by_path.items():
             if path in pending:
                 continue  # a download for this name (or its conflict copy) is under way
+            if len(self._pending) >= SYNC_WINDOW:
+                break  # the rest stays unsettled: looked at again as downloads finish
             if self._memo.settled(path, offers, self._share.get(path), self._share.record(path)):
                 continue  # decided before, and neither side has changed since
             queued = self._queued

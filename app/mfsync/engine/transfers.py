@@ -52,6 +52,7 @@ from mfsync.engine.download_jobs import (
 from mfsync.engine.download_queue import Deferred, DoneCallback, DownloadQueue
 from mfsync.engine.file_sources import FileSources
 from mfsync.engine.job_board import StatusCallback
+from mfsync.engine.keyed_locks import KeyedLocks
 from mfsync.engine.receive import Receiver
 from mfsync.engine.small_batch import SmallFiles
 from mfsync.engine.sources import BadBlock, SourcePolicy, describe_host, endpoint, offer_for
@@ -134,7 +135,7 @@ class Downloader:
         #: Turns on the network (held while a job asks for and receives its data), in line.
         self._line = TurnLine(self._concurrency, self._policy, self._offer_of,
                               lambda: self._queue.queued)
-        self._name_locks: dict[JobKey, asyncio.Lock] = {}
+        self._name_locks = KeyedLocks[tuple[Path, str]]()
         self._failures = FailureLog(log)
         self._unsubscribe: Callable[[], None] = lambda: None
         self._ticker: asyncio.Task[None] | None = None
@@ -331,25 +332,26 @@ class Downloader:
                      attempt: Attempt, cooling: frozenset[Endpoint]) -> DownloadResult:
         # Names that differ only in case are one file on a case-insensitive file system: never
         # let two of them write (or share a partial file) at the same time.
-        lock = self._name_locks.setdefault((job.root, job.stored.casefold()), asyncio.Lock())
         self._line.chose(job.key, host)
         try:
-            async with lock:
+            async with self._name_locks.hold((job.root, job.stored.casefold())):
                 # A place in line for the network now, so that jobs get their turns in queue
-                # order whichever finishes its local checks first.
-                turn = self._line.place(job.key, cooling)
+                # order whichever finishes its local checks first. (A small file takes its
+                # place in its host's next batch instead: that batch takes the turn.)
+                turn = None if self._small.takes(remote) else self._line.place(job.key, cooling)
                 try:
                     helpers = Helpers(self._policy, self._line, remote,
                                       lambda: self._choose(job), host, cooling)
                     return await self._fetch_in_turn(job, remote, host, turn, attempt,
                                                      helpers=helpers)
                 finally:
-                    turn.release()
+                    if turn is not None:
+                        turn.release()
         finally:
             self._line.leave(job.key)
 
     async def _fetch_in_turn(self, job: DownloadJob, remote: RemoteFile, host: HostRef,
-                             turn: Turn, attempt: Attempt, *,
+                             turn: Turn | None, attempt: Attempt, *,
                              helpers: Helpers) -> DownloadResult:
         # One trip off the loop for every local check before the network (it looks at every
         # folder on the way, and may list one): for a small file those checks are most of it.
@@ -378,12 +380,12 @@ class Downloader:
         hashes = FileHashes(remote.size, partial.block_size, partial.hashes, remote.content_id)
         return DownloadResult(job, TransferState.DONE, remote, stored, final, hashes=hashes)
 
-    async def _receive(self, job: DownloadJob, remote: RemoteFile, host: HostRef, turn: Turn,
-                       attempt: Attempt, *, target: Path,
+    async def _receive(self, job: DownloadJob, remote: RemoteFile, host: HostRef,
+                       turn: Turn | None, attempt: Attempt, *, target: Path,
                        helpers: Helpers) -> tuple[PartialFile, bytes | None]:
-        """The content: alone, on the job's turn; a small file's in its host's next batch."""
-        if self._small.takes(remote):
-            turn.release()
+        """The content: alone, on the job's turn; a small file's (no turn of its own: None)
+        in its host's next batch."""
+        if turn is None:
             return await self._small.receive(job, remote, host, attempt, target)
         source = format_host_port(host.address, host.port)
         await self._line.wait(job.key, turn, host)  # (until then the job stays QUEUED)

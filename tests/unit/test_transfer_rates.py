@@ -126,6 +126,25 @@ def test_unchanged_snapshots_keep_counting_once() -> None:
     assert status.transfers[1].speed == 0.0 and status.transfers[0].speed is None
 
 
+def test_rows_that_shift_are_still_known_by_identity() -> None:
+    """A finished job forgotten at the front shifts every row after it: the same snapshots
+    at new positions count nothing new, and the active ones keep their meters."""
+    rates = TransferRates()
+    old = snap("old", MiB, MiB, state=TransferState.DONE)
+    rows = tuple(snap(f"a{i}", 100 * MiB, i * MiB) for i in range(5))
+    queued = snap("q", MiB, 0, state=TransferState.QUEUED)
+    rates.stamp((old, *rows, queued), now=0.0)
+    received = rates._received
+    status = rates.stamp((*rows, queued), now=1.0)
+    assert rates._received == received  # nothing counted twice
+    assert [t.speed for t in status.transfers] == [0.0] * 5 + [None]
+    # One of them moves on by 2 MiB: only it is counted, at its new position.
+    moved = snap("a3", 100 * MiB, 5 * MiB)
+    status = rates.stamp((rows[0], rows[1], rows[2], moved, rows[4], queued), now=2.0)
+    assert rates._received == received + 2 * MiB
+    assert status.transfers[3].speed == pytest.approx(MiB)  # 2 MiB over 2 s
+
+
 def test_stall_makes_speed_fall_and_time_left_unknown() -> None:
     rates = TransferRates()
     rates.stamp((snap("a", 100 * MiB, 0),), now=0.0)

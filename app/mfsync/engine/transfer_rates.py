@@ -90,11 +90,11 @@ class TransferRates:
         self._counted: dict[_Ident, tuple[float | None, int]] = {}
         #: The active transfers' meters, with the start of the run each one measures.
         self._meters: dict[_Ident, tuple[float | None, RateMeter]] = {}
-        #: The snapshots of the previous stamp, and the positions of its active ones: a
-        #: downloader hands out the same snapshot object while a transfer is unchanged, so most
-        #: of a long list is passed over by an identity check.
+        #: The snapshots of the previous stamp, and the ids of its active ones: a downloader
+        #: hands out the same snapshot object while a transfer is unchanged, so most of a long
+        #: list is passed over by an identity check.
         self._previous: tuple[TransferSnapshot, ...] = ()
-        self._previous_active: tuple[int, ...] = ()
+        self._previous_active: set[int] = set()
 
     def stamp(
         self, transfers: tuple[TransferSnapshot, ...], now: float | None = None
@@ -127,15 +127,18 @@ class TransferRates:
     def _count(self, transfers: tuple[TransferSnapshot, ...]) -> list[int]:
         """Add what each transfer received since the last stamp to ``_received``; return the
         positions of the active transfers."""
-        previous, counted = self._previous, self._counted
-        common = min(len(previous), len(transfers))
-        # The positions whose snapshot is not the very object of the last stamp, found in C:
-        # with thousands of transfers, nearly all of them are unchanged.
-        changed = list(itertools.compress(range(common),
-                                          map(operator.is_not, previous, transfers)))
-        changed.extend(range(common, len(transfers)))
+        counted = self._counted
+        # The snapshots that are not the very objects of the last stamp, found in C: with
+        # thousands of transfers, nearly all of them are unchanged. (By identity, not by
+        # position: a finished job forgotten shifts every row after it. The last stamp's
+        # snapshots are alive while this runs, so no new one can share an id with them.)
+        before = set(map(id, self._previous))
+        positions = range(len(transfers))
+        changed = itertools.compress(positions, map(operator.not_, map(before.__contains__,
+                                                                        map(id, transfers))))
         # An unchanged snapshot is as active as it was.
-        active = [i for i in self._previous_active if i < common and previous[i] is transfers[i]]
+        active = list(itertools.compress(positions, map(self._previous_active.__contains__,
+                                                        map(id, transfers))))
         for i in changed:
             t = transfers[i]
             ident = (t.key, t.path)
@@ -150,5 +153,6 @@ class TransferRates:
         if len(counted) > 2 * len(transfers) + 64:
             # Transfers taken off the list: forget them (all of the rest is counted above).
             self._counted = {(t.key, t.path): (t.started_at, t.fetched) for t in transfers}
-        self._previous, self._previous_active = transfers, tuple(active)
+        self._previous = transfers
+        self._previous_active = {id(transfers[i]) for i in active}
         return active

@@ -34,17 +34,46 @@ async def _ask(fetcher: Node, host: HostRef) -> None:
         await request_blocks(channel, remote.path, remote.content_id, remote.size)
 
 
+async def _drop_served(sharer: Node) -> None:
+    """Close what the sharer serves now (the index fetch's channel, kept by the fetcher)."""
+    assert sharer.server is not None
+    for served in sharer.server.channels:
+        await served.close()
+    await wait_for(lambda: not sharer.server.channels)
+
+
 async def test_an_idle_channel_is_reused(make_node, tmp_path: Path) -> None:
     sharer, fetcher, host = await _pair(make_node, tmp_path)
     assert sharer.server is not None
+    await _drop_served(sharer)
     before = sharer.server.accepted
     for _ in range(5):
         await _ask(fetcher, host)
     assert sharer.server.accepted == before + 1
 
 
+async def test_the_next_index_fetch_takes_the_channel_of_the_last(make_node,
+                                                                 tmp_path: Path) -> None:
+    """An index fetch leaves its channel in the pool and the next fetch from the same host
+    takes it: no new connection, no handshake (a swarm fetches indexes after every change)."""
+    sharer, fetcher, _ = await _pair(make_node, tmp_path)
+    assert sharer.server is not None
+    before = sharer.server.accepted
+    (tmp_path / "share" / "g.bin").write_bytes(b"new")
+    await sharer.rescan()
+    await wait_for(lambda: bool(fetcher.files_for("g.bin")))
+    assert sharer.server.accepted == before
+    # One the host closed meanwhile is not used: the fetch opens a new one and succeeds.
+    await _drop_served(sharer)
+    (tmp_path / "share" / "h.bin").write_bytes(b"newer")
+    await sharer.rescan()
+    await wait_for(lambda: bool(fetcher.files_for("h.bin")))
+    assert sharer.server.accepted == before + 1
+
+
 async def test_a_failed_exchange_closes_its_channel(make_node, tmp_path: Path) -> None:
     sharer, fetcher, host = await _pair(make_node, tmp_path)
+    await _drop_served(sharer)
     assert sharer.server is not None
     before = sharer.server.accepted
     with pytest.raises(RuntimeError):
@@ -103,8 +132,8 @@ async def test_a_full_server_lets_its_longest_idle_connection_go(make_node, tmp_
     import mfsync.net.server as server_module  # noqa: PLC0415 - only this test patches it
 
     sharer, fetcher, host = await _pair(make_node, tmp_path)
+    await _drop_served(sharer)  # (the index fetch's channel, kept by the fetcher)
     assert sharer.server is not None
-    await wait_for(lambda: not sharer.server.channels)  # the index fetch is over
     monkeypatch.setattr(server_module, "MAX_CONNECTIONS", 2)
     pool = ChannelPool(fetcher.connect, per_host=4)
     first_lease, second_lease = pool.lease(host), pool.lease(host)

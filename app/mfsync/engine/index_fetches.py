@@ -13,10 +13,14 @@ remembers the host) or failed, with the reason.
 A fetch asks the peer's folder list first (kept on the peer: ``Peer.folders``), then the index
 of each folder listed whose generation moved since we took its index (or that we do not hold);
 the indexes of folders it no longer lists are forgotten, and a peer that lists none offers us
-nothing. A peer known only by address (``--peer``, announcing no instance) has every folder's
-index fetched each time, as a restart there cannot be told from the generations. A peer that
-lists a folder without ANNOUNCED (its changes do not move the announced generation) is fetched
-again every ``FOLDER_POLL`` while it is in view (see ``peer_directory``).
+nothing. A fetch read to its end leaves its channel in the node's ``ChannelPool``; the next
+fetch from the same host (the key it proved, the instance it announces) takes it while it is
+idle, without a new connection and handshake (in a swarm every host fetches every other one's
+index after each of its changes). A peer known only by address (``--peer``, announcing no
+instance) has every folder's index fetched each time, as a restart there cannot be told from
+the generations. A peer that lists a folder without ANNOUNCED (its changes do not move the
+announced generation) is fetched again every ``FOLDER_POLL`` while it is in view (see
+``peer_directory``).
 """
 
 import asyncio
@@ -25,6 +29,7 @@ import time
 from collections.abc import Callable
 
 from mfsync.crypto.keys import short_key
+from mfsync.engine.channel_pool import ChannelPool
 from mfsync.engine.dialer import Dialer
 from mfsync.engine.peers import MAX_PEERS, Peer, PeerTable, is_proven, polled_folders
 from mfsync.engine.remote_index import RemoteIndexes
@@ -87,9 +92,10 @@ class IndexFetches:
     """
 
     def __init__(self, table: PeerTable[Peer], indexes: RemoteIndexes, dialer: Dialer,
-                 trust: TrustList, known_hosts: KnownHosts, *,
+                 trust: TrustList, known_hosts: KnownHosts, *, pool: ChannelPool | None = None,
                  on_change: Callable[[], None], on_ended: Callable[[Peer], None]) -> None:
         self._table = table
+        self._pool = pool
         self._indexes = indexes
         self._dialer = dialer
         self._trust = trust
@@ -182,16 +188,27 @@ class IndexFetches:
 
     async def _fetch(self, peer: Peer) -> None:
         channel: SecureChannel | None = None
+        host: HostRef | None = None
 
         def authorize(key: bytes) -> bool:
             peer.key = key
             return self._trust.is_trusted(key)
 
         try:
-            channel = await self._dialer.open(peer.address, peer.port, authorize)
+            listing: FolderList | None = None
+            channel = self._kept_channel(peer)
+            if channel is not None:
+                try:
+                    listing = await request_folders(channel)
+                except ChannelError:  # (closed by the host while it was idle: a new one)
+                    channel.abort()
+                    channel = None
+            if channel is None:
+                channel = await self._dialer.open(peer.address, peer.port, authorize)
+                listing = await request_folders(channel)
+            assert listing is not None
             if channel.peer_hello is not None and channel.peer_hello.name:
                 peer.name = channel.peer_hello.name
-            listing = await request_folders(channel)
             host = HostRef(channel.remote_key, peer.address, peer.port, peer.instance_id or b"")
             count = await self._take_folders(channel, peer, host, listing)
             peer.state = PeerState.CONNECTED
@@ -202,6 +219,10 @@ class IndexFetches:
                 await asyncio.to_thread(self._known_hosts.save)
             log.info("%s:%d (%s, key %s): %d files", peer.address, peer.port, peer.name,
                      short_key(channel.remote_key), count)
+            if self._pool is not None and host.instance:
+                # Read to its end: kept for the next fetch (or a download) from this host.
+                self._pool.give_back(host, channel)
+                channel = None
         except NotTrusted as exc:
             self.fail(peer, PeerState.UNTRUSTED, str(exc))
         except PeerRefused as exc:
@@ -219,6 +240,16 @@ class IndexFetches:
             )
             self._on_ended(peer)
             self._on_change()
+
+    def _kept_channel(self, peer: Peer) -> SecureChannel | None:
+        """A channel kept open from an earlier exchange with this very host (the key it proved
+        last time, still trusted, and the instance it announces now), if one is idle: the
+        fetch then skips the TCP connection and the handshake. None: open a new one."""
+        if self._pool is None or peer.key is None or not peer.instance_id:
+            return None
+        if not self._trust.is_trusted(peer.key):
+            return None  # (a new channel says so properly: NotTrusted)
+        return self._pool.take(HostRef(peer.key, peer.address, peer.port, peer.instance_id))
 
     async def _take_folders(self, channel: SecureChannel, peer: Peer, host: HostRef,
                             listing: FolderList) -> int:

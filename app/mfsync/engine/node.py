@@ -154,7 +154,8 @@ class Node:
         self._dialer = Dialer(self.identity, self._hello, timeout=options.handshake_timeout)
         #: Channels kept open between downloads.
         self._pool = ChannelPool(self.connect)
-        self._peers = PeerDirectory(self._trust, self._dialer, self.known_hosts, changed)
+        self._peers = PeerDirectory(self._trust, self._dialer, self.known_hosts, changed,
+                                    pool=self._pool)
         self._presence = Presence(
             self.identity, self._hello, self.instance_id, authorize=self._authorize_client,
             handler=self._handle_request, on_refused=self._refused_client,

@@ -21,6 +21,7 @@ from collections import Counter
 from collections.abc import Callable
 
 from mfsync.crypto.keys import short_key
+from mfsync.engine.channel_pool import ChannelPool
 from mfsync.engine.dialer import Dialer
 from mfsync.engine.index_fetches import IndexFetches
 from mfsync.engine.peers import Endpoint, Peer, PeerTable
@@ -56,18 +57,19 @@ Changed = Callable[[float], None]
 class PeerDirectory:
     """The peers we know (announced, named with ``--peer``, remembered) and their indexes.
 
-    ``changed(gap)`` is told of every change the status shows.
+    ``changed(gap)`` is told of every change the status shows; ``pool`` keeps the channels
+    of index fetches for the next fetch (see ``IndexFetches``).
     """
 
     def __init__(self, trust: TrustList, dialer: Dialer, known_hosts: KnownHosts,
-                 changed: Changed) -> None:
+                 changed: Changed, *, pool: ChannelPool | None = None) -> None:
         self._trust = trust
         self._changed = changed
         self._table: PeerTable[Peer] = PeerTable()
         #: Every peer's index, within one memory budget; the files of the status.
         self.indexes = RemoteIndexes(lambda: changed(0.0), self._index_dropped)
         self.fetches = IndexFetches(self._table, self.indexes, dialer, trust, known_hosts,
-                                    on_change=lambda: changed(0.0),
+                                    pool=pool, on_change=lambda: changed(0.0),
                                     on_ended=lambda _peer: self._keep_connected_indexes())
         self._maintenance: asyncio.Task[None] | None = None
         #: Endpoints added for offers (``add_temporary``), with how many offers each.

@@ -1,7 +1,8 @@
 """The sync policy: what ``sync DIR`` downloads, replaces, keeps and sets aside.
 
-How it works: after every change of the network's files (and of our own), each path offered by
-others is compared with what our share set holds, by version vector:
+How it works: after every change of the network's files (and of our own; spaced out under load,
+see ``engine.sync_pace``), each path offered by others is compared with what our share set
+holds, by version vector:
 
 - not here at all: download it (then share it, so files spread host to host);
 - deleted here (a tombstone): leave it, unless someone changed it after our deletion;
@@ -36,6 +37,7 @@ from mfsync.engine.folder_sources import FolderSources
 from mfsync.engine.node import Node
 from mfsync.engine.status import NodeStatus, RemoteFile
 from mfsync.engine.sync_memo import PolicyMemo
+from mfsync.engine.sync_pace import EVALUATE_DELAY, EVALUATE_SOON, PolicyPace
 from mfsync.engine.transfer_status import TransferState
 from mfsync.engine.transfers import (
     DEFAULT_CONCURRENCY,
@@ -54,19 +56,6 @@ __all__ = ["EVALUATE_DELAY", "EVALUATE_SOON", "SYNC_HISTORY", "SYNC_WINDOW", "Sy
 
 log = logging.getLogger("mfsync.sync")
 
-#: The policy runs at most once in this long: changes arriving meanwhile are gathered into the
-#: next run (a folder filling up changes after every file).
-EVALUATE_DELAY = 0.2
-#: After a quiet moment a change is acted on this soon (gathering what arrives with it: a
-#: scan and the announcement after it), so a new file elsewhere is fetched at once.
-EVALUATE_SOON = 0.01
-#: Between runs the loop is left at least this many times as long as the last run took, so the
-#: policy over a folder of many files takes at most a twentieth of the loop (a run over 10,000
-#: names takes 20-30 ms, and the folder changes after every batch that lands). With 4 (a
-#: fifth), a sync of 10,000 small files spent 0.12 ms of the receiver's CPU per file on runs
-#: that found the download window full; a change after a quiet moment still waits only
-#: ``EVALUATE_SOON``.
-EVALUATE_GAP = 19.0
 #: A sync download waits this long for a source before it gives up (the policy will queue it
 #: again when a host offers the file), so that jobs for vanished hosts do not hold every worker.
 SYNC_SOURCE_WAIT = 30.0
@@ -151,12 +140,9 @@ class Syncer:
         #: name -> (content id, when to try again, the delay used) after a failed download.
         self._failed: dict[str, tuple[bytes, float, float]] = {}
         self._retries: set[asyncio.TimerHandle] = set()
-        self._handle: asyncio.TimerHandle | None = None
-        #: When the policy last started to run (loop time): the next waits EVALUATE_DELAY.
-        self._last_run = float("-inf")
-        self._last_took = 0.0  #: how long the last run took (seconds of loop time)
-        self._running = False
-        self._again = False
+        #: When the policy runs next (a multiple of its last run's length after it).
+        self._pace = PolicyPace(self._evaluate_all,
+                                lambda: len(self._pending) < SYNC_WINDOW // 2)
         self._unsubscribe: Callable[[], None] | None = None
         #: Paths for which a worn-out version was ignored (warned about once).
         self._worn_out: set[str] = set()
@@ -178,8 +164,7 @@ class Syncer:
         """Stop reacting to changes and stop the downloads (partials stay for later)."""
         if self._unsubscribe is not None:
             self._unsubscribe()
-        if self._handle is not None:
-            self._handle.cancel()
+        self._pace.cancel()
         for retry in self._retries:
             retry.cancel()
         self._retries.clear()
@@ -204,35 +189,12 @@ class Syncer:
         self.schedule()
 
     def schedule(self) -> None:
-        """Run the policy soon (changes arriving meanwhile are handled in the same run)."""
-        if self._handle is None:
-            loop = asyncio.get_running_loop()
-            gap = max(EVALUATE_DELAY, EVALUATE_GAP * self._last_took)
-            wait = max(EVALUATE_SOON, self._last_run + gap - loop.time())
-            self._handle = loop.call_later(wait, self._kick)
-
-    def _kick(self) -> None:
-        self._handle = None
-        self._last_run = asyncio.get_running_loop().time()
-        if self._running:
-            self._again = True
-            return
-        task = asyncio.get_running_loop().create_task(self._evaluate_all())
-        task.add_done_callback(lambda _t: None)
+        """Run the policy soon (changes arriving meanwhile are handled in the same run; see
+        ``engine.sync_pace``)."""
+        self._pace.schedule()
 
     async def _evaluate_all(self) -> None:
-        loop = asyncio.get_running_loop()
-        self._running = True
-        try:
-            await self._evaluate(self._node.status)
-        except Exception:
-            log.exception("sync evaluation failed")
-        finally:
-            self._running = False
-            self._last_took = loop.time() - self._last_run
-            if self._again:  # changes arrived during the run: another, after the gap
-                self._again = False
-                self.schedule()
+        await self._evaluate(self._node.status)
 
     async def _evaluate(self, status: NodeStatus) -> None:
         if not self._node.offers(self._share):

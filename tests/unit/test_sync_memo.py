@@ -5,6 +5,7 @@ from mfsync.engine.folder_sources import FolderSources
 from mfsync.engine.status import HostRef, RemoteFile
 from mfsync.engine.sync_memo import PolicyMemo
 from mfsync.protocol.folder_id import DEFAULT_FOLDER
+from mfsync.store.change_log import ChangeLog
 
 A = HostRef(b"a" * 32, "10.0.0.1", 8000)
 B = HostRef(b"b" * 32, "10.0.0.2", 8000)
@@ -51,3 +52,45 @@ def test_a_name_is_settled_only_for_the_offers_and_copy_decided_on() -> None:
     assert not memo.settled("x", offers, object(), None)  # type: ignore[arg-type]  # ours changed
     memo.keep_only(set())
     assert not memo.settled("x", offers, None, None)  # no longer offered: forgotten
+
+
+class _Share:
+    """What ``PolicyMemo.to_look_at`` asks of a share set: its generation and its change log
+    (the real ``ChangeLog`` that index deltas are built from)."""
+
+    def __init__(self) -> None:
+        self.generation = 1
+        self._log = ChangeLog()
+        self._log.note(1, (), ())
+
+    def change(self, changed: tuple[str, ...] = (), gone: tuple[str, ...] = ()) -> None:
+        self.generation += 1
+        self._log.note(self.generation, changed, gone)
+
+    def changes_since(self, generation: int) -> tuple[set[str], set[str]] | None:
+        return self._log.since(generation, self.generation)
+
+
+def test_a_run_looks_only_at_names_not_settled_and_names_our_share_changed() -> None:
+    memo, _ = _memo({A.key})
+    share = _Share()
+    files = tuple(_file(f"f{i}", A) for i in range(50))
+    by_path = memo.by_path(files)
+    assert list(memo.to_look_at(by_path, share)) == list(by_path)  # (a first run: all)
+    for path, offers in by_path.items():
+        if path != "f49":
+            memo.settle(path, offers, None, None)
+    assert list(memo.to_look_at(by_path, share)) == ["f49"]
+    share.change(changed=("f3",))
+    assert list(memo.to_look_at(by_path, share)) == ["f3", "f49"]
+    share.change(gone=("f5",))
+    share.change(changed=("f1",))
+    assert list(memo.to_look_at(by_path, share)) == ["f1", "f5", "f49"]
+    assert list(memo.to_look_at(by_path, share)) == ["f49"]
+    # Another offer (a new grouping): every name again.
+    regrouped = memo.by_path(tuple(files[:40]))
+    assert list(memo.to_look_at(regrouped, share)) == list(regrouped)
+    assert not memo.settled("f45", [_file("f45", A)], None, None)  # no longer offered
+    assert list(memo.to_look_at(regrouped, share)) == []  # (f49 is no longer offered)
+    # Changes that cannot be told (a share set whose log does not reach back): every name.
+    assert list(memo.to_look_at(regrouped, _Share())) == list(regrouped)

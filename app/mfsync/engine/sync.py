@@ -201,8 +201,8 @@ class Syncer:
             return  # gone, unreadable or paused (unmounted?): nothing is fetched into it
         by_path = self._memo.by_path(status.files)
         pending = set(self._pending.values())
-        self._memo.keep_only(by_path.keys())
-        for path, offers in by_path.items():
+        for path in self._memo.to_look_at(by_path, self._share):
+            offers = by_path[path]
             if path in pending:
                 continue  # a download for this name (or its conflict copy) is under way
             if len(self._pending) >= SYNC_WINDOW:

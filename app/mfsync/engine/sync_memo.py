@@ -11,15 +11,22 @@ a folder of N files cost N looks at N names. ``PolicyMemo`` keeps two things bet
   copy it decided on. Our file and index row are compared by identity: the share set replaces
   them whenever they change, so an unchanged identity means an unchanged copy (a replaced but
   equal one only costs another look).
+
+A run does not even look at a settled name when nothing can have changed for it: the offer is
+the very grouping of the last run, and the share set's change log (the one index deltas are
+built from) does not name it since the generation the last run started at. So a run over a
+folder of 100,000 settled names looks at the few that are not settled and the few that changed
+(it took a quarter of a second to go through all of them, after every batch that landed).
 """
 
-from collections.abc import Collection
+from collections.abc import Collection, Iterable
 from dataclasses import dataclass
 
 from mfsync.engine.folder_sources import FolderSources
 from mfsync.engine.status import RemoteFile
 from mfsync.store.index_db import FileRecord
 from mfsync.store.local_file import LocalFile
+from mfsync.store.shareset import ShareSet
 
 __all__ = ["PolicyMemo"]
 
@@ -50,6 +57,8 @@ class PolicyMemo:
         self._sources = sources
         self._grouped: _Grouped | None = None
         self._settled: dict[str, _Settled] = {}
+        #: The grouping the last run looked at, and our share set's generation when it began.
+        self._looked: tuple[dict[str, list[RemoteFile]], int] | None = None
 
     def by_path(self, files: tuple[RemoteFile, ...]) -> dict[str, list[RemoteFile]]:
         """The offers of the folder's files in ``files`` by name, from the hosts it admits
@@ -70,6 +79,22 @@ class PolicyMemo:
                     offers.append(taken)
         self._grouped = _Grouped(files, admitted, by_path)
         return by_path
+
+    def to_look_at(self, by_path: dict[str, list[RemoteFile]], share: ShareSet
+                   ) -> Iterable[str]:
+        """The names of ``by_path`` (in its order) a run looks at: every one after the offer
+        changed (and the settled names no longer offered are forgotten), else those not
+        settled and those ``share`` changed since the last run began."""
+        looked, self._looked = self._looked, (by_path, share.generation)
+        delta = None
+        if looked is not None and looked[0] is by_path:
+            delta = share.changes_since(looked[1])
+        if delta is None:
+            self.keep_only(by_path.keys())
+            return by_path
+        changed = delta[0] | delta[1]
+        settled = self._settled
+        return [path for path in by_path if path not in settled or path in changed]
 
     def keep_only(self, names: Collection[str]) -> None:
         """Forget the names no longer offered."""

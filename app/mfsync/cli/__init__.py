@@ -32,7 +32,7 @@ from mfsync.cli.setup import Settings, load_settings
 from mfsync.crypto.keys import IdentityError, parse_key
 from mfsync.crypto.verify import verification_code
 from mfsync.display import EscapingFormatter
-from mfsync.memory import keep_large_buffers
+from mfsync.memory import keep_large_buffers, tune_collector
 from mfsync.store.identity_file import load_or_create_identity
 
 __all__ = ["EXIT_FAILURE", "EXIT_INTERRUPTED", "EXIT_OK", "EXIT_USAGE", "main"]
@@ -87,6 +87,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     keep_large_buffers()
+    tune_collector()
     with _logging_to_stderr(getattr(args, "verbose", 0) or 0):
         return _main(parser, args)
 

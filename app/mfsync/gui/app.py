@@ -39,7 +39,7 @@ from mfsync.gui.settings_dialog import SettingsDialog
 from mfsync.gui.single_instance import SingleInstance, instance_name
 from mfsync.gui.tray import Tray, TrayNotificationSink
 from mfsync.gui.trust_dialog import TrustDialog
-from mfsync.memory import keep_large_buffers
+from mfsync.memory import keep_large_buffers, tune_collector
 from mfsync.store import locations
 
 __all__ = ["DesktopApp", "main"]
@@ -267,6 +267,7 @@ def main(argv: list[str] | None = None) -> int:
     """Run the desktop app; the exit code."""
     args = _parser().parse_args(argv)
     keep_large_buffers()
+    tune_collector()
     handler = logging.StreamHandler()
     handler.setFormatter(EscapingFormatter("mfsync-gui: %(name)s: %(message)s"))
     logging.basicConfig(

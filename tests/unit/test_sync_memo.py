@@ -71,26 +71,59 @@ class _Share:
         return self._log.since(generation, self.generation)
 
 
+def _run(memo: PolicyMemo, by_path: dict[str, list[RemoteFile]], share: _Share) -> list[str]:
+    """A run that looks at every name it is given (and settles none)."""
+    names = list(memo.to_look_at(by_path, share))
+    for path in names:
+        memo.settled(path, by_path[path], None, None)
+    memo.completed()
+    return names
+
+
 def test_a_run_looks_only_at_names_not_settled_and_names_our_share_changed() -> None:
     memo, _ = _memo({A.key})
     share = _Share()
     files = tuple(_file(f"f{i}", A) for i in range(50))
     by_path = memo.by_path(files)
-    assert list(memo.to_look_at(by_path, share)) == list(by_path)  # (a first run: all)
+    assert _run(memo, by_path, share) == list(by_path)  # (a first run: all)
     for path, offers in by_path.items():
         if path != "f49":
             memo.settle(path, offers, None, None)
-    assert list(memo.to_look_at(by_path, share)) == ["f49"]
+    assert _run(memo, by_path, share) == ["f49"]
     share.change(changed=("f3",))
-    assert list(memo.to_look_at(by_path, share)) == ["f3", "f49"]
+    assert _run(memo, by_path, share) == ["f3", "f49"]
     share.change(gone=("f5",))
     share.change(changed=("f1",))
-    assert list(memo.to_look_at(by_path, share)) == ["f1", "f5", "f49"]
-    assert list(memo.to_look_at(by_path, share)) == ["f49"]
+    assert _run(memo, by_path, share) == ["f1", "f5", "f49"]
+    assert _run(memo, by_path, share) == ["f49"]
     # Another offer (a new grouping): every name again.
     regrouped = memo.by_path(tuple(files[:40]))
-    assert list(memo.to_look_at(regrouped, share)) == list(regrouped)
+    assert _run(memo, regrouped, share) == list(regrouped)
     assert not memo.settled("f45", [_file("f45", A)], None, None)  # no longer offered
-    assert list(memo.to_look_at(regrouped, share)) == []  # (f49 is no longer offered)
+    assert _run(memo, regrouped, share) == []  # (f49 is no longer offered)
     # Changes that cannot be told (a share set whose log does not reach back): every name.
-    assert list(memo.to_look_at(regrouped, _Share())) == list(regrouped)
+    assert _run(memo, regrouped, _Share()) == list(regrouped)
+
+
+def test_a_run_stopped_early_leaves_the_next_one_to_look_at_every_name() -> None:
+    """A name settled for older offers must be looked at after the offer changed, even when
+    the run that saw the change stopped before it (the download window was full), and even
+    after a run found it unsettled (a download failed, and its retry comes later)."""
+    memo, _ = _memo({A.key, B.key})
+    share = _Share()
+    old = memo.by_path(tuple(_file(f"f{i}", A) for i in range(10)))
+    for path, offers in old.items():
+        memo.settle(path, offers, None, None)
+    memo.completed()
+    new = memo.by_path(tuple(_file(f"f{i}", A, B) for i in range(10)))  # B offers them too
+    names = list(memo.to_look_at(new, share))
+    assert names == list(new)
+    for path in names[:3]:  # the window fills after three: the run stops
+        assert not memo.settled(path, new[path], None, None)
+    assert list(memo.to_look_at(new, share)) == list(new)  # stopped early: all again
+    for path in new:
+        memo.settled(path, new[path], None, None)
+    memo.completed()
+    # Every name was found unsettled (each queued a download, say, that failed): the next
+    # run, with nothing changed at all, still looks at each of them.
+    assert list(memo.to_look_at(new, share)) == list(new)

@@ -246,6 +246,8 @@ class Syncer:
             if self._queued == queued:
                 # Nothing to fetch: the answer stays until the offers or our copy change.
                 self._memo.settle(path, offers, self._share.get(path), self._share.record(path))
+        else:
+            self._memo.completed()  # (no break: the next run may look at what changed only)
 
     async def _consider(self, path: str, theirs: RemoteFile) -> None:
         ours = self._share.get(path)

@@ -57,8 +57,10 @@ class PolicyMemo:
         self._sources = sources
         self._grouped: _Grouped | None = None
         self._settled: dict[str, _Settled] = {}
-        #: The grouping the last run looked at, and our share set's generation when it began.
+        #: The grouping the last complete run looked at, and our share set's generation when
+        #: it began (None: the last run stopped early, or failed); the same of this run.
         self._looked: tuple[dict[str, list[RemoteFile]], int] | None = None
+        self._started: tuple[dict[str, list[RemoteFile]], int] | None = None
 
     def by_path(self, files: tuple[RemoteFile, ...]) -> dict[str, list[RemoteFile]]:
         """The offers of the folder's files in ``files`` by name, from the hosts it admits
@@ -83,9 +85,11 @@ class PolicyMemo:
     def to_look_at(self, by_path: dict[str, list[RemoteFile]], share: ShareSet
                    ) -> Iterable[str]:
         """The names of ``by_path`` (in its order) a run looks at: every one after the offer
-        changed (and the settled names no longer offered are forgotten), else those not
+        changed (and the settled names no longer offered are forgotten) or after a run that
+        did not look at all it was given (``completed`` was not called), else those not
         settled and those ``share`` changed since the last run began."""
-        looked, self._looked = self._looked, (by_path, share.generation)
+        looked, self._looked = self._looked, None  # (until this run is complete)
+        self._started = (by_path, share.generation)
         delta = None
         if looked is not None and looked[0] is by_path:
             delta = share.changes_since(looked[1])
@@ -95,6 +99,10 @@ class PolicyMemo:
         changed = delta[0] | delta[1]
         settled = self._settled
         return [path for path in by_path if path not in settled or path in changed]
+
+    def completed(self) -> None:
+        """The run looked at every name ``to_look_at`` gave it: the next may look at less."""
+        self._looked = self._started
 
     def keep_only(self, names: Collection[str]) -> None:
         """Forget the names no longer offered."""
@@ -106,8 +114,12 @@ class PolicyMemo:
         """Whether the policy found nothing to do for ``path`` with these very offers and
         this copy of ours."""
         seen = self._settled.get(path)
-        return seen is not None and seen.ours is ours and seen.record is record and (
-            seen.offers == offers)
+        if seen is None:
+            return False
+        if seen.ours is ours and seen.record is record and seen.offers == offers:
+            return True
+        del self._settled[path]  # (so that a run that skips settled names looks at it)
+        return False
 
     def settle(self, path: str, offers: list[RemoteFile], ours: LocalFile | None,
                record: FileRecord | None) -> None:

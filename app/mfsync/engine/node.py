@@ -152,8 +152,7 @@ class Node:
             self._folders.rescan_soon)
         self.known_hosts = KnownHosts(options.known_hosts_path)
         self._dialer = Dialer(self.identity, self._hello, timeout=options.handshake_timeout)
-        #: Channels kept open between downloads.
-        self._pool = ChannelPool(self.connect)
+        self._pool = ChannelPool(self.connect)  # kept open between downloads and index fetches
         self._peers = PeerDirectory(self._trust, self._dialer, self.known_hosts, changed,
                                     pool=self._pool)
         self._presence = Presence(

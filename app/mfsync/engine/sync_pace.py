@@ -53,6 +53,7 @@ class PolicyPace:
         self._last_took = 0.0  #: how long the last run took (seconds of loop time)
         self._running = False
         self._again = False
+        self._task: asyncio.Task[None] | None = None
 
     def schedule(self) -> None:
         """Run the policy soon (changes arriving meanwhile are handled in the same run); a
@@ -79,8 +80,8 @@ class PolicyPace:
         if self._running:
             self._again = True
             return
-        task = asyncio.get_running_loop().create_task(self._run_once())
-        task.add_done_callback(lambda _t: None)
+        # (held here: the loop keeps only a weak reference to a task)
+        self._task = asyncio.get_running_loop().create_task(self._run_once())
 
     async def _run_once(self) -> None:
         loop = asyncio.get_running_loop()

@@ -383,8 +383,7 @@ class Downloader:
     async def _receive(self, job: DownloadJob, remote: RemoteFile, host: HostRef,
                        turn: Turn | None, attempt: Attempt, *, target: Path,
                        helpers: Helpers) -> tuple[PartialFile, bytes | None]:
-        """The content: alone, on the job's turn; a small file's (no turn of its own: None)
-        in its host's next batch."""
+        """The content: alone, on the job's turn; a small file's (``turn`` None) in a batch."""
         if turn is None:
             return await self._small.receive(job, remote, host, attempt, target)
         source = format_host_port(host.address, host.port)

@@ -188,7 +188,6 @@ class IndexFetches:
 
     async def _fetch(self, peer: Peer) -> None:
         channel: SecureChannel | None = None
-        host: HostRef | None = None
 
         def authorize(key: bytes) -> bool:
             peer.key = key

@@ -9,6 +9,10 @@ What the package installs:
   to their real path, so links to them work);
 - ``/usr/bin/mfsync``, ``/usr/bin/mfsync-gui``: relative links into ``/opt/mfsync``;
 - the menu entry, the AppStream metadata and the hicolor icons, under the application id;
+- "Send with mfsync…" and "Share with mfsync" for Dolphin (service menus) and Nemo (actions),
+  and for Thunar and Nautilus to copy from ``/usr/share/doc/mfsync/file-managers``;
+- the systemd user units ``mfsync.service`` (``mfsync daemon``) and ``mfsync-sync@.service``
+  (``mfsync sync DIR``) in ``/usr/lib/systemd/user``, enabled by nobody until a user asks;
 - ``/usr/share/doc/mfsync``: ``copyright`` and ``README.firewall`` (``mfsync.net.firewall``).
 
 There are no maintainer scripts: dpkg's file triggers (hicolor-icon-theme, desktop-file-utils,
@@ -29,33 +33,52 @@ from pathlib import Path
 
 import layout
 import render_icons
+from mfsync.gui.platform_check import desktop_packages
 
 __all__ = [
     "DEPENDS",
+    "FILE_MANAGER_ENTRIES",
     "MAINTAINER",
     "RECOMMENDS",
+    "USER_UNITS",
     "build_deb",
     "control",
     "copyright_text",
+    "file_manager_entry",
     "glibc_requirement",
     "homepage",
     "menu_entry",
     "metainfo",
     "release_date",
     "stage",
+    "user_unit",
 ]
 
 #: Where the package puts the bundle.
 PREFIX = Path("opt/mfsync")
-#: The system libraries that Qt in the bundle loads and PyInstaller leaves out (it bundles
-#: neither the OpenGL/EGL drivers' front ends nor some xcb helpers of Qt's X11 plugin); the
-#: same list that scripts/system-deps.sh installs for the tests. libc6 is added by
-#: ``glibc_requirement``.
-DEPENDS = (
-    "libgl1", "libegl1", "libxkbcommon0", "libfontconfig1", "libdbus-1-3", "libglib2.0-0",
-    "libxcb-cursor0", "libxcb-icccm4", "libxcb-keysyms1", "libxcb-shape0", "libxcb-xkb1",
-    "libxkbcommon-x11-0",
-)
+#: The system libraries that Qt in the bundle may load (PyInstaller bundles neither the
+#: OpenGL/EGL drivers' front ends nor every xcb helper of Qt's X11 plugin): the list the app
+#: checks before it starts Qt (``mfsync.gui.platform_check.LIBRARIES``), which
+#: scripts/desktop-deps.sh installs too. libc6 is added by ``glibc_requirement``.
+DEPENDS = tuple(desktop_packages())
+#: The systemd user units (templates in resources/linux), installed where every user's
+#: systemd finds them: ``systemctl --user enable --now mfsync``.
+USER_UNITS = ("mfsync.service", "mfsync-sync@.service")
+USER_UNIT_DIR = Path("usr/lib/systemd/user")
+#: The file managers' entries (templates in resources/linux) and where the package installs
+#: them: Dolphin's service menus and Nemo's actions where those look system-wide; Thunar's
+#: custom actions and the Nautilus scripts (per user only) as documentation to copy from.
+FILE_MANAGER_ENTRIES = {
+    "net.mfsync.mfsync-send.servicemenu.desktop":
+        "usr/share/kio/servicemenus/net.mfsync.mfsync-send.desktop",
+    "net.mfsync.mfsync-share.servicemenu.desktop":
+        "usr/share/kio/servicemenus/net.mfsync.mfsync-share.desktop",
+    "mfsync-send.nemo_action": "usr/share/nemo/actions/mfsync-send.nemo_action",
+    "mfsync-share.nemo_action": "usr/share/nemo/actions/mfsync-share.nemo_action",
+    "thunar-uca.xml": "usr/share/doc/mfsync/file-managers/thunar-uca.xml",
+    "nautilus-send.sh": "usr/share/doc/mfsync/file-managers/Send with mfsync…",
+    "nautilus-share.sh": "usr/share/doc/mfsync/file-managers/Share with mfsync",
+}
 #: Qt's Wayland plugin needs these; without them Qt falls back to X11 (XWayland).
 RECOMMENDS = ("libwayland-client0", "libwayland-cursor0", "libwayland-egl1")
 MAINTAINER = "The mfsync developers <maintainers@mfsync.net>"
@@ -103,6 +126,12 @@ def stage(bundle: Path, root: Path) -> None:
     share = root / "usr" / "share"
     _write(share / "applications" / f"{app_id}.desktop", menu_entry())
     _write(share / "metainfo" / f"{app_id}.metainfo.xml", metainfo())
+    for unit in USER_UNITS:
+        _write(root / USER_UNIT_DIR / unit, user_unit(unit))
+    for template, target in FILE_MANAGER_ENTRIES.items():
+        _write(root / target, file_manager_entry(template))
+        if template.endswith(".sh"):
+            (root / target).chmod(0o755)  # (a script, to copy as it is)
     render_icons.render_icons(layout.ICONS)
     shutil.copytree(layout.ICONS / "hicolor", share / "icons" / "hicolor")
     doc = share / "doc" / "mfsync"
@@ -138,6 +167,19 @@ def menu_entry(exec_word: str = layout.GUI_NAME, icon: str | None = None) -> str
     is a theme icon name (default: the application id)."""
     template = (_LINUX / f"{layout.app_id()}.desktop").read_text(encoding="utf-8")
     return template.replace("@EXEC@", exec_word).replace("@ICON@", icon or layout.app_id())
+
+
+def file_manager_entry(name: str, exec_word: str = layout.GUI_NAME) -> str:
+    """The file manager entry ``name`` from its template: ``exec_word`` starts the app (found
+    on PATH), the icon is the theme's icon of the application id."""
+    template = (_LINUX / name).read_text(encoding="utf-8")
+    return template.replace("@EXEC@", exec_word).replace("@ICON@", layout.app_id())
+
+
+def user_unit(name: str, command: str = f"/usr/bin/{layout.CLI_NAME}") -> str:
+    """The systemd user unit ``name`` from its template, starting ``command`` (an absolute
+    path without spaces or ``%``, as the package's is)."""
+    return (_LINUX / name).read_text(encoding="utf-8").replace("@MFSYNC@", command)
 
 
 def metainfo(version: str | None = None, date: str | None = None) -> str:

@@ -2,6 +2,6 @@
 
 import sys
 
-from mfsync.gui.app import main
+from mfsync.gui.launch import main
 
 sys.exit(main())

@@ -45,6 +45,7 @@ from harness import (  # noqa: E402 - the harness lives with the GUI tests
     missing_x_tools,
 )
 from PySide6.QtCore import QPoint, QRect, Qt, QUrl  # noqa: E402
+from PySide6.QtGui import QColor, QPalette  # noqa: E402
 from PySide6.QtWidgets import QApplication, QSystemTrayIcon, QWidget  # noqa: E402
 
 import mfsync.engine.receive  # noqa: E402
@@ -127,6 +128,10 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--out", type=Path, default=ROOT / "docs" / "screenshots",
                         help="folder for the PNG files (default: docs/screenshots)")
+    parser.add_argument("--theme", choices=("light", "dark"), default="light",
+                        help="draw as under a light desktop theme (Qt's default here) or a dark "
+                             "one (Fusion with a dark palette, as a dark desktop gives Qt); "
+                             "dark screenshots go to OUT/dark")
     parser.add_argument("-v", "--verbose", action="store_true", help="log the app's messages")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(name)s: %(message)s")
@@ -136,7 +141,7 @@ def main(argv: list[str] | None = None) -> int:
     if missing:
         log.error("missing %s: run scripts/system-deps.sh as root", ", ".join(missing))
         return 1
-    out: Path = args.out.resolve()
+    out: Path = args.out.resolve() / ("dark" if args.theme == "dark" else "")
     out.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="mfsync-demo-") as tmp, \
             XDisplay(SCREEN, log_dir=Path(tmp)) as display:
@@ -148,6 +153,9 @@ def main(argv: list[str] | None = None) -> int:
         app.setDesktopFileName("mfsync")
         app.setQuitOnLastWindowClosed(False)
         app.setWindowIcon(icon("mfsync"))
+        if args.theme == "dark":
+            app.setStyle("Fusion")
+            app.setPalette(_dark_palette())
         import qasync  # noqa: PLC0415 - needs the QApplication
 
         loop = qasync.QEventLoop(app)
@@ -158,6 +166,23 @@ def main(argv: list[str] | None = None) -> int:
     for path in shots:
         log.info("wrote %s", path)
     return 0
+
+
+def _dark_palette() -> QPalette:
+    """What a dark desktop theme (Breeze Dark, Adwaita dark) gives Qt, near enough."""
+    palette = QPalette()
+    roles = QPalette.ColorRole
+    for role, colour in ((roles.Window, "#2a2e32"), (roles.WindowText, "#fcfcfc"),
+                         (roles.Base, "#1b1e20"), (roles.AlternateBase, "#232629"),
+                         (roles.Text, "#fcfcfc"), (roles.Button, "#31363b"),
+                         (roles.ButtonText, "#fcfcfc"), (roles.Highlight, "#3daee9"),
+                         (roles.HighlightedText, "#fcfcfc"), (roles.ToolTipBase, "#31363b"),
+                         (roles.ToolTipText, "#fcfcfc"), (roles.PlaceholderText, "#a1a9b1"),
+                         (roles.Link, "#1d99f3"), (roles.Mid, "#3b4045")):
+        palette.setColor(role, QColor(colour))
+    for role in (roles.WindowText, roles.Text, roles.ButtonText):
+        palette.setColor(QPalette.ColorGroup.Disabled, role, QColor("#6e7175"))
+    return palette
 
 
 def _use_display(display: XDisplay, tmp: Path) -> None:

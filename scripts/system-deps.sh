@@ -1,16 +1,16 @@
 #!/usr/bin/env bash
-# Debian packages the tests need: iproute2 (network namespaces for the end-to-end tests), the
-# libraries Qt loads, and for the desktop smoke test and scripts/screenshots.py an X server
-# without a screen (xvfb), a tray host (trayer), xwininfo (x11-utils), xdotool, ImageMagick's
-# `import` for screenshots, the xcb libraries Qt's X11 platform plugin loads, and a font.
+# Debian packages the tests need: the libraries Qt loads (scripts/desktop-deps.sh, run first),
+# iproute2 (network namespaces for the end-to-end tests), and for the desktop smoke test and
+# scripts/screenshots.py an X server without a screen (xvfb), a tray host (trayer), xwininfo
+# (x11-utils), xdotool, ImageMagick's `import` for screenshots, and a font.
 # Installs only what is missing, and only where apt-get and root are at hand.
 set -euo pipefail
+"$(dirname "$0")/desktop-deps.sh"
 PACKAGES=(
     iproute2 procps
-    libgl1 libegl1 libxkbcommon0 libfontconfig1 libdbus-1-3 libglib2.0-0
     xvfb trayer x11-utils xdotool imagemagick fonts-dejavu-core
-    libxcb-cursor0 libxcb-icccm4 libxcb-keysyms1 libxcb-shape0 libxcb-xkb1 libxkbcommon-x11-0
     desktop-file-utils appstream  # validate the menu entry and AppStream metadata (tests/install)
+    systemd  # systemd-analyze verifies the user units (tests/install/test_systemd_units.py)
 )
 missing=()
 for pkg in "${PACKAGES[@]}"; do

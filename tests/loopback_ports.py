@@ -5,9 +5,11 @@ Light on purpose (no Qt, no engine): the GUI harness, the packaging tests and sc
 
 from __future__ import annotations
 
+import contextlib
 import json
 import random
 import socket
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -46,3 +48,25 @@ def write_loopback_config(home: Path, udp_port: int, tcp_port: int, **settings: 
     path.write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
     path.chmod(0o600)
     return path
+
+
+@contextlib.contextmanager
+def listening_x_display() -> Iterator[str | None]:
+    """A local X display (":N") whose socket accepts connections, or None when every number
+    tried is taken: an abstract Unix socket named as an X server's (abstract names live in this
+    network namespace only; nothing is made on disk). No X server answers on it: for checks
+    that stop before they would talk to one."""
+    for number in range(870, 900):
+        server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        try:
+            server.bind(f"\0/tmp/.X11-unix/X{number}")
+        except OSError:
+            server.close()
+            continue
+        server.listen(4)
+        try:
+            yield f":{number}"
+        finally:
+            server.close()
+        return
+    yield None

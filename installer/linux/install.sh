@@ -2,7 +2,8 @@
 # shellcheck source-path=SCRIPTDIR
 # Install mfsync for the current user, without root, from the checkout this script lives in:
 # a virtual environment in ~/.local/share/mfsync/venv, the commands mfsync and mfsync-gui in
-# ~/.local/bin, a menu entry and an icon (paths.sh has the exact places, XDG variables apply).
+# ~/.local/bin, a menu entry, an icon, systemd user units and the file managers' "Send with
+# mfsync…" and "Share with mfsync" (paths.sh has the exact places, XDG variables apply).
 #
 # Run it again to upgrade after `git pull`: everything is refreshed and what the new version no
 # longer installs is removed. Every file and folder it creates is listed in
@@ -29,6 +30,8 @@ Installs (or upgrades) mfsync for $USER_NAME from $REPO:
   $APP_VENV            the program, in a virtual environment
   $BIN_DIR/mfsync, mfsync-gui   the commands
   $APPLICATIONS_DIR/(app id).desktop   the menu entry
+  $SYSTEMD_USER_DIR/mfsync.service, mfsync-sync@.service   systemd user units
+  "Send with mfsync…", "Share with mfsync" in Dolphin, Nemo and Nautilus
 Remove it with installer/linux/uninstall.sh.
 EOF
 }
@@ -99,17 +102,19 @@ make_dir() {
     done
 }
 
-# put_file SOURCE TARGET: install a copy (mode 644) unless TARGET already has that content
+# put_file SOURCE TARGET [MODE]: install a copy (mode 644, or MODE) unless TARGET already has
+# that content and mode
 put_file() {
-    local source="$1" target="$2"
+    local source="$1" target="$2" mode="${3:-644}"
     make_dir "$(dirname "$target")"
-    if [ -f "$target" ] && [ ! -L "$target" ] && cmp -s "$source" "$target"; then
+    if [ -f "$target" ] && [ ! -L "$target" ] && cmp -s "$source" "$target" &&
+        [ "$(stat -c %a "$target")" = "$mode" ]; then
         record file "$target"
         return 0
     fi
     local verb=created
     { [ -e "$target" ] || [ -L "$target" ]; } && verb=updated
-    install -m 644 "$source" "$target.tmp"
+    install -m "$mode" "$source" "$target.tmp"
     mv -f "$target.tmp" "$target"
     record file "$target"
     echo "  $verb $target"
@@ -225,6 +230,55 @@ install_menu_entry() {
     fi
 }
 
+# ARG as one word of a systemd unit's command line: quoted when it holds a space or a quote
+# (systemd.service(5) "Command lines"), and every "%" doubled (systemd's specifiers).
+unit_exec_word() {
+    local value="${1//%/%%}"
+    if [[ "$value" =~ [[:space:]\"\'\\] ]]; then
+        value="${value//\\/\\\\}"
+        value="\"${value//\"/\\\"}\""
+    fi
+    printf '%s' "$value"
+}
+
+# The systemd user units, starting this install's mfsync; the user's systemd is told when one
+# runs (it reads units again), nothing is enabled.
+install_user_units() {
+    local template rendered
+    for template in "$REPO"/resources/linux/*.service; do
+        rendered="$(mktemp)"
+        substitute "$(cat "$template")" @MFSYNC@ "$(unit_exec_word "$APP_VENV/bin/mfsync")" \
+            >"$rendered"
+        echo >>"$rendered"
+        put_file "$rendered" "$SYSTEMD_USER_DIR/$(basename "$template")"
+        rm -f "$rendered"
+    done
+    if command -v systemctl >/dev/null 2>&1; then
+        systemctl --user daemon-reload >/dev/null 2>&1 || true
+    fi
+}
+
+# The file managers' "Send with mfsync…" and "Share with mfsync" (FILE_MANAGER_ENTRIES): the
+# desktop-entry kinds start the app by its Exec word, the Nautilus scripts by a shell word.
+# (Dolphin runs a user's service menu only when it is executable.)
+install_file_manager_entries() {
+    local entry template target mode word rendered
+    for entry in "${FILE_MANAGER_ENTRIES[@]}"; do
+        IFS='|' read -r template target mode <<<"$entry"
+        if [[ "$template" == *.sh ]]; then
+            word="$(printf '%q' "$APP_VENV/bin/mfsync-gui")"
+        else
+            word="$(desktop_exec_word "$APP_VENV/bin/mfsync-gui")"
+        fi
+        rendered="$(mktemp)"
+        substitute "$(substitute "$(cat "$REPO/resources/linux/$template")" @EXEC@ "$word")" \
+            @ICON@ "$APP_ID" >"$rendered"
+        echo >>"$rendered"
+        put_file "$rendered" "$target" "$mode"
+        rm -f "$rendered"
+    done
+}
+
 install_icons() {
     put_file "$REPO/resources/icons/mfsync.svg" "$ICON_THEME_DIR/scalable/apps/$APP_ID.svg"
     # PNGs too if packaging/render_icons.py drew them (some panels do not draw SVG)
@@ -288,6 +342,15 @@ print(mfsync.APP_ID)' "$REPO/app")"
     for name in "${COMMANDS[@]}"; do
         ours "$BIN_DIR/$name" || foreign+=("$BIN_DIR/$name")
     done
+    for path in "$REPO"/resources/linux/*.service; do
+        path="$SYSTEMD_USER_DIR/$(basename "$path")"
+        ours "$path" || foreign+=("$path")
+    done
+    local entry
+    for entry in "${FILE_MANAGER_ENTRIES[@]}"; do
+        IFS='|' read -r _ path _ <<<"$entry"
+        ours "$path" || foreign+=("$path")
+    done
     if [ -e "$APP_VENV" ] && ! in_manifest "$APP_VENV" && [ ! -f "$APP_VENV/pyvenv.cfg" ]; then
         foreign+=("$APP_VENV")
     fi
@@ -309,6 +372,8 @@ print(mfsync.APP_ID)' "$REPO/app")"
     done
     install_icons
     install_menu_entry
+    install_user_units
+    install_file_manager_entries
     remove_stale
     write_manifest
 
@@ -319,6 +384,8 @@ from mfsync.net.discovery import DEFAULT_UDP_PORT
 from mfsync.net.server import DEFAULT_TCP_PORT
 print(mfsync.__version__, DEFAULT_TCP_PORT, DEFAULT_UDP_PORT)')
     echo "mfsync $version is installed: run mfsync-gui, or open mfsync from the menu."
+    echo "Without a window: systemctl --user enable --now mfsync (the app's folders), or"
+    echo "  systemctl --user enable --now \"mfsync-sync@\$(systemd-escape --path DIR).service\""
     echo "Everything installed is listed in $MANIFEST; installer/linux/uninstall.sh removes it."
     case ":$PATH:" in
         *":$BIN_DIR:"*) ;;

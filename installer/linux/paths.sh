@@ -28,6 +28,20 @@ BIN_DIR="$HOME/.local/bin"
 #: The commands linked into BIN_DIR (the console and gui scripts of pyproject.toml).
 COMMANDS=(mfsync mfsync-gui)
 APPLICATIONS_DIR="$DATA_HOME/applications"
+#: The systemd user units (mfsync.service, mfsync-sync@.service): a folder the user's systemd
+#: reads units from (systemd.unit(5)), so `systemctl --user enable --now mfsync` works.
+SYSTEMD_USER_DIR="$DATA_HOME/systemd/user"
+#: "Send with mfsync…" and "Share with mfsync" in the file managers: Dolphin's service menus,
+#: Nemo's actions, Nautilus's scripts (each file manager's folder for a user's own entries).
+#: Each line: TEMPLATE (in resources/linux) TARGET MODE.
+FILE_MANAGER_ENTRIES=(
+    "net.mfsync.mfsync-send.servicemenu.desktop|$DATA_HOME/kio/servicemenus/net.mfsync.mfsync-send.desktop|755"
+    "net.mfsync.mfsync-share.servicemenu.desktop|$DATA_HOME/kio/servicemenus/net.mfsync.mfsync-share.desktop|755"
+    "mfsync-send.nemo_action|$DATA_HOME/nemo/actions/mfsync-send.nemo_action|644"
+    "mfsync-share.nemo_action|$DATA_HOME/nemo/actions/mfsync-share.nemo_action|644"
+    "nautilus-send.sh|$DATA_HOME/nautilus/scripts/Send with mfsync…|755"
+    "nautilus-share.sh|$DATA_HOME/nautilus/scripts/Share with mfsync|755"
+)
 ICON_THEME_DIR="$DATA_HOME/icons/hicolor"
 #: Written by the app itself when the user switches on "start at login" (mfsync.gui.autostart).
 AUTOSTART_FILE="$CONFIG_HOME/autostart/mfsync.desktop"

@@ -71,6 +71,9 @@ Source: "{#MyBundleDir}\_internal\*"; DestDir: "{app}\_internal"; Flags: ignorev
 
 [Icons]
 Name: "{autoprograms}\{#MyAppName}"; Filename: "{app}\{#MyGuiExe}"; Comment: "Share files with computers on your network"
+; Explorer's "Send to" menu: it appends the selected paths, so this runs mfsync-gui --send PATH...
+; (the running app asks which host gets them)
+Name: "{usersendto}\{#MyAppName}"; Filename: "{app}\{#MyGuiExe}"; Parameters: "--send"; Comment: "Send to another computer on the network with mfsync"
 
 [Registry]
 ; exactly what mfsync.gui.autostart.WindowsRunAutostart writes (tests/install checks it), so the

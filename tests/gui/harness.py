@@ -30,6 +30,7 @@ from mfsync.crypto.keys import Identity
 from mfsync.engine.node import Node, NodeOptions
 from mfsync.engine.service import Service
 from mfsync.gui.app import DesktopApp
+from mfsync.gui.window_state import WindowState, window_state_path
 from waiting import wait_for_blocking
 
 
@@ -179,6 +180,7 @@ class Rig:
             autostart=self.autostart, open_url=self.open_url, choose_folder=self.choose_folder,
             confirm=self.confirm, choose_files=self.choose_files,
             offer_notifications=self.notifications,
+            window_state=WindowState(window_state_path(self.config_path)),
         )
         await self.app.start()
         return self.app
@@ -220,6 +222,14 @@ class Rig:
 
 #: Programs the X display helpers run, and the Debian package of each (scripts/system-deps.sh).
 X_TOOLS = {"Xvfb": "xvfb", "trayer": "trayer", "xwininfo": "x11-utils", "import": "imagemagick"}
+
+
+def gui_command() -> list[str]:
+    """How to start the real ``mfsync-gui``: the venv's script, else the module."""
+    script = Path(sys.executable).with_name("mfsync-gui")
+    if script.exists():
+        return [str(script)]
+    return [sys.executable, "-m", "mfsync.gui.launch"]
 
 
 def missing_x_tools(*names: str) -> list[str]:

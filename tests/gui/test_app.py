@@ -139,6 +139,8 @@ async def test_download_to_a_chosen_folder_and_file_states(rig: Rig, tmp_path):
     await app.service.add_folder(mine)
     window = app.window
     await wait_for(lambda: window.network_model.rowCount() == 2, what="two network files")
+    await wait_for(lambda: window.network_page.hint.text() == "2 files on 1 host",
+                   what="the count of files and hosts, in good English")
 
     def state(name: str) -> str:
         model = window.network_model
@@ -154,6 +156,9 @@ async def test_download_to_a_chosen_folder_and_file_states(rig: Rig, tmp_path):
     _select_rows(window.network_view, [row])
     window.download_to_button.click()
     await wait_for(lambda: (chosen / "a.bin").exists(), what="a.bin in the chosen folder")
+    # arrived in a folder we do not share: no longer "remote"
+    await wait_for(lambda: state("a.bin") == FileState.DOWNLOADED, what="a.bin downloaded")
+    assert state("b.bin") == FileState.CONFLICT
     # the context menu offers the same two ways
     texts = [a.text() for a in window.network_menu().actions()]
     assert texts == ["Download", "Download to…"]

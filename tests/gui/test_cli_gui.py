@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import pytest
 
-import mfsync.gui.app
+import mfsync.gui.launch
 from mfsync.cli import EXIT_USAGE, main
 
 
 def test_gui_mode_passes_its_options_to_the_app(monkeypatch: pytest.MonkeyPatch, tmp_path) -> None:
     seen: list[list[str]] = []
-    monkeypatch.setattr(mfsync.gui.app, "main", lambda argv: seen.append(argv) or 0)
+    monkeypatch.setattr(mfsync.gui.launch, "main", lambda argv: seen.append(argv) or 0)
     config = tmp_path / "c.json"
     config.write_text("{}")
     assert main(["-v", "--config", str(config), "gui", "--hidden",
@@ -28,6 +28,6 @@ def test_gui_mode_refuses_network_options(option: list[str], capsys, monkeypatch
 
 def test_mfsync_gui_version(capsys) -> None:
     with pytest.raises(SystemExit) as stop:
-        mfsync.gui.app.main(["--version"])
+        mfsync.gui.launch.main(["--version"])
     assert stop.value.code == 0
     assert capsys.readouterr().out.startswith("mfsync-gui ")

@@ -2,6 +2,7 @@
 
 import os
 import socket
+import subprocess
 import sys
 import uuid
 from pathlib import Path
@@ -38,8 +39,45 @@ def test_second_instance_reaches_the_first(qtbot: QtBot, name: str) -> None:
         assert second.try_send(b"mfsync-gui 1 open /tmp/x\n")
         qtbot.waitUntil(lambda: len(received) == 2, timeout=10000)
         assert parse_message(received[1]) == ["open", "/tmp/x"]
+        # paths of any kind travel intact: spaces, newlines, percent signs, bytes not UTF-8
+        odd = ["/tmp/My notes.txt", "/tmp/two\nlines", "/tmp/100%", os.fsdecode(b"/tmp/\xff")]
+        assert second.try_send(format_message("send", *odd))
+        qtbot.waitUntil(lambda: len(received) == 3, timeout=10000)
+        assert len(received[2].split(b" ")) == 3 + len(odd)  # one word per path
+        assert parse_message(received[2]) == ["send", *odd]
     finally:
         first.close()
+
+
+def test_a_message_of_thousands_of_paths_arrives(qtbot: QtBot, name: str) -> None:
+    """From another process, as from a file manager: a message larger than the socket's
+    buffer leaves in pieces while the running instance reads."""
+    received: list[bytes] = []
+    first = SingleInstance(name)
+    assert first.listen(received.append)
+    paths = [f"/home/someone/Pictures/holiday 2026/IMG_{n:05}.jpg" for n in range(5000)]
+    sender = subprocess.Popen(
+        [sys.executable, "-c", "import sys\n"
+         "from PySide6.QtCore import QCoreApplication\n"
+         "from mfsync.gui.single_instance import SingleInstance, format_message\n"
+         "app = QCoreApplication([])\n"
+         "sys.exit(0 if SingleInstance(sys.argv[1]).try_send(\n"
+         "    format_message('send', *sys.argv[2:]), timeout_ms=5000) else 1)\n",
+         name, *paths])
+    try:
+        qtbot.waitUntil(lambda: len(received) == 1, timeout=30000)
+        assert sender.wait(30) == 0
+        assert parse_message(received[0]) == ["send", *paths]
+    finally:
+        if sender.poll() is None:
+            sender.kill()
+            sender.wait()
+        first.close()
+
+
+def test_a_command_must_be_a_plain_word() -> None:
+    with pytest.raises(ValueError):
+        format_message("send me")
 
 
 def test_after_the_first_closes_listen_succeeds_again(qtbot: QtBot, name: str) -> None:
@@ -116,8 +154,8 @@ def test_messages() -> None:
     assert parse_message(b"GET / HTTP/1.1\r\n") is None
     assert parse_message(b"mfsync-gui 1") is None
     assert parse_message(b"mfsync-gui 1 \xff") is None
-    with pytest.raises(ValueError, match="no spaces"):
-        format_message("open", "a b")
+    assert format_message("open", "a b") == b"mfsync-gui 1 open a%20b\n"
+    assert parse_message(b"mfsync-gui 1 open a%20b%2") == ["open", "a b%2"]  # (a stray %)
     with pytest.raises(ValueError, match="one line"):
         SingleInstance("x").try_send(b"a\nb")
 

@@ -14,14 +14,13 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
-import sys
 import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from harness import XDisplay, missing_x_tools
+from harness import XDisplay, gui_command, missing_x_tools
 
 from loopback_ports import free_tcp_port, free_udp_port, write_loopback_config
 from waiting import wait_for_blocking
@@ -31,13 +30,6 @@ REQUIRE_ENV = "MFSYNC_REQUIRE_E2E"
 START_TIMEOUT = 60.0
 #: How long the app must stay up after it started.
 STAYS_UP = 3.0
-
-
-def _gui_command() -> list[str]:
-    script = Path(sys.executable).with_name("mfsync-gui")
-    if script.exists():
-        return [str(script)]
-    return [sys.executable, "-m", "mfsync.gui.app"]
 
 
 @pytest.fixture
@@ -87,7 +79,7 @@ def test_real_app_lives_in_the_tray_shows_on_a_second_start_and_quits_on_sigterm
         display: XDisplay, gui_env: dict[str, str], tmp_path: Path) -> None:
     log_path = tmp_path / "logs" / "mfsync-gui.log"
     with log_path.open("wb") as log:
-        app = subprocess.Popen([*_gui_command(), "--hidden", "-v"], env=gui_env,
+        app = subprocess.Popen([*gui_command(), "--hidden", "-v"], env=gui_env,
                                stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT)
     try:
         def app_log() -> str:
@@ -108,7 +100,7 @@ def test_real_app_lives_in_the_tray_shows_on_a_second_start_and_quits_on_sigterm
         # started hidden with a tray: no window (without a tray it would show one)
         assert _visible_main_window(display) is None, "--hidden showed a window despite the tray"
 
-        second = subprocess.run([*_gui_command()], env=gui_env, stdin=subprocess.DEVNULL,
+        second = subprocess.run([*gui_command()], env=gui_env, stdin=subprocess.DEVNULL,
                                 capture_output=True, text=True, timeout=START_TIMEOUT)
         assert second.returncode == 0, second
         assert "already running" in second.stdout, second

@@ -42,6 +42,8 @@ EXTRA_FILES = {
     f"/usr/share/icons/hicolor/scalable/apps/{APP_ID}.svg",
     "/usr/share/doc/mfsync/copyright",
     "/usr/share/doc/mfsync/README.firewall",
+    *(f"/usr/lib/systemd/user/{unit}" for unit in debian.USER_UNITS),
+    *(f"/{target}" for target in debian.FILE_MANAGER_ENTRIES.values()),
     *(f"/usr/share/icons/hicolor/{s}x{s}/apps/{APP_ID}.png" for s in (16, 22, 24, 32, 48, 64,
                                                                       128, 256, 512)),
 }
@@ -127,7 +129,8 @@ def test_stage_lays_out_the_tree(fake_bundle: Path, tmp_path: Path) -> None:
     for path in [root, *root.rglob("*")]:
         if not path.is_symlink():
             mode = stat.S_IMODE(path.stat().st_mode)
-            executable = path.is_dir() or path.name in ("mfsync", "mfsync-gui")
+            executable = path.is_dir() or path.name in (
+                "mfsync", "mfsync-gui", "Send with mfsync…", "Share with mfsync")  # (scripts)
             assert mode == (0o755 if executable else 0o644), (path, oct(mode))
     # md5sums names every regular file once, with its digest
     sums = dict(reversed(line.split("  ", 1))
@@ -193,6 +196,13 @@ def test_files_are_what_the_sources_make(deb_file: Path, tmp_path: Path) -> None
     assert "License: Expat" in (doc / "copyright").read_text("utf-8")
     desktop = tmp_path / f"usr/share/applications/{APP_ID}.desktop"
     assert desktop.read_text("utf-8") == debian.menu_entry()
+    for template, target in debian.FILE_MANAGER_ENTRIES.items():
+        text = (tmp_path / target).read_text("utf-8")
+        assert text == debian.file_manager_entry(template) and "mfsync-gui --s" in text
+        assert "@EXEC@" not in text and "@ICON@" not in text
+    for unit in debian.USER_UNITS:
+        text = (tmp_path / "usr/lib/systemd/user" / unit).read_text("utf-8")
+        assert text == debian.user_unit(unit) and "ExecStart=/usr/bin/mfsync " in text
     metainfo = tmp_path / f"usr/share/metainfo/{APP_ID}.metainfo.xml"
     assert f'<release version="{mfsync.__version__}" date="' in metainfo.read_text("utf-8")
     if shutil.which("desktop-file-validate"):

@@ -60,7 +60,10 @@ def test_menu_entry_as_the_deb_fills_it_is_valid(tmp_path: Path) -> None:
     path.write_text(debian.menu_entry(), encoding="utf-8")
     _validate_desktop(path)
     entries = _entries(path)
-    assert entries["Exec"] == "mfsync-gui"
+    assert entries["Exec"] == "mfsync-gui %F"  # "Open with": the paths are sent
+    # offered for folders, never for files of any type: a file type no other program claims
+    # (application/octet-stream) would open in mfsync on a double click
+    assert entries["MimeType"] == "inode/directory;"
     assert entries["Icon"] == APP_ID
     assert entries["Type"] == "Application" and entries["Terminal"] == "false"
     assert "@" not in path.read_text("utf-8"), "a placeholder was left in"

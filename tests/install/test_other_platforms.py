@@ -28,6 +28,7 @@ from mfsync.gui.autostart import (
     RUN_VALUE,
     WindowsRunAutostart,
 )
+from mfsync.gui.launch import parser
 from mfsync.net.discovery import DEFAULT_UDP_PORT
 from mfsync.net.server import DEFAULT_TCP_PORT
 
@@ -174,10 +175,15 @@ def test_every_file_named_exists_in_the_bundle(bundle: Path) -> None:
     assert {path.name for path in bundle.iterdir()} == covered
 
 
-def test_start_menu_entry_starts_the_gui() -> None:
+def test_start_menu_entry_starts_the_gui_and_send_to_sends() -> None:
     icons = entries("Icons")
-    assert [entry["Filename"] for entry in icons] == ["{app}\\mfsync-gui.exe"]
+    assert [entry["Filename"] for entry in icons] == ["{app}\\mfsync-gui.exe"] * 2
     assert icons[0]["Name"] == "{autoprograms}\\mfsync"
+    assert "Parameters" not in icons[0]
+    # Explorer's Send to appends the selected paths: mfsync-gui --send PATH...
+    assert icons[1]["Name"] == "{usersendto}\\mfsync"
+    assert icons[1]["Parameters"] == "--send"
+    assert parser().parse_args([icons[1]["Parameters"], "C:\\a b.txt"]).send == ["C:\\a b.txt"]
 
 
 def test_autostart_task_writes_what_the_app_writes() -> None:
@@ -274,7 +280,7 @@ def test_launch_agent_template_starts_the_app_hidden_at_login() -> None:
 
 SHELL_SCRIPTS = [
     *sorted(path.relative_to(layout.ROOT).as_posix()
-            for folder in ("installer", "scripts", "packaging")
+            for folder in ("installer", "scripts", "packaging", "resources")
             for path in (layout.ROOT / folder).rglob("*.sh")),
     "run", "test", ".ci/run",
 ]

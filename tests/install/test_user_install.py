@@ -111,6 +111,11 @@ def test_install_use_uninstall_purge(install_env: dict[str, str]) -> None:
     assert kinds[str(menu_entry)] == "file"
     assert kinds[str(data / "icons/hicolor/scalable/apps" / f"{app_id}.svg")] == "file"
     assert kinds[str(data / "mfsync" / "venv")] == "venv"
+    for unit in ("mfsync.service", "mfsync-sync@.service"):
+        assert kinds[str(data / "systemd" / "user" / unit)] == "file"
+    exec_start = next(line for line in (data / "systemd/user/mfsync.service").read_text(
+        encoding="utf-8").splitlines() if line.startswith("ExecStart="))
+    assert exec_start == f"ExecStart={data / 'mfsync/venv/bin/mfsync'} daemon"
     assert all(Path(path).is_relative_to(home) for path in kinds), listed
 
     # the installed commands work (under the temporary HOME: a new identity in ~/.mfsync)

@@ -313,8 +313,10 @@ def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return tmp_path
 
 
-def test_download_dir_without_downloads_folder(home: Path) -> None:
-    assert locations.download_dir() == home / "mfsync-downloads"
+def test_download_dir_without_downloads_folder_is_still_the_desktops(home: Path) -> None:
+    # (it was ~/mfsync-downloads: a folder of its own beside the one the desktop names)
+    assert locations.download_dir() == home / "Downloads" / "mfsync"
+    assert not (home / "Downloads").exists()  # created by the first download, not here
 
 
 def test_download_dir_inside_downloads(home: Path) -> None:
@@ -327,9 +329,9 @@ def test_download_dir_honours_xdg_download_dir(home: Path, monkeypatch: pytest.M
     (home / "Téléchargements").mkdir()
     monkeypatch.setenv("XDG_DOWNLOAD_DIR", str(home / "Téléchargements"))
     assert locations.download_dir() == home / "Téléchargements" / "mfsync"
-    # one that does not exist is passed over
-    monkeypatch.setenv("XDG_DOWNLOAD_DIR", str(home / "gone"))
-    assert locations.download_dir() == home / "Downloads" / "mfsync"
+    # one that does not exist yet is still the desktop's choice: created where missing
+    monkeypatch.setenv("XDG_DOWNLOAD_DIR", str(home / "Neu"))
+    assert locations.download_dir() == home / "Neu" / "mfsync"
 
 
 def test_download_dir_reads_user_dirs(home: Path) -> None:

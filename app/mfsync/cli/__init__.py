@@ -123,7 +123,7 @@ def _gui(args: argparse.Namespace) -> int:
     if getattr(args, "wait_until", None) is not None:
         raise UsageError("--wait-until does not apply to the desktop app")
     refuse_app_options(args, "the desktop app")
-    from mfsync.gui.app import main as gui_main  # noqa: PLC0415 - Qt loads only for the GUI
+    from mfsync.gui.launch import main as gui_main  # noqa: PLC0415 - Qt loads only for the GUI
 
     argv = ["--hidden"] if args.hidden else []
     if getattr(args, "config", None):

@@ -1,7 +1,8 @@
 """``mfsync-gui``: the desktop app, a QApplication on a qasync loop over the same engine as the CLI.
 
-How it works: ``main`` makes sure only one instance runs (a second start asks the first to show
-its window and exits), creates the QApplication and a qasync event loop, and runs
+How it works: ``run`` (called by ``mfsync.gui.launch.main``, the ``mfsync-gui`` command, once
+the platform check passed) makes sure only one instance runs (a second start asks the first to
+show its window and exits), creates the QApplication and a qasync event loop, and runs
 ``DesktopApp.run`` on it. ``DesktopApp`` starts the ``Service`` (the engine), then the window,
 the tray icon, notifications and the power monitor, and wires their signals to the service.
 Quit stops the engine cleanly before the loop ends. Everything the machine may lack (a tray, a
@@ -26,11 +27,12 @@ from mfsync.config import ConfigError
 from mfsync.crypto.keys import IdentityError, parse_key
 from mfsync.display import EscapingFormatter
 from mfsync.engine.service import Service, StartError, StartFailure, app_service
+from mfsync.gui.app_requests import SHARE, SHOW, AppRequest, request_from_args, request_from_message
 from mfsync.gui.autostart import Autostart, autostart_for
 from mfsync.gui.bridge import EngineBridge
 from mfsync.gui.dialogs import FilesChooser, ask_files
 from mfsync.gui.icons import icon
-from mfsync.gui.main_window import Confirm, FolderChooser, MainWindow
+from mfsync.gui.main_window import FOLDERS_TAB, Confirm, FolderChooser, MainWindow
 from mfsync.gui.notify import NotificationSink, Notifier, enabled_from_config
 from mfsync.gui.offer_prompt import ActionNotifications, OfferPrompt, desktop_notifications
 from mfsync.gui.power import PowerMonitor, PowerSource, psutil_source
@@ -39,10 +41,11 @@ from mfsync.gui.settings_dialog import SettingsDialog
 from mfsync.gui.single_instance import SingleInstance, instance_name
 from mfsync.gui.tray import Tray, TrayNotificationSink
 from mfsync.gui.trust_dialog import TrustDialog
+from mfsync.gui.window_state import WindowState, window_state_path
 from mfsync.memory import keep_large_buffers, tune_collector
 from mfsync.store import locations
 
-__all__ = ["DesktopApp", "main"]
+__all__ = ["DesktopApp", "run"]
 
 log = logging.getLogger("mfsync.gui")
 
@@ -50,7 +53,6 @@ log = logging.getLogger("mfsync.gui")
 POWER_POLL_MS = 30_000
 #: Batched notifications are checked this often.
 NOTIFY_POLL_MS = 500
-SHOW_MESSAGE = b"mfsync-gui 1 show\n"
 
 
 class DesktopApp(QObject):
@@ -63,6 +65,7 @@ class DesktopApp(QObject):
         choose_folder: FolderChooser | None = None, confirm: Confirm | None = None,
         choose_files: FilesChooser | None = None,
         offer_notifications: ActionNotifications | None = None,
+        window_state: WindowState | None = None,
     ) -> None:
         super().__init__()
         self.service = service
@@ -76,6 +79,8 @@ class DesktopApp(QObject):
         self._choose_files = choose_files
         #: Where offers of files are asked about (None: the desktop's, found at start).
         self._offer_notifications = offer_notifications
+        #: Where the window's size, place and tab are kept between starts (None: nowhere).
+        self._window_state = window_state
         self._sink = sink
         self._power_source = power_source or psutil_source
         self._quit = asyncio.Event()
@@ -96,6 +101,9 @@ class DesktopApp(QObject):
                                  choose_folder=self._choose_folder, open_url=self._open_url,
                                  confirm=self._confirm, choose_files=self._choose_files)
         self.window.setWindowIcon(icon("mfsync"))
+        if self._window_state is not None:
+            self._window_state.restore(self.window, self.window.tabs)
+            self.window.tabs.currentChanged.connect(lambda _index: self._save_window())
         self.tray = Tray(open_url=self._open_url)
         sink = self._sink or TrayNotificationSink(self.tray, self.show_window)
         self.notifier = Notifier(sink)
@@ -129,9 +137,12 @@ class DesktopApp(QObject):
         if not self.hidden or not self.tray_available:
             self.show_window()
 
-    async def run(self) -> int:
-        """Start, run until Quit, stop the engine; the exit code."""
+    async def run(self, request: AppRequest | None = None) -> int:
+        """Start, carry out ``request`` (what this start was asked for), run until Quit, stop
+        the engine; the exit code."""
         await self.start()
+        if request is not None and request.command != SHOW:
+            self.carry_out(request)
         await self._quit.wait()
         await self.stop()
         return 0
@@ -147,6 +158,7 @@ class DesktopApp(QObject):
         if self.tray is not None:
             self.tray.hide()
         if self.window is not None:
+            self._save_window()
             self.window.tray_available = False  # a close now must not hide to the tray
             self.window.hide()
         await self.service.stop()
@@ -160,7 +172,12 @@ class DesktopApp(QObject):
         if self.window is not None:
             self.window.show_and_raise()
 
+    def _save_window(self) -> None:
+        if self._window_state is not None and self.window is not None:
+            self._window_state.save(self.window, self.window.tabs)
+
     def _hidden_to_tray(self) -> None:
+        self._save_window()
         if self._told_about_tray or self.tray is None:
             return
         self._told_about_tray = True
@@ -169,9 +186,33 @@ class DesktopApp(QObject):
             "icon's menu.", QSystemTrayIcon.MessageIcon.Information, 5000)
 
     def on_message(self, message: bytes) -> None:
-        """A second start asked us to show the window."""
-        log.info("another start of mfsync-gui: showing the window")
+        """Another start of ``mfsync-gui`` asked for something (``gui.app_requests``)."""
+        request = request_from_message(message)
+        if request is None:
+            log.warning("ignored a message to the app that is not a request: %r",
+                        message[:200])
+            return
+        log.info("another start of mfsync-gui asks: %s %d path(s)", request.command,
+                 len(request.paths))
+        self.carry_out(request)
+
+    def carry_out(self, request: AppRequest) -> None:
+        """Show the window; then send the request's paths (asking for the host) or share its
+        folder. Paths that are gone are named in the status bar."""
         self.show_window()
+        window = self.window
+        if window is None or request.command == SHOW:
+            return
+        paths, gone = request.existing()
+        if gone:
+            self._tell(f"Not found: {', '.join(str(p) for p in gone)}", 8000)
+        if not paths:
+            return
+        if request.command == SHARE:
+            window.tabs.setCurrentIndex(FOLDERS_TAB)
+            window.folders_page.add_folder(paths[0])
+            return
+        self._ask_host_for(paths)
 
     def open_settings(self) -> SettingsDialog:
         """Open the settings dialog (not modal: the engine keeps running under it)."""
@@ -187,17 +228,18 @@ class DesktopApp(QObject):
         if window is None:
             return
 
-        def chosen(paths: list[Path]) -> None:
-            what = paths[0].name if len(paths) == 1 else f"{len(paths)} files"
-            self.dialog = HostPickerDialog(
-                self.service.status, what,
-                lambda key: send_files(self.service, paths, key, self._tell), window)
-            self.dialog.show()
-
         if self._choose_files is not None:
-            self._choose_files("Files to send", chosen)
+            self._choose_files("Files to send", self._ask_host_for)
         else:
-            ask_files(None, "Files to send", chosen)
+            ask_files(None, "Files to send", self._ask_host_for)
+
+    def _ask_host_for(self, paths: list[Path]) -> None:
+        """The host picker for ``paths``; the host chosen gets them offered."""
+        what = paths[0].name if len(paths) == 1 else f"{len(paths)} items"
+        self.dialog = HostPickerDialog(
+            self.service.status, what,
+            lambda key: send_files(self.service, paths, key, self._tell), self.window)
+        self.dialog.show()
 
     def _tell(self, text: str, milliseconds: int) -> None:
         """Say ``text`` where the user looks: the window when it shows, else the tray."""
@@ -229,23 +271,6 @@ class DesktopApp(QObject):
         self._timers.append(timer)
 
 
-def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="mfsync-gui", description=(
-        "The mfsync desktop app: share folders, see the network's files, get notified."))
-    parser.add_argument("--hidden", action="store_true",
-                        help="start in the tray without a window (a window shows when no tray "
-                             "exists)")
-    parser.add_argument("--config", metavar="FILE",
-                        help="config file (default ~/.mfsync/config.json)")
-    parser.add_argument("--key-file", metavar="PATH",
-                        help="identity key (default ~/.mfsync/key.bin)")
-    parser.add_argument("--trusted-keys", action="append", default=[], metavar="KEY[,KEY…]",
-                        help="trust these keys too for this run (not saved)")
-    parser.add_argument("-v", "--verbose", action="count", default=0, help="log more")
-    parser.add_argument("--version", action="version", version=f"mfsync-gui {__version__}")
-    return parser
-
-
 def _fail(message: str) -> int:
     sys.stderr.write(f"mfsync-gui: error: {message}\n")
     if QApplication.instance() is not None:
@@ -263,9 +288,8 @@ def _quit_on_signals(loop: asyncio.AbstractEventLoop, desktop: DesktopApp) -> No
             log.debug("cannot handle signal %s on this loop", signum)
 
 
-def main(argv: list[str] | None = None) -> int:
-    """Run the desktop app; the exit code."""
-    args = _parser().parse_args(argv)
+def run(args: argparse.Namespace) -> int:
+    """Run the desktop app with the options ``mfsync.gui.launch`` parsed; the exit code."""
     keep_large_buffers()
     tune_collector()
     handler = logging.StreamHandler()
@@ -282,8 +306,11 @@ def main(argv: list[str] | None = None) -> int:
     app.setQuitOnLastWindowClosed(False)  # the tray keeps the app alive; Quit ends it
     app.setWindowIcon(icon("mfsync"))
     single = SingleInstance(instance_name(config_path.parent))
-    if single.try_send(SHOW_MESSAGE):
-        print("mfsync-gui is already running: its window was raised.")
+    request = request_from_args(args)
+    if single.try_send(request.message()):
+        print("mfsync-gui is already running: it was asked to "
+              + ("show its window." if request.command == SHOW else
+                 f"{request.command} {len(request.paths)} path(s)."))
         return 0
     try:
         extra = frozenset(parse_key(k) for value in args.trusted_keys
@@ -293,7 +320,8 @@ def main(argv: list[str] | None = None) -> int:
                               trusted_keys=extra, wait_when_busy=True)
     except (ConfigError, IdentityError, ValueError) as exc:
         return _fail(str(exc))
-    desktop = DesktopApp(service, hidden=args.hidden)
+    desktop = DesktopApp(service, hidden=args.hidden,
+                         window_state=WindowState(window_state_path(config_path)))
     single.listen(desktop.on_message)
     import qasync  # noqa: PLC0415 - only the app needs it, and it needs the QApplication
 
@@ -302,7 +330,7 @@ def main(argv: list[str] | None = None) -> int:
     _quit_on_signals(loop, desktop)
     try:
         with loop:
-            code: int = loop.run_until_complete(desktop.run())
+            code: int = loop.run_until_complete(desktop.run(request))
             return code
     except StartError as exc:
         if exc.failure is StartFailure.PORT_IN_USE:
@@ -311,6 +339,3 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         single.close()
 
-
-if __name__ == "__main__":
-    sys.exit(main())

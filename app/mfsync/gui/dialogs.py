@@ -23,9 +23,9 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from mfsync.gui.theme import ERROR, Tone, text_style
+
 __all__ = [
-    "ERROR_STYLE",
-    "WARNING_STYLE",
     "Confirm",
     "FilesChooser",
     "FolderChooser",
@@ -39,10 +39,6 @@ __all__ = [
     "ok_apply_cancel",
 ]
 
-#: Red, for error lines: the palette has no "error" role.
-ERROR_STYLE = "color: #c62828;"
-#: Amber, for warnings.
-WARNING_STYLE = "color: #b26a00;"
 
 #: Asks for a folder (the dialog's title), then calls back with the folder chosen; a cancel
 #: calls nothing. Returns at once.
@@ -119,12 +115,13 @@ def ask_save_file(parent: QWidget, title: str, suggested: str, name_filter: str,
     return dialog
 
 
-def message_line(style: str = ERROR_STYLE) -> QLabel:
+def message_line(tone: Tone = ERROR) -> QLabel:
     """A dialog's error (or warning) line: plain text (messages quote names that came from
-    the network or the disk, never markup), wrapped, hidden until there is something to say."""
+    the network or the disk, never markup), wrapped, hidden until there is something to say;
+    in ``tone`` for the desktop's theme."""
     label = QLabel()
     label.setTextFormat(Qt.TextFormat.PlainText)
-    label.setStyleSheet(style)
+    label.setStyleSheet(text_style(tone))
     label.setWordWrap(True)
     label.hide()
     return label

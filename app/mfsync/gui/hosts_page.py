@@ -11,6 +11,7 @@ from mfsync.engine.service import ServiceStatus
 from mfsync.gui.models import HostsModel
 from mfsync.gui.pages import WindowContext, button_row, make_table, page_layout
 from mfsync.gui.send_files import dropped_paths, send_files
+from mfsync.gui.wording import counted
 
 __all__ = ["HostsPage"]
 
@@ -53,7 +54,7 @@ class HostsPage(QWidget):
         self._status = status
         self.hint.setText(
             "Anyone on the network may fetch your files" if not status.trusted_keys else
-            f"{len(status.trusted_keys)} trusted key(s); others are refused")
+            f"{counted(len(status.trusted_keys), 'trusted key')}; others are refused")
 
     def selected_key(self) -> bytes | None:
         """The key of the selected host, if it has one."""

@@ -31,7 +31,6 @@ from mfsync.engine.service import Service, ServiceStatus
 from mfsync.engine.status import PeerState
 from mfsync.gui.background import BackgroundTasks
 from mfsync.gui.dialogs import (
-    ERROR_STYLE,
     Confirm,
     FilesChooser,
     FolderChooser,
@@ -45,8 +44,10 @@ from mfsync.gui.hosts_page import HostsPage
 from mfsync.gui.models import FoldersModel, HostsModel, NetworkModel
 from mfsync.gui.network_page import NetworkPage
 from mfsync.gui.pages import WindowContext
+from mfsync.gui.theme import ERROR, banner_style, text_style
 from mfsync.gui.transfers_model import TransfersModel
 from mfsync.gui.transfers_page import TransfersPage
+from mfsync.gui.wording import counted
 
 __all__ = ["ClickableLabel", "Confirm", "FolderChooser", "MainWindow", "UrlOpener"]
 
@@ -57,7 +58,6 @@ NO_TRAY_TEXT = (
     "No system tray was found on this desktop, so mfsync cannot keep running in the "
     "background: closing this window quits it. (On GNOME, the AppIndicator extension adds a "
     "tray.)")
-NO_TRAY_STYLE = "background: #fff8e1; color: #5d4037; padding: 6px; border: 1px solid #ffe082;"
 
 
 class ClickableLabel(QLabel):
@@ -123,7 +123,7 @@ class MainWindow(QMainWindow):
         self._name_page_widgets()
         self.no_tray_hint = QLabel(NO_TRAY_TEXT)
         self.no_tray_hint.setWordWrap(True)
-        self.no_tray_hint.setStyleSheet(NO_TRAY_STYLE)
+        self.no_tray_hint.setStyleSheet(banner_style())
         self.no_tray_hint.hide()
         central = QWidget()
         layout = QVBoxLayout(central)
@@ -188,7 +188,7 @@ class MainWindow(QMainWindow):
         self.pause_label.setToolTip("Click to pause or resume all transfers")
         self.pause_label.clicked.connect(self.toggle_pause)
         self.error_label = ClickableLabel()
-        self.error_label.setStyleSheet(ERROR_STYLE)
+        self.error_label.setStyleSheet(text_style(ERROR))
         self.error_label.setToolTip("Click to dismiss")
         self.error_label.clicked.connect(self.service.clear_errors)
         bar.addWidget(self.key_label)
@@ -209,7 +209,7 @@ class MainWindow(QMainWindow):
             page.update_status(status)
         online = [p for p in status.node.peers if p.state is PeerState.CONNECTED]
         self.key_label.setText(f"Key {short_key(status.own_key)}…")
-        self.peers_label.setText(f"{len(online)} host{'s' if len(online) != 1 else ''} online")
+        self.peers_label.setText(f"{counted(len(online), 'host')} online")
         self.pause_label.setText(status.pause_reason.capitalize() if status.paused else "Active")
         self.pause_action.setText(f"&{TransfersPage.pause_text(status)} transfers")
         self.error_label.setText(status.errors[-1] if status.errors else "")

@@ -27,6 +27,11 @@ from mfsync.gui.audience_text import describe_audience
 _DOWNLOADING_STATES = frozenset({TransferState.QUEUED, TransferState.VERIFYING,
                                  TransferState.DOWNLOADING, TransferState.WAITING,
                                  TransferState.PAUSED})
+#: Transfer states in which the file is here (as long as the transfer is remembered).
+_FETCHED_STATES = frozenset({TransferState.DONE, TransferState.SKIPPED})
+_DOWNLOADING, _DOWNLOADED = "downloading", "downloaded"
+#: The paths of the transfers the network table shows, each with one of those two words.
+_Transfers = frozenset[tuple[str, str]]
 
 __all__ = [
     "PROGRESS_ROLE",
@@ -222,6 +227,8 @@ class FileState:
     REMOTE = "remote"
     LOCAL = "local"
     DOWNLOADING = "downloading"
+    #: Fetched here into a folder we do not share (the download folder, or a chosen one).
+    DOWNLOADED = "downloaded"
     CONFLICT = "conflict"
 
 
@@ -251,7 +258,7 @@ class NetworkModel(KeyedTableModel):
         self._local_version = local_version
         # What the current rows were built from; _files is None before the first update.
         self._files: tuple[RemoteFile, ...] | None = None
-        self._active: frozenset[str] = frozenset()
+        self._active: _Transfers = frozenset()
         self._labels: Hashable = None
         self._local_seen: Hashable = None
         # Beside self._rows, the file and state each row shows; the number of the row of each
@@ -265,8 +272,9 @@ class NetworkModel(KeyedTableModel):
 
     def update(self, status: ServiceStatus) -> None:
         """Rows from the network's files, with each one's state here."""
-        active = frozenset(t.path for t in status.transfers.transfers
-                           if t.state in _DOWNLOADING_STATES)
+        active = frozenset((t.path, _DOWNLOADING if t.state in _DOWNLOADING_STATES else
+                            _DOWNLOADED) for t in status.transfers.transfers
+                           if t.state in _DOWNLOADING_STATES or t.state in _FETCHED_STATES)
         names = {p.key: p.name for p in status.node.peers if p.key is not None}
         folder_names = FolderNames.of(status.node)
         labels = (status.key_names, tuple(sorted(names.items())),
@@ -283,7 +291,7 @@ class NetworkModel(KeyedTableModel):
         self._rebuild(files, active, labels=labels, names=names,
                       configured=dict(status.key_names), local=local)
 
-    def _rebuild(self, files: tuple[RemoteFile, ...], active: frozenset[str], *,
+    def _rebuild(self, files: tuple[RemoteFile, ...], active: _Transfers, *,
                  labels: Hashable, names: dict[bytes, str], configured: dict[bytes, str],
                  local: Hashable) -> None:
         previous = self._numbers if labels == self._labels else {}
@@ -314,9 +322,9 @@ class NetworkModel(KeyedTableModel):
         self._numbers, self._path_rows = numbers, path_rows
         self.set_rows(rows)
 
-    def _patch(self, active: frozenset[str]) -> None:
-        """Only the paths being downloaded changed: rebuild the rows of those paths."""
-        changed = active ^ self._active
+    def _patch(self, active: _Transfers) -> None:
+        """Only the paths being (or done being) downloaded changed: rebuild their rows."""
+        changed = {path for path, _ in active ^ self._active}
         self._active = active
         changes: dict[int, Row] = {}
         for path in changed:
@@ -341,12 +349,13 @@ class NetworkModel(KeyedTableModel):
                      f"content {remote.content_id.hex()[:16]}"),
         )
 
-    def _state(self, remote: RemoteFile, active: frozenset[str]) -> str:
-        if remote.path in active:
+    def _state(self, remote: RemoteFile, active: _Transfers) -> str:
+        if (remote.path, _DOWNLOADING) in active:
             return FileState.DOWNLOADING
         local = self._local(remote.path)
         if local is None:
-            return FileState.REMOTE
+            return (FileState.DOWNLOADED if (remote.path, _DOWNLOADED) in active
+                    else FileState.REMOTE)
         return FileState.LOCAL if local == remote.content_id else FileState.CONFLICT
 
     def remote_path(self, row: int) -> str:

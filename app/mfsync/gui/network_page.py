@@ -10,6 +10,7 @@ from mfsync.engine.service import ServiceError, ServiceStatus
 from mfsync.engine.status import PeerState
 from mfsync.gui.models import NetworkModel
 from mfsync.gui.pages import WindowContext, button_row, make_table, page_layout, selected_keys
+from mfsync.gui.wording import counted
 
 __all__ = ["NetworkPage"]
 
@@ -49,7 +50,7 @@ class NetworkPage(QWidget):
         """Follow a new snapshot: the line that counts files and hosts."""
         online = sum(1 for p in status.node.peers if p.state is PeerState.CONNECTED)
         self.hint.setText(
-            f"{len(status.node.files)} files on {online} hosts" if online else
+            f"{counted(len(status.node.files), 'file')} on {counted(online, 'host')}" if online else
             "No hosts found yet. Is mfsync running on another computer on this network?")
 
     def selected_remote_paths(self) -> list[str]:
@@ -82,7 +83,7 @@ class NetworkPage(QWidget):
             service.report_error(str(exc))
             return queued
         where = dest or service.download_folder
-        self.context.show_message(f"Downloading {queued} file(s) to {where}", 5000)
+        self.context.show_message(f"Downloading {counted(queued, 'file')} to {where}", 5000)
         return queued
 
     def download_selected_to(self) -> None:

@@ -1,9 +1,12 @@
 """One app per user and config folder: a second start hands its request to the first and exits.
 
 How it works: the first instance listens on a local socket (a Unix socket or a Windows named
-pipe) named by ``instance_name``; a later one connects, writes one short versioned line such as
-``b"mfsync-gui 1 show\\n"`` and exits. A socket file left by a crashed instance accepts no
-connection, so ``listen`` recognises it as stale and removes it. On Linux the socket lives in
+pipe) named by ``instance_name``; a later one connects, writes one versioned line such as
+``b"mfsync-gui 1 show\\n"`` or ``b"mfsync-gui 1 send /home/me/My%20notes.txt\\n"`` and exits.
+Arguments (paths, from a file manager) are percent-encoded bytes of the file system's encoding,
+so a name with spaces, newlines or bytes that are not UTF-8 travels intact. A socket file left
+by a crashed instance accepts no connection, so ``listen`` recognises it as stale and removes
+it. On Linux the socket lives in
 ``$XDG_RUNTIME_DIR`` (private to the user) when there is one, as qutebrowser's IPC does; the
 server is also restricted to the user. Messages are capped and a client gets a few seconds to
 send its line, so a stray local connection cannot hold the app.
@@ -16,6 +19,7 @@ import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
+from urllib.parse import quote_from_bytes, unquote_to_bytes
 
 from PySide6.QtCore import QObject, QTimer
 from PySide6.QtNetwork import QAbstractSocket, QLocalServer, QLocalSocket
@@ -33,8 +37,9 @@ log = logging.getLogger("mfsync.gui")
 #: The first word of every message, and the protocol version after it.
 MAGIC = b"mfsync-gui"
 PROTOCOL_VERSION = 1
-#: Longest message line accepted, newline included.
-MAX_MESSAGE = 4096
+#: Longest message line accepted, newline included: room for the paths of a few thousand
+#: selected files (a file manager passes them all at once).
+MAX_MESSAGE = 1 << 20
 #: Milliseconds a connected client has to send its line.
 CLIENT_TIMEOUT_MS = 5000
 
@@ -56,11 +61,13 @@ def instance_name(config_dir: Path) -> str:
 
 
 def format_message(command: str, *args: str) -> bytes:
-    """The line that asks the running instance for ``command`` (like ``"show"``)."""
-    words = [command, *args]
-    if any(not w or any(c.isspace() for c in w) for w in words):
-        raise ValueError("message words must be non-empty and contain no spaces")
-    return b" ".join([MAGIC, str(PROTOCOL_VERSION).encode(), *(w.encode() for w in words)]) + b"\n"
+    """The line that asks the running instance for ``command`` (like ``"show"``) with ``args``
+    (any strings: each is percent-encoded)."""
+    if not command.isascii() or not command.isalpha():
+        raise ValueError(f"not a command: {command!r}")
+    words = [command.encode(), *(quote_from_bytes(os.fsencode(arg), safe="/").encode()
+                                 for arg in args)]
+    return b" ".join([MAGIC, str(PROTOCOL_VERSION).encode(), *words]) + b"\n"
 
 
 def parse_message(line: bytes) -> list[str] | None:
@@ -70,7 +77,8 @@ def parse_message(line: bytes) -> list[str] | None:
     if len(words) < 3 or words[0] != MAGIC or words[1] != str(PROTOCOL_VERSION).encode():
         return None
     try:
-        return [w.decode() for w in words[2:]]
+        command = words[2].decode("ascii")
+        return [command, *(os.fsdecode(unquote_to_bytes(word)) for word in words[3:])]
     except UnicodeDecodeError:
         return None
 
@@ -104,7 +112,11 @@ class SingleInstance(QObject):
             log.debug("no running instance at %s: %s", self.name, socket.errorString())
             return False
         socket.write(data)
-        sent = socket.waitForBytesWritten(timeout_ms) or socket.bytesToWrite() == 0
+        # A long message (the paths of many files) leaves in several writes, each as the
+        # running instance reads; give up only when one makes no progress for timeout_ms.
+        while socket.bytesToWrite() > 0 and socket.waitForBytesWritten(timeout_ms):
+            pass
+        sent = socket.bytesToWrite() == 0
         socket.disconnectFromServer()
         if socket.state() != QLocalSocket.LocalSocketState.UnconnectedState:
             socket.waitForDisconnected(timeout_ms)

@@ -23,6 +23,7 @@ from mfsync.engine.outbox import OutgoingState
 from mfsync.engine.service import ServiceStatus
 from mfsync.engine.transfer_status import TransferSnapshot
 from mfsync.gui.icons import icon
+from mfsync.gui.wording import counted
 
 __all__ = ["RECENT", "Tray", "TrayNotificationSink", "TrayState", "tray_state"]
 
@@ -105,7 +106,7 @@ class Tray(QObject):
         if status.paused:
             lines.append(status.pause_reason.capitalize())
         elif active:
-            lines.append(f"{active} transfer(s) running")
+            lines.append(f"{counted(active, 'transfer')} running")
         else:
             lines.append("Idle")
         if status.errors:

@@ -33,7 +33,8 @@ from PySide6.QtWidgets import (
 from mfsync.crypto.keys import format_key
 from mfsync.engine.service import Service, ServiceError, ServiceStatus
 from mfsync.engine.status import PeerSnapshot
-from mfsync.gui.dialogs import WARNING_STYLE, message_line, ok_apply_cancel
+from mfsync.gui.dialogs import message_line, ok_apply_cancel
+from mfsync.gui.theme import WARNING
 from mfsync.gui.trust_files import TrustListFiles
 from mfsync.gui.trust_hosts import HostVerifier
 from mfsync.gui.trust_paste import KeyPasteBox
@@ -117,7 +118,7 @@ class TrustDialog(QDialog):
         row.addWidget(self.export_button)
         layout.addLayout(row)
 
-        self.warning_label = message_line(WARNING_STYLE)
+        self.warning_label = message_line(WARNING)
         layout.addWidget(self.warning_label)
 
         self.paste = KeyPasteBox(self.add_key)

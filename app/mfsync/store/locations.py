@@ -11,8 +11,6 @@ __all__ = ["config_path", "download_dir", "folder_digest", "key_path", "known_ho
 
 #: The folder created inside the user's download folder.
 DOWNLOAD_SUBDIR = "mfsync"
-#: Used when the user has no download folder at all.
-FALLBACK_DOWNLOAD_DIR = "mfsync-downloads"
 
 
 def state_dir() -> Path:
@@ -50,14 +48,12 @@ def folder_digest(folder: Path) -> str:
 
 
 def download_dir() -> Path:
-    """The default download folder: ``mfsync`` inside the user's download folder (the
-    ``XDG_DOWNLOAD_DIR`` of the environment or of ``user-dirs.dirs``, else ``~/Downloads``) when
-    that exists, else ``~/mfsync-downloads``. Nothing is created here."""
+    """The default download folder: ``mfsync`` inside the desktop's download folder (the
+    ``XDG_DOWNLOAD_DIR`` of the environment or of ``user-dirs.dirs``, else ``~/Downloads``),
+    whether or not that exists yet: the first download creates it, as a browser would. Nothing
+    is created here. (A download folder saved in the settings is used instead, as saved.)"""
     home = Path.home()
-    for candidate in (_xdg_download_dir(home), home / "Downloads"):
-        if candidate is not None and candidate.is_dir():
-            return candidate / DOWNLOAD_SUBDIR
-    return home / FALLBACK_DOWNLOAD_DIR
+    return (_xdg_download_dir(home) or home / "Downloads") / DOWNLOAD_SUBDIR
 
 
 def _xdg_download_dir(home: Path) -> Path | None:

@@ -31,8 +31,9 @@ class FoldersPage(QWidget):
         self.model = model
         self._status: ServiceStatus = context.service.status
         self.view, self.proxy = make_table(
-            model, samples=("share only", "99999", "up to date", "Photos (k3x9-pq2m)",
-                            "trusted keys (12)"))
+            model, "Shared folders",
+            samples=("share only", "99999", "up to date", "Photos (k3x9-pq2m)",
+                     "trusted keys (12)"))
         self.view.doubleClicked.connect(lambda _i: self.open_selected_folder())
         self.hint = QLabel(
             "Drop folders here from your file manager to share them, or press Add folder.")

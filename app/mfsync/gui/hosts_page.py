@@ -31,8 +31,9 @@ class HostsPage(QWidget):
         self.model = model
         self._status = context.service.status
         self.view, self.proxy = make_table(
-            model, samples=("192.168.100.100:65535", "0123456789AB", "trusted (not yet proven)",
-                            "59 min 59 s ago", "99999"))
+            model, "Hosts on the network",
+            samples=("192.168.100.100:65535", "0123456789AB", "trusted (not yet proven)",
+                     "59 min 59 s ago", "99999"))
         self.view.setToolTip("Drop files or folders on a host to send them to it")
         self.view.viewport().setAcceptDrops(True)
         self.view.viewport().installEventFilter(self)

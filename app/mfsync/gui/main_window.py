@@ -22,7 +22,9 @@ from PySide6.QtGui import (
     QDragEnterEvent,
     QDropEvent,
     QGuiApplication,
+    QKeySequence,
     QMouseEvent,
+    QShortcut,
 )
 from PySide6.QtWidgets import QLabel, QMainWindow, QMenu, QTabWidget, QVBoxLayout, QWidget
 
@@ -162,13 +164,17 @@ class MainWindow(QMainWindow):
         self.add_folder_action = QAction("&Add folder…", self)
         self.add_folder_action.triggered.connect(self.folders_page.add_folder_dialog)
         settings = QAction("&Settings…", self)
+        settings.setShortcut(QKeySequence.StandardKey.Preferences)
         settings.triggered.connect(self.settingsRequested.emit)
         trust = QAction("&Trusted keys…", self)
         trust.triggered.connect(lambda: self.trustRequested.emit(None))
         quit_action = QAction("&Quit", self)
         quit_action.setShortcut("Ctrl+Q")
         quit_action.triggered.connect(self.quitRequested.emit)
-        for action in (self.add_folder_action, settings, trust):
+        copy_key = QAction("&Copy my public key", self)
+        copy_key.setShortcut("Ctrl+Shift+C")  # (the status bar's key is a mouse target)
+        copy_key.triggered.connect(self.copy_own_key)
+        for action in (self.add_folder_action, settings, trust, copy_key):
             file_menu.addAction(action)
         file_menu.addSeparator()
         file_menu.addAction(quit_action)
@@ -176,6 +182,18 @@ class MainWindow(QMainWindow):
         self.pause_action = QAction("&Pause all transfers", self)
         self.pause_action.triggered.connect(self.toggle_pause)
         transfers.addAction(self.pause_action)
+        # The keyboard's way around: Alt+1..4 for the tabs (as browsers and KDE apps do),
+        # the desktop's Find key for the search field, its Close key to close the window.
+        for number, tab in enumerate((FOLDERS_TAB, NETWORK_TAB, TRANSFERS_TAB, HOSTS_TAB), 1):
+            QShortcut(QKeySequence(f"Alt+{number}"), self,
+                      lambda tab=tab: self.tabs.setCurrentIndex(tab))
+        QShortcut(QKeySequence.StandardKey.Find, self, self._find)
+        QShortcut(QKeySequence.StandardKey.Close, self, self.close)
+
+    def _find(self) -> None:
+        self.tabs.setCurrentIndex(NETWORK_TAB)
+        self.network_page.search.setFocus(Qt.FocusReason.ShortcutFocusReason)
+        self.network_page.search.selectAll()
 
     def _build_status_bar(self) -> None:
         bar = self.statusBar()

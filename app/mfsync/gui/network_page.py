@@ -23,13 +23,15 @@ class NetworkPage(QWidget):
         self.context = context
         self.model = model
         self.view, self.proxy = make_table(
-            model, filterable=True, samples=("999.9 MB", "desktop-anna, laptop-ben", "downloading"))
+            model, "Files on the network",
+            filterable=True, samples=("999.9 MB", "desktop-anna, laptop-ben", "downloading"))
         self.view.setSelectionMode(QAbstractItemView.SelectionMode.ExtendedSelection)
         self.view.doubleClicked.connect(lambda _i: self.download_selected())
         self.view.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
         self.view.customContextMenuRequested.connect(self._show_menu)
         self.search = QLineEdit()
         self.search.setPlaceholderText("Search the network's files")
+        self.search.setAccessibleName("Search the network's files")
         self.search.setClearButtonEnabled(True)
         self.search.textChanged.connect(self.proxy.setFilterFixedString)
         self.download_button = QPushButton("Download")

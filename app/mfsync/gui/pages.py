@@ -52,16 +52,18 @@ class WindowContext:
     choose_files: FilesChooser
 
 
-def make_table(model: KeyedTableModel, *, filterable: bool = False,
+def make_table(model: KeyedTableModel, name: str, *, filterable: bool = False,
                samples: tuple[str, ...] = ()) -> tuple[QTableView, QSortFilterProxyModel]:
     """A sortable table of ``model`` (through a proxy, filtered on the first column when
-    ``filterable``), its columns sized for the ``samples`` values from the second on."""
+    ``filterable``), its columns sized for the ``samples`` values from the second on;
+    ``name`` is what a screen reader calls it."""
     proxy = QSortFilterProxyModel()
     proxy.setSourceModel(model)
     proxy.setSortRole(SORT_ROLE)
     proxy.setFilterCaseSensitivity(Qt.CaseSensitivity.CaseInsensitive)
     proxy.setFilterKeyColumn(0 if filterable else -1)
     view = QTableView()
+    view.setAccessibleName(name)
     view.setModel(proxy)
     view.setSortingEnabled(True)
     view.sortByColumn(0, Qt.SortOrder.AscendingOrder)

@@ -83,6 +83,7 @@ class HostPickerDialog(QDialog):
         question = QLabel(f"Send {what} to:")
         question.setTextFormat(Qt.TextFormat.PlainText)
         self.hosts = QListWidget()
+        self.hosts.setAccessibleName("Hosts that can take files")
         for key, name in sendable_hosts(status):
             item = QListWidgetItem(f"{shown(name)}  (key {short_key(key)}…)")
             item.setData(KEY_ROLE, key)

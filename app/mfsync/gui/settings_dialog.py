@@ -402,6 +402,10 @@ class _PathEditor(QWidget):
         layout = QHBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         self.line_edit = QLineEdit()
+        # The form's label names this editor; its field is what a screen reader and the
+        # label's mnemonic reach.
+        self.line_edit.setAccessibleName(label)
+        self.setFocusProxy(self.line_edit)
         self.browse_button = QPushButton("Browse…")
         self.browse_button.setAutoDefault(False)
         self.browse_button.clicked.connect(self.browse)

@@ -68,8 +68,9 @@ class TransfersPage(QWidget):
         self._paused = context.service.status.paused
         service = context.service
         self.view, self.proxy = make_table(
-            model, samples=("↓ download", "", "999.9 MB/s", "59 min 59 s", "desktop-anna",
-                            "sending to desktop-anna"))
+            model, "Transfers",
+            samples=("↓ download", "", "999.9 MB/s", "59 min 59 s", "desktop-anna",
+                     "sending to desktop-anna"))
         self.view.setItemDelegateForColumn(TransfersModel.PROGRESS_COLUMN,
                                            ProgressDelegate(self.view))
         self.view.horizontalHeader().setSectionResizeMode(TransfersModel.PROGRESS_COLUMN,

@@ -102,6 +102,7 @@ class TrustDialog(QDialog):
         layout.addWidget(self.mode_label)
 
         self.table = TrustedKeysTable()
+        self.table.setAccessibleName("Trusted keys")
         self.table.itemSelectionChanged.connect(self._selection_changed)
         layout.addWidget(self.table, stretch=1)
 

@@ -52,6 +52,7 @@ class HostVerifier(QGroupBox):
         self.verify_dialog: VerifyDialog | None = None
         row = QHBoxLayout(self)
         self.peer_combo = QComboBox()
+        self.peer_combo.setAccessibleName("Host to trust")
         self.peer_combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToContents)
         self.verify_button = QPushButton("Verify and trust…")
         self.verify_button.setAutoDefault(False)

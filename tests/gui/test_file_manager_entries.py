@@ -208,3 +208,32 @@ async def _run(command: list[str], cwd: Path | None) -> subprocess.CompletedProc
     return await asyncio.to_thread(subprocess.run, command, cwd=cwd, env=env,
                                    capture_output=True, text=True, timeout=RUN_TIMEOUT,
                                    check=False)
+
+
+async def test_paths_that_are_gone_or_not_folders_are_named_not_acted_on(
+        rig: Rig, selection: tuple[Path, list[Path]]) -> None:
+    where, files = selection
+    app = await rig.start_app()
+    window = app.window
+    assert window is not None
+    app.carry_out(AppRequest(SHARE, (files[0],)))  # a file is no folder to share
+    assert window.statusBar().currentMessage() == f"Not a folder: {files[0]}"
+    assert app.service.status.folders == ()
+    gone = where / "deleted meanwhile.txt"
+    app.carry_out(AppRequest(SEND, (gone, files[1])))
+    assert window.statusBar().currentMessage() == f"Not found: {gone}"
+    assert isinstance(app.dialog, HostPickerDialog)  # for the one still there
+    app.dialog.close()
+
+
+async def test_messages_that_are_no_request_are_ignored(rig: Rig) -> None:
+    app = await rig.start_app()
+    received: list[AppRequest] = []
+    app.carry_out = received.append  # type: ignore[method-assign]
+    for line in (b"mfsync-gui 1 share relative/dir", b"mfsync-gui 1 delete /home",
+                 b"mfsync-gui 1 send", b"mfsync-gui 1 share /a /b", b"GET / HTTP/1.1",
+                 b"mfsync-gui 2 show"):
+        app.on_message(line)
+    assert received == []
+    app.on_message(b"mfsync-gui 1 share /tmp/My%20folder")
+    assert received == [AppRequest(SHARE, (Path("/tmp/My folder"),))]

@@ -205,7 +205,8 @@ class DesktopApp(QObject):
             return
         paths, gone = request.existing()
         if gone:
-            self._tell(f"Not found: {', '.join(str(p) for p in gone)}", 8000)
+            what = "Not a folder" if request.command == SHARE else "Not found"
+            self._tell(f"{what}: {', '.join(str(p) for p in gone)}", 8000)
         if not paths:
             return
         if request.command == SHARE:

@@ -11,6 +11,7 @@ unit counts as success. Without ``systemd-analyze`` the first test is skipped (i
 
 from __future__ import annotations
 
+import configparser
 import os
 import shlex
 import shutil
@@ -45,16 +46,11 @@ def rendered(unit: str, folder: Path) -> tuple[str, str]:
 
 
 def service_keys(text: str) -> dict[str, str]:
-    keys: dict[str, str] = {}
-    section = ""
-    for line in text.splitlines():
-        line = line.strip()
-        if line.startswith("["):
-            section = line
-        elif section == "[Service]" and "=" in line and not line.startswith("#"):
-            key, _, value = line.partition("=")
-            keys[key] = value
-    return keys
+    """The ``[Service]`` section's keys (systemd's unit files read as INI)."""
+    unit = configparser.ConfigParser(interpolation=None, strict=False)
+    unit.optionxform = str  # type: ignore[assignment,method-assign] # keys keep their case
+    unit.read_string(text)
+    return dict(unit["Service"])
 
 
 def command_line(text: str, folder: Path) -> list[str]:

@@ -58,6 +58,7 @@ from mfsync.engine.status import PeerState  # noqa: E402
 from mfsync.engine.transfer_status import TransferState  # noqa: E402
 from mfsync.folder_config import FolderConfig  # noqa: E402
 from mfsync.gui.app import DesktopApp  # noqa: E402
+from mfsync.gui.i18n import LANGUAGES, install_translators, tr  # noqa: E402
 from mfsync.gui.icons import icon  # noqa: E402
 from mfsync.protocol.folder_id import FolderId  # noqa: E402
 from waiting import wait_for  # noqa: E402
@@ -132,6 +133,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="draw as under a light desktop theme (Qt's default here) or a dark "
                              "one (Fusion with a dark palette, as a dark desktop gives Qt); "
                              "dark screenshots go to OUT/dark")
+    parser.add_argument("--language", choices=sorted(LANGUAGES), default="en",
+                        help="the app's language (other than English: into OUT/LANGUAGE)")
     parser.add_argument("-v", "--verbose", action="store_true", help="log the app's messages")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(name)s: %(message)s")
@@ -141,7 +144,8 @@ def main(argv: list[str] | None = None) -> int:
     if missing:
         log.error("missing %s: run scripts/system-deps.sh as root", ", ".join(missing))
         return 1
-    out: Path = args.out.resolve() / ("dark" if args.theme == "dark" else "")
+    out: Path = (args.out.resolve() / ("dark" if args.theme == "dark" else "")
+                 / ("" if args.language == "en" else args.language))
     out.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="mfsync-demo-") as tmp, \
             XDisplay(SCREEN, log_dir=Path(tmp)) as display:
@@ -153,6 +157,7 @@ def main(argv: list[str] | None = None) -> int:
         app.setDesktopFileName("mfsync")
         app.setQuitOnLastWindowClosed(False)
         app.setWindowIcon(icon("mfsync"))
+        install_translators(app, args.language)
         if args.theme == "dark":
             app.setStyle("Fusion")
             app.setPalette(_dark_palette())
@@ -515,8 +520,9 @@ class Shooter:
         assert self.app is not None and self.app.window is not None
         model = self.app.window.folders_view.model()
         column = next(c for c in range(model.columnCount())
-                      if model.headerData(c, Qt.Orientation.Horizontal) == "State")
-        return all(model.index(r, column).data() == "up to date" for r in range(model.rowCount()))
+                      if model.headerData(c, Qt.Orientation.Horizontal) == tr("State"))
+        return all(model.index(r, column).data() == tr("up to date")
+                   for r in range(model.rowCount()))
 
     # -- screens ----------------------------------------------------------------------------
 
@@ -541,7 +547,7 @@ class Shooter:
         size = menu.sizeHint()
         menu.popup(QPoint(max(0, where.right() - size.width()), where.bottom() + 2))
         await self._settle(menu.isVisible)
-        recent = next(a for a in menu.actions() if a.text() == "Recent downloads")
+        recent = next(a for a in menu.actions() if a.text() == tr("Recent downloads"))
         menu.setActiveAction(recent)
         submenu = recent.menu()
         await self._settle(lambda: submenu is not None and submenu.isVisible())

@@ -16,11 +16,28 @@ from harness import Rig
 from PySide6.QtWidgets import QApplication
 
 from loopback_ports import free_udp_port
+from mfsync.gui.i18n import install_translators
+
+
+def _app() -> QApplication:
+    """The process's QApplication, speaking English as the app does on an English desktop
+    (the English translation holds the plural forms: "1 file", "2 files")."""
+    app = QApplication.instance()
+    if app is None:
+        app = QApplication([])
+        install_translators(app, "en")
+    assert isinstance(app, QApplication)
+    return app
+
+
+@pytest.fixture(scope="session")
+def qapp() -> QApplication:
+    """pytest-qt's application fixture, made as ``_app`` makes it."""
+    return _app()
 
 
 def _qt_loop() -> asyncio.AbstractEventLoop:
-    app = QApplication.instance() or QApplication([])
-    assert isinstance(app, QApplication)
+    app = _app()
     # as in the app: closing the last window (a dialog, say) must not stop the loop
     app.setQuitOnLastWindowClosed(False)
     return qasync.QEventLoop(app)

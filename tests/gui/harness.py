@@ -30,7 +30,7 @@ from mfsync.crypto.keys import Identity
 from mfsync.engine.node import Node, NodeOptions
 from mfsync.engine.service import Service
 from mfsync.gui.app import DesktopApp
-from mfsync.gui.window_state import WindowState, window_state_path
+from mfsync.gui.gui_settings import GuiSettings, gui_settings_path
 from waiting import wait_for_blocking
 
 
@@ -180,7 +180,7 @@ class Rig:
             autostart=self.autostart, open_url=self.open_url, choose_folder=self.choose_folder,
             confirm=self.confirm, choose_files=self.choose_files,
             offer_notifications=self.notifications,
-            window_state=WindowState(window_state_path(self.config_path)),
+            gui_settings=GuiSettings(gui_settings_path(self.config_path)),
         )
         await self.app.start()
         return self.app

@@ -16,6 +16,7 @@ from mfsync.engine.status import NodeStatus
 from mfsync.engine.transfer_status import TransferSnapshot, TransfersStatus, TransferState
 from mfsync.folder_config import FolderConfig
 from mfsync.gui.bridge import DOWNLOAD_FOLDER_NAME, arrival_folder, derive_events
+from mfsync.gui.i18n import tr
 from mfsync.gui.notify import Notifier
 from mfsync.protocol.folder_id import FolderId
 from waiting import wait_for
@@ -49,7 +50,7 @@ def test_the_folder_is_the_innermost_shared_one_else_the_download_folder() -> No
     assert arrival_folder(status, _done(PHOTOS.path, "a/b.jpg")) == "Photos"
     assert arrival_folder(status, _done(NESTED.path, "c.raw")) == "Raw"
     assert arrival_folder(status, _done(DOWNLOADS, "d.txt"), lambda: DOWNLOADS) == (
-        DOWNLOAD_FOLDER_NAME)
+        tr(DOWNLOAD_FOLDER_NAME))
     assert arrival_folder(status, _done(Path("/tmp/chosen"), "e.txt"), lambda: DOWNLOADS) == (
         "chosen")
 

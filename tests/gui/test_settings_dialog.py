@@ -24,6 +24,7 @@ from mfsync.crypto.keys import Identity
 from mfsync.engine.node import NodeOptions
 from mfsync.engine.service import Service
 from mfsync.gui.autostart import autostart_for
+from mfsync.gui.i18n import tr
 from mfsync.gui.settings_dialog import GROUPS, RESTART_NOTE, SettingsDialog
 
 SHOWN = [s for s in SETTINGS if s.kind != "internal"]
@@ -122,7 +123,7 @@ async def test_one_editor_per_shown_setting_built_from_its_kind(
     assert dialog.editor("concurrentDownloads").minimum() == 1
     assert dialog.editor("concurrentDownloads").maximum() == 16
     assert (dialog.editor("ttl").minimum(), dialog.editor("ttl").maximum()) == (0, 255)
-    assert dialog.restart_note is not None and dialog.restart_note.text() == RESTART_NOTE
+    assert dialog.restart_note is not None and dialog.restart_note.text() == tr(RESTART_NOTE)
     assert dialog.changes() == {}
 
 

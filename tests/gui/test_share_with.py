@@ -19,6 +19,7 @@ from mfsync.engine.status import NodeStatus, PeerSnapshot, PeerState
 from mfsync.engine.transfer_status import TransfersStatus
 from mfsync.folder_config import FolderConfig
 from mfsync.gui.audience_text import candidate_hosts, describe_audience
+from mfsync.gui.i18n import tr
 from mfsync.gui.models import FoldersModel
 from mfsync.gui.share_with_dialog import NOBODY_CHECKED, ShareWithDialog
 from mfsync.net.channel import PeerRefused, SecureChannel, open_channel
@@ -113,7 +114,7 @@ def test_only_these_with_nothing_checked_is_refused(qtbot: Any) -> None:
     dialog.set_checked(frozenset())
     dialog.ok_button.click()
     assert chosen == [] and dialog.isVisible()
-    assert dialog.error.isVisibleTo(dialog) and dialog.error.text() == NOBODY_CHECKED
+    assert dialog.error.isVisibleTo(dialog) and dialog.error.text() == tr(NOBODY_CHECKED)
     dialog.set_checked(frozenset({SEEN, LAPTOP}))
     assert not dialog.error.isVisibleTo(dialog)  # checking a host clears the refusal
     dialog.ok_button.click()

@@ -27,6 +27,7 @@ from mfsync.engine.service import Service, ServiceStatus
 from mfsync.engine.status import NodeStatus, PeerSnapshot, PeerState
 from mfsync.gui import trust_files
 from mfsync.gui.bridge import EngineBridge
+from mfsync.gui.i18n import tr
 from mfsync.gui.notify import Notifier
 from mfsync.gui.trust_dialog import (
     OPEN_MODE_TEXT,
@@ -91,7 +92,7 @@ def peer(name: str, address: str, *, key: bytes | None, announced: bytes | None)
 
 async def test_starts_open_and_shows_own_key(qtbot: Any, service: Service) -> None:
     dialog = open_dialog(qtbot, service)
-    assert dialog.mode_label.text() == OPEN_MODE_TEXT
+    assert dialog.mode_label.text() == tr(OPEN_MODE_TEXT)
     assert dialog.table.rowCount() == 0
     assert dialog.own_key_label.text() == format_key(service.status.own_key)
     assert not dialog.remove_button.isEnabled()
@@ -205,8 +206,8 @@ async def test_rename_in_place_and_remove(qtbot: Any, service: Service, config_p
     qtbot.mouseClick(dialog.remove_button, Qt.MouseButton.LeftButton)
     assert dialog.table.rowCount() == 0
     assert not dialog.warning_label.isHidden()
-    assert dialog.warning_label.text() == REMOVED_LAST_WARNING
-    assert dialog.mode_label.text() == OPEN_MODE_TEXT
+    assert dialog.warning_label.text() == tr(REMOVED_LAST_WARNING)
+    assert dialog.mode_label.text() == tr(OPEN_MODE_TEXT)
     press_ok(qtbot, dialog)
     assert (await saved(service, config_path))["trustedKeys"] == []
     assert service.config.trusted_keys == frozenset()

@@ -27,6 +27,7 @@ import pytest
 import layout
 import mfsync
 from loopback_ports import free_tcp_port, free_udp_port, write_loopback_config
+from mfsync.gui.i18n import LANGUAGES
 
 # the first test also waits for the bundle to be built
 pytestmark = pytest.mark.timeout(1800)
@@ -121,6 +122,11 @@ def test_bundle_holds_both_executables_the_resources_and_the_svg_plugins(bundle:
     assert (resources / "linux" / "mfsync-autostart.desktop").is_file()
     assert (resources / "macos" / "net.mfsync.gui.plist").is_file()
     assert (internal / "mfsync" / "protocol" / "PROTOCOL.md").is_file()
+    # the app's translations, and Qt's own for its standard buttons in those languages
+    for language in LANGUAGES:
+        assert (resources / "i18n" / f"mfsync_{language}.qm").is_file(), language
+    assert list(internal.rglob("translations/qtbase_de.qm")), "no Qt translation for German"
+    assert not list(internal.rglob("translations/qtbase_fr.qm")), "unused Qt translations"
     # the icons are SVG: without these Qt draws nothing (icons.py falls back, but should not)
     assert list(internal.rglob("imageformats/*qsvg*")), "no Qt SVG image format plugin"
     assert list(internal.rglob("iconengines/*qsvgicon*")), "no Qt SVG icon engine plugin"

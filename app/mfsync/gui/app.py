@@ -31,7 +31,10 @@ from mfsync.gui.app_requests import SHARE, SHOW, AppRequest, request_from_args, 
 from mfsync.gui.autostart import Autostart, autostart_for
 from mfsync.gui.bridge import EngineBridge
 from mfsync.gui.dialogs import FilesChooser, ask_files
+from mfsync.gui.gui_settings import GuiSettings, gui_settings_path
+from mfsync.gui.i18n import install_translators, tr
 from mfsync.gui.icons import icon
+from mfsync.gui.language_choice import LanguageChoice
 from mfsync.gui.main_window import FOLDERS_TAB, Confirm, FolderChooser, MainWindow
 from mfsync.gui.notify import NotificationSink, Notifier, enabled_from_config
 from mfsync.gui.offer_prompt import ActionNotifications, OfferPrompt, desktop_notifications
@@ -41,7 +44,6 @@ from mfsync.gui.settings_dialog import SettingsDialog
 from mfsync.gui.single_instance import SingleInstance, instance_name
 from mfsync.gui.tray import Tray, TrayNotificationSink
 from mfsync.gui.trust_dialog import TrustDialog
-from mfsync.gui.window_state import WindowState, window_state_path
 from mfsync.memory import keep_large_buffers, tune_collector
 from mfsync.store import locations
 
@@ -65,7 +67,7 @@ class DesktopApp(QObject):
         choose_folder: FolderChooser | None = None, confirm: Confirm | None = None,
         choose_files: FilesChooser | None = None,
         offer_notifications: ActionNotifications | None = None,
-        window_state: WindowState | None = None,
+        gui_settings: GuiSettings | None = None,
     ) -> None:
         super().__init__()
         self.service = service
@@ -80,7 +82,7 @@ class DesktopApp(QObject):
         #: Where offers of files are asked about (None: the desktop's, found at start).
         self._offer_notifications = offer_notifications
         #: Where the window's size, place and tab are kept between starts (None: nowhere).
-        self._window_state = window_state
+        self._gui_settings = gui_settings
         self._sink = sink
         self._power_source = power_source or psutil_source
         self._quit = asyncio.Event()
@@ -101,8 +103,8 @@ class DesktopApp(QObject):
                                  choose_folder=self._choose_folder, open_url=self._open_url,
                                  confirm=self._confirm, choose_files=self._choose_files)
         self.window.setWindowIcon(icon("mfsync"))
-        if self._window_state is not None:
-            self._window_state.restore(self.window, self.window.tabs)
+        if self._gui_settings is not None:
+            self._gui_settings.restore(self.window, self.window.tabs)
             self.window.tabs.currentChanged.connect(lambda _index: self._save_window())
         self.tray = Tray(open_url=self._open_url)
         sink = self._sink or TrayNotificationSink(self.tray, self.show_window)
@@ -173,8 +175,8 @@ class DesktopApp(QObject):
             self.window.show_and_raise()
 
     def _save_window(self) -> None:
-        if self._window_state is not None and self.window is not None:
-            self._window_state.save(self.window, self.window.tabs)
+        if self._gui_settings is not None and self.window is not None:
+            self._gui_settings.save(self.window, self.window.tabs)
 
     def _hidden_to_tray(self) -> None:
         self._save_window()
@@ -182,8 +184,9 @@ class DesktopApp(QObject):
             return
         self._told_about_tray = True
         self.tray.icon.showMessage(
-            "mfsync is still running", "It keeps sharing from the tray. Quit it from the tray "
-            "icon's menu.", QSystemTrayIcon.MessageIcon.Information, 5000)
+            tr("mfsync is still running"),
+            tr("It keeps sharing from the tray. Quit it from the tray icon's menu."),
+            QSystemTrayIcon.MessageIcon.Information, 5000)
 
     def on_message(self, message: bytes) -> None:
         """Another start of ``mfsync-gui`` asked for something (``gui.app_requests``)."""
@@ -205,8 +208,9 @@ class DesktopApp(QObject):
             return
         paths, gone = request.existing()
         if gone:
-            what = "Not a folder" if request.command == SHARE else "Not found"
-            self._tell(f"{what}: {', '.join(str(p) for p in gone)}", 8000)
+            names = ", ".join(str(p) for p in gone)
+            self._tell((tr("Not a folder: {paths}") if request.command == SHARE
+                        else tr("Not found: {paths}")).format(paths=names), 8000)
         if not paths:
             return
         if request.command == SHARE:
@@ -217,7 +221,9 @@ class DesktopApp(QObject):
 
     def open_settings(self) -> SettingsDialog:
         """Open the settings dialog (not modal: the engine keeps running under it)."""
-        dialog = SettingsDialog(self.service, self.autostart, self.window)
+        language = (LanguageChoice(self._gui_settings) if self._gui_settings is not None
+                    else None)
+        dialog = SettingsDialog(self.service, self.autostart, self.window, language=language)
         dialog.accepted.connect(self._apply_notification_settings)
         dialog.show()
         self.dialog = dialog
@@ -230,13 +236,13 @@ class DesktopApp(QObject):
             return
 
         if self._choose_files is not None:
-            self._choose_files("Files to send", self._ask_host_for)
+            self._choose_files(tr("Files to send"), self._ask_host_for)
         else:
-            ask_files(None, "Files to send", self._ask_host_for)
+            ask_files(None, tr("Files to send"), self._ask_host_for)
 
     def _ask_host_for(self, paths: list[Path]) -> None:
         """The host picker for ``paths``; the host chosen gets them offered."""
-        what = paths[0].name if len(paths) == 1 else f"{len(paths)} items"
+        what = paths[0].name if len(paths) == 1 else tr("%n item(s)", "", len(paths))
         self.dialog = HostPickerDialog(
             self.service.status, what,
             lambda key: send_files(self.service, paths, key, self._tell), self.window)
@@ -306,6 +312,8 @@ def run(args: argparse.Namespace) -> int:
     app.setDesktopFileName(APP_ID)  # matches the menu entry, net.mfsync.mfsync.desktop
     app.setQuitOnLastWindowClosed(False)  # the tray keeps the app alive; Quit ends it
     app.setWindowIcon(icon("mfsync"))
+    gui_settings = GuiSettings(gui_settings_path(config_path))
+    install_translators(app, gui_settings.language)
     single = SingleInstance(instance_name(config_path.parent))
     request = request_from_args(args)
     if single.try_send(request.message()):
@@ -321,8 +329,7 @@ def run(args: argparse.Namespace) -> int:
                               trusted_keys=extra, wait_when_busy=True)
     except (ConfigError, IdentityError, ValueError) as exc:
         return _fail(str(exc))
-    desktop = DesktopApp(service, hidden=args.hidden,
-                         window_state=WindowState(window_state_path(config_path)))
+    desktop = DesktopApp(service, hidden=args.hidden, gui_settings=gui_settings)
     single.listen(desktop.on_message)
     import qasync  # noqa: PLC0415 - only the app needs it, and it needs the QApplication
 
@@ -335,7 +342,7 @@ def run(args: argparse.Namespace) -> int:
             return code
     except StartError as exc:
         if exc.failure is StartFailure.PORT_IN_USE:
-            return _fail(f"{exc}; choose another port in Settings")
+            return _fail(tr("{error}; choose another port in Settings").format(error=exc))
         return _fail(str(exc))
     finally:
         single.close()

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from mfsync.audience import Audience, AudienceKind
 from mfsync.crypto.keys import short_key
 from mfsync.engine.service import ServiceStatus
+from mfsync.gui.i18n import tr
 
 __all__ = ["MAX_NAMED", "Candidate", "candidate_hosts", "describe_audience", "key_label"]
 
@@ -36,15 +37,16 @@ def describe_audience(audience: Audience | None, status: ServiceStatus) -> str:
     if audience is None:
         audience = Audience.default_for(status.trusted_keys)
     if audience.kind is AudienceKind.EVERYONE:
-        return "everyone"
+        return tr("everyone")
     if audience.kind is AudienceKind.TRUSTED:
-        return f"trusted keys ({len(status.trusted_keys)})"
+        return tr("trusted keys ({count})").format(count=len(status.trusted_keys))
     if not audience.keys:
-        return "nobody else"
+        return tr("nobody else")
     names = sorted((key_label(status, k) for k in audience.keys), key=str.casefold)
     if len(names) <= MAX_NAMED:
         return ", ".join(names)
-    return f"{', '.join(names[:MAX_NAMED])} and {len(names) - MAX_NAMED} more"
+    return tr("{names} and %n more", "", len(names) - MAX_NAMED).format(
+        names=", ".join(names[:MAX_NAMED]))
 
 
 @dataclass(frozen=True, slots=True)

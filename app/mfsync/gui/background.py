@@ -13,6 +13,7 @@ from collections.abc import Callable, Coroutine
 from typing import Any, TypeVar
 
 from mfsync.engine.service import ServiceError
+from mfsync.gui.i18n import tr
 
 __all__ = ["BackgroundTasks"]
 
@@ -58,4 +59,4 @@ class BackgroundTasks:
             self._report_error(str(exc))
         elif exc is not None:
             log.error("action failed", exc_info=exc)
-            self._report_error(f"unexpected error: {exc}")
+            self._report_error(tr("unexpected error: {error}").format(error=exc))

@@ -19,6 +19,7 @@ from mfsync.crypto.keys import format_key
 from mfsync.engine.outbox import OutgoingState
 from mfsync.engine.service import Service, ServiceStatus
 from mfsync.engine.transfer_status import TransferSnapshot, TransferState
+from mfsync.gui.i18n import QT_TR_NOOP, tr
 from mfsync.gui.invitations_panel import invitation_host
 from mfsync.gui.notify import Notifier
 
@@ -27,7 +28,7 @@ __all__ = ["DOWNLOAD_FOLDER_NAME", "EngineBridge", "Finished", "arrival_folder",
 log = logging.getLogger("mfsync.gui")
 
 #: How notifications name the download folder.
-DOWNLOAD_FOLDER_NAME = "the download folder"
+DOWNLOAD_FOLDER_NAME = QT_TR_NOOP("the download folder")
 
 
 @dataclass(frozen=True)
@@ -53,7 +54,7 @@ def arrival_folder(status: ServiceStatus, transfer: TransferSnapshot,
         return max(holders, key=lambda f: len(f.path.parts)).label
     root = transfer.key[0]
     if root == download_folder():
-        return DOWNLOAD_FOLDER_NAME
+        return tr(DOWNLOAD_FOLDER_NAME)
     return root.name
 
 
@@ -72,7 +73,7 @@ def derive_events(previous: ServiceStatus | None, current: ServiceStatus,
         if transfer.state is TransferState.DONE:
             done.append(transfer)
             notifier.downloaded(transfer.path, transfer.target,
-                                current.host_label(transfer.source) or "another host",
+                                current.host_label(transfer.source) or tr("another host"),
                                 arrival_folder(current, transfer, download_folder))
         else:
             notifier.failed(transfer.path, transfer.error or "failed")

@@ -13,6 +13,7 @@ from PySide6.QtWidgets import QLabel, QPushButton, QVBoxLayout, QWidget
 
 from mfsync.audience import Audience
 from mfsync.engine.service import FolderMode, ServiceError, ServiceStatus
+from mfsync.gui.i18n import tr
 from mfsync.gui.invitations_panel import InvitationsPanel
 from mfsync.gui.models import FoldersModel
 from mfsync.gui.pages import WindowContext, button_row, make_table, page_layout, selected_keys
@@ -31,29 +32,29 @@ class FoldersPage(QWidget):
         self.model = model
         self._status: ServiceStatus = context.service.status
         self.view, self.proxy = make_table(
-            model, "Shared folders",
+            model, tr("Shared folders"),
             samples=("share only", "99999", "up to date", "Photos (k3x9-pq2m)",
                      "trusted keys (12)"))
         self.view.doubleClicked.connect(lambda _i: self.open_selected_folder())
         self.hint = QLabel(
-            "Drop folders here from your file manager to share them, or press Add folder.")
+            tr("Drop folders here from your file manager to share them, or press Add folder."))
         self.hint.setAlignment(Qt.AlignmentFlag.AlignCenter)
         self.hint.setObjectName("dropHint")
-        self.add_button = QPushButton("Add folder…")
+        self.add_button = QPushButton(tr("Add folder…"))
         self.add_button.clicked.connect(self.add_folder_dialog)
-        self.remove_button = QPushButton("Remove")
+        self.remove_button = QPushButton(tr("Remove"))
         self.remove_button.clicked.connect(self.remove_selected_folder)
-        self.sync_button = QPushButton("Sync this folder")
+        self.sync_button = QPushButton(tr("Sync this folder"))
         self.sync_button.setToolTip(
-            "Sync: share this folder and also fetch into it every file other hosts offer.\n"
-            "Share only: others may fetch from it; nothing is written into it.")
+            tr("Sync: share this folder and also fetch into it every file other hosts offer.\n"
+            "Share only: others may fetch from it; nothing is written into it."))
         self.sync_button.clicked.connect(self.toggle_selected_mode)
-        self.share_button = QPushButton("Share with…")
+        self.share_button = QPushButton(tr("Share with…"))
         self.share_button.setToolTip(
-            "Choose which computers see this folder: they alone get its files, and only\n"
-            "their changes are taken into it.")
+            tr("Choose which computers see this folder: they alone get its files, and only\n"
+            "their changes are taken into it."))
         self.share_button.clicked.connect(self.share_selected_folder)
-        self.open_button = QPushButton("Open")
+        self.open_button = QPushButton(tr("Open"))
         self.open_button.clicked.connect(self.open_selected_folder)
         #: The "Share with…" dialog open now, if any (tests and the screenshot script use it).
         self.share_dialog: ShareWithDialog | None = None
@@ -83,15 +84,16 @@ class FoldersPage(QWidget):
                        self.share_button):
             button.setEnabled(folder is not None)
         self.sync_button.setText(
-            "Share only" if self._mode_of(folder) == FolderMode.SYNC else "Sync this folder")
+            tr("Share only") if self._mode_of(folder) == FolderMode.SYNC
+            else tr("Sync this folder"))
 
     def add_folder_dialog(self) -> None:
         """Ask for a folder, then share it."""
-        self.context.choose_folder("Choose a folder to share", self.add_folder)
+        self.context.choose_folder(tr("Choose a folder to share"), self.add_folder)
 
     def add_folder(self, folder: Path, mode: str = FolderMode.SHARE) -> None:
         """Share ``folder`` (in the background: it is scanned first)."""
-        self.context.show_message(f"Adding {folder}…", 3000)
+        self.context.show_message(tr("Adding {folder}…").format(folder=folder), 3000)
         self.context.tasks.run(self.context.service.add_folder(folder, mode))
 
     def remove_selected_folder(self) -> None:
@@ -114,9 +116,10 @@ class FoldersPage(QWidget):
 
         if new == FolderMode.SYNC and not self._status.trusted_keys:
             self.context.confirm(
-                "Sync with everyone?",
-                f"No trusted keys are set, so any computer on this network can add files to "
-                f"{folder}.\n\nSync it anyway? (Trusted keys… limits sync to hosts you know.)",
+                tr("Sync with everyone?"),
+                tr("No trusted keys are set, so any computer on this network can add files to "
+                   "{folder}.\n\nSync it anyway? (Trusted keys… limits sync to hosts you "
+                   "know.)").format(folder=folder),
                 switch)
         else:
             switch()

@@ -8,10 +8,10 @@ from PySide6.QtGui import QDropEvent
 from PySide6.QtWidgets import QLabel, QMenu, QPushButton, QWidget
 
 from mfsync.engine.service import ServiceStatus
+from mfsync.gui.i18n import tr
 from mfsync.gui.models import HostsModel
 from mfsync.gui.pages import WindowContext, button_row, make_table, page_layout
 from mfsync.gui.send_files import dropped_paths, send_files
-from mfsync.gui.wording import counted
 
 __all__ = ["HostsPage"]
 
@@ -31,20 +31,20 @@ class HostsPage(QWidget):
         self.model = model
         self._status = context.service.status
         self.view, self.proxy = make_table(
-            model, "Hosts on the network",
+            model, tr("Hosts on the network"),
             samples=("192.168.100.100:65535", "0123456789AB", "trusted (not yet proven)",
                      "59 min 59 s ago", "99999"))
-        self.view.setToolTip("Drop files or folders on a host to send them to it")
+        self.view.setToolTip(tr("Drop files or folders on a host to send them to it"))
         self.view.viewport().setAcceptDrops(True)
         self.view.viewport().installEventFilter(self)
         self.view.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
         self.view.customContextMenuRequested.connect(self.show_menu)
         self.menu = QMenu(self)
-        self.verify_button = QPushButton("Verify and trust…")
+        self.verify_button = QPushButton(tr("Verify and trust…"))
         self.verify_button.clicked.connect(self.verify_selected_host)
-        self.send_button = QPushButton("Send files…")
+        self.send_button = QPushButton(tr("Send files…"))
         self.send_button.clicked.connect(self.send_to_selected_host)
-        self.trust_button = QPushButton("Trusted keys…")
+        self.trust_button = QPushButton(tr("Trusted keys…"))
         self.trust_button.clicked.connect(lambda: self.trustRequested.emit(None))
         self.hint = QLabel("")
         page_layout(self, None, self.view, button_row(
@@ -54,8 +54,8 @@ class HostsPage(QWidget):
         """Follow a new snapshot: the line that says who may connect."""
         self._status = status
         self.hint.setText(
-            "Anyone on the network may fetch your files" if not status.trusted_keys else
-            f"{counted(len(status.trusted_keys), 'trusted key')}; others are refused")
+            tr("Anyone on the network may fetch your files") if not status.trusted_keys else
+            tr("%n trusted key(s); others are refused", "", len(status.trusted_keys)))
 
     def selected_key(self) -> bytes | None:
         """The key of the selected host, if it has one."""
@@ -79,9 +79,9 @@ class HostsPage(QWidget):
         """Ask for files, then send them to the selected host."""
         key = self.selected_key()
         if key is None:
-            self.context.show_message("Choose a host first", 4000)
+            self.context.show_message(tr("Choose a host first"), 4000)
             return
-        self.context.choose_files("Files to send",
+        self.context.choose_files(tr("Files to send"),
                                   lambda paths: self.send(paths, key))
 
     def send(self, paths: list[Path], key: bytes) -> bool:
@@ -96,9 +96,9 @@ class HostsPage(QWidget):
         self.view.selectRow(index.row())
         menu = self.menu
         menu.clear()
-        send = menu.addAction("Send files…", self.send_to_selected_host)
+        send = menu.addAction(tr("Send files…"), self.send_to_selected_host)
         send.setEnabled(self.key_at(position) is not None)
-        menu.addAction("Verify and trust…", self.verify_selected_host)
+        menu.addAction(tr("Verify and trust…"), self.verify_selected_host)
         menu.popup(self.view.viewport().mapToGlobal(position))
         return menu
 

@@ -29,6 +29,7 @@ from mfsync.crypto.keys import short_key
 from mfsync.engine.invitations import Invitation, suggested_folder
 from mfsync.engine.service import ServiceError, ServiceStatus
 from mfsync.gui.dialogs import message_line
+from mfsync.gui.i18n import tr
 from mfsync.gui.models import folder_name, human_size
 from mfsync.gui.pages import WindowContext
 
@@ -46,10 +47,11 @@ def invitation_host(invitation: Invitation, status: ServiceStatus) -> str:
 def invitation_text(invitation: Invitation, status: ServiceStatus) -> str:
     """``office-pc shares 'Photos (k3x9-pq2m)' to sync: 120 files, 1.2 GB``."""
     host = invitation_host(invitation, status)
-    more = f" and {invitation.hosts - 1} more" if invitation.hosts > 1 else ""
-    files = "1 file" if invitation.files == 1 else f"{invitation.files} files"
-    return (f"{host}{more} shares '{folder_name(invitation.label, str(invitation.folder))}' "
-            f"to sync: {files}, {human_size(invitation.size)}")
+    if invitation.hosts > 1:
+        host = tr("{host} and %n more", "", invitation.hosts - 1).format(host=host)
+    return tr("{hosts} shares '{folder}' to sync: {files}, {size}").format(
+        hosts=host, folder=folder_name(invitation.label, str(invitation.folder)),
+        files=tr("%n file(s)", "", invitation.files), size=human_size(invitation.size))
 
 
 class SyncHereDialog(QDialog):
@@ -61,20 +63,21 @@ class SyncHereDialog(QDialog):
         super().__init__(parent)
         self.context = context
         self.on_chosen = on_chosen
-        self.setWindowTitle(f"Sync {invitation.label} here")
+        self.setWindowTitle(tr("Sync {label} here").format(label=invitation.label))
         self.setMinimumWidth(480)
-        question = QLabel(f"Sync '{folder_name(invitation.label, str(invitation.folder))}' "
-                          "into this folder (created if it does not exist):")
+        question = QLabel(tr("Sync '{folder}' into this folder (created if it does not "
+                             "exist):").format(
+            folder=folder_name(invitation.label, str(invitation.folder))))
         question.setTextFormat(Qt.TextFormat.PlainText)
         question.setWordWrap(True)
         self.path_edit = QLineEdit(str(suggested_folder(
             Path.home(), invitation.label, invitation.folder)))
-        self.choose_button = choose = QPushButton("Choose…")
+        self.choose_button = choose = QPushButton(tr("Choose…"))
         choose.clicked.connect(lambda: self.context.choose_folder(
-            f"Where to sync {invitation.label}", self._chosen_folder))
+            tr("Where to sync {label}").format(label=invitation.label), self._chosen_folder))
         self.message = message_line()
         buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Cancel)
-        self.sync_button = buttons.addButton("Sync", QDialogButtonBox.ButtonRole.AcceptRole)
+        self.sync_button = buttons.addButton(tr("Sync"), QDialogButtonBox.ButtonRole.AcceptRole)
         buttons.accepted.connect(self.accept_path)
         buttons.rejected.connect(self.reject)
         row = QHBoxLayout()
@@ -91,7 +94,7 @@ class SyncHereDialog(QDialog):
         text = self.path_edit.text().strip()
         path = Path(text).expanduser() if text else None
         if path is None or not path.is_absolute():
-            self.message.setText("Type a full folder path, such as ~/Photos, or press Choose…")
+            self.message.setText(tr("Type a full folder path, such as ~/Photos, or press Choose…"))
             self.message.show()
             return
         self.on_chosen(path)
@@ -112,14 +115,14 @@ class InvitationRow(QFrame):
         self.label = QLabel(invitation_text(invitation, status))
         self.label.setTextFormat(Qt.TextFormat.PlainText)  # the label and name come from a peer
         self.label.setWordWrap(True)
-        self.sync_button = QPushButton("Sync it here…")
+        self.sync_button = QPushButton(tr("Sync it here…"))
         self.sync_button.clicked.connect(lambda: panel.sync_here(invitation))
-        self.download_button = QPushButton("Download once")
-        self.download_button.setToolTip("Download its files into your download folder once, "
-                                        "without syncing it")
+        self.download_button = QPushButton(tr("Download once"))
+        self.download_button.setToolTip(tr("Download its files into your download folder once, "
+                                        "without syncing it"))
         self.download_button.clicked.connect(lambda: panel.download_once(invitation))
-        self.ignore_button = QPushButton("Ignore")
-        self.ignore_button.setToolTip("Do not offer this folder again")
+        self.ignore_button = QPushButton(tr("Ignore"))
+        self.ignore_button.setToolTip(tr("Do not offer this folder again"))
         self.ignore_button.clicked.connect(lambda: panel.ignore(invitation))
         layout = QHBoxLayout(self)
         layout.addWidget(self.label, 1)
@@ -156,7 +159,8 @@ class InvitationsPanel(QWidget):
     def sync_here(self, invitation: Invitation) -> SyncHereDialog:
         """Ask where to sync ``invitation``'s folder, then sync it there."""
         def chosen(path: Path) -> None:
-            self.context.show_message(f"Syncing {invitation.label} into {path}…", 5000)
+            self.context.show_message(tr("Syncing {label} into {path}…").format(
+                label=invitation.label, path=path), 5000)
             self.context.tasks.run(self._accept(invitation, path))
 
         self.dialog = SyncHereDialog(self.context, invitation, chosen, self)
@@ -173,8 +177,9 @@ class InvitationsPanel(QWidget):
         except ServiceError as exc:
             self.context.show_message(str(exc), 8000)
             return
-        self.context.show_message(f"Downloading {count} files of {invitation.label} into {into}",
-                                  5000)
+        self.context.show_message(
+            tr("Downloading %n file(s) of {label} into {folder}", "", count).format(
+                label=invitation.label, folder=into), 5000)
 
     def ignore(self, invitation: Invitation) -> None:
         """Never offer this folder again."""

@@ -43,20 +43,21 @@ from mfsync.gui.dialogs import (
 )
 from mfsync.gui.folders_page import FoldersPage, dropped_folders
 from mfsync.gui.hosts_page import HostsPage
+from mfsync.gui.i18n import QT_TR_NOOP, tr
 from mfsync.gui.models import FoldersModel, HostsModel, NetworkModel
 from mfsync.gui.network_page import NetworkPage
 from mfsync.gui.pages import WindowContext
+from mfsync.gui.state_texts import state_text
 from mfsync.gui.theme import ERROR, banner_style, text_style
 from mfsync.gui.transfers_model import TransfersModel
 from mfsync.gui.transfers_page import TransfersPage
-from mfsync.gui.wording import counted
 
 __all__ = ["ClickableLabel", "Confirm", "FolderChooser", "MainWindow", "UrlOpener"]
 
 log = logging.getLogger("mfsync.gui")
 
 FOLDERS_TAB, NETWORK_TAB, TRANSFERS_TAB, HOSTS_TAB = range(4)
-NO_TRAY_TEXT = (
+NO_TRAY_TEXT = QT_TR_NOOP(
     "No system tray was found on this desktop, so mfsync cannot keep running in the "
     "background: closing this window quits it. (On GNOME, the AppIndicator extension adds a "
     "tray.)")
@@ -118,12 +119,12 @@ class MainWindow(QMainWindow):
         self.hosts_page = HostsPage(context, self.hosts_model)
         self.hosts_page.trustRequested.connect(self.trustRequested)
         self.tabs = QTabWidget()
-        self.tabs.addTab(self.folders_page, "Shared folders")
-        self.tabs.addTab(self.network_page, "Network")
-        self.tabs.addTab(self.transfers_page, "Transfers")
-        self.tabs.addTab(self.hosts_page, "Hosts")
+        self.tabs.addTab(self.folders_page, tr("Shared folders"))
+        self.tabs.addTab(self.network_page, tr("Network"))
+        self.tabs.addTab(self.transfers_page, tr("Transfers"))
+        self.tabs.addTab(self.hosts_page, tr("Hosts"))
         self._name_page_widgets()
-        self.no_tray_hint = QLabel(NO_TRAY_TEXT)
+        self.no_tray_hint = QLabel(tr(NO_TRAY_TEXT))
         self.no_tray_hint.setWordWrap(True)
         self.no_tray_hint.setStyleSheet(banner_style())
         self.no_tray_hint.hide()
@@ -160,26 +161,26 @@ class MainWindow(QMainWindow):
                                                  self.hosts_page.trust_button)
 
     def _build_menus(self) -> None:
-        file_menu = self.menuBar().addMenu("&File")
-        self.add_folder_action = QAction("&Add folder…", self)
+        file_menu = self.menuBar().addMenu(tr("&File"))
+        self.add_folder_action = QAction(tr("&Add folder…"), self)
         self.add_folder_action.triggered.connect(self.folders_page.add_folder_dialog)
-        settings = QAction("&Settings…", self)
+        settings = QAction(tr("&Settings…"), self)
         settings.setShortcut(QKeySequence.StandardKey.Preferences)
         settings.triggered.connect(self.settingsRequested.emit)
-        trust = QAction("&Trusted keys…", self)
+        trust = QAction(tr("&Trusted keys…"), self)
         trust.triggered.connect(lambda: self.trustRequested.emit(None))
-        quit_action = QAction("&Quit", self)
+        quit_action = QAction(tr("&Quit"), self)
         quit_action.setShortcut("Ctrl+Q")
         quit_action.triggered.connect(self.quitRequested.emit)
-        copy_key = QAction("&Copy my public key", self)
+        copy_key = QAction(tr("&Copy my public key"), self)
         copy_key.setShortcut("Ctrl+Shift+C")  # (the status bar's key is a mouse target)
         copy_key.triggered.connect(self.copy_own_key)
         for action in (self.add_folder_action, settings, trust, copy_key):
             file_menu.addAction(action)
         file_menu.addSeparator()
         file_menu.addAction(quit_action)
-        transfers = self.menuBar().addMenu("&Transfers")
-        self.pause_action = QAction("&Pause all transfers", self)
+        transfers = self.menuBar().addMenu(tr("&Transfers"))
+        self.pause_action = QAction(tr("&Pause all transfers"), self)
         self.pause_action.triggered.connect(self.toggle_pause)
         transfers.addAction(self.pause_action)
         # The keyboard's way around: Alt+1..4 for the tabs (as browsers and KDE apps do),
@@ -198,16 +199,16 @@ class MainWindow(QMainWindow):
     def _build_status_bar(self) -> None:
         bar = self.statusBar()
         self.key_label = ClickableLabel()
-        self.key_label.setToolTip("Your public key: click to copy it")
+        self.key_label.setToolTip(tr("Your public key: click to copy it"))
         self.key_label.setCursor(Qt.CursorShape.PointingHandCursor)
         self.key_label.clicked.connect(self.copy_own_key)
         self.peers_label = QLabel()
         self.pause_label = ClickableLabel()
-        self.pause_label.setToolTip("Click to pause or resume all transfers")
+        self.pause_label.setToolTip(tr("Click to pause or resume all transfers"))
         self.pause_label.clicked.connect(self.toggle_pause)
         self.error_label = ClickableLabel()
         self.error_label.setStyleSheet(text_style(ERROR))
-        self.error_label.setToolTip("Click to dismiss")
+        self.error_label.setToolTip(tr("Click to dismiss"))
         self.error_label.clicked.connect(self.service.clear_errors)
         bar.addWidget(self.key_label)
         bar.addWidget(self.peers_label)
@@ -226,10 +227,12 @@ class MainWindow(QMainWindow):
                      self.hosts_page):
             page.update_status(status)
         online = [p for p in status.node.peers if p.state is PeerState.CONNECTED]
-        self.key_label.setText(f"Key {short_key(status.own_key)}…")
-        self.peers_label.setText(f"{counted(len(online), 'host')} online")
-        self.pause_label.setText(status.pause_reason.capitalize() if status.paused else "Active")
-        self.pause_action.setText(f"&{TransfersPage.pause_text(status)} transfers")
+        self.key_label.setText(tr("Key {key}…").format(key=short_key(status.own_key)))
+        self.peers_label.setText(tr("%n host(s) online", "", len(online)))
+        self.pause_label.setText(state_text(status.pause_reason).capitalize() if status.paused
+                                 else tr("Active"))
+        self.pause_action.setText(tr("&Resume all transfers") if status.paused
+                                  else tr("&Pause all transfers"))
         self.error_label.setText(status.errors[-1] if status.errors else "")
         self.tabs.setTabText(TRANSFERS_TAB, TransfersPage.title(status))
 
@@ -266,7 +269,7 @@ class MainWindow(QMainWindow):
     def copy_own_key(self) -> None:
         """Put our public key on the clipboard."""
         QGuiApplication.clipboard().setText(format_key(self._status.own_key))
-        self.statusBar().showMessage("Your public key is on the clipboard", 3000)
+        self.statusBar().showMessage(tr("Your public key is on the clipboard"), 3000)
 
     def show_no_tray_hint(self) -> None:
         """Say, in the window, why closing it quits (no tray to keep running in)."""

@@ -13,7 +13,12 @@ from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from PySide6.QtCore import QAbstractTableModel, QModelIndex, QPersistentModelIndex, Qt
+from PySide6.QtCore import (
+    QAbstractTableModel,
+    QModelIndex,
+    QPersistentModelIndex,
+    Qt,
+)
 
 from mfsync.crypto.keys import format_key, short_key
 from mfsync.display import shown
@@ -22,6 +27,8 @@ from mfsync.engine.service import FolderMode, ServiceStatus
 from mfsync.engine.status import PeerState, RemoteFile
 from mfsync.engine.transfer_status import TransferState
 from mfsync.gui.audience_text import describe_audience
+from mfsync.gui.i18n import QT_TR_NOOP, tr
+from mfsync.gui.state_texts import state_text
 
 #: Transfer states in which the network table shows a file as being downloaded.
 _DOWNLOADING_STATES = frozenset({TransferState.QUEUED, TransferState.VERIFYING,
@@ -108,7 +115,7 @@ class KeyedTableModel(QAbstractTableModel):
                    role: int = Qt.ItemDataRole.DisplayRole) -> Any:
         """Column titles."""
         if orientation == Qt.Orientation.Horizontal and role == Qt.ItemDataRole.DisplayRole:
-            return self.HEADERS[section]
+            return tr(self.HEADERS[section])
         return None
 
     def data(self, index: Index, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
@@ -188,7 +195,8 @@ class FoldersModel(KeyedTableModel):
     """The shared folders: path, mode, files, state, the label with the id beside it (two
     folders of one label are told apart by their ids) and who may see it (its devices)."""
 
-    HEADERS = ("Folder", "Mode", "Files", "State", "Label and id", "Devices")
+    HEADERS = (QT_TR_NOOP("Folder"), QT_TR_NOOP("Mode"), QT_TR_NOOP("Files"),
+               QT_TR_NOOP("State"), QT_TR_NOOP("Label and id"), QT_TR_NOOP("Devices"))
 
     def update(self, status: ServiceStatus) -> None:
         """Rows from the configured folders and what the node reports of each."""
@@ -198,21 +206,22 @@ class FoldersModel(KeyedTableModel):
             info = live.get(folder.path)
             busy = status.busy_reason(folder.path)
             if busy:
-                state, files = f"busy: {busy}", ""
+                state, files = tr("busy: {reason}").format(reason=busy), ""
             elif info is None:
-                state, files = "starting", ""
+                state, files = tr("starting"), ""
             elif info.error:
-                state, files = f"error: {info.error}", str(info.files)
+                state, files = tr("error: {error}").format(error=info.error), str(info.files)
             else:
-                state = "scanning" if info.scanning else "up to date"
+                state = tr("scanning") if info.scanning else tr("up to date")
                 files = str(info.files)
-            mode = "sync" if folder.mode == FolderMode.SYNC else "share only"
+            mode = tr("sync") if folder.mode == FolderMode.SYNC else tr("share only")
             named = folder_name(folder.label, str(folder.id))
             devices = describe_audience(folder.devices, status)
             rows.append(Row(folder.path, (str(folder.path), mode, files, state, named, devices),
                             sort=(str(folder.path).lower(), mode, int(files or 0), state,
                                   named.lower(), devices.lower()),
-                            tooltip=f"{folder.path}\n{named}\nShared with {devices}"))
+                            tooltip=tr("{path}\n{name}\nShared with {devices}").format(
+                                path=folder.path, name=named, devices=devices)))
         self.set_rows(rows)
 
 
@@ -249,7 +258,7 @@ class NetworkModel(KeyedTableModel):
     it every update asks ``local_content_id`` about every file again.
     """
 
-    HEADERS = ("Name", "Size", "Hosts", "State")
+    HEADERS = (QT_TR_NOOP("Name"), QT_TR_NOOP("Size"), QT_TR_NOOP("Hosts"), QT_TR_NOOP("State"))
 
     def __init__(self, local_content_id: Callable[[str], bytes | None],
                  local_version: Callable[[], Hashable] | None = None) -> None:
@@ -339,14 +348,15 @@ class NetworkModel(KeyedTableModel):
 
     def _row(self, remote: RemoteFile, state: str, hosts: str) -> Row:
         name = self._folder_names.name_of(remote)
-        folder = ("" if remote.folder.is_default else
-                  f"folder {self._folder_names.label(remote.folder)} ({remote.folder})\n")
+        folder = ("" if remote.folder.is_default else tr("folder {label} ({id})").format(
+            label=self._folder_names.label(remote.folder), id=remote.folder) + "\n")
         return Row(
             (remote.path, remote.content_id, remote.folder),
-            (name, human_size(remote.size), hosts, state),
+            (name, human_size(remote.size), hosts, state_text(state)),
             sort=(name.lower(), remote.size, hosts, state),
-            tooltip=(f"{name}\n{folder}{remote.size:,} bytes\n"
-                     f"content {remote.content_id.hex()[:16]}"),
+            tooltip=tr("{name}\n{folder}{size} bytes\ncontent {content}").format(
+                name=name, folder=folder, size=f"{remote.size:,}",
+                content=remote.content_id.hex()[:16]),
         )
 
     def _state(self, remote: RemoteFile, active: _Transfers) -> str:
@@ -374,7 +384,8 @@ class NetworkModel(KeyedTableModel):
 class HostsModel(KeyedTableModel):
     """Hosts seen: name, address, short key, trust, last seen, files offered."""
 
-    HEADERS = ("Name", "Address", "Key", "Trust", "Last seen", "Files")
+    HEADERS = (QT_TR_NOOP("Name"), QT_TR_NOOP("Address"), QT_TR_NOOP("Key"),
+               QT_TR_NOOP("Trust"), QT_TR_NOOP("Last seen"), QT_TR_NOOP("Files"))
 
     def __init__(self, clock: Callable[[], float] = time.time) -> None:
         super().__init__()
@@ -394,18 +405,19 @@ class HostsModel(KeyedTableModel):
                 self._seen[endpoint] = now
             name = (status.name_of(key) if key else "") or peer.name or peer.address
             if key is None:
-                trust = "unknown"
+                trust = tr("unknown")
             elif peer.state is PeerState.REFUSED:
-                trust = "refuses us"
+                trust = tr("refuses us")
             elif key in status.trusted_keys:
-                trust = "trusted" if peer.key else "trusted (not yet proven)"
+                trust = tr("trusted") if peer.key else tr("trusted (not yet proven)")
             else:
-                trust = "anyone may connect" if anyone else "untrusted"
+                trust = tr("anyone may connect") if anyone else tr("untrusted")
             ago = now - self._seen[endpoint]
-            seen = "now" if ago < 5 else f"{human_duration(ago)} ago"
+            seen = tr("now") if ago < 5 else tr("{duration} ago").format(
+                duration=human_duration(ago))
             files = "" if peer.files is None else str(peer.files)
             tooltip = (f"{format_key(key)}\n" if key else "") + (
-                f"{peer.state.value}" + (f": {peer.error}" if peer.error else ""))
+                state_text(peer.state.value) + (f": {peer.error}" if peer.error else ""))
             rows.append(Row(
                 endpoint,
                 (name, f"{peer.address}:{peer.port}", short_key(key) if key else "", trust, seen,

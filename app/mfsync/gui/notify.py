@@ -21,6 +21,7 @@ from pathlib import Path, PurePosixPath
 from typing import Any, Protocol
 
 from mfsync.display import shown
+from mfsync.gui.i18n import tr
 
 __all__ = [
     "DOWNLOAD",
@@ -185,14 +186,15 @@ def enabled_from_config(config: Any) -> dict[str, bool]:
 # -- texts -----------------------------------------------------------------------------------------
 
 def _downloads(items: list[tuple[str, ...]]) -> tuple[str, str, str | None]:
-    hosts = _names(host or "another computer" for _path, _target, host, _folder in items)
+    hosts = _names(host or tr("another computer") for _path, _target, host, _folder in items)
     where = _arrived_in(folder for _path, _target, _host, folder in items)
     if len(items) == 1:
         path, target, _host, _folder = items[0]
-        return ("Download finished",
-                f"{_plain(PurePosixPath(path).name)}{where} from {hosts}", target)
+        return (tr("Download finished"), tr("{file}{where} from {hosts}").format(
+            file=_plain(PurePosixPath(path).name), where=where, hosts=hosts), target)
     folder = _common_folder(target for _path, target, _host, _folder in items)
-    return "Downloads finished", f"{len(items)} files{where} from {hosts}", folder
+    return (tr("Downloads finished"), tr("%n file(s){where} from {hosts}", "", len(items)).format(
+        where=where, hosts=hosts), folder)
 
 
 def _arrived_in(folders: Iterable[str]) -> str:
@@ -206,55 +208,62 @@ def _arrived_in(folders: Iterable[str]) -> str:
     named = sorted(((n, f) for f, n in counts.items() if f), key=lambda c: -c[0])
     others = len(counts) - len(named)  # files of no named folder count as one more place
     if len(named) == 1 and not others:
-        return f" arrived in {_plain(named[0][1])}"
+        return tr(" arrived in {folder}").format(folder=_plain(named[0][1]))
     parts = [f"{_plain(folder)} ({count})" for count, folder in named[:2]]
     rest = max(len(named) - 2, 0) + others
     if rest > 0:
-        return f" arrived in {', '.join(parts)} and {rest} more folder{'s' if rest > 1 else ''}"
-    return f" arrived in {' and '.join(parts)}"
+        return tr(" arrived in {folders} and %n more folder(s)", "", rest).format(
+            folders=", ".join(parts))
+    return tr(" arrived in {first} and {second}").format(first=parts[0], second=parts[1])
 
 
 def _failures(items: list[tuple[str, ...]]) -> tuple[str, str, str | None]:
     path, error = items[-1]
     text = f"{_plain(PurePosixPath(path).name)}: {_plain(error, 200)}"
     if len(items) == 1:
-        return "Download failed", text, None
-    return f"{len(items)} downloads failed", f"{text} (and {len(items) - 1} more)", None
+        return tr("Download failed"), text, None
+    return (tr("%n download(s) failed", "", len(items)),
+            tr("{text} (and %n more)", "", len(items) - 1).format(text=text), None)
 
 
 def _refusals(items: list[tuple[str, ...]]) -> tuple[str, str, str | None]:
     if len(items) == 1:
         host, key_text = items[0]
         key = key_text if len(key_text) <= 16 else key_text[:12] + "…"
-        return ("Refused an untrusted computer",
-                f"{_plain(host)} (key {_plain(key)}) is not in your trusted keys", None)
+        return (tr("Refused an untrusted computer"),
+                tr("{host} (key {key}) is not in your trusted keys").format(
+                    host=_plain(host), key=_plain(key)), None)
     hosts = _names(host for host, _key in items)
-    return (f"Refused {len(items)} untrusted computers",
-            f"{hosts} are not in your trusted keys", None)
+    return (tr("Refused %n untrusted computer(s)", "", len(items)),
+            tr("{hosts} are not in your trusted keys").format(hosts=hosts), None)
 
 
 def _invitations(items: list[tuple[str, ...]]) -> tuple[str, str, str | None]:
     if len(items) == 1:
         host, label, folder_id = items[0]
-        return (f"{_plain(host)} shares '{_plain(label)}'",
-                f"Sync it here, download it once or ignore it: open mfsync ({folder_id}).", None)
+        return (tr("{host} shares '{label}'").format(host=_plain(host), label=_plain(label)),
+                tr("Sync it here, download it once or ignore it: open mfsync ({id}).").format(
+                    id=folder_id), None)
     hosts = _names(host for host, _label, _id in items)
     labels = _names(f"'{label}'" for _host, label, _id in items)
-    return (f"{len(items)} folders offered to sync",
-            f"{hosts} share {labels}: open mfsync to sync, download or ignore them.", None)
+    return (tr("%n folder(s) offered to sync", "", len(items)),
+            tr("{hosts} share {labels}: open mfsync to sync, download or ignore them.").format(
+                hosts=hosts, labels=labels), None)
 
 
 def _sends(items: list[tuple[str, ...]]) -> tuple[str, str, str | None]:
     if len(items) == 1:
         label, host, outcome, delivered = items[0]
         if delivered:
-            return f"Sent to {_plain(host)}", f"{_plain(label)}: received and verified", None
-        return f"Not sent to {_plain(host)}", f"{_plain(label)}: {_plain(outcome, 200)}", None
+            return (tr("Sent to {host}").format(host=_plain(host)),
+                    tr("{label}: received and verified").format(label=_plain(label)), None)
+        return (tr("Not sent to {host}").format(host=_plain(host)),
+                f"{_plain(label)}: {_plain(outcome, 200)}", None)
     done = sum(1 for *_rest, delivered in items if delivered)
     hosts = _names(host for _label, host, _outcome, _delivered in items)
-    title = f"{done} of {len(items)} sends delivered" if done < len(items) else (
-        f"{len(items)} sends delivered")
-    return title, f"to {hosts}", None
+    title = (tr("{done} of %n send(s) delivered", "", len(items)).format(done=done)
+             if done < len(items) else tr("%n send(s) delivered", "", len(items)))
+    return title, tr("to {hosts}").format(hosts=hosts), None
 
 
 _FORMATS = {DOWNLOAD: _downloads, FAILURE: _failures, REFUSED: _refusals,
@@ -263,9 +272,12 @@ _FORMATS = {DOWNLOAD: _downloads, FAILURE: _failures, REFUSED: _refusals,
 
 def _names(names: Iterable[str]) -> str:
     unique = list(dict.fromkeys(_plain(n) for n in names))
-    if len(unique) <= 2:
-        return " and ".join(unique)
-    return f"{unique[0]}, {unique[1]} and {len(unique) - 2} more"
+    if len(unique) == 1:
+        return unique[0]
+    if len(unique) == 2:
+        return tr("{first} and {second}").format(first=unique[0], second=unique[1])
+    return tr("{first}, {second} and %n more", "", len(unique) - 2).format(
+        first=unique[0], second=unique[1])
 
 
 def _common_folder(targets: Iterable[str]) -> str | None:

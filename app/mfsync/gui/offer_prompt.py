@@ -34,6 +34,7 @@ from mfsync.engine.folder_names import FolderId
 from mfsync.engine.inbox import IncomingOffer, IncomingState
 from mfsync.engine.service import Service, ServiceError, ServiceStatus
 from mfsync.gui.background import BackgroundTasks
+from mfsync.gui.i18n import tr
 from mfsync.gui.models import human_size
 
 __all__ = [
@@ -63,11 +64,14 @@ DBUS_TIMEOUT_MS = 5000
 def offer_text(offer: IncomingOffer) -> str:
     """``office-pc wants to send you 3 files (12.4 MB)`` (names escaped: they are the
     sender's)."""
-    files = "1 file" if offer.files == 1 else f"{offer.files} files"
-    # a folder's name is worth saying; loose files are labelled "3 files" (or their one name)
-    named = offer.files > 1 and offer.label not in ("", files)
-    what = f"'{shown(offer.label)}': {files}" if named else files
-    return f"{shown(offer.from_text)} wants to send you {what} ({human_size(offer.bytes)})"
+    files = tr("%n file(s)", "", offer.files)
+    # a folder's name is worth saying; loose files are labelled "3 files" by the sender's
+    # engine (or by their one name)
+    named = offer.files > 1 and offer.label not in ("", files, f"{offer.files} files")
+    what = tr("'{label}': {files}").format(label=shown(offer.label), files=files) if named \
+        else files
+    return tr("{sender} wants to send you {what} ({size})").format(
+        sender=shown(offer.from_text), what=what, size=human_size(offer.bytes))
 
 
 class ActionNotifications(Protocol):
@@ -208,11 +212,11 @@ class OfferDialog(QDialog):
                  parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.offer = offer
-        self.setWindowTitle(f"Files from {shown(offer.from_text)}")
+        self.setWindowTitle(tr("Files from {sender}").format(sender=shown(offer.from_text)))
         self.setMinimumWidth(440)
         self.question = QLabel(
-            f"{offer_text(offer)}.\nKey {short_key(offer.from_key)}…, from {offer.address}. "
-            "They go into your download folder.")
+            tr("{offer}.\nKey {key}…, from {address}. They go into your download folder.").format(
+                offer=offer_text(offer), key=short_key(offer.from_key), address=offer.address))
         self.question.setTextFormat(Qt.TextFormat.PlainText)  # names come from the sender
         self.question.setWordWrap(True)
         self.files = QListWidget()
@@ -220,10 +224,11 @@ class OfferDialog(QDialog):
             self.files.addItem(f"{shown(path)}    {human_size(size)}")
         more = offer.files - len(offer.first_entries)
         if more > 0:
-            self.files.addItem(f"… and {more} more")
+            self.files.addItem(tr("… and %n more", "", more))
         buttons = QDialogButtonBox()
-        self.accept_button = buttons.addButton("Accept", QDialogButtonBox.ButtonRole.AcceptRole)
-        self.decline_button = buttons.addButton("Decline",
+        self.accept_button = buttons.addButton(tr("Accept"),
+                                               QDialogButtonBox.ButtonRole.AcceptRole)
+        self.decline_button = buttons.addButton(tr("Decline"),
                                                 QDialogButtonBox.ButtonRole.RejectRole)
         for button in (self.accept_button, self.decline_button):
             # it may pop up while one types elsewhere: a stray Enter must not answer it
@@ -309,13 +314,14 @@ class OfferPrompt(QObject):
     async def _ask(self, offer: IncomingOffer) -> None:
         notifications = self.notifications
         if notifications is not None and await notifications.has_actions():
-            files = "1 file" if offer.files == 1 else f"{offer.files} files"
-            summary = f"{shown(offer.from_text)} wants to send you {files}"
+            summary = tr("{sender} wants to send you %n file(s)", "", offer.files).format(
+                sender=shown(offer.from_text))
             names = ", ".join(shown(p) for p, _size in offer.first_entries[:3])
             more = "…" if offer.files > 3 else ""
             body = f"{shown(offer.label)} ({human_size(offer.bytes)}): {names}{more}"
             notification_id = await notifications.notify(
-                summary, body, ((ACCEPT, "Accept"), (DECLINE, "Decline"), (OPEN, "Show files")))
+                summary, body, ((ACCEPT, tr("Accept")), (DECLINE, tr("Decline")),
+                                (OPEN, tr("Show files"))))
             if notification_id:
                 if offer.offer not in self._asked:  # it ended while the notification went up
                     await notifications.close(notification_id)

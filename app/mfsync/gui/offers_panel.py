@@ -11,6 +11,7 @@ from PySide6.QtWidgets import QFrame, QHBoxLayout, QLabel, QPushButton, QVBoxLay
 
 from mfsync.engine.inbox import IncomingOffer, IncomingState
 from mfsync.engine.service import ServiceError, ServiceStatus
+from mfsync.gui.i18n import tr
 from mfsync.gui.offer_prompt import offer_text
 from mfsync.gui.pages import WindowContext
 
@@ -27,11 +28,11 @@ class OfferRow(QFrame):
         self.label = QLabel(offer_text(offer))
         self.label.setTextFormat(Qt.TextFormat.PlainText)  # the names come from the sender
         self.label.setWordWrap(True)
-        self.show_button = QPushButton("Show files…")
+        self.show_button = QPushButton(tr("Show files…"))
         self.show_button.clicked.connect(lambda: panel.dialogRequested.emit(offer))
-        self.accept_button = QPushButton("Accept")
+        self.accept_button = QPushButton(tr("Accept"))
         self.accept_button.clicked.connect(lambda: panel.answer(offer, True))
-        self.decline_button = QPushButton("Decline")
+        self.decline_button = QPushButton(tr("Decline"))
         self.decline_button.clicked.connect(lambda: panel.answer(offer, False))
         layout = QHBoxLayout(self)
         layout.addWidget(self.label, 1)

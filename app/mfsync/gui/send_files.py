@@ -26,6 +26,7 @@ from mfsync.crypto.keys import short_key
 from mfsync.display import shown
 from mfsync.engine.service import Service, ServiceError, ServiceStatus
 from mfsync.engine.status import PeerState
+from mfsync.gui.i18n import tr
 
 __all__ = ["HostPickerDialog", "dropped_paths", "send_files", "sendable_hosts"]
 
@@ -56,10 +57,11 @@ def send_files(service: Service, paths: list[Path], key: bytes,
     try:
         service.offers.send(paths, key)
     except ServiceError as exc:
-        show_message(f"Cannot send to {shown(name)}: {exc}", 8000)
+        show_message(tr("Cannot send to {host}: {error}").format(host=shown(name), error=exc),
+                     8000)
         return False
-    what = shown(paths[0].name) if len(paths) == 1 else f"{len(paths)} items"
-    show_message(f"Sending {what} to {shown(name)}…", 5000)
+    what = shown(paths[0].name) if len(paths) == 1 else tr("%n item(s)", "", len(paths))
+    show_message(tr("Sending {what} to {host}…").format(what=what, host=shown(name)), 5000)
     return True
 
 
@@ -77,21 +79,22 @@ class HostPickerDialog(QDialog):
     def __init__(self, status: ServiceStatus, what: str, on_chosen: Callable[[bytes], object],
                  parent: QWidget | None = None) -> None:
         super().__init__(parent)
-        self.setWindowTitle("Send files")
+        self.setWindowTitle(tr("Send files"))
         self.setMinimumWidth(380)
         self._on_chosen = on_chosen
-        question = QLabel(f"Send {what} to:")
+        question = QLabel(tr("Send {what} to:").format(what=what))
         question.setTextFormat(Qt.TextFormat.PlainText)
         self.hosts = QListWidget()
-        self.hosts.setAccessibleName("Hosts that can take files")
+        self.hosts.setAccessibleName(tr("Hosts that can take files"))
         for key, name in sendable_hosts(status):
-            item = QListWidgetItem(f"{shown(name)}  (key {short_key(key)}…)")
+            item = QListWidgetItem(tr("{host}  (key {key}…)").format(host=shown(name),
+                                                                   key=short_key(key)))
             item.setData(KEY_ROLE, key)
             self.hosts.addItem(item)
-        self.empty = QLabel("No host is on the network now.")
+        self.empty = QLabel(tr("No host is on the network now."))
         self.empty.setVisible(self.hosts.count() == 0)
         buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Cancel)
-        self.send_button = buttons.addButton("Send", QDialogButtonBox.ButtonRole.AcceptRole)
+        self.send_button = buttons.addButton(tr("Send"), QDialogButtonBox.ButtonRole.AcceptRole)
         self.send_button.setEnabled(self.hosts.count() > 0)
         if self.hosts.count():
             self.hosts.setCurrentRow(0)

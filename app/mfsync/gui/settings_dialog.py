@@ -38,6 +38,8 @@ from PySide6.QtWidgets import (
 from mfsync.config import SETTINGS, ConfigError, Setting, to_json_value
 from mfsync.engine.service import Service, ServiceError
 from mfsync.gui.dialogs import ask_folder, message_line, ok_apply_cancel
+from mfsync.gui.i18n import QT_TR_NOOP, tr
+from mfsync.gui.language_choice import LanguageChoice
 
 __all__ = ["GROUPS", "RESTART_NOTE", "AutostartControl", "SettingsDialog"]
 
@@ -55,7 +57,7 @@ GROUPS: tuple[tuple[str, tuple[str, ...]], ...] = (
 OTHER_GROUP = "Other"
 #: The network settings are read once, when the node starts.
 RESTART_GROUPS = frozenset({"Network"})
-RESTART_NOTE = "These apply after restarting mfsync."
+RESTART_NOTE = QT_TR_NOOP("These apply after restarting mfsync.")
 #: Kinds that have no editor here: the trust dialog edits the keys, the main window the folders.
 HIDDEN_KINDS = frozenset({"internal"})
 AUTOSTART_KEY = "autostart"
@@ -112,11 +114,14 @@ class SettingsDialog(QDialog):
     """
 
     def __init__(self, service: Service, autostart: AutostartControl,
-                 parent: QWidget | None = None) -> None:
+                 parent: QWidget | None = None, *,
+                 language: LanguageChoice | None = None) -> None:
         super().__init__(parent)
         self.service = service
         self.autostart = autostart
-        self.setWindowTitle("mfsync settings")
+        #: The language row (the app's own setting, kept in gui.ini), where the app has one.
+        self.language = language
+        self.setWindowTitle(tr("mfsync settings"))
         self.resize(560, 640)
         self._fields: dict[str, _Field] = {}
         #: The "applies after restarting" note of the network group.
@@ -138,6 +143,8 @@ class SettingsDialog(QDialog):
 
         content = QWidget()
         content_layout = QVBoxLayout(content)
+        if language is not None:
+            content_layout.addWidget(language)
         for group in [g for g, _ in GROUPS] + [OTHER_GROUP]:
             if group in groups:
                 content_layout.addWidget(self._group_box(group, groups[group]))
@@ -223,10 +230,10 @@ class SettingsDialog(QDialog):
     # -- building -------------------------------------------------------------------------
 
     def _group_box(self, group: str, settings: list[Setting]) -> QGroupBox:
-        box = QGroupBox(group)
+        box = QGroupBox(tr(group))
         form = QFormLayout(box)
         if group in RESTART_GROUPS:
-            note = QLabel(RESTART_NOTE)
+            note = QLabel(tr(RESTART_NOTE))
             note.setWordWrap(True)
             font = note.font()
             font.setItalic(True)
@@ -237,14 +244,14 @@ class SettingsDialog(QDialog):
             field = self._make_field(setting)
             if field is None:
                 continue
-            field.editor.setToolTip(setting.help)
+            field.editor.setToolTip(tr(setting.help))
             self._fields[setting.key] = field
             if setting.kind == "bool":
                 # A check box carries its own label, so it reads as a sentence.
                 form.addRow(field.row)
             else:
-                label = QLabel(f"{setting.label}:")
-                label.setToolTip(setting.help)
+                label = QLabel(tr("{setting}:").format(setting=tr(setting.label)))
+                label.setToolTip(tr(setting.help))
                 label.setBuddy(field.editor)
                 form.addRow(label, field.row)
         return box
@@ -252,7 +259,7 @@ class SettingsDialog(QDialog):
     def _make_field(self, setting: Setting) -> _Field | None:
         kind = setting.kind
         if kind == "bool":
-            check = QCheckBox(setting.label)
+            check = QCheckBox(tr(setting.label))
             return _Field(setting, check, check.isChecked, lambda v: check.setChecked(bool(v)))
         if kind in ("int", "port"):
             spin = QSpinBox()
@@ -264,7 +271,7 @@ class SettingsDialog(QDialog):
             edit.setPlaceholderText(_placeholder(setting))
             return _Field(setting, edit, edit.text, lambda v: edit.setText(str(v)))
         if kind == "path":
-            path_editor = _PathEditor(setting.label, self)
+            path_editor = _PathEditor(tr(setting.label), self)
             path_editor.line_edit.setPlaceholderText(
                 str(self.service.download_folder) if setting.key == "downloadFolder"
                 else _placeholder(setting))
@@ -272,7 +279,7 @@ class SettingsDialog(QDialog):
                           lambda v: path_editor.line_edit.setText(str(v)))
         if kind == "list":
             edit = QLineEdit()
-            edit.setPlaceholderText("separated by commas")
+            edit.setPlaceholderText(tr("separated by commas"))
             return _Field(setting, edit, lambda: _split_list(edit.text()),
                           lambda v: edit.setText(", ".join(str(x) for x in v)))
         log.warning("setting %s has kind %r, which the settings dialog cannot edit",
@@ -294,7 +301,8 @@ class SettingsDialog(QDialog):
             # If the entry differs from the setting, OK saves what the check box shows.
             autostart.editor.setChecked(self._autostart_on)
             autostart.editor.setToolTip(
-                f"{autostart.setting.help}\nAutostart entry: {self.autostart.location}")
+                tr("{help}\nAutostart entry: {location}").format(
+                    help=tr(autostart.setting.help), location=self.autostart.location))
 
     def _apply(self, *, close: bool) -> bool:
         if self.busy:
@@ -309,8 +317,10 @@ class SettingsDialog(QDialog):
                 self._fields[key].show_error(str(exc))
                 bad = True
         if bad:
-            self._show_error("Some settings are not valid; nothing was saved.")
+            self._show_error(tr("Some settings are not valid; nothing was saved."))
             return False
+        if self.language is not None:
+            self.language.save()
         field = self._fields.get(AUTOSTART_KEY)
         wanted = bool(field.read()) if field is not None else self._autostart_on
         if wanted == self._autostart_on:
@@ -324,8 +334,9 @@ class SettingsDialog(QDialog):
             await asyncio.to_thread(self._switch_autostart, wanted)
         except OSError as exc:
             self._fields[AUTOSTART_KEY].show_error(
-                f"Cannot change {self.autostart.location}: {exc.strerror or exc}")
-            self._show_error("The autostart entry could not be changed; nothing was saved.")
+                tr("Cannot change {location}: {error}").format(
+                    location=self.autostart.location, error=exc.strerror or exc))
+            self._show_error(tr("The autostart entry could not be changed; nothing was saved."))
             return
         self._autostart_on = wanted
         log.info("autostart %s (%s)", "enabled" if wanted else "disabled",
@@ -378,7 +389,7 @@ class SettingsDialog(QDialog):
             if re.search(rf"['\"]{re.escape(key)}['\"]", message):
                 self._fields[key].show_error(message)
                 break
-        self._show_error(f"Cannot save the settings: {message}")
+        self._show_error(tr("Cannot save the settings: {error}").format(error=message))
 
     def _show_error(self, message: str) -> None:
         log.warning("%s", message)
@@ -406,7 +417,7 @@ class _PathEditor(QWidget):
         # label's mnemonic reach.
         self.line_edit.setAccessibleName(label)
         self.setFocusProxy(self.line_edit)
-        self.browse_button = QPushButton("Browse…")
+        self.browse_button = QPushButton(tr("Browse…"))
         self.browse_button.setAutoDefault(False)
         self.browse_button.clicked.connect(self.browse)
         layout.addWidget(self.line_edit, stretch=1)

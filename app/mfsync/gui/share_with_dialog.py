@@ -31,27 +31,32 @@ from mfsync.engine.service import ServiceStatus
 from mfsync.folder_config import FolderConfig
 from mfsync.gui.audience_text import candidate_hosts, describe_audience
 from mfsync.gui.dialogs import message_line
+from mfsync.gui.i18n import QT_TR_NOOP, tr
 from mfsync.gui.models import folder_name
 
 __all__ = ["HINTS", "NOBODY_CHECKED", "ShareWithDialog"]
 
 #: What each choice means, shown under the choices.
 HINTS = {
-    AudienceKind.EVERYONE: "Every computer that may connect to you sees this folder.",
-    AudienceKind.TRUSTED: "The computers of your trusted keys see this folder, as the list "
-                          "stands when they ask (a key you trust later sees it too).",
-    AudienceKind.KEYS: "Only the computers checked in the list see this folder.",
+    AudienceKind.EVERYONE: QT_TR_NOOP("Every computer that may connect to you sees this "
+                                      "folder."),
+    AudienceKind.TRUSTED: QT_TR_NOOP("The computers of your trusted keys see this folder, as "
+                                     "the list stands when they ask (a key you trust later sees "
+                                     "it too)."),
+    AudienceKind.KEYS: QT_TR_NOOP("Only the computers checked in the list see this folder."),
 }
 #: Said under every choice: the list works both ways.
-BOTH_WAYS = ("Both ways: only these computers get its files, and only their changes are taken "
-             "into it. A change applies at once, to connections already open too.")
+BOTH_WAYS = QT_TR_NOOP("Both ways: only these computers get its files, and only their changes "
+                       "are taken into it. A change applies at once, to connections already "
+                       "open too.")
 #: Said when there is no trust list and "Trusted computers" is chosen.
-NO_TRUSTED_KEYS = "You have no trusted keys yet: no other computer would see this folder."
+NO_TRUSTED_KEYS = QT_TR_NOOP("You have no trusted keys yet: no other computer would see this "
+                             "folder.")
 #: The refusal of "Only these" with nothing checked.
-NOBODY_CHECKED = ("Check at least one computer, or choose another option (to keep the folder "
-                  "to this computer, stop sharing it).")
+NOBODY_CHECKED = QT_TR_NOOP("Check at least one computer, or choose another option (to keep "
+                            "the folder to this computer, stop sharing it).")
 #: Said of a checked host whose key is not trusted while a trust list is set.
-NOT_TRUSTED_NOTE = "not trusted: cannot connect while you have trusted keys"
+NOT_TRUSTED_NOTE = QT_TR_NOOP("not trusted: cannot connect while you have trusted keys")
 
 ROLE_KEY = Qt.ItemDataRole.UserRole + 1
 
@@ -67,18 +72,20 @@ class ShareWithDialog(QDialog):
         self.status = status
         self.folder = folder
         self.on_chosen = on_chosen
-        self.setWindowTitle(f"Share {folder.label} with…")
+        self.setWindowTitle(tr("Share {label} with…").format(label=folder.label))
         self.setMinimumWidth(520)
         current = folder.devices or Audience.default_for(status.trusted_keys)
 
         self.current_label = QLabel(
-            f"{folder_name(folder.label, str(folder.id))} is shared with "
-            f"{describe_audience(folder.devices, status)}.")
+            tr("{folder} is shared with {audience}.").format(
+                folder=folder_name(folder.label, str(folder.id)),
+                audience=describe_audience(folder.devices, status)))
         self.current_label.setTextFormat(Qt.TextFormat.PlainText)  # names come from peers
         self.current_label.setWordWrap(True)
-        self.everyone = QRadioButton("&Everyone")
-        self.trusted = QRadioButton(f"&Trusted computers ({len(status.trusted_keys)})")
-        self.only = QRadioButton("&Only these:")
+        self.everyone = QRadioButton(tr("&Everyone"))
+        self.trusted = QRadioButton(tr("&Trusted computers ({count})").format(
+            count=len(status.trusted_keys)))
+        self.only = QRadioButton(tr("&Only these:"))
         self.choices = QButtonGroup(self)
         for button in (self.everyone, self.trusted, self.only):
             self.choices.addButton(button)
@@ -108,11 +115,11 @@ class ShareWithDialog(QDialog):
         for candidate in candidate_hosts(self.status, current):
             where = []
             if candidate.trusted:
-                where.append("trusted")
+                where.append(tr("trusted"))
             elif self.status.trusted_keys:
-                where.append(NOT_TRUSTED_NOTE)
+                where.append(tr(NOT_TRUSTED_NOTE))
             if candidate.seen:
-                where.append("seen on the network")
+                where.append(tr("seen on the network"))
             item = QListWidgetItem(
                 f"{candidate.label} ({short_key(candidate.key)}…)  —  {', '.join(where)}")
             item.setData(ROLE_KEY, candidate.key)
@@ -125,9 +132,9 @@ class ShareWithDialog(QDialog):
     def _follow_choice(self) -> None:
         kind = self.chosen_kind()
         self.hosts.setEnabled(kind is AudienceKind.KEYS)
-        hint = f"{HINTS[kind]} {BOTH_WAYS}"
+        hint = f"{tr(HINTS[kind])} {tr(BOTH_WAYS)}"
         if kind is AudienceKind.TRUSTED and not self.status.trusted_keys:
-            hint = f"{NO_TRUSTED_KEYS} {hint}"
+            hint = f"{tr(NO_TRUSTED_KEYS)} {hint}"
         self.hint.setText(hint)
         self.error.hide()
 
@@ -158,7 +165,7 @@ class ShareWithDialog(QDialog):
         if kind is AudienceKind.KEYS:
             keys = self.checked_keys()
             if not keys:
-                raise ValueError(NOBODY_CHECKED)
+                raise ValueError(tr(NOBODY_CHECKED))
             audience = Audience.of_keys(keys)
         else:
             audience = EVERYONE if kind is AudienceKind.EVERYONE else TRUSTED

@@ -13,19 +13,23 @@ from mfsync.engine.folder_names import FolderId
 from mfsync.engine.outbox import OutgoingState, OutgoingStatus
 from mfsync.engine.service import ServiceStatus
 from mfsync.engine.transfer_status import TransferSnapshot, TransferState
+from mfsync.gui.i18n import QT_TR_NOOP, tr
 from mfsync.gui.models import KeyedTableModel, Row, human_duration, human_size
+from mfsync.gui.state_texts import state_text
 
 __all__ = ["DOWNLOAD_DIRECTION", "SEND_DIRECTION", "TransfersModel"]
 
 #: The Direction column's words.
-DOWNLOAD_DIRECTION = "↓ download"
-SEND_DIRECTION = "↑ send"
+DOWNLOAD_DIRECTION = QT_TR_NOOP("↓ download")
+SEND_DIRECTION = QT_TR_NOOP("↑ send")
 
 
 class TransfersModel(KeyedTableModel):
     """Downloads and sends: name, direction, progress, speed, time left, host, state."""
 
-    HEADERS = ("Name", "Direction", "Progress", "Speed", "Time left", "Host", "State")
+    HEADERS = (QT_TR_NOOP("Name"), QT_TR_NOOP("Direction"), QT_TR_NOOP("Progress"),
+               QT_TR_NOOP("Speed"), QT_TR_NOOP("Time left"), QT_TR_NOOP("Host"),
+               QT_TR_NOOP("State"))
     PROGRESS_COLUMN = 2
 
     def __init__(self) -> None:
@@ -63,13 +67,13 @@ def _download_row(transfer: TransferSnapshot, status: ServiceStatus) -> Row:
     running = transfer.state is TransferState.DOWNLOADING
     speed = (transfer.speed or 0.0) if running else 0.0
     left = transfer.seconds_left if running else None
-    state = transfer.state.value + (f": {transfer.error}" if transfer.error else "")
+    state = state_text(transfer.state.value) + (f": {transfer.error}" if transfer.error else "")
     host = status.host_label(transfer.source) if transfer.source else ""
     if host and transfer.sources > 1:  # (a large file from several hosts at once)
-        host = f"{host} and {transfer.sources - 1} more"
+        host = tr("{host} and %n more", "", transfer.sources - 1).format(host=host)
     return Row(
         transfer.key,
-        (transfer.path, DOWNLOAD_DIRECTION, f"{fraction:.0%}",
+        (transfer.path, tr(DOWNLOAD_DIRECTION), f"{fraction:.0%}",
          f"{human_size(speed)}/s" if running else "",
          human_duration(left) if left is not None else "", host, state),
         sort=(transfer.path.lower(), DOWNLOAD_DIRECTION, fraction, speed, left or 0.0,
@@ -85,11 +89,11 @@ def _send_row(offer: OutgoingStatus) -> Row:
         fraction = min(1.0, offer.bytes_sent / offer.bytes) if offer.bytes else 0.0
     speed = (offer.speed or 0.0) if sending else 0.0
     left = offer.seconds_left
-    files = "1 file" if offer.files == 1 else f"{offer.files} files"
+    files = tr("%n file(s)", "", offer.files)
     key: FolderId = offer.offer
     return Row(
         key,
-        (offer.label or files, SEND_DIRECTION, f"{fraction:.0%}",
+        (offer.label or files, tr(SEND_DIRECTION), f"{fraction:.0%}",
          f"{human_size(speed)}/s" if sending else "",
          human_duration(left) if left is not None else "", offer.to_text, offer.text),
         sort=(offer.label.lower(), SEND_DIRECTION, fraction, speed, left or 0.0,

@@ -22,6 +22,7 @@ from PySide6.QtWidgets import (
 from mfsync.engine.folder_names import FolderId
 from mfsync.engine.service import ServiceError, ServiceStatus
 from mfsync.engine.transfer_status import TransferState
+from mfsync.gui.i18n import tr
 from mfsync.gui.models import PROGRESS_ROLE
 from mfsync.gui.offers_panel import OffersPanel
 from mfsync.gui.pages import WindowContext, button_row, make_table, page_layout, selected_keys
@@ -68,7 +69,7 @@ class TransfersPage(QWidget):
         self._paused = context.service.status.paused
         service = context.service
         self.view, self.proxy = make_table(
-            model, "Transfers",
+            model, tr("Transfers"),
             samples=("↓ download", "", "999.9 MB/s", "59 min 59 s", "desktop-anna",
                      "sending to desktop-anna"))
         self.view.setItemDelegateForColumn(TransfersModel.PROGRESS_COLUMN,
@@ -78,17 +79,17 @@ class TransfersPage(QWidget):
         self.view.setColumnWidth(TransfersModel.PROGRESS_COLUMN, PROGRESS_WIDTH)
         self.view.setSelectionMode(QAbstractItemView.SelectionMode.ExtendedSelection)
         self.view.doubleClicked.connect(lambda _i: self.open_selected_transfer())
-        self.pause_button = QPushButton("Pause")
+        self.pause_button = QPushButton(tr("Pause"))
         self.pause_button.clicked.connect(lambda: self._each_selected(service.pause_transfer))
-        self.resume_button = QPushButton("Resume")
+        self.resume_button = QPushButton(tr("Resume"))
         self.resume_button.clicked.connect(lambda: self._each_selected(service.resume_transfer))
-        self.cancel_button = QPushButton("Cancel")
+        self.cancel_button = QPushButton(tr("Cancel"))
         self.cancel_button.clicked.connect(self.cancel_selected)
-        self.open_button = QPushButton("Open")
+        self.open_button = QPushButton(tr("Open"))
         self.open_button.clicked.connect(self.open_selected_transfer)
-        self.clear_button = QPushButton("Clear finished")
+        self.clear_button = QPushButton(tr("Clear finished"))
         self.clear_button.clicked.connect(service.clear_finished)
-        self.pause_all_button = QPushButton("Pause all")
+        self.pause_all_button = QPushButton(tr("Pause all"))
         self.pause_all_button.clicked.connect(self.toggle_pause)
         #: Offers of files made to us that wait for an answer (hidden while there are none).
         self.offers_panel = OffersPanel(context)
@@ -105,13 +106,13 @@ class TransfersPage(QWidget):
     @staticmethod
     def pause_text(status: ServiceStatus) -> str:
         """What the pause switch offers for ``status``: "Pause all" or "Resume all"."""
-        return "Resume all" if status.paused else "Pause all"
+        return tr("Resume all") if status.paused else tr("Pause all")
 
     @staticmethod
     def title(status: ServiceStatus) -> str:
         """The page's tab title: with the number of running transfers, if any."""
         active = len(status.transfers.active) + sum(not o.final for o in status.outgoing)
-        return f"Transfers ({active})" if active else "Transfers"
+        return tr("Transfers ({count})").format(count=active) if active else tr("Transfers")
 
     def selected_transfer_keys(self) -> list[tuple[Path, str]]:
         """Keys of the selected downloads."""

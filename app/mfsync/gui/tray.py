@@ -22,8 +22,9 @@ from mfsync.display import shown
 from mfsync.engine.outbox import OutgoingState
 from mfsync.engine.service import ServiceStatus
 from mfsync.engine.transfer_status import TransferSnapshot
+from mfsync.gui.i18n import tr
 from mfsync.gui.icons import icon
-from mfsync.gui.wording import counted
+from mfsync.gui.state_texts import state_text
 
 __all__ = ["RECENT", "Tray", "TrayNotificationSink", "TrayState", "tray_state"]
 
@@ -104,11 +105,11 @@ class Tray(QObject):
         active = len(status.transfers.active) + _sending(status)
         lines = ["mfsync"]
         if status.paused:
-            lines.append(status.pause_reason.capitalize())
+            lines.append(state_text(status.pause_reason).capitalize())
         elif active:
-            lines.append(f"{counted(active, 'transfer')} running")
+            lines.append(tr("%n transfer(s) running", "", active))
         else:
-            lines.append("Idle")
+            lines.append(tr("Idle"))
         if status.errors:
             lines.append(status.errors[-1])
         self.icon.setToolTip("\n".join(lines))
@@ -121,21 +122,21 @@ class Tray(QObject):
         """Build the menu from the latest snapshot (called just before it shows)."""
         menu = self.menu
         menu.clear()
-        menu.addAction("Open mfsync", self.openRequested.emit)
+        menu.addAction(tr("Open mfsync"), self.openRequested.emit)
         paused = self._status is not None and self._status.paused
-        menu.addAction("Resume transfers" if paused else "Pause transfers",
+        menu.addAction(tr("Resume transfers") if paused else tr("Pause transfers"),
                        self.pauseToggled.emit)
-        menu.addAction("Send files…", self.sendRequested.emit)
-        recent = menu.addMenu("Recent downloads")
+        menu.addAction(tr("Send files…"), self.sendRequested.emit)
+        recent = menu.addMenu(tr("Recent downloads"))
         if not self.recent:
-            recent.addAction("None yet").setEnabled(False)
+            recent.addAction(tr("None yet")).setEnabled(False)
         for transfer in self.recent:
             # partial, not a lambda with a default argument: PySide passes ``checked`` into
             # such a lambda's first parameter
             recent.addAction(shown(transfer.path),
                              functools.partial(self.open_folder_of, transfer.target))
         menu.addSeparator()
-        menu.addAction("Quit mfsync", self.quitRequested.emit)
+        menu.addAction(tr("Quit mfsync"), self.quitRequested.emit)
 
     def open_folder_of(self, target: Path) -> None:
         """Open the folder holding ``target`` in the file manager."""

@@ -34,6 +34,7 @@ from mfsync.crypto.keys import format_key
 from mfsync.engine.service import Service, ServiceError, ServiceStatus
 from mfsync.engine.status import PeerSnapshot
 from mfsync.gui.dialogs import message_line, ok_apply_cancel
+from mfsync.gui.i18n import QT_TR_NOOP, tr
 from mfsync.gui.theme import WARNING
 from mfsync.gui.trust_files import TrustListFiles
 from mfsync.gui.trust_hosts import HostVerifier
@@ -56,17 +57,15 @@ __all__ = [
 
 log = logging.getLogger("mfsync.gui")
 
-OPEN_MODE_TEXT = "Anyone on the network may fetch from you (no trusted keys)"
-REMOVED_LAST_WARNING = "Everyone on the network will be able to fetch your files"
+OPEN_MODE_TEXT = QT_TR_NOOP("Anyone on the network may fetch from you (no trusted keys)")
+REMOVED_LAST_WARNING = QT_TR_NOOP("Everyone on the network will be able to fetch your files")
 
 
 def trusted_mode_text(count: int) -> str:
     """The line on top of the dialog: who may connect with ``count`` trusted keys."""
     if count == 0:
-        return OPEN_MODE_TEXT
-    if count == 1:
-        return "Only this 1 host may connect, both ways"
-    return f"Only these {count} hosts may connect, both ways"
+        return tr(OPEN_MODE_TEXT)
+    return tr("Only these %n host(s) may connect, both ways", "", count)
 
 
 class TrustDialog(QDialog):
@@ -83,7 +82,7 @@ class TrustDialog(QDialog):
         self.files = TrustListFiles(self, keys=self.trusted_keys, names=self.key_names,
                                     merge=self.merge, show_error=self._show_error,
                                     clear_error=self._clear_error)
-        self.setWindowTitle("Trusted hosts")
+        self.setWindowTitle(tr("Trusted hosts"))
         self.resize(720, 520)
         #: The text of the last error (save, import, export), also shown in ``error_label``.
         self.last_error = ""
@@ -102,16 +101,16 @@ class TrustDialog(QDialog):
         layout.addWidget(self.mode_label)
 
         self.table = TrustedKeysTable()
-        self.table.setAccessibleName("Trusted keys")
+        self.table.setAccessibleName(tr("Trusted keys"))
         self.table.itemSelectionChanged.connect(self._selection_changed)
         layout.addWidget(self.table, stretch=1)
 
         row = QHBoxLayout()
-        self.remove_button = QPushButton("Remove selected")
+        self.remove_button = QPushButton(tr("Remove selected"))
         self.remove_button.clicked.connect(self.remove_selected)
-        self.import_button = QPushButton("Import…")
+        self.import_button = QPushButton(tr("Import…"))
         self.import_button.clicked.connect(lambda: self.choose_file(save=False))
-        self.export_button = QPushButton("Export…")
+        self.export_button = QPushButton(tr("Export…"))
         self.export_button.clicked.connect(lambda: self.choose_file(save=True))
         row.addWidget(self.remove_button)
         row.addStretch(1)
@@ -151,12 +150,12 @@ class TrustDialog(QDialog):
     # -- sections -------------------------------------------------------------------------
 
     def _own_key_box(self) -> QGroupBox:
-        box = QGroupBox("This computer's key (give it to the hosts that should trust you)")
+        box = QGroupBox(tr("This computer's key (give it to the hosts that should trust you)"))
         row = QHBoxLayout(box)
         self.own_key_label = QLabel(format_key(self.service.status.own_key))
         self.own_key_label.setFont(QFontDatabase.systemFont(QFontDatabase.SystemFont.FixedFont))
         self.own_key_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-        self.copy_button = QPushButton("Copy")
+        self.copy_button = QPushButton(tr("Copy"))
         self.copy_button.setAutoDefault(False)
         self.copy_button.clicked.connect(self.copy_own_key)
         row.addWidget(self.own_key_label, stretch=1)
@@ -196,7 +195,7 @@ class TrustDialog(QDialog):
                 self._other_names[self.table.key_at(row)] = self.table.name_at(row)
             self.table.removeRow(row)
         if rows and self.table.rowCount() == 0:
-            self.warning_label.setText(REMOVED_LAST_WARNING)
+            self.warning_label.setText(tr(REMOVED_LAST_WARNING))
             self.warning_label.show()
         self._refresh()
         return len(rows)
@@ -263,7 +262,7 @@ class TrustDialog(QDialog):
         try:
             self.service.set_trust(keys, names)
         except ServiceError as exc:
-            self._show_error(f"Cannot save the trust list: {exc}")
+            self._show_error(tr("Cannot save the trust list: {error}").format(error=exc))
             return False
         self._clear_error()
         return True

@@ -14,13 +14,14 @@ from PySide6.QtWidgets import QFileDialog, QWidget
 
 from mfsync.gui.background import BackgroundTasks
 from mfsync.gui.dialogs import ask_open_file, ask_save_file
+from mfsync.gui.i18n import QT_TR_NOOP, tr
 from mfsync.store.trust_file import TrustFileError, read_trust_file, write_trust_file
 
 __all__ = ["EXPORT_NAME", "FILE_FILTER", "TrustListFiles"]
 
 log = logging.getLogger("mfsync.gui")
 
-FILE_FILTER = "JSON files (*.json);;All files (*)"
+FILE_FILTER = QT_TR_NOOP("JSON files (*.json);;All files (*)")
 #: The file name an export suggests.
 EXPORT_NAME = "mfsync-trusted-keys.json"
 
@@ -78,7 +79,8 @@ class TrustListFiles:
         """Ask (without waiting) for a file to export to (``save``) or import from; the chosen
         file is exported to or imported in the background. Returns the file dialog."""
         if save:
-            return ask_save_file(self._parent, "Export trusted keys", EXPORT_NAME, FILE_FILTER,
+            return ask_save_file(self._parent, tr("Export trusted keys"), EXPORT_NAME,
+                                 tr(FILE_FILTER),
                                  lambda path: self.tasks.run(self.export_to(path)))
-        return ask_open_file(self._parent, "Import trusted keys", FILE_FILTER,
+        return ask_open_file(self._parent, tr("Import trusted keys"), tr(FILE_FILTER),
                              lambda path: self.tasks.run(self.import_from(path)))

@@ -12,13 +12,14 @@ from PySide6.QtWidgets import QComboBox, QGroupBox, QHBoxLayout, QPushButton, QW
 from mfsync.crypto.keys import short_key
 from mfsync.engine.service import Service
 from mfsync.engine.status import PeerSnapshot
+from mfsync.gui.i18n import QT_TR_NOOP, tr
 from mfsync.gui.verify_dialog import VerifyDialog, describe_peer, peer_key
 
 __all__ = ["NO_HOSTS_TEXT", "HostVerifier", "untrusted_peers"]
 
 log = logging.getLogger("mfsync.gui")
 
-NO_HOSTS_TEXT = "No untrusted hosts seen on the network"
+NO_HOSTS_TEXT = QT_TR_NOOP("No untrusted hosts seen on the network")
 
 
 def untrusted_peers(peers: tuple[PeerSnapshot, ...], listed: set[bytes],
@@ -43,7 +44,7 @@ class HostVerifier(QGroupBox):
 
     def __init__(self, service: Service, listed: Callable[[], list[bytes]],
                  trust: Callable[[bytes, str], object], parent: QWidget | None = None) -> None:
-        super().__init__("Add a host seen on the network", parent)
+        super().__init__(tr("Add a host seen on the network"), parent)
         self.service = service
         self._listed = listed
         self._trust = trust
@@ -52,9 +53,9 @@ class HostVerifier(QGroupBox):
         self.verify_dialog: VerifyDialog | None = None
         row = QHBoxLayout(self)
         self.peer_combo = QComboBox()
-        self.peer_combo.setAccessibleName("Host to trust")
+        self.peer_combo.setAccessibleName(tr("Host to trust"))
         self.peer_combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToContents)
-        self.verify_button = QPushButton("Verify and trust…")
+        self.verify_button = QPushButton(tr("Verify and trust…"))
         self.verify_button.setAutoDefault(False)
         self.verify_button.clicked.connect(self._verify_clicked)
         row.addWidget(self.peer_combo, stretch=1)
@@ -74,7 +75,7 @@ class HostVerifier(QGroupBox):
         for peer in self._peers:
             self.peer_combo.addItem(describe_peer(peer))
         if not self._peers:
-            self.peer_combo.addItem(NO_HOSTS_TEXT)
+            self.peer_combo.addItem(tr(NO_HOSTS_TEXT))
         keys = [peer_key(p) for p in self._peers]
         self.peer_combo.setCurrentIndex(keys.index(old) if old in keys else 0)
         self.peer_combo.setEnabled(bool(self._peers))

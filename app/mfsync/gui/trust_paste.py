@@ -11,6 +11,7 @@ from PySide6.QtWidgets import QGroupBox, QHBoxLayout, QLineEdit, QPushButton, QV
 
 from mfsync.crypto.keys import parse_key, short_key
 from mfsync.gui.dialogs import message_line
+from mfsync.gui.i18n import tr
 
 __all__ = ["KeyPasteBox"]
 
@@ -20,18 +21,18 @@ class KeyPasteBox(QGroupBox):
     is on the list already."""
 
     def __init__(self, add_key: Callable[[bytes, str], bool]) -> None:
-        super().__init__("Add a key")
+        super().__init__(tr("Add a key"))
         self._add_key = add_key
         layout = QVBoxLayout(self)
         row = QHBoxLayout()
         self.key_edit = QLineEdit()
-        self.key_edit.setPlaceholderText("Paste a public key (64 hex characters)")
-        self.key_edit.setAccessibleName("Public key to trust")
+        self.key_edit.setPlaceholderText(tr("Paste a public key (64 hex characters)"))
+        self.key_edit.setAccessibleName(tr("Public key to trust"))
         self.key_edit.setFont(QFontDatabase.systemFont(QFontDatabase.SystemFont.FixedFont))
         self.name_edit = QLineEdit()
-        self.name_edit.setPlaceholderText("Name (optional)")
-        self.name_edit.setAccessibleName("Name for the key")
-        self.add_button = QPushButton("Add")
+        self.name_edit.setPlaceholderText(tr("Name (optional)"))
+        self.name_edit.setAccessibleName(tr("Name for the key"))
+        self.add_button = QPushButton(tr("Add"))
         self.add_button.setAutoDefault(False)
         self.add_button.clicked.connect(self.add_pasted)
         self.key_edit.returnPressed.connect(self.add_pasted)
@@ -48,7 +49,7 @@ class KeyPasteBox(QGroupBox):
         """Add the key in the paste field; a malformed key shows the parser's message instead."""
         text = self.key_edit.text()
         if not text.strip():
-            self._show_error("Paste a public key first.")
+            self._show_error(tr("Paste a public key first."))
             return False
         try:
             key = parse_key(text)
@@ -56,7 +57,7 @@ class KeyPasteBox(QGroupBox):
             self._show_error(str(exc))
             return False
         if not self._add_key(key, self.name_edit.text()):
-            self._show_error(f"{short_key(key)}… is on the list already.")
+            self._show_error(tr("{key}… is on the list already.").format(key=short_key(key)))
             return False
         self.error_label.hide()
         self.key_edit.clear()

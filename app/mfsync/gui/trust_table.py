@@ -11,6 +11,7 @@ from PySide6.QtGui import QFontDatabase
 from PySide6.QtWidgets import QAbstractItemView, QHeaderView, QTableWidget, QTableWidgetItem
 
 from mfsync.crypto.keys import format_key
+from mfsync.gui.i18n import tr
 
 __all__ = ["KEY_COLUMN", "KEY_ROLE", "NAME_COLUMN", "NAME_WIDTH", "TrustedKeysTable"]
 
@@ -26,7 +27,7 @@ class TrustedKeysTable(QTableWidget):
 
     def __init__(self) -> None:
         super().__init__(0, 2)
-        self.setHorizontalHeaderLabels(["Name", "Key"])
+        self.setHorizontalHeaderLabels([tr("Name"), tr("Key")])
         header = self.horizontalHeader()
         header.setSectionResizeMode(NAME_COLUMN, QHeaderView.ResizeMode.Interactive)
         header.setSectionResizeMode(KEY_COLUMN, QHeaderView.ResizeMode.Stretch)

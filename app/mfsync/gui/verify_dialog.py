@@ -14,6 +14,7 @@ from mfsync.crypto.keys import format_key, short_key
 from mfsync.display import shown
 from mfsync.engine.service import Service
 from mfsync.engine.status import PeerSnapshot
+from mfsync.gui.i18n import tr
 
 __all__ = ["CODE_POINT_SIZE", "VERIFY_MIN_WIDTH", "VerifyDialog", "describe_peer", "peer_key"]
 
@@ -36,7 +37,7 @@ class VerifyDialog(QDialog):
         self.key = key
         self.name = name
         label = name or address or short_key(key)
-        self.setWindowTitle(f"Verify {label}")
+        self.setWindowTitle(tr("Verify {host}").format(host=label))
         # wide enough for a key on one line: the labels wrap, and would make it tall and narrow
         self.setMinimumWidth(VERIFY_MIN_WIDTH)
         layout = QVBoxLayout(self)
@@ -51,20 +52,19 @@ class VerifyDialog(QDialog):
 
         own = format_key(service.status.own_key)
         self.instruction_label = QLabel(
-            f"Compare this code with the one shown on {html.escape(label)}'s screen "
-            f"(in mfsync: Hosts → Verify and trust…, or <code>mfsync --verify {own}</code>). "
-            "Trust only if they match."
-        )
+            tr("Compare this code with the one shown on {host}'s screen (in mfsync: Hosts → "
+               "Verify and trust…, or {command}). Trust only if they match.").format(
+                host=html.escape(label), command=f"<code>mfsync --verify {own}</code>"))
         self.instruction_label.setWordWrap(True)
         self.instruction_label.setTextFormat(Qt.TextFormat.RichText)
         self.instruction_label.setTextInteractionFlags(
             Qt.TextInteractionFlag.TextSelectableByMouse)
 
-        where = f" at {address}" if address else ""
-        self.key_label = QLabel(
-            f"{label}{where}, key {format_key(key)}"
-            + ("" if proven else " (announced only, not yet proven by a connection)")
-        )
+        text = (tr("{host} at {address}, key {key}") if address else
+                tr("{host}, key {key}")).format(host=label, address=address, key=format_key(key))
+        if not proven:
+            text += tr(" (announced only, not yet proven by a connection)")
+        self.key_label = QLabel(text)
         # The name is what the host announced: plain text, never markup.
         self.key_label.setTextFormat(Qt.TextFormat.PlainText)
         self.key_label.setWordWrap(True)
@@ -72,7 +72,7 @@ class VerifyDialog(QDialog):
 
         buttons = QDialogButtonBox()
         self.match_button = buttons.addButton(
-            "They match \u2013 trust", QDialogButtonBox.ButtonRole.AcceptRole)
+            tr("They match \u2013 trust"), QDialogButtonBox.ButtonRole.AcceptRole)
         self.cancel_button = buttons.addButton(QDialogButtonBox.StandardButton.Cancel)
         # Enter must not trust a host by accident: the user has to click.
         self.match_button.setAutoDefault(False)
@@ -95,5 +95,5 @@ def describe_peer(peer: PeerSnapshot) -> str:
     """One line for the host picker: name, address and short key (and whether it is proven)."""
     key = peer_key(peer)
     key_text = short_key(key) if key is not None else "?"
-    proven = "" if peer.key is not None else ", announced only"
-    return f"{shown(peer.name) or '(no name)'} — {peer.address} — {key_text}{proven}"
+    proven = "" if peer.key is not None else tr(", announced only")
+    return f"{shown(peer.name) or tr('(no name)')} — {peer.address} — {key_text}{proven}"

@@ -7,8 +7,8 @@ import json
 from harness import _KEEP_ALIVE, Rig
 from PySide6.QtCore import QSize
 
+from mfsync.gui.gui_settings import gui_settings_path
 from mfsync.gui.main_window import HOSTS_TAB, NETWORK_TAB
-from mfsync.gui.window_state import window_state_path
 
 
 async def test_size_and_tab_come_back_at_the_next_start(rig: Rig) -> None:
@@ -18,7 +18,7 @@ async def test_size_and_tab_come_back_at_the_next_start(rig: Rig) -> None:
     first.window.tabs.setCurrentIndex(HOSTS_TAB)
     await first.stop()
     _KEEP_ALIVE.append(first)
-    state = window_state_path(rig.config_path)
+    state = gui_settings_path(rig.config_path)
     assert state.is_file() and "geometry" in state.read_text(encoding="utf-8")
     # the shared config file has none of it
     if rig.config_path.exists():
@@ -35,7 +35,7 @@ async def test_size_and_tab_come_back_at_the_next_start(rig: Rig) -> None:
 
 
 async def test_a_damaged_state_file_opens_the_default_window(rig: Rig) -> None:
-    state = window_state_path(rig.config_path)
+    state = gui_settings_path(rig.config_path)
     state.parent.mkdir(parents=True, exist_ok=True)
     state.write_bytes(b"[window]\ngeometry=@ByteArray(garbage)\ntab=99\n\x00\xff")
     app = await rig.start_app()

@@ -1,10 +1,11 @@
-"""The main window's size, place and tab, kept between starts in the app's own settings file.
+"""The desktop app's own settings: its language, and the window's size, place and tab.
 
-Not in ``config.json``: that file is the engine's (``mfsync daemon`` runs from it too) and holds
-what the user chose; where a window was is the desktop app's business alone. So the app's own
-Qt settings file (INI) beside it, ``gui.ini``, holds Qt's own geometry blob (``saveGeometry``:
-size, position, maximised, the screen) and the tab's index. A file that is missing, damaged or from
-another Qt version restores nothing, and the window opens at its default size.
+Not in ``config.json``: that file is the engine's (``mfsync daemon`` runs from it too); how the
+app looks and speaks is the desktop app's business alone. So the app's own Qt settings file
+(INI) beside it, ``gui.ini``, holds the language chosen in Settings (empty: the system's), Qt's
+geometry blob (``saveGeometry``: size, position, maximised, the screen) and the tab's index. A
+file that is missing, damaged or from another Qt version restores nothing: the system's
+language, the window at its default size.
 """
 
 from pathlib import Path
@@ -12,21 +13,23 @@ from pathlib import Path
 from PySide6.QtCore import QByteArray, QSettings
 from PySide6.QtWidgets import QMainWindow, QTabWidget
 
-__all__ = ["GUI_SETTINGS_FILE", "WindowState", "window_state_path"]
+__all__ = ["GUI_SETTINGS_FILE", "GuiSettings", "gui_settings_path"]
 
 #: The desktop app's own settings file, in the folder of ``config.json``.
 GUI_SETTINGS_FILE = "gui.ini"
 _GEOMETRY = "window/geometry"
 _TAB = "window/tab"
+_LANGUAGE = "app/language"
 
 
-def window_state_path(config_path: Path) -> Path:
-    """Where the window's state is kept for the app that runs from ``config_path``."""
+def gui_settings_path(config_path: Path) -> Path:
+    """Where the app's own settings are kept for the app that runs from ``config_path``."""
     return config_path.parent / GUI_SETTINGS_FILE
 
 
-class WindowState:
-    """Restores and saves one window's geometry and current tab (see the module's docstring)."""
+class GuiSettings:
+    """The app's language, and one window's geometry and current tab (see the module's
+    docstring)."""
 
     def __init__(self, path: Path) -> None:
         self.path = path
@@ -49,4 +52,16 @@ class WindowState:
         """Write ``window``'s geometry and ``tabs``' current index to the file now."""
         self._settings.setValue(_GEOMETRY, window.saveGeometry())
         self._settings.setValue(_TAB, tabs.currentIndex())
+        self._settings.sync()
+
+    @property
+    def language(self) -> str:
+        """The language chosen in Settings (a code of ``i18n.LANGUAGES``), or "" for the
+        system's."""
+        value = self._settings.value(_LANGUAGE, "")
+        return value if isinstance(value, str) else ""
+
+    @language.setter
+    def language(self, code: str) -> None:
+        self._settings.setValue(_LANGUAGE, code)
         self._settings.sync()

@@ -13,6 +13,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 import shutil
 import subprocess
@@ -243,3 +244,18 @@ async def test_every_visible_text_goes_through_tr(pseudo: None, rig: Rig) -> Non
     seen["tray menu"] = [f"tray: {a.text()!r}" for a in app.tray.menu.actions()
                          if a.text() and OPEN not in a.text()]
     assert {name: found for name, found in seen.items() if found} == {}
+
+
+@pytest.mark.parametrize(("locale", "expected"), [("de_DE.UTF-8", "de Freigegebene Ordner"),
+                                                  ("fr_FR.UTF-8", "en Shared folders")])
+def test_the_systems_language_is_picked_at_start(locale: str, expected: str) -> None:
+    """A process started in a German session speaks German; in a language the app does not
+    speak, English."""
+    script = ("from PySide6.QtCore import QCoreApplication\n"
+              "from mfsync.gui.i18n import install_translators, tr\n"
+              "app = QCoreApplication([])\n"
+              "print(install_translators(app), tr('Shared folders'))\n")
+    env = {**os.environ, "LANG": locale, "LC_ALL": locale, "LANGUAGE": ""}
+    done = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True,
+                          text=True, timeout=60, check=True)
+    assert done.stdout.strip() == expected

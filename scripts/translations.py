@@ -6,7 +6,8 @@
 ``update`` runs ``pyside6-lupdate`` over the GUI's modules (every ``tr(…)`` and
 ``QT_TR_NOOP(…)``) for each language of ``mfsync.gui.i18n.LANGUAGES``: a new text comes in
 unfinished, a text gone from the sources is dropped, translations already made are kept. The
-source language (English) keeps only the texts with plural forms ("1 file", "2 files"). Then a
+source language (English) keeps only the texts with plural forms, and fills them itself from
+the "(s)" of the source: "%n file(s)" is "%n file" and "%n files". Then a
 translator edits the ``.ts`` (Qt Linguist: ``pyside6-linguist``), and ``compile`` runs
 ``pyside6-lrelease``; the ``.qm`` files are committed beside the ``.ts`` and installed with the
 package. ``tests/gui/test_translations.py`` fails when the ``.ts`` files lag behind the sources,
@@ -18,6 +19,7 @@ from __future__ import annotations
 import argparse
 import subprocess
 import sys
+import xml.etree.ElementTree as ET
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -38,14 +40,45 @@ def ts_file(language: str, folder: Path = I18N) -> Path:
     return folder / f"mfsync_{language}.ts"
 
 
+#: English singular forms that are not the plural with "(s)" dropped.
+ENGLISH_SINGULAR = {
+    "Only these %n host(s) may connect, both ways": "Only this %n host may connect, both ways",
+}
+
+
 def update(folder: Path = I18N) -> None:
-    """Bring every language's ``.ts`` in ``folder`` in step with the sources."""
+    """Bring every language's ``.ts`` in ``folder`` in step with the sources, English's plural
+    forms filled."""
     sources = sorted(str(path) for path in GUI.glob("*.py"))
     for language in LANGUAGES:
         extra = ["-pluralonly"] if language == SOURCE_LANGUAGE else []
         subprocess.run([tool("lupdate"), "-silent", "-no-obsolete", "-locations", "none",
                         "-target-language", language, *extra, *sources,
                         "-ts", str(ts_file(language, folder))], check=True)
+    _fill_english(ts_file(SOURCE_LANGUAGE, folder))
+
+
+def english_forms(source: str) -> tuple[str, str]:
+    """The singular and the plural of an English source text with "(s)"."""
+    return ENGLISH_SINGULAR.get(source, source.replace("(s)", "")), source.replace("(s)", "s")
+
+
+def _fill_english(path: Path) -> None:
+    tree = ET.parse(path)  # noqa: S314 - our own file
+    for message in tree.getroot().iter("message"):
+        translation = message.find("translation")
+        if translation is None or message.get("numerus") != "yes":
+            continue
+        translation.attrib.pop("type", None)
+        for child in list(translation):
+            translation.remove(child)
+        translation.text = None
+        for form in english_forms(message.findtext("source") or ""):
+            ET.SubElement(translation, "numerusform").text = form
+    ET.indent(tree, "    ")
+    body = ET.tostring(tree.getroot(), encoding="unicode")
+    path.write_text('<?xml version="1.0" encoding="utf-8"?>\n<!DOCTYPE TS>\n' + body + "\n",
+                    encoding="utf-8")
 
 
 def compile_all(folder: Path = I18N) -> dict[str, str]:

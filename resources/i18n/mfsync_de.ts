@@ -1355,5 +1355,61 @@ Autostart-Eintrag: {location}</translation>
         <source>A change applies after restarting mfsync.</source>
         <translation>Eine Änderung gilt nach einem Neustart von mfsync.</translation>
     </message>
+    <message>
+        <source>superseded: the file changed on the network</source>
+        <translation>überholt: die Datei hat sich im Netzwerk geändert</translation>
+    </message>
+    <message>
+        <source>every host offering it failed: {why}</source>
+        <translation>jeder Rechner, der sie anbietet, ist gescheitert: {why}</translation>
+    </message>
+    <message>
+        <source>no host offers it any more</source>
+        <translation>kein Rechner bietet sie mehr an</translation>
+    </message>
+    <message>
+        <source>no host delivered any of it for {seconds} s</source>
+        <translation>kein Rechner hat {seconds} s lang etwas davon geliefert</translation>
+    </message>
+    <message>
+        <source>the folder {folder} is here already</source>
+        <translation>der Ordner {folder} ist schon hier</translation>
+    </message>
+    <message>
+        <source>{path} is not a shared folder</source>
+        <translation>{path} ist kein freigegebener Ordner</translation>
+    </message>
+    <message>
+        <source>{path} is shared already</source>
+        <translation>{path} ist schon freigegeben</translation>
+    </message>
+    <message>
+        <source>{path} overlaps the shared folder {other}</source>
+        <translation>{path} überschneidet sich mit dem freigegebenen Ordner {other}</translation>
+    </message>
+    <message>
+        <source>cannot create {path}: {error}</source>
+        <translation>{path} lässt sich nicht anlegen: {error}</translation>
+    </message>
+    <message>
+        <source>nothing to send</source>
+        <translation>nichts zu senden</translation>
+    </message>
+    <message>
+        <source>no offer {offer} is under way</source>
+        <translation>kein Angebot {offer} ist unterwegs</translation>
+    </message>
+    <message>
+        <source>no offer {offer} was sent</source>
+        <translation>kein Angebot {offer} wurde gesendet</translation>
+    </message>
+    <message>
+        <source>no host with that key is on the network now (give its address)</source>
+        <translation>kein Rechner mit diesem Schlüssel ist gerade im Netzwerk (geben Sie seine Adresse an)</translation>
+    </message>
+    <message>
+        <source>no host offers the folder {folder} to sync now</source>
+        <translation>kein Rechner bietet den Ordner {folder} gerade zum Abgleich an</translation>
+    </message>
 </context>
 </TS>

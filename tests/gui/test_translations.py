@@ -45,10 +45,13 @@ from mfsync.engine.status import PeerState
 from mfsync.engine.transfer_status import TransferState
 from mfsync.gui.i18n import LANGUAGES, install_translators, tr, translations_dir
 from mfsync.gui.models import FileState
+from mfsync.gui.report_texts import REPORT_TEXTS, render
 from mfsync.gui.send_files import HostPickerDialog
 from mfsync.gui.setting_texts import SETTING_TEXTS
 from mfsync.gui.state_texts import STATE_WORDS
 from mfsync.gui.verify_dialog import VerifyDialog
+from mfsync.reports import ENGLISH, Report
+from waiting import wait_for
 
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "scripts"))
@@ -259,3 +262,25 @@ def test_the_systems_language_is_picked_at_start(locale: str, expected: str) -> 
     done = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True,
                           text=True, timeout=60, check=True)
     assert done.stdout.strip() == expected
+
+
+def test_every_engine_report_is_listed() -> None:
+    assert set(ENGLISH.values()) - set(REPORT_TEXTS) == set()
+
+
+async def test_the_engines_refusal_reaches_the_user_in_german(german: None, rig: Rig,
+                                                               tmp_path: Path) -> None:
+    """A request the engine refuses (a folder inside a shared one) is said in German in the
+    status bar: the engine raised a report, the app rendered it."""
+    app = await rig.start_app()
+    window = app.window
+    assert window is not None
+    window.show()
+    outer = tmp_path / "Bilder"
+    (outer / "Urlaub").mkdir(parents=True)
+    await app.service.add_folder(outer)
+    window.folders_page.add_folder(outer / "Urlaub")
+    await wait_for(lambda: "überschneidet sich mit dem freigegebenen Ordner"
+                   in window.error_label.text(), what="the refusal, in German")
+    assert render(Report("no-source")) == "kein Rechner bietet sie mehr an"
+    assert render("a lower layer's message") == "a lower layer's message"

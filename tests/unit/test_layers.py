@@ -27,6 +27,7 @@ PACKAGE = Path(__file__).resolve().parents[2] / "app" / "mfsync"
 #: engine's ``StartError`` or ``ServiceError``.
 FRONT_END = {
     "engine", "config", "defaults", "display", "memory", "crypto", "audience", "folder_config",
+    "reports",
     "protocol.endpoints", "store.locations", "store.identity_file", "store.files",
     "store.trust_file",
 }
@@ -38,6 +39,8 @@ ALLOWED: dict[str, set[str]] = {
     "defaults": set(),
     "display": set(),
     "memory": set(),
+    # what the engine says to people, as text and as a code with arguments
+    "reports": set(),
     # who may see a folder: a leaf of the settings, the engine and the front ends
     "audience": {"crypto.keys"},
     # the core, bottom up
@@ -50,7 +53,7 @@ ALLOWED: dict[str, set[str]] = {
     "config": {"protocol", "crypto", "store", "defaults", "audience", "folder_config"},
     "folder_config": {"protocol", "defaults", "audience"},
     "engine": {"net", "store", "watch", "protocol", "crypto", "config", "defaults", "audience",
-               "folder_config"},
+               "folder_config", "reports"},
     # the front ends; only the CLI's ``gui`` mode reaches the GUI, inside a function, so that
     # the command line loads without Qt
     "cli": FRONT_END,

@@ -11,6 +11,7 @@ from pathlib import Path
 
 from mfsync.config import FolderConfig
 from mfsync.engine.service_status import ServiceError
+from mfsync.reports import Report
 
 __all__ = ["check_addition", "find_folder"]
 
@@ -20,13 +21,13 @@ def find_folder(folders: Sequence[FolderConfig], path: Path) -> FolderConfig:
     for folder in folders:
         if folder.path == path or folder.path == path.expanduser().resolve():
             return folder
-    raise ServiceError(f"{path} is not a shared folder")
+    raise ServiceError(Report("not-shared", path=path))
 
 
 def check_addition(folders: Sequence[FolderConfig], root: Path) -> None:
     """``ServiceError`` unless ``root`` (resolved) may join ``folders`` (in any mode)."""
     if any(f.path == root for f in folders):
-        raise ServiceError(f"{root} is shared already")
+        raise ServiceError(Report("shared-already", path=root))
     for folder in folders:
         if root.is_relative_to(folder.path) or folder.path.is_relative_to(root):
-            raise ServiceError(f"{root} overlaps the shared folder {folder.path}")
+            raise ServiceError(Report("overlaps", path=root, other=folder.path))

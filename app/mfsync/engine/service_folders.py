@@ -30,6 +30,7 @@ from mfsync.engine.service_status import BusyFolder, ServiceError
 from mfsync.engine.service_transfers import Transfers
 from mfsync.folder_config import new_folder_id
 from mfsync.protocol.folder_id import FolderId
+from mfsync.reports import Report
 from mfsync.store.folder_lock import FolderInUse, FolderLocks
 from mfsync.store.shareset import ShareSet, ShareSetError
 
@@ -110,7 +111,7 @@ class FolderDesk:
         as the folder ``folder_id`` (labelled ``label``); saved."""
         check_addition(self.folders, root)
         if folder_id is not None and any(f.id == folder_id for f in self.folders):
-            raise ServiceError(f"the folder {folder_id} is here already")
+            raise ServiceError(Report("folder-here-already", folder=folder_id))
         folder = FolderConfig(root, mode, folder_id or new_folder_id(self.folders, mode), label)
         try:
             await asyncio.to_thread(self._locks.take, root)

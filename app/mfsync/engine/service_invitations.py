@@ -15,6 +15,7 @@ from mfsync.engine.service_status import ServiceError
 from mfsync.engine.service_transfers import prepare_folder
 from mfsync.engine.status import NodeStatus
 from mfsync.protocol.folder_id import FolderId
+from mfsync.reports import Report
 
 __all__ = ["InvitationDesk"]
 
@@ -78,7 +79,7 @@ class InvitationDesk:
     def _find(self, folder: FolderId) -> Invitation:
         invitation = self._board.find(folder)
         if invitation is None:
-            raise ServiceError(f"no host offers the folder {folder} to sync now")
+            raise ServiceError(Report("folder-not-offered", folder=folder))
         return invitation
 
     def _refresh(self) -> None:

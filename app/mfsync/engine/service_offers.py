@@ -25,6 +25,7 @@ from mfsync.protocol.offer_messages import (
     OfferRequest,
     ReceiptRequest,
 )
+from mfsync.reports import Report
 
 __all__ = ["AcceptPolicy", "OfferDesk", "OfferRouter"]
 
@@ -97,7 +98,7 @@ class OfferDesk:
         server's HOST, PORT) or wherever the network shows that key; returns the offer's id
         (see ``outgoing``). ``ServiceError`` if no host with that key is known."""
         if not paths:
-            raise ServiceError("nothing to send")
+            raise ServiceError(Report("nothing-to-send"))
         if address is None:
             address = self._address_of(to_key)
         host = HostRef(to_key, address[0], address[1])
@@ -108,7 +109,7 @@ class OfferDesk:
         side is told (``reason``, if any) and partial files are removed. ``ServiceError`` if
         it is neither, or over already."""
         if not (self.outbox.cancel(offer, reason) or self.inbox.cancel(offer, reason)):
-            raise ServiceError(f"no offer {offer} is under way")
+            raise ServiceError(Report("no-such-offer", offer=offer))
 
     def accept(self, offer: FolderId) -> IncomingOffer:
         """Accept the offer ``offer`` made to us. ``ServiceError`` if it waits no more."""
@@ -130,7 +131,7 @@ class OfferDesk:
         try:
             return await self.outbox.wait(offer)
         except KeyError:
-            raise ServiceError(f"no offer {offer} was sent") from None
+            raise ServiceError(Report("offer-not-sent", offer=offer)) from None
 
     async def stop(self) -> None:
         """End every offer under way, on both sides (the other sides are told)."""
@@ -154,7 +155,7 @@ class OfferDesk:
                 if (proven and peer.key == key and peer.state is PeerState.CONNECTED) or (
                         not proven and key in (peer.key, peer.announced_key)):
                     return peer.address, peer.port
-        raise ServiceError("no host with that key is on the network now (give its address)")
+        raise ServiceError(Report("host-not-here"))
 
 
 class OfferRouter:

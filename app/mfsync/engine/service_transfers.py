@@ -18,6 +18,7 @@ from mfsync.engine.sync import Syncer
 from mfsync.engine.transfer_status import TransfersStatus
 from mfsync.engine.transfers import Downloader, DownloadJob, DownloadResult
 from mfsync.protocol.folder_id import DEFAULT_FOLDER, FolderId
+from mfsync.reports import Report
 
 __all__ = ["Transfers", "prepare_folder"]
 
@@ -40,7 +41,8 @@ async def prepare_folder(path: Path, *, shown_as: str = "") -> Path:
     try:
         return await asyncio.to_thread(create)
     except OSError as exc:
-        raise ServiceError(f"cannot create {shown_as or path}: {exc.strerror or exc}") from None
+        raise ServiceError(Report("cannot-create", path=shown_as or path,
+                                  error=exc.strerror or exc)) from None
 
 
 class Transfers:

@@ -69,6 +69,7 @@ from mfsync.engine.turns import Endpoint, Turn
 from mfsync.net.addresses import format_host_port
 from mfsync.net.channel import ChannelError
 from mfsync.protocol.content import block_count
+from mfsync.reports import Report
 from mfsync.store.failures import local
 from mfsync.store.hashing import FileHashes
 from mfsync.store.partial import MAX_INFLIGHT_BLOCKS, MAX_RANGE, PartialFile
@@ -259,14 +260,14 @@ class Downloader:
                     and self._node.files_for(job.path, job.folder)):
                 # The name is offered, but with other content now: the version this job was
                 # for is gone. Fail at once so the caller can decide afresh.
-                return self._failed(job, "superseded: the file changed on the network")
+                return self._failed(job, Report("superseded"))
             if remote is not None and policy.given_up(remote):
                 # Every host offering it was dropped: give up, once hosts still being looked
                 # at have had their chance to offer it too.
                 await self._node.settle(GIVE_UP_SETTLE)
                 remote = self._choose(job)
                 if remote is not None and (why := policy.given_up(remote)):
-                    reason = f"every host offering it failed: {why}"
+                    reason = Report("every-source-failed", why=why)
                     log.warning("giving up on %s: %s", job.path, reason)
                     return self._failed(job, reason, remote)
                 continue
@@ -279,8 +280,8 @@ class Downloader:
                     except JobFailed as exc:
                         return self._failed(job, str(exc), local_failure=True)
                 if idle > self._source_wait:
-                    reason = ("no host offers it any more" if remote is None else
-                              f"no host delivered any of it for {self._source_wait:g} s")
+                    reason = (Report("no-source") if remote is None else
+                              Report("no-delivery", seconds=f"{self._source_wait:g}"))
                     log.warning("giving up on %s: %s", job.path, reason)
                     return self._failed(job, reason, remote)
                 self._queue.board.set_state(job, TransferState.WAITING, source="")

@@ -14,6 +14,7 @@ from typing import Any, TypeVar
 
 from mfsync.engine.service import ServiceError
 from mfsync.gui.i18n import tr
+from mfsync.gui.report_texts import report_of
 
 __all__ = ["BackgroundTasks"]
 
@@ -56,7 +57,7 @@ class BackgroundTasks:
             return
         exc = task.exception()
         if isinstance(exc, ServiceError):
-            self._report_error(str(exc))
+            self._report_error(report_of(exc))
         elif exc is not None:
             log.error("action failed", exc_info=exc)
             self._report_error(tr("unexpected error: {error}").format(error=exc))

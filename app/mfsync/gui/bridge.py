@@ -22,6 +22,7 @@ from mfsync.engine.transfer_status import TransferSnapshot, TransferState
 from mfsync.gui.i18n import QT_TR_NOOP, tr
 from mfsync.gui.invitations_panel import invitation_host
 from mfsync.gui.notify import Notifier
+from mfsync.gui.report_texts import render
 
 __all__ = ["DOWNLOAD_FOLDER_NAME", "EngineBridge", "Finished", "arrival_folder", "derive_events"]
 
@@ -76,7 +77,7 @@ def derive_events(previous: ServiceStatus | None, current: ServiceStatus,
                                 current.host_label(transfer.source) or tr("another host"),
                                 arrival_folder(current, transfer, download_folder))
         else:
-            notifier.failed(transfer.path, transfer.error or "failed")
+            notifier.failed(transfer.path, render(transfer.error) or tr("failed"))
     _sends_ended(previous, current, notifier)
     last_seq = max((r.seq for r in previous.node.refusals), default=-1) if previous else -1
     for refusal in current.node.refusals:

@@ -18,7 +18,7 @@ English; the engine's messages reach the app in English for now.
 import logging
 from pathlib import Path
 
-from PySide6.QtCore import QCoreApplication, QLibraryInfo, QLocale, QObject, QTranslator
+from PySide6.QtCore import QCoreApplication, QLibraryInfo, QLocale, QTranslator
 
 from mfsync.gui.icons import resource_path
 
@@ -52,8 +52,11 @@ def translations_dir() -> Path:
 
 def install_translators(app: QCoreApplication, language: str = "") -> str:
     """Load and install the translations for ``language`` (a code of ``LANGUAGES``; empty:
-    the system's, English where the app does not speak it); the code chosen. The translators
-    are kept on ``app``."""
+    the system's, English where the app does not speak it), in place of any installed here
+    before; the code chosen."""
+    for old in _KEPT:
+        app.removeTranslator(old)
+        old.deleteLater()
     chosen = language if language in LANGUAGES else _system_language()
     locale = QLocale(chosen)
     QLocale.setDefault(locale)
@@ -79,4 +82,4 @@ def _system_language() -> str:
     return SOURCE_LANGUAGE
 
 
-_KEPT: list[QObject] = []
+_KEPT: list[QTranslator] = []

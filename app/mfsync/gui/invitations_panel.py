@@ -32,6 +32,7 @@ from mfsync.gui.dialogs import message_line
 from mfsync.gui.i18n import tr
 from mfsync.gui.models import folder_name, human_size
 from mfsync.gui.pages import WindowContext
+from mfsync.gui.report_texts import render, report_of
 
 __all__ = ["InvitationRow", "InvitationsPanel", "SyncHereDialog", "invitation_host",
            "invitation_text"]
@@ -175,7 +176,7 @@ class InvitationsPanel(QWidget):
             count, into = service.invitations.download_once(invitation.folder,
                                                             service.download_folder)
         except ServiceError as exc:
-            self.context.show_message(str(exc), 8000)
+            self.context.show_message(render(report_of(exc)), 8000)
             return
         self.context.show_message(
             tr("Downloading %n file(s) of {label} into {folder}", "", count).format(
@@ -187,7 +188,7 @@ class InvitationsPanel(QWidget):
             assert self.context.service.invitations is not None
             self.context.service.invitations.ignore(invitation.folder)
         except ServiceError as exc:
-            self.context.show_message(str(exc), 8000)
+            self.context.show_message(render(report_of(exc)), 8000)
 
     async def _accept(self, invitation: Invitation, path: Path) -> None:
         assert self.context.service.invitations is not None

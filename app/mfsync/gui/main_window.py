@@ -47,6 +47,7 @@ from mfsync.gui.i18n import QT_TR_NOOP, tr
 from mfsync.gui.models import FoldersModel, HostsModel, NetworkModel
 from mfsync.gui.network_page import NetworkPage
 from mfsync.gui.pages import WindowContext
+from mfsync.gui.report_texts import render
 from mfsync.gui.state_texts import state_text
 from mfsync.gui.theme import ERROR, banner_style, text_style
 from mfsync.gui.transfers_model import TransfersModel
@@ -233,7 +234,7 @@ class MainWindow(QMainWindow):
                                  else tr("Active"))
         self.pause_action.setText(tr("&Resume all transfers") if status.paused
                                   else tr("&Pause all transfers"))
-        self.error_label.setText(status.errors[-1] if status.errors else "")
+        self.error_label.setText(render(status.errors[-1]) if status.errors else "")
         self.tabs.setTabText(TRANSFERS_TAB, TransfersPage.title(status))
 
     # -- drag and drop --------------------------------------------------------------------

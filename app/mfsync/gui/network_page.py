@@ -11,6 +11,7 @@ from mfsync.engine.status import PeerState
 from mfsync.gui.i18n import tr
 from mfsync.gui.models import NetworkModel
 from mfsync.gui.pages import WindowContext, button_row, make_table, page_layout, selected_keys
+from mfsync.gui.report_texts import report_of
 
 __all__ = ["NetworkPage"]
 
@@ -83,7 +84,7 @@ class NetworkPage(QWidget):
                 queued += (service.download(paths, dest) if folder.is_default
                            else service.download(paths, dest, folder))
         except ServiceError as exc:
-            service.report_error(str(exc))
+            service.report_error(report_of(exc))
             return queued
         where = dest or service.download_folder
         self.context.show_message(

@@ -36,6 +36,7 @@ from mfsync.engine.service import Service, ServiceError, ServiceStatus
 from mfsync.gui.background import BackgroundTasks
 from mfsync.gui.i18n import tr
 from mfsync.gui.models import human_size
+from mfsync.gui.report_texts import report_of
 
 __all__ = [
     "ACCEPT",
@@ -299,7 +300,7 @@ class OfferPrompt(QObject):
             else:
                 self.service.offers.decline(offer)
         except ServiceError as exc:
-            self.service.report_error(str(exc))
+            self.service.report_error(report_of(exc))
 
     def action_invoked(self, notification_id: int, key: str) -> None:
         """A button of one of our notifications (or the notification itself) was clicked."""

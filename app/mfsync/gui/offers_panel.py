@@ -14,6 +14,7 @@ from mfsync.engine.service import ServiceError, ServiceStatus
 from mfsync.gui.i18n import tr
 from mfsync.gui.offer_prompt import offer_text
 from mfsync.gui.pages import WindowContext
+from mfsync.gui.report_texts import render, report_of
 
 __all__ = ["OfferRow", "OffersPanel"]
 
@@ -78,4 +79,4 @@ class OffersPanel(QWidget):
             else:
                 offers.decline(offer.offer)
         except ServiceError as exc:
-            self.context.show_message(str(exc), 8000)
+            self.context.show_message(render(report_of(exc)), 8000)

@@ -27,6 +27,7 @@ from mfsync.display import shown
 from mfsync.engine.service import Service, ServiceError, ServiceStatus
 from mfsync.engine.status import PeerState
 from mfsync.gui.i18n import tr
+from mfsync.gui.report_texts import render, report_of
 
 __all__ = ["HostPickerDialog", "dropped_paths", "send_files", "sendable_hosts"]
 
@@ -57,7 +58,8 @@ def send_files(service: Service, paths: list[Path], key: bytes,
     try:
         service.offers.send(paths, key)
     except ServiceError as exc:
-        show_message(tr("Cannot send to {host}: {error}").format(host=shown(name), error=exc),
+        show_message(tr("Cannot send to {host}: {error}").format(
+            host=shown(name), error=render(report_of(exc))),
                      8000)
         return False
     what = shown(paths[0].name) if len(paths) == 1 else tr("%n item(s)", "", len(paths))

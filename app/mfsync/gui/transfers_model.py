@@ -15,6 +15,7 @@ from mfsync.engine.service import ServiceStatus
 from mfsync.engine.transfer_status import TransferSnapshot, TransferState
 from mfsync.gui.i18n import QT_TR_NOOP, tr
 from mfsync.gui.models import KeyedTableModel, Row, human_duration, human_size
+from mfsync.gui.report_texts import render
 from mfsync.gui.state_texts import state_text
 
 __all__ = ["DOWNLOAD_DIRECTION", "SEND_DIRECTION", "TransfersModel"]
@@ -67,7 +68,8 @@ def _download_row(transfer: TransferSnapshot, status: ServiceStatus) -> Row:
     running = transfer.state is TransferState.DOWNLOADING
     speed = (transfer.speed or 0.0) if running else 0.0
     left = transfer.seconds_left if running else None
-    state = state_text(transfer.state.value) + (f": {transfer.error}" if transfer.error else "")
+    state = state_text(transfer.state.value) + (
+        f": {render(transfer.error)}" if transfer.error else "")
     host = status.host_label(transfer.source) if transfer.source else ""
     if host and transfer.sources > 1:  # (a large file from several hosts at once)
         host = tr("{host} and %n more", "", transfer.sources - 1).format(host=host)

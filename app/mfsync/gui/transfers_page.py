@@ -26,6 +26,7 @@ from mfsync.gui.i18n import tr
 from mfsync.gui.models import PROGRESS_ROLE
 from mfsync.gui.offers_panel import OffersPanel
 from mfsync.gui.pages import WindowContext, button_row, make_table, page_layout, selected_keys
+from mfsync.gui.report_texts import report_of
 from mfsync.gui.transfers_model import TransfersModel
 
 __all__ = ["PROGRESS_WIDTH", "ProgressDelegate", "TransfersPage"]
@@ -132,7 +133,7 @@ class TransfersPage(QWidget):
             try:
                 self.context.service.offers.cancel(offer)
             except ServiceError as exc:
-                self.context.service.report_error(str(exc))
+                self.context.service.report_error(report_of(exc))
 
     def open_selected_transfer(self) -> None:
         """Open a finished download (or the folder it goes to, while it runs)."""
@@ -153,4 +154,4 @@ class TransfersPage(QWidget):
             try:
                 action(key)
             except ServiceError as exc:
-                self.context.service.report_error(str(exc))
+                self.context.service.report_error(report_of(exc))

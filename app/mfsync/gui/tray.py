@@ -24,6 +24,7 @@ from mfsync.engine.service import ServiceStatus
 from mfsync.engine.transfer_status import TransferSnapshot
 from mfsync.gui.i18n import tr
 from mfsync.gui.icons import icon
+from mfsync.gui.report_texts import render
 from mfsync.gui.state_texts import state_text
 
 __all__ = ["RECENT", "Tray", "TrayNotificationSink", "TrayState", "tray_state"]
@@ -111,7 +112,7 @@ class Tray(QObject):
         else:
             lines.append(tr("Idle"))
         if status.errors:
-            lines.append(status.errors[-1])
+            lines.append(render(status.errors[-1]))
         self.icon.setToolTip("\n".join(lines))
 
     def add_recent(self, transfer: TransferSnapshot) -> None:

@@ -1116,6 +1116,18 @@ Autostart-Eintrag: {location}</translation>
         <translation>Konflikt</translation>
     </message>
     <message>
+        <source>waiting for {host} to accept</source>
+        <translation>wartet, dass {host} annimmt</translation>
+    </message>
+    <message>
+        <source>sending to {host}</source>
+        <translation>wird an {host} gesendet</translation>
+    </message>
+    <message>
+        <source>delivered to {host}</source>
+        <translation>an {host} zugestellt</translation>
+    </message>
+    <message>
         <source>↓ download</source>
         <extracomment>The Direction column&apos;s words.</extracomment>
         <translation>↓ Download</translation>

@@ -23,6 +23,7 @@ from mfsync.gui.i18n import QT_TR_NOOP, tr
 from mfsync.gui.invitations_panel import invitation_host
 from mfsync.gui.notify import Notifier
 from mfsync.gui.report_texts import render
+from mfsync.gui.state_texts import send_text
 
 __all__ = ["DOWNLOAD_FOLDER_NAME", "EngineBridge", "Finished", "arrival_folder", "derive_events"]
 
@@ -96,7 +97,7 @@ def _sends_ended(previous: ServiceStatus | None, current: ServiceStatus,
     ended_before = {o.offer for o in previous.outgoing if o.final}
     for offer in current.outgoing:
         if offer.final and offer.offer not in ended_before:
-            notifier.sent(str(offer.offer), offer.label, offer.to_text, offer.text,
+            notifier.sent(str(offer.offer), offer.label, offer.to_text, send_text(offer),
                           offer.state is OutgoingState.DELIVERED)
 
 

@@ -8,9 +8,10 @@ fails when an enum gains a value this list lacks.
 """
 
 
+from mfsync.engine.outbox import OutgoingState, OutgoingStatus
 from mfsync.gui.i18n import QT_TR_NOOP, tr
 
-__all__ = ["STATE_WORDS", "state_text"]
+__all__ = ["STATE_WORDS", "send_text", "state_text"]
 
 STATE_WORDS = (
     # transfers
@@ -36,3 +37,20 @@ STATE_WORDS = (
 def state_text(word: str) -> str:
     """The state ``word`` (an English word of the engine's) in the user's language."""
     return tr(word)
+
+
+def send_text(offer: OutgoingStatus) -> str:
+    """Where an offer we send stands, for people ("waiting for office-pc to accept",
+    "declined: …"): ``OutgoingStatus.text`` in the user's language (the reason is the other
+    side's own words, or the engine's, as they came)."""
+    state = offer.state
+    if state is OutgoingState.WAITING:
+        return tr("waiting for {host} to accept").format(host=offer.to_text)
+    if state is OutgoingState.SENDING:
+        return tr("sending to {host}").format(host=offer.to_text)
+    if state is OutgoingState.DELIVERED:
+        return tr("delivered to {host}").format(host=offer.to_text)
+    word = state.value
+    if offer.reason and offer.reason != word:
+        return f"{state_text(word)}: {offer.reason}"
+    return state_text(word)

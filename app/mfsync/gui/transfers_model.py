@@ -16,7 +16,7 @@ from mfsync.engine.transfer_status import TransferSnapshot, TransferState
 from mfsync.gui.i18n import QT_TR_NOOP, tr
 from mfsync.gui.models import KeyedTableModel, Row, human_duration, human_size
 from mfsync.gui.report_texts import render
-from mfsync.gui.state_texts import state_text
+from mfsync.gui.state_texts import send_text, state_text
 
 __all__ = ["DOWNLOAD_DIRECTION", "SEND_DIRECTION", "TransfersModel"]
 
@@ -97,7 +97,7 @@ def _send_row(offer: OutgoingStatus) -> Row:
         key,
         (offer.label or files, tr(SEND_DIRECTION), f"{fraction:.0%}",
          f"{human_size(speed)}/s" if sending else "",
-         human_duration(left) if left is not None else "", offer.to_text, offer.text),
+         human_duration(left) if left is not None else "", offer.to_text, send_text(offer)),
         sort=(offer.label.lower(), SEND_DIRECTION, fraction, speed, left or 0.0,
               offer.to_text.lower(), offer.state.value),
         progress=fraction,

@@ -32,6 +32,12 @@ ENGLISH: Mapping[str, str] = MappingProxyType({
     "offer-not-sent": "no offer {offer} was sent",
     "host-not-here": "no host with that key is on the network now (give its address)",
     "folder-not-offered": "no host offers the folder {folder} to sync now",
+    # why a shared folder is not served now
+    "served-by": "served by {command}",
+    "served-by-pid": "served by {command} (pid {pid})",
+    "served-by-other": "served by another mfsync",
+    "served-by-other-pid": "served by another mfsync (pid {pid})",
+    "cannot-serve": "cannot serve it: {error}",
 })
 
 

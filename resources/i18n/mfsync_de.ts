@@ -1423,5 +1423,25 @@ Autostart-Eintrag: {location}</translation>
         <source>no host offers the folder {folder} to sync now</source>
         <translation>kein Rechner bietet den Ordner {folder} gerade zum Abgleich an</translation>
     </message>
+    <message>
+        <source>served by {command}</source>
+        <translation>bedient von {command}</translation>
+    </message>
+    <message>
+        <source>served by {command} (pid {pid})</source>
+        <translation>bedient von {command} (PID {pid})</translation>
+    </message>
+    <message>
+        <source>served by another mfsync</source>
+        <translation>bedient von einem anderen mfsync</translation>
+    </message>
+    <message>
+        <source>served by another mfsync (pid {pid})</source>
+        <translation>bedient von einem anderen mfsync (PID {pid})</translation>
+    </message>
+    <message>
+        <source>cannot serve it: {error}</source>
+        <translation>kann ihn nicht bedienen: {error}</translation>
+    </message>
 </context>
 </TS>

@@ -191,7 +191,7 @@ class FolderDesk:
                 try:
                     await self._node.add_share(path, folder)
                 except Exception as exc:
-                    self._busy[path] = f"cannot serve it: {exc}"
+                    self._busy[path] = Report("cannot-serve", error=exc)
                     await asyncio.to_thread(self._locks.release, path)
                     continue
                 folder = next((f for f in self.folders if f.path == path), None)
@@ -215,7 +215,11 @@ async def check_folder(path: Path) -> Path:
         raise ServiceError(str(exc)) from None
 
 
-def _holder(exc: FolderInUse) -> str:
+def _holder(exc: FolderInUse) -> Report:
     """Who serves a busy folder, for people: ``served by `mfsync share` (pid 1234)``."""
-    command = f"`{exc.command}`" if exc.command else "another mfsync"
-    return f"served by {command}" + (f" (pid {exc.pid})" if exc.pid is not None else "")
+    if not exc.command:
+        return (Report("served-by-other") if exc.pid is None
+                else Report("served-by-other-pid", pid=exc.pid))
+    command = f"`{exc.command}`"
+    return (Report("served-by", command=command) if exc.pid is None
+            else Report("served-by-pid", command=command, pid=exc.pid))

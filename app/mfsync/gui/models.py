@@ -28,6 +28,7 @@ from mfsync.engine.status import PeerState, RemoteFile
 from mfsync.engine.transfer_status import TransferState
 from mfsync.gui.audience_text import describe_audience
 from mfsync.gui.i18n import QT_TR_NOOP, tr
+from mfsync.gui.report_texts import render
 from mfsync.gui.state_texts import state_text
 
 #: Transfer states in which the network table shows a file as being downloaded.
@@ -206,7 +207,7 @@ class FoldersModel(KeyedTableModel):
             info = live.get(folder.path)
             busy = status.busy_reason(folder.path)
             if busy:
-                state, files = tr("busy: {reason}").format(reason=busy), ""
+                state, files = tr("busy: {reason}").format(reason=render(busy)), ""
             elif info is None:
                 state, files = tr("starting"), ""
             elif info.error:

@@ -28,6 +28,11 @@ REPORT_TEXTS = (
     QT_TR_NOOP('no offer {offer} was sent'),
     QT_TR_NOOP('no host with that key is on the network now (give its address)'),
     QT_TR_NOOP('no host offers the folder {folder} to sync now'),
+    QT_TR_NOOP('served by {command}'),
+    QT_TR_NOOP('served by {command} (pid {pid})'),
+    QT_TR_NOOP('served by another mfsync'),
+    QT_TR_NOOP('served by another mfsync (pid {pid})'),
+    QT_TR_NOOP('cannot serve it: {error}'),
 )
 
 

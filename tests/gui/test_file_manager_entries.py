@@ -185,8 +185,11 @@ async def test_every_entry_hands_its_paths_to_the_running_app(
             await wait_for(lambda b=before: len(received) > b, what=f"{name}'s request")
             assert received[-1] == AppRequest(kind, tuple(paths)), name
             if kind == SEND:
+                await wait_for(lambda: isinstance(app.dialog, HostPickerDialog),
+                               what=f"{name}'s host picker")
                 assert isinstance(app.dialog, HostPickerDialog), name
                 app.dialog.close()
+                app.dialog = None
         # and what a share asks for happened: the folder is shared
         await wait_for(lambda: any(f.path == folder.resolve() or f.path == folder
                                    for f in app.service.status.folders),
@@ -217,10 +220,12 @@ async def test_paths_that_are_gone_or_not_folders_are_named_not_acted_on(
     window = app.window
     assert window is not None
     app.carry_out(AppRequest(SHARE, (files[0],)))  # a file is no folder to share
+    await wait_for(lambda: window.statusBar().currentMessage() != "", what="the message")
     assert window.statusBar().currentMessage() == f"Not a folder: {files[0]}"
     assert app.service.status.folders == ()
     gone = where / "deleted meanwhile.txt"
     app.carry_out(AppRequest(SEND, (gone, files[1])))
+    await wait_for(lambda: isinstance(app.dialog, HostPickerDialog), what="the host picker")
     assert window.statusBar().currentMessage() == f"Not found: {gone}"
     assert isinstance(app.dialog, HostPickerDialog)  # for the one still there
     app.dialog.close()

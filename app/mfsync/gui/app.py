@@ -81,7 +81,8 @@ class DesktopApp(QObject):
         self._choose_files = choose_files
         #: Where offers of files are asked about (None: the desktop's, found at start).
         self._offer_notifications = offer_notifications
-        #: Where the window's size, place and tab are kept between starts (None: nowhere).
+        #: The app's own settings (language, the window's size, place and tab), kept between
+        #: starts (None: nowhere).
         self._gui_settings = gui_settings
         self._sink = sink
         self._power_source = power_source or psutil_source
@@ -201,12 +202,20 @@ class DesktopApp(QObject):
 
     def carry_out(self, request: AppRequest) -> None:
         """Show the window; then send the request's paths (asking for the host) or share its
-        folder. Paths that are gone are named in the status bar."""
+        folder. Paths that are gone are named in the status bar. (The paths are looked at in
+        a worker thread: nothing a Qt slot runs waits on a disk, and a file manager may hand
+        over thousands, or paths on a slow mount.)"""
         self.show_window()
         window = self.window
         if window is None or request.command == SHOW:
             return
-        paths, gone = request.existing()
+        window.tasks.run_blocking(request.existing,
+                                  lambda found: self._act_on(request, *found))
+
+    def _act_on(self, request: AppRequest, paths: list[Path], gone: list[Path]) -> None:
+        window = self.window
+        if window is None:
+            return
         if gone:
             names = ", ".join(str(p) for p in gone)
             self._tell((tr("Not a folder: {paths}") if request.command == SHARE

@@ -23,7 +23,8 @@ def fake_tools(bin_dir: Path, missing: set[str], uid: int) -> Path:
     bin_dir.mkdir()
     absent = " ".join(sorted(missing))
     scripts = {
-        "dpkg-query": (f'for last; do :; done\ncase " {absent} " in *" $last "*) exit 1 ;; '
+        "dpkg-query": (f'for last; do :; done\necho "$last" >>"{bin_dir / "asked"}"\n'
+                       f'case " {absent} " in *" $last "*) exit 1 ;; '
                        'esac\nprintf "install ok installed"\n'),
         "apt-get": f'echo "apt-get $*" >>"{calls}"\n',
         "sudo": f'echo "sudo $*" >>"{calls}"\n',
@@ -69,7 +70,10 @@ def test_with_everything_installed_it_is_silent(tmp_path: Path) -> None:
     assert not calls.exists()
 
 
-def test_it_asks_for_the_packages_the_app_checks() -> None:
-    assert "libxcb-cursor0" in desktop_packages()
+def test_it_asks_for_the_packages_the_app_checks(tmp_path: Path) -> None:
     # the list comes from the app's own table, so the script and the check never disagree
-    assert "desktop_packages" in SCRIPT.read_text(encoding="utf-8")
+    fake_tools(tmp_path / "bin", set(), uid=0)
+    assert run(tmp_path / "bin").returncode == 0
+    asked = (tmp_path / "bin" / "asked").read_text(encoding="utf-8").split()
+    assert asked == desktop_packages()
+    assert "libxcb-cursor0" in asked
